@@ -1,0 +1,35 @@
+# Two commands: `make report` and `make test`. Everything else is set up on demand.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+KERNEL := rehabkoord
+STAMP := $(VENV)/.installed
+
+.PHONY: setup report test pdf verify lint clean-outputs
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (rehabkoord)"
+	test -d .git || git init -q
+	$(BIN)/nbstripout --install --attributes .gitattributes 2>/dev/null || true
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+report: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro
+	@echo "Appendix: $(CURDIR)/reports/bilaga.html"
+
+pdf: report
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m rehabkoord.render pdf reports/bilaga.html reports/bilaga.pdf
+	@echo "PDF: $(CURDIR)/reports/bilaga.pdf"
+
+test: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ruff check src tests benchmarks
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q
+
+verify: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m rehabkoord.verify

@@ -1,0 +1,237 @@
+"""Validate deliveries against the contract and write tidy, typed interim tables.
+
+Every rule is checked on all files before anything is written; a violation stops the stage
+with a message naming the file, column, rule, number of rows and a few row positions.
+Facts of register data (a participant missing from some years after emigration, register
+rows of people outside the study) are not errors: they are counted in the flow record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .contract import BAS, LISA, PERSON_KEY, RANDOMISATION, YEAR, Column, Table
+from .io import DeliveryError, read_deliveries
+
+MAX_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: where, which rule, how many rows, and a few 1-based data-row positions."""
+
+    source: str
+    column: str
+    rule: str
+    n_rows: int
+    rows: tuple[int, ...] = ()
+
+    def __str__(self) -> str:
+        where = f" (rows {', '.join(map(str, self.rows))}{', …' if self.n_rows > len(self.rows) else ''})" if self.rows else ""
+        return f"{self.source}: column '{self.column}': {self.rule}: {self.n_rows} row(s){where}"
+
+
+class ValidationError(DeliveryError):
+    """All contract violations found in a delivery, reported together."""
+
+    def __init__(self, violations: Sequence[Violation]):
+        self.violations = list(violations)
+        lines = "\n".join(f"  - {v}" for v in self.violations)
+        super().__init__(f"{len(self.violations)} contract violation(s):\n{lines}")
+
+
+@dataclass
+class Cleaned:
+    """Typed, validated tables plus the counts that feed the flow table."""
+
+    randomisation: pd.DataFrame
+    lisa: pd.DataFrame
+    bas: pd.DataFrame
+    flow: dict = field(default_factory=dict)
+
+
+def _positions(mask: pd.Series | np.ndarray) -> tuple[int, tuple[int, ...]]:
+    idx = np.flatnonzero(np.asarray(mask))
+    return len(idx), tuple(int(i) + 1 for i in idx[:MAX_EXAMPLES])
+
+
+def _coerce(frame: pd.DataFrame, col: Column, source: str, out: list[Violation]) -> pd.Series:
+    """The column in its contract type; unparseable values are violations, not silent NaN."""
+    raw = frame[col.name]
+    present = raw.notna() & (raw.astype("string").str.strip() != "")
+    if col.kind == "str":
+        values = raw.astype("string").str.strip()
+        values = values.where(present)
+    elif col.kind == "date":
+        values = pd.to_datetime(raw.astype("string").str.strip(), format="%Y-%m-%d",
+                                errors="coerce")
+        if values[present].isna().any():
+            alt = pd.to_datetime(raw.astype("string").str.strip(), format="%Y%m%d", errors="coerce")
+            values = values.fillna(alt)
+    else:
+        text = raw.astype("string").str.strip().str.replace(",", ".", regex=False)
+        values = pd.to_numeric(text, errors="coerce")
+        if col.kind == "int":
+            fractional = values.notna() & (values != np.floor(values.fillna(0)))
+            n, rows = _positions(fractional)
+            if n:
+                out.append(Violation(source, col.name, "must be a whole number", n, rows))
+    bad = present & values.isna()
+    n, rows = _positions(bad)
+    if n:
+        out.append(Violation(source, col.name, f"cannot be read as {col.kind}", n, rows))
+    if col.required:
+        n, rows = _positions(~present)
+        if n:
+            out.append(Violation(source, col.name, "missing value", n, rows))
+    return values
+
+
+def _check_rules(values: pd.Series, col: Column, source: str, out: list[Violation]) -> None:
+    ok = values.notna()
+    if col.codes is not None:
+        bad = ok & ~values.isin(list(col.codes))
+        n, rows = _positions(bad)
+        if n:
+            codes = ", ".join(map(str, col.codes))
+            out.append(Violation(source, col.name, f"unknown code (allowed: {codes})", n, rows))
+    if col.min_value is not None or col.max_value is not None:
+        lo = -np.inf if col.min_value is None else col.min_value
+        hi = np.inf if col.max_value is None else col.max_value
+        bad = ok & ((values < lo) | (values > hi))
+        n, rows = _positions(bad)
+        if n:
+            out.append(Violation(source, col.name, f"outside {col.min_value}–{col.max_value}",
+                                 n, rows))
+
+
+def validate_table(frames: Sequence[pd.DataFrame], table: Table,
+                   out: list[Violation]) -> pd.DataFrame:
+    """Typed concatenation of one table's files; violations are appended to `out`."""
+    typed_parts = []
+    for frame in frames:
+        source = frame.attrs.get("source", table.name)
+        if len(frame) == 0:
+            out.append(Violation(source, "*", "the file has no data rows", 0))
+            continue
+        missing = [c.name for c in table.columns if c.required and c.name not in frame.columns]
+        for name in missing:
+            out.append(Violation(source, name, "required column missing (check the column map "
+                                 "in params.yaml)", len(frame)))
+        for group in table.optional_groups:
+            if not any(g in frame.columns for g in group):
+                out.append(Violation(source, " or ".join(group),
+                                     "one of these columns is required", len(frame)))
+        if missing:
+            continue
+        typed = pd.DataFrame(index=frame.index)
+        for col in table.columns:
+            if col.name not in frame.columns:
+                typed[col.name] = pd.Series(np.nan, index=frame.index,
+                                            dtype="string" if col.kind == "str" else "float64")
+                continue
+            values = _coerce(frame, col, source, out)
+            _check_rules(values, col, source, out)
+            typed[col.name] = values
+        typed["_source"] = source
+        typed["_row"] = np.arange(1, len(frame) + 1)
+        typed_parts.append(typed)
+    if not typed_parts:
+        return pd.DataFrame(columns=[*table.names, "_source", "_row"])
+    data = pd.concat(typed_parts, ignore_index=True)
+    dup = data.duplicated(list(table.key), keep=False) & data[list(table.key)].notna().all(axis=1)
+    if dup.any():
+        for source, part in data[dup].groupby("_source", sort=True):
+            rows = tuple(int(r) for r in part["_row"].head(MAX_EXAMPLES))
+            out.append(Violation(source, ", ".join(table.key), "duplicate key", len(part), rows))
+    return data
+
+
+def _finish(data: pd.DataFrame, table: Table) -> pd.DataFrame:
+    """Contract dtypes: nullable integers, float days, strings, dates; sorted by the key."""
+    out = pd.DataFrame()
+    for col in table.columns:
+        s = data[col.name]
+        if col.kind == "int":
+            s = s.astype("Int32" if col.name == YEAR else "Int16")
+        elif col.kind == "float":
+            s = s.astype("float64")
+        elif col.kind == "str":
+            s = s.astype("string")
+        out[col.name] = s
+    return out.sort_values(list(table.key), kind="stable").reset_index(drop=True)
+
+
+def clean(
+    randomisation_paths: str | Sequence[str],
+    lisa_paths: str | Sequence[str],
+    bas_paths: str | Sequence[str],
+    *,
+    column_map: Mapping[str, str] | None = None,
+    rand_period: tuple[str, str],
+    age_range: tuple[int, int] = (25, 64),
+) -> Cleaned:
+    """Read, validate and type the three deliveries; raise `ValidationError` listing every breach.
+
+    Register rows of people who were not randomised are removed (counted, never silently);
+    randomised people must be found in LISA and be aged `age_range` at randomisation
+    (age = randomisation year − birth year, as LISA gives the birth year only).
+    """
+    violations: list[Violation] = []
+    rand = validate_table(read_deliveries(randomisation_paths, RANDOMISATION, column_map),
+                          RANDOMISATION, violations)
+    lisa = validate_table(read_deliveries(lisa_paths, LISA, column_map), LISA, violations)
+    bas = validate_table(read_deliveries(bas_paths, BAS, column_map), BAS, violations)
+    if violations:
+        raise ValidationError(violations)
+
+    start, end = pd.Timestamp(rand_period[0]), pd.Timestamp(rand_period[1])
+    outside = (rand["RandDatum"] < start) | (rand["RandDatum"] > end)
+    n, rows = _positions(outside)
+    if n:
+        violations.append(Violation(rand["_source"].iat[0], "RandDatum",
+                                    f"outside the study period {rand_period[0]}–{rand_period[1]}",
+                                    n, rows))
+    participants = set(rand[PERSON_KEY])
+    in_lisa = rand[PERSON_KEY].isin(lisa[PERSON_KEY])
+    n, rows = _positions(~in_lisa)
+    if n:
+        violations.append(Violation(rand["_source"].iat[0], PERSON_KEY,
+                                    "randomised person not found in any LISA year "
+                                    "(linkage failure)", n, rows))
+    lisa_p = lisa[lisa[PERSON_KEY].isin(participants)]
+    birth = (lisa_p.groupby(PERSON_KEY)["FodelseAr"].agg(["min", "max"]))
+    conflicting = birth.index[birth["min"] != birth["max"]]
+    if len(conflicting):
+        mask = lisa_p[PERSON_KEY].isin(conflicting)
+        violations.append(Violation(LISA.name, "FodelseAr",
+                                    "differs between years for the same person",
+                                    int(mask.sum()), tuple(int(r) for r in
+                                                           lisa_p.loc[mask, "_row"].head(5))))
+    age = rand["RandDatum"].dt.year - rand[PERSON_KEY].map(birth["min"]).astype("float64")
+    bad_age = in_lisa & ((age < age_range[0]) | (age > age_range[1]))
+    n, rows = _positions(bad_age)
+    if n:
+        violations.append(Violation(rand["_source"].iat[0], "RandDatum/FodelseAr",
+                                    f"age at randomisation outside {age_range[0]}–{age_range[1]}",
+                                    n, rows))
+    if violations:
+        raise ValidationError(violations)
+
+    bas_p = bas[bas[PERSON_KEY].isin(participants)]
+    flow = {
+        "randomised": int(len(rand)),
+        "randomised_by_group": {g: int(v) for g, v in rand["Grupp"].value_counts().sort_index()
+                                .items()},
+        "lisa_rows_read": int(len(lisa)),
+        "lisa_rows_not_in_study": int(len(lisa) - len(lisa_p)),
+        "bas_rows_read": int(len(bas)),
+        "bas_rows_not_in_study": int(len(bas) - len(bas_p)),
+        "lisa_years": sorted(int(y) for y in lisa[YEAR].unique()),
+        "bas_years": sorted(int(y) for y in bas[YEAR].unique()),
+    }
+    return Cleaned(_finish(rand, RANDOMISATION), _finish(lisa_p, LISA), _finish(bas_p, BAS), flow)

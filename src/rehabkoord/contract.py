@@ -1,0 +1,114 @@
+"""The register variable contract: one source of truth for names, types and codes.
+
+Real deliveries from Statistics Sweden (SCB) and the region use these variable names;
+`params.yaml` maps project-specific names (e.g. ``P1105_LopNr_PersonNr``) onto them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PERSON_KEY = "LopNr"
+YEAR = "Ar"
+
+GROUP_INTERVENTION = "Intervention"
+GROUP_CONTROL = "Kontroll"
+GROUPS = (GROUP_INTERVENTION, GROUP_CONTROL)
+
+SEX_CODES = {1: "man", 2: "kvinna"}
+
+#: BAS main activity codes (Befolkningens arbetsmarknadsstatus).
+BAS_CODES = {
+    1: "sysselsatt",
+    2: "arbetslös",
+    3: "studerande",
+    4: "pensionär",
+    5: "sjuk",
+    8: "barn",
+    9: "övrigt",
+}
+#: BAS codes counted as "employed or studying" (huvudsakligen i arbete eller studier).
+BAS_EMPLOYED_OR_STUDYING = (1, 3)
+
+#: LISA employment status (SyssStat11 / SyssStat19): 1 förvärvsarbetande, 5 ej förvärvsarbetande.
+SYSSSTAT_CODES = {1: "förvärvsarbetande", 5: "ej förvärvsarbetande"}
+SYSSSTAT_EMPLOYED = 1
+
+#: Net days are bounded by the length of a calendar year.
+MAX_DAYS_PER_YEAR = 366
+
+
+@dataclass(frozen=True)
+class Column:
+    """One contract column: name, kind ('int', 'float', 'str', 'date'), allowed codes or range."""
+
+    name: str
+    kind: str
+    required: bool = True
+    codes: tuple | None = None
+    min_value: float | None = None
+    max_value: float | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    """One delivered table: its columns and the key that must be unique."""
+
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    yearly: bool = False
+    optional_groups: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+DAYS = dict(kind="float", min_value=0, max_value=MAX_DAYS_PER_YEAR)
+
+RANDOMISATION = Table(
+    name="randomisering",
+    columns=(
+        Column(PERSON_KEY, "str"),
+        Column("Grupp", "str", codes=GROUPS),
+        Column("RandDatum", "date"),
+        Column("Diagnosgrupp", "str", required=False),
+        Column("Arbetsgivare", "str", required=False, codes=("Ja", "Nej")),
+    ),
+    key=(PERSON_KEY,),
+)
+
+LISA = Table(
+    name="LISA",
+    columns=(
+        Column(PERSON_KEY, "str"),
+        Column(YEAR, "int", min_value=1990, max_value=2100),
+        Column("Kon", "int", codes=tuple(SEX_CODES)),
+        Column("FodelseAr", "int", min_value=1900, max_value=2100),
+        Column("SjukP_Ndag_MiDAS", **DAYS),
+        Column("SjukErs_Ndag_MiDAS", **DAYS),
+        Column("AktErs_Ndag_MiDAS", **DAYS),
+        Column("SyssStat19", "int", required=False, codes=tuple(SYSSSTAT_CODES)),
+        Column("SyssStat11", "int", required=False, codes=tuple(SYSSSTAT_CODES)),
+    ),
+    key=(PERSON_KEY, YEAR),
+    yearly=True,
+    optional_groups=(("SyssStat19", "SyssStat11"),),
+)
+
+BAS = Table(
+    name="BAS",
+    columns=(
+        Column(PERSON_KEY, "str"),
+        Column(YEAR, "int", min_value=1990, max_value=2100),
+        Column("BAS", "int", codes=tuple(BAS_CODES)),
+    ),
+    key=(PERSON_KEY, YEAR),
+    yearly=True,
+)
+
+TABLES = {t.name: t for t in (RANDOMISATION, LISA, BAS)}
