@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .contract import BAS, LISA, PERSON_KEY, RANDOMISATION, YEAR, Column, Table
-from .io import DeliveryError, read_deliveries
+from .io import DeliveryError, atomic_outputs, read_deliveries, read_json, write_json, write_parquet
 
 MAX_EXAMPLES = 5
 
@@ -31,7 +32,8 @@ class Violation:
     rows: tuple[int, ...] = ()
 
     def __str__(self) -> str:
-        where = f" (rows {', '.join(map(str, self.rows))}{', …' if self.n_rows > len(self.rows) else ''})" if self.rows else ""
+        more = ", …" if self.n_rows > len(self.rows) else ""
+        where = f" (rows {', '.join(map(str, self.rows))}{more})" if self.rows else ""
         return f"{self.source}: column '{self.column}': {self.rule}: {self.n_rows} row(s){where}"
 
 
@@ -235,3 +237,44 @@ def clean(
         "bas_years": sorted(int(y) for y in bas[YEAR].unique()),
     }
     return Cleaned(_finish(rand, RANDOMISATION), _finish(lisa_p, LISA), _finish(bas_p, BAS), flow)
+
+
+def delivery_paths(data_params: dict, root: Path) -> dict[str, list[str]]:
+    """The delivered files' globs from the `data` section of params.yaml, under `data.dir`."""
+    base = root / data_params["dir"]
+    out = {}
+    for key in ("randomisation", "lisa", "bas"):
+        value = data_params[key]
+        patterns = [value] if isinstance(value, str) else list(value)
+        out[key] = [str(base / p) for p in patterns]
+    return out
+
+
+def clean_from_params(data_params: dict, root: Path) -> Cleaned:
+    """`clean` with every argument taken from the `data` section of params.yaml."""
+    paths = delivery_paths(data_params, root)
+    return clean(paths["randomisation"], paths["lisa"], paths["bas"],
+                 column_map=data_params.get("column_map") or {},
+                 rand_period=tuple(data_params["rand_period"]),
+                 age_range=tuple(data_params["age_range"]))
+
+
+INTERIM_FILES = ("randomisation.parquet", "lisa.parquet", "bas.parquet", "clean_flow.json")
+
+
+def write_interim(cleaned: Cleaned, out_dir: Path) -> list[Path]:
+    """Write the interim tables and the cleaning flow, all or nothing."""
+    targets = [Path(out_dir) / name for name in INTERIM_FILES]
+    with atomic_outputs(*targets) as (rand, lisa, bas, flow):
+        write_parquet(cleaned.randomisation, rand)
+        write_parquet(cleaned.lisa, lisa)
+        write_parquet(cleaned.bas, bas)
+        write_json(cleaned.flow, flow)
+    return targets
+
+
+def read_interim(in_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """The interim tables written by `write_interim`."""
+    d = Path(in_dir)
+    return (pd.read_parquet(d / INTERIM_FILES[0]), pd.read_parquet(d / INTERIM_FILES[1]),
+            pd.read_parquet(d / INTERIM_FILES[2]), read_json(d / INTERIM_FILES[3]))

@@ -7,6 +7,7 @@ after the randomisation date". Two readings of that sentence are offered (`WINDO
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from .contract import (
     SYSSSTAT_EMPLOYED,
     YEAR,
 )
+from .io import atomic_outputs, write_json, write_parquet
 
 WINDOW_RULES = ("first_full_year", "year_containing")
 
@@ -116,7 +118,7 @@ def build_cohort(
     bl = base[[PERSON_KEY, "baseline_year"]].merge(
         lisa_emp, left_on=[PERSON_KEY, "baseline_year"], right_on=[PERSON_KEY, YEAR], how="left")
     base["baseline_sjukpenning_netdays"] = bl["sjukpenning_netdays"].to_numpy()
-    base["baseline_employed_or_studying"] = bl["employed_or_studying"].to_numpy()
+    base["baseline_employed_or_studying"] = bl["employed_or_studying"].array
 
     keep = [PERSON_KEY, "Grupp", "RandDatum", "sex", "age_at_randomisation",
             "baseline_sjukpenning_netdays", "baseline_employed_or_studying"]
@@ -130,9 +132,10 @@ def build_cohort(
                     right_on=[PERSON_KEY, YEAR], how="left")
         not_yet = w["outcome_year"] > last_year
         absent = ~not_yet & w[YEAR].isna()
-        w["exclusion_reason"] = pd.array(
-            np.select([not_yet, absent], [REASON_NOT_YET_IN_REGISTERS, REASON_ABSENT_FROM_LISA],
-                      default=""), dtype="string").replace("", pd.NA)
+        reason = pd.Series(pd.NA, index=w.index, dtype="string")
+        reason[not_yet] = REASON_NOT_YET_IN_REGISTERS
+        reason[absent] = REASON_ABSENT_FROM_LISA
+        w["exclusion_reason"] = reason
         w["analysed"] = w["exclusion_reason"].isna()
         windows.append(w.drop(columns=[YEAR]))
     table = pd.concat(windows, ignore_index=True)
@@ -158,3 +161,24 @@ def flow_table(table: pd.DataFrame) -> dict:
             }
         flow["windows"][str(int(offset))] = per_group
     return flow
+
+
+def write_outputs(table: pd.DataFrame, flow: dict, out_dir: Path) -> list[Path]:
+    """The analysis table (Parquet) and the flow (JSON), all or nothing."""
+    targets = [Path(out_dir) / "analysis.parquet", Path(out_dir) / "flow.json"]
+    with atomic_outputs(*targets) as (analysis, flow_path):
+        write_parquet(table, analysis)
+        write_json(flow, flow_path)
+    return targets
+
+
+def aggregate_checks(table: pd.DataFrame) -> pd.DataFrame:
+    """Per window and group: n, analysed, mean days, share employed — never person rows."""
+    analysed = table[table["analysed"]]
+    counts = table.groupby(["window_months", "Grupp"], observed=True).agg(
+        n=("analysed", "size"), analysed=("analysed", "sum"))
+    means = analysed.groupby(["window_months", "Grupp"], observed=True).agg(
+        mean_sjukpenning_netdays=("sjukpenning_netdays", "mean"),
+        mean_sjukersattning_netdays=("sjukersattning_netdays", "mean"),
+        share_employed_or_studying=("employed_or_studying", "mean"))
+    return counts.join(means).round(2)

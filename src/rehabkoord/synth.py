@@ -177,3 +177,9 @@ def write_extracts(frames: dict[str, pd.DataFrame], out_dir: str | Path) -> list
                 part = bas[bas["Ar"] == year].astype({"Ar": "int32", "BAS": "int8"})
                 part.to_parquet(tmp, index=False)
     return list(targets)
+
+
+def spec_from_params(cfg: dict) -> SyntheticSpec:
+    """The `synthetic` section of params.yaml as a spec (keys not in the spec are ignored)."""
+    names = SyntheticSpec.__dataclass_fields__
+    return SyntheticSpec(**{k: v for k, v in cfg.items() if k in names})

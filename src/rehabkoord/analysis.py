@@ -1,0 +1,247 @@
+"""The study's comparisons: outcome tables per window and stratum, Table 1, Holm, power.
+
+Everything here is computed on the real (unsuppressed) counts; disclosure control is applied
+only when numbers are published (`rehabkoord.disclosure`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .cohort import build_cohort
+from .contract import GROUP_CONTROL, GROUP_INTERVENTION, PERSON_KEY, SEX_CODES
+from .io import atomic_outputs, write_json, write_parquet
+from .stats import (
+    categorical_test,
+    fisher_test,
+    holm,
+    power_prop_test,
+    risk_difference,
+    simulated_power,
+    wilcox_test,
+)
+from .synth import SyntheticSpec, generate
+
+#: Outcomes in report order: column -> kind.
+OUTCOMES = {
+    "sjukpenning_netdays": "days",
+    "sjukersattning_netdays": "days",
+    "employed_or_studying": "binary",
+}
+STRATA = ("alla", *SEX_CODES.values())
+#: Smallest group size for which a test is reported in a stratum.
+MIN_GROUP_FOR_TEST = 2
+
+
+def _describe_days(values: pd.Series) -> dict:
+    v = values.dropna().to_numpy(dtype=float)
+    if len(v) == 0:
+        return {"n": 0}
+    q1, med, q3 = np.quantile(v, [0.25, 0.5, 0.75])
+    return {"n": len(v), "median": med, "q1": q1, "q3": q3, "mean": float(v.mean()),
+            "sd": float(v.std(ddof=1)) if len(v) > 1 else math.nan,
+            "min": float(v.min()), "max": float(v.max())}
+
+
+def _describe_binary(values: pd.Series) -> dict:
+    v = values.dropna().astype(bool)
+    n, events = len(v), int(v.sum())
+    return {"n": n, "events": events, "pct": 100 * events / n if n else math.nan}
+
+
+def compare_days(x: pd.Series, y: pd.Series, conf_level: float) -> dict:
+    """Wilcoxon rank-sum with Hodges–Lehmann shift (days, intervention − control)."""
+    res = wilcox_test(x.dropna(), y.dropna(), conf_level=conf_level)
+    return {"test": "wilcoxon", "method": res.method, "statistic": res.statistic,
+            "pvalue": res.pvalue, "estimate": res.estimate, "conf_low": res.conf_low,
+            "conf_high": res.conf_high, "estimate_kind": "hodges_lehmann_days"}
+
+
+def compare_binary(x: pd.Series, y: pd.Series, *, conf_level: float, expected_below: float,
+                   chisq_correct: bool) -> dict:
+    """Chi-square or Fisher (by expected counts), risk difference (pp) and conditional OR."""
+    a, b = _describe_binary(x), _describe_binary(y)
+    table = [[a["events"], a["n"] - a["events"]], [b["events"], b["n"] - b["events"]]]
+    margins_ok = min(a["events"] + b["events"], a["n"] + b["n"] - a["events"] - b["events"]) > 0
+    out = {"estimate_kind": "risk_difference_pp"}
+    rd = risk_difference(a["events"], a["n"], b["events"], b["n"], conf_level)
+    out.update(estimate=100 * rd.estimate, conf_low=100 * rd.conf_low,
+               conf_high=100 * rd.conf_high)
+    if not margins_ok:
+        out.update(test="none", method="", note="no variation in the outcome")
+        return out
+    res = categorical_test(table, expected_below=expected_below, correct=chisq_correct)
+    fisher = fisher_test(table, conf_level)
+    out.update(test=res.test, method=res.method, statistic=res.statistic, pvalue=res.pvalue,
+               min_expected=res.min_expected, odds_ratio=fisher.odds_ratio,
+               or_conf_low=fisher.conf_low, or_conf_high=fisher.conf_high)
+    return out
+
+
+def _stratum(frame: pd.DataFrame, stratum: str) -> pd.DataFrame:
+    return frame if stratum == "alla" else frame[frame["sex"] == stratum]
+
+
+def outcome_results(cohort: pd.DataFrame, *, conf_level: float = 0.95,
+                    expected_below: float = 5.0, chisq_correct: bool = True) -> pd.DataFrame:
+    """One row per window × stratum × outcome with group summaries, test, p, Holm p, effect."""
+    rows = []
+    analysed = cohort[cohort["analysed"]]
+    for window, w in analysed.groupby("window_months", sort=True):
+        for stratum in STRATA:
+            s = _stratum(w, stratum)
+            for outcome, kind in OUTCOMES.items():
+                xi = s.loc[s["Grupp"] == GROUP_INTERVENTION, outcome]
+                xc = s.loc[s["Grupp"] == GROUP_CONTROL, outcome]
+                describe = _describe_days if kind == "days" else _describe_binary
+                row = {"window_months": int(window), "stratum": stratum, "outcome": outcome,
+                       "kind": kind}
+                for prefix, part in (("int", xi), ("ctl", xc)):
+                    row.update({f"{k}_{prefix}": v for k, v in describe(part).items()})
+                if min(row["n_int"], row["n_ctl"]) < MIN_GROUP_FOR_TEST:
+                    row.update(test="none", note="stratum too small for a test")
+                elif kind == "days":
+                    row.update(compare_days(xi, xc, conf_level))
+                else:
+                    row.update(compare_binary(xi, xc, conf_level=conf_level,
+                                              expected_below=expected_below,
+                                              chisq_correct=chisq_correct))
+                rows.append(row)
+    table = pd.DataFrame(rows)
+    for col in ("pvalue", "note", "statistic", "odds_ratio", "or_conf_low", "or_conf_high",
+                "min_expected", "method"):
+        if col not in table:
+            table[col] = np.nan
+    table["pvalue_holm"] = np.nan
+    for _, idx in table.groupby("stratum", sort=False).groups.items():
+        table.loc[idx, "pvalue_holm"] = holm(table.loc[idx, "pvalue"])
+    table["note"] = table["note"].fillna("")
+    table["method"] = table["method"].fillna("")
+    return table
+
+
+BASELINE_VARIABLES = {
+    "age_at_randomisation": "days",
+    "sex": "categorical",
+    "Diagnosgrupp": "categorical",
+    "Arbetsgivare": "categorical",
+    "baseline_sjukpenning_netdays": "days",
+    "baseline_employed_or_studying": "binary",
+}
+
+
+def baseline_table(cohort: pd.DataFrame, *, expected_below: float = 5.0,
+                   chisq_correct: bool = True, conf_level: float = 0.95) -> pd.DataFrame:
+    """Table 1: baseline characteristics by group, with the test used and its p-value."""
+    people = cohort.drop_duplicates(PERSON_KEY)
+    rows = []
+    for var, kind in BASELINE_VARIABLES.items():
+        if var not in people:
+            continue
+        data = people[[var, "Grupp"]].dropna()
+        gi = data.loc[data["Grupp"] == GROUP_INTERVENTION, var]
+        gc = data.loc[data["Grupp"] == GROUP_CONTROL, var]
+        if kind == "days":
+            row = {"variable": var, "level": "", "kind": kind}
+            for prefix, part in (("int", gi), ("ctl", gc)):
+                row.update({f"{k}_{prefix}": v for k, v in _describe_days(part).items()})
+            row.update(compare_days(gi, gc, conf_level))
+            rows.append(row)
+            continue
+        values = data[var].astype(str) if kind == "categorical" else data[var].astype(bool)
+        levels = sorted(values.unique()) if kind == "categorical" else [True]
+        table = pd.crosstab(data["Grupp"].astype(str), values.to_numpy()).reindex(
+            index=[GROUP_INTERVENTION, GROUP_CONTROL], fill_value=0)
+        test = categorical_test(table.to_numpy(), expected_below=expected_below,
+                                correct=chisq_correct) if table.shape[1] > 1 else None
+        for level in levels:
+            count = table.get(level, pd.Series(0, index=table.index))
+            row = {"variable": var, "level": str(level), "kind": kind,
+                   "n_int": int(table.loc[GROUP_INTERVENTION].sum()),
+                   "n_ctl": int(table.loc[GROUP_CONTROL].sum()),
+                   "events_int": int(count[GROUP_INTERVENTION]),
+                   "events_ctl": int(count[GROUP_CONTROL])}
+            row["pct_int"] = 100 * row["events_int"] / row["n_int"]
+            row["pct_ctl"] = 100 * row["events_ctl"] / row["n_ctl"]
+            if test is not None:
+                row.update(test=test.test, method=test.method, pvalue=test.pvalue,
+                           statistic=test.statistic)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def power_analysis(cohort: pd.DataFrame, *, p_control: float, p_intervention: float,
+                   power: float, alpha: float, n_sim: int, seed: int,
+                   synthetic: SyntheticSpec, window_months: int) -> dict:
+    """A priori sample size, the smallest detectable difference with the achieved n, and a
+    simulated power for the days outcome from the synthetic generator (not 'observed power')."""
+    a_priori = power_prop_test(p1=p_control, p2=p_intervention, power=power, sig_level=alpha)
+    analysed = cohort[cohort["analysed"] & (cohort["window_months"] == window_months)]
+    n_per_group = int(analysed.groupby("Grupp", observed=True).size().min())
+    detectable = power_prop_test(n=n_per_group, p1=p_control, power=power, sig_level=alpha)
+
+    def one_trial(rng: np.random.Generator) -> float:
+        spec = replace(synthetic, seed=int(rng.integers(2**31)), n_nonparticipants=0,
+                       emigration_or_death_rate=0.0)
+        frames = generate(spec)
+        rand = frames["randomisering"].assign(RandDatum=lambda f: pd.to_datetime(f["RandDatum"]))
+        table, _ = build_cohort(rand, frames["LISA"], frames["BAS"], [window_months])
+        table = table[table["analysed"]]
+        x = table.loc[table["Grupp"] == GROUP_INTERVENTION, "sjukpenning_netdays"]
+        y = table.loc[table["Grupp"] == GROUP_CONTROL, "sjukpenning_netdays"]
+        return wilcox_test(x, y).pvalue
+
+    return {
+        "a_priori_n_per_group": a_priori.n,
+        "a_priori_n_per_group_ceiling": math.ceil(a_priori.n),
+        "p_control": p_control, "p_intervention": p_intervention, "power": power,
+        "alpha": alpha, "window_months": window_months,
+        "achieved_n_per_group": n_per_group,
+        "detectable_p_intervention": detectable.p2,
+        "detectable_difference_pp": 100 * (detectable.p2 - p_control),
+        "simulated_power_sjukpenning": simulated_power(one_trial, n_sim, alpha, seed),
+        "simulated_effect_sick_days_ratio": synthetic.effect_sick_days_ratio,
+        "n_sim": n_sim,
+    }
+
+
+def headline_metrics(results: pd.DataFrame) -> dict:
+    """Headline numbers for `dvc metrics`: per window, the whole-cohort p-values and effects."""
+    metrics: dict = {}
+    alla = results[results["stratum"] == "alla"]
+    for _, row in alla.iterrows():
+        key = f"{int(row['window_months'])}m"
+        entry = metrics.setdefault(key, {})
+        entry[f"{row['outcome']}_p"] = _num(row["pvalue"])
+        entry[f"{row['outcome']}_p_holm"] = _num(row["pvalue_holm"])
+        entry[f"{row['outcome']}_estimate"] = _num(row.get("estimate"))
+        entry["n_analysed"] = int(row["n_int"] + row["n_ctl"]) if row["kind"] == "binary" \
+            else entry.get("n_analysed", int(row["n_int"] + row["n_ctl"]))
+    return metrics
+
+
+def _num(value: object) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return round(float(value), 12)
+
+
+def write_outputs(results: pd.DataFrame, baseline: pd.DataFrame, power: dict, metrics: dict,
+                  tables_dir: Path, metrics_path: Path) -> list[Path]:
+    """Tables as CSV and Parquet, power as JSON, headline metrics for `dvc metrics`."""
+    t = Path(tables_dir)
+    targets = [t / "results.csv", t / "results.parquet", t / "baseline.csv",
+               t / "baseline.parquet", t / "power.json", Path(metrics_path)]
+    with atomic_outputs(*targets) as (rc, rp, bc, bp, pj, mj):
+        results.to_csv(rc, index=False, float_format="%.15g", lineterminator="\n")
+        write_parquet(results, rp)
+        baseline.to_csv(bc, index=False, float_format="%.15g", lineterminator="\n")
+        write_parquet(baseline, bp)
+        write_json(power, pj)
+        write_json(metrics, mj)
+    return targets

@@ -1,0 +1,25 @@
+"""Loading `params.yaml` and finding the project root, for notebooks run by papermill or in Lab."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+
+def project_root(start: str | Path | None = None) -> Path:
+    """The nearest directory upwards that holds `dvc.yaml` (notebooks may run from notebooks/)."""
+    here = Path(start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "dvc.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(f"no dvc.yaml in {here} or its parents: run inside the compendium")
+
+
+def load_params(path: str | Path = "params.yaml") -> dict:
+    """The parameters, with `path` resolved against the project root when relative."""
+    p = Path(path)
+    if not p.is_absolute():
+        p = project_root() / p
+    with p.open(encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
