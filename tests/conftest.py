@@ -1,0 +1,72 @@
+"""Shared fixtures: a synthetic delivery on disk, and R for cross-checks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from rehabkoord import synth
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def synthetic_frames():
+    return synth.generate(synth.SyntheticSpec())
+
+
+@pytest.fixture()
+def delivery(tmp_path, synthetic_frames):
+    """A fresh synthetic delivery in the default formats; returns its directory."""
+    synth.write_extracts(synthetic_frames, tmp_path / "raw")
+    return tmp_path / "raw"
+
+
+DATA_PARAMS = {
+    "dir": "raw",
+    "randomisation": "randomisering.csv",
+    "lisa": "lisa/*.csv",
+    "bas": "bas/*.parquet",
+    "column_map": {},
+    "rand_period": ["2017-01-01", "2019-12-31"],
+    "age_range": [25, 64],
+}
+
+
+@pytest.fixture()
+def data_params():
+    return {**DATA_PARAMS, "column_map": {}}
+
+
+def rscript() -> str | None:
+    return shutil.which("Rscript")
+
+
+@pytest.fixture(scope="session")
+def run_r():
+    """Run an R script and return stdout; skipped locally without R, an error in CI."""
+    exe = rscript()
+    if exe is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("Rscript is required in CI (install Debian's r-base-core)")
+        pytest.skip("Rscript not found: R cross-checks skipped (install r-base-core)")
+
+    def run(code: str) -> str:
+        with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as fh:
+            fh.write(code + "\n")
+        try:
+            done = subprocess.run([exe, "--vanilla", fh.name], capture_output=True, text=True,
+                                  timeout=300)
+        finally:
+            os.unlink(fh.name)
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr)
+        return done.stdout
+
+    return run
