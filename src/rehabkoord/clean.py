@@ -191,6 +191,12 @@ def clean(
     if violations:
         raise ValidationError(violations)
 
+    for table, data in ((LISA, lisa), (BAS, bas)):
+        years = sorted(int(y) for y in data[YEAR].unique())
+        gaps = sorted(set(range(years[0], years[-1] + 1)) - set(years)) if years else []
+        if gaps:
+            violations.append(Violation(table.name, YEAR, "register years not contiguous "
+                                        f"(missing: {', '.join(map(str, gaps))})", 0))
     start, end = pd.Timestamp(rand_period[0]), pd.Timestamp(rand_period[1])
     outside = (rand["RandDatum"] < start) | (rand["RandDatum"] > end)
     n, rows = _positions(outside)

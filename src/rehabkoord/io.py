@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
+import pyreadstat
 
 from .contract import YEAR, Table
 
@@ -121,10 +122,10 @@ def read_delivery(
             mapping = _mapping(_available_columns(path), table, column_map)
             frame = pd.read_parquet(path, columns=list(mapping))
         elif suffix in (".sas7bdat", ".xpt"):
-            frame = pd.read_sas(path, format="xport" if suffix == ".xpt" else "sas7bdat",
-                                encoding="latin-1")
-            mapping = _mapping(frame.columns, table, column_map)
-            frame = frame[list(mapping)]
+            reader = pyreadstat.read_sas7bdat if suffix == ".sas7bdat" else pyreadstat.read_xport
+            _, meta = reader(str(path), metadataonly=True)
+            mapping = _mapping(meta.column_names, table, column_map)
+            frame, _ = reader(str(path), usecols=list(mapping))
         elif suffix == ".dta":
             frame = pd.read_stata(path, convert_categoricals=False)
             mapping = _mapping(frame.columns, table, column_map)
@@ -136,7 +137,8 @@ def read_delivery(
             )
     except DeliveryError:
         raise
-    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as err:
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError,
+            pyreadstat.ReadstatError) as err:
         raise DeliveryError(f"{path}: cannot be read as {suffix} ({err})") from err
     frame = frame.rename(columns=mapping)
     if table.yearly and YEAR not in frame.columns:

@@ -1,0 +1,91 @@
+"""Reading deliveries: every format gives the same cleaned data; column maps; atomic writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyreadstat
+import pytest
+
+from rehabkoord import clean, io
+from rehabkoord.contract import LISA
+
+
+def _write_all_formats(lisa: pd.DataFrame, out: Path) -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    p = out / "csv" / "LISA.csv"
+    p.parent.mkdir()
+    lisa.to_csv(p, sep=";", decimal=",", index=False, encoding="latin-1")
+    paths["csv"] = p
+    p = out / "parquet" / "LISA.parquet"
+    p.parent.mkdir()
+    lisa.to_parquet(p, index=False)
+    paths["parquet"] = p
+    p = out / "sas" / "LISA.xpt"
+    p.parent.mkdir()
+    pyreadstat.write_xport(lisa, str(p), file_format_version=8, table_name="LISA")
+    paths["sas"] = p
+    p = out / "stata" / "LISA.dta"
+    p.parent.mkdir()
+    lisa.to_stata(p, write_index=False, version=118)
+    paths["stata"] = p
+    return paths
+
+
+def test_same_extract_in_every_format_cleans_identically(tmp_path, delivery, data_params,
+                                                         synthetic_frames):
+    lisa = synthetic_frames["LISA"]
+    paths = _write_all_formats(lisa, tmp_path / "formats")
+    results = {}
+    for kind, path in paths.items():
+        params = {**data_params, "lisa": str(path)}  # absolute paths are allowed
+        results[kind] = clean.clean_from_params(params, tmp_path).lisa
+    reference = results.pop("csv")
+    assert len(reference) > 0
+    for kind, frame in results.items():
+        pd.testing.assert_frame_equal(frame, reference, obj=kind)
+
+
+def test_column_mapped_lowercase_delivery(tmp_path, delivery, data_params, synthetic_frames):
+    reference = clean.clean_from_params(data_params, tmp_path)
+    rand = pd.read_csv(delivery / "randomisering.csv", sep=";", encoding="latin-1", dtype=str)
+    rand = rand.rename(columns={"LopNr": "P1105_LopNr_PersonNr"})
+    rand.columns = [c.lower() for c in rand.columns]
+    rand.to_csv(delivery / "randomisering.csv", sep=",", index=False, encoding="utf-8")
+    for f in sorted((delivery / "lisa").glob("*.csv")):
+        part = pd.read_csv(f, sep=";", encoding="latin-1", dtype=str)
+        part = part.rename(columns={"LopNr": "P1105_LopNr_PersonNr"})
+        part.columns = [c.lower() for c in part.columns]
+        part.to_csv(f, sep=";", index=False, encoding="latin-1")
+    for f in sorted((delivery / "bas").glob("*.parquet")):
+        pd.read_parquet(f).rename(columns={"LopNr": "p1105_lopnr_personnr", "BAS": "bas"}) \
+            .to_parquet(f, index=False)
+    mapped = clean.clean_from_params(
+        {**data_params, "column_map": {"P1105_LopNr_PersonNr": "LopNr"}}, tmp_path)
+    for name in ("randomisation", "lisa", "bas"):
+        pd.testing.assert_frame_equal(getattr(mapped, name), getattr(reference, name), obj=name)
+
+
+def test_year_from_file_name():
+    assert io.year_from_filename(Path("LISA2023.csv")) == 2023
+    assert io.year_from_filename(Path("lisa_2019.sas7bdat")) == 2019
+    assert io.year_from_filename(Path("lisa.csv")) is None
+
+
+def test_missing_year_and_no_year_in_name(tmp_path):
+    p = tmp_path / "lisa.csv"
+    p.write_text("LopNr;Kon\n1;1\n", encoding="utf-8")
+    with pytest.raises(io.DeliveryError, match="column 'Ar' missing and no year in the file name"):
+        io.read_delivery(p, LISA)
+
+
+def test_atomic_outputs_keep_old_file_on_error(tmp_path):
+    target = tmp_path / "out.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), io.atomic_outputs(target) as (tmp,):
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert target.read_text() == "old"
+    assert list(tmp_path.iterdir()) == [target]
