@@ -51,7 +51,7 @@ def test_fisher_2xk_hand_enumeration():
     cols = x.sum(axis=0)
 
     def prob(row):
-        return np.prod([math.comb(c, r) for c, r in zip(cols, row)]) / math.comb(6, 3)
+        return np.prod([math.comb(c, r) for c, r in zip(cols, row, strict=True)]) / math.comb(6, 3)
 
     tables = [r for r in np.ndindex(*(cols + 1)) if sum(r) == 3]
     p_obs = prob(x[0])
@@ -94,3 +94,8 @@ def test_holm_matches_definition():
     adj = stats.holm(p)
     assert adj[:3] == pytest.approx([0.03, 0.06, 0.06], rel=1e-14)
     assert math.isnan(adj[3])
+
+
+def test_wilcoxon_all_tied_is_a_clear_error():
+    with pytest.raises(ValueError, match="all observations are tied"):
+        stats.wilcox_test([0, 0, 0], [0, 0])

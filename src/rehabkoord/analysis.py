@@ -56,6 +56,8 @@ def _describe_binary(values: pd.Series) -> dict:
 
 def compare_days(x: pd.Series, y: pd.Series, conf_level: float) -> dict:
     """Wilcoxon rank-sum with Hodges–Lehmann shift (days, intervention − control)."""
+    if pd.concat([x, y]).dropna().nunique() < 2:
+        return {"test": "none", "note": "all values equal; no test"}
     res = wilcox_test(x.dropna(), y.dropna(), conf_level=conf_level)
     return {"test": "wilcoxon", "method": res.method, "statistic": res.statistic,
             "pvalue": res.pvalue, "estimate": res.estimate, "conf_low": res.conf_low,

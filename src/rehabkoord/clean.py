@@ -62,26 +62,36 @@ def _positions(mask: pd.Series | np.ndarray) -> tuple[int, tuple[int, ...]]:
 
 
 def _coerce(frame: pd.DataFrame, col: Column, source: str, out: list[Violation]) -> pd.Series:
-    """The column in its contract type; unparseable values are violations, not silent NaN."""
+    """The column in its contract type; unparseable values are violations, not silent NaN.
+
+    Typed columns (Parquet, SAS, Stata) are converted directly; text (CSV) is parsed.
+    """
     raw = frame[col.name]
-    present = raw.notna() & (raw.astype("string").str.strip() != "")
-    if col.kind == "str":
-        values = raw.astype("string").str.strip()
-        values = values.where(present)
-    elif col.kind == "date":
-        values = pd.to_datetime(raw.astype("string").str.strip(), format="%Y-%m-%d",
-                                errors="coerce")
-        if values[present].isna().any():
-            alt = pd.to_datetime(raw.astype("string").str.strip(), format="%Y%m%d", errors="coerce")
-            values = values.fillna(alt)
+    is_numeric = pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw)
+    if is_numeric and col.kind in ("int", "float"):
+        values = raw.astype("float64")
+        present = values.notna()
     else:
-        text = raw.astype("string").str.strip().str.replace(",", ".", regex=False)
-        values = pd.to_numeric(text, errors="coerce")
-        if col.kind == "int":
-            fractional = values.notna() & (values != np.floor(values.fillna(0)))
-            n, rows = _positions(fractional)
-            if n:
-                out.append(Violation(source, col.name, "must be a whole number", n, rows))
+        text = raw.astype("string").str.strip()
+        present = text.notna() & (text != "")
+        if col.kind == "str":
+            if is_numeric:  # a numeric key in a typed file: 123.0 -> "123"
+                text = raw.astype("Int64").astype("string")
+            values = text.where(present)
+        elif col.kind == "date":
+            if pd.api.types.is_datetime64_any_dtype(raw):
+                values = raw
+            else:
+                values = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+                if values[present].isna().any():
+                    values = values.fillna(pd.to_datetime(text, format="%Y%m%d", errors="coerce"))
+        else:
+            values = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
+    if col.kind == "int":
+        fractional = values.notna() & (values != np.floor(values.fillna(0)))
+        n, rows = _positions(fractional)
+        if n:
+            out.append(Violation(source, col.name, "must be a whole number", n, rows))
     bad = present & values.isna()
     n, rows = _positions(bad)
     if n:

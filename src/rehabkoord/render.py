@@ -21,6 +21,7 @@ import nbformat
 from nbconvert import HTMLExporter
 
 from .io import atomic_outputs
+from .params import load_params
 
 CSS = """
 <style>
@@ -54,8 +55,11 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-sync", "--hide-scrollbars"]
 
 
-def html(notebook: str | Path, out: str | Path) -> Path:
-    """Executed notebook -> one self-contained HTML file (no inputs, no prompts)."""
+def html(notebook: str | Path, out: str | Path, language: str | None = None) -> Path:
+    """Executed notebook -> one self-contained HTML file (no inputs, no prompts).
+
+    `language` (default: `report.language` in params.yaml) sets the page's `lang`."""
+    language = language or load_params()["report"]["language"]
     nb = nbformat.read(notebook, as_version=4)
     nb.metadata.pop("papermill", None)
     for cell in nb.cells:
@@ -65,6 +69,9 @@ def html(notebook: str | Path, out: str | Path) -> Path:
                             exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb)
     body = body.replace("</head>", CSS + "</head>", 1)
+    body = re.sub(r'<html lang="[a-z]+">', f'<html lang="{language}">', body, count=1)
+    body = body.replace('alt="No description has been provided for this image"',
+                        'alt="Figur"' if language == "sv" else 'alt="Figure"')
     body = re.sub(r"<title>.*?</title>", "<title>Bilaga – statistisk analys</title>", body,
                   count=1, flags=re.S)
     with atomic_outputs(out) as (tmp,):

@@ -280,6 +280,8 @@ def wilcox_test(x: Sequence[float], y: Sequence[float], *, exact: bool | None = 
     z = statistic - nx * ny / 2
     sigma = math.sqrt((nx * ny / 12) * ((nx + ny + 1) - np.sum(n_ties**3 - n_ties)
                                         / ((nx + ny) * (nx + ny - 1))))
+    if sigma == 0:
+        raise ValueError("all observations are tied: the Wilcoxon test is undefined")
     correction = float(np.sign(z)) * 0.5 if correct else 0.0
     z = (z - correction) / sigma
     pvalue = 2 * min(sps.norm.cdf(z), sps.norm.sf(z))

@@ -1,0 +1,52 @@
+"""Copies of the compendium in temporary directories, for end-to-end pipeline tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from rehabkoord import verify
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def env() -> dict[str, str]:
+    e = dict(os.environ)
+    e["PATH"] = f"{BIN}{os.pathsep}{e.get('PATH', '')}"
+    e["SOURCE_DATE_EPOCH"] = "1767225600"  # fixed report date: 2026-01-01
+    e.setdefault("JUPYTER_PLATFORM_DIRS", "1")
+    return e
+
+
+def copy_project(dest: Path) -> Path:
+    """The working tree (tracked and untracked-but-not-ignored files) as a fresh git repo."""
+    return verify.copy_project(ROOT, dest, include_untracked=True)
+
+
+def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run(args, cwd=cwd, env=env(), capture_output=True, text=True, timeout=1800)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{args} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def dvc(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    return run([str(BIN / "dvc"), *args], cwd, check)
+
+
+def set_params(project: Path, **changes: dict) -> None:
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for section, values in changes.items():
+        params[section].update(values)
+    path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def stages_run(output: str) -> list[str]:
+    return [line.split("'")[1] for line in output.splitlines()
+            if line.startswith("Running stage '")]

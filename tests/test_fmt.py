@@ -1,0 +1,22 @@
+"""Swedish and English number formats (hand-written expectations)."""
+
+from rehabkoord import fmt
+
+
+def test_swedish_numbers():
+    assert fmt.number(12345.25, 1) == "12\u00a0345,3"
+    assert fmt.number(-17.45, 1) == "−17,5"
+    assert fmt.number(0.0545, 3) == "0,055"
+    assert fmt.number(float("nan")) == "–"
+
+
+def test_english_numbers():
+    assert fmt.number(12345.25, 1, "en") == "12,345.3"
+    assert fmt.pvalue(0.0004, "en") == "< 0.001"
+
+
+def test_pvalues_and_intervals():
+    assert fmt.pvalue(0.0004) == "< 0,001"
+    assert fmt.pvalue(0.05447) == "0,054"
+    assert fmt.interval(-1.25, 3.0) == "−1,3 till 3,0"
+    assert fmt.interval(-1.25, 3.0, language="en") == "−1.3 to 3.0"

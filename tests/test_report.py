@@ -1,0 +1,57 @@
+"""Report text and tables are generated from the numbers and respect disclosure control."""
+
+import pandas as pd
+import pytest
+
+from rehabkoord import analysis, report
+
+
+@pytest.fixture(scope="module")
+def male_subgroup_results():
+    """The published male subgroup (9/21 vs 1/12) as a one-window cohort."""
+    rows = []
+    for group, events, n in (("Intervention", 9, 21), ("Kontroll", 1, 12)):
+        for i in range(n):
+            rows.append({"LopNr": f"{group}{i}", "Grupp": group, "sex": "man",
+                         "window_months": 12, "analysed": True,
+                         "employed_or_studying": i < events,
+                         "sjukpenning_netdays": float(i * 10),
+                         "sjukersattning_netdays": 0.0})
+    table = pd.DataFrame(rows)
+    table["Grupp"] = pd.Categorical(table["Grupp"], ["Intervention", "Kontroll"])
+    return analysis.outcome_results(table)
+
+
+def test_male_subgroup_reports_fisher(male_subgroup_results):
+    r = male_subgroup_results.query("stratum == 'man' and outcome == 'employed_or_studying'")
+    assert r["test"].item() == "fisher"
+    assert r["pvalue"].item() == pytest.approx(0.05447077949858814, rel=1e-10)
+
+
+def test_small_cell_not_published(male_subgroup_results):
+    shown = report.outcome_display(male_subgroup_results, 12, min_cell=3, language="sv")
+    text = shown.to_string()
+    assert "<3" in text
+    assert "8,3" not in text  # 1 of 12
+    assert "34,5" not in text  # the risk difference 42,9 - 8,3 would reveal it
+    listed = report.suppression_list(male_subgroup_results, pd.DataFrame(columns=["kind"]),
+                                     {"windows": {}}, min_cell=3, language="sv")
+    assert any("Män" in item for item in listed)
+
+
+def test_sentences_in_both_languages():
+    results = pd.DataFrame([{
+        "window_months": 6, "stratum": "alla", "outcome": "employed_or_studying",
+        "kind": "binary", "n_int": 60, "n_ctl": 60, "events_int": 30, "events_ctl": 20,
+        "pct_int": 50.0, "pct_ctl": 100 * 20 / 60, "test": "chisq", "pvalue": 0.04,
+        "estimate": 50 - 100 * 20 / 60, "conf_low": 0.1, "conf_high": 33.0}])
+    sv = report.result_sentences(results, alpha=0.05, min_cell=3, language="sv")[0]
+    assert "16,7 procentenheter högre" in sv and "statistiskt signifikant" in sv
+    assert "inte statistiskt" not in sv
+    en = report.result_sentences(results, alpha=0.05, min_cell=3, language="en")[0]
+    assert "16.7 percentage points higher" in en
+
+
+def test_unknown_language_is_an_error():
+    with pytest.raises(ValueError, match="report.language"):
+        report.ReportText({}, "de")
