@@ -37,17 +37,37 @@ def edit_csv(path_of, change):
     return mutate
 
 
-def set_cell(column, value, row=0):
+PARTICIPANT = "participant"
+
+
+def set_cell(column, value, row=PARTICIPANT):
+    """Set one cell; by default in the first row of a randomised person (other people's
+    register rows are removed before value rules run)."""
     def change(f):
-        f.loc[row, column] = value
+        target = row
+        if row == PARTICIPANT:
+            target = f.index[f["LopNr"].isin(PARTICIPANTS)][0] if "Grupp" not in f else 0
+        f.loc[target, column] = value
         return f
     return change
 
 
+PARTICIPANTS: set[str] = set()
+
+
+@pytest.fixture(autouse=True)
+def _participants(delivery):
+    PARTICIPANTS.clear()
+    PARTICIPANTS.update(_csv(delivery / "randomisering.csv")["LopNr"])
+
+
 def truncate(d: Path) -> None:
+    """Cut the file in the middle of a participant's row."""
     p = lisa_file(d)
-    raw = p.read_bytes()
-    p.write_bytes(raw[: len(raw) // 2].rsplit(b";", 2)[0])
+    lines = p.read_bytes().split(b"\n")
+    cut = next(i for i, line in enumerate(lines[1:], 1)
+               if line.split(b";")[0].decode() in PARTICIPANTS)
+    p.write_bytes(b"\n".join(lines[:cut]) + b"\n" + lines[cut].rsplit(b";", 3)[0])
 
 
 def other_study(d: Path) -> None:
@@ -82,7 +102,8 @@ CORPUS = {
         lisa_file(d).read_text(encoding="latin-1"), encoding="utf-16"), "LISA2018.csv"),
     "missing_column": (edit_csv(lisa_file, lambda f: f.drop(columns="Kon")),
                        "column 'Kon': required column missing"),
-    "duplicated_key": (edit_csv(lisa_file, lambda f: pd.concat([f, f.iloc[[3]]])),
+    "duplicated_key": (edit_csv(lisa_file, lambda f: pd.concat(
+        [f, f[f["LopNr"].isin(PARTICIPANTS)].iloc[[0]]])),
                        "column 'LopNr, Ar': duplicate key: 2 row(s)"),
     "unknown_group_label": (edit_csv(rand_file, set_cell("Grupp", "Behandling")),
                             "column 'Grupp': unknown code"),
@@ -90,13 +111,13 @@ CORPUS = {
                         "column 'RandDatum': cannot be read as date: 1 row(s) (rows 1)"),
     "negative_days": (edit_csv(lisa_file, set_cell("SjukP_Ndag_MiDAS", "-3")),
                       "column 'SjukP_Ndag_MiDAS': outside 0–366"),
-    "too_many_days": (edit_csv(lisa_file, set_cell("SjukErs_Ndag_MiDAS", "400,5", 4)),
-                      "column 'SjukErs_Ndag_MiDAS': outside 0–366: 1 row(s) (rows 5)"),
+    "too_many_days": (edit_csv(lisa_file, set_cell("SjukErs_Ndag_MiDAS", "400,5")),
+                      "column 'SjukErs_Ndag_MiDAS': outside 0–366: 1 row(s) (rows "),
     "empty_file": (lambda d: lisa_file(d).write_bytes(b""), "the file is empty"),
     "header_only": (edit_csv(lisa_file, lambda f: f.iloc[:0]), "the file has no data rows"),
     "other_study_no_overlap": (other_study, "randomised person not found in any LISA year"),
     "unknown_bas_code": (lambda d: pd.read_parquet(d / "bas" / "BAS2020.parquet").assign(
-        BAS=lambda f: f["BAS"].where(f.index != 2, 7)).to_parquet(
+        BAS=lambda f: f["BAS"].where(~f["LopNr"].isin(PARTICIPANTS), 7)).to_parquet(
         d / "bas" / "BAS2020.parquet", index=False), "column 'BAS': unknown code"),
     "unknown_sex_code": (edit_csv(lisa_file, set_cell("Kon", "3")), "column 'Kon': unknown code"),
     "date_outside_study": (edit_csv(rand_file, set_cell("RandDatum", "2021-05-01")),
@@ -178,3 +199,21 @@ def test_unsupported_format(tmp_path):
     p.write_bytes(b"PK")
     with pytest.raises(DeliveryError, match="unsupported format '.xlsx'"):
         read_delivery(p, LISA)
+
+
+def test_row_positions_refer_to_the_delivered_file(tmp_path, delivery, data_params):
+    f = _csv(lisa_file(delivery))
+    row = f.index[f["LopNr"].isin(PARTICIPANTS)][2]
+    f.loc[row, "Kon"] = "4"
+    _put(f, lisa_file(delivery))
+    with pytest.raises(DeliveryError, match=rf"unknown code \(allowed: 1, 2\): 1 row\(s\) \(rows {row + 1}\)"):
+        clean.clean_from_params(data_params, tmp_path)
+
+
+def test_rows_of_other_people_are_counted_not_validated(tmp_path, delivery, data_params):
+    f = _csv(lisa_file(delivery))
+    other = f.index[~f["LopNr"].isin(PARTICIPANTS)][0]
+    f.loc[other, "Kon"] = "4"
+    _put(f, lisa_file(delivery))
+    cleaned = clean.clean_from_params(data_params, tmp_path)
+    assert cleaned.flow["lisa_rows_not_in_study"] > 0

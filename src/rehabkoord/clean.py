@@ -56,9 +56,17 @@ class Cleaned:
     flow: dict = field(default_factory=dict)
 
 
-def _positions(mask: pd.Series | np.ndarray) -> tuple[int, tuple[int, ...]]:
-    idx = np.flatnonzero(np.asarray(mask))
-    return len(idx), tuple(int(i) + 1 for i in idx[:MAX_EXAMPLES])
+def _positions(mask: pd.Series) -> tuple[int, tuple[int, ...]]:
+    """Count and the first 1-based data-row positions in the delivered file (the frame index)."""
+    hits = mask.index[np.asarray(mask, dtype=bool)]
+    return len(hits), tuple(int(i) + 1 for i in hits[:MAX_EXAMPLES])
+
+
+def _key_text(raw: pd.Series) -> pd.Series:
+    """The person key as stripped text, whether delivered as text or as a number."""
+    if pd.api.types.is_numeric_dtype(raw):
+        return raw.astype("Int64").astype("string")
+    return raw.astype("string").str.strip()
 
 
 def _coerce(frame: pd.DataFrame, col: Column, source: str, out: list[Violation]) -> pd.Series:
@@ -76,7 +84,7 @@ def _coerce(frame: pd.DataFrame, col: Column, source: str, out: list[Violation])
         present = text.notna() & (text != "")
         if col.kind == "str":
             if is_numeric:  # a numeric key in a typed file: 123.0 -> "123"
-                text = raw.astype("Int64").astype("string")
+                text = _key_text(raw)
             values = text.where(present)
         elif col.kind == "date":
             if pd.api.types.is_datetime64_any_dtype(raw):
@@ -121,10 +129,18 @@ def _check_rules(values: pd.Series, col: Column, source: str, out: list[Violatio
                                  n, rows))
 
 
-def validate_table(frames: Sequence[pd.DataFrame], table: Table,
-                   out: list[Violation]) -> pd.DataFrame:
-    """Typed concatenation of one table's files; violations are appended to `out`."""
+def validate_table(frames: Sequence[pd.DataFrame], table: Table, out: list[Violation],
+                   keep: pd.Index | None = None, counts: dict | None = None) -> pd.DataFrame:
+    """Typed concatenation of one table's files; violations are appended to `out`.
+
+    With `keep` (the randomised person keys), rows of other people are removed before the
+    value rules run, and counted in `counts` (rows_read, rows_not_in_study): register
+    deliveries cover whole populations, and only the study's rows enter the analysis.
+    """
     typed_parts = []
+    counts = counts if counts is not None else {}
+    counts.setdefault("rows_read", 0)
+    counts.setdefault("rows_not_in_study", 0)
     for frame in frames:
         source = frame.attrs.get("source", table.name)
         if len(frame) == 0:
@@ -140,6 +156,11 @@ def validate_table(frames: Sequence[pd.DataFrame], table: Table,
                                      "one of these columns is required", len(frame)))
         if missing:
             continue
+        counts["rows_read"] += len(frame)
+        if keep is not None:
+            in_study = _key_text(frame[PERSON_KEY]).isin(keep).to_numpy(dtype=bool)
+            counts["rows_not_in_study"] += int((~in_study).sum())
+            frame = frame[in_study]
         typed = pd.DataFrame(index=frame.index)
         for col in table.columns:
             if col.name not in frame.columns:
@@ -150,7 +171,7 @@ def validate_table(frames: Sequence[pd.DataFrame], table: Table,
             _check_rules(values, col, source, out)
             typed[col.name] = values
         typed["_source"] = source
-        typed["_row"] = np.arange(1, len(frame) + 1)
+        typed["_row"] = frame.index.to_numpy() + 1
         typed_parts.append(typed)
     if not typed_parts:
         return pd.DataFrame(columns=[*table.names, "_source", "_row"])
@@ -180,7 +201,7 @@ def _finish(data: pd.DataFrame, table: Table) -> pd.DataFrame:
 
 def clean(
     randomisation_paths: str | Sequence[str],
-    lisa_paths: str | Sequence[str],
+    lisaaths: str | Sequence[str],
     bas_paths: str | Sequence[str],
     *,
     column_map: Mapping[str, str] | None = None,
@@ -196,8 +217,13 @@ def clean(
     violations: list[Violation] = []
     rand = validate_table(read_deliveries(randomisation_paths, RANDOMISATION, column_map),
                           RANDOMISATION, violations)
-    lisa = validate_table(read_deliveries(lisa_paths, LISA, column_map), LISA, violations)
-    bas = validate_table(read_deliveries(bas_paths, BAS, column_map), BAS, violations)
+    keys = pd.Index(rand[PERSON_KEY].dropna().unique()) if PERSON_KEY in rand else pd.Index([])
+    lisa_counts: dict = {}
+    bas_counts: dict = {}
+    lisa = validate_table(read_deliveries(lisaaths, LISA, column_map), LISA, violations,
+                          keys, lisa_counts)
+    bas = validate_table(read_deliveries(bas_paths, BAS, column_map), BAS, violations,
+                         keys, bas_counts)
     if violations:
         raise ValidationError(violations)
 
@@ -214,22 +240,20 @@ def clean(
         violations.append(Violation(rand["_source"].iat[0], "RandDatum",
                                     f"outside the study period {rand_period[0]}–{rand_period[1]}",
                                     n, rows))
-    participants = set(rand[PERSON_KEY])
     in_lisa = rand[PERSON_KEY].isin(lisa[PERSON_KEY])
     n, rows = _positions(~in_lisa)
     if n:
         violations.append(Violation(rand["_source"].iat[0], PERSON_KEY,
                                     "randomised person not found in any LISA year "
                                     "(linkage failure)", n, rows))
-    lisa_p = lisa[lisa[PERSON_KEY].isin(participants)]
-    birth = (lisa_p.groupby(PERSON_KEY)["FodelseAr"].agg(["min", "max"]))
+    birth = (lisa.groupby(PERSON_KEY)["FodelseAr"].agg(["min", "max"]))
     conflicting = birth.index[birth["min"] != birth["max"]]
     if len(conflicting):
-        mask = lisa_p[PERSON_KEY].isin(conflicting)
+        mask = lisa[PERSON_KEY].isin(conflicting)
         violations.append(Violation(LISA.name, "FodelseAr",
                                     "differs between years for the same person",
                                     int(mask.sum()), tuple(int(r) for r in
-                                                           lisa_p.loc[mask, "_row"].head(5))))
+                                                           lisa.loc[mask, "_row"].head(5))))
     age = rand["RandDatum"].dt.year - rand[PERSON_KEY].map(birth["min"]).astype("float64")
     bad_age = in_lisa & ((age < age_range[0]) | (age > age_range[1]))
     n, rows = _positions(bad_age)
@@ -240,19 +264,18 @@ def clean(
     if violations:
         raise ValidationError(violations)
 
-    bas_p = bas[bas[PERSON_KEY].isin(participants)]
     flow = {
         "randomised": int(len(rand)),
         "randomised_by_group": {g: int(v) for g, v in rand["Grupp"].value_counts().sort_index()
                                 .items()},
-        "lisa_rows_read": int(len(lisa)),
-        "lisa_rows_not_in_study": int(len(lisa) - len(lisa_p)),
-        "bas_rows_read": int(len(bas)),
-        "bas_rows_not_in_study": int(len(bas) - len(bas_p)),
+        "lisa_rows_read": lisa_counts["rows_read"],
+        "lisa_rows_not_in_study": lisa_counts["rows_not_in_study"],
+        "bas_rows_read": bas_counts["rows_read"],
+        "bas_rows_not_in_study": bas_counts["rows_not_in_study"],
         "lisa_years": sorted(int(y) for y in lisa[YEAR].unique()),
         "bas_years": sorted(int(y) for y in bas[YEAR].unique()),
     }
-    return Cleaned(_finish(rand, RANDOMISATION), _finish(lisa_p, LISA), _finish(bas_p, BAS), flow)
+    return Cleaned(_finish(rand, RANDOMISATION), _finish(lisa, LISA), _finish(bas, BAS), flow)
 
 
 def delivery_paths(data_params: dict, root: Path) -> dict[str, list[str]]:
