@@ -206,7 +206,8 @@ def test_row_positions_refer_to_the_delivered_file(tmp_path, delivery, data_para
     row = f.index[f["LopNr"].isin(PARTICIPANTS)][2]
     f.loc[row, "Kon"] = "4"
     _put(f, lisa_file(delivery))
-    with pytest.raises(DeliveryError, match=rf"unknown code \(allowed: 1, 2\): 1 row\(s\) \(rows {row + 1}\)"):
+    expected = rf"unknown code \(allowed: 1, 2\): 1 row\(s\) \(rows {row + 1}\)"
+    with pytest.raises(DeliveryError, match=expected):
         clean.clean_from_params(data_params, tmp_path)
 
 

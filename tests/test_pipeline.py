@@ -226,3 +226,20 @@ def test_pdf_is_printed(built):
     out = pdf(built / "reports" / "bilaga.html", built / "reports" / "bilaga.pdf")
     data = out.read_bytes()
     assert data.startswith(b"%PDF") and data.count(b"/Type /Page") >= 3
+
+
+def test_notebook_runs_in_place_as_in_jupyterlab(built):
+    """A statistician opening notebooks/03_cohort.ipynb in Lab (cwd notebooks/, the registered
+    kernel, the same defaults) runs it top to bottom without errors (pytest-notebook)."""
+    from pytest_notebook.nb_regression import NBRegressionFixture
+
+    fixture = NBRegressionFixture(
+        exec_timeout=300, exec_cwd=str(built / "notebooks"),
+        diff_ignore=("/cells/*/outputs", "/cells/*/execution_count", "/metadata/language_info",
+                     "/cells/*/metadata"))
+    before = digest(built / "data" / "processed" / "analysis.parquet")
+    result = fixture.check(str(built / "notebooks" / "03_cohort.ipynb"), raise_errors=True)
+    errors = [o for c in result.nb_final.cells for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert errors == []
+    assert digest(built / "data" / "processed" / "analysis.parquet") == before

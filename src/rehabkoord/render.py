@@ -65,6 +65,7 @@ def html(notebook: str | Path, out: str | Path, language: str | None = None) -> 
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
+    nb.cells = [c for c in nb.cells if "remove-cell" not in c.metadata.get("tags", [])]
     exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb)
