@@ -20,3 +20,8 @@ def test_pvalues_and_intervals():
     assert fmt.pvalue(0.05447) == "0,054"
     assert fmt.interval(-1.25, 3.0) == "−1,3 till 3,0"
     assert fmt.interval(-1.25, 3.0, language="en") == "−1.3 to 3.0"
+
+
+def test_no_negative_zero():
+    assert fmt.number(-0.00002, 1) == "0,0"
+    assert fmt.number(-0.04, 1, "en") == "0.0"

@@ -13,7 +13,8 @@ def number(value: float | None, decimals: int = 1, language: str = "sv") -> str:
         return "–"
     if math.isinf(value):
         return "∞" if value > 0 else "−∞"
-    text = f"{_round_half_away(value, decimals):,.{decimals}f}"
+    rounded = _round_half_away(value, decimals) + 0.0  # + 0.0 turns -0.0 into 0.0
+    text = f"{rounded:,.{decimals}f}"
     if language == "sv":
         text = text.replace(",", NBSP).replace(".", ",")
     return text.replace("-", "−")

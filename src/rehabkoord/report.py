@@ -40,7 +40,7 @@ LABELS = {
         "employment_status_missing": "varav sysselsättningsstatus saknas",
         "True": "Ja", "False": "Nej", "Ja": "Ja", "Nej": "Nej",
         "median_iqr": "median [IQR]", "mean_sd": "medel (SD)", "n_pct": "n (%)",
-        "pp": "procentenheter", "days": "dagar",
+        "pp": "procentenheter", "days": "dagar", "window_short": "Fönster (månader)",
     },
     "en": {
         "sjukpenning_netdays": "Net days of sickness benefit",
@@ -63,7 +63,7 @@ LABELS = {
         "employment_status_missing": "of whom employment status missing",
         "True": "Yes", "False": "No", "Ja": "Yes", "Nej": "No",
         "median_iqr": "median [IQR]", "mean_sd": "mean (SD)", "n_pct": "n (%)",
-        "pp": "percentage points", "days": "days",
+        "pp": "percentage points", "days": "days", "window_short": "Window (months)",
     },
 }
 
@@ -158,7 +158,8 @@ def flow_display(flow: dict, *, min_cell: int, language: str) -> pd.DataFrame:
     rows = []
     for window, groups in flow["windows"].items():
         for group, g in groups.items():
-            row = {"window": int(window), "group": label(group, language),
+            row = {label("window_short", language): int(window),
+                   label("stratum", language): label(group, language),
                    label("randomised", language): str(g["randomised"])}
             for reason in EXCLUSION_REASONS:
                 row[label(reason, language)] = disclosure.publish_count(
@@ -401,14 +402,18 @@ class ReportText:
 
     def flow_intro(self, clean_flow: dict) -> str:
         if self.language == "sv":
-            return (f"Leveranserna innehöll {clean_flow['lisa_rows_read']} LISA-rader och "
-                    f"{clean_flow['bas_rows_read']} BAS-rader; {clean_flow['lisa_rows_not_in_study']}"
-                    f" respektive {clean_flow['bas_rows_not_in_study']} rader gällde personer "
+            n = {k: number(v, 0, "sv") for k, v in clean_flow.items() if k.endswith("_rows_read")
+                 or k.endswith("_not_in_study")}
+            return (f"Leveranserna innehöll {n['lisa_rows_read']} LISA-rader och "
+                    f"{n['bas_rows_read']} BAS-rader; {n['lisa_rows_not_in_study']}"
+                    f" respektive {n['bas_rows_not_in_study']} rader gällde personer "
                     "utanför studien och togs bort. LISA-år: "
                     f"{_years(clean_flow['lisa_years'])}; BAS-år: {_years(clean_flow['bas_years'])}.")
-        return (f"The deliveries held {clean_flow['lisa_rows_read']} LISA rows and "
-                f"{clean_flow['bas_rows_read']} BAS rows; {clean_flow['lisa_rows_not_in_study']} "
-                f"and {clean_flow['bas_rows_not_in_study']} rows concerned people outside the "
+        n = {k: number(v, 0, "en") for k, v in clean_flow.items() if k.endswith("_rows_read")
+             or k.endswith("_not_in_study")}
+        return (f"The deliveries held {n['lisa_rows_read']} LISA rows and "
+                f"{n['bas_rows_read']} BAS rows; {n['lisa_rows_not_in_study']} "
+                f"and {n['bas_rows_not_in_study']} rows concerned people outside the "
                 f"study and were removed. LISA years: {_years(clean_flow['lisa_years'])}; BAS "
                 f"years: {_years(clean_flow['bas_years'])}.")
 
