@@ -24,6 +24,8 @@ report: $(STAMP)
 	@echo "Appendix: $(CURDIR)/reports/bilaga.html"
 
 pdf: report
+	command -v chromium >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m rehabkoord.render pdf reports/bilaga.html reports/bilaga.pdf
 	@echo "PDF: $(CURDIR)/reports/bilaga.pdf"
 
