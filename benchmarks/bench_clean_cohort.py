@@ -2,8 +2,9 @@
 
     python benchmarks/bench_clean_cohort.py county     # 300 000 persons x 10 years (LISA + BAS)
     python benchmarks/bench_clean_cohort.py national   # 8 000 000 persons x 1 year
+    python benchmarks/bench_clean_cohort.py county --format csv   # semicolon, decimal comma
 
-Writes the extract as yearly Parquet files (as SCB delivers typed data) to a temporary
+Writes the extract as yearly Parquet files (or CSV with --format csv) to a temporary
 directory, then runs `clean` and `build_cohort` in a child process and prints wall time per
 step and the child's peak resident memory.
 """
@@ -26,7 +27,15 @@ import pyarrow.parquet as pq
 SCALES = {"county": (300_000, list(range(2012, 2022))), "national": (8_000_000, [2019])}
 
 
-def write_extract(out: Path, n_persons: int, years: list[int], seed: int = 1) -> None:
+def _write(table: pa.Table, path: Path, fmt: str) -> None:
+    if fmt == "parquet":
+        pq.write_table(table, path.with_suffix(".parquet"))
+    else:
+        table.to_pandas().to_csv(path.with_suffix(".csv"), sep=";", decimal=",", index=False)
+
+
+def write_extract(out: Path, n_persons: int, years: list[int], seed: int = 1,
+                  fmt: str = "parquet") -> None:
     rng = np.random.default_rng(seed)
     keys = pa.array(np.arange(1_000_000, 1_000_000 + n_persons)).cast(pa.string())
     birth = rng.integers(1940, 2000, n_persons)
@@ -41,10 +50,10 @@ def write_extract(out: Path, n_persons: int, years: list[int], seed: int = 1) ->
                          "Kon": sex.astype("int8"), "FodelseAr": birth.astype("int16"),
                          "SjukP_Ndag_MiDAS": sick, "SjukErs_Ndag_MiDAS": np.zeros(n_persons),
                          "AktErs_Ndag_MiDAS": np.zeros(n_persons), "SyssStat19": syss})
-        pq.write_table(lisa, out / "lisa" / f"LISA{year}.parquet")
+        _write(lisa, out / "lisa" / f"LISA{year}", fmt)
         bas = pa.table({"LopNr": keys, "Ar": pa.array(np.full(n_persons, year, "int32")),
                         "BAS": rng.choice(np.array([1, 2, 3, 5, 9], "int8"), n_persons)})
-        pq.write_table(bas, out / "bas" / f"BAS{year}.parquet")
+        _write(bas, out / "bas" / f"BAS{year}", fmt)
     idx = rng.choice(n_persons, 124, replace=False)
     rand_year = max(min(years), 2019 if len(years) == 1 else years[len(years) // 2])
     age = rand_year - birth[idx]
@@ -59,10 +68,10 @@ CHILD = """
 import sys, time, resource
 from pathlib import Path
 from rehabkoord import clean, cohort
-root = Path(sys.argv[1])
+root, fmt = Path(sys.argv[1]), sys.argv[2]
 t0 = time.perf_counter()
-c = clean.clean(str(root / "randomisering.csv"), str(root / "lisa" / "*.parquet"),
-                str(root / "bas" / "*.parquet"), rand_period=("2010-01-01", "2025-12-31"))
+c = clean.clean(str(root / "randomisering.csv"), str(root / "lisa" / f"*.{fmt}"),
+                str(root / "bas" / f"*.{fmt}"), rand_period=("2010-01-01", "2025-12-31"))
 t1 = time.perf_counter()
 table, flow = cohort.build_cohort(c.randomisation, c.lisa, c.bas, [6, 12])
 t2 = time.perf_counter()
@@ -75,15 +84,17 @@ print(f"clean_s={t1 - t0:.2f} cohort_s={t2 - t1:.2f} peak_mb={peak:.0f} "
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scale", choices=sorted(SCALES))
+    parser.add_argument("--format", choices=["parquet", "csv"], default="parquet")
     args = parser.parse_args()
     n, years = SCALES[args.scale]
     with tempfile.TemporaryDirectory(prefix=f"bench-{args.scale}-") as tmp:
         t = time.perf_counter()
-        write_extract(Path(tmp), n, years)
-        print(f"scale={args.scale} persons={n} years={len(years)} "
+        write_extract(Path(tmp), n, years, fmt=args.format)
+        print(f"scale={args.scale} format={args.format} persons={n} years={len(years)} "
               f"generate_s={time.perf_counter() - t:.1f}")
         t = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", CHILD, tmp], capture_output=True, text=True)
+        done = subprocess.run([sys.executable, "-c", CHILD, tmp, args.format],
+                              capture_output=True, text=True)
         wall = time.perf_counter() - t
         if done.returncode != 0:
             print(done.stderr, file=sys.stderr)

@@ -122,8 +122,8 @@ def outcome_results(cohort: pd.DataFrame, *, conf_level: float = 0.95,
     table["pvalue_holm"] = np.nan
     for _, idx in table.groupby("stratum", sort=False).groups.items():
         table.loc[idx, "pvalue_holm"] = holm(table.loc[idx, "pvalue"])
-    table["note"] = table["note"].fillna("")
-    table["method"] = table["method"].fillna("")
+    table["note"] = table["note"].astype("string").fillna("")
+    table["method"] = table["method"].astype("string").fillna("")
     return table
 
 
@@ -222,8 +222,7 @@ def headline_metrics(results: pd.DataFrame) -> dict:
         entry[f"{row['outcome']}_p"] = _num(row["pvalue"])
         entry[f"{row['outcome']}_p_holm"] = _num(row["pvalue_holm"])
         entry[f"{row['outcome']}_estimate"] = _num(row.get("estimate"))
-        entry["n_analysed"] = int(row["n_int"] + row["n_ctl"]) if row["kind"] == "binary" \
-            else entry.get("n_analysed", int(row["n_int"] + row["n_ctl"]))
+        entry[f"{row['outcome']}_n"] = int(row["n_int"] + row["n_ctl"])
     return metrics
 
 

@@ -1,0 +1,60 @@
+"""Outcome and baseline tables: one row per window × stratum × outcome, Holm per stratum."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from rehabkoord import analysis, cohort, stats
+
+
+@pytest.fixture(scope="module")
+def analysis_table(synthetic_frames):
+    rand = synthetic_frames["randomisering"].assign(
+        RandDatum=lambda f: pd.to_datetime(f["RandDatum"]))
+    table, _ = cohort.build_cohort(rand, synthetic_frames["LISA"], synthetic_frames["BAS"])
+    return table
+
+
+def test_outcome_rows_and_holm(analysis_table):
+    res = analysis.outcome_results(analysis_table)
+    assert len(res) == 2 * 3 * 3
+    for _, part in res.groupby("stratum"):
+        expected = stats.holm(part["pvalue"].to_numpy())
+        assert part["pvalue_holm"].to_numpy() == pytest.approx(expected, nan_ok=True)
+    binary = res[(res["outcome"] == "employed_or_studying") & (res["stratum"] == "alla")]
+    row = binary.iloc[0]
+    assert row["estimate"] == pytest.approx(row["pct_int"] - row["pct_ctl"], rel=1e-12)
+    assert row["test"] in ("chisq", "fisher")
+
+
+def test_days_comparison_matches_direct_wilcoxon(analysis_table):
+    res = analysis.outcome_results(analysis_table)
+    row = res.query("window_months == 12 and stratum == 'alla' and "
+                    "outcome == 'sjukpenning_netdays'").iloc[0]
+    w = analysis_table[(analysis_table["window_months"] == 12) & analysis_table["analysed"]]
+    direct = stats.wilcox_test(w.loc[w["Grupp"] == "Intervention", "sjukpenning_netdays"],
+                               w.loc[w["Grupp"] == "Kontroll", "sjukpenning_netdays"])
+    assert row["pvalue"] == direct.pvalue and row["statistic"] == direct.statistic
+
+
+def test_tiny_stratum_gets_a_note(analysis_table):
+    t = analysis_table.copy()
+    t.loc[(t["sex"] == "man") & (t["Grupp"] == "Kontroll"), "analysed"] = False
+    res = analysis.outcome_results(t)
+    men = res[res["stratum"] == "man"]
+    assert (men["test"] == "none").all() and (men["note"] == "stratum too small for a test").all()
+
+
+def test_baseline_table(analysis_table):
+    base = analysis.baseline_table(analysis_table)
+    assert set(base["variable"]) == set(analysis.BASELINE_VARIABLES)
+    sex = base[base["variable"] == "sex"]
+    assert sex["events_int"].sum() == sex["n_int"].iloc[0] == 62
+
+
+def test_headline_metrics_are_rounded_floats(analysis_table):
+    metrics = analysis.headline_metrics(analysis.outcome_results(analysis_table))
+    assert set(metrics) == {"6m", "12m"}
+    assert all(isinstance(v, (float, int)) or v is None for m in metrics.values()
+               for v in m.values())
