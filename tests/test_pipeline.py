@@ -69,6 +69,20 @@ def test_report_parameter_reruns_only_report(built, tmp_path):
         dvc("repro", cwd=project)
 
 
+def test_english_appendix_by_one_parameter(built):
+    original = (built / "params.yaml").read_text(encoding="utf-8")
+    try:
+        set_params(built, report={"language": "en"})
+        done = dvc("repro", cwd=built)
+        assert stages_run(done.stdout) == ["figures", "report"]
+        html = (built / "reports" / "bilaga.html").read_text(encoding="utf-8")
+        assert '<html lang="en">' in html and "Table 1. Characteristics" in html
+        assert "Tabell 1" not in html and "procentenheter" not in html
+    finally:
+        (built / "params.yaml").write_text(original, encoding="utf-8")
+        dvc("repro", cwd=built)
+
+
 def test_library_change_reruns_dependent_stages(built):
     fmt = built / "src" / "rehabkoord" / "fmt.py"
     original = fmt.read_text(encoding="utf-8")
