@@ -164,7 +164,7 @@ def test_no_person_keys_in_outputs(built):
 
 def test_small_cells_are_suppressed_in_html(tmp_path):
     from rehabkoord.fmt import number
-    from rehabkoord.report import _is_suppressed, label
+    from rehabkoord.report import is_suppressed, label
 
     project = copy_project(tmp_path / "small")
     set_params(project, synthetic={"n_participants": 30, "seed": 11},
@@ -173,7 +173,7 @@ def test_small_cells_are_suppressed_in_html(tmp_path):
     dvc("repro", cwd=project)
     results = pd.read_parquet(project / "reports" / "tables" / "results.parquet")
     html = (project / "reports" / "bilaga.html").read_text(encoding="utf-8")
-    suppressed = [r for _, r in results.iterrows() if _is_suppressed(r, 3)]
+    suppressed = [r for _, r in results.iterrows() if is_suppressed(r, 3)]
     assert suppressed, "the small data set should produce suppressed cells"
     assert "&lt;3" in html
     windows = re.split(r"Kalenderåret minst (\d+) månader efter randomisering<a class", html)

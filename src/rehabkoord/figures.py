@@ -20,7 +20,7 @@ from statsmodels.stats.proportion import proportion_confint  # noqa: E402
 from .cohort import EXCLUSION_REASONS  # noqa: E402
 from .contract import GROUP_CONTROL, GROUP_INTERVENTION, GROUPS  # noqa: E402
 from .disclosure import publish_binary, publish_count  # noqa: E402
-from .report import _is_suppressed, label  # noqa: E402
+from .report import is_suppressed, label  # noqa: E402
 
 PALETTE = {GROUP_INTERVENTION: "#1b6f8a", GROUP_CONTROL: "#d08c2e"}
 
@@ -101,7 +101,7 @@ def forest_risk_difference(results: pd.DataFrame, language: str, min_cell: int) 
     """Risk differences (percentage points, Newcombe 95 % CI) across windows and strata."""
     rows = results[(results["outcome"] == "employed_or_studying")
                    & results["estimate"].notna()].reset_index(drop=True)
-    rows = rows[[not _is_suppressed(r, min_cell) for _, r in rows.iterrows()]]
+    rows = rows[[not is_suppressed(r, min_cell) for _, r in rows.iterrows()]]
     fig, ax = plt.subplots(figsize=(7, 0.5 * max(len(rows), 2) + 1.2))
     ylabels = []
     for i, (_, r) in enumerate(rows.iloc[::-1].iterrows()):

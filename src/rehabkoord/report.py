@@ -6,12 +6,15 @@ through `rehabkoord.disclosure`; person-level rows never reach this module's out
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import os
 import platform
 import subprocess
 from importlib import metadata
 
 import pandas as pd
+import yaml
 
 from . import disclosure
 from .cohort import EXCLUSION_REASONS, REASON_EMPLOYMENT_MISSING
@@ -87,7 +90,8 @@ def _group_cells(row: pd.Series, prefix: str, min_cell: int, language: str) -> s
     return pub.count if pub.pct is None else f"{pub.count} ({pub.pct})"
 
 
-def _is_suppressed(row: pd.Series, min_cell: int) -> bool:
+def is_suppressed(row: pd.Series, min_cell: int) -> bool:
+    """Whether a result row's counts (and so its effect estimate) are withheld."""
     if row["kind"] == "days":
         return min(row["n_int"], row["n_ctl"]) < min_cell
     return any(disclosure.publish_binary(int(row[f"events_{p}"]), int(row[f"n_{p}"]),
@@ -97,7 +101,7 @@ def _is_suppressed(row: pd.Series, min_cell: int) -> bool:
 def _effect(row: pd.Series, min_cell: int, language: str) -> str:
     if not isinstance(row.get("estimate"), float) or math.isnan(row["estimate"]):
         return "–"
-    if _is_suppressed(row, min_cell):
+    if is_suppressed(row, min_cell):
         return disclosure.SUPPRESSED
     unit = label("pp" if row["kind"] == "binary" else "days", language)
     return (f"{number(row['estimate'], 1, language)} {unit} "
@@ -176,11 +180,11 @@ def suppression_list(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict, 
     """Which published cells were suppressed (names only, never the hidden numbers)."""
     out = []
     for _, r in results.iterrows():
-        if _is_suppressed(r, min_cell):
+        if is_suppressed(r, min_cell):
             out.append(f"{label('window', language).format(m=r['window_months'])}, "
                        f"{label(r['stratum'], language)}, {label(r['outcome'], language)}")
     for _, r in baseline.iterrows():
-        if r["kind"] != "days" and _is_suppressed(r, min_cell):
+        if r["kind"] != "days" and is_suppressed(r, min_cell):
             out.append(f"Tabell 1: {label(r['variable'], language)} {label(r['level'], language)}"
                        if language == "sv" else
                        f"Table 1: {label(r['variable'], language)} {label(r['level'], language)}")
@@ -204,7 +208,7 @@ def result_sentences(results: pd.DataFrame, *, alpha: float, min_cell: int,
         significant = r["pvalue"] < alpha
         p = pvalue(r["pvalue"], language)
         p_text = f"p {p}" if p.startswith("<") else f"p = {p}"
-        if _is_suppressed(r, min_cell):
+        if is_suppressed(r, min_cell):
             out.append(("Under " + window + f" redovisas inte skillnaden för "
                         f"{label(r['outcome'], language).lower()} av sekretesskäl ({p_text})."
                         ) if language == "sv" else
@@ -465,8 +469,6 @@ class ReportText:
         return f"{head}\n\n{items}"
 
     def parameters_block(self) -> str:
-        import yaml
-
         shown = {k: self.params[k] for k in ("data", "cohort", "analysis", "report")}
         return "```yaml\n" + yaml.safe_dump(shown, allow_unicode=True, sort_keys=True) + "```"
 
@@ -476,9 +478,7 @@ def _years(years: list[int]) -> str:
 
 
 def _today() -> str:
-    import datetime as dt
-    import os
-
+    """Today's date, or SOURCE_DATE_EPOCH's when set (reproducible builds)."""
     fixed = os.environ.get("SOURCE_DATE_EPOCH")
     if fixed:
         return dt.datetime.fromtimestamp(int(fixed), dt.UTC).date().isoformat()

@@ -7,7 +7,6 @@ manner of `scipy.stats`: `chisq_test` (R `chisq.test`), `fisher_test` (R `fisher
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -388,5 +387,4 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
 def simulated_power(simulate, n_sim: int, alpha: float, seed: int) -> float:
     """Share of `n_sim` simulated trials with p < `alpha`; `simulate(rng)` returns one p-value."""
     rng = np.random.default_rng(seed)
-    hits = sum(simulate(rng) < alpha for _ in itertools.repeat(None, n_sim))
-    return hits / n_sim
+    return sum(simulate(rng) < alpha for _ in range(n_sim)) / n_sim
