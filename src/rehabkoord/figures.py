@@ -128,19 +128,20 @@ def consort(flow: dict, window: str, language: str, min_cell: int) -> plt.Figure
     ax.set_xlim(0, 10)
     ax.set_ylim(0, 10)
     box = dict(boxstyle="round,pad=0.4", fc="white", ec="#333333")
+    arrow = dict(arrowstyle="->", color="#333333", lw=1.2, shrinkA=0, shrinkB=0)
     total = sum(g["randomised"] for g in groups.values())
     ax.text(5, 9.3, f"{label('randomised', language)}\nn = {total}", ha="center", va="center",
             bbox=box)
     for x, group in ((2.5, GROUP_INTERVENTION), (7.5, GROUP_CONTROL)):
         g = groups[group]
-        ax.annotate("", xy=(x, 7.6), xytext=(5, 8.7), arrowprops=dict(arrowstyle="->"))
+        ax.annotate("", xy=(x, 7.75), xytext=(5, 8.75), arrowprops=arrow, zorder=1)
         ax.text(x, 7.2, f"{label(group, language)}\nn = {g['randomised']}", ha="center",
                 va="center", bbox=box)
         lines = [f"{label(r, language)}: {publish_count(g['excluded'][r], min_cell).count}"
                  for r in EXCLUSION_REASONS]
         ax.text(x, 4.8, "\n".join(lines), ha="center", va="center", fontsize=7.5,
                 bbox=dict(boxstyle="round,pad=0.4", fc="#f3f3f3", ec="#999999"))
-        ax.annotate("", xy=(x, 2.7), xytext=(x, 6.6), arrowprops=dict(arrowstyle="->"))
+        ax.annotate("", xy=(x, 2.65), xytext=(x, 6.65), arrowprops=arrow, zorder=1)
         ax.text(x, 2.1, f"{label('analysed', language)}\nn = {g['analysed']}", ha="center",
                 va="center", bbox=box)
     title = label("window", language).format(m=window)
