@@ -77,8 +77,9 @@ def compare_binary(x: pd.Series, y: pd.Series, *, conf_level: float, expected_be
     if not margins_ok:
         out.update(test="none", method="", note="no variation in the outcome")
         return out
-    res = categorical_test(table, expected_below=expected_below, correct=chisq_correct)
-    fisher = fisher_test(table, conf_level)
+    res = categorical_test(table, expected_below=expected_below, correct=chisq_correct,
+                           conf_level=conf_level)
+    fisher = res.detail if res.test == "fisher" else fisher_test(table, conf_level)
     out.update(test=res.test, method=res.method, statistic=res.statistic, pvalue=res.pvalue,
                min_expected=res.min_expected, odds_ratio=fisher.odds_ratio,
                or_conf_low=fisher.conf_low, or_conf_high=fisher.conf_high)

@@ -201,7 +201,7 @@ def _finish(data: pd.DataFrame, table: Table) -> pd.DataFrame:
 
 def clean(
     randomisation_paths: str | Sequence[str],
-    lisaaths: str | Sequence[str],
+    lisa_paths: str | Sequence[str],
     bas_paths: str | Sequence[str],
     *,
     column_map: Mapping[str, str] | None = None,
@@ -220,7 +220,7 @@ def clean(
     keys = pd.Index(rand[PERSON_KEY].dropna().unique()) if PERSON_KEY in rand else pd.Index([])
     lisa_counts: dict = {}
     bas_counts: dict = {}
-    lisa = validate_table(read_deliveries(lisaaths, LISA, column_map), LISA, violations,
+    lisa = validate_table(read_deliveries(lisa_paths, LISA, column_map), LISA, violations,
                           keys, lisa_counts)
     bas = validate_table(read_deliveries(bas_paths, BAS, column_map), BAS, violations,
                          keys, bas_counts)

@@ -201,19 +201,22 @@ class CategoricalResult:
     statistic: float | None
     method: str
     min_expected: float
+    detail: FisherResult | ChisqResult = field(repr=False)
 
 
 def categorical_test(table: Sequence[Sequence[int]], *, expected_below: float = 5.0,
-                     correct: bool = True) -> CategoricalResult:
-    """Fisher's exact test when any expected count is below `expected_below`, else chi-square."""
+                     correct: bool = True, conf_level: float = 0.95) -> CategoricalResult:
+    """Fisher's exact test when any expected count is below `expected_below`, else chi-square.
+
+    `detail` holds the chosen test's own result (for Fisher on 2×2: the odds ratio and CI).
+    """
     x = np.asarray(table, dtype=float)
-    expected = np.outer(x.sum(axis=1), x.sum(axis=0)) / x.sum()
-    min_expected = float(expected.min())
-    if min_expected < expected_below:
-        res = fisher_test(x)
-        return CategoricalResult("fisher", res.pvalue, None, res.method, min_expected)
     chi = chisq_test(x, correct=correct)
-    return CategoricalResult("chisq", chi.pvalue, chi.statistic, chi.method, min_expected)
+    min_expected = float(chi.expected.min())
+    if min_expected < expected_below:
+        res = fisher_test(x, conf_level)
+        return CategoricalResult("fisher", res.pvalue, None, res.method, min_expected, res)
+    return CategoricalResult("chisq", chi.pvalue, chi.statistic, chi.method, min_expected, chi)
 
 
 @dataclass(frozen=True)
