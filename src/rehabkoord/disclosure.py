@@ -60,8 +60,24 @@ class Rules:
 
     @property
     def protection(self) -> tuple[int, int]:
-        """Every value in this range must stay possible for a withheld small count."""
+        """The values "<min_cell" stands for."""
         return (0 if self.zeros_disclosive else 1, self.min_cell - 1)
+
+    @property
+    def width(self) -> int:
+        """How wide a reader's interval for a small count must stay: as wide as "<min_cell"."""
+        low, high = self.protection
+        return max(1, high - low)
+
+    def too_narrow(self, low: float, high: float, must_protect: bool) -> bool:
+        """Whether a reader's bounds [low, high] give a count away: a small count (or one the
+        reader can tell is small) pinned to fewer values than "<min_cell" allows. A count
+        known to be zero is fine when zeros are published."""
+        if not must_protect and high >= self.min_cell - TOLERANCE:
+            return False
+        if not self.zeros_disclosive and high <= TOLERANCE:
+            return False
+        return high - low < self.width - TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -125,11 +141,14 @@ class Interval:
 
 def attacker_bounds(keys: list[Key], relations: list[tuple[Key, tuple[Key, ...]]],
                     bounds: dict[Key, tuple[float, float | None]],
-                    targets: Iterable[Key]) -> dict[Key, tuple[float, float]]:
+                    targets: Iterable[Key], cache: dict | None = None
+                    ) -> dict[Key, tuple[float, float]]:
     """LP minimum and maximum of each target subject to the relations and the known bounds.
 
     Counts known exactly are substituted first and the rest is split into independent
-    components, so each LP is small; a lone unknown in an equation is solved directly."""
+    components, so each LP is small; a lone unknown in an equation is solved directly.
+    `cache` keeps solved components across calls (the greedy search re-asks the same ones)."""
+    cache = {} if cache is None else cache
     fixed = {k: b[0] for k, b in bounds.items() if b[1] is not None and b[0] == b[1]}
     rows = []
     for total, parts in relations:
@@ -173,6 +192,12 @@ def attacker_bounds(keys: list[Key], relations: list[tuple[Key, tuple[Key, ...]]
                 a_eq[r, index[k]] = a
         b_eq = np.array([b for _, b in comp_rows])
         var_bounds = [bounds.get(k, (0.0, None)) for k in variables]
+        memo = (key, tuple(variables), tuple(var_bounds),
+                tuple(tuple(sorted(((str(k), a) for k, a in c.items()))) + (b,)
+                      for c, b in comp_rows))
+        if memo in cache:
+            out[key] = cache[memo]
+            continue
         ends = []
         for sign in (1.0, -1.0):
             c = np.zeros(len(variables))
@@ -185,18 +210,12 @@ def attacker_bounds(keys: list[Key], relations: list[tuple[Key, tuple[Key, ...]]
                 raise RuntimeError(f"disclosure audit: LP failed for {key}: {res.message}")
             else:
                 ends.append(sign * res.fun)
-        out[key] = (ends[0], ends[1])
+        out[key] = cache[memo] = (ends[0], ends[1])
     return out
 
 
-def is_protected(low: float, high: float, rules: Rules) -> bool:
-    """The whole protection range stays possible."""
-    lo, hi = rules.protection
-    return low <= lo + TOLERANCE and high >= hi - TOLERANCE
-
-
 def audit(structure: Structure, withheld: dict[Key, str], rules: Rules,
-          targets: Iterable[Key] | None = None) -> list[Interval]:
+          targets: Iterable[Key] | None = None, cache: dict | None = None) -> list[Interval]:
     """Attacker's interval for every count not published exactly (withheld or implied)."""
     keys = list(structure.values)
     bounds: dict[Key, tuple[float, float | None]] = {}
@@ -207,14 +226,14 @@ def audit(structure: Structure, withheld: dict[Key, str], rules: Rules,
             bounds[k] = rules.protection
     hidden = [k for k in keys if k not in bounds or bounds[k][0] != bounds[k][1]]
     chosen = hidden if targets is None else [k for k in targets if k in hidden]
-    found = attacker_bounds(keys, structure.relations, bounds, chosen)
+    found = attacker_bounds(keys, structure.relations, bounds, chosen, cache)
     out = []
     for k in chosen:
         low, high = found[k]
         v = structure.values[k]
         sensitive = rules.small(v) if k in structure.shown else 0 < v < rules.min_cell
         out.append(Interval(k, low, high, sensitive,
-                            not sensitive or is_protected(low, high, rules)))
+                            not rules.too_narrow(low, high, sensitive)))
     return out
 
 
@@ -224,25 +243,28 @@ def protect(structure: Structure, rules: Rules) -> dict[Key, str]:
     Complements are chosen greedily among published counts related to an unprotected one,
     preferring one that protects all that are unprotected, then the cheapest; complements that
     turn out unnecessary are published again. Only small counts need protection, so only they
-    are audited here; `audit` without targets reports every unpublished count."""
-    withheld = {k: SMALL for k in structure.shown if rules.small(structure.values[k])}
-    sensitive = [k for k, v in structure.values.items()
-                 if (rules.small(v) if k in structure.shown else 0 < v < rules.min_cell)]
+    (and zeros, which a reader could pin to a small range) are audited here; `audit` without
+    targets reports every unpublished count. Zeros are the last choice of complement."""
+    withheld = {k: SMALL for k, v in structure.values.items()
+                if k in structure.shown and rules.small(v)}
+    sensitive = [k for k, v in structure.values.items() if v < rules.min_cell]
     added: list[Key] = []
+    cache: dict = {}
     while True:
-        failing = [iv.key for iv in audit(structure, withheld, rules, sensitive)
+        failing = [iv.key for iv in audit(structure, withheld, rules, sensitive, cache)
                    if not iv.protected]
         if not failing:
             break
         candidates = sorted(_neighbours(structure, failing[0], withheld),
-                            key=lambda c: (structure.cost[c], structure.values[c], str(c)))
+                            key=lambda c: (structure.values[c] == 0, structure.cost[c],
+                                           structure.values[c], str(c)))
         if not candidates:
             raise RuntimeError(f"disclosure: no published count left to protect {failing[0]}; "
                                "raise report.min_cell only with more data, or publish less")
         best, best_still = candidates[0], math.inf
         for c in candidates:
             trial = {**withheld, c: COMPLEMENT}
-            still = sum(not iv.protected for iv in audit(structure, trial, rules, failing))
+            still = sum(not iv.protected for iv in audit(structure, trial, rules, failing, cache))
             if still < best_still:
                 best, best_still = c, still
             if still == 0:
@@ -251,7 +273,7 @@ def protect(structure: Structure, rules: Rules) -> dict[Key, str]:
         added.append(best)
     for c in reversed(added):
         trial = {k: v for k, v in withheld.items() if k != c}
-        if all(iv.protected for iv in audit(structure, trial, rules, sensitive)):
+        if all(iv.protected for iv in audit(structure, trial, rules, sensitive, cache)):
             withheld = trial
     return withheld
 
