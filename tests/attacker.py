@@ -182,6 +182,20 @@ def summary(findings: list[Finding], title: str) -> str:
     return "\n".join(lines)
 
 
+def assert_appendix_cannot_be_undone(project: Path) -> str:
+    """The attacker against a built project's rendered appendix; returns the printout."""
+    published = json.loads((project / "reports" / "tables" / "published.json")
+                           .read_text(encoding="utf-8"))
+    html = (project / "reports" / "bilaga.html").read_text(encoding="utf-8")
+    marks = {c["mark"] for c in published["cells"] if c["mark"]}
+    for mark in marks:
+        assert mark.replace("<", "&lt;") in html, f"{mark} is withheld but not shown"
+    findings = attack(published)
+    text = summary(findings, str(project.name))
+    assert not [f for f in findings if f.too_narrow], text
+    return text
+
+
 def main(argv: list[str]) -> int:
     bad = 0
     for path in argv:

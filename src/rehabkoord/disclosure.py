@@ -445,7 +445,7 @@ def publish(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict, rules: Ru
         w, st, o = int(r["window_months"]), r["stratum"], r["outcome"]
         row: dict = {"key": ("outcome", w, st, o), "window": w, "stratum": st, "outcome": o,
                      "kind": r["kind"], "test": r["test"], "pvalue": _num(r["pvalue"]),
-                     "pvalue_holm": _num(r["pvalue_holm"])}
+                     "pvalue_holm": _num(r.get("pvalue_holm"))}
         needs = []
         for p, g in groups:
             n_key = ("n", w, st, o, g)
@@ -495,7 +495,8 @@ def publish(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict, rules: Ru
                            "employment_status_missing":
                                pub.count(("flow", w, g, "employment_status_missing"))}
                        for g, f in by_group.items()}
-    pub.flow_total = pub.count(("randomised_total",))
+    if ("randomised_total",) in structure.values:
+        pub.flow_total = pub.count(("randomised_total",))
     if ("power n",) in structure.values:
         pub.power_n = pub.count(("power n",))
     return pub
