@@ -187,15 +187,20 @@ def cell_name(key: tuple, language: str) -> str:
         w, group, step = rest
         return f"{window(w)}, {label(group, language)}: {label(step, language)}"
     if kind == "t1":
-        if len(rest) == 3:
+        if rest[-1] in (GROUP_INTERVENTION, GROUP_CONTROL):
             var, level, group = rest
             return (f"{t1}: {label(var, language)} {label(level, language)}, "
                     f"{label(group, language)}")
         var, level, column = rest
         return f"{t1}: {label(var, language)} {label(level, language)}".rstrip() + \
             f": {_column_name(column, language)}"
+    if kind == "t1 n":
+        var, group = rest
+        return f"{t1}: {label(var, language)}, {label(group, language)}: N"
     if kind == "randomised":
         return f"{label('randomised', language)}, {label(rest[0], language)}"
+    if kind == "randomised_total":
+        return label("randomised", language)
     if kind == "power n":
         return HEADINGS[language]["power"]
     return " ".join(map(str, key))
