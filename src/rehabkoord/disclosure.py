@@ -6,9 +6,10 @@ flows sharing the randomised groups, strata (alla = kvinnor + män), levels of a
 variable against its N, events + non-events = n. `protect` withholds the small counts
 (primary suppression) and then further counts (complementary suppression) until a linear-
 programming audit — the attacker's bounds, as tau-ARGUS and R's sdcTable compute them — shows
-that no small count can be narrowed below its protection interval. Percentages, effects and
-days statistics are withheld whenever a count they would reveal is withheld. Tests are computed
-on the real counts; only what is published is affected. `report` and `figures` format the
+that no small count can be narrowed to fewer values than "<min_cell" allows. Percentages,
+effects and the power text's detectable difference are withheld whenever a count they would
+reveal is withheld; days statistics when their group is smaller than the threshold. Tests are
+computed on the real counts; only what is published is affected. `report` and `figures` format the
 resulting `SafeCell`s and take no decision of their own.
 """
 
@@ -259,8 +260,9 @@ def protect(structure: Structure, rules: Rules) -> dict[Key, str]:
                             key=lambda c: (structure.values[c] == 0, structure.cost[c],
                                            structure.values[c], str(c)))
         if not candidates:
-            raise RuntimeError(f"disclosure: no published count left to protect {failing[0]}; "
-                               "raise report.min_cell only with more data, or publish less")
+            raise RuntimeError(f"disclosure: {failing[0]} cannot be protected: every related "
+                               "count is already withheld; check the relations declared in "
+                               f"disclosure.declare (report.min_cell = {rules.min_cell})")
         best, best_still = candidates[0], math.inf
         for c in candidates:
             trial = {**withheld, c: COMPLEMENT}
