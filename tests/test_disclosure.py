@@ -1,22 +1,189 @@
-"""Disclosure control: small cells and their complements are never published."""
+"""Disclosure control: small counts, the complements that protect them, and an attacker's LP."""
 
-from rehabkoord import disclosure
+from __future__ import annotations
+
+import copy
+import json
+
+import pandas as pd
+import pytest
+from attacker import attack, summary
+
+from rehabkoord import analysis, cohort, disclosure, synth
+
+ABSENT = "absent_from_lisa_in_outcome_year"
+NOT_YET = "outcome_year_not_in_registers"
+# The default data's flow (data/processed/flow.json): Kontroll at 6 months lost 2 people.
+FLOW = {"windows": {
+    "6": {"Intervention": {"randomised": 62, "excluded": {NOT_YET: 0, ABSENT: 7},
+                           "analysed": 55, "employment_status_missing": 0},
+          "Kontroll": {"randomised": 62, "excluded": {NOT_YET: 0, ABSENT: 2},
+                       "analysed": 60, "employment_status_missing": 0}},
+    "12": {"Intervention": {"randomised": 62, "excluded": {NOT_YET: 0, ABSENT: 9},
+                            "analysed": 53, "employment_status_missing": 0},
+           "Kontroll": {"randomised": 62, "excluded": {NOT_YET: 0, ABSENT: 3},
+                        "analysed": 59, "employment_status_missing": 0}}}}
+NO_RESULTS = pd.DataFrame(columns=["window_months", "stratum", "outcome", "kind"])
+NO_BASELINE = pd.DataFrame(columns=["variable", "kind"])
 
 
-def test_small_count_and_complement():
-    assert disclosure.publish_binary(1, 12, 3, "8,3").count == "<3"
-    pub = disclosure.publish_binary(11, 12, 3, "91,7")
-    assert pub.suppressed and pub.count == disclosure.SUPPRESSED and pub.pct is None
-    assert disclosure.publish_binary(9, 21, 3, "42,9") == disclosure.PublishedCount(
-        "9", "42,9", False)
+def old_flow_display(flow: dict, min_cell: int) -> dict:
+    """Today's (pre-issue-12) flow display as published data: exclusions below min_cell
+    printed as "<min_cell", randomised and analysed printed exactly."""
+    cells = []
+    for window, groups in flow["windows"].items():
+        for group, g in groups.items():
+            cells.append({"key": ["randomised", group], "published": g["randomised"],
+                          "mark": "", "reason": ""})
+            for reason, n in g["excluded"].items():
+                small = 0 < n < min_cell
+                cells.append({"key": ["flow", int(window), group, reason],
+                              "published": None if small else n,
+                              "mark": f"<{min_cell}" if small else "", "reason": ""})
+            for step in ("analysed", "employment_status_missing"):
+                cells.append({"key": ["flow", int(window), group, step], "published": g[step],
+                              "mark": "", "reason": ""})
+    return {"rules": {"min_cell": min_cell, "zeros_disclosive": False}, "cells": cells}
 
 
-def test_zero_events_are_suppressed_in_outcomes_but_not_in_flow():
-    assert disclosure.publish_binary(0, 20, 3, "0,0").count == "<3"
-    assert disclosure.publish_count(0, 3).count == "0"
-    assert disclosure.publish_count(2, 3).count == "<3"
-    assert disclosure.publish_count(3, 3).count == "3"
+def test_attacker_finds_todays_flow_leak():
+    """Regression: 62 randomised, "<3" missing, 60 analysed gives the hidden 2 away."""
+    findings = attack(old_flow_display(FLOW, 3))
+    narrow = [f for f in findings if f.too_narrow]
+    assert [f.cell for f in narrow][:1] == [("flow", 6, "Kontroll", ABSENT)]
+    assert (narrow[0].low, narrow[0].high) == pytest.approx((2, 2), abs=1e-9)
+    assert "TOO NARROW" in summary(findings, "old flow")
 
 
-def test_tiny_group_is_suppressed():
-    assert disclosure.publish_binary(1, 2, 3, "50,0").suppressed
+def test_published_flow_no_longer_gives_two_away():
+    pub = disclosure.publish(NO_RESULTS, NO_BASELINE, FLOW, disclosure.Rules(3))
+    findings = attack(json.loads(json.dumps(disclosure.to_json(pub))))
+    assert not [f for f in findings if f.too_narrow], summary(findings, "flow")
+    by_cell = {f.cell: f for f in findings}
+    assert (by_cell[("flow", 6, "Kontroll", ABSENT)].low,
+            by_cell[("flow", 6, "Kontroll", ABSENT)].high) == pytest.approx((1, 2))
+    kontroll = pub.flow[6]["Kontroll"]
+    assert kontroll["excluded"][ABSENT].mark == "<3"
+    assert kontroll["analysed"].withheld and kontroll["analysed"].reason == disclosure.COMPLEMENT
+    assert not pub.flow[12]["Kontroll"]["analysed"].withheld  # 3 excluded: publishable
+    assert pub.flow_total.value == 124
+
+
+def test_lp_bounds_match_frechet_bounds():
+    """A 2x2 table [[2, 8], [5, 5]] with published margins and all four cells hidden: the LP
+    interval of each cell is its Fréchet bounds, max(0, r + c − N) … min(r, c), by hand."""
+    s = disclosure.Structure()
+    cells = {(i, j): v for (i, j), v in {(0, 0): 2, (0, 1): 8, (1, 0): 5, (1, 1): 5}.items()}
+    for (i, j), v in cells.items():
+        s.cell(("x", i, j), v)
+    for i in range(2):
+        s.cell(("row", i), sum(v for (a, _), v in cells.items() if a == i))
+        s.relation(("row", i), [("x", i, j) for j in range(2)])
+        s.cell(("col", i), sum(v for (_, b), v in cells.items() if b == i))
+        s.relation(("col", i), [("x", j, i) for j in range(2)])
+    withheld = {("x", i, j): disclosure.COMPLEMENT for i in range(2) for j in range(2)}
+    got = {iv.key: (iv.low, iv.high) for iv in disclosure.audit(s, withheld, disclosure.Rules(3))}
+    assert got[("x", 0, 0)] == pytest.approx((0, 7), abs=1e-9)   # max(0, 10+7−20), min(10, 7)
+    assert got[("x", 0, 1)] == pytest.approx((3, 10), abs=1e-9)  # max(0, 10+13−20), min(10, 13)
+    assert got[("x", 1, 0)] == pytest.approx((0, 7), abs=1e-9)
+    assert got[("x", 1, 1)] == pytest.approx((3, 10), abs=1e-9)
+
+
+def test_primary_and_complement_in_a_table():
+    """The same table with only the 2 small: one row and one column are not enough, the LP
+    audit needs a second complement in each, so the 2 keeps a range as wide as "<3"."""
+    s = disclosure.Structure()
+    values = {(0, 0): 2, (0, 1): 8, (1, 0): 5, (1, 1): 5}
+    for (i, j), v in values.items():
+        s.cell(("x", i, j), v, cost=1)
+    for i in range(2):
+        s.cell(("row", i), sum(v for (a, _), v in values.items() if a == i), cost=9)
+        s.relation(("row", i), [("x", i, j) for j in range(2)])
+        s.cell(("col", i), sum(v for (_, b), v in values.items() if b == i), cost=9)
+        s.relation(("col", i), [("x", j, i) for j in range(2)])
+    withheld = disclosure.protect(s, disclosure.Rules(3))
+    assert withheld[("x", 0, 0)] == disclosure.SMALL
+    assert set(withheld) == {("x", i, j) for i in range(2) for j in range(2)}
+    assert all(iv.protected for iv in disclosure.audit(s, withheld, disclosure.Rules(3)))
+
+
+def test_relation_that_does_not_hold_is_an_error():
+    s = disclosure.Structure()
+    s.cell(("total",), 10)
+    s.cell(("a",), 4)
+    s.cell(("b",), 5)
+    with pytest.raises(ValueError, match="does not hold"):
+        s.relation(("total",), [("a",), ("b",)])
+    s.relation(("total",), [("a",), ("b",)], rest=("unknown",))
+    assert s.values[("unknown",)] == 1 and ("unknown",) not in s.shown
+
+
+def test_the_same_people_counted_twice_must_agree():
+    flow = copy.deepcopy(FLOW)
+    flow["windows"]["12"]["Kontroll"]["randomised"] = 61
+    with pytest.raises(ValueError, match="randomised"):
+        disclosure.declare(NO_RESULTS, NO_BASELINE, flow, None)
+
+
+def test_rules_from_params():
+    assert disclosure.Rules.from_params({"min_cell": 5}) == disclosure.Rules(5, False)
+    with pytest.raises(ValueError, match="report.min_cell"):
+        disclosure.Rules.from_params({"min_cell": 0})
+    zeros = disclosure.Rules(3, zeros_disclosive=True)
+    assert zeros.small(0) and not disclosure.Rules(3).small(0)
+    assert zeros.protection == (0, 2) and disclosure.Rules(3).protection == (1, 2)
+
+
+def test_zeros_disclosive_suppresses_flow_zeros():
+    pub = disclosure.publish(NO_RESULTS, NO_BASELINE, FLOW, disclosure.Rules(3, True))
+    assert pub.flow[6]["Intervention"]["excluded"][NOT_YET].mark == "<3"
+    findings = attack(json.loads(json.dumps(disclosure.to_json(pub))))
+    assert not [f for f in findings if f.too_narrow], summary(findings, "zeros")
+
+
+@pytest.fixture(scope="module")
+def male_subgroup_results():
+    """The published male subgroup (9/21 vs 1/12) as a one-window cohort."""
+    rows = []
+    for group, events, n in (("Intervention", 9, 21), ("Kontroll", 1, 12)):
+        for i in range(n):
+            rows.append({"LopNr": f"{group}{i}", "Grupp": group, "sex": "man",
+                         "window_months": 12, "analysed": True,
+                         "employed_or_studying": i < events,
+                         "sjukpenning_netdays": float(i * 10),
+                         "sjukersattning_netdays": 0.0})
+    table = pd.DataFrame(rows)
+    table["Grupp"] = pd.Categorical(table["Grupp"], ["Intervention", "Kontroll"])
+    return analysis.outcome_results(table)
+
+
+def test_share_and_difference_withheld_with_their_count(male_subgroup_results):
+    pub = disclosure.publish(male_subgroup_results, NO_BASELINE, {"windows": {}},
+                             disclosure.Rules(3))
+    row = next(r for r in pub.outcomes
+               if r["stratum"] == "man" and r["outcome"] == "employed_or_studying")
+    assert row["events_ctl"].mark == "<3" and row["pct_ctl"].withheld
+    assert row["effect"].withheld and row["effect"].reason == disclosure.REVEALS
+    assert row["pct_int"].value == pytest.approx(100 * 9 / 21)
+    findings = attack(json.loads(json.dumps(disclosure.to_json(pub))))
+    assert not [f for f in findings if f.too_narrow], summary(findings, "men")
+
+
+@pytest.mark.parametrize("min_cell", [3, pytest.param(5, marks=pytest.mark.slow)])
+def test_small_synthetic_study_cannot_be_undone(min_cell):
+    """A 30-person study has many small cells; the attacker narrows none of them."""
+    frames = synth.generate(synth.SyntheticSpec(n_participants=30, seed=11))
+    rand = frames["randomisering"].assign(RandDatum=lambda f: pd.to_datetime(f["RandDatum"]))
+    table, flow = cohort.build_cohort(rand, frames["LISA"], frames["BAS"])
+    flow = json.loads(json.dumps(flow))
+    results, baseline = analysis.outcome_results(table), analysis.baseline_table(table)
+    analysed = table[table["analysed"] & (table["window_months"] == 12)]
+    power = {"window_months": 12, "achieved_n_per_group":
+             int(analysed.groupby("Grupp", observed=True).size().min())}
+    pub = disclosure.publish(results, baseline, flow, disclosure.Rules(min_cell), power)
+    again = disclosure.publish(results, baseline, flow, disclosure.Rules(min_cell), power)
+    assert pub.withheld == again.withheld
+    findings = attack(json.loads(json.dumps(disclosure.to_json(pub))))
+    assert any(f.mark == f"<{min_cell}" for f in findings)
+    assert not [f for f in findings if f.too_narrow], summary(findings, "small study")
+    assert all(iv.protected for iv in pub.intervals())

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from attacker import assert_appendix_cannot_be_undone
 from pipeline_helpers import copy_project, dvc, env, set_params, stages_run
 
 pytestmark = pytest.mark.slow
@@ -42,6 +43,7 @@ def test_appendix_exists_and_dag_is_in_order(built):
     html = (built / "reports" / "bilaga.html").read_text(encoding="utf-8")
     assert html.count('src="data:image/svg+xml;base64,') >= 7 and "Tabell 1" in html
     assert '<html lang="sv">' in html
+    print(assert_appendix_cannot_be_undone(built))
     dag = dvc("dag", "--md", cwd=built).stdout
     names = dict(re.findall(r'(node\d+)\["([^"]+)"\]', dag))
     edges = {(names[a], names[b]) for a, b in re.findall(r"(node\d+)-->(node\d+)", dag)}
@@ -78,6 +80,7 @@ def test_english_appendix_by_one_parameter(built):
         html = (built / "reports" / "bilaga.html").read_text(encoding="utf-8")
         assert '<html lang="en">' in html and "Table 1. Characteristics" in html
         assert "Tabell 1" not in html and "procentenheter" not in html
+        print(assert_appendix_cannot_be_undone(built))
     finally:
         (built / "params.yaml").write_text(original, encoding="utf-8")
         dvc("repro", cwd=built)
@@ -163,34 +166,47 @@ def test_no_person_keys_in_outputs(built):
 
 
 def test_small_cells_are_suppressed_in_html(tmp_path):
+    """A 30-person study with min_cell 5: withheld shares are not in the HTML, and the
+    attacker narrows no withheld count."""
+    from rehabkoord import disclosure
     from rehabkoord.fmt import number
-    from rehabkoord.report import is_suppressed, label
+    from rehabkoord.io import read_json
+    from rehabkoord.report import label
 
     project = copy_project(tmp_path / "small")
-    set_params(project, synthetic={"n_participants": 30, "seed": 11},
+    set_params(project, synthetic={"n_participants": 30, "seed": 11}, report={"min_cell": 5},
                analysis={"power": {"p_control": 0.3, "p_intervention": 0.5, "power": 0.8,
                                    "window_months": 12, "n_sim": 5, "seed": 7}})
     dvc("repro", cwd=project)
-    results = pd.read_parquet(project / "reports" / "tables" / "results.parquet")
+    tables = project / "reports" / "tables"
+    pub = disclosure.publish(pd.read_parquet(tables / "results.parquet"),
+                             pd.read_parquet(tables / "baseline.parquet"),
+                             read_json(project / "data" / "processed" / "flow.json"),
+                             disclosure.Rules(5), read_json(tables / "power.json"))
     html = (project / "reports" / "bilaga.html").read_text(encoding="utf-8")
-    suppressed = [r for _, r in results.iterrows() if is_suppressed(r, 3)]
-    assert suppressed, "the small data set should produce suppressed cells"
-    assert "&lt;3" in html
+    assert "&lt;5" in html
     windows = re.split(r"Kalenderåret minst (\d+) månader efter randomisering<a class", html)
     sections = dict(zip(windows[1::2], windows[2::2], strict=True))
-    for r in suppressed:
+    results = pd.read_parquet(tables / "results.parquet")
+    withheld = 0
+    for r in pub.outcomes:
         if r["kind"] != "binary":
             continue
-        section = sections[str(r["window_months"])].split("</table>")[0]
+        section = sections[str(r["window"])].split("</table>")[0]
         rows = [row for row in section.split("<tr")
                 if label(r["stratum"], "sv") + "<" in row and label(r["outcome"], "sv") in row]
         assert len(rows) == 1
+        true = results[(results["window_months"] == r["window"])
+                       & (results["stratum"] == r["stratum"])
+                       & (results["outcome"] == r["outcome"])].iloc[0]
         for prefix in ("int", "ctl"):
-            if r[f"events_{prefix}"] not in (0, r[f"n_{prefix}"]):
-                assert number(r[f"pct_{prefix}"], 1, "sv") not in rows[0], (r["stratum"], prefix)
-                assert f">{int(r[f'events_{prefix}'])} (" not in rows[0]
-        if pd.notna(r.get("estimate")):
+            if r[f"pct_{prefix}"].withheld:
+                withheld += 1
+                assert f"({number(true[f'pct_{prefix}'], 1, 'sv')})" not in rows[0]
+        if r["effect"].withheld:
             assert "procentenheter" not in rows[0]
+    assert withheld, "the small data set should withhold some shares"
+    print(assert_appendix_cannot_be_undone(project))
 
 
 def test_appendix_in_headless_chromium(built):

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from rehabkoord import analysis, report
+from rehabkoord import analysis, disclosure, report
 
 
 @pytest.fixture(scope="module")
@@ -29,14 +29,27 @@ def test_male_subgroup_reports_fisher(male_subgroup_results):
 
 
 def test_small_cell_not_published(male_subgroup_results):
-    shown = report.outcome_display(male_subgroup_results, 12, min_cell=3, language="sv")
+    pub = disclosure.publish(male_subgroup_results, pd.DataFrame(columns=["variable", "kind"]),
+                             {"windows": {}}, disclosure.Rules(3))
+    shown = report.outcome_display(pub, 12, language="sv")
     text = shown.to_string()
     assert "<3" in text
     assert "8,3" not in text  # 1 of 12
     assert "34,5" not in text  # the risk difference 42,9 - 8,3 would reveal it
-    listed = report.suppression_list(male_subgroup_results, pd.DataFrame(columns=["kind"]),
-                                     {"windows": {}}, min_cell=3, language="sv")
-    assert any("Män" in item for item in listed)
+    assert "9 (42,9)" in text
+    listed = report.suppression_list(pub, language="sv")
+    assert "Kalenderåret minst 12 månader efter randomisering, Män, Huvudsakligen i arbete " \
+           "eller studier, Kontroll: n (%) (litet antal)" in listed
+    assert any("Skillnad (95 % KI) (skulle avslöja" in item for item in listed)
+    assert all("1" not in item.split(":")[-1] for item in listed)  # names, never values
+
+
+def test_rules_stated_in_the_appendix():
+    params = {"report": {"min_cell": 5, "zeros_disclosive": True}}
+    sv = report.ReportText(params, "sv").suppression_text([])
+    assert "antal under 5" in sv and "även noll" in sv and "0–4" in sv
+    en = report.ReportText({"report": {"min_cell": 3}}, "en").suppression_text(["x"])
+    assert "zeros are published" in en and "1–2" in en and "linear-programming" in en
 
 
 def test_sentences_in_both_languages():
@@ -45,10 +58,12 @@ def test_sentences_in_both_languages():
         "kind": "binary", "n_int": 60, "n_ctl": 60, "events_int": 30, "events_ctl": 20,
         "pct_int": 50.0, "pct_ctl": 100 * 20 / 60, "test": "chisq", "pvalue": 0.04,
         "estimate": 50 - 100 * 20 / 60, "conf_low": 0.1, "conf_high": 33.0}])
-    sv = report.result_sentences(results, alpha=0.05, min_cell=3, language="sv")[0]
+    pub = disclosure.publish(results, pd.DataFrame(columns=["variable", "kind"]),
+                             {"windows": {}}, disclosure.Rules(3))
+    sv = report.result_sentences(pub, alpha=0.05, language="sv")[0]
     assert "16,7 procentenheter högre" in sv and "statistiskt signifikant" in sv
     assert "inte statistiskt" not in sv
-    en = report.result_sentences(results, alpha=0.05, min_cell=3, language="en")[0]
+    en = report.result_sentences(pub, alpha=0.05, language="en")[0]
     assert "16.7 percentage points higher" in en
 
 

@@ -1,46 +1,518 @@
-"""Disclosure control for published counts (SCB practice: small cells are not published).
+"""Disclosure control: every decision about which number the appendix may publish.
 
-Counts below `min_cell` are shown as "<min_cell"; the complementary cell that the published
-group total would reveal is suppressed too, with the percentages and any effect estimate that
-would let a reader recompute them. Tests are computed on the real counts before suppression.
+Each published table declares its people counts (with their true values) and the additive
+relations between them: flow steps (randomised = excluded + analysed), the 6- and 12-month
+flows sharing the randomised groups, strata (alla = kvinnor + män), levels of a Table 1
+variable against its N, events + non-events = n. `protect` withholds the small counts
+(primary suppression) and then further counts (complementary suppression) until a linear-
+programming audit — the attacker's bounds, as tau-ARGUS and R's sdcTable compute them — shows
+that no small count can be narrowed to fewer values than "<min_cell" allows. Percentages,
+effects and the power text's detectable difference are withheld whenever a count they would
+reveal is withheld; days statistics when their group is smaller than the threshold. Tests are
+computed on the real counts; only what is published is affected. `report` and `figures` format the
+resulting `SafeCell`s and take no decision of their own.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linprog
 
 SUPPRESSED = "–"
+SMALL = "small count"
+COMPLEMENT = "complementary suppression"
+REVEALS = "would reveal a withheld count"
+SMALL_GROUP = "group smaller than the threshold"
+TOLERANCE = 1e-6
+
+Key = tuple
 
 
 @dataclass(frozen=True)
-class PublishedCount:
-    """A count as it may be published: text for the count and percentage, and why."""
+class Rules:
+    """The release rules (`report:` in params.yaml), stated in the appendix.
 
-    count: str
-    pct: str | None
-    suppressed: bool
+    `min_cell`: counts 1 … min_cell − 1 are not published. `zeros_disclosive`: zeros are
+    treated as small too (a study may require it; off by default, as SCB leaves it to the
+    project)."""
+
+    min_cell: int
+    zeros_disclosive: bool = False
+
+    @classmethod
+    def from_params(cls, report: dict) -> Rules:
+        m = report["min_cell"]
+        if not isinstance(m, int) or m < 1:
+            raise ValueError(f"params.yaml report.min_cell must be a positive integer, not {m!r}")
+        return cls(m, bool(report.get("zeros_disclosive", False)))
+
+    def small(self, count: int) -> bool:
+        return 0 < count < self.min_cell or (self.zeros_disclosive and count == 0)
+
+    @property
+    def mark(self) -> str:
+        """What a small count is printed as."""
+        return f"<{self.min_cell}"
+
+    @property
+    def protection(self) -> tuple[int, int]:
+        """The values "<min_cell" stands for."""
+        return (0 if self.zeros_disclosive else 1, self.min_cell - 1)
+
+    @property
+    def width(self) -> int:
+        """How wide a reader's interval for a small count must stay: as wide as "<min_cell"."""
+        low, high = self.protection
+        return max(1, high - low)
+
+    def too_narrow(self, low: float, high: float, must_protect: bool) -> bool:
+        """Whether a reader's bounds [low, high] give a count away: a small count (or one the
+        reader can tell is small) pinned to fewer values than "<min_cell" allows. A count
+        known to be zero is fine when zeros are published."""
+        if not must_protect and high >= self.min_cell - TOLERANCE:
+            return False
+        if not self.zeros_disclosive and high <= TOLERANCE:
+            return False
+        return high - low < self.width - TOLERANCE
+
+
+@dataclass(frozen=True)
+class SafeCell:
+    """One published cell: its value when published (None when withheld), and why not."""
+
+    value: object | None
+    withheld: bool = False
     reason: str = ""
+    mark: str = ""
 
 
-def is_small(count: int, min_cell: int) -> bool:
-    """Counts 0 < count < min_cell reveal individuals; 0 and totals ≥ min_cell are publishable."""
-    return 0 < count < min_cell
+@dataclass
+class Structure:
+    """People counts and the additive relations between them, across all published tables.
+
+    `shown` cells are printed somewhere (directly, or implied by a percentage); the others are
+    implied quantities (non-events, all excluded) an attacker can still compute."""
+
+    values: dict[Key, int] = field(default_factory=dict)
+    shown: set[Key] = field(default_factory=set)
+    cost: dict[Key, float] = field(default_factory=dict)
+    relations: list[tuple[Key, tuple[Key, ...]]] = field(default_factory=list)
+
+    def cell(self, key: Key, value: int, *, shown: bool = True, cost: float = 1.0) -> Key:
+        value = int(value)
+        if value < 0:
+            raise ValueError(f"disclosure: count {key} is negative ({value})")
+        if key in self.values and self.values[key] != value:
+            raise ValueError(f"disclosure: {key} is published as both {self.values[key]} and "
+                             f"{value}; the tables disagree about the same people")
+        self.values[key] = value
+        if shown:
+            self.shown.add(key)
+        self.cost[key] = max(cost, self.cost.get(key, 0.0))
+        return key
+
+    def relation(self, total: Key, parts: Iterable[Key], rest: Key | None = None) -> None:
+        """total = sum(parts) (+ `rest`, an implied cell added only when the parts fall short)."""
+        parts = tuple(parts)
+        gap = self.values[total] - sum(self.values[p] for p in parts)
+        if gap and rest is not None and gap > 0:
+            parts = (*parts, self.cell(rest, gap, shown=False))
+            gap = 0
+        if gap:
+            raise ValueError(f"disclosure: declared relation {total} = {' + '.join(map(str, parts))}"
+                             f" does not hold ({self.values[total]} vs {self.values[total] - gap})")
+        self.relations.append((total, parts))
 
 
-def publish_binary(events: int, n: int, min_cell: int, pct_text: str) -> PublishedCount:
-    """`events` of `n` (with `n` published): suppressed when either events or n − events is small,
-    or when the group itself is smaller than `min_cell`."""
-    if n < min_cell:
-        return PublishedCount(SUPPRESSED, None, True, "group smaller than the threshold")
-    if events < min_cell:
-        return PublishedCount(f"<{min_cell}", None, True, "small count")
-    if n - events < min_cell:
-        return PublishedCount(SUPPRESSED, None, True, "complement of a small count")
-    return PublishedCount(str(events), pct_text, False)
+@dataclass(frozen=True)
+class Interval:
+    """An attacker's bounds for one unpublished count, and whether they protect it."""
+
+    key: Key
+    low: float
+    high: float
+    sensitive: bool
+    protected: bool
 
 
-def publish_count(count: int, min_cell: int) -> PublishedCount:
-    """A stand-alone count (a flow exclusion): small non-zero counts become "<min_cell"."""
-    if is_small(count, min_cell):
-        return PublishedCount(f"<{min_cell}", None, True, "small count")
-    return PublishedCount(str(count), None, False)
+def attacker_bounds(keys: list[Key], relations: list[tuple[Key, tuple[Key, ...]]],
+                    bounds: dict[Key, tuple[float, float | None]],
+                    targets: Iterable[Key], cache: dict | None = None
+                    ) -> dict[Key, tuple[float, float]]:
+    """LP minimum and maximum of each target subject to the relations and the known bounds.
+
+    Counts known exactly are substituted first and the rest is split into independent
+    components, so each LP is small; a lone unknown in an equation is solved directly.
+    `cache` keeps solved components across calls (the greedy search re-asks the same ones)."""
+    cache = {} if cache is None else cache
+    fixed = {k: b[0] for k, b in bounds.items() if b[1] is not None and b[0] == b[1]}
+    rows = []
+    for total, parts in relations:
+        coef: dict[Key, float] = {}
+        rhs = 0.0
+        for k, a in ((total, 1.0), *((p, -1.0) for p in parts)):
+            if k in fixed:
+                rhs -= a * fixed[k]
+            else:
+                coef[k] = coef.get(k, 0.0) + a
+        coef = {k: a for k, a in coef.items() if a}
+        if coef:
+            rows.append((coef, rhs))
+    parent: dict[Key, Key] = {}
+
+    def find(k: Key) -> Key:
+        while parent.setdefault(k, k) != k:
+            k = parent[k]
+        return k
+
+    for coef, _ in rows:
+        first, *rest = coef
+        for k in rest:
+            parent[find(k)] = find(first)
+    out = {}
+    for key in targets:
+        if key in fixed:
+            out[key] = (fixed[key], fixed[key])
+            continue
+        root = find(key)
+        comp_rows = [(c, b) for c, b in rows if find(next(iter(c))) == root]
+        single = [b / c[key] for c, b in comp_rows if list(c) == [key]]
+        if single:
+            out[key] = (single[0], single[0])
+            continue
+        variables = sorted({k for c, _ in comp_rows for k in c} | {key}, key=str)
+        index = {k: i for i, k in enumerate(variables)}
+        a_eq = np.zeros((len(comp_rows), len(variables)))
+        for r, (c, _) in enumerate(comp_rows):
+            for k, a in c.items():
+                a_eq[r, index[k]] = a
+        b_eq = np.array([b for _, b in comp_rows])
+        var_bounds = [bounds.get(k, (0.0, None)) for k in variables]
+        memo = (key, tuple(variables), tuple(var_bounds),
+                tuple(tuple(sorted(((str(k), a) for k, a in c.items()))) + (b,)
+                      for c, b in comp_rows))
+        if memo in cache:
+            out[key] = cache[memo]
+            continue
+        ends = []
+        for sign in (1.0, -1.0):
+            c = np.zeros(len(variables))
+            c[index[key]] = sign
+            res = linprog(c, A_eq=a_eq if comp_rows else None,
+                          b_eq=b_eq if comp_rows else None, bounds=var_bounds, method="highs")
+            if res.status == 3:
+                ends.append(-math.inf if sign > 0 else math.inf)
+            elif res.status != 0:
+                raise RuntimeError(f"disclosure audit: LP failed for {key}: {res.message}")
+            else:
+                ends.append(sign * res.fun)
+        out[key] = cache[memo] = (ends[0], ends[1])
+    return out
+
+
+def audit(structure: Structure, withheld: dict[Key, str], rules: Rules,
+          targets: Iterable[Key] | None = None, cache: dict | None = None) -> list[Interval]:
+    """Attacker's interval for every count not published exactly (withheld or implied)."""
+    keys = list(structure.values)
+    bounds: dict[Key, tuple[float, float | None]] = {}
+    for k in keys:
+        if k in structure.shown and k not in withheld:
+            bounds[k] = (structure.values[k], structure.values[k])
+        elif withheld.get(k) == SMALL:
+            bounds[k] = rules.protection
+    hidden = [k for k in keys if k not in bounds or bounds[k][0] != bounds[k][1]]
+    chosen = hidden if targets is None else [k for k in targets if k in hidden]
+    found = attacker_bounds(keys, structure.relations, bounds, chosen, cache)
+    out = []
+    for k in chosen:
+        low, high = found[k]
+        v = structure.values[k]
+        sensitive = rules.small(v) if k in structure.shown else 0 < v < rules.min_cell
+        out.append(Interval(k, low, high, sensitive,
+                            not rules.too_narrow(low, high, sensitive)))
+    return out
+
+
+def protect(structure: Structure, rules: Rules) -> dict[Key, str]:
+    """Primary then complementary suppression; returns withheld key -> reason.
+
+    Complements are chosen greedily among published counts related to an unprotected one,
+    preferring one that protects all that are unprotected, then the cheapest; complements that
+    turn out unnecessary are published again. Only small counts need protection, so only they
+    (and zeros, which a reader could pin to a small range) are audited here; `audit` without
+    targets reports every unpublished count. Zeros are the last choice of complement."""
+    withheld = {k: SMALL for k, v in structure.values.items()
+                if k in structure.shown and rules.small(v)}
+    sensitive = [k for k, v in structure.values.items() if v < rules.min_cell]
+    added: list[Key] = []
+    cache: dict = {}
+    while True:
+        failing = [iv.key for iv in audit(structure, withheld, rules, sensitive, cache)
+                   if not iv.protected]
+        if not failing:
+            break
+        candidates = sorted(_neighbours(structure, failing[0], withheld),
+                            key=lambda c: (structure.values[c] == 0, structure.cost[c],
+                                           structure.values[c], str(c)))
+        if not candidates:
+            raise RuntimeError(f"disclosure: {failing[0]} cannot be protected: every related "
+                               "count is already withheld; check the relations declared in "
+                               f"disclosure.declare (report.min_cell = {rules.min_cell})")
+        best, best_still = candidates[0], math.inf
+        for c in candidates:
+            trial = {**withheld, c: COMPLEMENT}
+            still = sum(not iv.protected for iv in audit(structure, trial, rules, failing, cache))
+            if still < best_still:
+                best, best_still = c, still
+            if still == 0:
+                break
+        withheld[best] = COMPLEMENT
+        added.append(best)
+    for c in reversed(added):
+        trial = {k: v for k, v in withheld.items() if k != c}
+        if all(iv.protected for iv in audit(structure, trial, rules, sensitive, cache)):
+            withheld = trial
+    return withheld
+
+
+def _neighbours(structure: Structure, start: Key, withheld: dict[Key, str]) -> list[Key]:
+    """Published counts in relations reachable from `start` through unpublished counts."""
+    def published(k: Key) -> bool:
+        return k in structure.shown and k not in withheld
+
+    seen, frontier, found = {start}, [start], set()
+    while frontier:
+        k = frontier.pop()
+        for total, parts in structure.relations:
+            members = (total, *parts)
+            if k not in members:
+                continue
+            for m in members:
+                if published(m):
+                    found.add(m)
+                elif m not in seen:
+                    seen.add(m)
+                    frontier.append(m)
+    return sorted(found, key=str)
+
+
+# --- the appendix's tables ---------------------------------------------------------------
+
+GROUP_PREFIX = {"int": "Intervention", "ctl": "Kontroll"}
+
+
+@dataclass
+class Publication:
+    """Everything the appendix and figures may show, decided once."""
+
+    rules: Rules
+    structure: Structure
+    withheld: dict[Key, str]
+    outcomes: list[dict]
+    baseline: list[dict]
+    flow: dict
+    power_n: SafeCell
+    flow_total: SafeCell = field(default_factory=lambda: SafeCell(None))
+
+    def count(self, key: Key) -> SafeCell:
+        if key in self.withheld:
+            reason = self.withheld[key]
+            return SafeCell(None, True, reason, self.rules.mark if reason == SMALL
+                            else SUPPRESSED)
+        return SafeCell(self.structure.values[key])
+
+    def withheld_cells(self) -> list[tuple[Key, str]]:
+        """Withheld shown counts and derived cells, flow first, then Table 1 and outcomes."""
+        out = [(k, r) for k, r in self.withheld.items() if k in self.structure.shown]
+        for row in self.baseline + self.outcomes:
+            for name, cell in row.items():
+                if not (isinstance(cell, SafeCell) and cell.withheld and cell.reason in (
+                        REVEALS, SMALL_GROUP)):
+                    continue
+                count = row.get(name.replace("pct", "events"))
+                if name.startswith("pct") and count is not None and count.withheld:
+                    continue
+                out.append((row["key"] + (name,), cell.reason))
+        order = {"randomised_total": 0, "randomised": 0, "flow": 1, "power n": 1, "t1": 2,
+                 "t1 n": 2}
+        return sorted(out, key=lambda kr: (order.get(kr[0][0], 3), [str(x) for x in kr[0]]))
+
+    def intervals(self) -> list[Interval]:
+        return audit(self.structure, self.withheld, self.rules)
+
+
+def _derived(pub: Publication, value: object, needs: Iterable[Key], reason: str = REVEALS
+             ) -> SafeCell:
+    """A number computed from counts: published only when every count it reveals is."""
+    if any(k in pub.withheld for k in needs):
+        return SafeCell(None, True, reason, SUPPRESSED)
+    return SafeCell(value)
+
+
+def _num(x: object) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+def declare(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict,
+            power: dict | None) -> Structure:
+    """The additive structure of every count the appendix publishes."""
+    s = Structure()
+    groups = list(GROUP_PREFIX.values())
+    for window, by_group in flow["windows"].items():
+        w = int(window)
+        for g, f in by_group.items():
+            s.cell(("randomised", g), f["randomised"], cost=50)
+            reasons = [s.cell(("flow", w, g, r), n) for r, n in f["excluded"].items()]
+            excluded = s.cell(("flow", w, g, "excluded"), sum(f["excluded"].values()),
+                              shown=False)
+            s.relation(excluded, reasons)
+            analysed = s.cell(("flow", w, g, "analysed"), f["analysed"], cost=4)
+            s.relation(("randomised", g), [excluded, analysed])
+            s.cell(("flow", w, g, "employment_status_missing"),
+                   f["employment_status_missing"])
+    if flow["windows"]:
+        s.cell(("randomised_total",), sum(s.values[("randomised", g)] for g in groups), cost=50)
+        s.relation(("randomised_total",), [("randomised", g) for g in groups])
+
+    for _, r in results.iterrows():
+        w, st, o = int(r["window_months"]), r["stratum"], r["outcome"]
+        for p, g in GROUP_PREFIX.items():
+            n = s.cell(("n", w, st, o, g), r[f"n_{p}"], cost=5 if st == "alla" else 2)
+            if r["kind"] == "binary":
+                e = s.cell(("events", w, st, o, g), r[f"events_{p}"], cost=3)
+                ne = s.cell(("non-events", w, st, o, g), r[f"n_{p}"] - r[f"events_{p}"],
+                            shown=False)
+                s.relation(n, [e, ne])
+    for (w, o, kind), part in results.groupby(["window_months", "outcome", "kind"]):
+        w = int(w)
+        strata = set(part["stratum"])
+        for g in groups:
+            if {"alla", "kvinna", "man"} <= strata:
+                s.relation(("n", w, "alla", o, g), [("n", w, sx, o, g) for sx in ("kvinna", "man")],
+                           rest=("n sex unknown", w, o, g))
+                if kind == "binary":
+                    s.relation(("events", w, "alla", o, g),
+                               [("events", w, sx, o, g) for sx in ("kvinna", "man")],
+                               rest=("events sex unknown", w, o, g))
+            if ("flow", w, g, "analysed") not in s.values:
+                continue
+            if kind == "binary":
+                s.relation(("flow", w, g, "analysed"),
+                           [("n", w, "alla", o, g), ("flow", w, g, "employment_status_missing")])
+            else:
+                s.relation(("flow", w, g, "analysed"), [("n", w, "alla", o, g)],
+                           rest=("days missing", w, o, g))
+    for (w, st), part in results.groupby(["window_months", "stratum"]):
+        if st == "alla":
+            continue
+        for g, p in zip(groups, GROUP_PREFIX, strict=True):
+            base = s.cell(("analysed", int(w), st, g), part[f"n_{p}"].max(), shown=False)
+            for o in part["outcome"]:
+                s.relation(base, [("n", int(w), st, o, g)], rest=("missing", int(w), st, o, g))
+
+    for (var, kind), part in baseline.groupby(["variable", "kind"], sort=False):
+        if kind == "days":
+            continue
+        for p, g in GROUP_PREFIX.items():
+            n = s.cell(("t1 n", var, g), part[f"n_{p}"].iloc[0], cost=10)
+            s.relation(("randomised", g), [n], rest=("t1 missing", var, g))
+            levels = [s.cell(("t1", var, str(lv), g), e, cost=3)
+                      for lv, e in zip(part["level"], part[f"events_{p}"], strict=True)]
+            if kind == "binary":
+                levels.append(s.cell(("t1 not", var, g), part[f"n_{p}"].iloc[0]
+                                     - part[f"events_{p}"].iloc[0], shown=False))
+            s.relation(n, levels)
+    if power is not None:
+        w = int(power["window_months"])
+        g = min(groups, key=lambda g: (s.values.get(("flow", w, g, "analysed"), math.inf), g))
+        if ("flow", w, g, "analysed") in s.values:
+            s.cell(("power n",), power["achieved_n_per_group"], cost=10)
+            s.relation(("power n",), [("flow", w, g, "analysed")])
+    return s
+
+
+def publish(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict, rules: Rules,
+            power: dict | None = None) -> Publication:
+    """Decide every published cell of the appendix (outcomes, Table 1, flow, power text)."""
+    structure = declare(results, baseline, flow, power)
+    withheld = protect(structure, rules)
+    pub = Publication(rules, structure, withheld, [], [], {}, SafeCell(None))
+    groups = list(GROUP_PREFIX.items())
+    for _, r in results.iterrows():
+        w, st, o = int(r["window_months"]), r["stratum"], r["outcome"]
+        row: dict = {"key": ("outcome", w, st, o), "window": w, "stratum": st, "outcome": o,
+                     "kind": r["kind"], "test": r["test"], "pvalue": _num(r["pvalue"]),
+                     "pvalue_holm": _num(r.get("pvalue_holm"))}
+        needs = []
+        for p, g in groups:
+            n_key = ("n", w, st, o, g)
+            row[f"n_{p}"] = pub.count(n_key)
+            needs.append(n_key)
+            if r["kind"] == "binary":
+                e_key = ("events", w, st, o, g)
+                row[f"events_{p}"] = pub.count(e_key)
+                row[f"pct_{p}"] = _derived(pub, _num(r[f"pct_{p}"]), [n_key, e_key])
+                needs.append(e_key)
+            else:
+                small = rules.small(structure.values[n_key])
+                row[f"summary_{p}"] = (SafeCell(None, True, SMALL_GROUP, SUPPRESSED) if small
+                                       else SafeCell({k: _num(r[f"{k}_{p}"]) for k in
+                                                      ("median", "q1", "q3", "mean", "sd")}))
+        estimate = _num(r.get("estimate"))
+        effect = None if estimate is None else {
+            "estimate": estimate, "low": _num(r["conf_low"]), "high": _num(r["conf_high"])}
+        if r["kind"] == "binary":
+            row["effect"] = _derived(pub, effect, needs)
+        else:
+            small = any(row[f"summary_{p}"].withheld for p, _ in groups)
+            row["effect"] = (SafeCell(None, True, SMALL_GROUP, SUPPRESSED) if small
+                             and effect is not None else SafeCell(effect))
+        pub.outcomes.append(row)
+    for _, r in baseline.iterrows():
+        var, level, kind = r["variable"], str(r["level"]), r["kind"]
+        row = {"key": ("t1", var, level), "variable": var, "level": level, "kind": kind,
+               "test": r.get("test"), "pvalue": _num(r.get("pvalue"))}
+        for p, g in groups:
+            if kind == "days":
+                small = rules.small(int(r[f"n_{p}"]))
+                row[f"summary_{p}"] = (SafeCell(None, True, SMALL_GROUP, SUPPRESSED) if small
+                                       else SafeCell({k: _num(r[f"{k}_{p}"]) for k in
+                                                      ("median", "q1", "q3", "mean", "sd")}))
+            else:
+                key = ("t1", var, level, g)
+                row[f"events_{p}"] = pub.count(key)
+                row[f"pct_{p}"] = _derived(pub, _num(r[f"pct_{p}"]), [key, ("t1 n", var, g)])
+        pub.baseline.append(row)
+    for window, by_group in flow["windows"].items():
+        w = int(window)
+        pub.flow[w] = {g: {"randomised": pub.count(("randomised", g)),
+                           "excluded": {reason: pub.count(("flow", w, g, reason))
+                                        for reason in f["excluded"]},
+                           "analysed": pub.count(("flow", w, g, "analysed")),
+                           "employment_status_missing":
+                               pub.count(("flow", w, g, "employment_status_missing"))}
+                       for g, f in by_group.items()}
+    if ("randomised_total",) in structure.values:
+        pub.flow_total = pub.count(("randomised_total",))
+    if ("power n",) in structure.values:
+        pub.power_n = pub.count(("power n",))
+    return pub
+
+
+def to_json(pub: Publication) -> dict:
+    """The published counts (withheld ones by mark only), the rules and the audit: what the
+    attacker test reads. Never a withheld value."""
+    cells = []
+    for k in pub.structure.values:
+        if k not in pub.structure.shown:
+            continue
+        c = pub.count(k)
+        cells.append({"key": list(k), "published": c.value, "mark": c.mark, "reason": c.reason})
+    return {"rules": {"min_cell": pub.rules.min_cell,
+                      "zeros_disclosive": pub.rules.zeros_disclosive},
+            "cells": cells}

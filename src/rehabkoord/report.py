@@ -1,13 +1,13 @@
 """The appendix's words and tables, generated from the numbers so they can never disagree.
 
-Swedish by default (`language: sv`), English with `language: en`. Every published count goes
-through `rehabkoord.disclosure`; person-level rows never reach this module's output.
+Swedish by default (`language: sv`), English with `language: en`. Every cell arrives already
+decided by `rehabkoord.disclosure` (value, or withheld with its mark and reason); this module
+only formats. Person-level rows never reach its output.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 import os
 import platform
 import subprocess
@@ -75,178 +75,211 @@ def label(key: str, language: str) -> str:
     return LABELS[language].get(str(key), str(key))
 
 
-def _group_cells(row: pd.Series, prefix: str, min_cell: int, language: str) -> str:
-    n = int(row[f"n_{prefix}"])
+def _count(cell: disclosure.SafeCell) -> str:
+    return cell.mark if cell.withheld else str(int(cell.value))
+
+
+def _group_cells(row: dict, prefix: str, language: str) -> str:
     if row["kind"] == "days":
-        if n < min_cell:
-            return disclosure.SUPPRESSED
-        return (f"{number(row[f'median_{prefix}'], 1, language)} "
-                f"[{number(row[f'q1_{prefix}'], 1, language)}–"
-                f"{number(row[f'q3_{prefix}'], 1, language)}]; "
-                f"{number(row[f'mean_{prefix}'], 1, language)} "
-                f"({number(row[f'sd_{prefix}'], 1, language)})")
-    pub = disclosure.publish_binary(int(row[f"events_{prefix}"]), n, min_cell,
-                                    number(row[f"pct_{prefix}"], 1, language))
-    return pub.count if pub.pct is None else f"{pub.count} ({pub.pct})"
+        cell = row[f"summary_{prefix}"]
+        if cell.withheld:
+            return cell.mark
+        v = cell.value
+        return (f"{number(v['median'], 1, language)} [{number(v['q1'], 1, language)}–"
+                f"{number(v['q3'], 1, language)}]; {number(v['mean'], 1, language)} "
+                f"({number(v['sd'], 1, language)})")
+    count, pct = row[f"events_{prefix}"], row[f"pct_{prefix}"]
+    if count.withheld or pct.withheld:
+        return _count(count)
+    return f"{_count(count)} ({number(pct.value, 1, language)})"
 
 
-def is_suppressed(row: pd.Series, min_cell: int) -> bool:
-    """Whether a result row's counts (and so its effect estimate) are withheld."""
-    if row["kind"] == "days":
-        return min(row["n_int"], row["n_ctl"]) < min_cell
-    return any(disclosure.publish_binary(int(row[f"events_{p}"]), int(row[f"n_{p}"]),
-                                         min_cell, "").suppressed for p in ("int", "ctl"))
-
-
-def _effect(row: pd.Series, min_cell: int, language: str) -> str:
-    if not isinstance(row.get("estimate"), float) or math.isnan(row["estimate"]):
+def _effect(row: dict, language: str) -> str:
+    cell = row["effect"]
+    if cell.withheld:
+        return cell.mark
+    if cell.value is None:
         return "–"
-    if is_suppressed(row, min_cell):
-        return disclosure.SUPPRESSED
     unit = label("pp" if row["kind"] == "binary" else "days", language)
-    return (f"{number(row['estimate'], 1, language)} {unit} "
-            f"({interval(row['conf_low'], row['conf_high'], 1, language)})")
+    v = cell.value
+    return (f"{number(v['estimate'], 1, language)} {unit} "
+            f"({interval(v['low'], v['high'], 1, language)})")
 
 
-def outcome_display(results: pd.DataFrame, window: int, *, min_cell: int,
-                    language: str) -> pd.DataFrame:
+def outcome_display(pub: disclosure.Publication, window: int, *, language: str) -> pd.DataFrame:
     """The published outcome table for one window: all, women, men."""
-    w = results[results["window_months"] == window]
     rows = []
-    for _, r in w.iterrows():
+    for r in pub.outcomes:
+        if r["window"] != window:
+            continue
         rows.append({
             label("stratum", language): label(r["stratum"], language),
             label("outcome", language): label(r["outcome"], language)
             + (f", {label('n_pct', language)}" if r["kind"] == "binary"
                else f", {label('median_iqr', language)}; {label('mean_sd', language)}"),
-            f"n {label(GROUP_INTERVENTION, language)}": _n(r["n_int"], min_cell),
-            label(GROUP_INTERVENTION, language): _group_cells(r, "int", min_cell, language),
-            f"n {label(GROUP_CONTROL, language)}": _n(r["n_ctl"], min_cell),
-            label(GROUP_CONTROL, language): _group_cells(r, "ctl", min_cell, language),
+            f"n {label(GROUP_INTERVENTION, language)}": _count(r["n_int"]),
+            label(GROUP_INTERVENTION, language): _group_cells(r, "int", language),
+            f"n {label(GROUP_CONTROL, language)}": _count(r["n_ctl"]),
+            label(GROUP_CONTROL, language): _group_cells(r, "ctl", language),
             label("test", language): label(r["test"], language),
             label("p", language): pvalue(r["pvalue"], language),
             label("p_holm", language): pvalue(r["pvalue_holm"], language),
-            label("effect", language): _effect(r, min_cell, language),
+            label("effect", language): _effect(r, language),
         })
     return pd.DataFrame(rows)
 
 
-def _n(n: float, min_cell: int) -> str:
-    return str(int(n)) if n >= min_cell else f"<{min_cell}"
-
-
-def baseline_display(baseline: pd.DataFrame, *, min_cell: int, language: str) -> pd.DataFrame:
+def baseline_display(pub: disclosure.Publication, *, language: str) -> pd.DataFrame:
     """Published Table 1."""
     rows = []
     seen: set[str] = set()
-    for _, r in baseline.iterrows():
+    for r in pub.baseline:
         first = r["variable"] not in seen
         seen.add(r["variable"])
         name = label(r["variable"], language)
-        if r["kind"] != "days":
-            name = f"{name}: {label(r['level'], language)}" if r["kind"] == "categorical" \
-                else name
+        if r["kind"] == "categorical":
+            name = f"{name}: {label(r['level'], language)}"
         rows.append({
             label("variable", language): name + (", " + label("median_iqr", language)
                                                  if r["kind"] == "days" else ", n (%)"),
-            label(GROUP_INTERVENTION, language): _group_cells(r, "int", min_cell, language),
-            label(GROUP_CONTROL, language): _group_cells(r, "ctl", min_cell, language),
-            label("test", language): label(r.get("test", "none"), language) if first else "",
+            label(GROUP_INTERVENTION, language): _group_cells(r, "int", language),
+            label(GROUP_CONTROL, language): _group_cells(r, "ctl", language),
+            label("test", language): label(r.get("test") or "none", language) if first else "",
             label("p", language): pvalue(r.get("pvalue"), language) if first else "",
         })
     return pd.DataFrame(rows)
 
 
-def flow_display(flow: dict, *, min_cell: int, language: str) -> pd.DataFrame:
-    """CONSORT counts as a publishable table (small exclusion counts suppressed)."""
+def flow_display(pub: disclosure.Publication, *, language: str) -> pd.DataFrame:
+    """CONSORT counts as a publishable table."""
     rows = []
-    for window, groups in flow["windows"].items():
+    for window, groups in pub.flow.items():
         for group, g in groups.items():
-            row = {label("window_short", language): int(window),
+            row = {label("window_short", language): window,
                    label("stratum", language): label(group, language),
-                   label("randomised", language): str(g["randomised"])}
+                   label("randomised", language): _count(g["randomised"])}
             for reason in EXCLUSION_REASONS:
-                row[label(reason, language)] = disclosure.publish_count(
-                    g["excluded"][reason], min_cell).count
-            row[label("analysed", language)] = str(g["analysed"])
-            row[label(REASON_EMPLOYMENT_MISSING, language)] = disclosure.publish_count(
-                g[REASON_EMPLOYMENT_MISSING], min_cell).count
+                row[label(reason, language)] = _count(g["excluded"][reason])
+            row[label("analysed", language)] = _count(g["analysed"])
+            row[label(REASON_EMPLOYMENT_MISSING, language)] = _count(
+                g[REASON_EMPLOYMENT_MISSING])
             rows.append(row)
     return pd.DataFrame(rows)
 
 
-def suppression_list(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict, *,
-                     min_cell: int, language: str) -> list[str]:
-    """Which published cells were suppressed (names only, never the hidden numbers)."""
-    out = []
-    for _, r in results.iterrows():
-        if is_suppressed(r, min_cell):
-            out.append(f"{label('window', language).format(m=r['window_months'])}, "
-                       f"{label(r['stratum'], language)}, {label(r['outcome'], language)}")
-    for _, r in baseline.iterrows():
-        if r["kind"] != "days" and is_suppressed(r, min_cell):
-            out.append(f"Tabell 1: {label(r['variable'], language)} {label(r['level'], language)}"
-                       if language == "sv" else
-                       f"Table 1: {label(r['variable'], language)} {label(r['level'], language)}")
-    for window, groups in flow["windows"].items():
-        for group, g in groups.items():
-            for reason, count in [*g["excluded"].items(),
-                                  (REASON_EMPLOYMENT_MISSING, g[REASON_EMPLOYMENT_MISSING])]:
-                if disclosure.is_small(count, min_cell):
-                    out.append(f"{label('window', language).format(m=window)}, "
-                               f"{label(group, language)}: {label(reason, language)}")
-    return out
+def cell_name(key: tuple, language: str) -> str:
+    """A withheld cell's name in the appendix (which table, row and column; never a value)."""
+    kind, *rest = key
+    def window(months: int) -> str:
+        return label("window", language).format(m=months)
+
+    t1 = "Tabell 1" if language == "sv" else "Table 1"
+    if kind in ("n", "events"):
+        w, stratum, outcome, group = rest
+        what = "n" if kind == "n" else label("n_pct", language)
+        return (f"{window(w)}, {label(stratum, language)}, {label(outcome, language)}, "
+                f"{label(group, language)}: {what}")
+    if kind == "outcome":
+        w, stratum, outcome, column = rest
+        return (f"{window(w)}, {label(stratum, language)}, {label(outcome, language)}: "
+                f"{_column_name(column, language)}")
+    if kind == "flow":
+        w, group, step = rest
+        return f"{window(w)}, {label(group, language)}: {label(step, language)}"
+    if kind == "t1":
+        if rest[-1] in (GROUP_INTERVENTION, GROUP_CONTROL):
+            var, level, group = rest
+            return (f"{t1}: {label(var, language)} {label(level, language)}, "
+                    f"{label(group, language)}")
+        var, level, column = rest
+        return f"{t1}: {label(var, language)} {label(level, language)}".rstrip() + \
+            f": {_column_name(column, language)}"
+    if kind == "t1 n":
+        var, group = rest
+        return f"{t1}: {label(var, language)}, {label(group, language)}: N"
+    if kind == "randomised":
+        return f"{label('randomised', language)}, {label(rest[0], language)}"
+    if kind == "randomised_total":
+        return label("randomised", language)
+    if kind == "power n":
+        return HEADINGS[language]["power"]
+    return " ".join(map(str, key))
 
 
-def result_sentences(results: pd.DataFrame, *, alpha: float, min_cell: int,
-                     language: str) -> list[str]:
+def _column_name(column: str, language: str) -> str:
+    """'pct_ctl' -> 'Kontroll, %'; 'effect' -> the effect column's heading."""
+    if column == "effect":
+        return label("effect", language)
+    what, prefix = column.split("_")
+    group = label(GROUP_INTERVENTION if prefix == "int" else GROUP_CONTROL, language)
+    return f"{group}, %" if what == "pct" else f"{group}, {label('median_iqr', language)}"
+
+
+def suppression_list(pub: disclosure.Publication, *, language: str) -> list[str]:
+    """Which published cells were withheld and why (names only, never the hidden numbers)."""
+    reasons = {"sv": {disclosure.SMALL: "litet antal",
+                      disclosure.COMPLEMENT: "sekundär undertryckning",
+                      disclosure.REVEALS: "skulle avslöja ett undertryckt antal",
+                      disclosure.SMALL_GROUP: "gruppen är mindre än gränsen"},
+               "en": {disclosure.SMALL: "small count",
+                      disclosure.COMPLEMENT: "complementary suppression",
+                      disclosure.REVEALS: "would reveal a withheld count",
+                      disclosure.SMALL_GROUP: "group smaller than the threshold"}}[language]
+    return [f"{cell_name(key, language)} ({reasons[reason]})"
+            for key, reason in pub.withheld_cells()]
+
+
+def result_sentences(pub: disclosure.Publication, *, alpha: float, language: str) -> list[str]:
     """One sentence per whole-cohort outcome and window, phrased like the study's report."""
     out = []
-    alla = results[(results["stratum"] == "alla") & (results["test"] != "none")]
-    for _, r in alla.iterrows():
-        window = label("window", language).format(m=r["window_months"]).lower()
+    alla = [r for r in pub.outcomes if r["stratum"] == "alla" and r["test"] != "none"]
+    for r in alla:
+        window = label("window", language).format(m=r["window"]).lower()
         significant = r["pvalue"] < alpha
         p = pvalue(r["pvalue"], language)
         p_text = f"p {p}" if p.startswith("<") else f"p = {p}"
-        if is_suppressed(r, min_cell):
+        if r["effect"].withheld or r["effect"].value is None:
             out.append(("Under " + window + f" redovisas inte skillnaden för "
                         f"{label(r['outcome'], language).lower()} av sekretesskäl ({p_text})."
                         ) if language == "sv" else
                        (f"In the {window}, the difference in "
                         f"{label(r['outcome'], language).lower()} is suppressed ({p_text})."))
             continue
-        diff = abs(r["estimate"])
+        estimate = r["effect"].value["estimate"]
+        diff = abs(estimate)
         if r["kind"] == "binary":
-            more = r["estimate"] > 0
+            pct_int, pct_ctl = r["pct_int"].value, r["pct_ctl"].value
+            more = estimate > 0
             if language == "sv":
                 text = (f"Under {window} var andelen som var huvudsakligen sysselsatta i arbete "
                         f"eller studier {number(diff, 1, language)} procentenheter "
                         f"{'högre' if more else 'lägre'} i interventionsgruppen än i "
-                        f"kontrollgruppen ({number(r['pct_int'], 1, language)} mot "
-                        f"{number(r['pct_ctl'], 1, language)} procent, {p_text}); skillnaden var "
+                        f"kontrollgruppen ({number(pct_int, 1, language)} mot "
+                        f"{number(pct_ctl, 1, language)} procent, {p_text}); skillnaden var "
                         f"{'' if significant else 'inte '}statistiskt signifikant.")
             else:
                 text = (f"In the {window}, the share mainly employed or studying was "
                         f"{number(diff, 1, language)} percentage points "
                         f"{'higher' if more else 'lower'} in the intervention group than in the "
-                        f"control group ({number(r['pct_int'], 1, language)} vs "
-                        f"{number(r['pct_ctl'], 1, language)} per cent, {p_text}); the difference "
+                        f"control group ({number(pct_int, 1, language)} vs "
+                        f"{number(pct_ctl, 1, language)} per cent, {p_text}); the difference "
                         f"was {'' if significant else 'not '}statistically significant.")
         else:
+            v_int, v_ctl = r["summary_int"].value, r["summary_ctl"].value
             name = label(r["outcome"], language).lower()
             if language == "sv":
                 text = (f"Under {window} var medianen för {name} "
-                        f"{number(r['median_int'], 1, language)} dagar i interventionsgruppen och "
-                        f"{number(r['median_ctl'], 1, language)} dagar i kontrollgruppen (medelvärde "
-                        f"{number(r['mean_int'], 1, language)} respektive "
-                        f"{number(r['mean_ctl'], 1, language)}; {p_text}); skillnaden var "
+                        f"{number(v_int['median'], 1, language)} dagar i interventionsgruppen och "
+                        f"{number(v_ctl['median'], 1, language)} dagar i kontrollgruppen (medelvärde "
+                        f"{number(v_int['mean'], 1, language)} respektive "
+                        f"{number(v_ctl['mean'], 1, language)}; {p_text}); skillnaden var "
                         f"{'' if significant else 'inte '}statistiskt signifikant.")
             else:
                 text = (f"In the {window}, the median of {name} was "
-                        f"{number(r['median_int'], 1, language)} days in the intervention group "
-                        f"and {number(r['median_ctl'], 1, language)} days in the control group "
-                        f"(means {number(r['mean_int'], 1, language)} and "
-                        f"{number(r['mean_ctl'], 1, language)}; {p_text}); the difference was "
+                        f"{number(v_int['median'], 1, language)} days in the intervention group "
+                        f"and {number(v_ctl['median'], 1, language)} days in the control group "
+                        f"(means {number(v_int['mean'], 1, language)} and "
+                        f"{number(v_ctl['mean'], 1, language)}; {p_text}); the difference was "
                         f"{'' if significant else 'not '}statistically significant.")
         out.append(text)
     return out
@@ -423,8 +456,13 @@ class ReportText:
                 f"years: {_years(clean_flow['bas_years'])}." + _delivery_notes(clean_flow, "en",
                                                                  self.params["report"]["min_cell"]))
 
-    def power_text(self, power: dict) -> str:
+    def power_text(self, power: dict, achieved: disclosure.SafeCell) -> str:
+        """`achieved` is the published analysed n; when withheld, so is the detectable
+        difference computed from it."""
         lang = self.language
+        n_text = _count(achieved)
+        detectable = (disclosure.SUPPRESSED if achieved.withheld
+                      else number(power["detectable_difference_pp"], 1, lang))
         pc, pi = number(100 * power["p_control"], 0, lang), number(100 * power["p_intervention"],
                                                                   0, lang)
         pw = number(100 * power["power"], 0, lang)
@@ -433,10 +471,10 @@ class ReportText:
                     f"upptäcka en ökning av andelen i arbete eller studier från {pc} % till {pi} % "
                     f"behövs {power['a_priori_n_per_group_ceiling']} personer per grupp (R: "
                     f"power.prop.test, n = {number(power['a_priori_n_per_group'], 2, lang)}). Med "
-                    f"{power['achieved_n_per_group']} analyserade per grupp "
+                    f"{n_text} analyserade per grupp "
                     f"({power['window_months']}-månadersfönstret) är den minsta skillnad som kan "
                     f"upptäckas med {pw} % styrka "
-                    f"{number(power['detectable_difference_pp'], 1, lang)} procentenheter. För "
+                    f"{detectable} procentenheter. För "
                     "nettodagar med sjukpenning gav simulering från den syntetiska generatorn "
                     f"({power['n_sim']} replikat, sann kvot "
                     f"{number(power['simulated_effect_sick_days_ratio'], 2, lang)}) styrkan "
@@ -446,9 +484,9 @@ class ReportText:
                 f"with {pw}% power (two-sided α = {number(power['alpha'], 2, lang)}) needs "
                 f"{power['a_priori_n_per_group_ceiling']} people per group (R: power.prop.test, "
                 f"n = {number(power['a_priori_n_per_group'], 2, lang)}). With "
-                f"{power['achieved_n_per_group']} analysed per group "
+                f"{n_text} analysed per group "
                 f"({power['window_months']}-month window), the smallest difference detectable "
-                f"with {pw}% power is {number(power['detectable_difference_pp'], 1, lang)} "
+                f"with {pw}% power is {detectable} "
                 "percentage points. For net days of sickness benefit, simulation from the "
                 f"synthetic generator ({power['n_sim']} replicates, true ratio "
                 f"{number(power['simulated_effect_sick_days_ratio'], 2, lang)}) gave a power of "
@@ -456,16 +494,36 @@ class ReportText:
                 "power' is computed.")
 
     def suppression_text(self, suppressed: list[str]) -> str:
-        m = self.params["report"]["min_cell"]
+        """The release rules applied, then every withheld cell by name and reason."""
+        r = self.params["report"]
+        m = r["min_cell"]
+        zeros = r.get("zeros_disclosive", False)
+        low = 0 if zeros else 1
         if self.language == "sv":
-            head = (f"Antal under {m} visas som \"<{m}\"; celler som annars kunde räknas fram ur "
-                    "totaler visas som \"–\", liksom andelar och skillnader som skulle avslöja "
-                    "dem. Testen är beräknade på de verkliga antalen.")
+            head = (f"Regler: antal under {m} redovisas inte"
+                    + (" (även noll räknas som litet antal)" if zeros else " (noll redovisas)")
+                    + f" och visas som \"<{m}\". Varje tabell anger sina additiva samband "
+                    "(rader och totaler, alla = kvinnor + män, nivåer mot N i Tabell 1, "
+                    "randomiserade − exkluderade = analyserade, samma randomiserade i båda "
+                    "fönstren, analyserade mot tabellernas n). Ytterligare celler undertrycks "
+                    "(visas som \"–\") tills en granskning med linjärprogrammering (som i "
+                    "tau-ARGUS och sdcTable) visar att inget litet antal kan räknas fram eller "
+                    f"ringas in snävare än {low}–{m - 1}. Andelar, skillnader, medianer och "
+                    "styrkeberäkningar som skulle avslöja ett undertryckt antal visas inte heller. "
+                    "Testen är beräknade på de verkliga antalen.")
             none = "Inga celler undertrycktes."
         else:
-            head = (f"Counts below {m} are shown as \"<{m}\"; cells that could be derived from "
-                    "totals are shown as \"–\", as are shares and differences that would reveal "
-                    "them. Tests are computed on the real counts.")
+            head = (f"Rules: counts below {m} are not published"
+                    + (" (zero counts as small too)" if zeros else " (zeros are published)")
+                    + f" and are shown as \"<{m}\". Each table declares its additive relations "
+                    "(rows and totals, all = women + men, levels against N in Table 1, "
+                    "randomised − excluded = analysed, the same randomised people in both "
+                    "windows, analysed against the tables' n). Further cells are withheld "
+                    "(shown as \"–\") until a linear-programming audit (as in tau-ARGUS and "
+                    "sdcTable) shows that no small count can be derived or narrowed below "
+                    f"{low}–{m - 1}. Shares, differences, medians and power figures that would "
+                    "reveal a withheld count are not shown either. Tests are computed on the "
+                    "real counts.")
             none = "No cells were suppressed."
         items = "\n".join(f"- {s}" for s in suppressed) if suppressed else none
         return f"{head}\n\n{items}"
