@@ -39,25 +39,30 @@ class Rules:
 
     `min_cell`: counts 1 … min_cell − 1 are not published. `zeros_disclosive`: zeros are
     treated as small too (a study may require it; off by default, as SCB leaves it to the
-    project)."""
+    project). `mark_small` (``report.mark_small_counts``): print small counts as "<min_cell"
+    (the default) or as "–" like their complements."""
 
     min_cell: int
     zeros_disclosive: bool = False
+    mark_small: bool = True
 
     @classmethod
     def from_params(cls, report: dict) -> Rules:
         m = report["min_cell"]
         if not isinstance(m, int) or m < 1:
             raise ValueError(f"params.yaml report.min_cell must be a positive integer, not {m!r}")
-        return cls(m, bool(report.get("zeros_disclosive", False)))
+        return cls(m, bool(report.get("zeros_disclosive", False)),
+                   bool(report.get("mark_small_counts", True)))
 
     def small(self, count: int) -> bool:
         return 0 < count < self.min_cell or (self.zeros_disclosive and count == 0)
 
     @property
     def mark(self) -> str:
-        """What a small count is printed as."""
-        return f"<{self.min_cell}"
+        """What a small count is printed as: "<min_cell", or with `mark_small` off the same
+        "–" as every other withheld cell, so a reader cannot tell small counts from their
+        complements (needed where several small counts add up to a small total)."""
+        return f"<{self.min_cell}" if self.mark_small else SUPPRESSED
 
     @property
     def protection(self) -> tuple[int, int]:
@@ -223,7 +228,7 @@ def audit(structure: Structure, withheld: dict[Key, str], rules: Rules,
     for k in keys:
         if k in structure.shown and k not in withheld:
             bounds[k] = (structure.values[k], structure.values[k])
-        elif withheld.get(k) == SMALL:
+        elif withheld.get(k) == SMALL and rules.mark_small:
             bounds[k] = rules.protection
     hidden = [k for k in keys if k not in bounds or bounds[k][0] != bounds[k][1]]
     chosen = hidden if targets is None else [k for k in targets if k in hidden]

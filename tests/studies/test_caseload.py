@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from rehabkoord.disclosure import Rules
 from rehabkoord.io import ValidationError
 from rehabkoord.studies import caseload
 
@@ -105,3 +106,23 @@ def test_bad_case_list_names_sheet_row_and_column(tmp_path):
 def test_synthetic_case_list_reads_back():
     frame = caseload.synthetic_case_list(1, ["A", "B"], "2023-01-01", "2023-12-31", 30)
     assert frame["KontaktId"].is_unique and len(frame) > 30
+
+
+@pytest.mark.parametrize("mark_small", [True, False])
+def test_varmland_publication_hides_small_counts_and_cannot_be_undone(varmland_xlsx, mark_small):
+    """Published: totals 12 and 9; every count 1–2 withheld; the LP audit finds every withheld
+    count's interval at least as wide as the rule asks (what an attacker could narrow it to)."""
+    cases = caseload.read_case_list(varmland_xlsx, sites=SITES,
+                                    mapping=caseload.read_mapping(MAPPING))
+    contacts, _ = caseload.assign_periods(cases.contacts, PERIODS)
+    rules = Rules(3, mark_small=mark_small)
+    pub = caseload.publish(caseload.all_counts(contacts), rules)
+    table = pub.tables["2020-02-15–2020-05-31"]
+    assert table.loc[("total", "Antal kontakter"), "Hagfors"] == "12"
+    assert table.loc[("total", "Antal kontakter"), "Torsby"] == "9"
+    shown = [t for t in table.to_numpy().ravel() if t not in ("–", "<3")]
+    assert all(int(t) == 0 or int(t) >= 3 for t in shown)
+    assert table.loc[("sysselsattning", "arbetslös"), "Hagfors"] == "6"
+    assert pub.intervals and all(iv.protected for iv in pub.intervals)
+    listed = " ".join(caseload.withheld_list(pub))
+    assert ("litet antal" in listed) == mark_small

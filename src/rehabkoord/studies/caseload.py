@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..disclosure import SMALL, SUPPRESSED, Interval, Rules, SafeCell, Structure, audit, protect
+from ..fmt import number
 from ..io import (
     MAX_EXAMPLES,
     ValidationError,
@@ -275,3 +277,135 @@ def write_summary(table: pd.DataFrame, flow_record: dict, out_dir: Path) -> list
         write_parquet(table, counts_path)
         write_json(flow_record, flow_path)
     return targets
+
+
+PUBLISHED = ("diagnosgrupp", "sysselsattning", "ersattning", "sgi_noll")
+ALL_SITES = "Alla enheter"
+TOTAL = "Antal kontakter"
+
+
+@dataclass(frozen=True)
+class Publication:
+    """The summary as it may be published: per period, one row per dimension and category and
+    one column per site plus all sites (text: the count, "<min_cell" or "–"); the withheld
+    cells by name and reason (never values); and the audit's interval for each of them."""
+
+    tables: dict[str, pd.DataFrame]
+    withheld: list[tuple[tuple, str]]
+    intervals: list[Interval]
+    rules: Rules
+
+
+def declare(table: pd.DataFrame) -> Structure:
+    """The additive structure of the published summary, per period: in every dimension the
+    categories add up to the site's contacts, and the sites add up to all sites, so a hidden
+    count cannot be recovered from row or column totals, nor through another dimension."""
+    s = Structure()
+    shown = table[table["dimension"].isin(PUBLISHED)]
+    for period, part in shown.groupby("period", sort=True):
+        sites = sorted(part["enhet"].unique())
+        first = part[part["dimension"] == PUBLISHED[0]].groupby("enhet")["antal"].sum()
+        totals = [s.cell((period, site, TOTAL), int(first[site]), cost=20) for site in sites]
+        s.relation(s.cell((period, ALL_SITES, TOTAL), int(first.sum()), cost=50), totals)
+        for dim in PUBLISHED:
+            block = part[part["dimension"] == dim]
+            cats = sorted(block["kategori"].unique())
+            for cat in cats:
+                by_site = block[block["kategori"] == cat]
+                cells = [s.cell((period, r.enhet, dim, cat), r.antal) for r in
+                         by_site.itertuples()]
+                s.relation(s.cell((period, ALL_SITES, dim, cat), int(by_site["antal"].sum()),
+                                  cost=5), cells)
+            for site in [*sites, ALL_SITES]:
+                s.relation((period, site, TOTAL), [(period, site, dim, c) for c in cats])
+    return s
+
+
+def _text(structure: Structure, withheld: dict, key: tuple, rules: Rules) -> str:
+    if key not in withheld:
+        return number(structure.values[key], 0, "sv")
+    return rules.mark if withheld[key] == SMALL else SUPPRESSED
+
+
+def publish(table: pd.DataFrame, rules: Rules) -> Publication:
+    """Primary and complementary suppression (decided by `disclosure.protect`) over `declare`'s
+    structure, and the tables to print."""
+    structure = declare(table)
+    withheld = protect(structure, rules)
+    rows = []
+    for key in structure.values:
+        period, site, *rest = key
+        dim, cat = ("total", TOTAL) if rest == [TOTAL] else rest
+        rows.append({"period": period, "dimension": dim, "kategori": cat, "enhet": site,
+                     "text": _text(structure, withheld, key, rules)})
+    frame = pd.DataFrame(rows)
+    order = {d: i for i, d in enumerate(("total", *PUBLISHED))}
+    tables = {}
+    for period, part in frame.groupby("period", sort=True):
+        wide = part.pivot(index=["dimension", "kategori"], columns="enhet", values="text")
+        sites = [c for c in wide.columns if c != ALL_SITES]
+        wide = wide[[*sites, ALL_SITES]]
+        wide = wide.sort_index(key=lambda ix: ix.map(order) if ix.name == "dimension" else ix)
+        tables[period] = wide
+    listed = sorted(withheld.items(), key=lambda kv: [str(x) for x in kv[0]])
+    return Publication(tables, listed, audit(structure, withheld, rules), rules)
+
+
+def safe_cell(pub: Publication, period: str, site: str, dimension: str, category: str
+              ) -> SafeCell:
+    """One published cell, for figures and sentences (withheld cells carry no value)."""
+    text = pub.tables[period].loc[(dimension, category), site]
+    withheld = text in (pub.rules.mark, SUPPRESSED)
+    return SafeCell(None if withheld else int(text.replace("\u00a0", "").replace(" ", "")),
+                    withheld, "" if not withheld else "withheld", text if withheld else "")
+
+
+DIMENSION_LABELS = {"total": "Totalt", "diagnosgrupp": "Diagnosgrupp",
+                    "sysselsattning": "Sysselsättning", "ersattning": "Ersättning",
+                    "sgi_noll": "Sjukpenninggrundande inkomst"}
+
+
+def display_table(pub: Publication, period: str) -> pd.DataFrame:
+    """One period's published table with readable row labels, ready to print."""
+    wide = pub.tables[period].copy()
+    wide.index = wide.index.set_levels(
+        [wide.index.levels[0].map(lambda d: DIMENSION_LABELS.get(d, d)),
+         wide.index.levels[1].map(lambda c: c[:1].upper() + c[1:])])
+    wide.index.names = ["", ""]
+    wide.columns.name = None
+    return wide
+
+
+def summary_text(params: dict, flow_record: dict, pub: Publication) -> str:
+    """The summary's introduction: what was counted, from what, and the release rules."""
+    c = params["caseload"]
+    n_periods = len(c["periods"])
+    m = pub.rules.min_cell
+    outside = flow_record["contacts_outside_periods"]
+    return (
+        f"Sammanställningen räknar rehabiliteringskoordinatorns kontakter per enhet och period "
+        f"({n_periods} {'period' if n_periods == 1 else 'perioder'}) utifrån ärendelistan "
+        f"*{flow_record['source']}*"
+        + (f" (blad *{flow_record['sheet']}*)" if flow_record.get("sheet") else "")
+        + f". Listan innehöll {number(flow_record['contacts_read'], 0, 'sv')} kontakter, varav "
+        f"{number(flow_record['contacts_in_periods'], 0, 'sv')} med startdatum inom perioderna"
+        + (f" ({number(outside, 0, 'sv')} utanför)" if outside else "")
+        + ". Diagnoser är grupperade efter ICD-10-kapitel genom en redigerbar tabell "
+        f"(*{Path(c['mapping']).name}*); fritext som \"Utmattning\" mappas på samma sätt. "
+        f"Antal under {m} redovisas inte och visas som \"{pub.rules.mark}\"; celler som annars "
+        "kunde räknas fram ur rad- eller kolumnsummor eller via en annan indelning visas som "
+        "\"–\" (kompletterande undertryckning, granskad med linjärprogrammering som i "
+        "tau-ARGUS).")
+
+
+def withheld_list(pub: Publication) -> list[str]:
+    """Withheld cells by name and reason (never their values); when small counts are not
+    marked, neither is the reason, which would tell them from their complements."""
+    out = []
+    for key, reason in pub.withheld:
+        period, site, *rest = key
+        what = TOTAL if rest == [TOTAL] else f"{DIMENSION_LABELS[rest[0]]}: {rest[1]}"
+        why = ("undertryckt" if not pub.rules.mark_small else "litet antal" if reason == SMALL
+               else "kompletterande undertryckning")
+        out.append(f"{period}, {site}, {what} ({why})")
+    return out
