@@ -421,37 +421,45 @@ class ReportText:
                 f"study and were removed. LISA years: {_years(clean_flow['lisa_years'])}; BAS "
                 f"years: {_years(clean_flow['bas_years'])}.")
 
-    def power_text(self, power: dict) -> str:
+    def power_text(self, power: dict, achieved_n: int, detectable_pp: float) -> str:
+        """`power` is power.json (the design); the detectable difference uses the achieved n."""
         lang = self.language
         pc, pi = number(100 * power["p_control"], 0, lang), number(100 * power["p_intervention"],
                                                                   0, lang)
         pw = number(100 * power["power"], 0, lang)
+        days = number(power["mean_sick_days_control"], 0, lang)
+        comp = number(100 * power["p_sickness_compensation"], 0, lang)
         if lang == "sv":
             return (f"För att med {pw} % styrka (tvåsidigt α = {number(power['alpha'], 2, lang)}) "
                     f"upptäcka en ökning av andelen i arbete eller studier från {pc} % till {pi} % "
                     f"behövs {power['a_priori_n_per_group_ceiling']} personer per grupp (R: "
                     f"power.prop.test, n = {number(power['a_priori_n_per_group'], 2, lang)}). Med "
-                    f"{power['achieved_n_per_group']} analyserade per grupp "
+                    f"{achieved_n} analyserade per grupp "
                     f"({power['window_months']}-månadersfönstret) är den minsta skillnad som kan "
                     f"upptäckas med {pw} % styrka "
-                    f"{number(power['detectable_difference_pp'], 1, lang)} procentenheter. För "
-                    "nettodagar med sjukpenning gav simulering från den syntetiska generatorn "
-                    f"({power['n_sim']} replikat, sann kvot "
-                    f"{number(power['simulated_effect_sick_days_ratio'], 2, lang)}) styrkan "
-                    f"{number(100 * power['simulated_power_sjukpenning'], 1, lang)} %. Ingen "
-                    "'observerad styrka' beräknas.")
+                    f"{number(detectable_pp, 1, lang)} procentenheter. För "
+                    "nettodagar med sjukpenning gav simulering under studiens designantaganden "
+                    f"({power['n_per_group']} per grupp, i genomsnitt {days} dagar per år utan "
+                    f"insats, kvot {number(power['effect_sick_days_ratio'], 2, lang)} med insats, "
+                    f"{comp} % med sjukersättning; {power['n_sim']} replikat) styrkan "
+                    f"{number(100 * power['simulated_power_sjukpenning'], 1, lang)} %. "
+                    "Antagandena är studiens egna (params.yaml, avsnitt power), inte skattade ur "
+                    "data. Ingen 'observerad styrka' beräknas.")
         return (f"Detecting an increase in the share employed or studying from {pc}% to {pi}% "
                 f"with {pw}% power (two-sided α = {number(power['alpha'], 2, lang)}) needs "
                 f"{power['a_priori_n_per_group_ceiling']} people per group (R: power.prop.test, "
                 f"n = {number(power['a_priori_n_per_group'], 2, lang)}). With "
-                f"{power['achieved_n_per_group']} analysed per group "
+                f"{achieved_n} analysed per group "
                 f"({power['window_months']}-month window), the smallest difference detectable "
-                f"with {pw}% power is {number(power['detectable_difference_pp'], 1, lang)} "
-                "percentage points. For net days of sickness benefit, simulation from the "
-                f"synthetic generator ({power['n_sim']} replicates, true ratio "
-                f"{number(power['simulated_effect_sick_days_ratio'], 2, lang)}) gave a power of "
-                f"{number(100 * power['simulated_power_sjukpenning'], 1, lang)}%. No 'observed "
-                "power' is computed.")
+                f"with {pw}% power is {number(detectable_pp, 1, lang)} "
+                "percentage points. For net days of sickness benefit, simulation under the "
+                f"study's design assumptions ({power['n_per_group']} per group, on average {days} "
+                "days a year without the intervention, ratio "
+                f"{number(power['effect_sick_days_ratio'], 2, lang)} with it, {comp}% on "
+                f"sickness compensation; {power['n_sim']} replicates) gave a power of "
+                f"{number(100 * power['simulated_power_sjukpenning'], 1, lang)}%. The assumptions "
+                "are the study's own (params.yaml, section power), not estimated from the data. "
+                "No 'observed power' is computed.")
 
     def suppression_text(self, suppressed: list[str]) -> str:
         m = self.params["report"]["min_cell"]
@@ -469,7 +477,7 @@ class ReportText:
         return f"{head}\n\n{items}"
 
     def parameters_block(self) -> str:
-        shown = {k: self.params[k] for k in ("data", "cohort", "analysis", "report")}
+        shown = {k: self.params[k] for k in ("data", "cohort", "analysis", "power", "report")}
         return "```yaml\n" + yaml.safe_dump(shown, allow_unicode=True, sort_keys=True) + "```"
 
 
