@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # ipykernel imports debugpy
 
@@ -21,6 +22,7 @@ from queue import Empty
 
 import papermill
 from ipykernel.inprocess.blocking import BlockingInProcessKernelClient
+from ipykernel.inprocess.ipkernel import InProcessKernel
 from ipykernel.inprocess.manager import InProcessKernelManager
 from papermill.exceptions import PapermillExecutionError
 from traitlets import DottedObjectName
@@ -45,10 +47,30 @@ class InProcessClient(BlockingInProcessKernelClient):
                 return
 
 
+class FlushingKernel(InProcessKernel):
+    """The in-process kernel, with print output addressed to the running cell and flushed
+    before the cell is reported done (else nbclient drops it)."""
+
+    @contextmanager
+    def _redirected_io(self):
+        with super()._redirected_io():
+            parent = self.get_parent("shell")
+            self.stdout.set_parent(parent)
+            self.stderr.set_parent(parent)
+            try:
+                yield
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+
+
 class InProcessManager(InProcessKernelManager):
     """ipykernel's in-process kernel manager with the signatures nbclient's client calls."""
 
     client_class = DottedObjectName("rehabkoord.stage.InProcessClient")
+
+    def start_kernel(self, **kwargs) -> None:
+        self.kernel = FlushingKernel(parent=self, session=self.session)
 
     def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
         super().shutdown_kernel()
