@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 KERNEL := rehabkoord
 STAMP := $(VENV)/.installed
 
-.PHONY: setup report test pdf verify lint clean-outputs
+.PHONY: setup report check-data test pdf verify lint clean-outputs
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,9 +19,17 @@ $(STAMP): requirements.lock pyproject.toml
 
 setup: $(STAMP)
 
+# `dvc repro report` runs the report and what it depends on: the synthetic generator runs only
+# when data.dir points at its output. When a stage fails because the delivery does not fit the
+# contract, the full list of problems is printed again as the last thing on the screen.
 report: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro report || { \
+	  PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m rehabkoord.clean >/dev/null; exit 1; }
 	@echo "Appendix: $(CURDIR)/reports/bilaga.html"
+
+# Check the delivery params.yaml points at, print every problem or the flow; writes nothing.
+check-data: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m rehabkoord.clean
 
 pdf: report
 	command -v chromium >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \

@@ -72,7 +72,7 @@ def truncate(d: Path) -> None:
 
 def other_study(d: Path) -> None:
     f = _csv(rand_file(d))
-    f["LopNr"] = [f"X{i:05d}" for i in range(len(f))]
+    f["LopNr"] = [str(90_000_000 + i) for i in range(len(f))]
     _put(f, rand_file(d))
 
 
@@ -93,13 +93,85 @@ def inconsistent_birth_year(d: Path) -> None:
     _put(f, lisa_file(d))
 
 
+def bas_path(d: Path, year: int = 2020) -> Path:
+    return d / "bas" / f"BAS{year}.parquet"
+
+
+def edit_bas(change, year: int = 2020):
+    def mutate(d: Path) -> None:
+        frame = pd.read_parquet(bas_path(d, year))
+        change(frame).to_parquet(bas_path(d, year), index=False)
+    return mutate
+
+
+def other_project_keys(frame: pd.DataFrame) -> pd.DataFrame:
+    """BAS keyed by another project's LopNr: nobody links."""
+    return frame.assign(LopNr=[str(80_000_000 + i) for i in range(len(frame))])
+
+
+def half_other_keys(frame: pd.DataFrame) -> pd.DataFrame:
+    keys = frame["LopNr"].astype(str).copy()
+    study = keys.isin(PARTICIPANTS)
+    cut = study & (study.cumsum() % 2 == 0)
+    keys[cut] = [str(70_000_000 + i) for i in range(int(cut.sum()))]
+    return frame.assign(LopNr=keys)
+
+
+def fifth_other_keys(frame: pd.DataFrame) -> pd.DataFrame:
+    keys = frame["LopNr"].astype(str).copy()
+    study = keys.isin(PARTICIPANTS)
+    cut = study & (study.cumsum() % 5 == 0)
+    keys[cut] = [str(70_000_000 + i) for i in range(int(cut.sum()))]
+    return frame.assign(LopNr=keys)
+
+
+def comma_csv_with_decimal_commas(d: Path) -> None:
+    """LISA written comma-separated with unquoted decimal commas (8,25)."""
+    p = lisa_file(d)
+    text = p.read_text(encoding="latin-1").splitlines()
+    rows = [text[0].replace(";", ",")] + [line.replace(";", ",") for line in text[1:]]
+    p.write_text("\n".join(rows) + "\n", encoding="latin-1")
+
+
+def extra_field(d: Path) -> None:
+    p = lisa_file(d)
+    lines = p.read_text(encoding="latin-1").splitlines()
+    lines[3] += ";1"
+    p.write_text("\n".join(lines) + "\n", encoding="latin-1")
+
+
+def rename_lisa(name: str):
+    return lambda d: lisa_file(d).rename(d / "lisa" / name)
+
+
+def sev_digit_date(d: Path) -> None:
+    edit_csv(rand_file, set_cell("RandDatum", "2018031"))(d)
+
+
+def unknown_syssstat_before_bas(d: Path) -> None:
+    p = d / "lisa" / "LISA2017.csv"
+    f = _csv(p)
+    f.loc[f.index[f["LopNr"].isin(PARTICIPANTS)][0], "SyssStat11"] = "6"
+    _put(f, p)
+
+
+def duplicate_key_column_case(d: Path) -> None:
+    f = _csv(lisa_file(d))
+    f.insert(1, "LOPNR", f["LopNr"])
+    _put(f, lisa_file(d))
+
+
+def both_mapped_and_contract_key(d: Path) -> None:
+    f = _csv(rand_file(d))
+    f["P1105_LopNr_PersonNr"] = f["LopNr"]
+    _put(f, rand_file(d))
+
+
 CORPUS = {
-    "truncated_file": (truncate, "missing value"),
+    "truncated_file": (truncate, "rows must have the header's 7 fields (found 4): 1 row(s)"),
     "wrong_delimiter": (lambda d: lisa_file(d).write_text(
         lisa_file(d).read_text(encoding="latin-1").replace(";", "|"), encoding="latin-1"),
         "no delimiter found"),
-    "wrong_encoding_utf16": (lambda d: lisa_file(d).write_text(
-        lisa_file(d).read_text(encoding="latin-1"), encoding="utf-16"), "LISA2018.csv"),
     "missing_column": (edit_csv(lisa_file, lambda f: f.drop(columns="Kon")),
                        "column 'Kon': required column missing"),
     "duplicated_key": (edit_csv(lisa_file, lambda f: pd.concat(
@@ -121,7 +193,8 @@ CORPUS = {
         d / "bas" / "BAS2020.parquet", index=False), "column 'BAS': unknown code"),
     "unknown_sex_code": (edit_csv(lisa_file, set_cell("Kon", "3")), "column 'Kon': unknown code"),
     "date_outside_study": (edit_csv(rand_file, set_cell("RandDatum", "2021-05-01")),
-                           "outside the study period"),
+                           "outside the randomisation period 2017-01-01–2019-12-31: 1 row(s) "
+                           "(rows 1) → check the dates, or change data.rand_period"),
     "age_outside_25_64": (age_out_of_range, "age at randomisation outside 25–64"),
     "text_in_days": (edit_csv(lisa_file, set_cell("SjukP_Ndag_MiDAS", "abc")),
                      "cannot be read as float"),
@@ -132,11 +205,57 @@ CORPUS = {
                           "column 'LopNr': missing value"),
     "missing_register_year": (lambda d: lisa_file(d).rename(lisa_file(d).with_suffix(".xlsx")),
                               "register years not contiguous (missing: 2018)"),
-    "corrupt_parquet": (lambda d: (d / "bas" / "BAS2019.parquet").write_bytes(b"not parquet"),
-                        "cannot be read as .parquet"),
+    "text_named_parquet": (lambda d: (d / "bas" / "BAS2019.parquet").write_bytes(b"not parquet"),
+                           "the file is text, not .parquet"),
+    "corrupt_parquet": (lambda d: (d / "bas" / "BAS2019.parquet").write_bytes(
+        (d / "bas" / "BAS2019.parquet").read_bytes()[:200]), "cannot be read as .parquet"),
     "inconsistent_birth_year": (inconsistent_birth_year, "differs between years"),
     "no_employment_status": (edit_csv(lisa_file, lambda f: f.drop(columns="SyssStat11")),
                              "SyssStat19 or SyssStat11"),
+    # issue 11: classes of fault seen in real first deliveries
+    "bas_keys_of_another_project": (edit_bas(other_project_keys),
+                                    "BAS 2020 (" ),
+    "bas_half_keys_unlinked": (edit_bas(half_other_keys),
+                               "of randomised persons found (minimum data.min_linkage = 70%)"),
+    "bas_fifth_keys_unlinked": (edit_bas(fifth_other_keys),
+                                "column 'LopNr': links 18% fewer randomised persons than LISA "
+                                "2020 (at most data.max_linkage_gap = 10%)"),
+    "comma_csv_decimal_commas": (comma_csv_with_decimal_commas,
+                                 "values look like decimal commas (8,25): deliver it with ';'"),
+    "extra_field_in_row": (extra_field, "rows must have the header's 7 fields (found 8): "
+                           "1 row(s) (rows 3)"),
+    "pattern_matches_nothing": (None, "lisa202*.csv: no file matches this path or pattern → "
+                                "check data.lisa in params.yaml; patterns are case-sensitive"),
+    "last_lisa_year_missing": (lambda d: (d / "lisa" / "LISA2021.csv").unlink(),
+                               "outcome years the windows need not delivered: 2021"),
+    "last_bas_year_missing": (lambda d: bas_path(d, 2021).unlink(),
+                              "column 'Ar': years needed for employment not delivered: 2021"),
+    "gzip_named_csv": (lambda d: lisa_file(d).write_bytes(
+        __import__("gzip").compress(lisa_file(d).read_bytes())),
+        "the file is a gzip-compressed file (unpack it first), not .csv"),
+    "excel_named_csv": (lambda d: lisa_file(d).write_bytes(b"PK\x03\x04" + b"\x00" * 60),
+                        "the file is a ZIP archive, e.g. an Excel .xlsx workbook"),
+    "two_years_in_file_name": (rename_lisa("LISA2018_uttag_2024-05-02.csv"),
+                               "the file name holds more than one year (2018, 2024) → set "
+                               "data.year_pattern"),
+    "seven_digit_date": (sev_digit_date, "column 'RandDatum': cannot be read as date"),
+    "unknown_syssstat_code_used": (unknown_syssstat_before_bas,
+                                   "column 'SyssStat11': unknown code (allowed: 1, 5) in a year "
+                                   "BAS does not cover: 1 row(s)"),
+    "key_column_twice_in_case": (duplicate_key_column_case,
+                                 "column 'LopNr': several delivered columns become this contract "
+                                 "column ('LopNr', 'LOPNR')"),
+    "mapped_key_next_to_key": (both_mapped_and_contract_key,
+                               "several delivered columns become this contract column ('LopNr', "
+                               "'P1105_LopNr_PersonNr')"),
+    "letters_in_key": (edit_csv(rand_file, set_cell("LopNr", "A12")),
+                       "column 'LopNr': not a person key (SCB's LopNr is a whole number)"),
+}
+
+#: Cases whose fault is in how params.yaml points at the delivery.
+PARAMS_FOR_CASE = {
+    "pattern_matches_nothing": {"lisa": ["lisa/LISA201*.csv", "lisa/lisa202*.csv"]},
+    "mapped_key_next_to_key": {"column_map": {"P1105_LopNr_PersonNr": "LopNr"}},
 }
 
 
@@ -150,7 +269,9 @@ def test_bad_delivery_is_rejected_and_outputs_untouched(case, tmp_path, delivery
     clean.write_interim(clean.clean_from_params(data_params, tmp_path), out)
     before = _hashes(out)
     mutate, message = CORPUS[case]
-    mutate(delivery)
+    data_params = {**data_params, **PARAMS_FOR_CASE.get(case, {})}
+    if mutate is not None:
+        mutate(delivery)
     with pytest.raises(DeliveryError) as err:
         clean.write_interim(clean.clean_from_params(data_params, tmp_path), out)
     assert message in str(err.value)
@@ -158,7 +279,7 @@ def test_bad_delivery_is_rejected_and_outputs_untouched(case, tmp_path, delivery
 
 
 def test_corpus_is_large_enough():
-    assert len(CORPUS) >= 20
+    assert len(CORPUS) >= 38
 
 
 def test_error_never_shows_person_keys(tmp_path, delivery, data_params):
@@ -218,3 +339,110 @@ def test_rows_of_other_people_are_counted_not_validated(tmp_path, delivery, data
     _put(f, lisa_file(delivery))
     cleaned = clean.clean_from_params(data_params, tmp_path)
     assert cleaned.flow["lisa_rows_not_in_study"] > 0
+
+
+def _same_as_reference(tmp_path, data_params, reference) -> clean.Cleaned:
+    cleaned = clean.clean_from_params(data_params, tmp_path)
+    for name in ("randomisation", "lisa", "bas"):
+        pd.testing.assert_frame_equal(getattr(cleaned, name), getattr(reference, name), obj=name)
+    return cleaned
+
+
+def test_key_normalisation_links_padded_and_float_text_keys(tmp_path, delivery, data_params):
+    """The issue-11 fault: BAS keyed as zero-padded text must link, not silently drop BAS."""
+    reference = clean.clean_from_params(data_params, tmp_path)
+    for f in sorted((delivery / "bas").glob("*.parquet")):
+        frame = pd.read_parquet(f)
+        frame["LopNr"] = frame["LopNr"].astype(str).str.zfill(10)
+        frame.to_parquet(f, index=False)
+    f = _csv(lisa_file(delivery))
+    f["LopNr"] = f["LopNr"] + ".0"
+    _put(f, lisa_file(delivery))
+    cleaned = _same_as_reference(tmp_path, data_params, reference)
+    assert cleaned.flow["bas_years"] == [2019, 2020, 2021]
+    assert min(cleaned.flow["linkage"]["BAS"].values()) > 0.8
+
+
+def test_utf16_and_comma_quoted_csv_clean_identically(tmp_path, delivery, data_params):
+    reference = clean.clean_from_params(data_params, tmp_path)
+    p = lisa_file(delivery)
+    p.write_text(p.read_text(encoding="latin-1"), encoding="utf-16")
+    q = delivery / "lisa" / "LISA2019.csv"
+    _csv(q).to_csv(q, sep=",", index=False, encoding="utf-8", quoting=1)  # "8,25" quoted
+    _same_as_reference(tmp_path, data_params, reference)
+
+
+def test_time_zone_aware_parquet_dates(tmp_path, delivery, data_params):
+    reference = clean.clean_from_params(data_params, tmp_path)
+    rand = _csv(rand_file(delivery))
+    dates = pd.to_datetime(rand["RandDatum"]).dt.tz_localize("Europe/Stockholm").dt.tz_convert(
+        "UTC")
+    rand.assign(RandDatum=dates).to_parquet(delivery / "randomisering.parquet", index=False)
+    params = {**data_params, "randomisation": "randomisering.parquet"}
+    cleaned = clean.clean_from_params(params, tmp_path)
+    pd.testing.assert_series_equal(cleaned.randomisation["RandDatum"],
+                                   reference.randomisation["RandDatum"])
+    shifted = rand.assign(RandDatum=dates + pd.Timedelta(hours=5))
+    shifted.to_parquet(delivery / "randomisering.parquet", index=False)
+    with pytest.raises(DeliveryError, match="column 'RandDatum': has a time of day"):
+        clean.clean_from_params(params, tmp_path)
+
+
+def test_year_pattern_resolves_file_names_with_two_years(tmp_path, delivery, data_params):
+    reference = clean.clean_from_params(data_params, tmp_path)
+    for p in sorted((delivery / "lisa").glob("*.csv")):
+        p.rename(p.with_name(f"{p.stem}_uttag_2024-05-02.csv"))
+    params = {**data_params, "year_pattern": r"LISA(\d{4})_uttag"}
+    _same_as_reference(tmp_path, params, reference)
+
+
+def test_unknown_code_in_a_column_the_analysis_does_not_use_is_counted(tmp_path, delivery,
+                                                                       data_params):
+    """SyssStat19 in a year BAS covers is not used: an unknown code is counted, not fatal."""
+    p = delivery / "lisa" / "LISA2020.csv"
+    f = _csv(p)
+    rows = f.index[f["LopNr"].isin(PARTICIPANTS)][:4]
+    f.loc[rows, "SyssStat19"] = "6"
+    _put(f, p)
+    cleaned = clean.clean_from_params(data_params, tmp_path)
+    assert cleaned.flow["unknown_codes_ignored"] == {"LISA.SyssStat19": {"6": 4}}
+    assert cleaned.lisa["SyssStat19"].dropna().isin([1, 5]).all()
+
+
+def test_one_pass_reports_contract_and_study_rules_together(tmp_path, delivery, data_params):
+    edit_csv(lisa_file, set_cell("Kon", "3"))(delivery)
+    edit_csv(rand_file, set_cell("RandDatum", "2016-05-01"))(delivery)
+    with pytest.raises(clean.ValidationError) as err:
+        clean.clean_from_params(data_params, tmp_path)
+    rules = [v.rule for v in err.value.violations]
+    assert any("unknown code" in r for r in rules)
+    assert any("outside the randomisation period" in r for r in rules)
+
+
+def test_outcome_years_after_delivery_can_be_counted_instead(tmp_path, delivery, data_params):
+    (delivery / "lisa" / "LISA2021.csv").unlink()
+    (delivery / "bas" / "BAS2021.parquet").unlink()
+    cleaned = clean.clean_from_params({**data_params, "require_all_years": False}, tmp_path)
+    assert cleaned.flow["lisa_years"][-1] == 2020
+
+
+def test_check_prints_problems_and_writes_nothing(tmp_path, delivery, capsys, monkeypatch):
+    import yaml
+
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    params = {"data": {**clean_params(), "dir": "raw"}, "cohort": {"offsets_months": [6, 12]}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p for p in tmp_path.rglob("*"))
+    assert clean.main([]) == 0
+    assert "fits the data contract" in capsys.readouterr().out
+    edit_csv(lisa_file, set_cell("Kon", "3"))(delivery)
+    assert clean.main([]) == 1
+    assert "column 'Kon': unknown code" in capsys.readouterr().err
+    assert sorted(p for p in tmp_path.rglob("*")) == before
+
+
+def clean_params() -> dict:
+    from conftest import DATA_PARAMS
+
+    return dict(DATA_PARAMS)

@@ -77,7 +77,7 @@ def test_year_from_file_name():
 def test_missing_year_and_no_year_in_name(tmp_path):
     p = tmp_path / "lisa.csv"
     p.write_text("LopNr;Kon\n1;1\n", encoding="utf-8")
-    with pytest.raises(io.DeliveryError, match="column 'Ar' missing and no year in the file name"):
+    with pytest.raises(io.DeliveryError, match="column 'Ar': column missing and no year in the file name"):
         io.read_delivery(p, LISA)
 
 
@@ -89,3 +89,32 @@ def test_atomic_outputs_keep_old_file_on_error(tmp_path):
         raise RuntimeError("killed")
     assert target.read_text() == "old"
     assert list(tmp_path.iterdir()) == [target]
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "utf-8"])
+def test_encoding_does_not_depend_on_where_the_first_non_ascii_byte_falls(tmp_path, encoding):
+    """A Swedish letter after the first 64 KiB must not flip the detected encoding."""
+    rows = [f"{i};2020;1;1980;0;0;0;1;Ö" if i == 9999 else f"{i};2020;1;1980;0;0;0;1;x"
+            for i in range(1, 10000)]
+    p = tmp_path / "LISA2020.csv"
+    p.write_bytes(("LopNr;Ar;Kon;FodelseAr;SjukP_Ndag_MiDAS;SjukErs_Ndag_MiDAS;"
+                   "AktErs_Ndag_MiDAS;SyssStat19;Kommun\n" + "\n".join(rows) + "\n")
+                  .encode(encoding))
+    assert p.stat().st_size > 65536
+    text, detected = io.decode_text(p.read_bytes(), p)
+    assert detected == encoding
+    assert text.rstrip().endswith("Ö")
+    assert len(io.read_delivery(p, LISA)) == 9999
+
+
+def test_every_pattern_must_match(tmp_path):
+    (tmp_path / "LISA2019.csv").write_text("x")
+    with pytest.raises(io.DeliveryError, match="lisa2020.csv: no file matches"):
+        io.expand_paths([str(tmp_path / "LISA2019.csv"), str(tmp_path / "lisa2020.csv")])
+
+
+def test_file_kind_is_recognised_by_content(tmp_path):
+    p = tmp_path / "LISA2020.parquet"
+    p.write_text("LopNr;Ar\n1;2020\n")
+    with pytest.raises(io.DeliveryError, match="the file is text, not .parquet"):
+        io.read_delivery(p, LISA)

@@ -1,13 +1,18 @@
 """Validate deliveries against the contract and write tidy, typed interim tables.
 
-Every rule is checked on all files before anything is written; a violation stops the stage
-with a message naming the file, column, rule, number of rows and a few row positions.
-Facts of register data (a participant missing from some years after emigration, register
-rows of people outside the study) are not errors: they are counted in the flow record.
+One pass checks every rule on every file and reports every violation together, each naming the
+file, column, rule, number of rows, a few row positions and the parameter to change. Facts of
+register data (a participant missing from some years after emigration, register rows of people
+outside the study, an unknown employment code in a year BAS covers) are not errors: they are
+counted in the flow record, shown in the cleaning notebook and in the appendix.
+
+Run ``python -m rehabkoord.clean`` to check a delivery without writing anything.
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,35 +20,47 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .contract import BAS, LISA, PERSON_KEY, RANDOMISATION, YEAR, Column, Table
-from .io import DeliveryError, atomic_outputs, read_deliveries, read_json, write_json, write_parquet
+from .cohort import WINDOW_RULES, baseline_year, outcome_year
+from .contract import (
+    BAS,
+    LISA,
+    PERSON_KEY,
+    RANDOMISATION,
+    SYSSSTAT_COLUMNS,
+    YEAR,
+    Column,
+    Table,
+    normalise_key,
+)
+from .io import (
+    MAX_EXAMPLES,
+    DeliveryError,
+    ValidationError,
+    Violation,
+    atomic_outputs,
+    read_deliveries,
+    read_json,
+    write_json,
+    write_parquet,
+)
 
-MAX_EXAMPLES = 5
+__all__ = ["Cleaned", "DeliveryError", "Rules", "ValidationError", "Violation", "clean",
+           "clean_from_params", "read_interim", "write_interim"]
 
 
 @dataclass(frozen=True)
-class Violation:
-    """One broken rule: where, which rule, how many rows, and a few 1-based data-row positions."""
+class Rules:
+    """The study-specific rules a delivery is checked against (``data`` and ``cohort`` in
+    params.yaml; each field names its parameter in messages)."""
 
-    source: str
-    column: str
-    rule: str
-    n_rows: int
-    rows: tuple[int, ...] = ()
-
-    def __str__(self) -> str:
-        more = ", …" if self.n_rows > len(self.rows) else ""
-        where = f" (rows {', '.join(map(str, self.rows))}{more})" if self.rows else ""
-        return f"{self.source}: column '{self.column}': {self.rule}: {self.n_rows} row(s){where}"
-
-
-class ValidationError(DeliveryError):
-    """All contract violations found in a delivery, reported together."""
-
-    def __init__(self, violations: Sequence[Violation]):
-        self.violations = list(violations)
-        lines = "\n".join(f"  - {v}" for v in self.violations)
-        super().__init__(f"{len(self.violations)} contract violation(s):\n{lines}")
+    rand_period: tuple[str, str]
+    age_range: tuple[int, int] = (25, 64)
+    offsets_months: tuple[int, ...] = (6, 12)
+    window_rule: str = "first_full_year"
+    min_linkage: float = 0.7
+    max_linkage_gap: float = 0.10
+    require_all_years: bool = True
+    year_pattern: str | None = None
 
 
 @dataclass
@@ -62,11 +79,32 @@ def _positions(mask: pd.Series) -> tuple[int, tuple[int, ...]]:
     return len(hits), tuple(int(i) + 1 for i in hits[:MAX_EXAMPLES])
 
 
-def _key_text(raw: pd.Series) -> pd.Series:
-    """The person key as stripped text, whether delivered as text or as a number."""
-    if pd.api.types.is_numeric_dtype(raw):
-        return raw.astype("Int64").astype("string")
-    return raw.astype("string").str.strip()
+_ISO_DATE = r"\d{4}-\d{2}-\d{2}"
+_COMPACT_DATE = r"\d{8}"
+
+
+def _dates(raw: pd.Series, text: pd.Series, present: pd.Series, source: str, name: str,
+           out: list[Violation]) -> pd.Series:
+    """Calendar dates: YYYY-MM-DD or YYYYMMDD text, or typed dates (time zones converted to
+    Swedish time). A time of day other than midnight, or any other text (a seven-digit
+    number), is a violation, never a guess."""
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        values = raw
+        if getattr(values.dt, "tz", None) is not None:
+            values = values.dt.tz_convert("Europe/Stockholm").dt.tz_localize(None)
+        values = values.astype("datetime64[ns]")
+        timed = values.notna() & (values != values.dt.normalize())
+        n, rows = _positions(timed)
+        if n:
+            out.append(Violation(source, name, "has a time of day (expected dates)", n, rows,
+                                 hint="deliver the column as dates"))
+        return values.dt.normalize()
+    iso = text.str.fullmatch(_ISO_DATE).fillna(False).astype(bool)
+    compact = text.str.fullmatch(_COMPACT_DATE).fillna(False).astype(bool)
+    values = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    values[iso] = pd.to_datetime(text[iso], format="%Y-%m-%d", errors="coerce")
+    values[compact] = pd.to_datetime(text[compact], format="%Y%m%d", errors="coerce")
+    return values.where(present)
 
 
 def _coerce(frame: pd.DataFrame, col: Column, source: str, out: list[Violation]) -> pd.Series:
@@ -76,32 +114,38 @@ def _coerce(frame: pd.DataFrame, col: Column, source: str, out: list[Violation])
     """
     raw = frame[col.name]
     is_numeric = pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw)
-    if is_numeric and col.kind in ("int", "float"):
+    if col.name == PERSON_KEY:
+        values, bad = normalise_key(raw)
+        present = values.notna()
+        n, rows = _positions(bad)
+        if n:
+            out.append(Violation(source, col.name, "not a person key (SCB's LopNr is a whole "
+                                 "number)", n, rows, hint="check data.column_map: is the right "
+                                 "column mapped to LopNr?"))
+            values = values.where(~bad)
+    elif is_numeric and col.kind in ("int", "float"):
         values = raw.astype("float64")
         present = values.notna()
+    elif pd.api.types.is_datetime64_any_dtype(raw) and col.kind != "date":
+        values = pd.Series(np.nan, index=raw.index)
+        present = raw.notna()
     else:
         text = raw.astype("string").str.strip()
-        present = text.notna() & (text != "")
+        present = (text.notna() & (text != "")).astype(bool)
         if col.kind == "str":
-            if is_numeric:  # a numeric key in a typed file: 123.0 -> "123"
-                text = _key_text(raw)
             values = text.where(present)
         elif col.kind == "date":
-            if pd.api.types.is_datetime64_any_dtype(raw):
-                values = raw
-            else:
-                values = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
-                if values[present].isna().any():
-                    values = values.fillna(pd.to_datetime(text, format="%Y%m%d", errors="coerce"))
+            values = _dates(raw, text, present, source, col.name, out)
         else:
             values = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
+            values = values.astype("float64")
     if col.kind == "int":
         fractional = values.notna() & (values != np.floor(values.fillna(0)))
         n, rows = _positions(fractional)
         if n:
             out.append(Violation(source, col.name, "must be a whole number", n, rows))
-    bad = present & values.isna()
-    n, rows = _positions(bad)
+    unreadable = present & values.isna() & (col.name != PERSON_KEY)
+    n, rows = _positions(unreadable)
     if n:
         out.append(Violation(source, col.name, f"cannot be read as {col.kind}", n, rows))
     if col.required:
@@ -113,7 +157,7 @@ def _coerce(frame: pd.DataFrame, col: Column, source: str, out: list[Violation])
 
 def _check_rules(values: pd.Series, col: Column, source: str, out: list[Violation]) -> None:
     ok = values.notna()
-    if col.codes is not None:
+    if col.codes is not None and col.name not in SYSSSTAT_COLUMNS:
         bad = ok & ~values.isin(list(col.codes))
         n, rows = _positions(bad)
         if n:
@@ -134,31 +178,41 @@ def validate_table(frames: Sequence[pd.DataFrame], table: Table, out: list[Viola
     """Typed concatenation of one table's files; violations are appended to `out`.
 
     With `keep` (the randomised person keys), rows of other people are removed before the
-    value rules run, and counted in `counts` (rows_read, rows_not_in_study): register
-    deliveries cover whole populations, and only the study's rows enter the analysis.
+    value rules run, and counted in `counts` (rows_read, rows_not_in_study, years_delivered):
+    register deliveries cover whole populations, and only the study's rows enter the analysis.
+    `counts["complete"]` is False when a file lacked required columns.
     """
     typed_parts = []
     counts = counts if counts is not None else {}
     counts.setdefault("rows_read", 0)
     counts.setdefault("rows_not_in_study", 0)
+    counts.setdefault("years_delivered", set())
+    counts.setdefault("complete", True)
     for frame in frames:
         source = frame.attrs.get("source", table.name)
         if len(frame) == 0:
             out.append(Violation(source, "*", "the file has no data rows", 0))
+            counts["complete"] = False
             continue
         missing = [c.name for c in table.columns if c.required and c.name not in frame.columns]
         for name in missing:
-            out.append(Violation(source, name, "required column missing (check the column map "
-                                 "in params.yaml)", len(frame)))
+            out.append(Violation(source, name, "required column missing", len(frame),
+                                 hint="check data.column_map in params.yaml"))
         for group in table.optional_groups:
             if not any(g in frame.columns for g in group):
                 out.append(Violation(source, " or ".join(group),
                                      "one of these columns is required", len(frame)))
         if missing:
+            counts["complete"] = False
             continue
         counts["rows_read"] += len(frame)
+        if table.yearly:
+            years = pd.to_numeric(frame[YEAR].astype("string").str.strip(), errors="coerce")
+            counts["years_delivered"].update(int(y) for y in years.dropna().unique()
+                                             if float(y).is_integer())
         if keep is not None:
-            in_study = _key_text(frame[PERSON_KEY]).isin(keep).to_numpy(dtype=bool)
+            keys, _ = normalise_key(frame[PERSON_KEY])
+            in_study = keys.isin(keep).to_numpy(dtype=bool)
             counts["rows_not_in_study"] += int((~in_study).sum())
             frame = frame[in_study]
         typed = pd.DataFrame(index=frame.index)
@@ -174,7 +228,11 @@ def validate_table(frames: Sequence[pd.DataFrame], table: Table, out: list[Viola
         typed["_row"] = frame.index.to_numpy() + 1
         typed_parts.append(typed)
     if not typed_parts:
-        return pd.DataFrame(columns=[*table.names, "_source", "_row"])
+        return pd.DataFrame({**{c.name: pd.Series(dtype="string" if c.kind == "str" else
+                                                  "datetime64[ns]" if c.kind == "date" else
+                                                  "float64") for c in table.columns},
+                             "_source": pd.Series(dtype="string"),
+                             "_row": pd.Series(dtype="int64")})
     data = pd.concat(typed_parts, ignore_index=True)
     dup = data.duplicated(list(table.key), keep=False) & data[list(table.key)].notna().all(axis=1)
     if dup.any():
@@ -182,6 +240,231 @@ def validate_table(frames: Sequence[pd.DataFrame], table: Table, out: list[Viola
             rows = tuple(int(r) for r in part["_row"].head(MAX_EXAMPLES))
             out.append(Violation(source, ", ".join(table.key), "duplicate key", len(part), rows))
     return data
+
+
+def _rows(data: pd.DataFrame, mask: pd.Series) -> tuple[int, tuple[int, ...]]:
+    """Count and first row positions of `mask` in a concatenated table (its `_row` column)."""
+    mask = np.asarray(mask, dtype=bool)
+    return int(mask.sum()), tuple(int(r) for r in data.loc[mask, "_row"].head(MAX_EXAMPLES))
+
+
+def _source(data: pd.DataFrame, mask: pd.Series | None = None, default: str = "") -> str:
+    part = data if mask is None else data[np.asarray(mask, dtype=bool)]
+    sources = sorted(set(part["_source"].dropna())) if len(part) else []
+    if not sources:
+        return default
+    return sources[0] if len(sources) == 1 else f"{sources[0]} (and {len(sources) - 1} more)"
+
+
+def _span(years: Sequence[int]) -> str:
+    return f"{min(years)}–{max(years)}" if years else "none"
+
+
+def needed_years(rand: pd.DataFrame, rules: Rules) -> tuple[set[int], set[int]]:
+    """Baseline years and outcome years the windows need, from the valid randomisation dates."""
+    dates = rand["RandDatum"].dropna()
+    if dates.empty:
+        return set(), set()
+    base = set(int(y) for y in baseline_year(dates).unique())
+    outcome = set()
+    for offset in rules.offsets_months:
+        outcome |= set(int(y) for y in outcome_year(dates, offset, rules.window_rule).unique())
+    return base, outcome
+
+
+def _linkage(data: pd.DataFrame, n_randomised: int) -> dict[int, float]:
+    """Share of randomised persons found in each delivered year of a register."""
+    if n_randomised == 0 or data.empty:
+        return {}
+    per_year = data.dropna(subset=[PERSON_KEY]).groupby(YEAR)[PERSON_KEY].nunique()
+    return {int(y): float(n) / n_randomised for y, n in per_year.items()}
+
+
+def _check_linkage(table: Table, counts: dict, shares: dict[int, float], rules: Rules,
+                   source: str, out: list[Violation]) -> None:
+    """A register year where few study persons are found means the keys do not match (type,
+    padding, another project's LopNr, a column map to the wrong column): stop, don't drop."""
+    for year in sorted(counts["years_delivered"]):
+        share = shares.get(year, 0.0)
+        if share < rules.min_linkage:
+            out.append(Violation(
+                f"{table.name} {year} ({source})", PERSON_KEY,
+                f"only {share:.0%} of randomised persons found (minimum data.min_linkage = "
+                f"{rules.min_linkage:.0%})", 0,
+                hint="the person key does not link to the randomisation list: is it the same "
+                "project's LopNr (each SCB delivery numbers persons anew), and does "
+                "data.column_map point at the key column?"))
+
+
+def _check_years(lisa_years: set[int], bas_years: set[int], base: set[int], outcome: set[int],
+                 rules: Rules, out: list[Violation]) -> None:
+    """The delivered register years must cover every baseline and outcome year the windows need,
+    and be contiguous; employment comes from BAS from its first delivered year on."""
+    for name, years in (("LISA", lisa_years), ("BAS", bas_years)):
+        gaps = sorted(set(range(min(years), max(years) + 1)) - years) if years else []
+        if gaps:
+            out.append(Violation(name, YEAR, "register years not contiguous (missing: "
+                                 f"{', '.join(map(str, gaps))})", 0,
+                                 hint=f"deliver {name} for the missing years"))
+    if not lisa_years:
+        return
+    last = max(lisa_years)
+    missing_base = sorted(base - lisa_years)
+    if missing_base:
+        out.append(Violation("LISA", YEAR, "baseline years (the year before randomisation) not "
+                             f"delivered: {', '.join(map(str, missing_base))}", 0,
+                             hint="deliver LISA for these years"))
+    later = {y for y in outcome if y > last}
+    missing_outcome = sorted((outcome - lisa_years) - (later if not rules.require_all_years
+                                                       else set()))
+    if missing_outcome:
+        out.append(Violation("LISA", YEAR, "outcome years the windows need not delivered: "
+                             f"{', '.join(map(str, missing_outcome))} (delivered "
+                             f"{_span(sorted(lisa_years))})", 0,
+                             hint="deliver LISA for these years, or set "
+                             "data.require_all_years: false to count the persons concerned as "
+                             "'outcome year not yet in the registers' in the flow"))
+    if bas_years:
+        needed = {y for y in base | outcome if min(bas_years) <= y <= last}
+        missing_bas = sorted(needed - bas_years)
+        if missing_bas:
+            out.append(Violation("BAS", YEAR, "years needed for employment not delivered: "
+                                 f"{', '.join(map(str, missing_bas))} (delivered "
+                                 f"{_span(sorted(bas_years))}; LISA's SyssStat, which does not "
+                                 "count students, is used only before BAS's first year)", 0,
+                                 hint="deliver BAS for these years"))
+
+
+def _employment_codes(lisa: pd.DataFrame, bas_years: set[int], out: list[Violation]) -> dict:
+    """Unknown SyssStat codes: counted and ignored in years BAS covers, violations otherwise."""
+    ignored: dict[str, dict[str, int]] = {}
+    for name in SYSSSTAT_COLUMNS:
+        codes = LISA.column(name).codes
+        values = lisa[name]
+        unknown = (values.notna() & ~values.isin(list(codes))).to_numpy(dtype=bool)
+        if not unknown.any():
+            continue
+        covered = lisa[YEAR].isin(list(bas_years)).to_numpy(dtype=bool)
+        used = unknown & ~covered
+        if used.any():
+            n, rows = _rows(lisa, used)
+            out.append(Violation(_source(lisa, used, "LISA"), name, "unknown code (allowed: "
+                                 f"{', '.join(map(str, codes))}) in a year BAS does not cover",
+                                 n, rows, hint="employment in these years comes from this "
+                                 "column: correct the delivery"))
+        counted = unknown & covered
+        if counted.any():
+            tally = values[counted].astype("int64").value_counts().sort_index()
+            ignored[f"LISA.{name}"] = {str(int(k)): int(v) for k, v in tally.items()}
+            lisa.loc[counted, name] = np.nan
+    return ignored
+
+
+def clean(
+    randomisation_paths: str | Sequence[str],
+    lisa_paths: str | Sequence[str],
+    bas_paths: str | Sequence[str],
+    *,
+    column_map: Mapping[str, str] | None = None,
+    rules: Rules,
+) -> Cleaned:
+    """Read, validate and type the three deliveries; raise `ValidationError` listing every breach.
+
+    Register rows of people who were not randomised are removed (counted, never silently);
+    randomised people must be found in LISA and be aged `rules.age_range` at randomisation
+    (age = randomisation year − birth year, as LISA gives the birth year only); every register
+    year must link to the study persons; the delivered years must cover the windows.
+    """
+    if rules.window_rule not in WINDOW_RULES:
+        raise ValidationError([Violation("params.yaml", "cohort.window_rule",
+                                         f"unknown rule '{rules.window_rule}'", 0,
+                                         hint=f"use one of {', '.join(WINDOW_RULES)}")])
+    v: list[Violation] = []
+
+    def read(paths: str | Sequence[str], table: Table, param: str,
+             keep: pd.Index | None) -> tuple[pd.DataFrame, dict]:
+        """A table and its counts; a file that could not be read makes the table incomplete,
+        so rules over all years are not checked on a part of the delivery."""
+        before = len(v)
+        frames = read_deliveries(paths, table, column_map, v, rules.year_pattern, param)
+        counts: dict = {"complete": len(v) == before}
+        return validate_table(frames, table, v, keep, counts), counts
+
+    rand, rand_counts = read(randomisation_paths, RANDOMISATION, "data.randomisation", None)
+    keys = pd.Index(rand[PERSON_KEY].dropna().unique())
+    lisa, lisa_counts = read(lisa_paths, LISA, "data.lisa", keys)
+    bas, bas_counts = read(bas_paths, BAS, "data.bas", keys)
+    rand_source = _source(rand, default="randomisation list")
+    n_rand = len(keys)
+
+    lisa_years, bas_years = lisa_counts["years_delivered"], bas_counts["years_delivered"]
+    shares = {"LISA": _linkage(lisa, n_rand), "BAS": _linkage(bas, n_rand)}
+    if rand_counts["complete"] and n_rand:
+        for table, counts in ((LISA, lisa_counts), (BAS, bas_counts)):
+            if counts["complete"]:
+                _check_linkage(table, counts, shares[table.name], rules,
+                               _source(lisa if table is LISA else bas, default=table.name), v)
+        for year in sorted(lisa_years & bas_years):
+            gap = shares["LISA"].get(year, 0.0) - shares["BAS"].get(year, 0.0)
+            if gap > rules.max_linkage_gap and shares["BAS"].get(year, 0.0) >= rules.min_linkage:
+                v.append(Violation(f"BAS {year}", PERSON_KEY,
+                                   f"links {gap:.0%} fewer randomised persons than LISA {year} "
+                                   f"(at most data.max_linkage_gap = {rules.max_linkage_gap:.0%})",
+                                   0, hint="are some keys in another format or another "
+                                   "project's LopNr?"))
+
+    start, end = pd.Timestamp(rules.rand_period[0]), pd.Timestamp(rules.rand_period[1])
+    outside = (rand["RandDatum"] < start) | (rand["RandDatum"] > end)
+    n, rows = _rows(rand, outside)
+    if n:
+        v.append(Violation(rand_source, "RandDatum", "outside the randomisation period "
+                           f"{rules.rand_period[0]}–{rules.rand_period[1]}", n, rows,
+                           hint="check the dates, or change data.rand_period in params.yaml"))
+    base_years, outcome_years = needed_years(rand, rules)
+    if lisa_counts["complete"] and bas_counts["complete"]:
+        _check_years(lisa_years, bas_years, base_years, outcome_years, rules, v)
+    ignored = _employment_codes(lisa, bas_years, v)
+
+    lisa_complete = lisa_counts["complete"] and rand_counts["complete"]
+    in_lisa = rand[PERSON_KEY].isin(lisa[PERSON_KEY])
+    if lisa_complete:
+        n, rows = _rows(rand, rand[PERSON_KEY].notna() & ~in_lisa)
+        if n:
+            v.append(Violation(rand_source, PERSON_KEY, "randomised person not found in any "
+                               "LISA year (linkage failure)", n, rows))
+    birth = lisa.groupby(PERSON_KEY)["FodelseAr"].agg(["min", "max"])
+    conflicting = birth.index[birth["min"] != birth["max"]]
+    if len(conflicting):
+        mask = lisa[PERSON_KEY].isin(conflicting)
+        n, rows = _rows(lisa, mask)
+        v.append(Violation(_source(lisa, mask, "LISA"), "FodelseAr",
+                           "differs between years for the same person", n, rows))
+    age = rand["RandDatum"].dt.year - rand[PERSON_KEY].map(birth["min"]).astype("float64")
+    lo, hi = rules.age_range
+    n, rows = _rows(rand, in_lisa & ((age < lo) | (age > hi)))
+    if n:
+        v.append(Violation(rand_source, "RandDatum/FodelseAr",
+                           f"age at randomisation outside {lo}–{hi}", n, rows,
+                           hint="check the randomisation list, or change data.age_range in "
+                           "params.yaml"))
+    if v:
+        raise ValidationError(v)
+
+    flow = {
+        "randomised": int(len(rand)),
+        "randomised_by_group": {g: int(c) for g, c in rand["Grupp"].value_counts().sort_index()
+                                .items()},
+        "lisa_rows_read": lisa_counts["rows_read"],
+        "lisa_rows_not_in_study": lisa_counts["rows_not_in_study"],
+        "bas_rows_read": bas_counts["rows_read"],
+        "bas_rows_not_in_study": bas_counts["rows_not_in_study"],
+        "lisa_years": sorted(lisa_years),
+        "bas_years": sorted(bas_years),
+        "linkage": {name: {str(y): round(s, 4) for y, s in sorted(per.items())}
+                    for name, per in shares.items()},
+        "unknown_codes_ignored": ignored,
+    }
+    return Cleaned(_finish(rand, RANDOMISATION), _finish(lisa, LISA), _finish(bas, BAS), flow)
 
 
 def _finish(data: pd.DataFrame, table: Table) -> pd.DataFrame:
@@ -199,85 +482,6 @@ def _finish(data: pd.DataFrame, table: Table) -> pd.DataFrame:
     return out.sort_values(list(table.key), kind="stable").reset_index(drop=True)
 
 
-def clean(
-    randomisation_paths: str | Sequence[str],
-    lisa_paths: str | Sequence[str],
-    bas_paths: str | Sequence[str],
-    *,
-    column_map: Mapping[str, str] | None = None,
-    rand_period: tuple[str, str],
-    age_range: tuple[int, int] = (25, 64),
-) -> Cleaned:
-    """Read, validate and type the three deliveries; raise `ValidationError` listing every breach.
-
-    Register rows of people who were not randomised are removed (counted, never silently);
-    randomised people must be found in LISA and be aged `age_range` at randomisation
-    (age = randomisation year − birth year, as LISA gives the birth year only).
-    """
-    violations: list[Violation] = []
-    rand = validate_table(read_deliveries(randomisation_paths, RANDOMISATION, column_map),
-                          RANDOMISATION, violations)
-    keys = pd.Index(rand[PERSON_KEY].dropna().unique()) if PERSON_KEY in rand else pd.Index([])
-    lisa_counts: dict = {}
-    bas_counts: dict = {}
-    lisa = validate_table(read_deliveries(lisa_paths, LISA, column_map), LISA, violations,
-                          keys, lisa_counts)
-    bas = validate_table(read_deliveries(bas_paths, BAS, column_map), BAS, violations,
-                         keys, bas_counts)
-    if violations:
-        raise ValidationError(violations)
-
-    for table, data in ((LISA, lisa), (BAS, bas)):
-        years = sorted(int(y) for y in data[YEAR].unique())
-        gaps = sorted(set(range(years[0], years[-1] + 1)) - set(years)) if years else []
-        if gaps:
-            violations.append(Violation(table.name, YEAR, "register years not contiguous "
-                                        f"(missing: {', '.join(map(str, gaps))})", 0))
-    start, end = pd.Timestamp(rand_period[0]), pd.Timestamp(rand_period[1])
-    outside = (rand["RandDatum"] < start) | (rand["RandDatum"] > end)
-    n, rows = _positions(outside)
-    if n:
-        violations.append(Violation(rand["_source"].iat[0], "RandDatum",
-                                    f"outside the study period {rand_period[0]}–{rand_period[1]}",
-                                    n, rows))
-    in_lisa = rand[PERSON_KEY].isin(lisa[PERSON_KEY])
-    n, rows = _positions(~in_lisa)
-    if n:
-        violations.append(Violation(rand["_source"].iat[0], PERSON_KEY,
-                                    "randomised person not found in any LISA year "
-                                    "(linkage failure)", n, rows))
-    birth = (lisa.groupby(PERSON_KEY)["FodelseAr"].agg(["min", "max"]))
-    conflicting = birth.index[birth["min"] != birth["max"]]
-    if len(conflicting):
-        mask = lisa[PERSON_KEY].isin(conflicting)
-        violations.append(Violation(LISA.name, "FodelseAr",
-                                    "differs between years for the same person",
-                                    int(mask.sum()), tuple(int(r) for r in
-                                                           lisa.loc[mask, "_row"].head(5))))
-    age = rand["RandDatum"].dt.year - rand[PERSON_KEY].map(birth["min"]).astype("float64")
-    bad_age = in_lisa & ((age < age_range[0]) | (age > age_range[1]))
-    n, rows = _positions(bad_age)
-    if n:
-        violations.append(Violation(rand["_source"].iat[0], "RandDatum/FodelseAr",
-                                    f"age at randomisation outside {age_range[0]}–{age_range[1]}",
-                                    n, rows))
-    if violations:
-        raise ValidationError(violations)
-
-    flow = {
-        "randomised": int(len(rand)),
-        "randomised_by_group": {g: int(v) for g, v in rand["Grupp"].value_counts().sort_index()
-                                .items()},
-        "lisa_rows_read": lisa_counts["rows_read"],
-        "lisa_rows_not_in_study": lisa_counts["rows_not_in_study"],
-        "bas_rows_read": bas_counts["rows_read"],
-        "bas_rows_not_in_study": bas_counts["rows_not_in_study"],
-        "lisa_years": sorted(int(y) for y in lisa[YEAR].unique()),
-        "bas_years": sorted(int(y) for y in bas[YEAR].unique()),
-    }
-    return Cleaned(_finish(rand, RANDOMISATION), _finish(lisa, LISA), _finish(bas, BAS), flow)
-
-
 def delivery_paths(data_params: dict, root: Path) -> dict[str, list[str]]:
     """The delivered files' globs from the `data` section of params.yaml, under `data.dir`."""
     base = root / data_params["dir"]
@@ -289,13 +493,30 @@ def delivery_paths(data_params: dict, root: Path) -> dict[str, list[str]]:
     return out
 
 
-def clean_from_params(data_params: dict, root: Path) -> Cleaned:
-    """`clean` with every argument taken from the `data` section of params.yaml."""
+def rules_from_params(data_params: dict, cohort_params: Mapping | None = None) -> Rules:
+    """`Rules` from the `data` (and `cohort`) sections of params.yaml; absent keys take the
+    documented defaults."""
+    cohort_params = cohort_params or {}
+    defaults = Rules(rand_period=("", ""))
+    return Rules(
+        rand_period=tuple(data_params["rand_period"]),
+        age_range=tuple(data_params.get("age_range", defaults.age_range)),
+        offsets_months=tuple(cohort_params.get("offsets_months", defaults.offsets_months)),
+        window_rule=cohort_params.get("window_rule", defaults.window_rule),
+        min_linkage=float(data_params.get("min_linkage", defaults.min_linkage)),
+        max_linkage_gap=float(data_params.get("max_linkage_gap", defaults.max_linkage_gap)),
+        require_all_years=bool(data_params.get("require_all_years", defaults.require_all_years)),
+        year_pattern=data_params.get("year_pattern") or None,
+    )
+
+
+def clean_from_params(data_params: dict, root: Path, cohort_params: Mapping | None = None
+                      ) -> Cleaned:
+    """`clean` with every argument taken from the `data` and `cohort` sections of params.yaml."""
     paths = delivery_paths(data_params, root)
     return clean(paths["randomisation"], paths["lisa"], paths["bas"],
                  column_map=data_params.get("column_map") or {},
-                 rand_period=tuple(data_params["rand_period"]),
-                 age_range=tuple(data_params["age_range"]))
+                 rules=rules_from_params(data_params, cohort_params))
 
 
 INTERIM_FILES = ("randomisation.parquet", "lisa.parquet", "bas.parquet", "clean_flow.json")
@@ -317,3 +538,33 @@ def read_interim(in_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
     d = Path(in_dir)
     return (pd.read_parquet(d / INTERIM_FILES[0]), pd.read_parquet(d / INTERIM_FILES[1]),
             pd.read_parquet(d / INTERIM_FILES[2]), read_json(d / INTERIM_FILES[3]))
+
+
+def check(params_file: str | Path = "params.yaml") -> int:
+    """Check the delivery `params.yaml` points at and print every problem, or the flow; writes
+    nothing. Returns the exit status (0 fits the contract, 1 does not)."""
+    from .params import load_params, project_root
+
+    params = load_params(params_file)
+    try:
+        cleaned = clean_from_params(params["data"], project_root(), params.get("cohort"))
+    except DeliveryError as err:
+        print(f"The delivery in {params['data']['dir']} does not fit the data contract.\n{err}",
+              file=sys.stderr)
+        return 1
+    print(f"The delivery in {params['data']['dir']} fits the data contract.")
+    for key, value in cleaned.flow.items():
+        print(f"  {key}: {value}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rehabkoord.clean",
+                                     description="Check a delivery against the data contract "
+                                     "without running the analysis.")
+    parser.add_argument("--params", default="params.yaml", help="parameters file")
+    return check(parser.parse_args(argv).params)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+import pandas as pd
+
 PERSON_KEY = "LopNr"
 YEAR = "Ar"
 
@@ -33,6 +36,10 @@ BAS_EMPLOYED_OR_STUDYING = (1, 3)
 #: LISA employment status (SyssStat11 / SyssStat19): 1 förvärvsarbetande, 5 ej förvärvsarbetande.
 SYSSSTAT_CODES = {1: "förvärvsarbetande", 5: "ej förvärvsarbetande"}
 SYSSSTAT_EMPLOYED = 1
+
+#: LISA's employment status matters only in years BAS does not cover (see `cohort`): in years
+#: BAS covers, an unknown code there is counted in the cleaning flow and ignored.
+SYSSSTAT_COLUMNS = ("SyssStat19", "SyssStat11")
 
 #: Net days are bounded by the length of a calendar year.
 MAX_DAYS_PER_YEAR = 366
@@ -112,3 +119,25 @@ BAS = Table(
 )
 
 TABLES = {t.name: t for t in (RANDOMISATION, LISA, BAS)}
+
+
+def normalise_key(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """The person key as canonical text, and a mask of values that are not a key.
+
+    SCB's LopNr is a positive whole number, delivered as a number or as text; these all mean
+    the same person and become ``"863232"``: ``863232``, ``863232.0`` (a float column),
+    ``"863232.0"``, ``" 863232 "`` and the zero-padded ``"0000863232"``. Anything else (letters,
+    fractions) is flagged, never guessed. Missing values stay missing and are not flagged.
+    """
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        numbers = values.astype("float64")
+        bad = numbers.notna() & ((numbers != np.floor(numbers)) | (numbers < 0))
+        text = numbers.where(~bad).astype("Int64").astype("string")
+        text = text.where(~bad, numbers.astype("string"))
+        return text, bad
+    text = values.astype("string").str.strip()
+    text = text.where(text != "")
+    canonical = text.str.replace(r"\.0+$", "", regex=True).str.lstrip("0")
+    canonical = canonical.mask((canonical == "").fillna(False), "0")
+    bad = (text.notna() & ~canonical.str.fullmatch(r"\d+").fillna(False)).astype(bool)
+    return canonical.where(~bad, text), bad

@@ -1,163 +1,345 @@
 """Reading deliveries in the formats SCB and regions use, and writing outputs atomically.
 
-Formats: CSV (comma or semicolon, UTF-8 or Latin-1, decimal comma), Parquet, SAS
-(``.sas7bdat``, ``.xpt``) and Stata (``.dta``). Column names are matched case-insensitively
-and renamed through the project's column map, so the rest of the code sees contract names only.
+Formats: CSV (comma, semicolon or tab; UTF-8, UTF-16 with BOM or Latin-1; decimal comma),
+Parquet, SAS (``.sas7bdat``, ``.xpt``) and Stata (``.dta``). A file is recognised by its
+content, not only its name: a gzip or Excel file renamed ``.csv`` is reported as what it is.
+Column names are matched case-insensitively and renamed through the project's column map, so
+the rest of the code sees contract names only. Every problem is a `Violation` naming the file,
+column, rule, number of rows and a few row positions, never a value of the person key.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
+import fnmatch
 import glob
+import io as _io
 import json
 import os
 import re
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pyreadstat
 
 from .contract import YEAR, Table
+
+MAX_EXAMPLES = 5
 
 
 class DeliveryError(ValueError):
     """A delivered file breaks the data contract; the message names file, column, rule and rows."""
 
 
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: where, which rule, how many rows, a few 1-based data-row positions, and
+    what to do about it (`hint`, e.g. the parameter to change)."""
+
+    source: str
+    column: str
+    rule: str
+    n_rows: int
+    rows: tuple[int, ...] = ()
+    hint: str = ""
+
+    def __str__(self) -> str:
+        more = ", …" if self.n_rows > len(self.rows) else ""
+        where = f" (rows {', '.join(map(str, self.rows))}{more})" if self.rows else ""
+        fix = f" → {self.hint}" if self.hint else ""
+        count = f": {self.n_rows} row(s)" if self.n_rows or self.rows else ""
+        column = "" if self.column == "*" else f"column '{self.column}': "
+        return f"{self.source}: {column}{self.rule}{count}{where}{fix}"
+
+
+class ValidationError(DeliveryError):
+    """All contract violations found in a delivery, reported together."""
+
+    def __init__(self, violations: Sequence[Violation]):
+        self.violations = list(violations)
+        lines = "\n".join(f"  - {v}" for v in self.violations)
+        super().__init__(f"{len(self.violations)} contract violation(s):\n{lines}")
+
+
+def file_violation(path: Path | str, rule: str, hint: str = "", column: str = "*",
+                   n_rows: int = 0) -> DeliveryError:
+    """A problem with a whole file, as an error carrying one `Violation`."""
+    return ValidationError([Violation(str(path), column, rule, n_rows, hint=hint)])
+
+
 _YEAR_IN_NAME = re.compile(r"(?<!\d)(19\d{2}|20\d{2})(?!\d)")
 
+#: Leading bytes of the formats a delivery is mistaken for, and how to name them.
+_MAGIC: tuple[tuple[bytes, str, str], ...] = (
+    (b"PAR1", ".parquet", "a Parquet file"),
+    (b"<stata_dta>", ".dta", "a Stata .dta file"),
+    (b"HEADER RECORD*******LIB", ".xpt", "a SAS transport (.xpt) file"),
+    (b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xc2\xea\x81\x60\xb3\x14\x11\xcf",
+     ".sas7bdat", "a SAS data set (.sas7bdat)"),
+    (b"\x1f\x8b", ".gz", "a gzip-compressed file (unpack it first)"),
+    (b"PK\x03\x04", ".zip", "a ZIP archive, e.g. an Excel .xlsx workbook (export it as CSV)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", ".xls",
+     "an Excel 97–2003 workbook or another OLE document (export it as CSV)"),
+    (b"%PDF", ".pdf", "a PDF document"),
+)
+_FORMATS = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".sas7bdat": "sas7bdat",
+            ".xpt": "xpt", ".dta": "dta"}
+_STATA_OLD = (b"\x71", b"\x72", b"\x73", b"\x74", b"\x75")  # Stata 8–13 format bytes
 
-def expand_paths(pattern: str | Sequence[str]) -> list[Path]:
-    """Files matching one glob or a list of globs, sorted so reading order is deterministic."""
+
+def sniff_format(path: Path) -> tuple[str, str]:
+    """What the file's content is: (suffix it would carry, description); text is ('.csv', …)."""
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    for magic, suffix, what in _MAGIC:
+        if head.startswith(magic):
+            return suffix, what
+    if path.suffix.lower() == ".dta" and head[:1] in _STATA_OLD:
+        return ".dta", "a Stata .dta file"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return ".csv", "UTF-16 text"
+    if b"\x00" in head:
+        return ".bin", "a binary file of unknown format"
+    return ".csv", "text"
+
+
+def expand_paths(pattern: str | Sequence[str], violations: list[Violation] | None = None,
+                 param: str = "data") -> list[Path]:
+    """Files matching one glob or a list of globs, sorted so reading order is deterministic.
+
+    Every pattern must match at least one file: a list where one pattern matches nothing
+    (a wrong letter case, a moved folder) would otherwise read only part of a delivery.
+    """
     patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+    problems: list[Violation] = []
     found: list[Path] = []
     for p in patterns:
         hits = sorted(glob.glob(p)) if any(ch in p for ch in "*?[") else [p]
-        found.extend(Path(h) for h in hits)
-    if not found:
-        raise DeliveryError(f"{patterns}: no file matches (check the paths in params.yaml)")
-    for f in found:
-        if not f.is_file():
-            raise DeliveryError(f"{f}: file not found (check the paths in params.yaml)")
+        hits = [h for h in hits if Path(h).is_file()]
+        if not hits:
+            problems.append(Violation(p, "*", "no file matches this path or pattern", 0,
+                                      hint=f"check {param} in params.yaml"
+                                      + _case_hint(Path(p))))
+        found.extend(Path(h) for h in hits if Path(h) not in found)
+    if violations is None and problems:
+        raise ValidationError(problems)
+    if violations is not None:
+        violations.extend(problems)
     return found
 
 
-def year_from_filename(path: Path) -> int | None:
-    """The register year in a file name such as ``LISA2023.csv`` or ``lisa_2023.sas7bdat``."""
-    hits = _YEAR_IN_NAME.findall(path.stem)
-    return int(hits[-1]) if len(hits) >= 1 else None
+def _case_hint(pattern: Path) -> str:
+    """Files that the pattern would match if letter case were ignored (names only)."""
+    folder = pattern.parent
+    if not folder.is_dir():
+        return f" (folder {folder} does not exist)"
+    rx = re.compile(fnmatch.translate(pattern.name), re.IGNORECASE)
+    near = sorted(f.name for f in folder.iterdir() if rx.match(f.name))
+    if near:
+        return (f"; patterns are case-sensitive and these files differ only in letter case: "
+                f"{', '.join(near[:5])}")
+    return ""
 
 
-def _sniff_csv(path: Path) -> tuple[str, str, str]:
-    """Encoding, delimiter and decimal mark of a CSV delivery, from its first bytes."""
-    raw = path.read_bytes()[:65536]
-    if not raw.strip():
-        raise DeliveryError(f"{path}: the file is empty")
+def year_from_filename(path: Path, pattern: str | None = None) -> int | None:
+    """The register year in a file name such as ``LISA2023.csv`` or ``lisa_2019.sas7bdat``.
+
+    With `pattern` (``data.year_pattern``, a regular expression whose first group is the year)
+    the year is what it captures; without one, the name must hold exactly one year-like
+    number: ``LISA2016_uttag_2024-05-02.csv`` is ambiguous and raises.
+    """
+    if pattern:
+        hit = re.search(pattern, path.name)
+        if hit is None or not hit.groups():
+            raise file_violation(path, f"file name does not match data.year_pattern '{pattern}'",
+                                 "rename the file or change data.year_pattern in params.yaml",
+                                 column=YEAR)
+        return int(hit.group(1))
+    years = sorted(set(_YEAR_IN_NAME.findall(path.stem)))
+    if len(years) > 1:
+        raise file_violation(path, f"the file name holds more than one year ({', '.join(years)})",
+                             "set data.year_pattern in params.yaml to a regular expression "
+                             r"whose first group is the year, e.g. 'LISA(\d{4})'", column=YEAR)
+    return int(years[0]) if years else None
+
+
+def decode_text(raw: bytes, path: Path) -> tuple[str, str]:
+    """The whole file decoded, and the encoding used: UTF-8 (BOM optional), UTF-16 with a BOM,
+    otherwise Latin-1. The whole file is checked, so the answer does not depend on where the
+    first non-ASCII byte happens to fall."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return raw.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError as err:
+            raise file_violation(path, "starts with a UTF-16 byte-order mark but is not valid "
+                                 f"UTF-16 (byte {err.start})") from err
     try:
-        head = raw.decode("utf-8")
-        encoding = "utf-8"
-    except UnicodeDecodeError as err:
-        if err.start >= len(raw) - 3:  # a multibyte character cut by the 64 KiB window
-            head = raw[: err.start].decode("utf-8")
-            encoding = "utf-8"
-        else:
-            head = raw.decode("latin-1")
-            encoding = "latin-1"
-    first = head.lstrip("\ufeff").splitlines()[0]
+        return raw.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), "latin-1"
+
+
+def _header(text: str, path: Path) -> tuple[list[str], str]:
+    """Column names and delimiter from the first line (';', ',' or tab, the most frequent)."""
+    first = text.splitlines()[0] if text else ""
     counts = {d: first.count(d) for d in (";", ",", "\t")}
     delimiter = max(counts, key=counts.get)
     if counts[delimiter] == 0:
-        raise DeliveryError(
-            f"{path}: no delimiter found in the header line (expected ';', ',' or tab)"
-        )
-    decimal = "," if delimiter in (";", "\t") else "."
-    return encoding, delimiter, decimal
+        raise file_violation(path, "no delimiter found in the header line (expected ';', ',' or "
+                             "tab)", "deliver the table as delimited text with a header line")
+    names = next(csv.reader(_io.StringIO(first), delimiter=delimiter))
+    return [n.strip() for n in names], delimiter
 
 
-def _mapping(columns: Sequence[str], table: Table, column_map: Mapping[str, str]) -> dict:
-    """Delivered name -> contract name, case-insensitively, through the column map."""
-    lowered_map = {k.lower(): v for k, v in column_map.items()}
+def _mapping(columns: Sequence[str], table: Table, column_map: Mapping[str, str],
+             source: Path | str) -> dict:
+    """Delivered name -> contract name, case-insensitively, through the column map.
+
+    Two delivered columns that would become the same contract column (``LopNr`` and
+    ``LOPNR``, or a mapped ``P1105_LopNr_PersonNr`` next to an existing ``LopNr``) are an
+    error: which one holds the data is a decision for the person who knows the delivery.
+    """
+    lowered_map = {str(k).lower(): str(v) for k, v in column_map.items()}
     contract = {n.lower(): n for n in table.names}
-    out = {}
+    out: dict = {}
     for col in columns:
         key = str(col).strip().lstrip("\ufeff")
         target = lowered_map.get(key.lower(), key)
         if target.lower() in contract:
             out[col] = contract[target.lower()]
+    seen: dict[str, list[str]] = {}
+    for delivered, name in out.items():
+        seen.setdefault(name, []).append(str(delivered))
+    clashes = {name: cols for name, cols in seen.items() if len(cols) > 1}
+    if clashes:
+        raise ValidationError([
+            Violation(str(source), name, "several delivered columns become this contract column "
+                      f"({', '.join(repr(c) for c in cols)})", 0,
+                      hint="names are matched case-insensitively; drop one column or change "
+                      "data.column_map in params.yaml")
+            for name, cols in sorted(clashes.items())])
     return out
 
 
-def _available_columns(path: Path) -> list[str]:
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        return list(pq.read_schema(path).names)
-    if suffix in (".csv", ".txt"):
-        encoding, delimiter, _ = _sniff_csv(path)
-        return list(pd.read_csv(path, sep=delimiter, encoding=encoding, nrows=0).columns)
-    return []
+def _read_csv(path: Path, table: Table, column_map: Mapping[str, str]) -> tuple[pd.DataFrame,
+                                                                               dict]:
+    """Delimited text, every value as text; every row must have the header's number of fields."""
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise file_violation(path, "the file is empty")
+    text, encoding = decode_text(raw, path)
+    names, delimiter = _header(text, path)
+    mapping = _mapping(names, table, column_map, path)
+    positional = [f"f{i}" for i in range(len(names))]
+    bad: list[tuple[int, int]] = []
+    decimal_comma_like: list[bool] = []
+
+    def invalid(row: pa_csv.InvalidRow) -> str:
+        bad.append((row.number - 1 if row.number else -1, row.actual_columns))
+        decimal_comma_like.append(bool(re.search(r"\d,\d", row.text or "")))
+        return "skip"
+
+    data = raw if encoding == "utf-8" else text.encode("utf-8")
+    parsed = pa_csv.read_csv(
+        pa.BufferReader(data),
+        read_options=pa_csv.ReadOptions(use_threads=False, skip_rows=1,
+                                        column_names=positional),
+        parse_options=pa_csv.ParseOptions(delimiter=delimiter, invalid_row_handler=invalid),
+        convert_options=pa_csv.ConvertOptions(
+            include_columns=[positional[names.index(c)] for c in mapping],
+            column_types={positional[names.index(c)]: pa.string() for c in mapping},
+            strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=True),
+    )
+    if bad:
+        rows = tuple(r for r, _ in bad[:MAX_EXAMPLES])
+        counts = sorted({n for _, n in bad})
+        rule = (f"rows must have the header's {len(names)} fields (found "
+                f"{', '.join(map(str, counts))})")
+        hint = "a truncated or hand-edited file? deliver it again"
+        if delimiter == "," and any(decimal_comma_like) and max(counts) > len(names):
+            hint = ("the file is comma-separated but its values look like decimal commas "
+                    "(8,25): deliver it with ';' as delimiter, or quote such values")
+        raise ValidationError([Violation(str(path), "*", rule, len(bad), rows, hint=hint)])
+    frame = parsed.to_pandas()
+    frame.columns = [names[int(c[1:])] for c in frame.columns]
+    return frame, mapping
 
 
-def read_delivery(
-    path: Path, table: Table, column_map: Mapping[str, str] | None = None
-) -> pd.DataFrame:
+def read_delivery(path: Path, table: Table, column_map: Mapping[str, str] | None = None,
+                  year_pattern: str | None = None) -> pd.DataFrame:
     """One delivered file as a frame with contract column names; only contract columns are read.
 
-    Values are read as delivered (strings for CSV); typing and validation happen in `clean`.
+    Values are read as delivered (text for CSV); typing and validation happen in `clean`.
+    Raises `ValidationError` for a file that cannot be read, with what the file really is.
     """
     column_map = column_map or {}
     suffix = path.suffix.lower()
+    kind = _FORMATS.get(suffix)
+    if kind is None:
+        raise file_violation(path, f"unsupported format '{suffix}'",
+                             "use .csv, .txt, .parquet, .sas7bdat, .xpt or .dta")
+    is_suffix, what = sniff_format(path)
+    if _FORMATS.get(is_suffix, is_suffix) != kind and path.stat().st_size > 0:
+        raise file_violation(path, f"the file is {what}, not {suffix}",
+                             "rename it to what it is, or export it again in a supported format")
     try:
-        if suffix in (".csv", ".txt"):
-            encoding, delimiter, decimal = _sniff_csv(path)
-            names = _available_columns(path)
-            mapping = _mapping(names, table, column_map)
-            frame = pd.read_csv(
-                path, sep=delimiter, encoding=encoding, decimal=decimal,
-                usecols=list(mapping), dtype=str, keep_default_na=False, na_values=[""],
-            )
-        elif suffix == ".parquet":
-            mapping = _mapping(_available_columns(path), table, column_map)
+        if kind == "csv":
+            frame, mapping = _read_csv(path, table, column_map)
+        elif kind == "parquet":
+            mapping = _mapping(pq.read_schema(path).names, table, column_map, path)
             frame = pd.read_parquet(path, columns=list(mapping))
-        elif suffix in (".sas7bdat", ".xpt"):
-            reader = pyreadstat.read_sas7bdat if suffix == ".sas7bdat" else pyreadstat.read_xport
+        elif kind in ("sas7bdat", "xpt"):
+            reader = pyreadstat.read_sas7bdat if kind == "sas7bdat" else pyreadstat.read_xport
             _, meta = reader(str(path), metadataonly=True)
-            mapping = _mapping(meta.column_names, table, column_map)
+            mapping = _mapping(meta.column_names, table, column_map, path)
             frame, _ = reader(str(path), usecols=list(mapping))
-        elif suffix == ".dta":
-            frame = pd.read_stata(path, convert_categoricals=False)
-            mapping = _mapping(frame.columns, table, column_map)
-            frame = frame[list(mapping)]
         else:
-            raise DeliveryError(
-                f"{path}: unsupported format '{suffix}' "
-                "(use .csv, .txt, .parquet, .sas7bdat, .xpt or .dta)"
-            )
+            frame = pd.read_stata(path, convert_categoricals=False)
+            mapping = _mapping(frame.columns, table, column_map, path)
+            frame = frame[list(mapping)]
     except DeliveryError:
         raise
-    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError,
-            pyreadstat.ReadstatError) as err:
-        raise DeliveryError(f"{path}: cannot be read as {suffix} ({err})") from err
+    except Exception as err:  # noqa: BLE001 — any reader failure is a delivery problem
+        detail = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+        raise file_violation(path, f"cannot be read as {suffix} ({detail})",
+                             "export the file again; a truncated copy?") from err
     frame = frame.rename(columns=mapping)
     if table.yearly and YEAR not in frame.columns:
-        year = year_from_filename(path)
+        year = year_from_filename(path, year_pattern)
         if year is None:
-            raise DeliveryError(
-                f"{path}: column '{YEAR}' missing and no year in the file name "
-                "(name yearly files like LISA2023.csv, or add the column)"
-            )
+            raise file_violation(path, "column missing and no year in the file name",
+                                 "name yearly files like LISA2023.csv, add the column, or set "
+                                 "data.year_pattern in params.yaml", column=YEAR)
         frame[YEAR] = year
     frame.attrs["source"] = str(path)
     return frame
 
 
-def read_deliveries(
-    pattern: str | Sequence[str], table: Table, column_map: Mapping[str, str] | None = None
-) -> list[pd.DataFrame]:
-    """All files of one table (a glob or a list), each read with `read_delivery`."""
-    return [read_delivery(p, table, column_map) for p in expand_paths(pattern)]
+def read_deliveries(pattern: str | Sequence[str], table: Table,
+                    column_map: Mapping[str, str] | None = None,
+                    violations: list[Violation] | None = None,
+                    year_pattern: str | None = None, param: str = "data") -> list[pd.DataFrame]:
+    """All files of one table (a glob or a list), each read with `read_delivery`.
+
+    With `violations`, problems are collected there and the readable files returned, so one
+    run reports every problem in every file; without it, the first problem raises.
+    """
+    frames = []
+    for p in expand_paths(pattern, violations, param):
+        try:
+            frames.append(read_delivery(p, table, column_map, year_pattern))
+        except ValidationError as err:
+            if violations is None:
+                raise
+            violations.extend(err.violations)
+    return frames
 
 
 @contextlib.contextmanager

@@ -8,12 +8,15 @@ import yaml
 
 
 def project_root(start: str | Path | None = None) -> Path:
-    """The nearest directory upwards that holds `dvc.yaml` (notebooks may run from notebooks/)."""
+    """The compendium's root: the nearest directory upwards holding `dvc.yaml` and
+    `pyproject.toml` (notebooks run from the root, `notebooks/` or a study's folder, which has
+    a `dvc.yaml` of its own)."""
     here = Path(start or Path.cwd()).resolve()
     for candidate in (here, *here.parents):
-        if (candidate / "dvc.yaml").is_file():
+        if (candidate / "dvc.yaml").is_file() and (candidate / "pyproject.toml").is_file():
             return candidate
-    raise FileNotFoundError(f"no dvc.yaml in {here} or its parents: run inside the compendium")
+    raise FileNotFoundError(f"no dvc.yaml with pyproject.toml in {here} or its parents: run "
+                            "inside the compendium")
 
 
 def load_params(path: str | Path = "params.yaml") -> dict:

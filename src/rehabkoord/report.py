@@ -412,14 +412,16 @@ class ReportText:
                     f"{n['bas_rows_read']} BAS-rader; {n['lisa_rows_not_in_study']}"
                     f" respektive {n['bas_rows_not_in_study']} rader gällde personer "
                     "utanför studien och togs bort. LISA-år: "
-                    f"{_years(clean_flow['lisa_years'])}; BAS-år: {_years(clean_flow['bas_years'])}.")
+                    f"{_years(clean_flow['lisa_years'])}; BAS-år: {_years(clean_flow['bas_years'])}."
+                    + _delivery_notes(clean_flow, "sv", self.params["report"]["min_cell"]))
         n = {k: number(v, 0, "en") for k, v in clean_flow.items() if k.endswith("_rows_read")
              or k.endswith("_not_in_study")}
         return (f"The deliveries held {n['lisa_rows_read']} LISA rows and "
                 f"{n['bas_rows_read']} BAS rows; {n['lisa_rows_not_in_study']} "
                 f"and {n['bas_rows_not_in_study']} rows concerned people outside the "
                 f"study and were removed. LISA years: {_years(clean_flow['lisa_years'])}; BAS "
-                f"years: {_years(clean_flow['bas_years'])}.")
+                f"years: {_years(clean_flow['bas_years'])}." + _delivery_notes(clean_flow, "en",
+                                                                 self.params["report"]["min_cell"]))
 
     def power_text(self, power: dict, achieved_n: int, detectable_pp: float) -> str:
         """`power` is power.json (the design); the detectable difference uses the achieved n."""
@@ -479,6 +481,26 @@ class ReportText:
     def parameters_block(self) -> str:
         shown = {k: self.params[k] for k in ("data", "cohort", "analysis", "power", "report")}
         return "```yaml\n" + yaml.safe_dump(shown, allow_unicode=True, sort_keys=True) + "```"
+
+
+def _delivery_notes(clean_flow: dict, language: str, min_cell: int) -> str:
+    """The linkage check's lowest share and the unknown codes counted and ignored in cleaning
+    (counts below `min_cell` shown as "<min_cell")."""
+    shares = [s for per in clean_flow.get("linkage", {}).values() for s in per.values()]
+    out = ""
+    if shares:
+        low = number(100 * min(shares), 0, language)
+        out += (f" Varje registerår innehöll minst {low} % av de randomiserade personerna."
+                if language == "sv" else
+                f" Every register year held at least {low}% of the randomised persons.")
+    for column, codes in sorted(clean_flow.get("unknown_codes_ignored", {}).items()):
+        listed = ", ".join(f"{code} ({number(n, 0, language) if n >= min_cell else f'<{min_cell}'})"
+                           for code, n in codes.items())
+        out += (f" Okända koder i {column}, som inte används de år BAS täcker, räknades och "
+                f"lämnades utan avseende: {listed}." if language == "sv" else
+                f" Unknown codes in {column}, which is not used in years BAS covers, were "
+                f"counted and ignored: {listed}.")
+    return out
 
 
 def _years(years: list[int]) -> str:

@@ -1,0 +1,277 @@
+"""The coordinators' own caseload summary (uppföljning av rehabiliteringskoordinatorns ärenden).
+
+Input is the case list as regions keep it: an Excel workbook (one sheet) or CSV, one row per
+patient contact, with site, start date, diagnosis (ICD-10 code or free text such as
+"Utmattning"), occupation, benefit and whether the sickness-benefit-qualifying income is zero
+("SGI 0"). Output is counts per period and site by diagnosis group, occupation and benefit.
+Diagnoses are grouped through an editable mapping table (text or ICD-10 prefix → group), so a
+diagnosis that maps to nothing is listed, never dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from io import StringIO
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..io import (
+    MAX_EXAMPLES,
+    ValidationError,
+    Violation,
+    atomic_outputs,
+    decode_text,
+    sniff_format,
+    write_json,
+    write_parquet,
+)
+
+COLUMNS = ("Enhet", "Startdatum", "Diagnos", "Sysselsattning", "Ersattning", "SGI_noll")
+OPTIONAL = ("KontaktId",)
+
+#: Occupation as the coordinators record it; "lönebidrag" carries its percentage.
+OCCUPATIONS = ("anställd", "arbetslös", "lönebidrag", "arbetsförberedande insats", "studerande")
+BENEFITS = ("sjukpenning", "aktivitetsersättning", "sjukersättning", "ekonomiskt bistånd",
+            "annan ersättning", "ingen")
+YES_NO = {"ja": True, "nej": False}
+DIMENSIONS = ("diagnosgrupp", "diagnos", "sysselsattning", "ersattning", "sgi_noll")
+
+_WAGE_SUBSIDY = re.compile(r"^lönebidrag\s*(\d{1,3})\s*%?$")
+_ICD10 = re.compile(r"^([A-Z])(\d{2})\.?(\d{0,2})$")
+
+
+@dataclass(frozen=True)
+class CaseList:
+    """The validated case list: one row per contact with normalised categories."""
+
+    contacts: pd.DataFrame
+    source: str
+    sheet: str | None
+
+
+def normalise_icd10(text: str) -> str | None:
+    """``F43.8``, ``F438`` and ``f43.8`` all become ``F43.8``; None when not an ICD-10 code."""
+    hit = _ICD10.match(text.strip().upper().replace(" ", ""))
+    if hit is None:
+        return None
+    letter, chapter, detail = hit.groups()
+    return f"{letter}{chapter}" + (f".{detail}" if detail else "")
+
+
+def read_mapping(path: str | Path) -> pd.DataFrame:
+    """The editable diagnosis table: `monster` (free text, or an ICD-10 code prefix such as
+    ``F43``), `diagnos` (the label to count) and `diagnosgrupp` (the readable group)."""
+    table = pd.read_csv(path, sep=";", dtype=str, keep_default_na=False, encoding="utf-8")
+    missing = {"monster", "diagnos", "diagnosgrupp"} - set(table.columns)
+    if missing:
+        raise ValidationError([Violation(str(path), ", ".join(sorted(missing)),
+                                         "required column missing in the mapping table", 0)])
+    table["monster"] = table["monster"].str.strip()
+    return table
+
+
+def map_diagnosis(values: pd.Series, mapping: pd.DataFrame) -> pd.DataFrame:
+    """Label and group per recorded diagnosis: exact text first (case-insensitive), then the
+    longest ICD-10 prefix in the table (``F43.8`` matches ``F43`` before ``F4``)."""
+    text = {m.lower(): (d, g) for m, d, g in mapping[["monster", "diagnos", "diagnosgrupp"]]
+            .itertuples(index=False) if normalise_icd10(m) is None}
+    codes = {normalise_icd10(m): (d, g) for m, d, g in mapping[["monster", "diagnos",
+             "diagnosgrupp"]].itertuples(index=False) if normalise_icd10(m) is not None}
+    codes.update({m.upper(): (d, g) for m, d, g in mapping[["monster", "diagnos",
+                  "diagnosgrupp"]].itertuples(index=False) if re.fullmatch(r"[A-Za-z]\d?", m)})
+    labels, groups = [], []
+    for value in values:
+        hit = text.get(str(value).strip().lower())
+        code = normalise_icd10(str(value))
+        if hit is None and code is not None:
+            for n in range(len(code), 0, -1):
+                if code[:n] in codes:
+                    hit = codes[code[:n]]
+                    label = hit[0] if hit[0] else code
+                    hit = (label, hit[1])
+                    break
+        labels.append(hit[0] if hit else None)
+        groups.append(hit[1] if hit else None)
+    return pd.DataFrame({"diagnos": labels, "diagnosgrupp": groups}, index=values.index)
+
+
+def _occupation(value: str) -> str | None:
+    """Readable occupation; ``lönebidrag 25 %`` keeps its percentage."""
+    v = re.sub(r"\s+", " ", value.strip().lower())
+    wage = _WAGE_SUBSIDY.match(v)
+    if wage:
+        return f"lönebidrag {int(wage.group(1))} %"
+    return v if v in OCCUPATIONS and v != "lönebidrag" else None
+
+
+def _read_table(path: Path, sheet: str | None) -> tuple[pd.DataFrame, str | None]:
+    kind, what = sniff_format(path)
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        if kind != ".zip":
+            raise ValidationError([Violation(str(path), "*", f"the file is {what}, not an Excel "
+                                             "workbook", 0)])
+        sheets = pd.read_excel(path, sheet_name=None, dtype=str, engine="openpyxl")
+        chosen = sheet or (next(iter(sheets)) if len(sheets) == 1 else None)
+        if chosen is None or chosen not in sheets:
+            raise ValidationError([Violation(str(path), "*", "the workbook has the sheets "
+                                             f"{', '.join(sheets)}", 0, hint="set "
+                                             "caseload.sheet in the study's params.yaml")])
+        return sheets[chosen].fillna(""), chosen
+    if suffix == ".csv" and kind == ".csv":
+        text, _ = decode_text(path.read_bytes(), path)
+        first = text.splitlines()[0] if text else ""
+        delimiter = ";" if first.count(";") >= first.count(",") else ","
+        return pd.read_csv(StringIO(text), sep=delimiter, dtype=str, keep_default_na=False), None
+    raise ValidationError([Violation(str(path), "*", f"unsupported case list ({what}, named "
+                                     f"{suffix})", 0, hint="deliver .xlsx (one sheet) or .csv")])
+
+
+def read_case_list(path: str | Path, *, sites: Sequence[str], mapping: pd.DataFrame,
+                   sheet: str | None = None) -> CaseList:
+    """Read and validate a case list; every problem names sheet, row and column.
+
+    Rows are numbered as in Excel (the header is row 1). Raises `ValidationError` listing an
+    unknown site, an unreadable date, a diagnosis that maps to no group (with the texts, which
+    are diagnoses, not persons), an unknown occupation or benefit, and duplicated contacts.
+    """
+    path = Path(path)
+    raw, chosen = _read_table(path, sheet)
+    where = f"{path.name}" + (f", sheet '{chosen}'" if chosen else "")
+    raw.columns = [str(c).strip() for c in raw.columns]
+    v: list[Violation] = []
+    missing = [c for c in COLUMNS if c not in raw.columns]
+    for c in missing:
+        v.append(Violation(where, c, "required column missing", len(raw)))
+    if missing:
+        raise ValidationError(v)
+    data = raw.apply(lambda s: s.astype(str).str.strip())
+    data = data[~(data[list(COLUMNS)] == "").all(axis=1)]
+
+    def flag(mask: pd.Series, column: str, rule: str, hint: str = "") -> None:
+        hits = data.index[np.asarray(mask, dtype=bool)]
+        if len(hits):
+            rows = tuple(int(i) + 2 for i in hits[:MAX_EXAMPLES])
+            v.append(Violation(where, column, rule, len(hits), rows, hint=hint))
+
+    site = data["Enhet"]
+    flag(~site.isin(list(sites)), "Enhet", f"unknown site (known: {', '.join(sites)})",
+         "add the site to caseload.sites in the study's params.yaml")
+    start = pd.to_datetime(data["Startdatum"].str.slice(0, 10), format="%Y-%m-%d",
+                           errors="coerce")
+    flag(start.isna(), "Startdatum", "cannot be read as a date (YYYY-MM-DD)")
+    diagnosis = map_diagnosis(data["Diagnos"], mapping)
+    unmapped = diagnosis["diagnosgrupp"].isna()
+    if unmapped.any():
+        texts = ", ".join(f"'{t}'" for t in sorted(set(data.loc[unmapped, "Diagnos"]))[:10])
+        flag(unmapped, "Diagnos", f"maps to no diagnosis group ({texts})",
+             "add the text or ICD-10 code to the mapping table (caseload.mapping)")
+    occupation = data["Sysselsattning"].map(_occupation)
+    flag(occupation.isna(), "Sysselsattning", "unknown occupation (known: "
+         f"{', '.join(OCCUPATIONS)}, lönebidrag with its percentage)")
+    benefit = data["Ersattning"].str.lower()
+    flag(~benefit.isin(list(BENEFITS)), "Ersattning",
+         f"unknown benefit (known: {', '.join(BENEFITS)})")
+    sgi = data["SGI_noll"].str.lower().map(YES_NO)
+    flag(sgi.isna(), "SGI_noll", "must be Ja or Nej")
+    key = ["KontaktId"] if "KontaktId" in data.columns and (data["KontaktId"] != "").all() \
+        else list(COLUMNS)
+    flag(data.duplicated(key, keep="first"), ", ".join(key), "duplicated contact",
+         "remove the repeated row")
+    if v:
+        raise ValidationError(v)
+    contacts = pd.DataFrame({
+        "enhet": site, "startdatum": start,
+        "diagnos": diagnosis["diagnos"], "diagnosgrupp": diagnosis["diagnosgrupp"],
+        "sysselsattning": occupation, "ersattning": benefit,
+        "sgi_noll": sgi.map({True: "SGI 0", False: "SGI över 0"}),
+    }).reset_index(drop=True)
+    return CaseList(contacts, str(path), chosen)
+
+
+def assign_periods(contacts: pd.DataFrame, periods: Mapping[str, Sequence[str]]
+                   ) -> tuple[pd.DataFrame, int]:
+    """Each contact's period (name → [first day, last day]); contacts outside every period are
+    counted and returned separately, never silently dropped."""
+    period = pd.Series(pd.NA, index=contacts.index, dtype="string")
+    for name, (first, last) in periods.items():
+        inside = contacts["startdatum"].between(pd.Timestamp(first), pd.Timestamp(last))
+        period[inside & period.isna()] = name
+    out = contacts.assign(period=period)
+    return out[period.notna()].reset_index(drop=True), int(period.isna().sum())
+
+
+def counts(contacts: pd.DataFrame, dimension: str) -> pd.DataFrame:
+    """Contacts per period, site and category of one dimension (long format, zeros kept so the
+    table's structure does not depend on the data), with each period's and site's total."""
+    if dimension not in DIMENSIONS:
+        raise ValueError(f"dimension must be one of {DIMENSIONS}")
+    cats = sorted(contacts[dimension].unique())
+    sites = sorted(contacts["enhet"].unique())
+    full = pd.MultiIndex.from_product([sorted(contacts["period"].unique()), sites, cats],
+                                      names=["period", "enhet", "kategori"])
+    n = contacts.groupby(["period", "enhet", dimension]).size()
+    n.index = n.index.set_names(["period", "enhet", "kategori"])
+    table = n.reindex(full, fill_value=0).rename("antal").reset_index()
+    table.insert(0, "dimension", dimension)
+    return table
+
+
+def all_counts(contacts: pd.DataFrame) -> pd.DataFrame:
+    """`counts` for every dimension, one long table (the internal, unsuppressed summary)."""
+    return pd.concat([counts(contacts, d) for d in DIMENSIONS], ignore_index=True)
+
+
+def synthetic_case_list(seed: int, sites: Sequence[str], first_day: str, last_day: str,
+                        contacts_per_site: int) -> pd.DataFrame:
+    """A case list as a region keeps it (free-text and ICD-10 diagnoses, lönebidrag with
+    percentages), for the embedded default; no real person is behind any row."""
+    rng = np.random.default_rng(seed)
+    diagnoses = ["Utmattning", "F43.8", "f32.1", "F41.1", "ADHD", "F90.0", "Depression", "PTSD",
+                 "F84.5", "Anpassningsstörning", "Paniksyndrom", "F11.2"]
+    weights = np.array([8, 6, 5, 4, 4, 3, 3, 2, 2, 2, 1, 1], dtype=float)
+    occupations = ["anställd", "arbetslös", "lönebidrag 25 %", "lönebidrag 50 %",
+                   "arbetsförberedande insats", "studerande"]
+    benefits = ["sjukpenning", "aktivitetsersättning", "sjukersättning", "ekonomiskt bistånd",
+                "ingen"]
+    days = pd.date_range(first_day, last_day, freq="D")
+    rows = []
+    for site in sites:
+        n = int(rng.poisson(contacts_per_site))
+        for _ in range(n):
+            rows.append({
+                "Enhet": site,
+                "Startdatum": days[rng.integers(len(days))].strftime("%Y-%m-%d"),
+                "Diagnos": rng.choice(diagnoses, p=weights / weights.sum()),
+                "Sysselsattning": rng.choice(occupations, p=[.35, .3, .1, .05, .1, .1]),
+                "Ersattning": rng.choice(benefits, p=[.6, .1, .1, .15, .05]),
+                "SGI_noll": rng.choice(["Nej", "Ja"], p=[.9, .1]),
+            })
+    frame = pd.DataFrame(rows).sort_values(["Startdatum", "Enhet"], kind="stable")
+    frame.insert(0, "KontaktId", [f"K{i:04d}" for i in range(1, len(frame) + 1)])
+    return frame.reset_index(drop=True)
+
+
+def write_case_list(frame: pd.DataFrame, path: Path) -> None:
+    """A case list as an Excel workbook with one sheet, as regions keep it."""
+    frame.to_excel(path, index=False, sheet_name="Ärenden", engine="openpyxl")
+
+
+def flow(cases: CaseList, contacts: pd.DataFrame, outside_periods: int) -> dict:
+    """Every contact read is either counted in a period or outside every period."""
+    return {"contacts_read": int(len(cases.contacts)), "contacts_in_periods": int(len(contacts)),
+            "contacts_outside_periods": int(outside_periods), "source": Path(cases.source).name,
+            "sheet": cases.sheet}
+
+
+def write_summary(table: pd.DataFrame, flow_record: dict, out_dir: Path) -> list[Path]:
+    """The internal counts (Parquet) and the flow (JSON), all or nothing."""
+    targets = [Path(out_dir) / "counts.parquet", Path(out_dir) / "flow.json"]
+    with atomic_outputs(*targets) as (counts_path, flow_path):
+        write_parquet(table, counts_path)
+        write_json(flow_record, flow_path)
+    return targets
