@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,13 @@ def env() -> dict[str, str]:
 def copy_project(dest: Path) -> Path:
     """The working tree (tracked and untracked-but-not-ignored files) as a fresh git repo."""
     return verify.copy_project(ROOT, dest, include_untracked=True)
+
+
+def copy_built(built: Path, dest: Path) -> Path:
+    """A copy of an executed project, outputs, DVC cache and lock included: a test that changes
+    something gets its own copy and re-runs only what the change invalidates."""
+    shutil.copytree(built, dest, symlinks=True, ignore=shutil.ignore_patterns("lock", "rwlock"))
+    return dest
 
 
 def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:

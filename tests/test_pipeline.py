@@ -1,6 +1,9 @@
-"""The pipeline end to end in fresh copies: caching, determinism, faults, privacy.
+"""The pipeline end to end: caching, determinism, faults, privacy.
 
-Slow (each full run takes about a minute); marked `slow`.
+One executed pipeline (`built`, a session fixture in a temporary copy) is shared by every test
+that only reads its outputs; a test that changes parameters, code or data works in its own
+copy of that run (`copy_built`) and re-runs only what its change invalidates. Only the
+determinism and small-data tests run the whole pipeline again. Marked `slow`.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from attacker import assert_appendix_cannot_be_undone
-from pipeline_helpers import copy_project, dvc, env, set_params, stages_run
+from pipeline_helpers import copy_built, copy_project, dvc, env, set_params, stages_run
 
 pytestmark = pytest.mark.slow
-STAGES = ["synthesize", "clean", "cohort", "analyse", "figures", "report"]
+STAGES = ["synthesize", "clean", "cohort", "analyse", "power", "figures", "report"]
+DAG = [("synthesize", "clean"), ("clean", "cohort"), ("cohort", "analyse"), ("analyse", "figures"),
+       ("figures", "report"), ("power", "report"), ("analyse", "report")]
 TABLES = ["reports/tables/results.csv", "reports/tables/baseline.csv", "reports/tables/power.json",
           "reports/metrics.json", "data/processed/flow.json", "data/interim/clean_flow.json",
           "data/processed/analysis.parquet", "reports/tables/results.parquet"]
@@ -31,12 +36,18 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def built(tmp_path_factory) -> Path:
     project = copy_project(tmp_path_factory.mktemp("run_a"))
     done = dvc("repro", cwd=project)
-    assert stages_run(done.stdout) == STAGES
+    assert sorted(stages_run(done.stdout)) == sorted(STAGES)
     return project
+
+
+@pytest.fixture()
+def own(built, tmp_path) -> Path:
+    """This test's own copy of the executed pipeline."""
+    return copy_built(built, tmp_path / "own")
 
 
 def test_appendix_exists_and_dag_is_in_order(built):
@@ -44,12 +55,14 @@ def test_appendix_exists_and_dag_is_in_order(built):
     assert html.count('src="data:image/svg+xml;base64,') >= 7 and "Tabell 1" in html
     assert '<html lang="sv">' in html
     print(assert_appendix_cannot_be_undone(built))
+    assert "studiens designantaganden" in html and "syntetiska generatorn" not in html
     dag = dvc("dag", "--md", cwd=built).stdout
     names = dict(re.findall(r'(node\d+)\["([^"]+)"\]', dag))
     edges = {(names[a], names[b]) for a, b in re.findall(r"(node\d+)-->(node\d+)", dag)}
     assert set(names.values()) == set(STAGES)
-    for a, b in zip(STAGES, STAGES[1:], strict=False):
-        assert (a, b) in edges, (a, b)
+    for edge in DAG:
+        assert edge in edges, edge
+    assert not any("power" == b for _, b in edges), "the power stage reads no data"
 
 
 def test_second_repro_is_up_to_date(built):
@@ -58,43 +71,52 @@ def test_second_repro_is_up_to_date(built):
     assert "up to date" in done.stdout.lower()
 
 
-def test_report_parameter_reruns_only_report(built, tmp_path):
-    project = built
-    original = (project / "params.yaml").read_text(encoding="utf-8")
-    try:
-        set_params(project, study={"name": "Ändrat namn för test"})
-        done = dvc("repro", cwd=project)
-        assert stages_run(done.stdout) == ["report"]
-        assert "Ändrat namn för test" in (project / "reports" / "bilaga.html").read_text("utf-8")
-    finally:
-        (project / "params.yaml").write_text(original, encoding="utf-8")
-        dvc("repro", cwd=project)
+@pytest.mark.parametrize(("changes", "reruns"), [
+    ({"study": {"name": "Ändrat namn för test"}}, ["report"]),
+    ({"report": {"min_cell": 5}}, ["figures", "report"]),
+    ({"analysis": {"alpha": 0.01}}, ["report"]),
+    ({"analysis": {"conf_level": 0.9}}, ["analyse", "figures", "report"]),
+    ({"power": {"n_sim": 20}}, ["power", "report"]),
+])
+def test_a_parameter_reruns_exactly_the_stages_that_read_it(own, changes, reruns):
+    set_params(own, **changes)
+    done = dvc("repro", cwd=own)
+    assert stages_run(done.stdout) == reruns
+    if "study" in changes:
+        assert "Ändrat namn för test" in (own / "reports" / "bilaga.html").read_text("utf-8")
 
 
-def test_english_appendix_by_one_parameter(built):
-    original = (built / "params.yaml").read_text(encoding="utf-8")
-    try:
-        set_params(built, report={"language": "en"})
-        done = dvc("repro", cwd=built)
-        assert stages_run(done.stdout) == ["figures", "report"]
-        html = (built / "reports" / "bilaga.html").read_text(encoding="utf-8")
-        assert '<html lang="en">' in html and "Table 1. Characteristics" in html
-        assert "Tabell 1" not in html and "procentenheter" not in html
-        print(assert_appendix_cannot_be_undone(built))
-    finally:
-        (built / "params.yaml").write_text(original, encoding="utf-8")
-        dvc("repro", cwd=built)
+def test_power_depends_only_on_the_design(own):
+    before = digest(own / "reports" / "tables" / "power.json")
+    set_params(own, synthetic={"seed": 1, "mean_sick_days_control": 90.0})
+    done = dvc("repro", cwd=own)
+    assert "power" not in stages_run(done.stdout) and "synthesize" in stages_run(done.stdout)
+    assert digest(own / "reports" / "tables" / "power.json") == before
 
 
-def test_library_change_reruns_dependent_stages(built):
-    fmt = built / "src" / "rehabkoord" / "fmt.py"
-    original = fmt.read_text(encoding="utf-8")
-    try:
-        fmt.write_text(original + "\n", encoding="utf-8")
-        status = dvc("status", "--json", cwd=built).stdout
-        assert set(json.loads(status)) == {"figures", "report"}
-    finally:
-        fmt.write_text(original, encoding="utf-8")
+def test_english_appendix_by_one_parameter(own):
+    set_params(own, report={"language": "en"})
+    done = dvc("repro", cwd=own)
+    assert stages_run(done.stdout) == ["figures", "report"]
+    html = (own / "reports" / "bilaga.html").read_text(encoding="utf-8")
+    assert '<html lang="en">' in html and "Table 1. Characteristics" in html
+    assert "Tabell 1" not in html and "procentenheter" not in html
+    assert "the study's design assumptions" in html
+    print(assert_appendix_cannot_be_undone(own))
+
+
+@pytest.mark.parametrize(("module", "stages"), [
+    ("fmt", {"figures", "report"}),
+    ("power", {"power", "report"}),
+    ("stats", {"analyse", "power", "report"}),
+    ("synth", {"synthesize"}),
+    ("stage", set(STAGES)),
+])
+def test_a_library_change_reruns_the_stages_that_import_it(own, module, stages):
+    path = own / "src" / "rehabkoord" / f"{module}.py"
+    path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    status = dvc("status", "--json", cwd=own).stdout
+    assert set(json.loads(status)) == stages
 
 
 def test_two_runs_give_identical_tables(built, tmp_path):
@@ -108,46 +130,48 @@ def test_two_runs_give_identical_tables(built, tmp_path):
         assert digest(f) == digest(other / "reports" / "figures" / f.name), f.name
 
 
-def test_bad_delivery_fails_stage_and_keeps_outputs(built):
-    """A broken 'real' delivery under data/raw/scb: the clean stage fails, outputs survive."""
-    before = {rel: digest(built / rel) for rel in TABLES}
-    params = (built / "params.yaml").read_text(encoding="utf-8")
-    scb = built / "data" / "raw" / "scb"
-    shutil.copytree(built / "data" / "raw" / "synthetic", scb)
+def test_bad_delivery_fails_stage_and_keeps_outputs(own):
+    """A broken 'real' delivery under data/raw/scb: the clean stage fails with the contract
+    message as the last line of the runner's stderr, and the outputs survive."""
+    before = {rel: digest(own / rel) for rel in TABLES}
+    scb = own / "data" / "raw" / "scb"
+    shutil.copytree(own / "data" / "raw" / "synthetic", scb)
     lisa = scb / "lisa" / "LISA2018.csv"
     lines = lisa.read_text(encoding="latin-1").splitlines()
     fields = lines[2].split(";")
     fields[3] = "-5"  # SjukP_Ndag_MiDAS negative
     lines[2] = ";".join(fields)
     lisa.write_text("\n".join(lines) + "\n", encoding="latin-1")
-    set_params(built, data={"dir": "data/raw/scb"})
-    try:
-        done = dvc("repro", cwd=built, check=False)
-        assert done.returncode != 0
-        assert "column 'SjukP_Ndag_MiDAS': outside 0–366: 1 row(s) (rows 2)" in (
-            done.stdout + done.stderr)
-        assert {rel: digest(built / rel) for rel in TABLES} == before
-    finally:
-        (built / "params.yaml").write_text(params, encoding="utf-8")
-        shutil.rmtree(scb)
-        dvc("repro", cwd=built)
+    set_params(own, data={"dir": "data/raw/scb"})
+    done = dvc("repro", cwd=own, check=False)
+    assert done.returncode != 0
+    message = "column 'SjukP_Ndag_MiDAS': outside 0–366: 1 row(s) (rows 2)"
+    assert message in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert {rel: digest(own / rel) for rel in TABLES} == before
+    runner = subprocess.run([str(Path(env()["PATH"].split(os.pathsep)[0]) / "python"), "-m",
+                             "rehabkoord.stage", "notebooks/02_clean.ipynb", "failed.ipynb"],
+                            cwd=own, env=env(), capture_output=True, text=True)
+    assert runner.returncode == 1
+    assert runner.stderr.strip().splitlines()[-1].endswith(message)
+    assert runner.stderr.startswith("1 contract violation(s):")
 
 
-def test_killed_stage_is_not_trusted(built):
+def test_killed_stage_is_not_trusted(own):
     cmd = [str(Path(env()["PATH"].split(os.pathsep)[0]) / "dvc"), "repro", "--force", "-s",
            "analyse"]
-    proc = subprocess.Popen(cmd, cwd=built, env=env(), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, cwd=own, env=env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
-    time.sleep(8)
+    time.sleep(2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    leftovers = [p for p in (built / "reports" / "tables").iterdir() if p.name.endswith(".tmp")]
+    leftovers = [p for p in (own / "reports" / "tables").iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
-    (built / ".dvc" / "tmp" / "rwlock").unlink(missing_ok=True)
-    (built / ".dvc" / "tmp" / "lock").unlink(missing_ok=True)
-    done = dvc("repro", cwd=built)
+    (own / ".dvc" / "tmp" / "rwlock").unlink(missing_ok=True)
+    (own / ".dvc" / "tmp" / "lock").unlink(missing_ok=True)
+    done = dvc("repro", cwd=own)
     assert "analyse" in stages_run(done.stdout) or "up to date" in done.stdout.lower()
-    assert dvc("status", "--json", cwd=built).stdout.strip() in ("{}", "")
+    assert dvc("status", "--json", cwd=own).stdout.strip() in ("{}", "")
 
 
 def test_no_person_keys_in_outputs(built):
@@ -175,14 +199,13 @@ def test_small_cells_are_suppressed_in_html(tmp_path):
 
     project = copy_project(tmp_path / "small")
     set_params(project, synthetic={"n_participants": 30, "seed": 11}, report={"min_cell": 5},
-               analysis={"power": {"p_control": 0.3, "p_intervention": 0.5, "power": 0.8,
-                                   "window_months": 12, "n_sim": 5, "seed": 7}})
+               power={"n_sim": 5})
     dvc("repro", cwd=project)
     tables = project / "reports" / "tables"
     pub = disclosure.publish(pd.read_parquet(tables / "results.parquet"),
                              pd.read_parquet(tables / "baseline.parquet"),
                              read_json(project / "data" / "processed" / "flow.json"),
-                             disclosure.Rules(5), read_json(tables / "power.json"))
+                             disclosure.Rules(5), read_json(tables / "power.json")["window_months"])
     html = (project / "reports" / "bilaga.html").read_text(encoding="utf-8")
     assert "&lt;5" in html
     windows = re.split(r"Kalenderåret minst (\d+) månader efter randomisering<a class", html)
@@ -244,7 +267,7 @@ def test_appendix_in_headless_chromium(built):
     assert overflow, "the page scrolls sideways on a phone"
 
 
-def test_pdf_is_printed(built):
+def test_pdf_is_printed(built, tmp_path):
     from rehabkoord.render import chromium_path, pdf
 
     try:
@@ -253,23 +276,22 @@ def test_pdf_is_printed(built):
         if os.environ.get("CI") == "true":
             raise
         pytest.skip("chromium not installed (Debian package 'chromium')")
-    out = pdf(built / "reports" / "bilaga.html", built / "reports" / "bilaga.pdf")
+    out = pdf(built / "reports" / "bilaga.html", tmp_path / "bilaga.pdf")
     data = out.read_bytes()
     assert data.startswith(b"%PDF") and data.count(b"/Type /Page") >= 3
 
 
-def test_notebook_runs_in_place_as_in_jupyterlab(built):
+def test_notebook_runs_in_place_as_in_jupyterlab(own):
     """A statistician opening notebooks/03_cohort.ipynb in Lab (cwd notebooks/, the registered
-    kernel, the same defaults) runs it top to bottom without errors (pytest-notebook)."""
-    from pytest_notebook.nb_regression import NBRegressionFixture
+    kernel in its own process, the same defaults) runs it top to bottom without errors."""
+    import nbformat
+    from nbclient import NotebookClient
 
-    fixture = NBRegressionFixture(
-        exec_timeout=300, exec_cwd=str(built / "notebooks"),
-        diff_ignore=("/cells/*/outputs", "/cells/*/execution_count", "/metadata/language_info",
-                     "/cells/*/metadata"))
-    before = digest(built / "data" / "processed" / "analysis.parquet")
-    result = fixture.check(str(built / "notebooks" / "03_cohort.ipynb"), raise_errors=True)
-    errors = [o for c in result.nb_final.cells for o in c.get("outputs", [])
-              if o.get("output_type") == "error"]
+    before = digest(own / "data" / "processed" / "analysis.parquet")
+    nb = nbformat.read(own / "notebooks" / "03_cohort.ipynb", as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="rehabkoord",
+                   resources={"metadata": {"path": str(own / "notebooks")}}).execute()
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert errors == []
-    assert digest(built / "data" / "processed" / "analysis.parquet") == before
+    assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    assert digest(own / "data" / "processed" / "analysis.parquet") == before

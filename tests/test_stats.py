@@ -99,3 +99,17 @@ def test_holm_matches_definition():
 def test_wilcoxon_all_tied_is_a_clear_error():
     with pytest.raises(ValueError, match="all observations are tied"):
         stats.wilcox_test([0, 0, 0], [0, 0])
+
+
+@pytest.mark.parametrize(("x", "y"), [
+    ([1.5, 3.0, 7.25, 9.0], [2.0, 4.0, 5.5]),                  # exact, no ties
+    ([0, 0, 3, 5, 5, 8], [0, 1, 2, 2, 9]),                     # ties: normal approximation
+    (list(np.linspace(0, 10, 60)), list(np.linspace(1, 12, 55))),  # n >= 50
+])
+def test_wilcox_pvalue_is_wilcox_tests_p(x, y):
+    """The p-only path returns exactly (==) wilcox_test's W and p, with and without correction."""
+    for correct in (True, False):
+        full = stats.wilcox_test(x, y, correct=correct)
+        fast = stats.wilcox_pvalue(x, y, correct=correct)
+        assert (fast.statistic, fast.pvalue, fast.exact) == (full.statistic, full.pvalue,
+                                                             full.exact)

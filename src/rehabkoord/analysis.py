@@ -1,4 +1,4 @@
-"""The study's comparisons: outcome tables per window and stratum, Table 1, Holm, power.
+"""The study's comparisons: outcome tables per window and stratum, Table 1, Holm.
 
 Everything here is computed on the real (unsuppressed) counts; disclosure control is applied
 only when numbers are published (`rehabkoord.disclosure`).
@@ -7,25 +7,20 @@ only when numbers are published (`rehabkoord.disclosure`).
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .cohort import build_cohort
 from .contract import GROUP_CONTROL, GROUP_INTERVENTION, PERSON_KEY, SEX_CODES
 from .io import atomic_outputs, write_json, write_parquet
 from .stats import (
     categorical_test,
     fisher_test,
     holm,
-    power_prop_test,
     risk_difference,
-    simulated_power,
     wilcox_test,
 )
-from .synth import SyntheticSpec, generate
 
 #: Outcomes in report order: column -> kind.
 OUTCOMES = {
@@ -178,41 +173,6 @@ def baseline_table(cohort: pd.DataFrame, *, expected_below: float = 5.0,
     return pd.DataFrame(rows)
 
 
-def power_analysis(cohort: pd.DataFrame, *, p_control: float, p_intervention: float,
-                   power: float, alpha: float, n_sim: int, seed: int,
-                   synthetic: SyntheticSpec, window_months: int) -> dict:
-    """A priori sample size, the smallest detectable difference with the achieved n, and a
-    simulated power for the days outcome from the synthetic generator (not 'observed power')."""
-    a_priori = power_prop_test(p1=p_control, p2=p_intervention, power=power, sig_level=alpha)
-    analysed = cohort[cohort["analysed"] & (cohort["window_months"] == window_months)]
-    n_per_group = int(analysed.groupby("Grupp", observed=True).size().min())
-    detectable = power_prop_test(n=n_per_group, p1=p_control, power=power, sig_level=alpha)
-
-    def one_trial(rng: np.random.Generator) -> float:
-        spec = replace(synthetic, seed=int(rng.integers(2**31)), n_nonparticipants=0,
-                       emigration_or_death_rate=0.0)
-        frames = generate(spec)
-        rand = frames["randomisering"].assign(RandDatum=lambda f: pd.to_datetime(f["RandDatum"]))
-        table, _ = build_cohort(rand, frames["LISA"], frames["BAS"], [window_months])
-        table = table[table["analysed"]]
-        x = table.loc[table["Grupp"] == GROUP_INTERVENTION, "sjukpenning_netdays"]
-        y = table.loc[table["Grupp"] == GROUP_CONTROL, "sjukpenning_netdays"]
-        return wilcox_test(x, y).pvalue
-
-    return {
-        "a_priori_n_per_group": a_priori.n,
-        "a_priori_n_per_group_ceiling": math.ceil(a_priori.n),
-        "p_control": p_control, "p_intervention": p_intervention, "power": power,
-        "alpha": alpha, "window_months": window_months,
-        "achieved_n_per_group": n_per_group,
-        "detectable_p_intervention": detectable.p2,
-        "detectable_difference_pp": 100 * (detectable.p2 - p_control),
-        "simulated_power_sjukpenning": simulated_power(one_trial, n_sim, alpha, seed),
-        "simulated_effect_sick_days_ratio": synthetic.effect_sick_days_ratio,
-        "n_sim": n_sim,
-    }
-
-
 def headline_metrics(results: pd.DataFrame) -> dict:
     """Headline numbers for `dvc metrics`: per window, the whole-cohort p-values and effects."""
     metrics: dict = {}
@@ -233,17 +193,16 @@ def _num(value: object) -> float | None:
     return round(float(value), 12)
 
 
-def write_outputs(results: pd.DataFrame, baseline: pd.DataFrame, power: dict, metrics: dict,
+def write_outputs(results: pd.DataFrame, baseline: pd.DataFrame, metrics: dict,
                   tables_dir: Path, metrics_path: Path) -> list[Path]:
-    """Tables as CSV and Parquet, power as JSON, headline metrics for `dvc metrics`."""
+    """Tables as CSV and Parquet, headline metrics for `dvc metrics`."""
     t = Path(tables_dir)
     targets = [t / "results.csv", t / "results.parquet", t / "baseline.csv",
-               t / "baseline.parquet", t / "power.json", Path(metrics_path)]
-    with atomic_outputs(*targets) as (rc, rp, bc, bp, pj, mj):
+               t / "baseline.parquet", Path(metrics_path)]
+    with atomic_outputs(*targets) as (rc, rp, bc, bp, mj):
         results.to_csv(rc, index=False, float_format="%.15g", lineterminator="\n")
         write_parquet(results, rp)
         baseline.to_csv(bc, index=False, float_format="%.15g", lineterminator="\n")
         write_parquet(baseline, bp)
-        write_json(power, pj)
         write_json(metrics, mj)
     return targets

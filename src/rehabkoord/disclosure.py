@@ -364,8 +364,9 @@ def _num(x: object) -> float | None:
 
 
 def declare(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict,
-            power: dict | None) -> Structure:
-    """The additive structure of every count the appendix publishes."""
+            power_window: int | None) -> Structure:
+    """The additive structure of every count the appendix publishes; `power_window` is the
+    window whose smaller analysed group the power text publishes as the achieved n."""
     s = Structure()
     groups = list(GROUP_PREFIX.values())
     for window, by_group in flow["windows"].items():
@@ -432,19 +433,19 @@ def declare(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict,
                 levels.append(s.cell(("t1 not", var, g), part[f"n_{p}"].iloc[0]
                                      - part[f"events_{p}"].iloc[0], shown=False))
             s.relation(n, levels)
-    if power is not None:
-        w = int(power["window_months"])
+    if power_window is not None:
+        w = int(power_window)
         g = min(groups, key=lambda g: (s.values.get(("flow", w, g, "analysed"), math.inf), g))
         if ("flow", w, g, "analysed") in s.values:
-            s.cell(("power n",), power["achieved_n_per_group"], cost=10)
+            s.cell(("power n",), s.values[("flow", w, g, "analysed")], cost=10)
             s.relation(("power n",), [("flow", w, g, "analysed")])
     return s
 
 
 def publish(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict, rules: Rules,
-            power: dict | None = None) -> Publication:
+            power_window: int | None = None) -> Publication:
     """Decide every published cell of the appendix (outcomes, Table 1, flow, power text)."""
-    structure = declare(results, baseline, flow, power)
+    structure = declare(results, baseline, flow, power_window)
     withheld = protect(structure, rules)
     pub = Publication(rules, structure, withheld, [], [], {}, SafeCell(None))
     groups = list(GROUP_PREFIX.items())

@@ -6,6 +6,9 @@ headless (no browser download at run time).
 
     python -m rehabkoord.render html <executed.ipynb> <out.html>
     python -m rehabkoord.render pdf <in.html> <out.pdf>
+    python -m rehabkoord.render stage <notebook.ipynb> <executed.ipynb> <out.html>
+
+`stage` executes the report notebook (`rehabkoord.stage`) and renders it in the same process.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 import nbformat
 from nbconvert import HTMLExporter
 
+from . import stage
 from .io import atomic_outputs
 from .params import load_params
 
@@ -104,6 +108,12 @@ def screenshot(html_file: str | Path, out: str | Path, width: int = 1200,
 
 
 def main(argv: list[str]) -> int:
+    if len(argv) == 4 and argv[0] == "stage":
+        failed = stage.run(argv[1], argv[2])
+        if failed:
+            return failed
+        print(html(argv[2], argv[3]))
+        return 0
     if len(argv) != 3 or argv[0] not in ("html", "pdf"):
         print(__doc__, file=sys.stderr)
         return 2

@@ -456,16 +456,18 @@ class ReportText:
                 f"years: {_years(clean_flow['bas_years'])}." + _delivery_notes(clean_flow, "en",
                                                                  self.params["report"]["min_cell"]))
 
-    def power_text(self, power: dict, achieved: disclosure.SafeCell) -> str:
-        """`achieved` is the published analysed n; when withheld, so is the detectable
-        difference computed from it."""
+    def power_text(self, power: dict, achieved: disclosure.SafeCell, detectable_pp: float) -> str:
+        """`power` is power.json (the design); `achieved` the published analysed n and
+        `detectable_pp` the difference detectable with it, withheld with the n."""
         lang = self.language
         n_text = _count(achieved)
         detectable = (disclosure.SUPPRESSED if achieved.withheld
-                      else number(power["detectable_difference_pp"], 1, lang))
+                      else number(detectable_pp, 1, lang))
         pc, pi = number(100 * power["p_control"], 0, lang), number(100 * power["p_intervention"],
                                                                   0, lang)
         pw = number(100 * power["power"], 0, lang)
+        days = number(power["mean_sick_days_control"], 0, lang)
+        comp = number(100 * power["p_sickness_compensation"], 0, lang)
         if lang == "sv":
             return (f"För att med {pw} % styrka (tvåsidigt α = {number(power['alpha'], 2, lang)}) "
                     f"upptäcka en ökning av andelen i arbete eller studier från {pc} % till {pi} % "
@@ -475,11 +477,13 @@ class ReportText:
                     f"({power['window_months']}-månadersfönstret) är den minsta skillnad som kan "
                     f"upptäckas med {pw} % styrka "
                     f"{detectable} procentenheter. För "
-                    "nettodagar med sjukpenning gav simulering från den syntetiska generatorn "
-                    f"({power['n_sim']} replikat, sann kvot "
-                    f"{number(power['simulated_effect_sick_days_ratio'], 2, lang)}) styrkan "
-                    f"{number(100 * power['simulated_power_sjukpenning'], 1, lang)} %. Ingen "
-                    "'observerad styrka' beräknas.")
+                    "nettodagar med sjukpenning gav simulering under studiens designantaganden "
+                    f"({power['n_per_group']} per grupp, i genomsnitt {days} dagar per år utan "
+                    f"insats, kvot {number(power['effect_sick_days_ratio'], 2, lang)} med insats, "
+                    f"{comp} % med sjukersättning; {power['n_sim']} replikat) styrkan "
+                    f"{number(100 * power['simulated_power_sjukpenning'], 1, lang)} %. "
+                    "Antagandena är studiens egna (params.yaml, avsnitt power), inte skattade ur "
+                    "data. Ingen 'observerad styrka' beräknas.")
         return (f"Detecting an increase in the share employed or studying from {pc}% to {pi}% "
                 f"with {pw}% power (two-sided α = {number(power['alpha'], 2, lang)}) needs "
                 f"{power['a_priori_n_per_group_ceiling']} people per group (R: power.prop.test, "
@@ -487,11 +491,14 @@ class ReportText:
                 f"{n_text} analysed per group "
                 f"({power['window_months']}-month window), the smallest difference detectable "
                 f"with {pw}% power is {detectable} "
-                "percentage points. For net days of sickness benefit, simulation from the "
-                f"synthetic generator ({power['n_sim']} replicates, true ratio "
-                f"{number(power['simulated_effect_sick_days_ratio'], 2, lang)}) gave a power of "
-                f"{number(100 * power['simulated_power_sjukpenning'], 1, lang)}%. No 'observed "
-                "power' is computed.")
+                "percentage points. For net days of sickness benefit, simulation under the "
+                f"study's design assumptions ({power['n_per_group']} per group, on average {days} "
+                "days a year without the intervention, ratio "
+                f"{number(power['effect_sick_days_ratio'], 2, lang)} with it, {comp}% on "
+                f"sickness compensation; {power['n_sim']} replicates) gave a power of "
+                f"{number(100 * power['simulated_power_sjukpenning'], 1, lang)}%. The assumptions "
+                "are the study's own (params.yaml, section power), not estimated from the data. "
+                "No 'observed power' is computed.")
 
     def suppression_text(self, suppressed: list[str]) -> str:
         """The release rules applied, then every withheld cell by name and reason."""
@@ -529,7 +536,7 @@ class ReportText:
         return f"{head}\n\n{items}"
 
     def parameters_block(self) -> str:
-        shown = {k: self.params[k] for k in ("data", "cohort", "analysis", "report")}
+        shown = {k: self.params[k] for k in ("data", "cohort", "analysis", "power", "report")}
         return "```yaml\n" + yaml.safe_dump(shown, allow_unicode=True, sort_keys=True) + "```"
 
 

@@ -1,0 +1,135 @@
+"""Benchmark: the pipeline under DVC against the same library calls in one Python process.
+
+    python benchmarks/bench_pipeline.py            # 3 repeats, medians
+    python benchmarks/bench_pipeline.py --repeats 5
+
+In a temporary copy of the compendium, prints the median wall time of
+- a full `dvc repro --force`, and the same library calls (every stage notebook's code cells,
+  in order) in one fresh Python process, with their ratio;
+- a report-only parameter change (`report.min_cell`) -> new reports/bilaga.html;
+- an analysis parameter change (`analysis.alpha`, then `analysis.conf_level`) -> new HTML;
+- papermill on a one-cell notebook (`1+1`, separate kernel), the stage runner on it, and
+  `python -c 'import pandas, scipy, seaborn'`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT / "src"))
+from rehabkoord.verify import copy_project  # noqa: E402
+
+ONE_PROCESS = """
+import os, sys, json, runpy
+from pathlib import Path
+os.environ.setdefault("MPLBACKEND", "Agg")
+from IPython.display import display  # noqa: F401  (the notebooks call display())
+for notebook in json.loads(sys.argv[1]):
+    nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+    code = "\\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    exec(compile(code, notebook, "exec"), {"__name__": "__main__"})
+from rehabkoord import render
+render.html("reports/notebooks/06_report.ipynb", "reports/bilaga.html")
+"""
+
+
+def env() -> dict[str, str]:
+    e = dict(os.environ)
+    e["PATH"] = f"{BIN}{os.pathsep}{e.get('PATH', '')}"
+    e["SOURCE_DATE_EPOCH"] = "1767225600"
+    return e
+
+
+def timed(args: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(args, cwd=cwd, env=env(), check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def stage_notebooks(project: Path) -> list[str]:
+    """The stage notebooks in the order `dvc repro` runs them."""
+    stages = yaml.safe_load((project / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    order = subprocess.run([str(BIN / "dvc"), "dag", "--md"], cwd=project, env=env(),
+                           capture_output=True, text=True, check=True).stdout
+    names = [n for n in stages if f'["{n}"]' in order]
+    lock = yaml.safe_load((project / "dvc.lock").read_text(encoding="utf-8"))["stages"]
+    names.sort(key=list(lock).index)
+    return [next(d for d in stages[n]["deps"] if str(d).startswith("notebooks/")) for n in names]
+
+
+def set_param(project: Path, section: str, key: str, value) -> None:
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    params[section][key] = value
+    path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def change_time(project: Path, section: str, key: str, values: list, repeats: int) -> float:
+    times = []
+    for i in range(repeats):
+        set_param(project, section, key, values[i % 2])
+        times.append(timed([str(BIN / "dvc"), "repro"], project))
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=3)
+    n = parser.parse_args().repeats
+    dvc = str(BIN / "dvc")
+    with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
+        project = copy_project(ROOT, Path(tmp) / "project", include_untracked=True)
+        subprocess.run([dvc, "repro"], cwd=project, env=env(), check=True, capture_output=True)
+        notebooks = json.dumps(stage_notebooks(project))
+        full = statistics.median(timed([dvc, "repro", "--force"], project) for _ in range(n))
+        plain = statistics.median(timed([sys.executable, "-c", ONE_PROCESS, notebooks], project)
+                                  for _ in range(n))
+        print(f"full dvc repro --force           {full:6.2f} s")
+        print(f"same calls in one process        {plain:6.2f} s   ratio {full / plain:.2f}x")
+        subprocess.run([dvc, "repro"], cwd=project, env=env(), check=True, capture_output=True)
+        report = change_time(project, "report", "min_cell", [4, 3], n)
+        print(f"report.min_cell change -> HTML   {report:6.2f} s")
+        alpha = change_time(project, "analysis", "alpha", [0.01, 0.05], n)
+        print(f"analysis.alpha change -> HTML    {alpha:6.2f} s")
+        conf = change_time(project, "analysis", "conf_level", [0.9, 0.95], n)
+        print(f"analysis.conf_level change       {conf:6.2f} s")
+
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell("1+1")]
+        nb.metadata.kernelspec = {"name": "rehabkoord", "display_name": "Python (rehabkoord)",
+                                  "language": "python"}
+        one = Path(tmp) / "one.ipynb"
+        nbformat.write(nb, one)
+        out = str(Path(tmp) / "one_out.ipynb")
+        pm = statistics.median(timed([str(BIN / "papermill"), str(one), out, "-k", "rehabkoord",
+                                      "--no-progress-bar", "--log-level", "WARNING"], project)
+                               for _ in range(n))
+        runner = math.nan  # the stage runner exists from issue 15 on
+        if importlib.util.find_spec("rehabkoord.stage"):
+            runner = statistics.median(timed([sys.executable, "-m", "rehabkoord.stage", str(one),
+                                              out], project) for _ in range(n))
+        bare = statistics.median(timed([sys.executable, "-c", "import pandas, scipy, seaborn"],
+                                       project) for _ in range(n))
+        print(f"papermill one-cell notebook      {pm:6.2f} s")
+        print(f"stage runner one-cell notebook   {runner:6.2f} s")
+        print(f"import pandas, scipy, seaborn    {bare:6.2f} s   papermill/bare {pm / bare:.2f}x,"
+              f" runner/bare {runner / bare:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Run one pipeline stage: execute its notebook with papermill, in this process.
+
+    python -m rehabkoord.stage <notebook.ipynb> <executed.ipynb>
+
+The kernel is ipykernel's in-process kernel, so a stage costs one interpreter and one import
+of the libraries instead of papermill's process plus a kernel process (about a second each).
+The executed notebook has the same outputs as under a separate kernel (inline figures,
+rich displays). A contract failure (`rehabkoord.io.DeliveryError` and its subclasses) ends the
+stage with only its message on stderr and exit status 1; any other error keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+
+os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # ipykernel imports debugpy
+
+from pathlib import Path
+from queue import Empty
+
+import papermill
+from ipykernel.inprocess.blocking import BlockingInProcessKernelClient
+from ipykernel.inprocess.ipkernel import InProcessKernel
+from ipykernel.inprocess.manager import InProcessKernelManager
+from papermill.exceptions import PapermillExecutionError
+from traitlets import DottedObjectName
+
+from .io import DeliveryError
+
+KERNEL = "rehabkoord"
+CONTRACT_FAILURE = 1
+
+
+class InProcessClient(BlockingInProcessKernelClient):
+    """ipykernel's blocking in-process client with the signature nbclient's client calls."""
+
+    def wait_for_ready(self, timeout: float | None = None) -> None:
+        self.kernel_info()
+        while self.shell_channel.get_msg(timeout=timeout)["msg_type"] != "kernel_info_reply":
+            pass
+        while True:  # drop the status messages of the kernel_info request
+            try:
+                self.iopub_channel.get_msg(block=False)
+            except Empty:
+                return
+
+
+class FlushingKernel(InProcessKernel):
+    """The in-process kernel, with print output addressed to the running cell and flushed
+    before the cell is reported done (else nbclient drops it)."""
+
+    @contextmanager
+    def _redirected_io(self):
+        with super()._redirected_io():
+            parent = self.get_parent("shell")
+            self.stdout.set_parent(parent)
+            self.stderr.set_parent(parent)
+            try:
+                yield
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+
+
+class InProcessManager(InProcessKernelManager):
+    """ipykernel's in-process kernel manager with the signatures nbclient's client calls."""
+
+    client_class = DottedObjectName("rehabkoord.stage.InProcessClient")
+
+    def start_kernel(self, **kwargs) -> None:
+        self.kernel = FlushingKernel(parent=self, session=self.session)
+
+    def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+        super().shutdown_kernel()
+
+
+def execute(notebook: str | Path, executed: str | Path) -> None:
+    """Execute `notebook` top to bottom (cwd unchanged) and write it with outputs to `executed`.
+
+    Raises the notebook's own exception when it is a `DeliveryError`, else papermill's error."""
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+
+    try:
+        papermill.execute_notebook(str(notebook), str(executed), kernel_name=KERNEL,
+                                   progress_bar=False, log_output=False,
+                                   request_save_on_cell_execute=False,
+                                   kernel_manager_class=InProcessManager)
+    except PapermillExecutionError:
+        failure = getattr(sys, "last_value", None)  # the notebook's exception, same process
+        if isinstance(failure, DeliveryError):
+            raise failure from None
+        raise
+
+
+def run(notebook: str | Path, executed: str | Path) -> int:
+    """`execute`, turning a contract failure into its message on stderr and a non-zero exit."""
+    try:
+        execute(notebook, executed)
+    except DeliveryError as err:
+        sys.stderr.write(f"{err}\n")
+        sys.stderr.flush()
+        return CONTRACT_FAILURE
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return run(*argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

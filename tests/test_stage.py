@@ -1,0 +1,62 @@
+"""The stage runner: outputs as under a separate kernel; a contract failure ends with its
+message alone; other errors keep their traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+CONTRACT = ("from rehabkoord.clean import ValidationError, Violation\n"
+            "raise ValidationError([Violation('lisa/LISA2018.csv', 'SjukP_Ndag_MiDAS', "
+            "'outside 0–366', 1, [2])])")
+
+
+def notebook(path: Path, *cells: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.metadata.kernelspec = {"name": "rehabkoord", "display_name": "Python (rehabkoord)",
+                              "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def run_stage(tmp_path: Path, *cells: str) -> subprocess.CompletedProcess:
+    src = notebook(tmp_path / "in.ipynb", *cells)
+    return subprocess.run([sys.executable, "-m", "rehabkoord.stage", str(src),
+                           str(tmp_path / "out.ipynb")], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_outputs_are_those_of_a_kernel(tmp_path):
+    done = run_stage(tmp_path, "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()",
+                     "from IPython.display import Markdown, display\ndisplay(Markdown('**x**'))",
+                     "import pandas as pd\npd.DataFrame({'a': [1]})", "print('hej')")
+    assert done.returncode == 0, done.stderr
+    cells = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells
+    kinds = [[(o.output_type, sorted(o.get("data", {}))) for o in c.outputs] for c in cells]
+    assert ("display_data", ["image/png", "text/plain"]) in kinds[0]
+    assert kinds[1] == [("display_data", ["text/markdown", "text/plain"])]
+    assert kinds[2] == [("execute_result", ["text/html", "text/plain"])]
+    assert cells[3].outputs[0].text == "hej\n"
+    assert done.stderr == ""
+
+
+def test_contract_failure_prints_only_its_message(tmp_path):
+    done = run_stage(tmp_path, "x = 1", CONTRACT)
+    assert done.returncode == 1
+    assert done.stderr == ("1 contract violation(s):\n  - lisa/LISA2018.csv: column "
+                           "'SjukP_Ndag_MiDAS': outside 0–366: 1 row(s) (rows 2)\n")
+    cells = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells
+    errors = [o.ename for c in cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert errors == ["ValidationError"]  # the executed copy keeps it
+
+
+@pytest.mark.parametrize("code", ["1 / 0", "raise ValueError('not a contract')"])
+def test_other_errors_keep_their_traceback(tmp_path, code):
+    done = run_stage(tmp_path, code)
+    assert done.returncode != 0
+    assert "Traceback" in done.stderr and "PapermillExecutionError" in done.stderr
