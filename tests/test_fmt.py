@@ -25,3 +25,10 @@ def test_pvalues_and_intervals():
 def test_no_negative_zero():
     assert fmt.number(-0.00002, 1) == "0,0"
     assert fmt.number(-0.04, 1, "en") == "0.0"
+
+
+def test_numpy_scalars_format_like_floats():
+    import numpy as np
+
+    assert fmt.number(np.float64(2.25), 1, "sv") == fmt.number(2.25, 1, "sv") == "2,3"
+    assert fmt.number(np.int64(1234), 0, "en") == "1,234"

@@ -24,8 +24,8 @@ def _round_half_away(value: float, decimals: int) -> float:
     """Round as a reader expects (2,25 → 2,3), not banker's rounding of binary floats."""
     from decimal import ROUND_HALF_UP, Decimal
 
-    q = Decimal(1).scaleb(-decimals)
-    return float(Decimal(repr(value)).quantize(q, rounding=ROUND_HALF_UP))
+    q = Decimal(1).scaleb(-decimals)  # repr of a Python float: numpy 2 scalars repr as np.float64(…)
+    return float(Decimal(repr(float(value))).quantize(q, rounding=ROUND_HALF_UP))
 
 
 def pvalue(p: float | None, language: str = "sv") -> str:
