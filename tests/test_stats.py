@@ -99,3 +99,19 @@ def test_holm_matches_definition():
 def test_wilcoxon_all_tied_is_a_clear_error():
     with pytest.raises(ValueError, match="all observations are tied"):
         stats.wilcox_test([0, 0, 0], [0, 0])
+
+
+def test_kruskal_wallis_hand_calculation():
+    # ranks 1..6; rank sums 6 and 15: H = 12/(6·7)·(36/3 + 225/3) − 3·7 = 27/7, df 1
+    res = stats.kruskal_test([[1, 2, 3], [4, 5, 6]])
+    assert res.statistic == pytest.approx(27 / 7, rel=1e-14) and res.df == 1
+    assert res.pvalue == pytest.approx(math.erfc(math.sqrt(27 / 14)), rel=1e-12)
+    # ties: 1,1,2 | 2,3,3 have mid-ranks 1.5,1.5,3.5 | 3.5,5.5,5.5; three pairs of ties give
+    # the correction 1 − Σ(t³ − t)/(n³ − n) = 1 − 18/210
+    tied = stats.kruskal_test([[1, 1, 2], [2, 3, 3, math.nan]])
+    assert tied.statistic == pytest.approx((12 / 42 * (6.5**2 / 3 + 14.5**2 / 3) - 21)
+                                           / (1 - 18 / 210), rel=1e-14)
+    with pytest.raises(ValueError, match="all observations are tied"):
+        stats.kruskal_test([[2, 2], [2, 2, 2]])
+    with pytest.raises(ValueError, match="two groups"):
+        stats.kruskal_test([[1, 2], []])
