@@ -62,7 +62,8 @@ for (by in c(%(bys)s)) for (correct in c(TRUE, FALSE)) for (v in names(types)) {
     out('P', v, by, correct, num(t$statistic), num(t$p.value))
     for (lev in levels(g)) {
       y <- x[g == lev]; q <- quantile(y, c(0.25, 0.5, 0.75))
-      out('S', v, by, gsub(' ', '_', lev), num(c(length(y), q, mean(y), sd(y), sum(is.na(d[[v]][d[[by]] == lev])))))
+      missing <- sum(is.na(d[[v]][d[[by]] == lev]))
+      out('S', v, by, gsub(' ', '_', lev), num(c(length(y), q, mean(y), sd(y), missing)))
     }
   } else {
     if (types[[v]] == 'dichotomous') x <- x == 1
@@ -71,7 +72,8 @@ for (by in c(%(bys)s)) for (correct in c(TRUE, FALSE)) for (v in names(types)) {
     if (any(chi$expected < 5)) {
       out('P', v, by, correct, 'NA', num(fisher.test(tab)$p.value))
     } else out('P', v, by, correct, num(chi$statistic), num(chi$p.value))
-    for (lev in levels(g)) out('C', v, by, gsub(' ', '_', lev), paste(gsub(' ', '_', names(tab[lev, ])), collapse = '|'),
+    for (lev in levels(g)) out('C', v, by, gsub(' ', '_', lev),
+                               paste(gsub(' ', '_', names(tab[lev, ])), collapse = '|'),
                                num(tab[lev, ]))
   }
 }
