@@ -21,7 +21,7 @@ def test_all_figures_saved_twice_identically(tmp_path, synthetic_frames):
     b = figures.all_figures(table, results, flow, tmp_path / "b", "sv", 3)
     assert {"consort_6m", "consort_12m", "forest_riskskillnad"} <= set(a)
     for name, paths in a.items():
-        assert [p[-3:] for p in paths] == ["png", "svg"]
+        assert [p[-3:] for p in paths] == ["png", "svg", "csv"]
         for pa, pb in zip(paths, b[name], strict=True):
             assert hashlib.sha256(open(pa, "rb").read()).digest() == \
                 hashlib.sha256(open(pb, "rb").read()).digest(), pa

@@ -56,7 +56,7 @@ CSS = """
     .jp-Cell, .jp-OutputArea, .jp-OutputArea-child, .jp-OutputArea-output, .jp-Cell-outputWrapper,
     .jp-Cell-outputArea, .jp-RenderedHTMLCommon { overflow: visible !important;
       display: block; padding: 0 !important; margin: 0 !important; }
-    h1, h2, h3, h4, caption { break-after: avoid; page-break-after: avoid; }
+    h1, h2, h3, h4, caption, h2 + p { break-after: avoid; page-break-after: avoid; }
     h2 { margin-top: 1.1rem; }
     p { orphans: 3; widows: 3; }
     table { font-size: 8pt; width: 100%; overflow: visible; }
