@@ -4,7 +4,8 @@ The rules (each a test below): every page A4 portrait; every page carries the ru
 (study, appendix) and "Sida N av M"; every figure caption is on the page of its figure; no page
 ends with a heading or a table caption; a table continued on a new page repeats its header
 row and brings at least two rows. Each page is kept as a PNG under `test-artifacts/`.
-Slow (one pipeline run); skipped locally without chromium or poppler-utils, an error in CI.
+The layout tests are slow (one pipeline run); skipped locally without chromium or
+poppler-utils, an error in CI.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from pipeline_helpers import copy_project, dvc, set_params
 
 from rehabkoord import render
 
-pytestmark = pytest.mark.slow
 A4_PT = (595.28, 841.89)
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 #: Characters of content that must follow a heading on its page.
@@ -139,6 +139,7 @@ def _tables(html: str) -> list[tuple[str, list[str]]]:
     return tables
 
 
+@pytest.mark.slow
 def test_every_page_is_a4_portrait(printed):
     info = subprocess.run(["pdfinfo", "-f", "1", "-l", str(len(printed["pages"])),
                            str(printed["pdf"])], capture_output=True, text=True, check=True).stdout
@@ -149,6 +150,7 @@ def test_every_page_is_a4_portrait(printed):
         assert abs(width - A4_PT[0]) < 2 and abs(height - A4_PT[1]) < 2, (width, height)
 
 
+@pytest.mark.slow
 def test_every_page_has_running_header_and_page_number(printed):
     n = len(printed["pages"])
     for i, page in enumerate(printed["pages"], start=1):
@@ -158,6 +160,7 @@ def test_every_page_has_running_header_and_page_number(printed):
     assert len(list(ARTIFACTS.glob("bilaga-sida-*.png"))) == n
 
 
+@pytest.mark.slow
 def test_table_of_contents_and_numbered_references(printed):
     first = printed["content"][0]
     assert "Innehåll" in first and "Deltagarnas egenskaper vid randomisering" in first
@@ -170,6 +173,7 @@ def test_table_of_contents_and_numbered_references(printed):
     assert tables == list(range(1, len(tables) + 1)) and len(tables) >= 4
 
 
+@pytest.mark.slow
 def test_every_caption_is_on_the_page_of_its_figure(printed):
     figures = _figures(printed["html"])
     assert len(figures) >= 7
@@ -181,6 +185,7 @@ def test_every_caption_is_on_the_page_of_its_figure(printed):
             assert text in printed["content"][on[0]], (caption, text, on[0] + 1)
 
 
+@pytest.mark.slow
 def test_no_page_ends_with_a_heading(printed):
     headings = [h for h in _headings(printed["html"])]
     assert "Parametrar och version" in headings
@@ -193,6 +198,7 @@ def test_no_page_ends_with_a_heading(printed):
                 start = page.find(heading, start + 1)
 
 
+@pytest.mark.slow
 def test_no_page_starts_with_a_lone_table_row(printed):
     """A page's first line below the running header may be a table's header row (a table
     continued with its header repeated; then at least two rows follow) but never a body row."""
@@ -210,3 +216,32 @@ def test_no_page_starts_with_a_lone_table_row(printed):
             elif lines[0][1] < left + 6 and len(top_text.split()) >= 3:
                 assert not any(top_text.startswith(f.split()[0] + " ") for f in firsts if f), \
                     f"page {i} starts with a table row without the table's header: {top_text!r}"
+
+
+def test_print_css_has_the_running_header_and_page_numbers():
+    css = render.print_css('Studie "X"', "Bilaga – analys", "sv")
+    assert "size: A4 portrait" in css and '@top-left { content: "Studie \\"X\\""' in css
+    assert 'content: "Sida " counter(page) " av " counter(pages)' in css
+    assert 'content: "Page " counter(page) " of " counter(pages)' in render.print_css("S", "T",
+                                                                                     "en")
+
+
+def test_table_of_contents_lists_second_level_headings_before_the_first():
+    body = ('<h1 id="t">Titel<a class="anchor-link" href="#t">¶</a></h1><p>x</p>'
+            '<h2 id="Metod">Metod<a class="anchor-link" href="#Metod">¶</a></h2><p>y</p>'
+            '<h2 id="R">Resultat<a class="anchor-link" href="#R">¶</a></h2>')
+    out = render.table_of_contents(body, "sv")
+    assert out.index('<nav class="toc">') < out.index('<h2 id="Metod"')
+    assert re.findall(r'<li><a href="#([^"]+)">([^<]+)</a></li>', out) == [("Metod", "Metod"),
+                                                                         ("R", "Resultat")]
+    assert render.table_of_contents("<p>no headings</p>", "sv") == "<p>no headings</p>"
+
+
+def test_figure_block_embeds_the_svg_with_its_caption(tmp_path):
+    svg = tmp_path / "f.svg"
+    svg.write_text('<svg xmlns="http://www.w3.org/2000/svg"><text>Andel</text></svg>')
+    block = render.figure_html(svg, "Figur 1. Andel <5 %", alt="Figur 1")
+    assert block.startswith('<figure class="figur"><img src="data:image/svg+xml;base64,')
+    assert "<figcaption>Figur 1. Andel &lt;5 %</figcaption></figure>" in block
+    data = re.search(r"base64,([^\"]+)", block).group(1)
+    assert base64.b64decode(data) == svg.read_bytes()
