@@ -76,7 +76,7 @@ def test_english_appendix_by_one_parameter(built):
         done = dvc("repro", cwd=built)
         assert stages_run(done.stdout) == ["figures", "report"]
         html = (built / "reports" / "bilaga.html").read_text(encoding="utf-8")
-        assert '<html lang="en">' in html and "Table 1. Characteristics" in html
+        assert '<html lang="en">' in html and "Table 2. Characteristics" in html
         assert "Tabell 1" not in html and "procentenheter" not in html
     finally:
         (built / "params.yaml").write_text(original, encoding="utf-8")
@@ -176,7 +176,8 @@ def test_small_cells_are_suppressed_in_html(tmp_path):
     suppressed = [r for _, r in results.iterrows() if is_suppressed(r, 3)]
     assert suppressed, "the small data set should produce suppressed cells"
     assert "&lt;3" in html
-    windows = re.split(r"Kalenderåret minst (\d+) månader efter randomisering<a class", html)
+    windows = re.split(r"Utfall kalenderåret minst (\d+) månader efter randomisering\.</caption>",
+                       html)
     sections = dict(zip(windows[1::2], windows[2::2], strict=True))
     for r in suppressed:
         if r["kind"] != "binary":
