@@ -109,6 +109,8 @@ def reader_model(cells: list[dict]) -> tuple[Model, list[list[dict]]]:
             n = ("n", w, stratum, o, g)
             if ("events", w, stratum, o, g) in m.value:
                 m.equal(n, [("events", w, stratum, o, g), m.var(("non-events", w, stratum, o, g))])
+            if ("any days", w, stratum, o, g) in m.value:  # the zero-heavy figures' counts
+                m.equal(n, [("any days", w, stratum, o, g), m.var(("no days", w, stratum, o, g))])
             if stratum == "alla":
                 m.equal(n, [("n", w, s, o, g) for s in STRATA])
                 if ("events", w, stratum, o, g) in m.value:

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from rehabkoord import analysis, cohort, stats
+from rehabkoord.params import load_params
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +48,12 @@ def test_tiny_stratum_gets_a_note(analysis_table):
 
 
 def test_baseline_table(analysis_table):
-    base = analysis.baseline_table(analysis_table)
-    assert set(base["variable"]) == set(analysis.BASELINE_VARIABLES)
+    variables = load_params()["analysis"]["baseline_variables"]
+    base = analysis.baseline_table(analysis_table, variables)
+    assert list(base["variable"].unique()) == list(variables)
+    assert (base[base["variable"] == "sex"]["missing_int"] == 0).all()
+    with pytest.raises(KeyError, match="analysis.baseline_variables .* names LopNr2"):
+        analysis.baseline_table(analysis_table, {**variables, "LopNr2": "categorical"})
     sex = base[base["variable"] == "sex"]
     assert sex["events_int"].sum() == sex["n_int"].iloc[0] == 62
 

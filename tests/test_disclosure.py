@@ -10,6 +10,7 @@ import pytest
 from attacker import attack, summary
 
 from rehabkoord import analysis, cohort, disclosure, synth
+from rehabkoord.params import load_params
 
 ABSENT = "absent_from_lisa_in_outcome_year"
 NOT_YET = "outcome_year_not_in_registers"
@@ -176,7 +177,8 @@ def test_small_synthetic_study_cannot_be_undone(min_cell):
     rand = frames["randomisering"].assign(RandDatum=lambda f: pd.to_datetime(f["RandDatum"]))
     table, flow = cohort.build_cohort(rand, frames["LISA"], frames["BAS"])
     flow = json.loads(json.dumps(flow))
-    results, baseline = analysis.outcome_results(table), analysis.baseline_table(table)
+    results, baseline = analysis.outcome_results(table), analysis.baseline_table(
+        table, load_params()["analysis"]["baseline_variables"])
     pub = disclosure.publish(results, baseline, flow, disclosure.Rules(min_cell), 12)
     again = disclosure.publish(results, baseline, flow, disclosure.Rules(min_cell), 12)
     assert pub.withheld == again.withheld

@@ -1,20 +1,25 @@
-"""Figures are saved as PNG and SVG, deterministically, and draw only what the tables publish."""
+"""Figures are saved as PNG, SVG and the CSV of their numbers, deterministically, and draw
+only what the tables publish."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 
 import pandas as pd
+import pytest
 
 from rehabkoord import analysis, cohort, disclosure, figures
+from rehabkoord.params import load_params
 
 
 def _inputs(frames, min_cell=3):
     rand = frames["randomisering"].assign(RandDatum=lambda f: pd.to_datetime(f["RandDatum"]))
     table, flow = cohort.build_cohort(rand, frames["LISA"], frames["BAS"])
     flow = json.loads(json.dumps(flow))
-    results, baseline = analysis.outcome_results(table), analysis.baseline_table(table)
+    results, baseline = analysis.outcome_results(table), analysis.baseline_table(
+        table, load_params()["analysis"]["baseline_variables"])
     return table, results, baseline, flow
 
 
@@ -29,7 +34,7 @@ def test_all_figures_saved_twice_identically(tmp_path, synthetic_frames):
     b = figures.all_figures(table, pub, tmp_path / "b", "sv")
     assert {"consort_6m", "consort_12m", "forest_riskskillnad"} <= set(a)
     for name, paths in a.items():
-        assert [p[-3:] for p in paths] == ["png", "svg"]
+        assert [p[-3:] for p in paths] == ["png", "svg", "csv"]
         for pa, pb in zip(paths, b[name], strict=True):
             assert hashlib.sha256(open(pa, "rb").read()).digest() == \
                 hashlib.sha256(open(pb, "rb").read()).digest(), pa
@@ -75,3 +80,68 @@ def test_forest_draws_only_published_differences(synthetic_frames):
                  and not r["effect"].withheld]
     fig = figures.forest_risk_difference(pub, "sv")
     assert len(fig.axes[0].get_yticklabels()) == len(published) < 6
+
+
+def _zero_heavy_cohort() -> pd.DataFrame:
+    """Intervention: 10 people, days 0×6, 10, 20, 30, 40; control: 10 people, 0×8, 5, 7."""
+    days = {"Intervention": [0] * 6 + [10, 20, 30, 40], "Kontroll": [0] * 8 + [5, 7]}
+    rows = [{"Grupp": g, "window_months": 12, "analysed": True, "sjukpenning_netdays": float(d),
+             "sjukersattning_netdays": 0.0} for g, values in days.items() for d in values]
+    return pd.DataFrame(rows)
+
+
+def _zero_heavy_pub(cohort: pd.DataFrame, min_cell: int) -> disclosure.Publication:
+    """The outcome rows `analysis.outcome_results` would give for the days outcomes, published."""
+    rows = []
+    for outcome in figures.DAYS_OUTCOMES:
+        row = {"window_months": 12, "stratum": "alla", "outcome": outcome, "kind": "days",
+               "test": "none", "pvalue": math.nan, "estimate": math.nan}
+        for group, p in (("Intervention", "int"), ("Kontroll", "ctl")):
+            values = cohort.loc[cohort["Grupp"] == group, outcome]
+            row.update({f"{k}_{p}": v for k, v in analysis._describe_days(values).items()})
+        rows.append(row)
+    return disclosure.publish(pd.DataFrame(rows), pd.DataFrame(columns=["variable", "kind"]),
+                              {"windows": {}}, disclosure.Rules(min_cell))
+
+
+def test_share_with_any_days_by_hand():
+    cohort = _zero_heavy_cohort()
+    table = figures.any_days_table(_zero_heavy_pub(cohort, 2))
+    sjp = table[table["outcome"] == "sjukpenning_netdays"].set_index("group")
+    assert sjp.loc["Intervention", ["n", "n_with_days", "pct"]].tolist() == [10, 4, 40.0]
+    # Wilson interval for 4/10 (R prop.test(4, 10, correct = FALSE)$conf.int)
+    assert sjp.loc["Intervention", "conf_low"] == pytest.approx(16.81803297, rel=1e-9)
+    assert sjp.loc["Intervention", "conf_high"] == pytest.approx(68.73262303, rel=1e-9)
+    assert sjp.loc["Kontroll", ["n_with_days", "pct"]].tolist() == [2, 20.0]
+    strict = figures.any_days_table(_zero_heavy_pub(cohort, 3))
+    ctl = strict[(strict["outcome"] == "sjukpenning_netdays") & (strict["group"] == "Kontroll")]
+    assert ctl["suppressed"].item() and ctl[["n_with_days", "pct", "conf_low"]].isna().all(axis=None)
+    sea = strict[strict["outcome"] == "sjukersattning_netdays"]
+    assert (sea["n_with_days"] == 0).all()  # zeros are published unless report.zeros_disclosive
+
+
+def test_deciles_among_those_with_days_by_hand():
+    cohort = _zero_heavy_cohort()
+    table = figures.days_among_with_days_table(cohort, _zero_heavy_pub(cohort, 3))
+    sjp = table[table["outcome"] == "sjukpenning_netdays"].set_index("group")
+    # 10, 20, 30, 40: R quantile type 7 at 0.1 is 10 + 0.3·10 = 13; median 25; at 0.9: 37
+    assert sjp.loc["Intervention", ["n_with_days", "p10", "p50", "p90"]].tolist() == \
+        [4, pytest.approx(13.0), pytest.approx(25.0), pytest.approx(37.0)]
+    assert sjp.loc["Kontroll", "suppressed"] and pd.isna(sjp.loc["Kontroll", "p50"])
+    fig = figures.days_among_with_days(table, "sv")
+    assert any("undertryckt" in t.get_text() for ax in fig.axes
+               for t in ax.get_legend().get_texts())
+
+
+def test_every_figure_has_its_numbers_as_a_table(tmp_path, synthetic_frames):
+    table, results, baseline, flow = _inputs(synthetic_frames)
+    saved = figures.all_figures(table, _publish(results, baseline, flow), tmp_path, "sv")
+    for name, paths in saved.items():
+        data = pd.read_csv(paths[2])
+        assert len(data) > 0, name
+    shares = pd.read_csv(tmp_path / "andel_med_dagar.csv")
+    analysed = table[table["analysed"]]
+    for _, r in shares[~shares["suppressed"]].iterrows():
+        part = analysed[(analysed["window_months"] == r["window_months"])
+                        & (analysed["Grupp"] == r["group"])][r["outcome"]]
+        assert r["n"] == part.notna().sum() and r["n_with_days"] == (part > 0).sum()

@@ -99,7 +99,7 @@ def test_english_appendix_by_one_parameter(own):
     done = dvc("repro", cwd=own)
     assert stages_run(done.stdout) == ["figures", "report"]
     html = (own / "reports" / "bilaga.html").read_text(encoding="utf-8")
-    assert '<html lang="en">' in html and "Table 1. Characteristics" in html
+    assert '<html lang="en">' in html and "Table 2. Characteristics" in html
     assert "Tabell 1" not in html and "procentenheter" not in html
     assert "the study's design assumptions" in html
     print(assert_appendix_cannot_be_undone(own))
@@ -208,7 +208,8 @@ def test_small_cells_are_suppressed_in_html(tmp_path):
                              disclosure.Rules(5), read_json(tables / "power.json")["window_months"])
     html = (project / "reports" / "bilaga.html").read_text(encoding="utf-8")
     assert "&lt;5" in html
-    windows = re.split(r"Kalenderåret minst (\d+) månader efter randomisering<a class", html)
+    windows = re.split(r"Utfall kalenderåret minst (\d+) månader efter randomisering\.</caption>",
+                       html)
     sections = dict(zip(windows[1::2], windows[2::2], strict=True))
     results = pd.read_parquet(tables / "results.parquet")
     withheld = 0

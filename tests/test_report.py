@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from rehabkoord import analysis, disclosure, report
+from rehabkoord.params import load_params
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +71,34 @@ def test_sentences_in_both_languages():
 def test_unknown_language_is_an_error():
     with pytest.raises(ValueError, match="report.language"):
         report.ReportText({}, "de")
+
+
+def test_tables_and_figures_numbered_in_order_and_referred_to_by_number():
+    params = load_params()
+    params = {**params, "cohort": {**params["cohort"], "offsets_months": [6, 12, 24]}}
+    sv = report.ReportText(params, "sv")
+    assert sv.table_caption("flow").startswith("Tabell 1. ")
+    assert sv.table_caption("table1") == "Tabell 2. Deltagarnas egenskaper vid randomisering."
+    assert sv.table_caption("outcomes", 24).startswith("Tabell 5. Utfall kalenderåret minst 24")
+    assert sv.figure_caption("consort_12m").startswith("Figur 2. Flöde av deltagare, "
+                                                       "kalenderåret minst 12 månader")
+    assert sv.figure_caption(report.REPORT_FIGURES[0]).startswith("Figur 4. ")
+    last = len(report.REPORT_FIGURES) + 3
+    assert sv.reference("results") == f"Tabell 3–5 redovisar utfallen per fönster; Figur 4–{last} " \
+        "visar dem som figurer."
+    assert sv.reference("flow").startswith("Figur 1–3 och Tabell 1 visar")
+    en = report.ReportText(params, "en")
+    assert en.reference("table1").startswith("Table 2 describes")
+    assert en.figure_caption("andel_med_dagar").startswith(
+        f"Figure {report.REPORT_FIGURES.index('andel_med_dagar') + 4}. Share with at least one")
+
+
+def test_methods_explain_a_zero_hodges_lehmann_estimate():
+    params = load_params()
+    for language, words in (("sv", "blir 0 även när andelen med dagar skiljer sig"),
+                            ("en", "are 0 even when the share with days differs")):
+        text = report.methods_text(params, language)
+        assert words in text
+        numbers = [report.ReportText(params, language).figures.index(n) + 1
+                   for n in ("andel_med_dagar", "dagar_bland_dem_med_dagar")]
+        assert f"{numbers[0]}–{numbers[1]}" in text

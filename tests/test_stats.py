@@ -113,3 +113,19 @@ def test_wilcox_pvalue_is_wilcox_tests_p(x, y):
         fast = stats.wilcox_pvalue(x, y, correct=correct)
         assert (fast.statistic, fast.pvalue, fast.exact) == (full.statistic, full.pvalue,
                                                              full.exact)
+
+
+def test_kruskal_wallis_hand_calculation():
+    # ranks 1..6; rank sums 6 and 15: H = 12/(6·7)·(36/3 + 225/3) − 3·7 = 27/7, df 1
+    res = stats.kruskal_test([[1, 2, 3], [4, 5, 6]])
+    assert res.statistic == pytest.approx(27 / 7, rel=1e-14) and res.df == 1
+    assert res.pvalue == pytest.approx(math.erfc(math.sqrt(27 / 14)), rel=1e-12)
+    # ties: 1,1,2 | 2,3,3 have mid-ranks 1.5,1.5,3.5 | 3.5,5.5,5.5; three pairs of ties give
+    # the correction 1 − Σ(t³ − t)/(n³ − n) = 1 − 18/210
+    tied = stats.kruskal_test([[1, 1, 2], [2, 3, 3, math.nan]])
+    assert tied.statistic == pytest.approx((12 / 42 * (6.5**2 / 3 + 14.5**2 / 3) - 21)
+                                           / (1 - 18 / 210), rel=1e-14)
+    with pytest.raises(ValueError, match="all observations are tied"):
+        stats.kruskal_test([[2, 2], [2, 2, 2]])
+    with pytest.raises(ValueError, match="two groups"):
+        stats.kruskal_test([[1, 2], []])

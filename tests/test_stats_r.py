@@ -150,3 +150,26 @@ def test_holm_and_wilson_agree_with_r(run_r):
         # statsmodels' Wilson limits and R's prop.test differ in the last bits only
         assert rd.conf_low == pytest.approx(r[0], rel=1e-9, abs=1e-12)
         assert rd.conf_high == pytest.approx(r[1], rel=1e-9, abs=1e-12)
+
+
+def test_kruskal_wallis_agrees_with_r(run_r):
+    rng = np.random.default_rng(11)
+    cases = []
+    for k in (2, 3, 5):
+        groups = [rng.normal(i * 0.3, 1, int(rng.integers(3, 40))) for i in range(k)]
+        cases.append(groups)
+        cases.append([np.round(g * 2) for g in groups])  # heavy ties
+        cases.append([np.where(rng.random(len(g)) < 0.6, 0.0, np.abs(g) * 100)
+                      for g in groups])  # zero-inflated
+    code = ["fmt <- function(v) cat('ROW', sprintf('%.17g', v), '\\n')"]
+    for groups in cases:
+        values = np.concatenate(groups)
+        labels = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
+        code.append(f"k <- kruskal.test({rvec(values)}, factor({rvec(labels)})); "
+                    "fmt(c(k$statistic, k$parameter, k$p.value))")
+    rows = parse(run_r("\n".join(code)))
+    assert len(rows) == len(cases)
+    for groups, r in zip(cases, rows, strict=True):
+        res = stats.kruskal_test(groups)
+        assert close(res.statistic, r[0]) and res.df == r[1] and close(res.pvalue, r[2]), \
+            (res, r)

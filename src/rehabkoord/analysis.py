@@ -7,6 +7,7 @@ only when numbers are published (`rehabkoord.disclosure`).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from .stats import (
     risk_difference,
     wilcox_test,
 )
+from .table1 import summarize
 
 #: Outcomes in report order: column -> kind.
 OUTCOMES = {
@@ -40,7 +42,7 @@ def _describe_days(values: pd.Series) -> dict:
     q1, med, q3 = np.quantile(v, [0.25, 0.5, 0.75])
     return {"n": len(v), "median": med, "q1": q1, "q3": q3, "mean": float(v.mean()),
             "sd": float(v.std(ddof=1)) if len(v) > 1 else math.nan,
-            "min": float(v.min()), "max": float(v.max())}
+            "min": float(v.min()), "max": float(v.max()), "any_days": int((v > 0).sum())}
 
 
 def _describe_binary(values: pd.Series) -> dict:
@@ -123,54 +125,31 @@ def outcome_results(cohort: pd.DataFrame, *, conf_level: float = 0.95,
     return table
 
 
-BASELINE_VARIABLES = {
-    "age_at_randomisation": "days",
-    "sex": "categorical",
-    "Diagnosgrupp": "categorical",
-    "Arbetsgivare": "categorical",
-    "baseline_sjukpenning_netdays": "days",
-    "baseline_employed_or_studying": "binary",
-}
+#: Table 1's variable types in the vocabulary of the outcome tables (`kind`), which the report
+#: reads: summarised as median/IQR (days), n (%) per level (categorical) or n (%) (binary).
+KIND_OF_TYPE = {"continuous": "days", "categorical": "categorical", "dichotomous": "binary"}
 
 
-def baseline_table(cohort: pd.DataFrame, *, expected_below: float = 5.0,
-                   chisq_correct: bool = True, conf_level: float = 0.95) -> pd.DataFrame:
-    """Table 1: baseline characteristics by group, with the test used and its p-value."""
+def baseline_table(cohort: pd.DataFrame, variables: Mapping[str, str], *,
+                   expected_below: float = 5.0, chisq_correct: bool = True,
+                   conf_level: float = 0.95) -> pd.DataFrame:
+    """Table 1: baseline characteristics by group, one row per person, with the test used and
+    its p-value (`rehabkoord.table1`). `variables` maps column -> type, from
+    `analysis.baseline_variables`."""
     people = cohort.drop_duplicates(PERSON_KEY)
-    rows = []
-    for var, kind in BASELINE_VARIABLES.items():
-        if var not in people:
-            continue
-        data = people[[var, "Grupp"]].dropna()
-        gi = data.loc[data["Grupp"] == GROUP_INTERVENTION, var]
-        gc = data.loc[data["Grupp"] == GROUP_CONTROL, var]
-        if kind == "days":
-            row = {"variable": var, "level": "", "kind": kind}
-            for prefix, part in (("int", gi), ("ctl", gc)):
-                row.update({f"{k}_{prefix}": v for k, v in _describe_days(part).items()})
-            row.update(compare_days(gi, gc, conf_level))
-            rows.append(row)
-            continue
-        values = data[var].astype(str) if kind == "categorical" else data[var].astype(bool)
-        levels = sorted(values.unique()) if kind == "categorical" else [True]
-        table = pd.crosstab(data["Grupp"].astype(str), values.to_numpy()).reindex(
-            index=[GROUP_INTERVENTION, GROUP_CONTROL], fill_value=0)
-        test = categorical_test(table.to_numpy(), expected_below=expected_below,
-                                correct=chisq_correct) if table.shape[1] > 1 else None
-        for level in levels:
-            count = table.get(level, pd.Series(0, index=table.index))
-            row = {"variable": var, "level": str(level), "kind": kind,
-                   "n_int": int(table.loc[GROUP_INTERVENTION].sum()),
-                   "n_ctl": int(table.loc[GROUP_CONTROL].sum()),
-                   "events_int": int(count[GROUP_INTERVENTION]),
-                   "events_ctl": int(count[GROUP_CONTROL])}
-            row["pct_int"] = 100 * row["events_int"] / row["n_int"]
-            row["pct_ctl"] = 100 * row["events_ctl"] / row["n_ctl"]
-            if test is not None:
-                row.update(test=test.test, method=test.method, pvalue=test.pvalue,
-                           statistic=test.statistic)
-            rows.append(row)
-    return pd.DataFrame(rows)
+    absent = [v for v in variables if v not in people]
+    if absent:
+        raise KeyError(f"analysis.baseline_variables in params.yaml names {', '.join(absent)}, "
+                       "not columns of data/processed/analysis.parquet "
+                       f"(columns: {', '.join(people.columns)})")
+    res = summarize(people, "Grupp", list(variables), types=dict(variables),
+                    groups=[GROUP_INTERVENTION, GROUP_CONTROL],
+                    suffixes={GROUP_INTERVENTION: "int", GROUP_CONTROL: "ctl"},
+                    expected_below=expected_below, chisq_correct=chisq_correct,
+                    conf_level=conf_level)
+    table = res.table.rename(columns={"type": "kind"})
+    table["kind"] = table["kind"].map(KIND_OF_TYPE)
+    return table
 
 
 def headline_metrics(results: pd.DataFrame) -> dict:

@@ -394,6 +394,11 @@ def declare(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict,
                 ne = s.cell(("non-events", w, st, o, g), r[f"n_{p}"] - r[f"events_{p}"],
                             shown=False)
                 s.relation(n, [e, ne])
+            elif st == "alla" and _num(r.get(f"any_days_{p}")) is not None:
+                k = s.cell(("any days", w, st, o, g), r[f"any_days_{p}"], cost=3)
+                none = s.cell(("no days", w, st, o, g), r[f"n_{p}"] - r[f"any_days_{p}"],
+                              shown=False)
+                s.relation(n, [k, none])
     for (w, o, kind), part in results.groupby(["window_months", "outcome", "kind"]):
         w = int(w)
         strata = set(part["stratum"])
@@ -465,6 +470,8 @@ def publish(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict, rules: Ru
                 row[f"pct_{p}"] = _derived(pub, _num(r[f"pct_{p}"]), [n_key, e_key])
                 needs.append(e_key)
             else:
+                if ("any days", w, st, o, g) in structure.values:
+                    row[f"any_days_{p}"] = pub.count(("any days", w, st, o, g))
                 small = rules.small(structure.values[n_key])
                 row[f"summary_{p}"] = (SafeCell(None, True, SMALL_GROUP, SUPPRESSED) if small
                                        else SafeCell({k: _num(r[f"{k}_{p}"]) for k in

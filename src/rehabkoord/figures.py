@@ -3,7 +3,11 @@
 Figures show only aggregates (quartiles, shares with intervals); no individual value is drawn
 (box plots without outlier points, whiskers at the 10th and 90th percentiles). What to draw is
 decided by `rehabkoord.disclosure`: a bar, box, point or label for a withheld cell is not
-drawn, so a figure never shows a number the tables withhold.
+drawn, so a figure never shows a number the tables withhold. Every figure is saved with the
+table of the numbers it draws (`<name>.csv`, withheld values empty).
+
+Days outcomes are zero-heavy (most people have no days), so they are also shown as the share
+with any days and the distribution among those with days, read at the deciles.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from statsmodels.stats.proportion import proportion_confint  # noqa: E402
@@ -24,23 +29,31 @@ from .disclosure import Publication, SafeCell  # noqa: E402
 from .report import label  # noqa: E402
 
 PALETTE = {GROUP_INTERVENTION: "#1b6f8a", GROUP_CONTROL: "#d08c2e"}
-
+DAYS_OUTCOMES = ("sjukpenning_netdays", "sjukersattning_netdays")
+#: Percentiles at which the distribution among those with days is read (R quantile type 7).
+DECILES = (10, 20, 30, 40, 50, 60, 70, 80, 90)
+BOX_PERCENTILES = (10, 25, 50, 75, 90)
 
 def set_style() -> None:
     """The house style; deterministic SVG ids and no timestamps in saved files."""
     sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)
     plt.rcParams.update({"svg.hashsalt": "rehabkoord", "figure.dpi": 100,
-                         "savefig.dpi": 200, "font.family": "DejaVu Sans"})
+                         "savefig.dpi": 200, "font.family": "DejaVu Sans",
+                         "svg.fonttype": "none"})  # text stays text: searchable in the PDF
 
 
-def save(fig: plt.Figure, stem: str | Path) -> list[Path]:
-    """Save as PNG (200 dpi) and SVG without date metadata; returns the paths."""
+def save(fig: plt.Figure, stem: str | Path, data: pd.DataFrame | None = None) -> list[Path]:
+    """Save as PNG (200 dpi) and SVG without date metadata, and the figure's numbers as CSV
+    when given; returns the paths."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
     fig.savefig(paths[0], bbox_inches="tight", metadata={"Software": None})
     fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None, "Creator": None})
     plt.close(fig)
+    if data is not None:
+        paths.append(stem.with_suffix(".csv"))
+        data.to_csv(paths[2], index=False, float_format="%.6g", lineterminator="\n")
     return paths
 
 
@@ -50,6 +63,127 @@ def _prefix(group: str) -> str:
 
 def _cell_text(cell: SafeCell) -> str:
     return cell.mark if cell.withheld else str(int(cell.value))
+
+
+def _window_label(months: int, language: str) -> str:
+    return f"≥ {months} mån" if language == "sv" else f"≥ {months} mo"
+
+
+def _alla_rows(pub: Publication, outcomes: tuple[str, ...]) -> list[dict]:
+    return [r for r in pub.outcomes if r["stratum"] == "alla" and r["outcome"] in outcomes]
+
+
+def any_days_table(pub: Publication, conf_level: float = 0.95,
+                   outcomes: tuple[str, ...] = DAYS_OUTCOMES) -> pd.DataFrame:
+    """Per outcome, window and group: analysed n, n with at least one day, share (%) with a
+    Wilson interval (%), from the published cells; a withheld n or count leaves the row empty."""
+    rows = []
+    for r in _alla_rows(pub, outcomes):
+        for group in GROUPS:
+            p = _prefix(group)
+            n, k = r[f"n_{p}"], r[f"any_days_{p}"]
+            withheld = n.withheld or k.withheld
+            lo, hi = (proportion_confint(k.value, n.value, alpha=1 - conf_level,
+                                         method="wilson") if not withheld and n.value
+                      else (np.nan, np.nan))
+            rows.append({"outcome": r["outcome"], "window_months": int(r["window"]),
+                         "group": group, "suppressed": withheld,
+                         "n": np.nan if n.withheld else n.value,
+                         "n_with_days": np.nan if withheld else k.value,
+                         "pct": np.nan if withheld or not n.value else 100 * k.value / n.value,
+                         "conf_low": np.nan if withheld else 100 * lo,
+                         "conf_high": np.nan if withheld else 100 * hi})
+    return pd.DataFrame(rows)
+
+
+def days_among_with_days_table(cohort: pd.DataFrame, pub: Publication,
+                               outcomes: tuple[str, ...] = DAYS_OUTCOMES) -> pd.DataFrame:
+    """Per outcome, window and group, among those with at least one day: their number and
+    the days at each of `DECILES` (R quantile type 7); drawn only where that number is
+    published and at least the release threshold."""
+    data = cohort[cohort["analysed"]]
+    rows = []
+    for r in _alla_rows(pub, outcomes):
+        w = data[data["window_months"] == r["window"]]
+        for group in GROUPS:
+            k = r[f"any_days_{_prefix(group)}"]
+            suppressed = k.withheld or k.value < pub.rules.min_cell
+            v = w.loc[w["Grupp"] == group, r["outcome"]].dropna().to_numpy(dtype=float)
+            v = v[v > 0]
+            row = {"outcome": r["outcome"], "window_months": int(r["window"]), "group": group,
+                   "n_with_days": np.nan if k.withheld else k.value, "suppressed": suppressed}
+            q = (np.quantile(v, np.array(DECILES) / 100) if len(v) and not suppressed
+                 else [np.nan] * len(DECILES))
+            row.update({f"p{d}": float(x) for d, x in zip(DECILES, q, strict=True)})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def share_with_days(table: pd.DataFrame, language: str) -> plt.Figure:
+    """Share with at least one day by group and window, one panel per outcome (from
+    `any_days_table`); suppressed groups are marked, not drawn."""
+    outcomes = list(dict.fromkeys(table["outcome"]))
+    fig, axes = plt.subplots(1, len(outcomes), figsize=(4.2 * len(outcomes), 3.8), sharey=True,
+                             squeeze=False)
+    for ax, outcome in zip(axes[0], outcomes, strict=True):
+        part = table[table["outcome"] == outcome]
+        windows = sorted(part["window_months"].unique())
+        for j, group in enumerate(GROUPS):
+            for i, w in enumerate(windows):
+                r = part[(part["window_months"] == w) & (part["group"] == group)].iloc[0]
+                xpos = i + (j - 0.5) * 0.36
+                if r["suppressed"]:
+                    ax.text(xpos, 2, "undertryckt" if language == "sv" else "suppressed",
+                            rotation=90, ha="center", va="bottom", fontsize=8)
+                    continue
+                ax.bar(xpos, r["pct"], width=0.34, color=PALETTE[group],
+                       label=label(group, language) if i == 0 else None)
+                ax.errorbar(xpos, r["pct"], yerr=[[r["pct"] - r["conf_low"]],
+                                                  [r["conf_high"] - r["pct"]]],
+                            color="black", capsize=3, lw=1)
+        ax.set_xticks(range(len(windows)))
+        ax.set_xticklabels([_window_label(w, language) for w in windows])
+        ax.set_ylim(0, 100)
+        ax.set_title(label(outcome, language), fontsize=9, wrap=True)
+        ax.set_ylabel("Andel med minst en dag (%)" if language == "sv"
+                      else "Share with at least one day (%)")
+    axes[0][0].legend(title="", loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def days_among_with_days(table: pd.DataFrame, language: str) -> plt.Figure:
+    """Distribution of days among those with any days: the empirical distribution function
+    read at the deciles, per group (from `days_among_with_days_table`); rows are outcomes,
+    columns windows."""
+    outcomes = list(dict.fromkeys(table["outcome"]))
+    windows = sorted(table["window_months"].unique())
+    fig, axes = plt.subplots(len(outcomes), len(windows), figsize=(3.6 * len(windows),
+                                                                   2.9 * len(outcomes)),
+                             sharey=True, squeeze=False)
+    cols = [f"p{d}" for d in DECILES]
+    for row_axes, outcome in zip(axes, outcomes, strict=True):
+        for ax, w in zip(row_axes, windows, strict=True):
+            part = table[(table["outcome"] == outcome) & (table["window_months"] == w)]
+            for _, r in part.iterrows():
+                name = f"{label(r['group'], language)} (n = {int(r['n_with_days'])})"
+                if r["suppressed"]:
+                    ax.plot([], [], color=PALETTE[r["group"]],
+                            label=f"{label(r['group'], language)}: "
+                                  + ("undertryckt" if language == "sv" else "suppressed"))
+                    continue
+                ax.plot(r[cols].to_numpy(dtype=float), DECILES, marker="o", ms=3.5,
+                        drawstyle="steps-post", color=PALETTE[r["group"]], label=name)
+            ax.set_ylim(0, 100)
+            ax.set_title(f"{label(outcome, language)}, {_window_label(w, language)}",
+                         fontsize=8.5, wrap=True)
+            ax.set_xlabel("Dagar (bland dem med minst en dag)" if language == "sv"
+                          else "Days (among those with at least one)", fontsize=8.5)
+            ax.set_ylabel("Kumulativ andel (%)" if language == "sv"
+                          else "Cumulative share (%)", fontsize=8.5)
+            ax.legend(title="", fontsize=7.5, loc="lower right")
+    fig.tight_layout()
+    return fig
 
 
 def days_distribution(cohort: pd.DataFrame, outcome: str, language: str,
@@ -164,19 +298,96 @@ def consort(pub: Publication, window: int, language: str) -> plt.Figure:
 
 def all_figures(cohort: pd.DataFrame, pub: Publication, out_dir: str | Path,
                 language: str) -> dict[str, list[str]]:
-    """Draw and save every report figure from the published cells; returns name -> files."""
+    """Draw and save every report figure from the published cells, each with the table of its
+    numbers; returns name -> files."""
     set_style()
     out = Path(out_dir)
+    any_days = any_days_table(pub)
+    among = days_among_with_days_table(cohort, pub)
+    data = {"andel_med_dagar": any_days, "dagar_bland_dem_med_dagar": among,
+            "dagar_sjukpenning": days_percentiles_table(cohort, "sjukpenning_netdays", pub),
+            "andel_sysselsatta": share_table(pub),
+            "andel_sysselsatta_kon": share_table(pub, by_sex=True),
+            "forest_riskskillnad": risk_difference_table(pub),
+            **{f"consort_{w}m": consort_table(pub, w) for w in pub.flow}}
     figs = {
         "dagar_sjukpenning": days_distribution(cohort, "sjukpenning_netdays", language, pub),
-        "dagar_sjukersattning": days_distribution(cohort, "sjukersattning_netdays", language,
-                                                  pub),
+        "andel_med_dagar": share_with_days(any_days, language),
+        "dagar_bland_dem_med_dagar": days_among_with_days(among, language),
         "andel_sysselsatta": share_by_group(pub, language),
         "andel_sysselsatta_kon": share_by_group(pub, language, by_sex=True),
         "forest_riskskillnad": forest_risk_difference(pub, language),
     }
     for window in pub.flow:
         figs[f"consort_{window}m"] = consort(pub, window, language)
-    return {name: [str(p) for p in save(fig, out / name)] for name, fig in figs.items()}
+    return {name: [str(p) for p in save(fig, out / name, data[name])]
+            for name, fig in figs.items()}
 
 
+def _shown_groups(pub: Publication, outcome: str) -> set[tuple[int, str]]:
+    """(window, group) whose days summary the outcome table publishes."""
+    return {(int(r["window"]), g) for r in _alla_rows(pub, (outcome,)) for g in GROUPS
+            if not r[f"summary_{_prefix(g)}"].withheld}
+
+
+def days_percentiles_table(cohort: pd.DataFrame, outcome: str, pub: Publication) -> pd.DataFrame:
+    """The numbers of a box plot: days at `BOX_PERCENTILES` per window and group, for the
+    groups the outcome table publishes."""
+    data = cohort[cohort["analysed"]]
+    shown = _shown_groups(pub, outcome)
+    rows = []
+    for window, w in data.groupby("window_months", sort=True):
+        for group in GROUPS:
+            if (int(window), group) not in shown:
+                continue
+            v = w.loc[w["Grupp"] == group, outcome].dropna().to_numpy(dtype=float)
+            q = np.quantile(v, np.array(BOX_PERCENTILES) / 100)
+            rows.append({"outcome": outcome, "window_months": int(window), "group": group,
+                         **{f"p{p}": float(x) for p, x in zip(BOX_PERCENTILES, q, strict=True)}})
+    return pd.DataFrame(rows)
+
+
+def share_table(pub: Publication, by_sex: bool = False) -> pd.DataFrame:
+    """The numbers of `share_by_group`: n, events, share (%) and Wilson interval (%), as
+    published (withheld values empty)."""
+    rows = []
+    strata = ["kvinna", "man"] if by_sex else ["alla"]
+    for r in pub.outcomes:
+        if r["outcome"] != "employed_or_studying" or r["stratum"] not in strata:
+            continue
+        for group in GROUPS:
+            p = _prefix(group)
+            n, e = r[f"n_{p}"], r[f"events_{p}"]
+            withheld = r[f"pct_{p}"].withheld
+            lo, hi = (np.nan, np.nan) if withheld else proportion_confint(e.value, n.value,
+                                                                          method="wilson")
+            rows.append({"stratum": r["stratum"], "window_months": int(r["window"]),
+                         "group": group, "suppressed": withheld,
+                         "n": np.nan if n.withheld else n.value,
+                         "events": np.nan if e.withheld else e.value,
+                         "pct": np.nan if withheld else 100 * e.value / n.value,
+                         "conf_low": np.nan if withheld else 100 * lo,
+                         "conf_high": np.nan if withheld else 100 * hi})
+    return pd.DataFrame(rows)
+
+
+def risk_difference_table(pub: Publication) -> pd.DataFrame:
+    """The numbers of `forest_risk_difference` (percentage points; withheld rows left out)."""
+    rows = [{"stratum": r["stratum"], "window_months": int(r["window"]),
+             "estimate": r["effect"].value["estimate"], "conf_low": r["effect"].value["low"],
+             "conf_high": r["effect"].value["high"]}
+            for r in pub.outcomes if r["outcome"] == "employed_or_studying"
+            and not r["effect"].withheld and r["effect"].value is not None]
+    return pd.DataFrame(rows, columns=["stratum", "window_months", "estimate", "conf_low",
+                                       "conf_high"])
+
+
+def consort_table(pub: Publication, window: int) -> pd.DataFrame:
+    """The numbers of the CONSORT diagram for one window, as published."""
+    rows = []
+    for group, g in pub.flow[window].items():
+        rows.append({"group": group, "step": "randomised", "count": _cell_text(g["randomised"])})
+        rows.extend({"group": group, "step": r, "count": _cell_text(g["excluded"][r])}
+                    for r in EXCLUSION_REASONS)
+        rows.append({"group": group, "step": "analysed", "count": _cell_text(g["analysed"])})
+    return pd.DataFrame(rows)

@@ -13,11 +13,13 @@ headless (no browser download at run time).
 
 from __future__ import annotations
 
+import base64
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from html import escape as html_escape
 from pathlib import Path
 
 import nbformat
@@ -31,18 +33,80 @@ CSS = """
 <style>
   body { max-width: 60rem; margin: 0 auto; padding: 0 0.8rem; }
   .jp-Notebook { padding: 0 !important; }
-  table.dataframe { font-size: 0.82rem; border-collapse: collapse; display: block;
-                    overflow-x: auto; max-width: 100%; }
-  table.dataframe td, table.dataframe th { padding: 0.2rem 0.4rem; white-space: normal; }
+  table { font-size: 0.82rem; border-collapse: collapse; max-width: 100%; }
+  .jp-RenderedHTMLCommon table { table-layout: auto; }
+  .jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { padding: 0.2rem 0.45rem;
+    white-space: normal; vertical-align: top; }
+  .jp-RenderedHTMLCommon td:first-child, .jp-RenderedHTMLCommon th:first-child { text-align: left; }
+  .jp-OutputArea-output { overflow-x: auto; }
+  caption { caption-side: top; text-align: left; font-weight: bold; padding: 0.3rem 0; }
+  figure.figur { margin: 0.8rem 0 1.2rem; }
+  figure.figur img { max-width: 100% !important; height: auto; display: block; }
+  figcaption { font-weight: bold; font-size: 0.9rem; margin-top: 0.3rem; }
+  nav.toc ol { margin: 0.2rem 0 0.8rem 1.2rem; padding: 0; }
   img, svg { max-width: 100% !important; height: auto; }
+  @page {
+    size: A4 portrait;
+    margin: 22mm 18mm 20mm 20mm;
+    @top-left { content: "__STUDY__"; font: 7.5pt "DejaVu Sans", sans-serif; color: #555;
+                vertical-align: bottom; padding-bottom: 3mm; }
+    @top-right { content: "__TITLE__"; font: 7.5pt "DejaVu Sans", sans-serif; color: #555;
+                 vertical-align: bottom; padding-bottom: 3mm; white-space: nowrap; }
+    @bottom-center { content: "__PAGE__ " counter(page) " __OF__ " counter(pages);
+                     font: 8.5pt "DejaVu Sans", sans-serif; color: #333; }
+  }
   @media print {
-    @page { size: A4 landscape; margin: 12mm; }
-    table.dataframe { display: table; font-size: 7.5pt; overflow: visible; }
-    table.dataframe, img, svg { page-break-inside: avoid; }
-    h2 { page-break-before: auto; }
+    html, body { max-width: none; margin: 0; padding: 0; font-size: 9.5pt; }
+    .jp-Cell, .jp-OutputArea, .jp-OutputArea-child, .jp-OutputArea-output, .jp-Cell-outputWrapper,
+    .jp-Cell-outputArea, .jp-RenderedHTMLCommon { overflow: visible !important;
+      display: block; padding: 0 !important; margin: 0 !important; }
+    h1, h2, h3, h4, caption, h2 + p { break-after: avoid; page-break-after: avoid; }
+    h2 { margin-top: 1.1rem; }
+    p { orphans: 3; widows: 3; }
+    table { font-size: 8pt; width: 100%; overflow: visible; }
+    thead { display: table-header-group; }
+    tr, th, td { break-inside: avoid; page-break-inside: avoid; }
+    figure.figur { break-inside: avoid; page-break-inside: avoid; }
+    figure.figur img { max-height: 150mm; width: auto; margin: 0 auto; }
+    pre { white-space: pre-wrap; font-size: 7.5pt; }
+    nav.toc a { color: inherit; text-decoration: none; }
   }
 </style>
 """
+
+#: Words of the printed page in each report language.
+PAGE_WORDS = {"sv": {"page": "Sida", "of": "av", "toc": "Innehåll", "figure": "Figur"},
+              "en": {"page": "Page", "of": "of", "toc": "Contents", "figure": "Figure"}}
+
+
+def print_css(study: str, title: str, language: str) -> str:
+    """The stylesheet with the running header (study, appendix title) and "Sida N av M"."""
+    words = PAGE_WORDS[language]
+
+    def quoted(text: str) -> str:
+        return text.replace("\\", "\\\\").replace('"', '\\"')
+
+    return (CSS.replace("__STUDY__", quoted(study)).replace("__TITLE__", quoted(title))
+            .replace("__PAGE__", words["page"]).replace("__OF__", words["of"]))
+
+
+def table_of_contents(body: str, language: str) -> str:
+    """Insert a linked list of the second-level headings before the first of them."""
+    headings = re.findall(r'<h2 id="([^"]+)">(.*?)<a class="anchor-link"', body, flags=re.S)
+    if not headings:
+        return body
+    items = "".join(f'<li><a href="#{hid}">{text.strip()}</a></li>' for hid, text in headings)
+    nav = (f'<nav class="toc"><p><strong>{PAGE_WORDS[language]["toc"]}</strong></p>'
+           f"<ol>{items}</ol></nav>")
+    first = body.index(f'<h2 id="{headings[0][0]}"')
+    return body[:first] + nav + body[first:]
+
+
+def figure_html(svg_file: str | Path, caption: str, alt: str) -> str:
+    """A figure and its caption as one block (printed on one page), the SVG embedded."""
+    data = base64.b64encode(Path(svg_file).read_bytes()).decode("ascii")
+    return (f'<figure class="figur"><img src="data:image/svg+xml;base64,{data}" '
+            f'alt="{html_escape(alt)}"><figcaption>{html_escape(caption)}</figcaption></figure>')
 
 
 def chromium_path() -> str:
@@ -63,7 +127,8 @@ def html(notebook: str | Path, out: str | Path, language: str | None = None) -> 
     """Executed notebook -> one self-contained HTML file (no inputs, no prompts).
 
     `language` (default: `report.language` in params.yaml) sets the page's `lang`."""
-    language = language or load_params()["report"]["language"]
+    params = load_params()
+    language = language or params["report"]["language"]
     nb = nbformat.read(notebook, as_version=4)
     nb.metadata.pop("papermill", None)
     for cell in nb.cells:
@@ -73,7 +138,11 @@ def html(notebook: str | Path, out: str | Path, language: str | None = None) -> 
     exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb)
-    body = body.replace("</head>", CSS + "</head>", 1)
+    title = f"{params['report'].get('title_note', '')} – " + (
+        "statistisk analys" if language == "sv" else "statistical analysis")
+    body = body.replace("</head>", print_css(params["study"]["name"], title, language)
+                        + "</head>", 1)
+    body = table_of_contents(body, language)
     body = re.sub(r'<html lang="[a-z]+">', f'<html lang="{language}">', body, count=1)
     body = body.replace('alt="No description has been provided for this image"',
                         'alt="Figur"' if language == "sv" else 'alt="Figure"')

@@ -301,6 +301,8 @@ def methods_text(params: dict, language: str) -> str:
     alpha = number(a["alpha"], 2, language)
     corr = a["chisq_correct"]
     versions = software_versions()
+    zero_figures = ReportText(params, language)._ref(
+        "figure", ["andel_med_dagar", "dagar_bland_dem_med_dagar"])
     if language == "sv":
         return (
             f"Utfallen mättes under kalenderåret minst {windows} månader efter randomiseringen, "
@@ -317,6 +319,11 @@ def methods_text(params: dict, language: str) -> str:
             "med Wilcoxons rangsummetest (exakt p-värde när båda grupperna har färre än 50 "
             "observationer och inga lika värden, annars normalapproximation med korrektion för "
             "lika värden och kontinuitet) med Hodges–Lehmann-skattning av skillnaden. "
+            "Hodges–Lehmann-skattningen är medianen av alla parvisa skillnader mellan en person "
+            "i interventionsgruppen och en i kontrollgruppen; när de flesta i båda grupperna "
+            "har 0 dagar är de flesta parvisa skillnader 0, och skattningen och dess intervall "
+            "blir 0 även när andelen med dagar skiljer sig. Därför redovisas för dagar även "
+            f"andelen med minst en dag och fördelningen bland dem med dagar ({zero_figures}). "
             "Riskskillnader anges i procentenheter med Newcombes (Wilson) konfidensintervall och "
             "oddskvoter som betingad ML-skattning med exakt intervall. Alla test var tvåsidiga med "
             f"signifikansnivån {alpha}; p-värden redovisas både ojusterade och Holm-justerade "
@@ -338,7 +345,12 @@ def methods_text(params: dict, language: str) -> str:
         f"{number(a['fisher_expected_below'], 0, language)}. Distributions of days were compared "
         "with the Wilcoxon rank-sum test (exact p when both groups have fewer than 50 "
         "observations and no ties, otherwise the normal approximation with tie and continuity "
-        "correction) with the Hodges–Lehmann shift. Risk differences are in percentage points "
+        "correction) with the Hodges–Lehmann shift. The Hodges–Lehmann estimate is the median "
+        "of all pairwise differences between a person in the intervention group and one in the "
+        "control group; when most people in both groups have 0 days, most pairwise differences "
+        "are 0, and the estimate and its interval are 0 even when the share with days differs. "
+        "Days are therefore also shown as the share with at least one day and the distribution "
+        f"among those with days ({zero_figures}). Risk differences are in percentage points "
         "with Newcombe's (Wilson) interval, odds ratios the conditional maximum-likelihood "
         f"estimate with exact interval. All tests were two-sided at α = {alpha}; p-values are "
         "reported unadjusted and Holm-adjusted across outcomes and windows. Results are also "
@@ -372,12 +384,12 @@ def code_version() -> str:
 
 
 HEADINGS = {
-    "sv": {"methods": "Metod", "flow": "Flöde av deltagare", "table1": "Tabell 1. Deltagarnas "
+    "sv": {"methods": "Metod", "flow": "Flöde av deltagare", "table1": "Deltagarnas "
            "egenskaper vid randomisering", "results": "Resultat", "figures": "Figurer",
            "power": "Styrka och stickprovsstorlek", "disclosure": "Röjandekontroll",
            "parameters": "Parametrar och version"},
-    "en": {"methods": "Methods", "flow": "Flow of participants", "table1": "Table 1. "
-           "Characteristics at randomisation", "results": "Results", "figures": "Figures",
+    "en": {"methods": "Methods", "flow": "Flow of participants", "table1": "Characteristics "
+           "at randomisation", "results": "Results", "figures": "Figures",
            "power": "Power and sample size", "disclosure": "Disclosure control",
            "parameters": "Parameters and version"},
 }
@@ -390,7 +402,11 @@ CAPTIONS = {
            "kontroll), procentenheter med Newcombes 95 % KI.",
            "dagar_sjukpenning": "Nettodagar med sjukpenning per grupp (låda: kvartiler; "
            "morrhår: 10:e–90:e percentilen).",
-           "dagar_sjukersattning": "Nettodagar med sjuk- eller aktivitetsersättning per grupp."},
+           "consort": "Flöde av deltagare, kalenderåret minst {m} månader efter randomisering.",
+           "andel_med_dagar": "Andel med minst en nettodag per grupp och fönster (95 % "
+           "Wilson-intervall).",
+           "dagar_bland_dem_med_dagar": "Nettodagar bland dem med minst en dag: kumulativ andel "
+           "vid 10:e–90:e percentilen per grupp."},
     "en": {"andel_sysselsatta": "Share mainly employed or studying by group and window "
            "(95% Wilson intervals).",
            "andel_sysselsatta_kon": "As above, for women and men.",
@@ -398,7 +414,25 @@ CAPTIONS = {
            "minus control), percentage points with Newcombe 95% CI.",
            "dagar_sjukpenning": "Net days of sickness benefit by group (box: quartiles; "
            "whiskers: 10th–90th percentile).",
-           "dagar_sjukersattning": "Net days of sickness or activity compensation by group."},
+           "consort": "Flow of participants, calendar year at least {m} months after "
+           "randomisation.",
+           "andel_med_dagar": "Share with at least one net day by group and window (95% Wilson "
+           "intervals).",
+           "dagar_bland_dem_med_dagar": "Net days among those with at least one day: cumulative "
+           "share at the 10th–90th percentiles by group."},
+}
+
+#: Figures in the appendix after the CONSORT diagrams (one per window), in order.
+REPORT_FIGURES = ["andel_sysselsatta", "andel_sysselsatta_kon", "forest_riskskillnad",
+                  "dagar_sjukpenning", "andel_med_dagar", "dagar_bland_dem_med_dagar"]
+
+TABLE_CAPTIONS = {
+    "sv": {"flow": "Flöde av deltagare per grupp och fönster.",
+           "table1": "Deltagarnas egenskaper vid randomisering.",
+           "outcomes": "Utfall kalenderåret minst {m} månader efter randomisering."},
+    "en": {"flow": "Flow of participants by group and window.",
+           "table1": "Characteristics at randomisation.",
+           "outcomes": "Outcomes in the calendar year at least {m} months after randomisation."},
 }
 
 
@@ -414,11 +448,62 @@ class ReportText:
     def heading(self, key: str) -> str:
         return f"## {HEADINGS[self.language][key]}"
 
-    def window_heading(self, months: int) -> str:
-        return f"#### {label('window', self.language).format(m=months)}"
+    @property
+    def tables(self) -> list[str]:
+        """Numbered tables in order of appearance."""
+        return ["flow", "table1", *(f"outcomes_{m}" for m in self.params["cohort"]["offsets_months"])]
+
+    @property
+    def figures(self) -> list[str]:
+        """Numbered figures in order of appearance: CONSORT per window, then REPORT_FIGURES."""
+        return [*(f"consort_{m}m" for m in self.params["cohort"]["offsets_months"]),
+                *REPORT_FIGURES]
+
+    def _ref(self, kind: str, keys: list[str]) -> str:
+        numbers = sorted((self.tables if kind == "table" else self.figures).index(k) + 1
+                         for k in keys)
+        word = {"table": {"sv": "Tabell", "en": "Table"},
+                "figure": {"sv": "Figur", "en": "Figure"}}[kind][self.language]
+        span = str(numbers[0]) if len(numbers) == 1 else (
+            f"{numbers[0]}–{numbers[-1]}" if numbers == list(range(numbers[0], numbers[-1] + 1))
+            else ", ".join(map(str, numbers)))
+        return f"{word} {span}"
+
+    def table_caption(self, key: str, months: int | None = None) -> str:
+        """'Tabell N. …' for `key` (flow, table1, outcomes with `months`)."""
+        name = key if months is None else f"{key}_{months}"
+        text = TABLE_CAPTIONS[self.language][key].format(m=months)
+        return f"{self._ref('table', [name])}. {text}"
 
     def figure_caption(self, name: str) -> str:
-        return f"**{CAPTIONS[self.language][name]}**"
+        """'Figur N. …' for a figure file stem."""
+        key, months = ("consort", name[len("consort_"):-1]) if name.startswith("consort_") \
+            else (name, None)
+        return f"{self._ref('figure', [name])}. {CAPTIONS[self.language][key].format(m=months)}"
+
+    def reference(self, section: str) -> str:
+        """The sentence that points the reader to a section's numbered tables and figures."""
+        windows = self.params["cohort"]["offsets_months"]
+        consort = [f"consort_{m}m" for m in windows]
+        outcomes = [f"outcomes_{m}" for m in windows]
+        sv = self.language == "sv"
+        if section == "flow":
+            return (f"{self._ref('figure', consort)} och {self._ref('table', ['flow'])} visar "
+                    "flödet av deltagare per fönster." if sv else
+                    f"{self._ref('figure', consort)} and {self._ref('table', ['flow'])} show "
+                    "the flow of participants per window.")
+        if section == "table1":
+            return (f"{self._ref('table', ['table1'])} beskriver deltagarna vid randomisering "
+                    "med testet som valts per variabel." if sv else
+                    f"{self._ref('table', ['table1'])} describes the participants at "
+                    "randomisation with the test chosen per variable.")
+        if section == "results":
+            return (f"{self._ref('table', outcomes)} redovisar utfallen per fönster; "
+                    f"{self._ref('figure', REPORT_FIGURES)} visar dem som figurer." if sv else
+                    f"{self._ref('table', outcomes)} give the outcomes per window; "
+                    f"{self._ref('figure', REPORT_FIGURES)} show them as figures.")
+        raise KeyError(f"no reference sentence for section {section!r}")
+
 
     def title_block(self, commit: str) -> str:
         s = self.params["study"]

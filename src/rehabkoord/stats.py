@@ -2,7 +2,8 @@
 
 Each function mirrors one R function and returns a result object with named fields, in the
 manner of `scipy.stats`: `chisq_test` (R `chisq.test`), `fisher_test` (R `fisher.test`),
-`wilcox_test` (R `wilcox.test`), `power_prop_test` (R `power.prop.test`). Defaults are R's.
+`wilcox_test` (R `wilcox.test`), `kruskal_test` (R `kruskal.test`), `power_prop_test`
+(R `power.prop.test`). Defaults are R's.
 """
 
 from __future__ import annotations
@@ -343,6 +344,41 @@ def wilcox_pvalue(x: Sequence[float], y: Sequence[float], *, exact: bool | None 
     """`wilcox_test` without the Hodges–Lehmann estimate and interval (their root search is
     most of its cost): the same W and p, for simulations that use only the p-value."""
     return _rank_sum(x, y, exact, correct)[2]
+
+
+@dataclass(frozen=True)
+class KruskalResult:
+    """Kruskal–Wallis rank-sum test (R `kruskal.test`)."""
+
+    statistic: float
+    df: int
+    pvalue: float
+    method: str = "Kruskal-Wallis rank sum test"
+
+
+def kruskal_test(groups: Sequence[Sequence[float]]) -> KruskalResult:
+    """Kruskal–Wallis test of k ≥ 2 groups, as R: mid-ranks, tie-corrected H, chi-square(k − 1).
+
+    NaN values are dropped (R's `na.omit`); groups left empty are ignored, as R does.
+    """
+    parts = [np.asarray(g, dtype=float) for g in groups]
+    parts = [g[~np.isnan(g)] for g in parts]
+    parts = [g for g in parts if len(g) > 0]
+    if len(parts) < 2:
+        raise ValueError("kruskal_test needs at least two groups with observations")
+    values = np.concatenate(parts)
+    n = len(values)
+    ranks = sps.rankdata(values)
+    bounds = np.cumsum([0] + [len(g) for g in parts])
+    h = sum(ranks[a:b].sum() ** 2 / (b - a) for a, b in zip(bounds[:-1], bounds[1:],
+                                                               strict=True))
+    ties = np.unique(values, return_counts=True)[1].astype(float)
+    denominator = 1 - np.sum(ties**3 - ties) / (n**3 - n)
+    if denominator == 0:
+        raise ValueError("all observations are tied: the Kruskal-Wallis test is undefined")
+    statistic = float((12 * h / (n * (n + 1)) - 3 * (n + 1)) / denominator)
+    df = len(parts) - 1
+    return KruskalResult(statistic, df, float(sps.chi2.sf(statistic, df)))
 
 
 @dataclass(frozen=True)
