@@ -166,12 +166,12 @@ def days_among_with_days(table: pd.DataFrame, language: str) -> plt.Figure:
         for ax, w in zip(row_axes, windows, strict=True):
             part = table[(table["outcome"] == outcome) & (table["window_months"] == w)]
             for _, r in part.iterrows():
-                name = f"{label(r['group'], language)} (n = {int(r['n_with_days'])})"
                 if r["suppressed"]:
                     ax.plot([], [], color=PALETTE[r["group"]],
                             label=f"{label(r['group'], language)}: "
                                   + ("undertryckt" if language == "sv" else "suppressed"))
                     continue
+                name = f"{label(r['group'], language)} (n = {int(r['n_with_days'])})"
                 ax.plot(r[cols].to_numpy(dtype=float), DECILES, marker="o", ms=3.5,
                         drawstyle="steps-post", color=PALETTE[r["group"]], label=name)
             ax.set_ylim(0, 100)

@@ -173,10 +173,15 @@ def cell_name(key: tuple, language: str) -> str:
     def window(months: int) -> str:
         return label("window", language).format(m=months)
 
-    t1 = "Tabell 1" if language == "sv" else "Table 1"
+    t1 = "Tabell 2" if language == "sv" else "Table 2"
     if kind in ("n", "events"):
         w, stratum, outcome, group = rest
         what = "n" if kind == "n" else label("n_pct", language)
+        return (f"{window(w)}, {label(stratum, language)}, {label(outcome, language)}, "
+                f"{label(group, language)}: {what}")
+    if kind == "any days":
+        w, stratum, outcome, group = rest
+        what = "minst en dag" if language == "sv" else "at least one day"
         return (f"{window(w)}, {label(stratum, language)}, {label(outcome, language)}, "
                 f"{label(group, language)}: {what}")
     if kind == "outcome":
