@@ -430,7 +430,7 @@ def test_check_prints_problems_and_writes_nothing(tmp_path, delivery, capsys, mo
     import yaml
 
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
-    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "pyproject.toml").write_text("")  # project_root() needs both
     params = {"data": {**clean_params(), "dir": "raw"}, "cohort": {"offsets_months": [6, 12]}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     monkeypatch.chdir(tmp_path)

@@ -36,6 +36,12 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def changed_stages(project: Path) -> set[str]:
+    """Stages of this pipeline (dvc.yaml at the root; not other studies') that DVC would run."""
+    status = json.loads(dvc("status", "--json", cwd=project).stdout or "{}")
+    return {name for name in status if ":" not in name}
+
+
 @pytest.fixture(scope="session")
 def built(tmp_path_factory) -> Path:
     project = copy_project(tmp_path_factory.mktemp("run_a"))
@@ -59,7 +65,7 @@ def test_appendix_exists_and_dag_is_in_order(built):
     dag = dvc("dag", "--md", cwd=built).stdout
     names = dict(re.findall(r'(node\d+)\["([^"]+)"\]', dag))
     edges = {(names[a], names[b]) for a, b in re.findall(r"(node\d+)-->(node\d+)", dag)}
-    assert set(names.values()) == set(STAGES)
+    assert set(STAGES) <= set(names.values())
     for edge in DAG:
         assert edge in edges, edge
     assert not any("power" == b for _, b in edges), "the power stage reads no data"
@@ -115,8 +121,7 @@ def test_english_appendix_by_one_parameter(own):
 def test_a_library_change_reruns_the_stages_that_import_it(own, module, stages):
     path = own / "src" / "rehabkoord" / f"{module}.py"
     path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
-    status = dvc("status", "--json", cwd=own).stdout
-    assert set(json.loads(status)) == stages
+    assert changed_stages(own) == stages
 
 
 def test_two_runs_give_identical_tables(built, tmp_path):
@@ -171,7 +176,7 @@ def test_killed_stage_is_not_trusted(own):
     (own / ".dvc" / "tmp" / "lock").unlink(missing_ok=True)
     done = dvc("repro", cwd=own)
     assert "analyse" in stages_run(done.stdout) or "up to date" in done.stdout.lower()
-    assert dvc("status", "--json", cwd=own).stdout.strip() in ("{}", "")
+    assert changed_stages(own) == set()
 
 
 def test_no_person_keys_in_outputs(built):
