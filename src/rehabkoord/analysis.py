@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import provenance
 from .cohort import build_cohort
 from .contract import GROUP_CONTROL, GROUP_INTERVENTION, PERSON_KEY, SEX_CODES
 from .io import atomic_outputs, write_json, write_parquet
@@ -246,4 +247,5 @@ def write_outputs(results: pd.DataFrame, baseline: pd.DataFrame, power: dict, me
         write_parquet(baseline, bp)
         write_json(power, pj)
         write_json(metrics, mj)
+    provenance.write_sidecars(t / "results.csv", t / "baseline.csv")
     return targets

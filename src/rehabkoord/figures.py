@@ -17,6 +17,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from statsmodels.stats.proportion import proportion_confint  # noqa: E402
 
+from . import provenance  # noqa: E402
 from .cohort import EXCLUSION_REASONS  # noqa: E402
 from .contract import GROUP_CONTROL, GROUP_INTERVENTION, GROUPS  # noqa: E402
 from .disclosure import publish_binary, publish_count  # noqa: E402
@@ -33,12 +34,15 @@ def set_style() -> None:
 
 
 def save(fig: plt.Figure, stem: str | Path) -> list[Path]:
-    """Save as PNG (200 dpi) and SVG without date metadata; returns the paths."""
+    """Save as PNG (200 dpi) and SVG without date metadata, stamped with provenance."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    fig.savefig(paths[0], bbox_inches="tight", metadata={"Software": None})
-    fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    stamp = provenance.collect()
+    fig.savefig(paths[0], bbox_inches="tight",
+                metadata={"Software": None, **provenance.png_metadata(stamp)})
+    fig.savefig(paths[1], bbox_inches="tight",
+                metadata={"Date": None, "Creator": None, **provenance.svg_metadata(stamp)})
     plt.close(fig)
     return paths
 

@@ -17,9 +17,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pyreadstat
 
+from . import provenance
 from .contract import YEAR, Table
 
 
@@ -184,8 +186,12 @@ def atomic_outputs(*targets: str | Path) -> Iterator[list[Path]]:
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    """Parquet without pandas' index or writer metadata that would vary between runs."""
-    frame.reset_index(drop=True).to_parquet(path, index=False, compression="zstd")
+    """Parquet without pandas' index or writer metadata that would vary between runs,
+    stamped with the run's provenance (`rehabkoord.provenance`)."""
+    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    stamp = provenance.parquet_metadata(provenance.collect())
+    pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **stamp}), path,
+                   compression="zstd")
 
 
 def write_json(obj: object, path: Path) -> None:

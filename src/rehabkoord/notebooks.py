@@ -1,0 +1,64 @@
+"""Source notebooks on disk exactly as the nbstripout git filter commits them.
+
+DVC hashes the working-tree notebooks; if they hold outputs or volatile metadata that the
+filter removes on commit, the committed `dvc.lock` describes files nobody else has and every
+fresh clone re-runs every stage. So `make report` strips them in place first, and Lab saves
+them stripped (`make lab`). The git filter's own program decides, so both agree byte for byte.
+
+    python -m rehabkoord.notebooks strip notebooks     # rewrite files that are not stripped
+    python -m rehabkoord.notebooks check notebooks     # exit 1 naming files that are not
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def stripped_text(text: str) -> str:
+    """The notebook JSON as the nbstripout filter would commit it."""
+    done = subprocess.run([sys.executable, "-m", "nbstripout", "-t"], input=text.encode("utf-8"),
+                          capture_output=True, check=True)
+    return done.stdout.decode("utf-8")
+
+
+def notebooks_in(target: str | Path) -> list[Path]:
+    target = Path(target)
+    return sorted(target.glob("*.ipynb")) if target.is_dir() else [target]
+
+
+def unstripped(target: str | Path) -> list[Path]:
+    """Notebooks whose bytes on disk differ from what the git filter would commit."""
+    return [p for p in notebooks_in(target)
+            if stripped_text(p.read_text(encoding="utf-8")) != p.read_text(encoding="utf-8")]
+
+
+def strip(target: str | Path) -> list[Path]:
+    """Strip notebooks in place; only files that change are rewritten (mtimes stay)."""
+    changed = unstripped(target)
+    for path in changed:
+        path.write_text(stripped_text(path.read_text(encoding="utf-8")), encoding="utf-8")
+    return changed
+
+
+def pre_save_hook(model: dict, **_: object) -> None:
+    """Jupyter's pre-save hook: save notebooks stripped; the open tab keeps its outputs."""
+    if model.get("type") == "notebook" and model.get("content") is not None:
+        model["content"] = json.loads(stripped_text(json.dumps(model["content"])))
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2 or argv[0] not in ("strip", "check"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    action, targets = argv[0], argv[1:]
+    found = [p for t in targets for p in (strip(t) if action == "strip" else unstripped(t))]
+    for path in found:
+        print(f"{path}: {'stripped' if action == 'strip' else 'carries outputs or volatile metadata'}")
+    return 1 if action == "check" and found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
