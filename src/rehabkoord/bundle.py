@@ -3,9 +3,10 @@
 The archive holds the committed compendium (``git archive HEAD``), the commit it came from
 (``BUNDLE_COMMIT``, read by `rehabkoord.provenance` where there is no git), every wheel pinned
 in ``requirements.lock`` for Linux x86-64 and Windows x86-64 under CPython 3.11, and
-``BUNDLE.md`` with the install steps. Wheels come from ``pip download --only-binary=:all:``;
-a pin published only as source is built here into a wheel and accepted only if that wheel is
-pure Python (``py3-none-any``), so it installs on both platforms.
+``BUNDLE.md`` with the install steps (the README's section on SCB's environment). Wheels come
+from ``pip download --only-binary=:all:``; a pin published only as source is built here into
+a wheel and accepted only if that wheel is pure Python (``py3-none-any``), so it installs on
+both platforms.
 
     python -m rehabkoord.bundle [OUT_DIR]     # default dist/; downloads are cached in OUT_DIR/cache
 """
@@ -26,9 +27,10 @@ from pathlib import Path
 from .params import project_root
 
 PYTHON_VERSION = "3.11"
-# directory in the bundle -> pip's --platform tags (pip also accepts older manylinux tags)
+# directory in the bundle -> pip's --platform tags; Linux: glibc 2.28 or newer (Debian 10+)
 PLATFORMS: dict[str, tuple[str, ...]] = {
-    "linux-x86_64": ("manylinux_2_28_x86_64",),
+    "linux-x86_64": (*(f"manylinux_2_{minor}_x86_64" for minor in range(28, 16, -1)),
+                     "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"),
     "win-amd64": ("win_amd64",),
 }
 _MISSING = re.compile(r"No matching distribution found for (\S+)")
@@ -116,8 +118,8 @@ def download_wheels(pins: dict[str, str], platform_tags: tuple[str, ...], dest: 
 def _pure_wheel(name: str, version: str, pure_dir: Path) -> str | None:
     """Build a wheel from the source release; None if it is pure Python, else the reason."""
     if not any(wheel_name_version(w.name) == (name, version) for w in pure_dir.glob("*.whl")):
-        done = _pip("wheel", "--quiet", "--no-deps", "--no-binary", name, "-w", str(pure_dir),
-                    f"{name}=={version}")
+        done = _pip("wheel", "--quiet", "--no-deps", "--no-binary", name, "--no-cache-dir",
+                    "-w", str(pure_dir), f"{name}=={version}")
         if done.returncode != 0:
             return f"no wheel on PyPI and building one failed: {done.stderr.strip()[-300:]}"
     built = [w for w in pure_dir.glob("*.whl") if wheel_name_version(w.name) == (name, version)]
@@ -126,35 +128,19 @@ def _pure_wheel(name: str, version: str, pure_dir: Path) -> str | None:
     return None
 
 
-def bundle_readme(commit: str, problems: dict[str, dict[str, str]]) -> str:
-    missing = "".join(f"- {plat}: `{pin}` — {why}\n" for plat, items in problems.items()
+SCB_SECTION = "## Running inside SCB's environment"
+
+
+def bundle_readme(commit: str, problems: dict[str, dict[str, str]], readme: str) -> str:
+    """BUNDLE.md: the project README's install steps for SCB, and pins lacking a wheel."""
+    start = readme.index(SCB_SECTION)
+    end = readme.find("\n## ", start + len(SCB_SECTION))
+    steps = readme[start:end if end >= 0 else None].strip()
+    missing = "".join(f"- {plat}: `{pin}`: {why}\n" for plat, items in problems.items()
                       for pin, why in items.items()) or "None: every pin has a wheel for both.\n"
-    return f"""# rehabkoord offline bundle (commit {commit})
-
-This archive runs the compendium without internet access: the code and every pinned Python
-package as wheels for CPython {PYTHON_VERSION} on Linux x86-64 (`wheels/linux-x86_64/`) and
-Windows x86-64 (`wheels/win-amd64/`). See the project README, section "Running inside SCB's
-environment".
-
-## Linux (Python {PYTHON_VERSION}, make)
-
-    make report OFFLINE=1
-
-## Windows (Python {PYTHON_VERSION}, PowerShell, no make)
-
-    py -3.11 -m venv .venv
-    .venv\\Scripts\\python -m pip install --no-index --find-links wheels\\win-amd64 -r requirements.lock
-    .venv\\Scripts\\python -m pip install --no-index --no-deps --no-build-isolation -e .
-    .venv\\Scripts\\python -m ipykernel install --sys-prefix --name rehabkoord --display-name "Python (rehabkoord)"
-    $env:PATH = "$PWD\\.venv\\Scripts;$env:PATH"
-    git init; .venv\\Scripts\\dvc repro
-
-Without git, replace the last line by `.venv\\Scripts\\dvc config --local core.no_scm true;
-.venv\\Scripts\\dvc repro`. The appendix is `reports\\bilaga.html`.
-
-## Pins without a wheel
-
-{missing}"""
+    return (f"# rehabkoord offline bundle (commit {commit})\n\n"
+            f"Wheels for CPython {PYTHON_VERSION}: {', '.join(f'`wheels/{p}/`' for p in PLATFORMS)}."
+            f"\n\n#{steps}\n\n## Pins without a wheel\n\n{missing}")
 
 
 def build(out_dir: Path, root: Path | None = None) -> Path:
@@ -183,7 +169,9 @@ def build(out_dir: Path, root: Path | None = None) -> Path:
             (stage / "wheels" / plat).mkdir(parents=True)
             for whl in cov.wheels.values():
                 shutil.copy2(cache / plat / whl, stage / "wheels" / plat / whl)
-        (stage / "BUNDLE.md").write_text(bundle_readme(commit[:12], problems), encoding="utf-8")
+        readme = (stage / "README.md").read_text(encoding="utf-8")
+        (stage / "BUNDLE.md").write_text(bundle_readme(commit[:12], problems, readme),
+                                         encoding="utf-8")
         target = out_dir / f"rehabkoord-bundle-{commit[:12]}.zip"
         partial = target.with_suffix(".zip.tmp")
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -199,7 +187,7 @@ def main(argv: list[str]) -> int:
     target = build(out)
     size = target.stat().st_size / 2**20
     print(f"{target} ({size:.0f} MiB, {time.monotonic() - started:.0f} s)")
-    print(f"Unpack it, cd rehabkoord, then: make report OFFLINE=1 (Windows: see BUNDLE.md)")
+    print("Unpack it, cd rehabkoord, then: make report OFFLINE=1 (Windows: see BUNDLE.md)")
     return 0
 
 

@@ -3,7 +3,9 @@
 DVC hashes the working-tree notebooks; if they hold outputs or volatile metadata that the
 filter removes on commit, the committed `dvc.lock` describes files nobody else has and every
 fresh clone re-runs every stage. So `make report` strips them in place first, and Lab saves
-them stripped (`make lab`). The git filter's own program decides, so both agree byte for byte.
+them stripped (`make lab`). The git filter's own program (nbstripout) decides, and `strip`
+configures the filter with the same extra keys, so both agree byte for byte. Beyond outputs,
+counts and nbstripout's defaults, the keys below vary between machines and runs.
 
     python -m rehabkoord.notebooks strip notebooks     # rewrite files that are not stripped
     python -m rehabkoord.notebooks check notebooks     # exit 1 naming files that are not
@@ -14,14 +16,35 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
+
+import nbformat
+import nbstripout
+
+# nbstripout's own defaults (its command line adds them; its Python API does not)
+NBSTRIPOUT_KEYS = (
+    "metadata.signature", "metadata.widgets", "cell.metadata.collapsed",
+    "cell.metadata.ExecuteTime", "cell.metadata.execution", "cell.metadata.heading_collapsed",
+    "cell.metadata.hidden", "cell.metadata.scrolled",
+)
+VOLATILE_KEYS = (
+    "metadata.papermill", "cell.metadata.papermill", "metadata.language_info.version",
+    "metadata.language_info.codemirror_mode", "metadata.language_info.file_extension",
+    "metadata.language_info.mimetype", "metadata.language_info.nbconvert_exporter",
+    "metadata.language_info.pygments_lexer",
+)
 
 
 def stripped_text(text: str) -> str:
-    """The notebook JSON as the nbstripout filter would commit it."""
-    done = subprocess.run([sys.executable, "-m", "nbstripout", "-t"], input=text.encode("utf-8"),
-                          capture_output=True, check=True)
-    return done.stdout.decode("utf-8")
+    """The notebook JSON as the nbstripout filter (`nbstripout -t`) would commit it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        nb = nbformat.reads(text, as_version=nbformat.NO_CONVERT)
+        nb = nbstripout.strip_output(nb, keep_output=False, keep_count=False, keep_id=False,
+                                     extra_keys=[*NBSTRIPOUT_KEYS, *VOLATILE_KEYS])
+        out = nbformat.writes(nb)
+    return out if out.endswith("\n") else out + "\n"
 
 
 def notebooks_in(target: str | Path) -> list[Path]:
@@ -43,6 +66,12 @@ def strip(target: str | Path) -> list[Path]:
     return changed
 
 
+def configure_git_filter(root: Path) -> None:
+    """Make the nbstripout git filter (installed by `make setup`) strip VOLATILE_KEYS too."""
+    subprocess.run(["git", "config", "filter.nbstripout.extrakeys", " ".join(VOLATILE_KEYS)],
+                   cwd=root, capture_output=True)
+
+
 def pre_save_hook(model: dict, **_: object) -> None:
     """Jupyter's pre-save hook: save notebooks stripped; the open tab keeps its outputs."""
     if model.get("type") == "notebook" and model.get("content") is not None:
@@ -54,6 +83,8 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     action, targets = argv[0], argv[1:]
+    if action == "strip" and (Path.cwd() / ".git").exists():
+        configure_git_filter(Path.cwd())
     found = [p for t in targets for p in (strip(t) if action == "strip" else unstripped(t))]
     for path in found:
         print(f"{path}: {'stripped' if action == 'strip' else 'carries outputs or volatile metadata'}")
