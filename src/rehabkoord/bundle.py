@@ -175,8 +175,9 @@ def build(out_dir: Path, root: Path | None = None) -> Path:
         target = out_dir / f"rehabkoord-bundle-{commit[:12]}.zip"
         partial = target.with_suffix(".zip.tmp")
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as zf:
-            for path in sorted(stage.rglob("*")):
-                zf.write(path, path.relative_to(stage.parent).as_posix())
+            for path in sorted(stage.rglob("*")):  # wheels are compressed already
+                zf.write(path, path.relative_to(stage.parent).as_posix(),
+                         zipfile.ZIP_STORED if path.suffix == ".whl" else zipfile.ZIP_DEFLATED)
         partial.replace(target)
     return target
 
