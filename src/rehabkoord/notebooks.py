@@ -9,6 +9,10 @@ counts and nbstripout's defaults, the keys below vary between machines and runs.
 
     python -m rehabkoord.notebooks strip notebooks     # rewrite files that are not stripped
     python -m rehabkoord.notebooks check notebooks     # exit 1 naming files that are not
+    python -m rehabkoord.notebooks scrub reports/notebooks/04_analyse.ipynb
+
+`scrub` is for executed notebooks (DVC outputs): it keeps the outputs and removes run times,
+durations and the Python patch version, so two runs write identical bytes.
 """
 
 from __future__ import annotations
@@ -66,6 +70,18 @@ def strip(target: str | Path) -> list[Path]:
     return changed
 
 
+def scrub(path: str | Path) -> Path:
+    """Remove run times and other volatile metadata from an executed notebook, keeping outputs."""
+    path = Path(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+        nb = nbstripout.strip_output(nb, keep_output=True, keep_count=True, keep_id=True,
+                                     extra_keys=[*NBSTRIPOUT_KEYS, *VOLATILE_KEYS])
+        nbformat.write(nb, path)
+    return path
+
+
 def configure_git_filter(root: Path) -> None:
     """Make the nbstripout git filter (installed by `make setup`) strip VOLATILE_KEYS too."""
     subprocess.run(["git", "config", "filter.nbstripout.extrakeys", " ".join(VOLATILE_KEYS)],
@@ -79,10 +95,14 @@ def pre_save_hook(model: dict, **_: object) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 2 or argv[0] not in ("strip", "check"):
+    if len(argv) < 2 or argv[0] not in ("strip", "check", "scrub"):
         print(__doc__, file=sys.stderr)
         return 2
     action, targets = argv[0], argv[1:]
+    if action == "scrub":
+        for target in targets:
+            scrub(target)
+        return 0
     if action == "strip" and (Path.cwd() / ".git").exists():
         configure_git_filter(Path.cwd())
     found = [p for t in targets for p in (strip(t) if action == "strip" else unstripped(t))]
