@@ -12,12 +12,14 @@ counts and nbstripout's defaults, the keys below vary between machines and runs.
     python -m rehabkoord.notebooks scrub reports/notebooks/04_analyse.ipynb
 
 `scrub` is for executed notebooks (DVC outputs): it keeps the outputs and removes run times,
-durations and the Python patch version, so two runs write identical bytes.
+durations, the Python patch version and memory addresses in object reprs, so two runs write
+identical bytes.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import warnings
@@ -70,6 +72,9 @@ def strip(target: str | Path) -> list[Path]:
     return changed
 
 
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+>")
+
+
 def scrub(path: str | Path) -> Path:
     """Remove run times and other volatile metadata from an executed notebook, keeping outputs."""
     path = Path(path)
@@ -78,6 +83,11 @@ def scrub(path: str | Path) -> Path:
         nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
         nb = nbstripout.strip_output(nb, keep_output=True, keep_count=True, keep_id=True,
                                      extra_keys=[*NBSTRIPOUT_KEYS, *VOLATILE_KEYS])
+        for cell in nb.cells:
+            for output in cell.get("outputs", []):
+                plain = output.get("data", {}).get("text/plain")
+                if plain is not None:  # e.g. "<pandas...Styler at 0x7f...>" beside the HTML
+                    output["data"]["text/plain"] = _ADDRESS.sub(">", plain)
         nbformat.write(nb, path)
     return path
 
