@@ -99,13 +99,30 @@ def run_time(commit_time: int | None) -> str:
     return when.replace(microsecond=0).isoformat()
 
 
+_FILE_HASHES: dict[tuple[str, int, int], bytes] = {}
+
+
+def _file_digest(f: Path) -> bytes:
+    """sha256 of a file, remembered by path, size and mtime: a stage stamps several outputs
+    and national extracts are large."""
+    st = f.stat()
+    key = (str(f.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _FILE_HASHES:
+        digest = hashlib.sha256()
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        _FILE_HASHES[key] = digest.digest()
+    return _FILE_HASHES[key]
+
+
 def hash_directory(path: Path) -> str:
     """sha256 over every file's relative path and bytes, in sorted order."""
     digest = hashlib.sha256()
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
     for f in files:
         digest.update(f.relative_to(path).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(f.read_bytes()).digest())
+        digest.update(_file_digest(f))
     return digest.hexdigest()
 
 
