@@ -65,7 +65,8 @@ def test_every_pin_has_a_wheel_for_windows_and_linux(built_bundle):
             pins[bundle.canonical(name)] = version
     for plat, allowed in (("win-amd64", ("win_amd64.whl", "none-any.whl", "abi3-win_amd64.whl")),
                           ("linux-x86_64", ("x86_64.whl", "none-any.whl"))):
-        wheels = [Path(n).name for n in names if n.startswith(f"rehabkoord/wheels/{plat}/")]
+        wheels = [Path(n).name for n in names
+                  if n.startswith(f"rehabkoord/wheels/{plat}/") and not n.endswith("/")]
         assert all(w.endswith(allowed) for w in wheels), [w for w in wheels
                                                           if not w.endswith(allowed)]
         have = {bundle.wheel_name_version(w) for w in wheels}
