@@ -40,7 +40,8 @@ def project(tmp_path, monkeypatch) -> Path:
                                                     "report": {"min_cell": 3}}))
     (p / "requirements.lock").write_text("pandas==3.1.1\n")
     (p / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"analyse": {
-        "cmd": "true", "deps": ["src/mod.py", "data/raw"], "params": ["analysis"]}}}))
+        "cmd": "true", "deps": ["src/mod.py", "data/raw"], "params": ["analysis"],
+        "outs": ["out", {"tables/results.parquet": {"persist": True}}]}}}))
     (p / ".gitignore").write_text("/data/\n")
     subprocess.run(["git", "init", "-q"], cwd=p, check=True)
     _commit(p, "sources", 1_700_000_000)
@@ -61,6 +62,15 @@ def test_stamp_records_commit_data_params_lock_and_time(project):
     assert stamp.run_time == "2023-11-14T22:13:20+00:00"  # the commit's time, 1_700_000_000
     assert stamp.package_version not in ("", "unknown")
     assert provenance.collect(root=project) == stamp  # deterministic
+
+
+def test_the_stage_comes_from_the_output_path_so_jupyter_stamps_as_dvc(project, monkeypatch):
+    under_dvc = provenance.collect(root=project)
+    monkeypatch.delenv("DVC_STAGE")
+    for output in ("out/fig.png", "tables/results.parquet", "tables/.results.parquet.k2j4.tmp"):
+        assert provenance.stage_of(project, project / output) == "analyse", output
+        assert provenance.collect(root=project, output=project / output) == under_dvc, output
+    assert provenance.stage_of(project, project / "elsewhere.parquet") is None
 
 
 def test_source_date_epoch_sets_the_run_time(project, monkeypatch):

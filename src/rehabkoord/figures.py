@@ -38,7 +38,7 @@ def save(fig: plt.Figure, stem: str | Path) -> list[Path]:
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    stamp = provenance.collect()
+    stamp = provenance.collect(output=paths[0])
     fig.savefig(paths[0], bbox_inches="tight",
                 metadata={"Software": None, **provenance.png_metadata(stamp)})
     fig.savefig(paths[1], bbox_inches="tight",

@@ -189,7 +189,7 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     """Parquet without pandas' index or writer metadata that would vary between runs,
     stamped with the run's provenance (`rehabkoord.provenance`)."""
     table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
-    stamp = provenance.parquet_metadata(provenance.collect())
+    stamp = provenance.parquet_metadata(provenance.collect(output=path))
     pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **stamp}), path,
                    compression="zstd")
 

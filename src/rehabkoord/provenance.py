@@ -8,9 +8,9 @@ chunk, SVG ``<metadata>``) and the appendix (HTML ``<meta>``) carries one stamp:
 A stamp must not make two runs of one commit differ, or a re-run on a fresh clone would
 rewrite `dvc.lock`. So its fields are chosen to be deterministic:
 
-- ``git_commit``: the last commit that changed the running stage's tracked dependencies
-  (its notebook and modules as listed in dvc.yaml, params.yaml, dvc.yaml; outside DVC:
-  src/, notebooks/, params.yaml, dvc.yaml), not HEAD: committing `dvc.lock` or a README
+- ``git_commit``: the last commit that changed the tracked dependencies of the stage that
+  writes the output (its notebook and modules as dvc.yaml lists them, params.yaml, dvc.yaml;
+  else src/, notebooks/, params.yaml, dvc.yaml), not HEAD: committing `dvc.lock` or a README
   after a run must not change what a re-run on a fresh clone writes. ``git_dirty``: those
   files differ from that commit. So run `make report` on a committed tree, then commit
   `dvc.lock`. Outside git (an unpacked bundle) the commit comes from ``BUNDLE_COMMIT``.
@@ -159,14 +159,35 @@ def stage_inputs(root: Path, stage: str | None) -> tuple[tuple[str, ...] | None,
     return tuple(keys), (*deps, "params.yaml", "dvc.yaml")
 
 
-def collect(sections: Iterable[str] | None = None, root: Path | None = None) -> Provenance:
-    """The stamp for an output made now, from the stage reading params `sections`.
+_TEMP_NAME = re.compile(r"^\.(.+)\.[^.]+\.tmp$")  # io.atomic_outputs' temporary files
 
-    By default the sections are those dvc.yaml lists for the running stage (DVC sets
-    DVC_STAGE), or all of params.yaml outside DVC."""
+
+def stage_of(root: Path, output: str | Path) -> str | None:
+    """The dvc.yaml stage whose outs contain `output` (a file or a file in an out directory)."""
+    output = Path(output).resolve()
+    temp = _TEMP_NAME.match(output.name)
+    if temp:
+        output = output.with_name(temp.group(1))
+    stages = (yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8")) or {}).get("stages", {})
+    for name, stage in stages.items():
+        for out in stage.get("outs", []) + stage.get("metrics", []):
+            out_path = (root / (out if isinstance(out, str) else next(iter(out)))).resolve()
+            if output == out_path or out_path in output.parents:
+                return name
+    return None
+
+
+def collect(sections: Iterable[str] | None = None, root: Path | None = None,
+            output: str | Path | None = None) -> Provenance:
+    """The stamp for `output` made now, by the stage reading params `sections`.
+
+    By default the stage is the one dvc.yaml lists `output` under (so a notebook run in
+    Jupyter stamps as under DVC), else the running DVC stage (DVC_STAGE); its params keys are
+    the sections. Outside any stage: all of params.yaml."""
     root = root or project_root()
     params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8")) or {}
-    stage_sections, paths = stage_inputs(root, os.environ.get("DVC_STAGE"))
+    stage = (stage_of(root, output) if output is not None else None) or os.environ.get("DVC_STAGE")
+    stage_sections, paths = stage_inputs(root, stage)
     if sections is None:
         sections = stage_sections
     commit, dirty, commit_time = source_commit(root, paths)
@@ -202,13 +223,12 @@ def svg_metadata(stamp: Provenance) -> dict[str, str]:
     return {"Description": stamp.to_json()}
 
 
-def write_sidecars(*paths: str | Path, stamp: Provenance | None = None) -> list[Path]:
+def write_sidecars(*paths: str | Path) -> list[Path]:
     """``<file>.provenance.json`` next to outputs that cannot carry metadata (CSV)."""
-    stamp = stamp or collect()
     written = []
     for path in paths:
         side = sidecar_path(path)
-        side.write_text(stamp.to_json() + "\n", encoding="utf-8")
+        side.write_text(collect(output=path).to_json() + "\n", encoding="utf-8")
         written.append(side)
     return written
 

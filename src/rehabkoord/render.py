@@ -70,7 +70,7 @@ def html(notebook: str | Path, out: str | Path, language: str | None = None) -> 
     exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb)
-    body = body.replace("</head>", provenance.html_meta(provenance.collect()) + CSS + "</head>", 1)
+    body = body.replace("</head>", provenance.html_meta(provenance.collect(output=out)) + CSS + "</head>", 1)
     body = re.sub(r'<html lang="[a-z]+">', f'<html lang="{language}">', body, count=1)
     body = body.replace('alt="No description has been provided for this image"',
                         'alt="Figur"' if language == "sv" else 'alt="Figure"')

@@ -17,6 +17,7 @@ from . import disclosure, provenance
 from .cohort import EXCLUSION_REASONS, REASON_EMPLOYMENT_MISSING
 from .contract import GROUP_CONTROL, GROUP_INTERVENTION
 from .fmt import interval, number, pvalue
+from .params import project_root
 
 LABELS = {
     "sv": {
@@ -324,7 +325,7 @@ def software_versions() -> str:
 
 def code_version() -> str:
     """The git commit of the report's sources (provenance), '+ändringar' when dirty."""
-    stamp = provenance.collect()
+    stamp = _appendix_stamp()
     return stamp.git_commit[:12] + (" (+ändringar)" if stamp.git_dirty else "")
 
 
@@ -469,4 +470,9 @@ def _years(years: list[int]) -> str:
 
 def _today() -> str:
     """The run's date as stamped in provenance (SOURCE_DATE_EPOCH, else the commit's)."""
-    return provenance.collect().run_time[:10]
+    return _appendix_stamp().run_time[:10]
+
+
+def _appendix_stamp() -> provenance.Provenance:
+    """The appendix's provenance, the same whether DVC or Jupyter runs the notebook."""
+    return provenance.collect(output=project_root() / "reports" / "bilaga.html")
