@@ -1,17 +1,36 @@
 # Two commands: `make report` and `make test`. Everything else is set up on demand.
+# Every target works from a fresh shell: recipes call .venv/bin/ by path and put it on PATH
+# for the stage commands (papermill, python), so nothing depends on an activated venv.
 SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 KERNEL := rehabkoord
 STAMP := $(VENV)/.installed
+RUN := PATH=$(CURDIR)/$(BIN):$$PATH
+# `make report OFFLINE=1` installs from the wheels of an unpacked `make bundle` archive
+OFFLINE ?=
+WHEELS ?= wheels/linux-x86_64
+PIP_SOURCE := $(if $(OFFLINE),--no-index --find-links $(WHEELS),)
+STAGE ?=
+BUNDLE_DIR ?= dist
+# The studies and their appendices: `make report STUDY=caseload` builds one. A study with its
+# own folder registers here (its dvc.yaml target and the appendix it writes).
+STUDIES := uppsala caseload
+TARGET_uppsala := report
+APPENDIX_uppsala := reports/bilaga.html
+TARGET_caseload := notebooks/caseload/dvc.yaml:report
+APPENDIX_caseload := reports/caseload/sammanstallning.html
+STUDY ?= $(STUDIES)
 
-.PHONY: setup report check-data test pdf verify lint clean-outputs
+.PHONY: setup report check-data stage strip lab test pdf verify reference bundle
 
 $(STAMP): requirements.lock pyproject.toml
+	@if [ -n "$(OFFLINE)" ] && [ ! -d "$(WHEELS)" ]; then \
+	  echo "OFFLINE=1: no wheels in $(WHEELS) (unpack the archive from \`make bundle\`)" >&2; exit 1; fi
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_SOURCE) -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_SOURCE) --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (rehabkoord)"
 	test -d .git || git init -q
 	$(BIN)/nbstripout --install --attributes .gitattributes 2>/dev/null || true
@@ -19,27 +38,56 @@ $(STAMP): requirements.lock pyproject.toml
 
 setup: $(STAMP)
 
-# `dvc repro report` runs the report and what it depends on: the synthetic generator runs only
-# when data.dir points at its output. When a stage fails because the delivery does not fit the
-# contract, the full list of problems is printed again as the last thing on the screen.
-report: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro report || { \
-	  PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m rehabkoord.clean >/dev/null; exit 1; }
-	@echo "Appendix: $(CURDIR)/reports/bilaga.html"
+# Notebooks are stripped on disk before DVC hashes them, so dvc.lock matches the committed files.
+strip: $(STAMP)
+	$(BIN)/python -m rehabkoord.notebooks strip notebooks
+
+# `dvc repro <target>` runs each study's report and what it depends on: the synthetic
+# generator runs only when data.dir points at its output. When a stage fails because the
+# delivery does not fit the contract, the full list of problems is printed again last.
+report: strip
+	$(RUN) $(BIN)/dvc repro $(foreach s,$(STUDY),$(TARGET_$(s))) || { \
+	  $(RUN) $(BIN)/python -m rehabkoord.clean >/dev/null; exit 1; }
+	@$(foreach s,$(STUDY),echo "Appendix ($(s)): $(CURDIR)/$(APPENDIX_$(s))";)
 
 # Check the delivery params.yaml points at, print every problem or the flow; writes nothing.
 check-data: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m rehabkoord.clean
+	$(RUN) $(BIN)/python -m rehabkoord.clean
+
+# One stage and whatever it needs: make stage STAGE=analyse
+stage: strip
+	@test -n "$(STAGE)" || { echo "usage: make stage STAGE=<name> (see dvc.yaml)" >&2; exit 2; }
+	$(RUN) $(BIN)/dvc repro $(STAGE)
+
+# JupyterLab in an environment of its own (it is not in the pipeline's lock, see README), with
+# the compendium's kernel; notebooks are saved without outputs (the browser still shows them).
+LAB := .venv-lab/bin
+$(LAB)/jupyter:
+	$(PY) -m venv .venv-lab
+	$(LAB)/python -m pip install --quiet --disable-pip-version-check jupyterlab==4.6.6 nbstripout==0.9.1
+
+lab: $(STAMP) $(LAB)/jupyter
+	JUPYTER_PATH=$(CURDIR)/$(VENV)/share/jupyter PYTHONPATH=$(CURDIR)/src \
+	  $(LAB)/jupyter lab --ContentsManager.pre_save_hook=rehabkoord.notebooks.pre_save_hook
 
 pdf: report
 	command -v chromium >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m rehabkoord.render pdf reports/bilaga.html reports/bilaga.pdf
+	$(RUN) $(BIN)/python -m rehabkoord.render pdf reports/bilaga.html reports/bilaga.pdf
 	@echo "PDF: $(CURDIR)/reports/bilaga.pdf"
 
 test: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ruff check src tests benchmarks
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q
+	$(RUN) $(BIN)/ruff check src tests benchmarks
+	$(RUN) $(BIN)/python -m pytest -q
 
 verify: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m rehabkoord.verify
+	$(RUN) $(BIN)/python -m rehabkoord.verify
+
+# After an intended change: make report && make reference, then commit reports/reference/
+reference: report
+	$(RUN) $(BIN)/python -m rehabkoord.verify --refresh
+
+# One archive for a machine without internet: the compendium and every pinned wheel for
+# Linux and Windows x86-64, Python 3.11.
+bundle: $(STAMP)
+	$(RUN) $(BIN)/python -m rehabkoord.bundle $(BUNDLE_DIR)

@@ -19,7 +19,7 @@ BIN = Path(sys.executable).parent
 def env() -> dict[str, str]:
     e = dict(os.environ)
     e["PATH"] = f"{BIN}{os.pathsep}{e.get('PATH', '')}"
-    e["SOURCE_DATE_EPOCH"] = "1767225600"  # fixed report date: 2026-01-01
+    e.pop("SOURCE_DATE_EPOCH", None)  # run time = commit time, as in a notebook run in Lab
     e.setdefault("JUPYTER_PLATFORM_DIRS", "1")
     return e
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +54,7 @@ def test_every_stage_lists_the_modules_its_notebook_imports():
     """Honest caching: a notebook's `from rehabkoord import x` must be a dep of its stage,
     and so must every module that x imports in turn."""
     import ast
+    import re
 
     src = ROOT / "src" / "rehabkoord"
 
@@ -94,3 +97,149 @@ def test_every_stage_lists_the_modules_its_notebook_imports():
         used.update(re.findall(r"-m rehabkoord\.(\w+)", stage["cmd"]))  # the stage runner
         needed = {f"src/rehabkoord/{m}.py" for m in closure(used)}
         assert needed <= deps, f"stage {name} misses {sorted(needed - deps)}"
+
+
+def test_notebooks_on_disk_are_exactly_as_the_git_filter_commits_them(tmp_path):
+    """DVC hashes the working tree: a notebook with outputs or volatile metadata on disk
+    would make dvc.lock describe a file that is not in git."""
+    from rehabkoord import notebooks
+
+    assert notebooks.unstripped(ROOT / "notebooks") == []
+    clean = (ROOT / "notebooks" / "01_synthesize.ipynb").read_text(encoding="utf-8")
+    by_filter = subprocess.run([sys.executable, "-m", "nbstripout", "-t", "--extra-keys",
+                                " ".join(notebooks.VOLATILE_KEYS)], input=clean, text=True,
+                               capture_output=True, check=True).stdout
+    assert by_filter == clean  # the git filter's program agrees
+    for spoil in ("outputs", "language_info", "papermill"):
+        nb = json.loads(clean)
+        code = next(c for c in nb["cells"] if c["cell_type"] == "code")
+        if spoil == "outputs":
+            code["execution_count"] = 3
+            code["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["124\n"]}]
+        elif spoil == "language_info":
+            nb["metadata"]["language_info"]["version"] = "3.11.7"
+        else:
+            code["metadata"]["papermill"] = {"duration": 1.5}
+        path = tmp_path / f"{spoil}.ipynb"
+        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        assert notebooks.unstripped(path) == [path], spoil
+        assert notebooks.strip(path) == [path]
+        assert path.read_text(encoding="utf-8") == clean, spoil
+
+
+def test_lab_saves_notebooks_stripped():
+    from rehabkoord import notebooks
+
+    clean = json.loads((ROOT / "notebooks" / "01_synthesize.ipynb").read_text(encoding="utf-8"))
+    model = {"type": "notebook", "content": json.loads(json.dumps(clean))}
+    code = next(c for c in model["content"]["cells"] if c["cell_type"] == "code")
+    code["execution_count"] = 1
+    code["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["x\n"]}]
+    notebooks.pre_save_hook(model=model, path="notebooks/01_synthesize.ipynb")
+    assert model["content"] == clean
+
+
+# README commands in `sh` blocks that the test does not run, with the reason; each is still
+# checked with `make -n` (the target exists and its recipe expands) when it is a make command.
+NOT_RUN = {
+    "make report": "runs the whole pipeline (tests/test_pipeline.py, and the fresh-clone test)",
+    "make test": "is this test suite",
+    "make verify": "re-runs the whole pipeline in a clone",
+    "make reference": "runs the whole pipeline, then rewrites the committed reference",
+    "make lab": "starts a server that never returns",
+    "make bundle": "downloads every wheel for two platforms (tests/test_bundle.py builds it)",
+    "make report OFFLINE=1": "needs an unpacked bundle (tests/test_bundle.py runs it)",
+}
+
+
+def readme_commands() -> list[str]:
+    """Shell commands of the README's ```sh blocks, comments removed, in order."""
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+        for line in block.splitlines():
+            command = re.sub(r"\s+#.*$", "", line).strip()
+            if command and not command.startswith("#"):
+                commands.append(" ".join(command.split()))
+    return commands
+
+
+def clean_env(home: Path) -> dict[str, str]:
+    return {"PATH": "/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8"}
+
+
+def test_every_readme_command_is_run_or_listed_and_make_targets_exist(tmp_path):
+    commands = readme_commands()
+    assert "make stage STAGE=analyse" in commands and "make verify" in commands
+    for command in commands:
+        if not command.startswith("make "):
+            assert command not in NOT_RUN
+            continue
+        done = subprocess.run(["env", "-i", *(f"{k}={v}" for k, v in clean_env(tmp_path).items()),
+                               "bash", "-c", command.replace("make ", "make -n ", 1)],
+                              cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 0, f"{command}: {done.stderr}"
+
+
+def _isolated_copy(dest: Path) -> Path:
+    """The working tree as a fresh git repo that shares this checkout's .venv."""
+    import os
+
+    from rehabkoord import verify
+
+    verify.copy_project(ROOT, dest, include_untracked=True)
+    (dest / ".venv").symlink_to(ROOT / ".venv")
+    for name in ("requirements.lock", "pyproject.toml"):  # older than .venv/.installed
+        os.utime(dest / name, (0, 0))
+    return dest
+
+
+@pytest.mark.slow
+def test_readme_commands_work_from_a_fresh_shell(tmp_path):
+    """Run every README command not in NOT_RUN, in order, with only the system's PATH."""
+    project = _isolated_copy(tmp_path / "compendium")
+    ran = []
+    for command in readme_commands():
+        if command in NOT_RUN:
+            continue
+        done = subprocess.run(["env", "-i", *(f"{k}={v}" for k, v in clean_env(tmp_path).items()),
+                               "bash", "-c", command], cwd=project, capture_output=True, text=True,
+                              timeout=1800)
+        assert done.returncode == 0, f"{command}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+        ran.append((command, done.stdout))
+    outputs = dict(ran)
+    assert "make stage STAGE=analyse" in outputs
+    assert "git_commit" in outputs[".venv/bin/python -m rehabkoord.provenance "
+                                    "reports/tables/results.parquet"]
+
+
+@pytest.mark.slow
+def test_fresh_clone_matches_dvc_lock_and_make_report_leaves_git_clean(tmp_path):
+    """The committed dvc.lock describes the committed files: on a fresh clone, before anything
+    runs, no tracked dependency (notebook, module, parameter) is modified, and `make report`
+    then rewrites nothing tracked: every output has the bytes dvc.lock records."""
+    import os
+
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    (clone / ".venv").symlink_to(ROOT / ".venv")
+    for name in ("requirements.lock", "pyproject.toml"):
+        os.utime(clone / name, (0, 0))
+    env = {**clean_env(tmp_path), "GIT_CONFIG_GLOBAL": "/dev/null"}
+    status = subprocess.run([str(ROOT / ".venv" / "bin" / "dvc"), "status", "--json"], cwd=clone,
+                            env=env, capture_output=True, text=True, check=True)
+    changed = json.loads(status.stdout or "{}")
+    # outputs of earlier stages are not in git, so they are 'deleted'; nothing may be 'modified'
+    modified = {stage: entry["changed deps"] for stage, entries in changed.items()
+                for entry in entries if isinstance(entry, dict) and "changed deps" in entry
+                and any(state != "deleted" for state in entry["changed deps"].values())}
+    assert not modified, f"dependencies changed on a fresh clone: {modified}"
+    assert "changed deps" in status.stdout  # the check has teeth: the data are not in git
+    done = subprocess.run(["make", "report"], cwd=clone, env=env, capture_output=True, text=True,
+                          timeout=3600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    porcelain = subprocess.run(["git", "status", "--porcelain"], cwd=clone, env=env,
+                               capture_output=True, text=True, check=True).stdout
+    assert porcelain.strip() == ".venv" or porcelain.strip() == "?? .venv", porcelain

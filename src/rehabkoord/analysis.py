@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import provenance
 from .contract import GROUP_CONTROL, GROUP_INTERVENTION, PERSON_KEY, SEX_CODES
 from .io import atomic_outputs, write_json, write_parquet
 from .stats import (
@@ -184,4 +185,5 @@ def write_outputs(results: pd.DataFrame, baseline: pd.DataFrame, metrics: dict,
         baseline.to_csv(bc, index=False, float_format="%.15g", lineterminator="\n")
         write_parquet(baseline, bp)
         write_json(metrics, mj)
+    provenance.write_sidecars(t / "results.csv", t / "baseline.csv")
     return targets

@@ -23,6 +23,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from statsmodels.stats.proportion import proportion_confint  # noqa: E402
 
+from . import provenance  # noqa: E402
 from .cohort import EXCLUSION_REASONS  # noqa: E402
 from .contract import GROUP_CONTROL, GROUP_INTERVENTION, GROUPS  # noqa: E402
 from .disclosure import Publication, SafeCell  # noqa: E402
@@ -48,8 +49,11 @@ def save(fig: plt.Figure, stem: str | Path, data: pd.DataFrame | None = None) ->
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    fig.savefig(paths[0], bbox_inches="tight", metadata={"Software": None})
-    fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    stamp = provenance.collect(output=paths[0])
+    fig.savefig(paths[0], bbox_inches="tight",
+                metadata={"Software": None, **provenance.png_metadata(stamp)})
+    fig.savefig(paths[1], bbox_inches="tight",
+                metadata={"Date": None, "Creator": None, **provenance.svg_metadata(stamp)})
     plt.close(fig)
     if data is not None:
         paths.append(stem.with_suffix(".csv"))

@@ -29,6 +29,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pyreadstat
 
+from . import provenance
 from .contract import YEAR, Table
 
 MAX_EXAMPLES = 5
@@ -366,8 +367,12 @@ def atomic_outputs(*targets: str | Path) -> Iterator[list[Path]]:
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    """Parquet without pandas' index or writer metadata that would vary between runs."""
-    frame.reset_index(drop=True).to_parquet(path, index=False, compression="zstd")
+    """Parquet without pandas' index or writer metadata that would vary between runs,
+    stamped with the run's provenance (`rehabkoord.provenance`)."""
+    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    stamp = provenance.parquet_metadata(provenance.collect(output=path))
+    pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **stamp}), path,
+                   compression="zstd")
 
 
 def write_json(obj: object, path: Path) -> None:

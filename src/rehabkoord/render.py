@@ -25,7 +25,7 @@ from pathlib import Path
 import nbformat
 from nbconvert import HTMLExporter
 
-from . import stage
+from . import provenance, stage
 from .io import atomic_outputs
 from .params import load_params
 
@@ -140,8 +140,8 @@ def html(notebook: str | Path, out: str | Path, language: str | None = None) -> 
     body, _ = exporter.from_notebook_node(nb)
     title = f"{params['report'].get('title_note', '')} – " + (
         "statistisk analys" if language == "sv" else "statistical analysis")
-    body = body.replace("</head>", print_css(params["study"]["name"], title, language)
-                        + "</head>", 1)
+    body = body.replace("</head>", provenance.html_meta(provenance.collect(output=out))
+                        + print_css(params["study"]["name"], title, language) + "</head>", 1)
     body = table_of_contents(body, language)
     body = re.sub(r'<html lang="[a-z]+">', f'<html lang="{language}">', body, count=1)
     body = body.replace('alt="No description has been provided for this image"',

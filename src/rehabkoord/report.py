@@ -7,19 +7,17 @@ only formats. Person-level rows never reach its output.
 
 from __future__ import annotations
 
-import datetime as dt
-import os
 import platform
-import subprocess
 from importlib import metadata
 
 import pandas as pd
 import yaml
 
-from . import disclosure
+from . import disclosure, provenance
 from .cohort import EXCLUSION_REASONS, REASON_EMPLOYMENT_MISSING
 from .contract import GROUP_CONTROL, GROUP_INTERVENTION
 from .fmt import interval, number, pvalue
+from .params import project_root
 
 LABELS = {
     "sv": {
@@ -376,16 +374,9 @@ def software_versions() -> str:
 
 
 def code_version() -> str:
-    """The git commit that produced the report, with '+ändringar' when the tree is dirty."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src", "notebooks",
-                                "params.yaml", "dvc.yaml"], capture_output=True, text=True,
-                               check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "okänd"
-    return commit + (" (+ändringar)" if dirty else "")
+    """The git commit of the report's sources (provenance), '+ändringar' when dirty."""
+    stamp = _appendix_stamp()
+    return stamp.git_commit[:12] + (" (+ändringar)" if stamp.git_dirty else "")
 
 
 HEADINGS = {
@@ -655,8 +646,10 @@ def _years(years: list[int]) -> str:
 
 
 def _today() -> str:
-    """Today's date, or SOURCE_DATE_EPOCH's when set (reproducible builds)."""
-    fixed = os.environ.get("SOURCE_DATE_EPOCH")
-    if fixed:
-        return dt.datetime.fromtimestamp(int(fixed), dt.UTC).date().isoformat()
-    return dt.date.today().isoformat()
+    """The run's date as stamped in provenance (SOURCE_DATE_EPOCH, else the commit's)."""
+    return _appendix_stamp().run_time[:10]
+
+
+def _appendix_stamp() -> provenance.Provenance:
+    """The appendix's provenance, the same whether DVC or Jupyter runs the notebook."""
+    return provenance.collect(output=project_root() / "reports" / "bilaga.html")

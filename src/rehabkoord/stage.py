@@ -28,6 +28,7 @@ from papermill.exceptions import PapermillExecutionError
 from traitlets import DottedObjectName
 
 from .io import DeliveryError
+from .notebooks import scrub
 
 KERNEL = "rehabkoord"
 CONTRACT_FAILURE = 1
@@ -77,7 +78,8 @@ class InProcessManager(InProcessKernelManager):
 
 
 def execute(notebook: str | Path, executed: str | Path) -> None:
-    """Execute `notebook` top to bottom (cwd unchanged) and write it with outputs to `executed`.
+    """Execute `notebook` top to bottom (cwd unchanged) and write it with outputs to `executed`,
+    scrubbed of run times and memory addresses so that re-runs write identical bytes.
 
     Raises the notebook's own exception when it is a `DeliveryError`, else papermill's error."""
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
@@ -92,6 +94,7 @@ def execute(notebook: str | Path, executed: str | Path) -> None:
         if isinstance(failure, DeliveryError):
             raise failure from None
         raise
+    scrub(executed)
 
 
 def run(notebook: str | Path, executed: str | Path) -> int:
