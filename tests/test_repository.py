@@ -54,7 +54,6 @@ def test_every_stage_lists_the_modules_its_notebook_imports():
     """Honest caching: a notebook's `from rehabkoord import x` must be a dep of its stage,
     and so must every module that x imports in turn."""
     import ast
-    import re
 
     src = ROOT / "src" / "rehabkoord"
 
@@ -154,7 +153,6 @@ NOT_RUN = {
 
 def readme_commands() -> list[str]:
     """Shell commands of the README's ```sh blocks, comments removed, in order."""
-    import re
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     commands = []
