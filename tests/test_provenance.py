@@ -36,9 +36,11 @@ def project(tmp_path, monkeypatch) -> Path:
     (p / "data" / "raw").mkdir(parents=True)
     (p / "data" / "raw" / "a.csv").write_text("LopNr;Grupp\n1;Kontroll\n")
     (p / "params.yaml").write_text(yaml.safe_dump({"data": {"dir": "data/raw"},
+                                                    "study": {"name": "Teststudie"},
                                                     "analysis": {"alpha": 0.05},
                                                     "report": {"min_cell": 3}}))
     (p / "requirements.lock").write_text("pandas==3.1.1\n")
+    (p / "pyproject.toml").write_text("")  # project_root() looks for dvc.yaml and this
     (p / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"analyse": {
         "cmd": "true", "deps": ["src/mod.py", "data/raw"], "params": ["analysis"],
         "outs": ["out", {"tables/results.parquet": {"persist": True}}]}}}))
@@ -107,7 +109,7 @@ def test_data_and_read_params_change_the_hashes_unread_params_do_not(project):
 
 def test_outside_dvc_all_params_and_outside_git_the_bundle_commit(project, monkeypatch):
     monkeypatch.delenv("DVC_STAGE")
-    assert provenance.collect(root=project).params_sections == ("analysis", "data", "report")
+    assert provenance.collect(root=project).params_sections == ("analysis", "data", "report", "study")
     shutil.rmtree(project / ".git")
     (project / provenance.BUNDLE_COMMIT).write_text("abc123 1700000000\n")
     stamp = provenance.collect(root=project)
