@@ -4,9 +4,9 @@ HTML: nbconvert without code cells or prompts, figures inline (SVG), with a styl
 reads on a phone and prints without cutting tables. PDF: Debian's Chromium prints that HTML
 headless (no browser download at run time).
 
-    python -m rehabkoord.render html <executed.ipynb> <out.html>
+    python -m rehabkoord.render html <executed.ipynb> <out.html> [<study params.yaml>]
     python -m rehabkoord.render pdf <in.html> <out.pdf>
-    python -m rehabkoord.render stage <notebook.ipynb> <executed.ipynb> <out.html>
+    python -m rehabkoord.render stage <notebook.ipynb> <executed.ipynb> <out.html> [<params>]
 
 `stage` executes the report notebook (`rehabkoord.stage`) and renders it in the same process.
 """
@@ -123,12 +123,16 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-sync", "--hide-scrollbars"]
 
 
-def html(notebook: str | Path, out: str | Path, language: str | None = None) -> Path:
+def html(notebook: str | Path, out: str | Path, language: str | None = None,
+         params_file: str | Path = "params.yaml") -> Path:
     """Executed notebook -> one self-contained HTML file (no inputs, no prompts).
 
-    `language` (default: `report.language` in params.yaml) sets the page's `lang`."""
-    params = load_params()
-    language = language or params["report"]["language"]
+    `params_file` is the study's parameters (relative to the project root): `report.language`
+    (unless `language` is given) sets the page's `lang`; the running header and the page title
+    come from `study.name` and `report.title_note`, or a study's own `report.title` and
+    `report.organisation`."""
+    params = load_params(params_file)
+    language = language or params["report"].get("language", "sv")
     nb = nbformat.read(notebook, as_version=4)
     nb.metadata.pop("papermill", None)
     for cell in nb.cells:
@@ -138,16 +142,17 @@ def html(notebook: str | Path, out: str | Path, language: str | None = None) -> 
     exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb)
-    title = f"{params['report'].get('title_note', '')} – " + (
+    title = params["report"].get("title") or f"{params['report'].get('title_note', '')} – " + (
         "statistisk analys" if language == "sv" else "statistical analysis")
+    name = params.get("study", {}).get("name") or params["report"].get("organisation", "")
     body = body.replace("</head>", provenance.html_meta(provenance.collect(output=out))
-                        + print_css(params["study"]["name"], title, language) + "</head>", 1)
+                        + print_css(name, title, language) + "</head>", 1)
     body = table_of_contents(body, language)
     body = re.sub(r'<html lang="[a-z]+">', f'<html lang="{language}">', body, count=1)
     body = body.replace('alt="No description has been provided for this image"',
                         'alt="Figur"' if language == "sv" else 'alt="Figure"')
-    body = re.sub(r"<title>.*?</title>", "<title>Bilaga – statistisk analys</title>", body,
-                  count=1, flags=re.S)
+    body = re.sub(r"<title>.*?</title>", f"<title>{html_escape(title)}</title>", body, count=1,
+                  flags=re.S)
     with atomic_outputs(out) as (tmp,):
         tmp.write_text(body, encoding="utf-8")
     return Path(out)
@@ -177,17 +182,20 @@ def screenshot(html_file: str | Path, out: str | Path, width: int = 1200,
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) == 4 and argv[0] == "stage":
+    if len(argv) in (4, 5) and argv[0] == "stage":
         failed = stage.run(argv[1], argv[2])
         if failed:
             return failed
-        print(html(argv[2], argv[3]))
+        print(html(argv[2], argv[3], params_file=argv[4] if len(argv) == 5 else "params.yaml"))
         return 0
-    if len(argv) != 3 or argv[0] not in ("html", "pdf"):
+    if len(argv) not in (3, 4) or argv[0] not in ("html", "pdf") or (argv[0] == "pdf"
+                                                                    and len(argv) == 4):
         print(__doc__, file=sys.stderr)
         return 2
-    kind, src, dst = argv
-    print((html if kind == "html" else pdf)(src, dst))
+    if argv[0] == "pdf":
+        print(pdf(argv[1], argv[2]))
+        return 0
+    print(html(argv[1], argv[2], params_file=argv[3] if len(argv) == 4 else "params.yaml"))
     return 0
 
 
