@@ -148,6 +148,7 @@ NOT_RUN = {
     "make lab": "starts a server that never returns",
     "make bundle": "downloads every wheel for two platforms (tests/test_bundle.py builds it)",
     "make report OFFLINE=1": "needs an unpacked bundle (tests/test_bundle.py runs it)",
+    "make check-data": "needs a delivery in data.dir (tests/test_clean.py runs the check)",
 }
 
 
