@@ -53,7 +53,7 @@ def printed(tmp_path_factory) -> dict:
     _need("pdftotext", "pdfinfo", "pdftoppm")
     project = copy_project(tmp_path_factory.mktemp("print"))
     params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
-    set_params(project, analysis={"power": {**params["analysis"]["power"], "n_sim": 20}})
+    set_params(project, power={"n_sim": 20})
     dvc("repro", cwd=project)
     html_file = project / "reports" / "bilaga.html"
     pdf = render.pdf(html_file, project / "reports" / "bilaga.pdf")
