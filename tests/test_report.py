@@ -37,7 +37,7 @@ def test_small_cell_not_published(male_subgroup_results):
     assert "<3" in text
     assert "8,3" not in text  # 1 of 12
     assert "34,5" not in text  # the risk difference 42,9 - 8,3 would reveal it
-    assert "9 (42,9)" in text
+    assert "9 / 21 (42,9)" in text
     listed = report.suppression_list(pub, language="sv")
     assert "Kalenderåret minst 12 månader efter randomisering, Män, Huvudsakligen i arbete " \
            "eller studier, Kontroll: n (%) (litet antal)" in listed
@@ -102,3 +102,99 @@ def test_methods_explain_a_zero_hodges_lehmann_estimate():
         numbers = [report.ReportText(params, language).figures.index(n) + 1
                    for n in ("andel_med_dagar", "dagar_bland_dem_med_dagar")]
         assert f"{numbers[0]}–{numbers[1]}" in text
+
+
+def _baseline_row(variable, level, kind, test, pvalue, **cells):
+    row = {"variable": variable, "level": level, "kind": kind, "test": test, "pvalue": pvalue}
+    for prefix in ("int", "ctl"):
+        row[f"n_{prefix}"] = 12
+        for key in ("median", "q1", "q3", "mean", "sd", "events", "pct"):
+            row[f"{key}_{prefix}"] = cells.get(f"{key}_{prefix}", float("nan"))
+    return row
+
+
+@pytest.fixture(scope="module")
+def table1_pub():
+    """Table 1 with a continuous, a two-level, a three-level and a binary variable; two men
+    in the intervention group (below the threshold 3)."""
+    days = {f"{k}_{p}": v for p in ("int", "ctl") for k, v in
+            (("median", 40.0), ("q1", 30.25), ("q3", 50.5), ("mean", 41.04), ("sd", 9.96))}
+    rows = [_baseline_row("age_at_randomisation", "", "days", "wilcoxon", 0.5, **days)]
+    for level, e_int, e_ctl in (("kvinna", 10, 6), ("man", 2, 6)):
+        rows.append(_baseline_row("sex", level, "categorical", "fisher", 0.19,
+                                  events_int=e_int, pct_int=100 * e_int / 12,
+                                  events_ctl=e_ctl, pct_ctl=100 * e_ctl / 12))
+    for level, e_int, e_ctl in (("Depression", 4, 4), ("PTSD", 4, 4), ("Ångestsyndrom", 4, 4)):
+        rows.append(_baseline_row("Diagnosgrupp", level, "categorical", "chisq", 1.0,
+                                  events_int=e_int, pct_int=100 * e_int / 12,
+                                  events_ctl=e_ctl, pct_ctl=100 * e_ctl / 12))
+    rows.append(_baseline_row("baseline_employed_or_studying", "True", "binary", "chisq", 0.68,
+                              events_int=5, pct_int=100 * 5 / 12, events_ctl=7,
+                              pct_ctl=100 * 7 / 12))
+    group = {"randomised": 12, "analysed": 12, "employment_status_missing": 0,
+             "excluded": {reason: 0 for reason in report.EXCLUSION_REASONS}}
+    flow = {"windows": {"12": {"Intervention": group, "Kontroll": dict(group)}}}
+    return disclosure.publish(pd.DataFrame(columns=["window_months", "stratum", "outcome",
+                                                    "kind"]),
+                              pd.DataFrame(rows), flow, disclosure.Rules(3))
+
+
+def test_table1_reads_like_gtsummary(table1_pub):
+    shown = report.baseline_display(table1_pub, language="sv")
+    variable = shown.columns[0]
+    assert list(shown.columns[1:]) == ["Intervention (N = 12)", "Kontroll (N = 12)", "p"]
+    labels = list(zip(shown[variable], shown.attrs["levels"], strict=True))
+    # a label row, then one indented row per level or statistic
+    assert labels[:6] == [("Ålder vid randomisering, år", 0), ("Median [IQR]", 1),
+                          ("Medel (SD)", 1), ("Kön, n (%)", 0), ("Kvinnor", 1), ("Män", 1)]
+    assert ("Diagnosgrupp, n (%)", 0) in labels and ("Ångestsyndrom", 1) in labels
+    assert labels[-1] == ("I arbete eller studier året före randomisering, n (%)", 0)
+    age = shown.iloc[1]
+    assert age.iloc[1] == "40,0 [30,3–50,5]" and shown.iloc[2].iloc[1] == "41,0 (10,0)"
+    # p on the label row with its test's mark; one footnote per test, in order of use
+    assert shown.iloc[0]["p"] == "0,500¹" and shown.iloc[3]["p"] == "0,190²"
+    assert shown.iloc[4]["p"] == "" and shown.iloc[6]["p"] == "1,000³"
+    assert shown.iloc[-1]["p"] == "0,680⁴"
+    assert shown.attrs["notes"] == ["¹ Wilcoxons rangsummetest", "² Fishers exakta test",
+                                    "³ Pearsons chi2-test",
+                                    "⁴ Pearsons chi2-test med Yates korrektion"]
+    en = report.baseline_display(table1_pub, language="en", yates=False)
+    assert en.columns[2] == "Control (N = 12)" and en.iloc[2, 0] == "Mean (SD)"
+    assert en.attrs["notes"][-1] == "³ Pearson's chi-square test"
+
+
+def test_table1_withheld_cells_show_their_marks(table1_pub):
+    shown = report.baseline_display(table1_pub, language="sv")
+    men = shown[shown.iloc[:, 0] == "Män"].iloc[0]
+    assert men.iloc[1] == "<3"
+    assert "16,7" not in shown.to_string()  # 2 of 12
+    html = report.styled(shown, "Tabell 2. Deltagarnas egenskaper vid randomisering.", "table1")
+    assert "&lt;3" in html and "<td" in html and "<3<" not in html
+    assert "<caption>Tabell 2. Deltagarnas egenskaper vid randomisering.</caption>" in html
+    assert 'rk-label rk-level-1" >Män</td>' in html
+    assert "rk-num" in html and "<tfoot>" in html and "² Fishers exakta test" in html
+
+
+def test_group_heading_shows_a_withheld_n_as_its_mark():
+    pub = disclosure.Publication(disclosure.Rules(3), disclosure.Structure(), {}, [], [], {
+        12: {"Intervention": {"randomised": disclosure.SafeCell(None, True, disclosure.SMALL,
+                                                                "<3")},
+             "Kontroll": {"randomised": disclosure.SafeCell(40)}}}, disclosure.SafeCell(None))
+    assert report.group_heading(pub, "Intervention", "sv") == "Intervention (N = <3)"
+    assert report.group_heading(pub, "Kontroll", "en") == "Control (N = 40)"
+
+
+def test_outcome_table_statistics_as_indented_rows(male_subgroup_results):
+    pub = disclosure.publish(male_subgroup_results, pd.DataFrame(columns=["variable", "kind"]),
+                             {"windows": {}}, disclosure.Rules(3))
+    shown = report.outcome_display(pub, 12, language="sv")
+    outcome = "Utfall"
+    days = shown[shown[outcome] == "Nettodagar med sjukpenning"].index[0]
+    assert shown.loc[days, "Grupp"] == "Alla" and shown.loc[days, "p"].endswith("¹")
+    assert list(shown.loc[days + 1:days + 3, outcome]) == ["n", "Median [IQR]", "Medel (SD)"]
+    assert shown.attrs["levels"][days:days + 4] == [0, 1, 1, 1]
+    assert list(shown.loc[days + 1:days + 3, "Grupp"]) == ["", "", ""]
+    binary = shown[shown[outcome].str.startswith("Huvudsakligen")]
+    assert len(binary) == 3 and binary.loc[binary["Grupp"] == "Män", "p"].item().endswith("²")
+    assert "² Fishers exakta test" in shown.attrs["notes"]
+    assert any(note.startswith("p (Holm): ") for note in shown.attrs["notes"])

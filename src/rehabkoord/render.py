@@ -39,6 +39,14 @@ CSS = """
     white-space: normal; vertical-align: top; }
   .jp-RenderedHTMLCommon td:first-child, .jp-RenderedHTMLCommon th:first-child { text-align: left; }
   .jp-OutputArea-output { overflow-x: auto; }
+  table.rk-table td.rk-label, table.rk-table th.rk-label { text-align: left; }
+  table.rk-table td.rk-num, table.rk-table th.rk-num { text-align: right;
+    font-variant-numeric: tabular-nums; }
+  table.rk-table td.rk-num { white-space: nowrap; }
+  table.rk-table td.rk-level-1 { padding-left: 1.5rem; }
+  table.rk-table thead th { vertical-align: bottom; border-bottom: 1px solid #444; }
+  table.rk-table tfoot td.rk-notes { text-align: left; font-size: 0.75rem; white-space: normal;
+    border-top: 1px solid #444; padding-top: 0.3rem; }
   caption { caption-side: top; text-align: left; font-weight: bold; padding: 0.3rem 0; }
   figure.figur { margin: 0.8rem 0 1.2rem; }
   figure.figur img { max-width: 100% !important; height: auto; display: block; }

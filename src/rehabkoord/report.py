@@ -8,6 +8,7 @@ only formats. Person-level rows never reach its output.
 from __future__ import annotations
 
 import platform
+from html import escape as html_escape
 from importlib import metadata
 
 import pandas as pd
@@ -78,14 +79,7 @@ def _count(cell: disclosure.SafeCell) -> str:
 
 
 def _group_cells(row: dict, prefix: str, language: str) -> str:
-    if row["kind"] == "days":
-        cell = row[f"summary_{prefix}"]
-        if cell.withheld:
-            return cell.mark
-        v = cell.value
-        return (f"{number(v['median'], 1, language)} [{number(v['q1'], 1, language)}–"
-                f"{number(v['q3'], 1, language)}]; {number(v['mean'], 1, language)} "
-                f"({number(v['sd'], 1, language)})")
+    """'46 (74,2)' for a level of Table 1 (the count's mark when withheld)."""
     count, pct = row[f"events_{prefix}"], row[f"pct_{prefix}"]
     if count.withheld or pct.withheld:
         return _count(count)
@@ -104,48 +98,206 @@ def _effect(row: dict, language: str) -> str:
             f"({interval(v['low'], v['high'], 1, language)})")
 
 
-def outcome_display(pub: disclosure.Publication, window: int, *, language: str) -> pd.DataFrame:
-    """The published outcome table for one window: all, women, men."""
-    rows = []
+#: The test behind a p-value, as a footnote ("chisq_yates": a 2×2 table with Yates' correction).
+TEST_NOTES = {
+    "sv": {"wilcoxon": "Wilcoxons rangsummetest", "chisq": "Pearsons chi2-test",
+           "chisq_yates": "Pearsons chi2-test med Yates korrektion",
+           "fisher": "Fishers exakta test"},
+    "en": {"wilcoxon": "Wilcoxon rank-sum test", "chisq": "Pearson's chi-square test",
+           "chisq_yates": "Pearson's chi-square test with Yates' continuity correction",
+           "fisher": "Fisher's exact test"},
+}
+SUPERSCRIPTS = "¹²³⁴⁵⁶⁷⁸⁹"
+HOLM_NOTE = {
+    "sv": "p (Holm): p-värdet justerat för flera jämförelser med Holms metod, över utfall och "
+          "fönster inom varje grupp (alla, kvinnor, män).",
+    "en": "p (Holm): the p-value adjusted for multiple comparisons with Holm's method, across "
+          "outcomes and windows within each group (all, women, men).",
+}
+STAT_LABELS = {"sv": {"n": "n", "median_iqr": "Median [IQR]", "mean_sd": "Medel (SD)",
+                      "n_of_n": "n / N (%)"},
+               "en": {"n": "n", "median_iqr": "Median [IQR]", "mean_sd": "Mean (SD)",
+                      "n_of_n": "n / N (%)"}}
+
+
+class _Notes:
+    """Footnote marks numbered in order of first use within one table."""
+
+    def __init__(self, language: str):
+        self.language = language
+        self.keys: list[str] = []
+
+    def mark(self, test: str | None, two_by_two: bool, yates: bool) -> str:
+        if not test or test == "none":
+            return ""
+        key = "chisq_yates" if test == "chisq" and two_by_two and yates else test
+        if key not in self.keys:
+            self.keys.append(key)
+        return SUPERSCRIPTS[self.keys.index(key)]
+
+    def lines(self) -> list[str]:
+        notes = TEST_NOTES[self.language]
+        return [f"{SUPERSCRIPTS[i]} {notes.get(k, label(k, self.language))}"
+                for i, k in enumerate(self.keys)]
+
+
+def group_heading(pub: disclosure.Publication, group: str, language: str) -> str:
+    """'Intervention (N = 62)': N is the published randomised count (its mark if withheld);
+    the bare group name when the publication has no flow."""
+    for by_group in pub.flow.values():
+        if group in by_group:
+            return f"{label(group, language)} (N = {_count(by_group[group]['randomised'])})"
+    return label(group, language)
+
+
+def _summary_rows(cell: disclosure.SafeCell, language: str) -> list[tuple[str, str]]:
+    """'Median [IQR]' and 'Medel (SD)' sub-rows of a days summary (its mark when withheld)."""
+    stats = STAT_LABELS[language]
+    if cell.withheld:
+        return [(stats["median_iqr"], cell.mark), (stats["mean_sd"], cell.mark)]
+    v = cell.value
+    return [(stats["median_iqr"], f"{number(v['median'], 1, language)} "
+             f"[{number(v['q1'], 1, language)}–{number(v['q3'], 1, language)}]"),
+            (stats["mean_sd"], f"{number(v['mean'], 1, language)} "
+             f"({number(v['sd'], 1, language)})")]
+
+
+def _events_of_n(row: dict, prefix: str, language: str) -> str:
+    """'9 / 21 (42,9)': events, analysed n and share, each its mark when withheld."""
+    count, n, pct = row[f"events_{prefix}"], row[f"n_{prefix}"], row[f"pct_{prefix}"]
+    share = "" if pct.withheld else f" ({number(pct.value, 1, language)})"
+    return f"{_count(count)} / {_count(n)}{share}"
+
+
+def _table(rows: list[dict], levels: list[int], numeric: list[str], notes: list[str]
+           ) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    frame.attrs.update(levels=levels, numeric=numeric, notes=notes)
+    return frame
+
+
+def outcome_display(pub: disclosure.Publication, window: int, *, language: str,
+                    yates: bool = True) -> pd.DataFrame:
+    """The published outcome table for one window (all, women, men), laid out as gtsummary:
+    one label row per group × outcome (binary outcomes: n / N (%) on it), then indented n,
+    median [IQR] and mean (SD) rows for day counts. p carries a numbered mark for its test;
+    `attrs` holds the indentation per row, the numeric columns and the footnotes."""
+    notes = _Notes(language)
+    stats = STAT_LABELS[language]
+    c_stratum, c_outcome = label("stratum", language), label("outcome", language)
+    c_int = group_heading(pub, GROUP_INTERVENTION, language)
+    c_ctl = group_heading(pub, GROUP_CONTROL, language)
+    c_p, c_holm, c_eff = (label(k, language) for k in ("p", "p_holm", "effect"))
+    rows: list[dict] = []
+    levels: list[int] = []
     for r in pub.outcomes:
         if r["window"] != window:
             continue
-        rows.append({
-            label("stratum", language): label(r["stratum"], language),
-            label("outcome", language): label(r["outcome"], language)
-            + (f", {label('n_pct', language)}" if r["kind"] == "binary"
-               else f", {label('median_iqr', language)}; {label('mean_sd', language)}"),
-            f"n {label(GROUP_INTERVENTION, language)}": _count(r["n_int"]),
-            label(GROUP_INTERVENTION, language): _group_cells(r, "int", language),
-            f"n {label(GROUP_CONTROL, language)}": _count(r["n_ctl"]),
-            label(GROUP_CONTROL, language): _group_cells(r, "ctl", language),
-            label("test", language): label(r["test"], language),
-            label("p", language): pvalue(r["pvalue"], language),
-            label("p_holm", language): pvalue(r["pvalue_holm"], language),
-            label("effect", language): _effect(r, language),
-        })
-    return pd.DataFrame(rows)
+        mark = notes.mark(r["test"], True, yates)
+        head = {c_stratum: label(r["stratum"], language), c_outcome: label(r["outcome"], language),
+                c_int: "", c_ctl: "", c_p: pvalue(r["pvalue"], language) + mark,
+                c_holm: pvalue(r["pvalue_holm"], language), c_eff: _effect(r, language)}
+        if r["kind"] == "binary":
+            head[c_outcome] += f", {stats['n_of_n']}"
+            head[c_int] = _events_of_n(r, "int", language)
+            head[c_ctl] = _events_of_n(r, "ctl", language)
+            rows.append(head)
+            levels.append(0)
+            continue
+        rows.append(head)
+        levels.append(0)
+        blank = {c_stratum: "", c_p: "", c_holm: "", c_eff: ""}
+        rows.append({**blank, c_outcome: stats["n"], c_int: _count(r["n_int"]),
+                     c_ctl: _count(r["n_ctl"])})
+        levels.append(1)
+        for (name, v_int), (_, v_ctl) in zip(_summary_rows(r["summary_int"], language),
+                                             _summary_rows(r["summary_ctl"], language),
+                                             strict=True):
+            rows.append({**blank, c_outcome: name, c_int: v_int, c_ctl: v_ctl})
+            levels.append(1)
+    lines = notes.lines()
+    if any(r["window"] == window and r.get("pvalue_holm") is not None for r in pub.outcomes):
+        lines.append(HOLM_NOTE[language])
+    return _table(rows, levels, [c_int, c_ctl, c_p, c_holm, c_eff], lines)
 
 
-def baseline_display(pub: disclosure.Publication, *, language: str) -> pd.DataFrame:
-    """Published Table 1."""
-    rows = []
+def baseline_display(pub: disclosure.Publication, *, language: str,
+                     yates: bool = True) -> pd.DataFrame:
+    """Published Table 1 laid out as gtsummary: a label row per variable (with p and its
+    test's numbered mark), one indented row per level of a categorical variable, indented
+    median [IQR] and mean (SD) rows for continuous ones; binary variables on one row."""
+    notes = _Notes(language)
+    c_var = label("variable", language)
+    c_int = group_heading(pub, GROUP_INTERVENTION, language)
+    c_ctl = group_heading(pub, GROUP_CONTROL, language)
+    c_p = label("p", language)
+    n_levels: dict[str, int] = {}
+    for r in pub.baseline:
+        n_levels[r["variable"]] = n_levels.get(r["variable"], 0) + 1
+    rows: list[dict] = []
+    levels: list[int] = []
     seen: set[str] = set()
     for r in pub.baseline:
-        first = r["variable"] not in seen
-        seen.add(r["variable"])
-        name = label(r["variable"], language)
-        if r["kind"] == "categorical":
-            name = f"{name}: {label(r['level'], language)}"
-        rows.append({
-            label("variable", language): name + (", " + label("median_iqr", language)
-                                                 if r["kind"] == "days" else ", n (%)"),
-            label(GROUP_INTERVENTION, language): _group_cells(r, "int", language),
-            label(GROUP_CONTROL, language): _group_cells(r, "ctl", language),
-            label("test", language): label(r.get("test") or "none", language) if first else "",
-            label("p", language): pvalue(r.get("pvalue"), language) if first else "",
-        })
-    return pd.DataFrame(rows)
+        var = r["variable"]
+        first = var not in seen
+        seen.add(var)
+        two_by_two = r["kind"] == "binary" or n_levels[var] == 2
+        p = (pvalue(r.get("pvalue"), language) + notes.mark(r.get("test"), two_by_two, yates)
+             if first else "")
+        name = label(var, language)
+        if r["kind"] == "days":
+            rows.append({c_var: name, c_int: "", c_ctl: "", c_p: p})
+            levels.append(0)
+            for (stat, v_int), (_, v_ctl) in zip(_summary_rows(r["summary_int"], language),
+                                                 _summary_rows(r["summary_ctl"], language),
+                                                 strict=True):
+                rows.append({c_var: stat, c_int: v_int, c_ctl: v_ctl, c_p: ""})
+                levels.append(1)
+        elif r["kind"] == "binary":
+            rows.append({c_var: f"{name}, n (%)", c_int: _group_cells(r, "int", language),
+                         c_ctl: _group_cells(r, "ctl", language), c_p: p})
+            levels.append(0)
+        else:
+            if first:
+                rows.append({c_var: f"{name}, n (%)", c_int: "", c_ctl: "", c_p: p})
+                levels.append(0)
+            rows.append({c_var: label(r["level"], language),
+                         c_int: _group_cells(r, "int", language),
+                         c_ctl: _group_cells(r, "ctl", language), c_p: ""})
+            levels.append(1)
+    return _table(rows, levels, [c_int, c_ctl, c_p], notes.lines())
+
+
+def styled(table: pd.DataFrame, caption: str, uuid: str) -> str:
+    """A display table as HTML: caption, labels left with levels and statistics indented
+    (CSS classes `rk-level-N`), numeric columns right-aligned in tabular figures (`rk-num`),
+    the footnotes in the table's foot. Every cell is HTML-escaped ("<3" stays text); `uuid`
+    fixes the element ids, so two runs write identical bytes."""
+    levels = table.attrs.get("levels", [0] * len(table))
+    numeric = set(table.attrs.get("numeric", []))
+    stub = [c for c in table.columns if c not in numeric][-1:]  # the indented label column
+
+    def css(column: str, level: int) -> str:
+        if column in numeric:
+            return "rk-num"
+        return f"rk-label rk-level-{level}" if column in stub else "rk-label"
+
+    classes = pd.DataFrame([[css(c, level) for c in table.columns] for level in levels],
+                           index=table.index, columns=table.columns)
+    html = (table.style.hide(axis="index").format(escape="html")
+            .format_index(escape="html", axis=1)
+            .set_td_classes(classes).set_caption(caption).set_uuid(uuid)
+            .set_table_attributes('class="rk-table"').to_html())
+    for i, column in enumerate(table.columns):
+        kind = "rk-num" if column in numeric else "rk-label"
+        html = html.replace(f'class="col_heading level0 col{i}"',
+                            f'class="col_heading level0 col{i} {kind}"', 1)
+    notes = table.attrs.get("notes", [])
+    if notes:
+        body = "".join(f"<div>{html_escape(n)}</div>" for n in notes)
+        html = html.replace("</table>", f'<tfoot><tr><td class="rk-notes" colspan="'
+                            f'{len(table.columns)}">{body}</td></tr></tfoot>\n</table>', 1)
+    return html
 
 
 def flow_display(pub: disclosure.Publication, *, language: str) -> pd.DataFrame:
