@@ -245,3 +245,21 @@ def test_figure_block_embeds_the_svg_with_its_caption(tmp_path):
     assert "<figcaption>Figur 1. Andel &lt;5 %</figcaption></figure>" in block
     data = re.search(r"base64,([^\"]+)", block).group(1)
     assert base64.b64decode(data) == svg.read_bytes()
+
+
+def test_a_study_renders_with_its_own_title_and_header(tmp_path):
+    """The caseload summary takes its title and running header from its own params file."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("## Hagfors")])
+    path = tmp_path / "r.ipynb"
+    nbformat.write(nb, path)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"report": {"title": "Uppföljning av ärenden",
+                                                 "organisation": "Region Värmland"}},
+                                     allow_unicode=True), encoding="utf-8")
+    out = render.html(path, tmp_path / "s.html", params_file=params)
+    text = out.read_text(encoding="utf-8")
+    assert "<title>Uppföljning av ärenden</title>" in text
+    assert "Region Värmland" in text and '<html lang="sv">' in text
+    assert "Registerstudie" not in text
