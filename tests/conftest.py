@@ -8,12 +8,29 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from rehabkoord import synth
+from rehabkoord import analysis, synth
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def male_subgroup_results():
+    """The published male subgroup (9/21 vs 1/12) as a one-window cohort's outcome results."""
+    rows = []
+    for group, events, n in (("Intervention", 9, 21), ("Kontroll", 1, 12)):
+        for i in range(n):
+            rows.append({"LopNr": f"{group}{i}", "Grupp": group, "sex": "man",
+                         "window_months": 12, "analysed": True,
+                         "employed_or_studying": i < events,
+                         "sjukpenning_netdays": float(i * 10),
+                         "sjukersattning_netdays": 0.0})
+    table = pd.DataFrame(rows)
+    table["Grupp"] = pd.Categorical(table["Grupp"], ["Intervention", "Kontroll"])
+    return analysis.outcome_results(table)
 
 
 @pytest.fixture(scope="session")

@@ -142,22 +142,6 @@ def test_zeros_disclosive_suppresses_flow_zeros():
     assert not [f for f in findings if f.too_narrow], summary(findings, "zeros")
 
 
-@pytest.fixture(scope="module")
-def male_subgroup_results():
-    """The published male subgroup (9/21 vs 1/12) as a one-window cohort."""
-    rows = []
-    for group, events, n in (("Intervention", 9, 21), ("Kontroll", 1, 12)):
-        for i in range(n):
-            rows.append({"LopNr": f"{group}{i}", "Grupp": group, "sex": "man",
-                         "window_months": 12, "analysed": True,
-                         "employed_or_studying": i < events,
-                         "sjukpenning_netdays": float(i * 10),
-                         "sjukersattning_netdays": 0.0})
-    table = pd.DataFrame(rows)
-    table["Grupp"] = pd.Categorical(table["Grupp"], ["Intervention", "Kontroll"])
-    return analysis.outcome_results(table)
-
-
 def test_share_and_difference_withheld_with_their_count(male_subgroup_results):
     pub = disclosure.publish(male_subgroup_results, NO_BASELINE, {"windows": {}},
                              disclosure.Rules(3))

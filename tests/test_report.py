@@ -3,24 +3,8 @@
 import pandas as pd
 import pytest
 
-from rehabkoord import analysis, disclosure, report
+from rehabkoord import disclosure, report
 from rehabkoord.params import load_params
-
-
-@pytest.fixture(scope="module")
-def male_subgroup_results():
-    """The published male subgroup (9/21 vs 1/12) as a one-window cohort."""
-    rows = []
-    for group, events, n in (("Intervention", 9, 21), ("Kontroll", 1, 12)):
-        for i in range(n):
-            rows.append({"LopNr": f"{group}{i}", "Grupp": group, "sex": "man",
-                         "window_months": 12, "analysed": True,
-                         "employed_or_studying": i < events,
-                         "sjukpenning_netdays": float(i * 10),
-                         "sjukersattning_netdays": 0.0})
-    table = pd.DataFrame(rows)
-    table["Grupp"] = pd.Categorical(table["Grupp"], ["Intervention", "Kontroll"])
-    return analysis.outcome_results(table)
 
 
 def test_male_subgroup_reports_fisher(male_subgroup_results):
