@@ -123,14 +123,15 @@ def days_among_with_days_table(cohort: pd.DataFrame, pub: Publication,
     return pd.DataFrame(rows)
 
 
-def share_with_days(table: pd.DataFrame, language: str) -> plt.Figure:
-    """Share with at least one day by group and window, one panel per outcome (from
-    `any_days_table`); suppressed groups are marked, not drawn."""
-    outcomes = list(dict.fromkeys(table["outcome"]))
-    fig, axes = plt.subplots(1, len(outcomes), figsize=(4.2 * len(outcomes), 3.8), sharey=True,
+def _share_panels(table: pd.DataFrame, panel: str, panels: list[str], ylabel: str,
+                  language: str, height: float) -> plt.Figure:
+    """Bars of `pct` with their interval (`conf_low`, `conf_high`, %) by window and group, one
+    panel per value of `panel` (in the order of `panels`); a `suppressed` row is marked, not
+    drawn."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), height), sharey=True,
                              squeeze=False)
-    for ax, outcome in zip(axes[0], outcomes, strict=True):
-        part = table[table["outcome"] == outcome]
+    for ax, name in zip(axes[0], panels, strict=True):
+        part = table[table[panel] == name]
         windows = sorted(part["window_months"].unique())
         for j, group in enumerate(GROUPS):
             for i, w in enumerate(windows):
@@ -148,12 +149,19 @@ def share_with_days(table: pd.DataFrame, language: str) -> plt.Figure:
         ax.set_xticks(range(len(windows)))
         ax.set_xticklabels([_window_label(w, language) for w in windows])
         ax.set_ylim(0, 100)
-        ax.set_title(label(outcome, language), fontsize=9, wrap=True)
-        ax.set_ylabel("Andel med minst en dag (%)" if language == "sv"
-                      else "Share with at least one day (%)")
+        ax.set_title(label(name, language), fontsize=9, wrap=True)
+        ax.set_ylabel(ylabel)
     axes[0][0].legend(title="", loc="upper left")
     fig.tight_layout()
     return fig
+
+
+def share_with_days(table: pd.DataFrame, language: str) -> plt.Figure:
+    """Share with at least one day by group and window, one panel per outcome (from
+    `any_days_table`); suppressed groups are marked, not drawn."""
+    return _share_panels(table, "outcome", list(dict.fromkeys(table["outcome"])),
+                         "Andel med minst en dag (%)" if language == "sv"
+                         else "Share with at least one day (%)", language, 3.8)
 
 
 def days_among_with_days(table: pd.DataFrame, language: str) -> plt.Figure:
@@ -213,40 +221,11 @@ def days_distribution(cohort: pd.DataFrame, outcome: str, language: str,
 
 
 def share_by_group(pub: Publication, language: str, by_sex: bool = False) -> plt.Figure:
-    """Share employed or studying by group and window, with Wilson 95 % intervals; a withheld
-    share is marked, not drawn."""
-    rows = pd.DataFrame([r for r in pub.outcomes if r["outcome"] == "employed_or_studying"])
+    """Share employed or studying by group and window, with Wilson 95 % intervals (from
+    `share_table`); a withheld share is marked, not drawn."""
     strata = ["kvinna", "man"] if by_sex else ["alla"]
-    fig, axes = plt.subplots(1, len(strata), figsize=(4.2 * len(strata), 4), sharey=True,
-                             squeeze=False)
-    for ax, stratum in zip(axes[0], strata, strict=True):
-        part = rows[rows["stratum"] == stratum]
-        windows = sorted(part["window"].unique())
-        for j, group in enumerate(GROUPS):
-            prefix = _prefix(group)
-            for i, w in enumerate(windows):
-                r = part[part["window"] == w].iloc[0]
-                xpos = i + (j - 0.5) * 0.36
-                if r[f"pct_{prefix}"].withheld:
-                    ax.text(xpos, 2, "undertryckt" if language == "sv" else "suppressed",
-                            rotation=90, ha="center", va="bottom", fontsize=8)
-                    continue
-                events, n = r[f"events_{prefix}"].value, r[f"n_{prefix}"].value
-                lo, hi = proportion_confint(events, n, method="wilson")
-                ax.bar(xpos, 100 * events / n, width=0.34, color=PALETTE[group],
-                       label=label(group, language) if i == 0 else None)
-                ax.errorbar(xpos, 100 * events / n, yerr=[[100 * (events / n - lo)],
-                                                          [100 * (hi - events / n)]],
-                            color="black", capsize=3, lw=1)
-        ax.set_xticks(range(len(windows)))
-        ax.set_xticklabels([f"≥ {w} mån" if language == "sv" else f"≥ {w} mo" for w in windows])
-        ax.set_ylim(0, 100)
-        ax.set_title(label(stratum, language))
-        ax.set_ylabel("Andel (%)" if language == "sv" else "Share (%)")
-    axes[0][0].legend(title="", loc="upper left")
-    fig.tight_layout()
-    return fig
-
+    return _share_panels(share_table(pub, by_sex), "stratum", strata,
+                         "Andel (%)" if language == "sv" else "Share (%)", language, 4)
 
 def forest_risk_difference(pub: Publication, language: str) -> plt.Figure:
     """Risk differences (percentage points, Newcombe 95 % CI) across windows and strata; only
