@@ -54,8 +54,11 @@ def stripped_text(text: str) -> str:
 
 
 def notebooks_in(target: str | Path) -> list[Path]:
+    """The notebooks in a folder and its subfolders (each study's), or the one file given."""
     target = Path(target)
-    return sorted(target.glob("*.ipynb")) if target.is_dir() else [target]
+    if not target.is_dir():
+        return [target]
+    return sorted(p for p in target.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 
 
 def unstripped(target: str | Path) -> list[Path]:
