@@ -143,37 +143,68 @@ def _file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
 
 
+def _dvc_files(root: Path) -> list[Path]:
+    """The top-level dvc.yaml and every study folder's own (`notebooks/<study>/dvc.yaml`)."""
+    return [p for p in (root / "dvc.yaml", *sorted(root.glob("notebooks/*/dvc.yaml")))
+            if p.is_file()]
+
+
+def _stages(path: Path) -> dict:
+    return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("stages", {})
+
+
+def _address(root: Path, dvc_file: Path, name: str) -> str:
+    """DVC's address of a stage: its name in the top-level dvc.yaml, else `<file>:<name>`."""
+    if dvc_file.parent == root:
+        return name
+    return f"{dvc_file.relative_to(root).as_posix()}:{name}"
+
+
+def study_dir(root: Path, stage: str | None) -> Path:
+    """The folder of the dvc.yaml (and params.yaml) a stage address belongs to."""
+    if stage and ":" in stage:
+        return root / Path(stage.split(":")[0]).parent
+    return root
+
+
 def stage_inputs(root: Path, stage: str | None) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
-    """(params keys, source paths) of a dvc.yaml stage; (None, SOURCES) outside DVC."""
-    stages = (yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8")) or {}).get("stages", {})
-    if not stage or stage not in stages:
+    """(params keys, source paths relative to the root) of a stage; (None, SOURCES) outside
+    DVC. A study's own stages are addressed `notebooks/<study>/dvc.yaml:<name>`."""
+    base = study_dir(root, stage)
+    name = stage.split(":")[-1] if stage else None
+    stages = _stages(base / "dvc.yaml") if (base / "dvc.yaml").is_file() else {}
+    if not name or name not in stages:
         return None, SOURCES
     keys: list[str] = []
-    for entry in stages[stage].get("params", []):
+    for entry in stages[name].get("params", []):
         if isinstance(entry, str):
             keys.append(entry)
         else:
             for listed in entry.values():
                 keys.extend(listed or [])
-    deps = [d for d in stages[stage].get("deps", []) if isinstance(d, str) and "${" not in d]
-    return tuple(keys), (*deps, "params.yaml", "dvc.yaml")
+    deps = [os.path.relpath((base / d).resolve(), root.resolve())
+            for d in stages[name].get("deps", []) if isinstance(d, str) and "${" not in d]
+    rel = base.relative_to(root)
+    return tuple(keys), (*deps, (rel / "params.yaml").as_posix(), (rel / "dvc.yaml").as_posix())
 
 
 _TEMP_NAME = re.compile(r"^\.(.+)\.[^.]+\.tmp$")  # io.atomic_outputs' temporary files
 
 
 def stage_of(root: Path, output: str | Path) -> str | None:
-    """The dvc.yaml stage whose outs contain `output` (a file or a file in an out directory)."""
+    """The stage (its DVC address) whose outs contain `output` (a file or a file in an out
+    directory), in the top-level dvc.yaml or a study's own."""
     output = Path(output).resolve()
     temp = _TEMP_NAME.match(output.name)
     if temp:
         output = output.with_name(temp.group(1))
-    stages = (yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8")) or {}).get("stages", {})
-    for name, stage in stages.items():
-        for out in stage.get("outs", []) + stage.get("metrics", []):
-            out_path = (root / (out if isinstance(out, str) else next(iter(out)))).resolve()
-            if output == out_path or out_path in output.parents:
-                return name
+    for dvc_file in _dvc_files(root):
+        for name, stage in _stages(dvc_file).items():
+            for out in stage.get("outs", []) + stage.get("metrics", []):
+                out_path = (dvc_file.parent / (out if isinstance(out, str) else next(iter(out))))
+                out_path = out_path.resolve()
+                if output == out_path or out_path in output.parents:
+                    return _address(root, dvc_file, name)
     return None
 
 
@@ -185,14 +216,16 @@ def collect(sections: Iterable[str] | None = None, root: Path | None = None,
     Jupyter stamps as under DVC), else the running DVC stage (DVC_STAGE); its params keys are
     the sections. Outside any stage: all of params.yaml."""
     root = root or project_root()
-    params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8")) or {}
     stage = (stage_of(root, output) if output is not None else None) or os.environ.get("DVC_STAGE")
+    base = study_dir(root, stage)
+    params = yaml.safe_load((base / "params.yaml").read_text(encoding="utf-8")) or {}
     stage_sections, paths = stage_inputs(root, stage)
     if sections is None:
         sections = stage_sections
     commit, dirty, commit_time = source_commit(root, paths)
     params_hash, chosen = hash_params(params, sections)
-    data_dir = root / params.get("data", {}).get("dir", "data/raw")
+    default_data = "data/raw" if base == root else f"data/raw/{base.name}"
+    data_dir = root / params.get("data", {}).get("dir", default_data)
     try:
         version = metadata.version("rehabkoord")
     except metadata.PackageNotFoundError:

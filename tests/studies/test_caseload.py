@@ -126,3 +126,14 @@ def test_varmland_publication_hides_small_counts_and_cannot_be_undone(varmland_x
     assert pub.intervals and all(iv.protected for iv in pub.intervals)
     listed = " ".join(caseload.withheld_list(pub))
     assert ("litet antal" in listed) == mark_small
+
+
+def test_synthetic_workbook_is_the_same_bytes_every_time(tmp_path):
+    """DVC hashes the workbook: the same list must give the same bytes, whenever written."""
+    frame = caseload.synthetic_case_list(3, SITES, "2023-01-01", "2023-12-31", 10)
+    caseload.write_case_list(frame, tmp_path / "a.xlsx")
+    caseload.write_case_list(frame, tmp_path / "b.xlsx")
+    assert (tmp_path / "a.xlsx").read_bytes() == (tmp_path / "b.xlsx").read_bytes()
+    cases = caseload.read_case_list(tmp_path / "a.xlsx", sites=SITES,
+                                    mapping=caseload.read_mapping(MAPPING))
+    assert len(cases.contacts) == len(frame)

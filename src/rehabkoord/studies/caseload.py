@@ -11,9 +11,10 @@ diagnosis that maps to nothing is listed, never dropped.
 from __future__ import annotations
 
 import re
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from io import StringIO
+from io import BytesIO, StringIO
 from pathlib import Path
 
 import numpy as np
@@ -258,9 +259,23 @@ def synthetic_case_list(seed: int, sites: Sequence[str], first_day: str, last_da
     return frame.reset_index(drop=True)
 
 
+_XLSX_TIMES = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)")
+
+
 def write_case_list(frame: pd.DataFrame, path: Path) -> None:
-    """A case list as an Excel workbook with one sheet, as regions keep it."""
-    frame.to_excel(path, index=False, sheet_name="Ärenden", engine="openpyxl")
+    """A case list as an Excel workbook with one sheet, as regions keep it. The workbook's
+    creation times and the archive's entry times are fixed, so the same list is the same
+    bytes (DVC hashes it)."""
+    buffer = BytesIO()
+    frame.to_excel(buffer, index=False, sheet_name="Ärenden", engine="openpyxl")
+    with zipfile.ZipFile(BytesIO(buffer.getvalue())) as src, \
+            zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "docProps/core.xml":
+                data = _XLSX_TIMES.sub(rb"\g<1>2000-01-01T00:00:00Z\g<2>", data)
+            out.writestr(zipfile.ZipInfo(item.filename, date_time=(1980, 1, 1, 0, 0, 0)), data,
+                         compress_type=zipfile.ZIP_DEFLATED)
 
 
 def flow(cases: CaseList, contacts: pd.DataFrame, outside_periods: int) -> dict:
