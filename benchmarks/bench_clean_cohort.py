@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCALES = {"county": (300_000, list(range(2012, 2022))), "national": (8_000_000, [2019])}
+SCALES = {"county": (300_000, list(range(2012, 2022))), "national": (8_000_000, [2018, 2019])}
 
 
 def _write(table: pa.Table, path: Path, fmt: str) -> None:
@@ -70,8 +70,9 @@ from pathlib import Path
 from rehabkoord import clean, cohort
 root, fmt = Path(sys.argv[1]), sys.argv[2]
 t0 = time.perf_counter()
+rules = clean.Rules(rand_period=("2010-01-01", "2025-12-31"), require_all_years=False)
 c = clean.clean(str(root / "randomisering.csv"), str(root / "lisa" / f"*.{fmt}"),
-                str(root / "bas" / f"*.{fmt}"), rand_period=("2010-01-01", "2025-12-31"))
+                str(root / "bas" / f"*.{fmt}"), rules=rules)
 t1 = time.perf_counter()
 table, flow = cohort.build_cohort(c.randomisation, c.lisa, c.bas, [6, 12])
 t2 = time.perf_counter()

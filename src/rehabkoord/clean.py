@@ -37,11 +37,9 @@ from .io import (
     DeliveryError,
     ValidationError,
     Violation,
-    atomic_outputs,
     read_deliveries,
     read_json,
-    write_json,
-    write_parquet,
+    write_all,
 )
 
 __all__ = ["Cleaned", "DeliveryError", "Rules", "ValidationError", "Violation", "clean",
@@ -107,15 +105,17 @@ def _dates(raw: pd.Series, text: pd.Series, present: pd.Series, source: str, nam
     return values.where(present)
 
 
-def _coerce(frame: pd.DataFrame, col: Column, source: str, out: list[Violation]) -> pd.Series:
+def _coerce(frame: pd.DataFrame, col: Column, source: str, out: list[Violation],
+            keys: tuple[pd.Series, pd.Series]) -> pd.Series:
     """The column in its contract type; unparseable values are violations, not silent NaN.
 
-    Typed columns (Parquet, SAS, Stata) are converted directly; text (CSV) is parsed.
+    Typed columns (Parquet, SAS, Stata) are converted directly; text (CSV) is parsed. The
+    person key comes already normalised (`keys`: values and the mask of non-keys).
     """
     raw = frame[col.name]
     is_numeric = pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw)
     if col.name == PERSON_KEY:
-        values, bad = normalise_key(raw)
+        values, bad = keys
         present = values.notna()
         n, rows = _positions(bad)
         if n:
@@ -210,18 +210,18 @@ def validate_table(frames: Sequence[pd.DataFrame], table: Table, out: list[Viola
             years = pd.to_numeric(frame[YEAR].astype("string").str.strip(), errors="coerce")
             counts["years_delivered"].update(int(y) for y in years.dropna().unique()
                                              if float(y).is_integer())
+        keys, bad_keys = normalise_key(frame[PERSON_KEY])  # once: registers are large
         if keep is not None:
-            keys, _ = normalise_key(frame[PERSON_KEY])
             in_study = keys.isin(keep).to_numpy(dtype=bool)
             counts["rows_not_in_study"] += int((~in_study).sum())
-            frame = frame[in_study]
+            frame, keys, bad_keys = frame[in_study], keys[in_study], bad_keys[in_study]
         typed = pd.DataFrame(index=frame.index)
         for col in table.columns:
             if col.name not in frame.columns:
                 typed[col.name] = pd.Series(np.nan, index=frame.index,
                                             dtype="string" if col.kind == "str" else "float64")
                 continue
-            values = _coerce(frame, col, source, out)
+            values = _coerce(frame, col, source, out, (keys, bad_keys))
             _check_rules(values, col, source, out)
             typed[col.name] = values
         typed["_source"] = source
@@ -524,13 +524,9 @@ INTERIM_FILES = ("randomisation.parquet", "lisa.parquet", "bas.parquet", "clean_
 
 def write_interim(cleaned: Cleaned, out_dir: Path) -> list[Path]:
     """Write the interim tables and the cleaning flow, all or nothing."""
-    targets = [Path(out_dir) / name for name in INTERIM_FILES]
-    with atomic_outputs(*targets) as (rand, lisa, bas, flow):
-        write_parquet(cleaned.randomisation, rand)
-        write_parquet(cleaned.lisa, lisa)
-        write_parquet(cleaned.bas, bas)
-        write_json(cleaned.flow, flow)
-    return targets
+    values = (cleaned.randomisation, cleaned.lisa, cleaned.bas, cleaned.flow)
+    return write_all({Path(out_dir) / name: v for name, v in zip(INTERIM_FILES, values,
+                                                                 strict=True)})
 
 
 def read_interim(in_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:

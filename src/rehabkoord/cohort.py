@@ -20,7 +20,7 @@ from .contract import (
     SYSSSTAT_EMPLOYED,
     YEAR,
 )
-from .io import atomic_outputs, write_json, write_parquet
+from .io import write_all
 
 WINDOW_RULES = ("first_full_year", "year_containing")
 
@@ -165,11 +165,7 @@ def flow_table(table: pd.DataFrame) -> dict:
 
 def write_outputs(table: pd.DataFrame, flow: dict, out_dir: Path) -> list[Path]:
     """The analysis table (Parquet) and the flow (JSON), all or nothing."""
-    targets = [Path(out_dir) / "analysis.parquet", Path(out_dir) / "flow.json"]
-    with atomic_outputs(*targets) as (analysis, flow_path):
-        write_parquet(table, analysis)
-        write_json(flow, flow_path)
-    return targets
+    return write_all({Path(out_dir) / "analysis.parquet": table, Path(out_dir) / "flow.json": flow})
 
 
 def aggregate_checks(table: pd.DataFrame) -> pd.DataFrame:

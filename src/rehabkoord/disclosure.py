@@ -95,6 +95,11 @@ class SafeCell:
     reason: str = ""
     mark: str = ""
 
+    @property
+    def text(self) -> str:
+        """A published count as printed: the number, or the mark when withheld."""
+        return self.mark if self.withheld else str(int(self.value))
+
 
 @dataclass
 class Structure:

@@ -26,7 +26,7 @@ from statsmodels.stats.proportion import proportion_confint  # noqa: E402
 from . import provenance  # noqa: E402
 from .cohort import EXCLUSION_REASONS  # noqa: E402
 from .contract import GROUP_CONTROL, GROUP_INTERVENTION, GROUPS  # noqa: E402
-from .disclosure import Publication, SafeCell  # noqa: E402
+from .disclosure import Publication  # noqa: E402
 from .report import label  # noqa: E402
 
 PALETTE = {GROUP_INTERVENTION: "#1b6f8a", GROUP_CONTROL: "#d08c2e"}
@@ -63,10 +63,6 @@ def save(fig: plt.Figure, stem: str | Path, data: pd.DataFrame | None = None) ->
 
 def _prefix(group: str) -> str:
     return "int" if group == GROUP_INTERVENTION else "ctl"
-
-
-def _cell_text(cell: SafeCell) -> str:
-    return cell.mark if cell.withheld else str(int(cell.value))
 
 
 def _window_label(months: int, language: str) -> str:
@@ -260,19 +256,19 @@ def consort(pub: Publication, window: int, language: str) -> plt.Figure:
     ax.set_ylim(0, 10)
     box = dict(boxstyle="round,pad=0.4", fc="white", ec="#333333")
     arrow = dict(arrowstyle="->", color="#333333", lw=1.2, shrinkA=0, shrinkB=0)
-    ax.text(5, 9.3, f"{label('randomised', language)}\nn = {_cell_text(pub.flow_total)}",
+    ax.text(5, 9.3, f"{label('randomised', language)}\nn = {pub.flow_total.text}",
             ha="center", va="center", bbox=box)
     for x, group in ((2.5, GROUP_INTERVENTION), (7.5, GROUP_CONTROL)):
         g = groups[group]
         ax.annotate("", xy=(x, 7.75), xytext=(5, 8.75), arrowprops=arrow, zorder=1)
-        ax.text(x, 7.2, f"{label(group, language)}\nn = {_cell_text(g['randomised'])}", ha="center",
+        ax.text(x, 7.2, f"{label(group, language)}\nn = {g['randomised'].text}", ha="center",
                 va="center", bbox=box)
-        lines = [f"{label(r, language)}: {_cell_text(g['excluded'][r])}"
+        lines = [f"{label(r, language)}: {g['excluded'][r].text}"
                  for r in EXCLUSION_REASONS]
         ax.text(x, 4.8, "\n".join(lines), ha="center", va="center", fontsize=7.5,
                 bbox=dict(boxstyle="round,pad=0.4", fc="#f3f3f3", ec="#999999"))
         ax.annotate("", xy=(x, 2.65), xytext=(x, 6.65), arrowprops=arrow, zorder=1)
-        ax.text(x, 2.1, f"{label('analysed', language)}\nn = {_cell_text(g['analysed'])}", ha="center",
+        ax.text(x, 2.1, f"{label('analysed', language)}\nn = {g['analysed'].text}", ha="center",
                 va="center", bbox=box)
     title = label("window", language).format(m=window)
     ax.set_title(title, fontsize=10)
@@ -369,8 +365,8 @@ def consort_table(pub: Publication, window: int) -> pd.DataFrame:
     """The numbers of the CONSORT diagram for one window, as published."""
     rows = []
     for group, g in pub.flow[window].items():
-        rows.append({"group": group, "step": "randomised", "count": _cell_text(g["randomised"])})
-        rows.extend({"group": group, "step": r, "count": _cell_text(g["excluded"][r])}
+        rows.append({"group": group, "step": "randomised", "count": g["randomised"].text})
+        rows.extend({"group": group, "step": r, "count": g["excluded"][r].text}
                     for r in EXCLUSION_REASONS)
-        rows.append({"group": group, "step": "analysed", "count": _cell_text(g["analysed"])})
+        rows.append({"group": group, "step": "analysed", "count": g["analysed"].text})
     return pd.DataFrame(rows)

@@ -187,7 +187,7 @@ def decode_text(raw: bytes, path: Path) -> tuple[str, str]:
         return raw.decode("latin-1"), "latin-1"
 
 
-def _header(text: str, path: Path) -> tuple[list[str], str]:
+def csv_header(text: str, path: Path) -> tuple[list[str], str]:
     """Column names and delimiter from the first line (';', ',' or tab, the most frequent)."""
     first = text.splitlines()[0] if text else ""
     counts = {d: first.count(d) for d in (";", ",", "\t")}
@@ -236,7 +236,7 @@ def _read_csv(path: Path, table: Table, column_map: Mapping[str, str]) -> tuple[
     if not raw.strip():
         raise file_violation(path, "the file is empty")
     text, encoding = decode_text(raw, path)
-    names, delimiter = _header(text, path)
+    names, delimiter = csv_header(text, path)
     mapping = _mapping(names, table, column_map, path)
     positional = [f"f{i}" for i in range(len(names))]
     bad: list[tuple[int, int]] = []
@@ -373,6 +373,15 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     stamp = provenance.parquet_metadata(provenance.collect(output=path))
     pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **stamp}), path,
                    compression="zstd")
+
+
+def write_all(outputs: Mapping[str | Path, pd.DataFrame | dict]) -> list[Path]:
+    """Write a stage's data outputs all or nothing: frames as Parquet, dicts as JSON."""
+    paths = [Path(p) for p in outputs]
+    with atomic_outputs(*paths) as temps:
+        for tmp, value in zip(temps, outputs.values(), strict=True):
+            (write_parquet if isinstance(value, pd.DataFrame) else write_json)(value, tmp)
+    return paths
 
 
 def write_json(obj: object, path: Path) -> None:

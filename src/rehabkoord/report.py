@@ -74,16 +74,12 @@ def label(key: str, language: str) -> str:
     return LABELS[language].get(str(key), str(key))
 
 
-def _count(cell: disclosure.SafeCell) -> str:
-    return cell.mark if cell.withheld else str(int(cell.value))
-
-
 def _group_cells(row: dict, prefix: str, language: str) -> str:
     """'46 (74,2)' for a level of Table 1 (the count's mark when withheld)."""
     count, pct = row[f"events_{prefix}"], row[f"pct_{prefix}"]
     if count.withheld or pct.withheld:
-        return _count(count)
-    return f"{_count(count)} ({number(pct.value, 1, language)})"
+        return count.text
+    return f"{count.text} ({number(pct.value, 1, language)})"
 
 
 def _effect(row: dict, language: str) -> str:
@@ -146,7 +142,7 @@ def group_heading(pub: disclosure.Publication, group: str, language: str) -> str
     the bare group name when the publication has no flow."""
     for by_group in pub.flow.values():
         if group in by_group:
-            return f"{label(group, language)} (N = {_count(by_group[group]['randomised'])})"
+            return f"{label(group, language)} (N = {by_group[group]['randomised'].text})"
     return label(group, language)
 
 
@@ -166,7 +162,7 @@ def _events_of_n(row: dict, prefix: str, language: str) -> str:
     """'9 / 21 (42,9)': events, analysed n and share, each its mark when withheld."""
     count, n, pct = row[f"events_{prefix}"], row[f"n_{prefix}"], row[f"pct_{prefix}"]
     share = "" if pct.withheld else f" ({number(pct.value, 1, language)})"
-    return f"{_count(count)} / {_count(n)}{share}"
+    return f"{count.text} / {n.text}{share}"
 
 
 def _table(rows: list[dict], levels: list[int], numeric: list[str], notes: list[str]
@@ -207,8 +203,8 @@ def outcome_display(pub: disclosure.Publication, window: int, *, language: str,
         rows.append(head)
         levels.append(0)
         blank = {c_stratum: "", c_p: "", c_holm: "", c_eff: ""}
-        rows.append({**blank, c_outcome: stats["n"], c_int: _count(r["n_int"]),
-                     c_ctl: _count(r["n_ctl"])})
+        rows.append({**blank, c_outcome: stats["n"], c_int: r["n_int"].text,
+                     c_ctl: r["n_ctl"].text})
         levels.append(1)
         for (name, v_int), (_, v_ctl) in zip(_summary_rows(r["summary_int"], language),
                                              _summary_rows(r["summary_ctl"], language),
@@ -307,12 +303,11 @@ def flow_display(pub: disclosure.Publication, *, language: str) -> pd.DataFrame:
         for group, g in groups.items():
             row = {label("window_short", language): window,
                    label("stratum", language): label(group, language),
-                   label("randomised", language): _count(g["randomised"])}
+                   label("randomised", language): g["randomised"].text}
             for reason in EXCLUSION_REASONS:
-                row[label(reason, language)] = _count(g["excluded"][reason])
-            row[label("analysed", language)] = _count(g["analysed"])
-            row[label(REASON_EMPLOYMENT_MISSING, language)] = _count(
-                g[REASON_EMPLOYMENT_MISSING])
+                row[label(reason, language)] = g["excluded"][reason].text
+            row[label("analysed", language)] = g["analysed"].text
+            row[label(REASON_EMPLOYMENT_MISSING, language)] = g[REASON_EMPLOYMENT_MISSING].text
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -693,7 +688,7 @@ class ReportText:
         """`power` is power.json (the design); `achieved` the published analysed n and
         `detectable_pp` the difference detectable with it, withheld with the n."""
         lang = self.language
-        n_text = _count(achieved)
+        n_text = achieved.text
         detectable = (disclosure.SUPPRESSED if achieved.withheld
                       else number(detectable_pp, 1, lang))
         pc, pi = number(100 * power["p_control"], 0, lang), number(100 * power["p_intervention"],

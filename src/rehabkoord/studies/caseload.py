@@ -20,17 +20,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..disclosure import SMALL, SUPPRESSED, Interval, Rules, SafeCell, Structure, audit, protect
+from ..disclosure import SMALL, SUPPRESSED, Interval, Rules, Structure, audit, protect
 from ..fmt import number
 from ..io import (
     MAX_EXAMPLES,
     ValidationError,
     Violation,
-    atomic_outputs,
+    csv_header,
     decode_text,
     sniff_format,
-    write_json,
-    write_parquet,
+    write_all,
 )
 
 COLUMNS = ("Enhet", "Startdatum", "Diagnos", "Sysselsattning", "Ersattning", "SGI_noll")
@@ -127,8 +126,7 @@ def _read_table(path: Path, sheet: str | None) -> tuple[pd.DataFrame, str | None
         return sheets[chosen].fillna(""), chosen
     if suffix == ".csv" and kind == ".csv":
         text, _ = decode_text(path.read_bytes(), path)
-        first = text.splitlines()[0] if text else ""
-        delimiter = ";" if first.count(";") >= first.count(",") else ","
+        _, delimiter = csv_header(text, path)
         return pd.read_csv(StringIO(text), sep=delimiter, dtype=str, keep_default_na=False), None
     raise ValidationError([Violation(str(path), "*", f"unsupported case list ({what}, named "
                                      f"{suffix})", 0, hint="deliver .xlsx (one sheet) or .csv")])
@@ -287,11 +285,8 @@ def flow(cases: CaseList, contacts: pd.DataFrame, outside_periods: int) -> dict:
 
 def write_summary(table: pd.DataFrame, flow_record: dict, out_dir: Path) -> list[Path]:
     """The internal counts (Parquet) and the flow (JSON), all or nothing."""
-    targets = [Path(out_dir) / "counts.parquet", Path(out_dir) / "flow.json"]
-    with atomic_outputs(*targets) as (counts_path, flow_path):
-        write_parquet(table, counts_path)
-        write_json(flow_record, flow_path)
-    return targets
+    return write_all({Path(out_dir) / "counts.parquet": table,
+                      Path(out_dir) / "flow.json": flow_record})
 
 
 PUBLISHED = ("diagnosgrupp", "sysselsattning", "ersattning", "sgi_noll")
@@ -364,15 +359,6 @@ def publish(table: pd.DataFrame, rules: Rules) -> Publication:
         tables[period] = wide
     listed = sorted(withheld.items(), key=lambda kv: [str(x) for x in kv[0]])
     return Publication(tables, listed, audit(structure, withheld, rules), rules)
-
-
-def safe_cell(pub: Publication, period: str, site: str, dimension: str, category: str
-              ) -> SafeCell:
-    """One published cell, for figures and sentences (withheld cells carry no value)."""
-    text = pub.tables[period].loc[(dimension, category), site]
-    withheld = text in (pub.rules.mark, SUPPRESSED)
-    return SafeCell(None if withheld else int(text.replace("\u00a0", "").replace(" ", "")),
-                    withheld, "" if not withheld else "withheld", text if withheld else "")
 
 
 DIMENSION_LABELS = {"total": "Totalt", "diagnosgrupp": "Diagnosgrupp",
