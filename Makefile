@@ -14,13 +14,10 @@ WHEELS ?= wheels/linux-x86_64
 PIP_SOURCE := $(if $(OFFLINE),--no-index --find-links $(WHEELS),)
 STAGE ?=
 BUNDLE_DIR ?= dist
-# The studies and their appendices: `make report STUDY=caseload` builds one. A study with its
-# own folder registers here (its dvc.yaml target and the appendix it writes).
+# The studies: each has notebooks/<study>/ (notebooks, dvc.yaml, params.yaml) and writes its
+# appendix to reports/<study>/. A new study registers by adding its name here.
 STUDIES := uppsala caseload
-TARGET_uppsala := report
-APPENDIX_uppsala := reports/bilaga.html
-TARGET_caseload := notebooks/caseload/dvc.yaml:report
-APPENDIX_caseload := reports/caseload/sammanstallning.html
+# `make report STUDY=caseload` builds one study; `make stage STAGE=analyse` is the Uppsala study's
 STUDY ?= $(STUDIES)
 
 .PHONY: setup report check-data stage strip lab test pdf verify reference bundle
@@ -46,18 +43,18 @@ strip: $(STAMP)
 # generator runs only when data.dir points at its output. When a stage fails because the
 # delivery does not fit the contract, the full list of problems is printed again last.
 report: strip
-	$(RUN) $(BIN)/dvc repro $(foreach s,$(STUDY),$(TARGET_$(s))) || { \
+	$(RUN) $(BIN)/dvc repro $(foreach s,$(STUDY),notebooks/$(s)/dvc.yaml) || { \
 	  $(RUN) $(BIN)/python -m rehabkoord.clean >/dev/null; exit 1; }
-	@$(foreach s,$(STUDY),echo "Appendix ($(s)): $(CURDIR)/$(APPENDIX_$(s))";)
+	@$(foreach s,$(STUDY),for f in reports/$(s)/*.html; do echo "Appendix ($(s)): $(CURDIR)/$$f"; done;)
 
 # Check the delivery params.yaml points at, print every problem or the flow; writes nothing.
 check-data: $(STAMP)
 	$(RUN) $(BIN)/python -m rehabkoord.clean
 
-# One stage and whatever it needs: make stage STAGE=analyse
+# One stage and whatever it needs: make stage STAGE=analyse (another study's: STUDY=caseload)
 stage: strip
-	@test -n "$(STAGE)" || { echo "usage: make stage STAGE=<name> (see dvc.yaml)" >&2; exit 2; }
-	$(RUN) $(BIN)/dvc repro $(STAGE)
+	@test -n "$(STAGE)" || { echo "usage: make stage STAGE=<name> [STUDY=<study>] (see notebooks/<study>/dvc.yaml)" >&2; exit 2; }
+	$(RUN) $(BIN)/dvc repro notebooks/$(if $(filter command line,$(origin STUDY)),$(STUDY),uppsala)/dvc.yaml:$(STAGE)
 
 # JupyterLab in an environment of its own (it is not in the pipeline's lock, see README), with
 # the compendium's kernel; notebooks are saved without outputs (the browser still shows them).
@@ -73,8 +70,8 @@ lab: $(STAMP) $(LAB)/jupyter
 pdf: report
 	command -v chromium >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
-	$(RUN) $(BIN)/python -m rehabkoord.render pdf reports/bilaga.html reports/bilaga.pdf
-	@echo "PDF: $(CURDIR)/reports/bilaga.pdf"
+	$(RUN) $(BIN)/python -m rehabkoord.render pdf reports/uppsala/bilaga.html reports/uppsala/bilaga.pdf
+	@echo "PDF: $(CURDIR)/reports/uppsala/bilaga.pdf"
 
 test: $(STAMP)
 	$(RUN) $(BIN)/ruff check src tests benchmarks
@@ -83,7 +80,7 @@ test: $(STAMP)
 verify: $(STAMP)
 	$(RUN) $(BIN)/python -m rehabkoord.verify
 
-# After an intended change: make report && make reference, then commit reports/reference/
+# After an intended change: make report && make reference, then commit reports/uppsala/reference/
 reference: report
 	$(RUN) $(BIN)/python -m rehabkoord.verify --refresh
 

@@ -67,7 +67,8 @@ def write_extract(out: Path, n_persons: int, years: list[int], seed: int = 1,
 CHILD = """
 import sys, time, resource
 from pathlib import Path
-from rehabkoord import clean, cohort
+from rehabkoord import clean
+from rehabkoord.studies.uppsala import cohort
 root, fmt = Path(sys.argv[1]), sys.argv[2]
 t0 = time.perf_counter()
 rules = clean.Rules(rand_period=("2010-01-01", "2025-12-31"), require_all_years=False)

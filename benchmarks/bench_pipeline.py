@@ -6,7 +6,7 @@
 In a temporary copy of the compendium, prints the median wall time of
 - a full `dvc repro --force`, and the same library calls (every stage notebook's code cells,
   in order) in one fresh Python process, with their ratio;
-- a report-only parameter change (`report.min_cell`) -> new reports/bilaga.html;
+- a report-only parameter change (`report.min_cell`) -> new reports/uppsala/bilaga.html;
 - an analysis parameter change (`analysis.alpha`, then `analysis.conf_level`) -> new HTML;
 - papermill on a one-cell notebook (`1+1`, separate kernel), the stage runner on it, and
   `python -c 'import pandas, scipy, seaborn'`.
@@ -44,7 +44,7 @@ for notebook in json.loads(sys.argv[1]):
     code = "\\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     exec(compile(code, notebook, "exec"), {"__name__": "__main__"})
 from rehabkoord import render
-render.html("reports/notebooks/06_report.ipynb", "reports/bilaga.html")
+render.html("reports/uppsala/notebooks/06_report.ipynb", "reports/uppsala/bilaga.html")
 """
 
 

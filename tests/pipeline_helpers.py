@@ -47,14 +47,27 @@ def dvc(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProces
     return run([str(BIN / "dvc"), *args], cwd, check)
 
 
-def set_params(project: Path, **changes: dict) -> None:
-    path = project / "params.yaml"
+#: The first study's parameters, relative to the project root.
+UPPSALA_PARAMS = "notebooks/uppsala/params.yaml"
+
+
+def set_params(project: Path, study: str = "uppsala", **changes: dict) -> None:
+    """Update sections of a study's params.yaml (the Uppsala study's by default)."""
+    path = project / "notebooks" / study / "params.yaml"
     params = yaml.safe_load(path.read_text(encoding="utf-8"))
     for section, values in changes.items():
         params[section].update(values)
     path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
+def short_name(address: str) -> str:
+    """`notebooks/uppsala/dvc.yaml:analyse` -> `analyse`; another study's stage keeps its study
+    (`caseload:report`)."""
+    study, _, name = address.rpartition(":")
+    study = study.removeprefix("notebooks/").removesuffix("/dvc.yaml")
+    return name if study in ("", "uppsala") else f"{study}:{name}"
+
+
 def stages_run(output: str) -> list[str]:
-    return [line.split("'")[1] for line in output.splitlines()
+    return [short_name(line.split("'")[1]) for line in output.splitlines()
             if line.startswith("Running stage '")]

@@ -97,12 +97,12 @@ def test_offline_install_from_the_bundle_runs_the_pipeline(built_bundle, tmp_pat
                            "make", "report", "OFFLINE=1"], cwd=project, capture_output=True,
                           text=True, timeout=3600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert (project / "reports" / "bilaga.html").is_file()
+    assert (project / "reports" / "uppsala" / "bilaga.html").is_file()
     check = subprocess.run([str(project / ".venv" / "bin" / "python"), "-m", "rehabkoord.verify",
                             "--no-rerun"], cwd=project, capture_output=True, text=True)
     assert "Numbers: every value agrees with the reference." in check.stdout, check.stdout
     stamp = subprocess.run([str(project / ".venv" / "bin" / "python"), "-m",
-                            "rehabkoord.provenance", "reports/tables/results.parquet"],
+                            "rehabkoord.provenance", "reports/uppsala/tables/results.parquet"],
                            cwd=project, capture_output=True, text=True, check=True).stdout
     commit = (project / "BUNDLE_COMMIT").read_text().split()[0]
     assert commit in stamp

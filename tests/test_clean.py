@@ -432,7 +432,8 @@ def test_check_prints_problems_and_writes_nothing(tmp_path, delivery, capsys, mo
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     (tmp_path / "pyproject.toml").write_text("")  # project_root() needs both
     params = {"data": {**clean_params(), "dir": "raw"}, "cohort": {"offsets_months": [6, 12]}}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / clean.DEFAULT_PARAMS).parent.mkdir(parents=True)
+    (tmp_path / clean.DEFAULT_PARAMS).write_text(yaml.safe_dump(params))
     monkeypatch.chdir(tmp_path)
     before = sorted(p for p in tmp_path.rglob("*"))
     assert clean.main([]) == 0

@@ -15,8 +15,8 @@ import pytest
 from pipeline_helpers import ROOT, copy_project, env, set_params
 
 pytestmark = pytest.mark.slow
-KEPT = ["reports/tables/results.csv", "data/interim/lisa.parquet", "data/processed/flow.json",
-        "reports/bilaga.html"]
+KEPT = ["reports/uppsala/tables/results.csv", "data/interim/uppsala/lisa.parquet", "data/processed/uppsala/flow.json",
+        "reports/uppsala/bilaga.html"]
 
 
 def make_report(project: Path) -> subprocess.CompletedProcess:

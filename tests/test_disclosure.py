@@ -8,13 +8,15 @@ import json
 import pandas as pd
 import pytest
 from attacker import attack, summary
+from pipeline_helpers import UPPSALA_PARAMS
 
-from rehabkoord import analysis, cohort, disclosure, synth
+from rehabkoord import disclosure
 from rehabkoord.params import load_params
+from rehabkoord.studies.uppsala import analysis, cohort, synth
 
 ABSENT = "absent_from_lisa_in_outcome_year"
 NOT_YET = "outcome_year_not_in_registers"
-# The default data's flow (data/processed/flow.json): Kontroll at 6 months lost 2 people.
+# The default data's flow (data/processed/uppsala/flow.json): Kontroll at 6 months lost 2 people.
 FLOW = {"windows": {
     "6": {"Intervention": {"randomised": 62, "excluded": {NOT_YET: 0, ABSENT: 7},
                            "analysed": 55, "employment_status_missing": 0},
@@ -162,7 +164,7 @@ def test_small_synthetic_study_cannot_be_undone(min_cell):
     table, flow = cohort.build_cohort(rand, frames["LISA"], frames["BAS"])
     flow = json.loads(json.dumps(flow))
     results, baseline = analysis.outcome_results(table), analysis.baseline_table(
-        table, load_params()["analysis"]["baseline_variables"])
+        table, load_params(UPPSALA_PARAMS)["analysis"]["baseline_variables"])
     pub = disclosure.publish(results, baseline, flow, disclosure.Rules(min_cell), 12)
     again = disclosure.publish(results, baseline, flow, disclosure.Rules(min_cell), 12)
     assert pub.withheld == again.withheld

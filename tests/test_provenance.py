@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from rehabkoord import figures, io, provenance, render
+from rehabkoord import io, provenance, render, style
 
 ROOT = Path(__file__).resolve().parents[1]
 GIT = ["git", "-c", "user.email=t@localhost", "-c", "user.name=t"]
@@ -133,12 +133,12 @@ def test_parquet_csv_png_svg_html_carry_the_stamp_and_stay_byte_identical(projec
     assert provenance.read(csv) == stamp
     assert pd.read_csv(csv).equals(frame)
 
-    figures.set_style()
+    style.set_style()
     saved = []
     for name in ("one", "two"):
         fig, ax = plt.subplots()
         ax.plot([0, 1], [0, 1])
-        saved.append(figures.save(fig, project / "fig" / name))
+        saved.append(style.save(fig, project / "fig" / name))
     (png_a, svg_a), (png_b, svg_b) = saved
     assert png_a.read_bytes() == png_b.read_bytes() and svg_a.read_bytes() == svg_b.read_bytes()
     assert provenance.read(png_a) == stamp and provenance.read(svg_a) == stamp
@@ -155,7 +155,7 @@ def test_the_appendix_renderer_stamps_the_html(project, tmp_path):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Bilaga")])
     path = tmp_path / "r.ipynb"
     nbformat.write(nb, path)
-    out = render.html(path, project / "bilaga.html", language="sv")
+    out = render.html(path, project / "bilaga.html", language="sv", params_file="params.yaml")
     assert provenance.read(out) == json.loads(provenance.collect(root=project).to_json())
 
 

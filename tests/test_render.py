@@ -55,8 +55,8 @@ def printed(tmp_path_factory) -> dict:
     params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
     set_params(project, power={"n_sim": 20})
     dvc("repro", cwd=project)
-    html_file = project / "reports" / "bilaga.html"
-    pdf = render.pdf(html_file, project / "reports" / "bilaga.pdf")
+    html_file = project / "reports" / "uppsala" / "bilaga.html"
+    pdf = render.pdf(html_file, project / "reports" / "uppsala" / "bilaga.pdf")
     text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True,
                           text=True, check=True).stdout
     pages = text.split("\f")[:-1]

@@ -24,7 +24,7 @@ def test_environment_yml_pins_match_lock():
 
 
 def test_notebooks_have_no_outputs_and_a_parameters_cell():
-    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+    for path in sorted((ROOT / "notebooks").glob("**/*.ipynb")):
         nb = json.loads(path.read_text(encoding="utf-8"))
         code = [c for c in nb["cells"] if c["cell_type"] == "code"]
         assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), path
@@ -43,59 +43,85 @@ def test_git_tracks_no_data_and_no_executed_notebooks():
 
 
 def test_gitignore_covers_data_and_outputs():
-    probe = ["data/raw/scb/lisa_2023.sas7bdat", "data/interim/lisa.parquet",
-             "reports/notebooks/02_clean.ipynb", "reports/bilaga.html"]
+    probe = ["data/raw/scb/lisa_2023.sas7bdat", "data/interim/uppsala/lisa.parquet",
+             "reports/uppsala/notebooks/02_clean.ipynb", "reports/uppsala/bilaga.html"]
     done = subprocess.run(["git", "check-ignore", *probe], cwd=ROOT, capture_output=True,
                           text=True)
     assert sorted(done.stdout.split()) == sorted(probe)
 
 
-def test_every_stage_lists_the_modules_its_notebook_imports():
-    """Honest caching: a notebook's `from rehabkoord import x` must be a dep of its stage,
-    and so must every module that x imports in turn."""
+def _module_file(module: str) -> Path | None:
+    """`rehabkoord.studies.uppsala.cohort` -> its file under src/, None outside the package."""
+    parts = module.split(".")
+    if parts[0] != "rehabkoord":
+        return None
+    base = ROOT / "src" / Path(*parts)
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imports(code: str, package: str) -> set[str]:
+    """Modules a source imports, absolute, with `from x import name` also naming x.name
+    (a submodule when one exists)."""
     import ast
 
-    src = ROOT / "src" / "rehabkoord"
+    found = set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            found.add(base)
+            found.update(f"{base}.{a.name}" for a in node.names)
+    return {m for m in found if _module_file(m) is not None}
 
-    def imports(module: str) -> set[str]:
-        tree = ast.parse((src / f"{module}.py").read_text(encoding="utf-8"))
-        found = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                found.add(node.module)
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and \
-                    (node.module or "").startswith("rehabkoord"):
-                found.update(a.name for a in node.names) if node.module == "rehabkoord" \
-                    else found.add(node.module.split(".")[1])
-        return found
 
-    def closure(modules: set[str]) -> set[str]:
-        seen: set[str] = set()
-        todo = list(modules)
-        while todo:
-            m = todo.pop()
-            if m in seen or not (src / f"{m}.py").exists():
-                continue
-            seen.add(m)
-            todo.extend(imports(m))
-        return seen
+def _closure(modules: set[str]) -> set[Path]:
+    seen: dict[str, Path] = {}
+    todo = list(modules)
+    while todo:
+        m = todo.pop()
+        path = _module_file(m)
+        if m in seen or path is None:
+            continue
+        seen[m] = path
+        package = m if path.name == "__init__.py" else m.rpartition(".")[0]
+        todo.extend(_imports(path.read_text(encoding="utf-8"), package))
+    return {p for p in seen.values() if p.name != "__init__.py" or p.stat().st_size > 200}
 
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    for name, stage in stages.items():
-        deps = {d if isinstance(d, str) else next(iter(d)) for d in stage["deps"]}
-        notebook = next(d for d in deps if d.startswith("notebooks/"))
-        nb = json.loads((ROOT / notebook).read_text(encoding="utf-8"))
+
+def _stages():
+    for dvc_file in [ROOT / "dvc.yaml", *sorted(ROOT.glob("notebooks/*/dvc.yaml"))]:
+        stages = yaml.safe_load(dvc_file.read_text(encoding="utf-8")).get("stages") or {}
+        for name, stage in stages.items():
+            yield dvc_file.parent, name, stage
+
+
+def test_every_stage_lists_the_modules_its_notebook_imports():
+    """Honest caching: every module of the package a stage's notebook imports, directly or
+    through other modules, is a dep of its stage (in every study's dvc.yaml), and every
+    listed module is one it imports."""
+    checked = 0
+    for wdir, name, stage in _stages():
+        deps = {(wdir / (d if isinstance(d, str) else next(iter(d)))).resolve()
+                for d in stage["deps"]}
+        notebook = next(d for d in deps if d.suffix == ".ipynb")
+        nb = json.loads(notebook.read_text(encoding="utf-8"))
         code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
-        used = set()
-        for node in ast.walk(ast.parse(code)):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("rehabkoord"):
-                if node.module == "rehabkoord":
-                    used.update(a.name for a in node.names)
-                else:
-                    used.add(node.module.split(".")[1])
-        used.update(re.findall(r"-m rehabkoord\.(\w+)", stage["cmd"]))  # the stage runner
-        needed = {f"src/rehabkoord/{m}.py" for m in closure(used)}
-        assert needed <= deps, f"stage {name} misses {sorted(needed - deps)}"
+        used = _imports(code, "")
+        used.update(f"rehabkoord.{m}" for m in re.findall(r"-m rehabkoord\.(\w+)", stage["cmd"]))
+        needed = _closure(used)
+        listed = {d for d in deps if d.suffix == ".py"}
+        rel = wdir.relative_to(ROOT) / name
+        assert needed <= listed, f"stage {rel} misses {sorted(str(p) for p in needed - listed)}"
+        assert listed <= needed, f"stage {rel} lists unused {sorted(str(p) for p in listed - needed)}"
+        checked += 1
+    assert checked >= 10
 
 
 def test_notebooks_on_disk_are_exactly_as_the_git_filter_commits_them(tmp_path):
@@ -104,7 +130,7 @@ def test_notebooks_on_disk_are_exactly_as_the_git_filter_commits_them(tmp_path):
     from rehabkoord import notebooks
 
     assert notebooks.unstripped(ROOT / "notebooks") == []
-    clean = (ROOT / "notebooks" / "01_synthesize.ipynb").read_text(encoding="utf-8")
+    clean = (ROOT / "notebooks" / "uppsala" / "01_synthesize.ipynb").read_text(encoding="utf-8")
     by_filter = subprocess.run([sys.executable, "-m", "nbstripout", "-t", "--extra-keys",
                                 " ".join(notebooks.VOLATILE_KEYS)], input=clean, text=True,
                                capture_output=True, check=True).stdout
@@ -129,12 +155,12 @@ def test_notebooks_on_disk_are_exactly_as_the_git_filter_commits_them(tmp_path):
 def test_lab_saves_notebooks_stripped():
     from rehabkoord import notebooks
 
-    clean = json.loads((ROOT / "notebooks" / "01_synthesize.ipynb").read_text(encoding="utf-8"))
+    clean = json.loads((ROOT / "notebooks" / "uppsala" / "01_synthesize.ipynb").read_text(encoding="utf-8"))
     model = {"type": "notebook", "content": json.loads(json.dumps(clean))}
     code = next(c for c in model["content"]["cells"] if c["cell_type"] == "code")
     code["execution_count"] = 1
     code["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["x\n"]}]
-    notebooks.pre_save_hook(model=model, path="notebooks/01_synthesize.ipynb")
+    notebooks.pre_save_hook(model=model, path="notebooks/uppsala/01_synthesize.ipynb")
     assert model["content"] == clean
 
 
@@ -211,7 +237,7 @@ def test_readme_commands_work_from_a_fresh_shell(tmp_path):
     outputs = dict(ran)
     assert "make stage STAGE=analyse" in outputs
     assert "git_commit" in outputs[".venv/bin/python -m rehabkoord.provenance "
-                                    "reports/tables/results.parquet"]
+                                    "reports/uppsala/tables/results.parquet"]
 
 
 @pytest.mark.slow
@@ -242,3 +268,20 @@ def test_fresh_clone_matches_dvc_lock_and_make_report_leaves_git_clean(tmp_path)
     porcelain = subprocess.run(["git", "status", "--porcelain"], cwd=clone, env=env,
                                capture_output=True, text=True, check=True).stdout
     assert porcelain.strip() == ".venv" or porcelain.strip() == "?? .venv", porcelain
+
+
+def test_imports_run_one_way():
+    """Shared modules never import a study; a study imports no other study."""
+    src = ROOT / "src" / "rehabkoord"
+    for path in sorted(src.rglob("*.py")):
+        rel = path.relative_to(src)
+        package = ".".join(("rehabkoord", *rel.with_suffix("").parts))
+        if path.name != "__init__.py":
+            package = package.rpartition(".")[0]
+        imported = _imports(path.read_text(encoding="utf-8"), package)
+        studies = {m.split(".")[2] for m in imported if m.startswith("rehabkoord.studies.")}
+        if rel.parts[0] != "studies":
+            assert not studies, f"shared module {rel} imports the study {sorted(studies)}"
+        elif len(rel.parts) > 1:
+            own = rel.parts[1].removesuffix(".py")
+            assert studies <= {own}, f"{rel} imports another study: {sorted(studies - {own})}"

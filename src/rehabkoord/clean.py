@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cohort import WINDOW_RULES, baseline_year, outcome_year
 from .contract import (
     BAS,
     LISA,
@@ -41,6 +40,7 @@ from .io import (
     read_json,
     write_all,
 )
+from .registeryears import WINDOW_RULES, baseline_year, outcome_year
 
 __all__ = ["Cleaned", "DeliveryError", "Rules", "ValidationError", "Violation", "clean",
            "clean_from_params", "read_interim", "write_interim"]
@@ -76,6 +76,10 @@ def _positions(mask: pd.Series) -> tuple[int, tuple[int, ...]]:
     hits = mask.index[np.asarray(mask, dtype=bool)]
     return len(hits), tuple(int(i) + 1 for i in hits[:MAX_EXAMPLES])
 
+
+#: The parameters `make check-data` reads: the study whose delivery this module validates
+#: (randomisation list, LISA, BAS).
+DEFAULT_PARAMS = "notebooks/uppsala/params.yaml"
 
 _ISO_DATE = r"\d{4}-\d{2}-\d{2}"
 _COMPACT_DATE = r"\d{8}"
@@ -536,7 +540,7 @@ def read_interim(in_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
             pd.read_parquet(d / INTERIM_FILES[2]), read_json(d / INTERIM_FILES[3]))
 
 
-def check(params_file: str | Path = "params.yaml") -> int:
+def check(params_file: str | Path = DEFAULT_PARAMS) -> int:
     """Check the delivery `params.yaml` points at and print every problem, or the flow; writes
     nothing. Returns the exit status (0 fits the contract, 1 does not)."""
     from .params import load_params, project_root
@@ -558,7 +562,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rehabkoord.clean",
                                      description="Check a delivery against the data contract "
                                      "without running the analysis.")
-    parser.add_argument("--params", default="params.yaml", help="parameters file")
+    parser.add_argument("--params", default=DEFAULT_PARAMS, help="the study's parameters file")
     return check(parser.parse_args(argv).params)
 
 

@@ -1,4 +1,4 @@
-"""Loading `params.yaml` and finding the project root, for notebooks run by papermill or in Lab."""
+"""Loading a study's `params.yaml` and finding the project root, for notebooks run by papermill or in Lab."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ def project_root(start: str | Path | None = None) -> Path:
                             "inside the compendium")
 
 
-def load_params(path: str | Path = "params.yaml") -> dict:
-    """The parameters, with `path` resolved against the project root when relative."""
+def load_params(path: str | Path) -> dict:
+    """A study's parameters (`notebooks/<study>/params.yaml`), with `path` resolved against the project root when relative."""
     p = Path(path)
     if not p.is_absolute():
         p = project_root() / p

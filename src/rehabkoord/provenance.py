@@ -3,7 +3,7 @@
 Every table (Parquet metadata, CSV sidecar ``<name>.csv.provenance.json``), figure (PNG text
 chunk, SVG ``<metadata>``) and the appendix (HTML ``<meta>``) carries one stamp::
 
-    python -m rehabkoord.provenance reports/figures/forest_riskskillnad.png
+    python -m rehabkoord.provenance reports/uppsala/figures/forest_riskskillnad.png
 
 A stamp must not make two runs of one commit differ, or a re-run on a fresh clone would
 rewrite `dvc.lock`. So its fields are chosen to be deterministic:
@@ -70,7 +70,7 @@ def _git(root: Path, *args: str) -> str | None:
     return done.stdout.strip()
 
 
-SOURCES = ("src", "notebooks", "params.yaml", "dvc.yaml")
+SOURCES = ("src", "notebooks", "dvc.yaml")
 
 
 def source_commit(root: Path, paths: Iterable[str] = SOURCES) -> tuple[str, bool, int | None]:
@@ -214,11 +214,13 @@ def collect(sections: Iterable[str] | None = None, root: Path | None = None,
 
     By default the stage is the one dvc.yaml lists `output` under (so a notebook run in
     Jupyter stamps as under DVC), else the running DVC stage (DVC_STAGE); its params keys are
-    the sections. Outside any stage: all of params.yaml."""
+    the sections. Outside any stage: all of the study's params.yaml (none outside a study)."""
     root = root or project_root()
     stage = (stage_of(root, output) if output is not None else None) or os.environ.get("DVC_STAGE")
     base = study_dir(root, stage)
-    params = yaml.safe_load((base / "params.yaml").read_text(encoding="utf-8")) or {}
+    params_file = base / "params.yaml"  # none at the root: outside a study, no parameters
+    params = (yaml.safe_load(params_file.read_text(encoding="utf-8")) or {}
+              if params_file.is_file() else {})
     stage_sections, paths = stage_inputs(root, stage)
     if sections is None:
         sections = stage_sections

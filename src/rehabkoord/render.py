@@ -4,9 +4,9 @@ HTML: nbconvert without code cells or prompts, figures inline (SVG), with a styl
 reads on a phone and prints without cutting tables. PDF: Debian's Chromium prints that HTML
 headless (no browser download at run time).
 
-    python -m rehabkoord.render html <executed.ipynb> <out.html> [<study params.yaml>]
+    python -m rehabkoord.render html <executed.ipynb> <out.html> <study params.yaml>
     python -m rehabkoord.render pdf <in.html> <out.pdf>
-    python -m rehabkoord.render stage <notebook.ipynb> <executed.ipynb> <out.html> [<params>]
+    python -m rehabkoord.render stage <notebook.ipynb> <executed.ipynb> <out.html> <study params.yaml>
 
 `stage` executes the report notebook (`rehabkoord.stage`) and renders it in the same process.
 """
@@ -131,8 +131,8 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-sync", "--hide-scrollbars"]
 
 
-def html(notebook: str | Path, out: str | Path, language: str | None = None,
-         params_file: str | Path = "params.yaml") -> Path:
+def html(notebook: str | Path, out: str | Path, language: str | None = None, *,
+         params_file: str | Path) -> Path:
     """Executed notebook -> one self-contained HTML file (no inputs, no prompts).
 
     `params_file` is the study's parameters (relative to the project root): `report.language`
@@ -190,20 +190,19 @@ def screenshot(html_file: str | Path, out: str | Path, width: int = 1200,
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) in (4, 5) and argv[0] == "stage":
+    if len(argv) == 5 and argv[0] == "stage":
         failed = stage.run(argv[1], argv[2])
         if failed:
             return failed
-        print(html(argv[2], argv[3], params_file=argv[4] if len(argv) == 5 else "params.yaml"))
+        print(html(argv[2], argv[3], params_file=argv[4]))
         return 0
-    if len(argv) not in (3, 4) or argv[0] not in ("html", "pdf") or (argv[0] == "pdf"
-                                                                    and len(argv) == 4):
+    if not ((argv[:1] == ["html"] and len(argv) == 4) or (argv[:1] == ["pdf"] and len(argv) == 3)):
         print(__doc__, file=sys.stderr)
         return 2
     if argv[0] == "pdf":
         print(pdf(argv[1], argv[2]))
         return 0
-    print(html(argv[1], argv[2], params_file=argv[3] if len(argv) == 4 else "params.yaml"))
+    print(html(argv[1], argv[2], params_file=argv[3]))
     return 0
 
 

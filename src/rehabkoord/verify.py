@@ -2,7 +2,7 @@
 
 Clones the committed compendium (HEAD) into a temporary directory, re-executes the whole
 pipeline from the raw inputs there (`dvc repro --force`) and compares every number of every
-table, metric and flow count with the published reference in `reports/reference/`: relative
+table, metric and flow count with the published reference in `reports/uppsala/reference/`: relative
 tolerance 1e-9 for floats (far below anything printed), exact for counts and text. Each value
 that differs is named (file, row, column, both values).
 
@@ -23,6 +23,7 @@ import argparse
 import json
 import math
 import os
+import posixpath
 import shutil
 import subprocess
 import sys
@@ -38,18 +39,20 @@ from . import provenance
 from .params import project_root
 
 REL_TOL = 1e-9
-REFERENCE_DIR = "reports/reference"
+REFERENCE_DIR = "reports/uppsala/reference"
+#: The study's dvc.lock; its paths are relative to its folder.
+LOCK = "notebooks/uppsala/dvc.lock"
 # reference file -> the outputs that must carry its values
 COMPARED: dict[str, tuple[str, ...]] = {
-    "results.csv": ("reports/tables/results.parquet", "reports/tables/results.csv"),
-    "baseline.csv": ("reports/tables/baseline.parquet", "reports/tables/baseline.csv"),
-    "power.json": ("reports/tables/power.json",),
-    "metrics.json": ("reports/metrics.json",),
-    "flow.json": ("data/processed/flow.json",),
-    "clean_flow.json": ("data/interim/clean_flow.json",),
+    "results.csv": ("reports/uppsala/tables/results.parquet", "reports/uppsala/tables/results.csv"),
+    "baseline.csv": ("reports/uppsala/tables/baseline.parquet", "reports/uppsala/tables/baseline.csv"),
+    "power.json": ("reports/uppsala/tables/power.json",),
+    "metrics.json": ("reports/uppsala/metrics.json",),
+    "flow.json": ("data/processed/uppsala/flow.json",),
+    "clean_flow.json": ("data/interim/uppsala/clean_flow.json",),
 }
 ROW_KEYS = ("window_months", "stratum", "outcome", "variable", "level")
-NOT_COMPARED = ("reports/notebooks/",)
+NOT_COMPARED = ("reports/uppsala/notebooks/",)
 
 
 @dataclass(frozen=True)
@@ -205,8 +208,9 @@ def lock_hashes(lock_text: str) -> dict[str, str]:
     out = {}
     for stage in lock.get("stages", {}).values():
         for entry in stage.get("outs", []):
-            if not entry["path"].startswith(NOT_COMPARED):
-                out[entry["path"]] = entry.get("md5") or entry.get("hash", "")
+            path = posixpath.normpath(posixpath.join(posixpath.dirname(LOCK), entry["path"]))
+            if not path.startswith(NOT_COMPARED):
+                out[path] = entry.get("md5") or entry.get("hash", "")
     return out
 
 
@@ -243,24 +247,24 @@ def rerun(root: Path, dest: Path) -> Path:
     subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(root), str(dest)], check=True)
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    subprocess.run([str(Path(sys.executable).parent / "dvc"), "repro", "--force"], cwd=dest,
+    subprocess.run([str(Path(sys.executable).parent / "dvc"), "repro", "--force", "notebooks/uppsala/dvc.yaml"], cwd=dest,
                    env=env, check=True)
     return dest
 
 
 def verify(root: Path, rerun_pipeline: bool = True, rel_tol: float = REL_TOL) -> Comparison:
     """Compare a fresh run (or the outputs present) with the committed reference."""
-    committed_lock = subprocess.run(["git", "show", "HEAD:dvc.lock"], cwd=root, capture_output=True,
+    committed_lock = subprocess.run(["git", "show", f"HEAD:{LOCK}"], cwd=root, capture_output=True,
                                     text=True).stdout  # empty outside git (an unpacked bundle)
     reference = root / REFERENCE_DIR
     if not rerun_pipeline:
         n, diffs = compare_outputs(root, reference, rel_tol)
-        return Comparison(n, diffs, bytes_differ(committed_lock, _read(root / "dvc.lock")))
+        return Comparison(n, diffs, bytes_differ(committed_lock, _read(root / LOCK)))
     with tempfile.TemporaryDirectory(prefix="rehabkoord-verify-") as tmp:
         copy = rerun(root, Path(tmp) / "compendium")
         n, diffs = compare_outputs(copy, reference, rel_tol)
         _print_provenance(copy)
-        return Comparison(n, diffs, bytes_differ(committed_lock, _read(copy / "dvc.lock")))
+        return Comparison(n, diffs, bytes_differ(committed_lock, _read(copy / LOCK)))
 
 
 def _read(path: Path) -> str:

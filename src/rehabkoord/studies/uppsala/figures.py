@@ -23,43 +23,17 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from statsmodels.stats.proportion import proportion_confint  # noqa: E402
 
-from . import provenance  # noqa: E402
+from ...contract import GROUP_CONTROL, GROUP_INTERVENTION, GROUPS  # noqa: E402
+from ...disclosure import Publication  # noqa: E402
+from ...style import ARM_COLOURS, save, set_style  # noqa: E402
 from .cohort import EXCLUSION_REASONS  # noqa: E402
-from .contract import GROUP_CONTROL, GROUP_INTERVENTION, GROUPS  # noqa: E402
-from .disclosure import Publication  # noqa: E402
 from .report import label  # noqa: E402
 
-PALETTE = {GROUP_INTERVENTION: "#1b6f8a", GROUP_CONTROL: "#d08c2e"}
+PALETTE = dict(zip(GROUPS, ARM_COLOURS, strict=True))
 DAYS_OUTCOMES = ("sjukpenning_netdays", "sjukersattning_netdays")
 #: Percentiles at which the distribution among those with days is read (R quantile type 7).
 DECILES = (10, 20, 30, 40, 50, 60, 70, 80, 90)
 BOX_PERCENTILES = (10, 25, 50, 75, 90)
-
-def set_style() -> None:
-    """The house style; deterministic SVG ids and no timestamps in saved files."""
-    sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)
-    plt.rcParams.update({"svg.hashsalt": "rehabkoord", "figure.dpi": 100,
-                         "savefig.dpi": 200, "font.family": "DejaVu Sans",
-                         "svg.fonttype": "none"})  # text stays text: searchable in the PDF
-
-
-def save(fig: plt.Figure, stem: str | Path, data: pd.DataFrame | None = None) -> list[Path]:
-    """Save as PNG (200 dpi) and SVG without date metadata, and the figure's numbers as CSV
-    when given; returns the paths."""
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    stamp = provenance.collect(output=paths[0])
-    fig.savefig(paths[0], bbox_inches="tight",
-                metadata={"Software": None, **provenance.png_metadata(stamp)})
-    fig.savefig(paths[1], bbox_inches="tight",
-                metadata={"Date": None, "Creator": None, **provenance.svg_metadata(stamp)})
-    plt.close(fig)
-    if data is not None:
-        paths.append(stem.with_suffix(".csv"))
-        data.to_csv(paths[2], index=False, float_format="%.6g", lineterminator="\n")
-    return paths
-
 
 def _prefix(group: str) -> str:
     return "int" if group == GROUP_INTERVENTION else "ctl"

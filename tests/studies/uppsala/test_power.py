@@ -10,15 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from pipeline_helpers import UPPSALA_PARAMS
 
-from rehabkoord import power, stats, synth
-from rehabkoord.cohort import build_cohort
+from rehabkoord import stats
 from rehabkoord.params import project_root
+from rehabkoord.studies.uppsala import power, synth
+from rehabkoord.studies.uppsala.cohort import build_cohort
 
 
 @pytest.fixture(scope="module")
 def design() -> power.Design:
-    cfg = yaml.safe_load((project_root() / "params.yaml").read_text(encoding="utf-8"))["power"]
+    cfg = yaml.safe_load((project_root() / UPPSALA_PARAMS).read_text(encoding="utf-8"))["power"]
     return power.design_from_params(cfg)
 
 

@@ -2,9 +2,12 @@
 
 import pandas as pd
 import pytest
+from pipeline_helpers import UPPSALA_PARAMS
 
-from rehabkoord import disclosure, report
+from rehabkoord import disclosure
 from rehabkoord.params import load_params
+from rehabkoord.studies.uppsala import report
+from rehabkoord.tables import styled
 
 
 def test_male_subgroup_reports_fisher(male_subgroup_results):
@@ -58,7 +61,7 @@ def test_unknown_language_is_an_error():
 
 
 def test_tables_and_figures_numbered_in_order_and_referred_to_by_number():
-    params = load_params()
+    params = load_params(UPPSALA_PARAMS)
     params = {**params, "cohort": {**params["cohort"], "offsets_months": [6, 12, 24]}}
     sv = report.ReportText(params, "sv")
     assert sv.table_caption("flow").startswith("Tabell 1. ")
@@ -78,7 +81,7 @@ def test_tables_and_figures_numbered_in_order_and_referred_to_by_number():
 
 
 def test_methods_explain_a_zero_hodges_lehmann_estimate():
-    params = load_params()
+    params = load_params(UPPSALA_PARAMS)
     for language, words in (("sv", "blir 0 även när andelen med dagar skiljer sig"),
                             ("en", "are 0 even when the share with days differs")):
         text = report.methods_text(params, language)
@@ -152,7 +155,7 @@ def test_table1_withheld_cells_show_their_marks(table1_pub):
     men = shown[shown.iloc[:, 0] == "Män"].iloc[0]
     assert men.iloc[1] == "<3"
     assert "16,7" not in shown.to_string()  # 2 of 12
-    html = report.styled(shown, "Tabell 2. Deltagarnas egenskaper vid randomisering.", "table1")
+    html = styled(shown, "Tabell 2. Deltagarnas egenskaper vid randomisering.", "table1")
     assert "&lt;3" in html and "<td" in html and "<3<" not in html
     assert "<caption>Tabell 2. Deltagarnas egenskaper vid randomisering.</caption>" in html
     assert 'rk-label rk-level-1" >Män</td>' in html

@@ -1,45 +1,13 @@
-"""Follow-up windows at the calendar's edges, outcome semantics, and flow arithmetic."""
+"""The Uppsala cohort: outcome semantics and flow arithmetic."""
 
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rehabkoord import cohort
-
-EDGES = [
-    # date, offset, first_full_year, year_containing
-    ("2019-01-01", 6, 2020, 2019),   # +6 = 1 Jul 2019 -> next 1 Jan is 2020
-    ("2019-01-01", 12, 2020, 2020),  # +12 = 1 Jan 2020 exactly -> 2020 itself
-    ("2019-06-30", 6, 2020, 2019),   # +6 = 30 Dec 2019
-    ("2019-07-01", 6, 2020, 2020),   # +6 = 1 Jan 2020 exactly
-    ("2019-12-31", 6, 2021, 2020),   # +6 = 30 Jun 2020
-    ("2020-02-29", 6, 2021, 2020),   # leap day + 6 = 29 Aug 2020
-    ("2020-02-29", 12, 2022, 2021),  # + 12 = 28 Feb 2021 (clipped)
-    ("2019-08-31", 6, 2021, 2020),   # + 6 = 29 Feb 2020 (month end)
-    ("2018-08-31", 6, 2020, 2019),   # + 6 = 28 Feb 2019
-]
-
-
-@pytest.mark.parametrize(("date", "offset", "first_full", "containing"), EDGES)
-def test_outcome_year_edges(date, offset, first_full, containing):
-    d = pd.Series(pd.to_datetime([date]))
-    assert cohort.outcome_year(d, offset, "first_full_year").iat[0] == first_full
-    assert cohort.outcome_year(d, offset, "year_containing").iat[0] == containing
-
-
-def test_month_end_arithmetic():
-    d = pd.Series(pd.to_datetime(["2019-08-31", "2020-08-31", "2019-03-31", "2019-01-31"]))
-    got = cohort.add_months(d, 6).dt.strftime("%Y-%m-%d").tolist()
-    assert got == ["2020-02-29", "2021-02-28", "2019-09-30", "2019-07-31"]
-
-
-def test_baseline_year_and_unknown_rule():
-    assert cohort.baseline_year(pd.Series(pd.to_datetime(["2019-01-01"]))).iat[0] == 2018
-    with pytest.raises(ValueError, match="window rule"):
-        cohort.outcome_year(pd.Series(pd.to_datetime(["2019-01-01"])), 6, "nearest")
+from rehabkoord.registeryears import WINDOW_RULES
+from rehabkoord.studies.uppsala import cohort
 
 
 def _frames(rows_lisa, bas_rows, rand_rows):
@@ -95,7 +63,7 @@ def test_syssstat_before_bas_and_years_beyond_registers():
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(st.booleans(), st.integers(0, 364), st.sets(st.integers(2016, 2021))),
                 min_size=1, max_size=30),
-       st.sampled_from(cohort.WINDOW_RULES))
+       st.sampled_from(WINDOW_RULES))
 def test_flow_adds_up(people, rule):
     rand_rows, lisa_rows, bas_rows = [], [], []
     for i, (treated, day, years) in enumerate(people):

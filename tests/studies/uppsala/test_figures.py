@@ -9,9 +9,11 @@ import math
 
 import pandas as pd
 import pytest
+from pipeline_helpers import UPPSALA_PARAMS
 
-from rehabkoord import analysis, cohort, disclosure, figures
+from rehabkoord import disclosure
 from rehabkoord.params import load_params
+from rehabkoord.studies.uppsala import analysis, cohort, figures
 
 
 def _inputs(frames, min_cell=3):
@@ -19,7 +21,7 @@ def _inputs(frames, min_cell=3):
     table, flow = cohort.build_cohort(rand, frames["LISA"], frames["BAS"])
     flow = json.loads(json.dumps(flow))
     results, baseline = analysis.outcome_results(table), analysis.baseline_table(
-        table, load_params()["analysis"]["baseline_variables"])
+        table, load_params(UPPSALA_PARAMS)["analysis"]["baseline_variables"])
     return table, results, baseline, flow
 
 

@@ -13,17 +13,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import provenance
-from .contract import GROUP_CONTROL, GROUP_INTERVENTION, PERSON_KEY, SEX_CODES
-from .io import atomic_outputs, write_json, write_parquet
-from .stats import (
+from ... import provenance
+from ...contract import GROUP_CONTROL, GROUP_INTERVENTION, PERSON_KEY, SEX_CODES
+from ...io import atomic_outputs, write_json, write_parquet
+from ...stats import (
     categorical_test,
     fisher_test,
     holm,
     risk_difference,
     wilcox_test,
 )
-from .table1 import summarize
+from ...table1 import summarize
 
 #: Outcomes in report order: column -> kind.
 OUTCOMES = {
@@ -141,7 +141,7 @@ def baseline_table(cohort: pd.DataFrame, variables: Mapping[str, str], *,
     absent = [v for v in variables if v not in people]
     if absent:
         raise KeyError(f"analysis.baseline_variables in params.yaml names {', '.join(absent)}, "
-                       "not columns of data/processed/analysis.parquet "
+                       "not columns of data/processed/uppsala/analysis.parquet "
                        f"(columns: {', '.join(people.columns)})")
     res = summarize(people, "Grupp", list(variables), types=dict(variables),
                     groups=[GROUP_INTERVENTION, GROUP_CONTROL],

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from rehabkoord import synth
 from rehabkoord.contract import BAS, LISA, RANDOMISATION
+from rehabkoord.studies.uppsala import synth
 
 
 def _digests(directory):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .contract import (
+from ...contract import (
     BAS_EMPLOYED_OR_STUDYING,
     GROUPS,
     PERSON_KEY,
@@ -20,48 +20,14 @@ from .contract import (
     SYSSSTAT_EMPLOYED,
     YEAR,
 )
-from .io import write_all
-
-WINDOW_RULES = ("first_full_year", "year_containing")
+from ...io import write_all
+from ...registeryears import baseline_year, outcome_year
 
 #: Exclusion reasons in the flow table (key -> description used by the report).
 REASON_NOT_YET_IN_REGISTERS = "outcome_year_not_in_registers"
 REASON_ABSENT_FROM_LISA = "absent_from_lisa_in_outcome_year"
 REASON_EMPLOYMENT_MISSING = "employment_status_missing"
 EXCLUSION_REASONS = (REASON_NOT_YET_IN_REGISTERS, REASON_ABSENT_FROM_LISA)
-
-
-def add_months(dates: pd.Series, months: int) -> pd.Series:
-    """`dates` + `months` calendar months, clipped to month end (31 Aug + 6 months = 28/29 Feb)."""
-    d = pd.to_datetime(dates)
-    total = d.dt.year * 12 + (d.dt.month - 1) + months
-    year, month = total // 12, total % 12 + 1
-    first = pd.to_datetime(pd.DataFrame({"year": year, "month": month, "day": 1}))
-    last_day = first.dt.days_in_month
-    day = np.minimum(d.dt.day, last_day)
-    return first + pd.to_timedelta(day - 1, unit="D")
-
-
-def outcome_year(rand_date: pd.Series, offset_months: int,
-                 rule: str = "first_full_year") -> pd.Series:
-    """Calendar year of the outcome window for each randomisation date.
-
-    ``first_full_year``: the first year whose 1 January is on or after date + offset;
-    ``year_containing``: the year that contains date + offset.
-    """
-    if rule not in WINDOW_RULES:
-        raise ValueError(f"window rule '{rule}' unknown; use one of {WINDOW_RULES}")
-    shifted = add_months(rand_date, offset_months)
-    year = shifted.dt.year
-    if rule == "first_full_year":
-        on_new_year = (shifted.dt.month == 1) & (shifted.dt.day == 1)
-        year = year + (~on_new_year).astype(int)
-    return year.astype("int32")
-
-
-def baseline_year(rand_date: pd.Series) -> pd.Series:
-    """The calendar year before randomisation, for baseline covariates."""
-    return (pd.to_datetime(rand_date).dt.year - 1).astype("int32")
 
 
 def _employment(lisa_year: pd.DataFrame, bas: pd.DataFrame, bas_years: set[int]) -> pd.DataFrame:

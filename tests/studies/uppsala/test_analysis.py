@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from pipeline_helpers import UPPSALA_PARAMS
 
-from rehabkoord import analysis, cohort, stats
+from rehabkoord import stats
 from rehabkoord.params import load_params
+from rehabkoord.studies.uppsala import analysis, cohort
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,7 @@ def test_tiny_stratum_gets_a_note(analysis_table):
 
 
 def test_baseline_table(analysis_table):
-    variables = load_params()["analysis"]["baseline_variables"]
+    variables = load_params(UPPSALA_PARAMS)["analysis"]["baseline_variables"]
     base = analysis.baseline_table(analysis_table, variables)
     assert list(base["variable"].unique()) == list(variables)
     assert (base[base["variable"] == "sex"]["missing_int"] == 0).all()

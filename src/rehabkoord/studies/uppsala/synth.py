@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .contract import BAS_EMPLOYED_OR_STUDYING, GROUP_CONTROL, GROUP_INTERVENTION, PERSON_KEY
-from .io import atomic_outputs
+from ...contract import BAS_EMPLOYED_OR_STUDYING, GROUP_CONTROL, GROUP_INTERVENTION, PERSON_KEY
+from ...io import atomic_outputs
 
 DIAGNOSIS_GROUPS = {
     "Depression": 0.45,

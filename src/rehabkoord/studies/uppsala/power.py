@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cohort import outcome_year
-from .io import atomic_outputs, write_json
-from .stats import power_prop_test, simulated_power, wilcox_pvalue
+from ...io import atomic_outputs, write_json
+from ...registeryears import outcome_year
+from ...stats import power_prop_test, simulated_power, wilcox_pvalue
 
 #: Fixed structure of the outcome model (the design parameters are in params.yaml `power`):
 #: person frailty N(0, 1) acting on employment (log-odds) and sick days (log scale), an

@@ -1,0 +1,1 @@
+"""The Uppsala register study: rehabilitation coordinator in specialist psychiatry, outcomes from LISA and BAS."""
