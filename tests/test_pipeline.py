@@ -27,8 +27,9 @@ pytestmark = pytest.mark.slow
 STAGES = ["synthesize", "clean", "cohort", "analyse", "power", "figures", "report"]
 DAG = [("synthesize", "clean"), ("clean", "cohort"), ("cohort", "analyse"), ("analyse", "figures"),
        ("figures", "report"), ("power", "report"), ("analyse", "report")]
-TABLES = ["reports/uppsala/tables/results.csv", "reports/uppsala/tables/baseline.csv", "reports/uppsala/tables/power.json",
-          "reports/uppsala/metrics.json", "data/processed/uppsala/flow.json", "data/interim/uppsala/clean_flow.json",
+TABLES = ["reports/uppsala/tables/results.csv", "reports/uppsala/tables/baseline.csv",
+          "reports/uppsala/tables/power.json", "reports/uppsala/metrics.json",
+          "data/processed/uppsala/flow.json", "data/interim/uppsala/clean_flow.json",
           "data/processed/uppsala/analysis.parquet", "reports/uppsala/tables/results.parquet"]
 
 
@@ -185,7 +186,8 @@ def test_no_person_keys_in_outputs(built):
     rand = pd.read_parquet(built / "data" / "interim" / "uppsala" / "randomisation.parquet")
     keys = set(rand["LopNr"].astype(str))
     pattern = re.compile(r"(?<![0-9A-Za-z])(" + "|".join(map(re.escape, keys)) + r")(?![0-9A-Za-z])")
-    outputs = [built / "reports" / "uppsala" / "bilaga.html", *(built / "reports" / "uppsala" / "notebooks").glob("*.ipynb")]
+    reports = built / "reports" / "uppsala"
+    outputs = [reports / "bilaga.html", *(reports / "notebooks").glob("*.ipynb")]
     for path in outputs:
         text = path.read_text(encoding="utf-8")
         if path.suffix == ".ipynb":

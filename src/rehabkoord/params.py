@@ -20,7 +20,8 @@ def project_root(start: str | Path | None = None) -> Path:
 
 
 def load_params(path: str | Path) -> dict:
-    """A study's parameters (`notebooks/<study>/params.yaml`), with `path` resolved against the project root when relative."""
+    """A study's parameters (`notebooks/<study>/params.yaml`), with `path` resolved against
+    the project root when relative."""
     p = Path(path)
     if not p.is_absolute():
         p = project_root() / p

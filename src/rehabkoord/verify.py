@@ -247,8 +247,8 @@ def rerun(root: Path, dest: Path) -> Path:
     subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(root), str(dest)], check=True)
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    subprocess.run([str(Path(sys.executable).parent / "dvc"), "repro", "--force", "notebooks/uppsala/dvc.yaml"], cwd=dest,
-                   env=env, check=True)
+    subprocess.run([str(Path(sys.executable).parent / "dvc"), "repro", "--force",
+                    str(Path(LOCK).with_name("dvc.yaml"))], cwd=dest, env=env, check=True)
     return dest
 
 

@@ -1,1 +1,2 @@
-"""The Uppsala register study: rehabilitation coordinator in specialist psychiatry, outcomes from LISA and BAS."""
+"""The Uppsala register study: a rehabilitation coordinator in specialist psychiatry,
+outcomes from LISA and BAS."""
