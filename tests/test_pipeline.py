@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from attacker import assert_appendix_cannot_be_undone
-from pipeline_helpers import copy_built, copy_project, dvc, env, set_params, short_name, stages_run
+from pipeline_helpers import BIN, copy_built, copy_project, dvc, env, set_params, short_name, stages_run
 
 pytestmark = pytest.mark.slow
 STAGES = ["synthesize", "clean", "cohort", "analyse", "power", "figures", "report"]
@@ -305,3 +305,42 @@ def test_notebook_runs_in_place_as_in_jupyterlab(own):
     assert errors == []
     assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
     assert digest(own / "data" / "processed" / "uppsala" / "analysis.parquet") == before
+
+
+def test_a_parameter_of_one_study_reruns_only_that_study(own):
+    set_params(own, study="caseload", report={"min_cell": 4})
+    done = dvc("repro", cwd=own)
+    assert stages_run(done.stdout) == ["caseload:report"]
+
+
+def test_a_new_study_from_the_template_runs_alone(own):
+    """A throw-away third study, made from tests/study_template/ by the README's steps (its
+    folder and one word in the Makefile): `make report` runs its stage and no other."""
+    template = Path(__file__).parent / "study_template"
+    folder = own / "notebooks" / "demo"
+    folder.mkdir()
+    for f in template.iterdir():
+        (folder / f.name).write_text(f.read_text(encoding="utf-8").replace("STUDY", "demo"),
+                                     encoding="utf-8")
+    makefile = own / "Makefile"
+    makefile.write_text(makefile.read_text(encoding="utf-8").replace(
+        "STUDIES := uppsala caseload", "STUDIES := uppsala caseload demo"), encoding="utf-8")
+    (own / ".venv").symlink_to(Path(os.environ.get("VIRTUAL_ENV") or BIN.parent))
+    done = subprocess.run(["make", "--no-print-directory", "report", "STAMP="], cwd=own,
+                          env=env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert stages_run(done.stdout) == ["demo:report"]
+    assert f"Appendix (demo): {own}/reports/demo/bilaga.html" in done.stdout
+    html = (own / "reports" / "demo" / "bilaga.html").read_text(encoding="utf-8")
+    assert "Mallstudie" in html and "Tabell 1. Antal" in html
+    dag = dvc("dag", "--md", cwd=own).stdout
+    assert "notebooks/demo/dvc.yaml:report" in dag
+
+
+def test_dag_shows_each_study_as_its_own_chain(built):
+    dag = dvc("dag", "--md", cwd=built).stdout
+    names = dict(re.findall(r'(node\d+)\["([^"]+)"\]', dag))
+    edges = [(names[a], names[b]) for a, b in re.findall(r"(node\d+)-->(node\d+)", dag)]
+    assert edges
+    for a, b in edges:
+        assert a.split(":")[0] == b.split(":")[0], (a, b)  # no edge between studies
