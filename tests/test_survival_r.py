@@ -180,3 +180,81 @@ def test_cox_agrees_with_r(run_r, weighted):
             assert_close(sv.wald_test(res, terms).statistic, rows[i], 1e-8, "wald " + tag)
             i += 1
     assert i == len(rows)
+
+
+def competing_data(seed: int, n: int, groups: int, causes: int = 2):
+    """Whole-day times (heavy ties), status 0 censored, 1 the event of interest, 2.. competing."""
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, groups, n)
+    t = np.ceil(rng.exponential(15 * np.exp(-0.3 * g)))
+    status = rng.choice(np.arange(causes + 1), n, p=[0.3] + [0.7 / causes] * causes)
+    status = np.where(rng.random(n) < 0.2 * g, 1, status)
+    return t, status, g
+
+
+CR_CASES = [competing_data(s, n, k, c) for s, n, k, c in
+            ((21, 25, 2, 2), (22, 120, 2, 2), (23, 300, 3, 3), (24, 500, 3, 2), (25, 60, 2, 2))]
+CR_CASES.append((np.array([1, 1, 2, 2, 2, 3, 4, 4, 5, 6.]), np.array([1, 2, 1, 1, 0, 2, 1, 0, 2, 1]),
+                 np.array([0, 1, 0, 1, 0, 1, 0, 1, 0, 1])))  # ends on an event of interest
+
+
+def test_cumulative_incidence_agrees_with_cmprsk(run_r):
+    times = [0, 1, 2.5, 5, 10, 20, 40, 10_000]
+    code = ["library(cmprsk)", FMT]
+    for t, s, _ in CR_CASES:
+        code.append(f"ci <- cuminc({rvec(t)}, {rvec(s)}); for (cz in c(1, 2)) {{ "
+                    "a <- ci[[paste('1', cz)]]; j <- seq(3, length(a$time) - 1, by=2); "
+                    "fmt(a$time[j]); fmt(a$est[j]); fmt(a$var[j]); "
+                    f"tp <- timepoints(ci, {rvec(times)}); fmt(tp$est[paste('1', cz), ]); "
+                    "fmt(tp$var[paste('1', cz), ]) }")
+    rows = parse(run_r("\n".join(code)))
+    assert len(rows) == 10 * len(CR_CASES)
+    for i, (t, s, _) in enumerate(CR_CASES):
+        for j, cause in enumerate((1, 2)):
+            r = rows[10 * i + 5 * j:10 * i + 5 * (j + 1)]
+            fit = sv.cumulative_incidence(t, s, cause=cause)
+            assert_close(fit.time, r[0], 0, f"time {i} {cause}")
+            assert_close(fit.est, r[1], 1e-8, f"est {i} {cause}")
+            assert_close(fit.var, r[2], 1e-8, f"var {i} {cause}")
+            at = sv.cumulative_incidence_at(fit, times)
+            assert_close(at.est, r[3], 1e-8, f"est at {i} {cause}")
+            assert_close(at.var, r[4], 1e-8, f"var at {i} {cause}")
+
+
+def test_gray_test_agrees_with_cmprsk(run_r):
+    code = ["library(cmprsk)", FMT]
+    for t, s, g in CR_CASES:
+        code.append(f"ci <- cuminc({rvec(t)}, {rvec(s)}, {rvec(g)}); fmt(t(ci$Tests))")
+    rows = parse(run_r("\n".join(code)))
+    for (t, s, g), r in zip(CR_CASES, rows, strict=True):
+        causes = sorted(set(s.tolist()) - {0})
+        r = r.reshape(len(causes), 3)
+        for cause, want in zip(causes, r, strict=True):
+            got = sv.gray_test(t, s, g, cause=cause)
+            assert_close([got.statistic, got.pvalue, got.df], want, 1e-8, f"gray {cause}")
+
+
+def test_poisson_rate_ratio_agrees_with_glm(run_r):
+    rng = np.random.default_rng(31)
+    cases = []
+    for n, k in ((40, 2), (200, 3), (25, 2)):
+        g = rng.integers(0, k, n)
+        py = np.round(rng.uniform(0.1, 3.0, n), 3)
+        count = rng.poisson(py * 0.4 * (1 + 0.5 * g))
+        cases.append((count, py, g))
+    # glm stops at a 1e-8 relative change in deviance and reports SEs from the weights of the
+    # previous iterate (~1e-7 off the MLE's); R is asked to converge fully (as for coxph above).
+    code = [FMT, "ctl <- glm.control(epsilon=1e-14, maxit=100)"]
+    for count, py, g in cases:
+        code.append(f"d <- data.frame(y={rvec(count)}, py={rvec(py)}, g=factor({rvec(g)})); "
+                    "m <- glm(y ~ g + offset(log(py)), family=poisson, data=d, control=ctl); "
+                    "s <- summary(m)$coefficients[-1, , drop=FALSE]; ci <- confint.default(m)[-1, ,"
+                    " drop=FALSE]; fmt(s[, 1]); fmt(s[, 2]); fmt(s[, 4]); fmt(exp(ci[, 1])); "
+                    "fmt(exp(ci[, 2]))")
+    rows = parse(run_r("\n".join(code)))
+    for i, (count, py, g) in enumerate(cases):
+        r = rows[5 * i:5 * (i + 1)]
+        res = sv.poisson_rate_ratio(count, py, g)
+        for got, want, what in zip([res.coef, res.se, res.pvalue, res.conf_low, res.conf_high], r,
+                                   ["coef", "se", "p", "lower", "upper"], strict=True):
+            assert_close(got, want, 1e-8, f"{what} {i}")

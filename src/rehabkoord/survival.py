@@ -458,3 +458,303 @@ def wald_test(result: CoxResult, terms: Sequence[str]) -> WaldResult:
     b = result.coef[idx]
     stat = float(b @ np.linalg.solve(v[np.ix_(idx, idx)], b))
     return WaldResult(tuple(terms), stat, len(idx), float(sps.chi2.sf(stat, len(idx))))
+
+
+# --------------------------------------------------------------------------------------------
+# Competing risks
+
+
+def _as_time_status(time: Sequence[float], status: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    t = np.asarray(time, dtype=float)
+    s = np.asarray(status, dtype=float)
+    if t.ndim != 1 or t.shape != s.shape:
+        raise ValueError("time and status must be one-dimensional and of equal length")
+    if np.isnan(t).any() or np.isnan(s).any():
+        raise ValueError("time and status must not contain missing values (drop them first)")
+    if (t < 0).any():
+        raise ValueError("times must be non-negative")
+    return t, s
+
+
+@dataclass(frozen=True)
+class CumIncResult:
+    """Aalen–Johansen cumulative incidence of one cause with Gray's variance (`cmprsk::cuminc`).
+
+    One row per distinct time with an event of the cause: `est` is the value from that time on
+    and `var` its variance as cuminc reports it (the variance moves only at the cause's own
+    event times, though competing events before contribute). The interval is on the log(−log)
+    scale, est^exp(±z·√var / (est·log est)), which keeps it inside (0, 1); cuminc prints none.
+    `last_time` is the largest follow-up time (the curve is defined up to it).
+    """
+
+    time: np.ndarray = field(repr=False)
+    est: np.ndarray = field(repr=False)
+    var: np.ndarray = field(repr=False)
+    lower: np.ndarray = field(repr=False)
+    upper: np.ndarray = field(repr=False)
+    cause: float
+    n: int
+    events: int
+    last_time: float
+    conf_level: float
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame({"time": self.time, "est": self.est, "var": self.var,
+                             "lower": self.lower, "upper": self.upper})
+
+
+def _loglog_ci(est: np.ndarray, var: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inner = (est > 0) & (est < 1)
+        a = np.where(inner, z * np.sqrt(var) / (est * np.log(est)), np.nan)
+        return np.where(inner, est ** np.exp(-a), np.nan), np.where(inner, est ** np.exp(a), np.nan)
+
+
+def _cinc(t: np.ndarray, failed: np.ndarray, of_cause: np.ndarray):
+    """cmprsk's Fortran `cinc` (Gray): estimate and variance at the cause's distinct event times."""
+    ut, inv = np.unique(t, return_inverse=True)
+    n_all = np.bincount(inv, minlength=ut.size).astype(float)
+    nd1_all = np.bincount(inv, weights=of_cause, minlength=ut.size)
+    nd2_all = np.bincount(inv, weights=failed - of_cause, minlength=ut.size)
+    rs_all = np.cumsum(n_all[::-1])[::-1]
+    fk, f, v1, v2, v3 = 1.0, 0.0, 0.0, 0.0, 0.0
+    times, ests, vars_ = [], [], []
+    for u, rs, nd1, nd2 in zip(ut, rs_all, nd1_all, nd2_all, strict=True):
+        nd = nd1 + nd2
+        if nd == 0:
+            continue
+        fkn = fk * (rs - nd) / rs
+        if nd1 > 0:
+            f = f + fk * nd1 / rs
+        if nd2 > 0 and fkn > 0:
+            t5 = 1 - (nd2 - 1.0) / (rs - 1.0) if nd2 > 1 else 1.0
+            t6 = fk * fk * t5 * nd2 / (rs * rs)
+            t3, t4 = 1.0 / fkn, f / fkn
+            v1, v2, v3 = v1 + t4 * t4 * t6, v2 + t3 * t4 * t6, v3 + t3 * t3 * t6
+        if nd1 > 0:
+            t5 = 1 - (nd1 - 1.0) / (rs - 1.0) if nd1 > 1 else 1.0
+            t6 = fk * fk * t5 * nd1 / (rs * rs)
+            t3 = 1.0 / fkn if fkn > 0 else 0.0
+            t4 = 1 + t3 * f
+            v1, v2, v3 = v1 + t4 * t4 * t6, v2 + t3 * t4 * t6, v3 + t3 * t3 * t6
+            times.append(u)
+            ests.append(f)
+            vars_.append(v1 + f * f * v3 - 2 * f * v2)
+        fk = fkn
+    return np.array(times), np.array(ests), np.array(vars_)
+
+
+def cumulative_incidence(time: Sequence[float], status: Sequence[float], cause: float = 1,
+                         conf_level: float = 0.95) -> CumIncResult:
+    """Cumulative incidence of `cause` in the presence of competing events (status 0 censored).
+
+    Follows cmprsk's `cinc` routine line by line, so estimate and variance equal `cuminc`'s.
+    The estimate equals scikit-survival's `cumulative_incidence_competing_risks` (Aalen–Johansen);
+    its variance is not Gray's, hence the port.
+    """
+    t, s = _as_time_status(time, status)
+    failed = (s != 0).astype(float)
+    of_cause = (s == cause).astype(float)
+    ut, est, var = _cinc(t, failed, of_cause)
+    lower, upper = _loglog_ci(est, var, _z(conf_level))
+    return CumIncResult(ut, est, var, lower, upper, float(cause), int(t.size), int(of_cause.sum()),
+                        float(t.max()) if t.size else float("nan"), conf_level)
+
+
+@dataclass(frozen=True)
+class CumIncAt:
+    """Cumulative incidence at chosen times (`cmprsk::timepoints`); NaN beyond follow-up."""
+
+    time: np.ndarray
+    est: np.ndarray
+    var: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+
+
+def cumulative_incidence_at(fit: CumIncResult, times: Sequence[float]) -> CumIncAt:
+    """Estimate, variance and interval at `times`: the value at the last event time ≤ t (0 before
+    the first), NaN for t < 0 or t beyond the largest follow-up time, as `timepoints`."""
+    tt = np.asarray(times, dtype=float)
+    idx = np.searchsorted(fit.time, tt, side="right") - 1
+    est = np.where(idx >= 0, fit.est[np.maximum(idx, 0)] if fit.est.size else 0.0, 0.0)
+    var = np.where(idx >= 0, fit.var[np.maximum(idx, 0)] if fit.var.size else 0.0, 0.0)
+    out = (tt < 0) | (tt > fit.last_time)
+    est, var = np.where(out, np.nan, est), np.where(out, np.nan, var)
+    lower, upper = _loglog_ci(est, var, _z(fit.conf_level))
+    return CumIncAt(tt, est, var, lower, upper)
+
+
+@dataclass(frozen=True)
+class GrayResult:
+    """Gray's (1988) k-sample test of equal cumulative incidence of one cause (`cuminc()$Tests`)."""
+
+    statistic: float
+    df: int
+    pvalue: float
+    groups: tuple
+    score: np.ndarray = field(repr=False)
+    variance: np.ndarray = field(repr=False)
+
+
+def _crst(y: np.ndarray, m: np.ndarray, ig: np.ndarray, ng: int, rho: float):
+    """cmprsk's Fortran `crst` for one stratum: scores of groups 1..ng−1 and their covariance.
+
+    y sorted times; m 0 censored, 1 cause of interest, 2 other cause; ig group codes 0..ng−1.
+    Variable names follow the Fortran (and the notation of Gray 1988).
+    """
+    ng1 = ng - 1
+    rs = np.bincount(ig, minlength=ng).astype(float)
+    s = np.zeros(ng1)
+    v = np.zeros((ng1, ng1))
+    f1m, f1 = np.zeros(ng), np.zeros(ng)
+    skmm, skm = np.ones(ng), np.ones(ng)
+    v3 = np.zeros(ng)
+    v2 = np.zeros((ng1, ng))
+    c = np.zeros((ng, ng))
+    fm = 0.0
+    ut, inv = np.unique(y, return_inverse=True)
+    dcount = np.zeros((ut.size, 3, ng))
+    np.add.at(dcount, (inv, m, ig), 1.0)
+    leaving = np.zeros((ut.size, ng))
+    np.add.at(leaving, (inv, ig), 1.0)
+    for u in range(ut.size):
+        d = dcount[u]
+        nd1, nd2 = d[1].sum(), d[2].sum()
+        if nd1 > 0 or nd2 > 0:
+            live = rs > 0
+            td = d[1] + d[2]
+            skm = np.where(live, skmm * (rs - td) / np.where(live, rs, 1), skm)
+            f1 = np.where(live, f1m + skmm * d[1] / np.where(live, rs, 1), f1)
+            sk = np.where(live, skmm, 1.0)  # a group's KM is 0 only once its risk set is empty
+            tr = float(np.sum(np.where(live, rs / sk, 0.0)))
+            tq = float(np.sum(np.where(live, rs * (1 - f1m) / sk, 0.0)))
+            f = fm + nd1 / tr
+            fb = (1 - fm) ** rho
+            t1 = np.where(live, rs / sk, 0.0)
+            a = -fb * np.outer(t1, t1) / tr
+            a[np.diag_indices(ng)] = fb * t1 * (1 - t1 / tr)
+            a[~live, :] = 0.0
+            a[:, ~live] = 0.0
+            c += a * nd1 / (tr * (1 - fm))
+            for i in range(ng1):
+                if rs[i] > 0:
+                    s[i] += fb * (d[1, i] - nd1 * rs[i] * (1 - f1m[i]) / (skmm[i] * tq))
+            if nd1 > 0:
+                for k in range(ng):
+                    if rs[k] <= 0:
+                        continue
+                    t4 = 1 - (1 - f) / skm[k] if skm[k] > 0 else 1.0
+                    t5 = 1 - (nd1 - 1) / (tr * skmm[k] - 1) if nd1 > 1 else 1.0
+                    t3 = t5 * skmm[k] * nd1 / (tr * rs[k])
+                    v3[k] += t4 * t4 * t3
+                    t1k = a[:ng1, k] - t4 * c[:ng1, k]
+                    v2[:, k] += t1k * t4 * t3
+                    v += np.outer(t1k, t1k) * t3
+            if nd2 > 0:
+                for k in range(ng):
+                    if skm[k] <= 0 or d[2, k] <= 0:
+                        continue
+                    t4 = (1 - f) / skm[k]
+                    t5 = 1 - (d[2, k] - 1.0) / (rs[k] - 1.0) if d[2, k] > 1 else 1.0
+                    t3 = t5 * (skmm[k] ** 2) * d[2, k] / (rs[k] ** 2)
+                    v3[k] += t4 * t4 * t3
+                    t1k = t4 * c[:ng1, k]
+                    v2[:, k] -= t1k * t4 * t3
+                    v += np.outer(t1k, t1k) * t3
+            fm = f
+            f1m = f1.copy()
+            skmm = skm.copy()
+        rs = rs - leaving[u]
+    cc = c[:ng1]
+    v += (cc * v3) @ cc.T + cc @ v2.T + v2 @ cc.T
+    return s, v
+
+
+def gray_test(time: Sequence[float], status: Sequence[float], group: Sequence, cause: float = 1,
+              rho: float = 0.0) -> GrayResult:
+    """Gray's test that the cumulative incidence of `cause` is equal across groups.
+
+    Our port of cmprsk's `crstm`/`crst` (single stratum): a weighted difference of subdistribution
+    hazards, weight (1 − F(t−))^rho (rho = 0, cuminc's default). Statistic s'V⁻¹s on
+    (groups − 1) df. Groups ordered as R's factor levels.
+    """
+    t, s = _as_time_status(time, status)
+    g = pd.Categorical(group).remove_unused_categories()
+    codes = np.asarray(g.codes)
+    if codes.size != t.size or (codes < 0).any():
+        raise ValueError("group must have one non-missing label per observation")
+    ng = len(g.categories)
+    if ng < 2:
+        raise ValueError("gray_test needs at least two groups")
+    m = np.where(s == 0, 0, np.where(s == cause, 1, 2))
+    order = np.argsort(t, kind="stable")
+    score, var = _crst(t[order], m[order], codes[order], ng, rho)
+    stat = float(score @ np.linalg.solve(var, score))
+    return GrayResult(stat, ng - 1, float(sps.chi2.sf(stat, ng - 1)), tuple(g.categories), score,
+                      var)
+
+
+# --------------------------------------------------------------------------------------------
+# Rates
+
+
+@dataclass(frozen=True)
+class RateRatioResult:
+    """Event rates per person-year by group and rate ratios against the first group.
+
+    `rate` is events / person-years per group (crude). `ratio`, `conf_low`, `conf_high`, `se`
+    (of the log ratio), `z` and `pvalue` are per non-reference group, from a Poisson GLM with
+    log(person-years) offset: Wald intervals exp(b ± z·se), as `confint.default` on R's glm.
+    """
+
+    groups: tuple
+    events: np.ndarray
+    person_years: np.ndarray
+    rate: np.ndarray
+    coef: np.ndarray
+    se: np.ndarray
+    ratio: np.ndarray
+    conf_low: np.ndarray
+    conf_high: np.ndarray
+    z: np.ndarray
+    pvalue: np.ndarray
+    clustered: bool
+    conf_level: float
+
+
+def poisson_rate_ratio(count: Sequence[float], person_years: Sequence[float], group: Sequence,
+                       cluster: Sequence | None = None, conf_level: float = 0.95
+                       ) -> RateRatioResult:
+    """Rate ratio by Poisson regression, equal to `glm(count ~ group + offset(log(py)),
+    family=poisson)` in R (coefficients, SEs, Wald intervals and z-test p-values).
+
+    With `cluster`, the SEs are statsmodels' cluster-robust sandwich (`cov_type="cluster"`,
+    CR1 with the G/(G−1)·(n−1)/(n−k) small-sample factor) and the test stays normal.
+    """
+    y = np.asarray(count, dtype=float)
+    py = np.asarray(person_years, dtype=float)
+    if y.shape != py.shape or (py <= 0).any():
+        raise ValueError("count and person_years must match, person_years positive")
+    g = pd.Categorical(group).remove_unused_categories()
+    codes = np.asarray(g.codes)
+    if codes.size != y.size or (codes < 0).any():
+        raise ValueError("group must have one non-missing label per observation")
+    k = len(g.categories)
+    x = np.column_stack([np.ones(y.size)] + [(codes == j).astype(float) for j in range(1, k)])
+    model = sm.GLM(y, x, family=sm.families.Poisson(), offset=np.log(py))
+    if cluster is None:
+        res = model.fit(tol=1e-14, maxiter=100)
+    else:
+        labels = pd.factorize(pd.Series(np.asarray(cluster)), use_na_sentinel=False)[0]
+        res = model.fit(tol=1e-14, maxiter=100, cov_type="cluster",
+                        cov_kwds={"groups": labels, "use_correction": True})
+    coef = np.asarray(res.params)[1:]
+    se = np.asarray(res.bse)[1:]
+    zq = _z(conf_level)
+    z = coef / se
+    events = np.bincount(codes, weights=y, minlength=k)
+    pyears = np.bincount(codes, weights=py, minlength=k)
+    return RateRatioResult(tuple(g.categories), events, pyears, events / pyears, coef, se,
+                           np.exp(coef), np.exp(coef - zq * se), np.exp(coef + zq * se), z,
+                           2 * sps.norm.sf(np.abs(z)), cluster is not None, conf_level)
