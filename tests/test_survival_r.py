@@ -258,3 +258,26 @@ def test_poisson_rate_ratio_agrees_with_glm(run_r):
         for got, want, what in zip([res.coef, res.se, res.pvalue, res.conf_low, res.conf_high], r,
                                    ["coef", "se", "p", "lower", "upper"], strict=True):
             assert_close(got, want, 1e-8, f"{what} {i}")
+
+
+def test_clustered_poisson_agrees_with_sandwich_in_r(run_r):
+    """CR1 sandwich for the Poisson GLM written out in base R: (X'WX)⁻¹ Σ_g u_g u_g' (X'WX)⁻¹
+    · G/(G−1)·(N−1)/(N−K), u_g the summed scores X'(y − μ) of cluster g."""
+    rng = np.random.default_rng(32)
+    n = 150
+    g, cl = rng.integers(0, 3, n), rng.integers(0, 7, n)
+    py = np.round(rng.uniform(0.1, 3.0, n), 3)
+    count = rng.poisson(py * 0.4 * (1 + 0.5 * g) * rng.gamma(2, 0.5, 7)[cl])
+    code = [FMT, "ctl <- glm.control(epsilon=1e-14, maxit=100)",
+            f"d <- data.frame(y={rvec(count)}, py={rvec(py)}, g=factor({rvec(g)}), cl={rvec(cl)})",
+            "m <- glm(y ~ g + offset(log(py)), family=poisson, data=d, control=ctl)",
+            "X <- model.matrix(m); mu <- fitted(m); B <- solve(crossprod(X * sqrt(mu)))",
+            "U <- rowsum(X * (d$y - mu), d$cl); G <- nrow(U); N <- nrow(X); K <- ncol(X)",
+            "V <- B %*% crossprod(U) %*% B * G / (G - 1) * (N - 1) / (N - K)",
+            "se <- sqrt(diag(V))[-1]; b <- coef(m)[-1]",
+            "fmt(b); fmt(se); fmt(2 * pnorm(-abs(b / se))); fmt(exp(b - qnorm(0.975) * se))"]
+    r = parse(run_r("\n".join(code)))
+    res = sv.poisson_rate_ratio(count, py, g, cluster=cl)
+    for got, want, what in zip([res.coef, res.se, res.pvalue, res.conf_low], r,
+                               ["coef", "se", "p", "lower"], strict=True):
+        assert_close(got, want, 1e-8, what)
