@@ -231,7 +231,10 @@ def test_gray_test_agrees_with_cmprsk(run_r):
         r = r.reshape(len(causes), 3)
         for cause, want in zip(causes, r, strict=True):
             got = sv.gray_test(t, s, g, cause=cause)
-            assert_close([got.statistic, got.pvalue, got.df], want, 1e-8, f"gray {cause}")
+            assert_close([got.statistic, got.df], want[[0, 2]], 1e-8, f"gray {cause}")
+            # cuminc's p is 1 - pchisq(stat): absolute error ~1e-16, so only ~1e-9 relative
+            # for the small p-values here; ours is the upper tail computed directly
+            assert_close(got.pvalue, want[1], 1e-8, f"grayp {cause}")
 
 
 def test_poisson_rate_ratio_agrees_with_glm(run_r):
