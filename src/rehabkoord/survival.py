@@ -390,9 +390,9 @@ def cox(time: Sequence[float], event: Sequence[float], covariates: pd.DataFrame,
     full risk set) around the *Efron* information, which is inconsistent when times are tied:
     the residuals no longer sum to the Efron score (zero at the estimate) and the SEs come out
     too small by a few per cent with day-level ties (2–7 % in our tests, growing with the number
-    of deaths per distinct day); without ties the two agree to 1e-8. R (coxph with `cluster=`) uses Efron-aware score
-    residuals times the inverse information (dfbeta), weighted by the case weights, summed
-    within clusters: V = D'D. That is what is computed here.
+    of deaths per distinct day); without ties the two agree to 1e-8. R (coxph with `cluster=`)
+    uses Efron-aware score residuals times the inverse information (dfbeta), weighted by the
+    case weights, summed within clusters: V = D'D. That is what is computed here.
     """
     t, d = _as_time_event(time, event)
     xdf = pd.DataFrame(covariates).astype(float)
