@@ -129,7 +129,6 @@ def test_cox_agrees_with_r(run_r, weighted):
     code = ["library(survival)", FMT]
     specs = []
     for t, e, g, x, cl, w in cox_cases():
-        k = int(g.max()) + 1
         dummies = pd.get_dummies(pd.Categorical(g), prefix="g", drop_first=True, dtype=float)
         designs = {"one": pd.DataFrame({"x": x}),
                    "several": pd.concat([pd.DataFrame({"x": x}), dummies], axis=1),
@@ -154,7 +153,6 @@ def test_cox_agrees_with_r(run_r, weighted):
                                 "fmt(drop(t(b) %*% solve(V) %*% b))")
                 specs.append((t, e, design, cl if clustered else None, w if weighted else None,
                               name))
-        del k
     # coxph stops when the log-likelihood changes by < 1e-9 relatively (its default eps), which can
     # leave a coefficient near zero ~1e-8 from the maximiser; statsmodels iterates to a zero
     # score. R is therefore asked to converge fully, so the check is of the estimator itself.
