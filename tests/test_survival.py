@@ -1,0 +1,132 @@
+"""Hand-checkable cases for the survival statistics, and where the libraries they build on agree
+(or, for statsmodels' robust Cox SEs with ties, why they do not)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sksurv.nonparametric import cumulative_incidence_competing_risks
+from statsmodels.duration.hazard_regression import PHReg
+from statsmodels.duration.survfunc import SurvfuncRight
+
+from rehabkoord import survival as sv
+
+
+def tied(seed: int, n: int):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    g = rng.integers(0, 3, n)
+    t = np.ceil(rng.exponential(8 * np.exp(-0.4 * x)))
+    e = (rng.random(n) < 0.7).astype(float)
+    return t, e, x, g
+
+
+def test_kaplan_meier_by_hand():
+    km = sv.kaplan_meier([1, 2, 2, 3, 4, 4], [1, 1, 0, 1, 1, 1])
+    assert km.time.tolist() == [1, 2, 3, 4]
+    assert km.n_risk.tolist() == [6, 5, 3, 2]
+    assert km.n_censor.tolist() == [0, 1, 0, 0]
+    assert km.surv == pytest.approx([5 / 6, 2 / 3, 4 / 9, 0])
+    assert km.std_err_log[0] == pytest.approx(np.sqrt(1 / (6 * 5)))
+    assert km.median == 3 and km.median_lower == 2 and np.isnan(km.median_upper)
+    assert np.isnan(km.lower[-1]) and np.isinf(km.std_err_log[-1])
+    at = sv.numbers_at_risk(km, [0, 2, 2.5, 9])
+    assert at.n_risk.tolist() == [6, 5, 3, 0]
+
+
+def test_median_rules_when_the_curve_sits_at_one_half():
+    flat_then_drop = sv.kaplan_meier([1, 2, 3, 4, 5, 6], [1, 1, 1, 1, 0, 1])
+    assert flat_then_drop.median == 3.5 and flat_then_drop.quantile(0.5)[0] == 3.5
+    flat_to_end = sv.kaplan_meier([1, 2, 3, 4, 5, 6], [1, 1, 1, 0, 0, 0])
+    assert flat_to_end.median == 3  # print.survfit
+    assert flat_to_end.quantile(0.5)[0] == 4.5  # quantile.survfit: midpoint to the last time
+    assert np.isnan(sv.kaplan_meier([5, 5, 7], [1, 0, 0]).median)
+
+
+def test_kaplan_meier_matches_statsmodels_at_event_times():
+    t, e, _, _ = tied(1, 300)
+    km = sv.kaplan_meier(t, e)
+    sf = SurvfuncRight(t, e)
+    at_events = km.n_event > 0
+    assert km.surv[at_events] == pytest.approx(sf.surv_prob, rel=1e-12)
+    assert km.std_err[at_events] == pytest.approx(sf.surv_prob_se, rel=1e-10, nan_ok=True)
+
+
+def test_logrank_by_hand():
+    lr = sv.logrank([1, 2, 3, 4], [1, 1, 1, 1], ["A", "A", "B", "B"])
+    assert lr.observed.tolist() == [2, 2]
+    assert lr.expected == pytest.approx([5 / 6, 19 / 6])
+    assert lr.statistic == pytest.approx(49 / 17) and lr.df == 1
+
+
+def test_cox_robust_se_equals_statsmodels_without_ties_but_not_with():
+    t, e, x, g = tied(2, 400)
+    cl = np.random.default_rng(3).integers(0, 7, 400)
+    xdf = pd.DataFrame({"x": x, "g1": (g == 1) * 1.0, "g2": (g == 2) * 1.0})
+    untied = t + np.random.default_rng(4).uniform(0, 0.5, 400)  # breaks every tie
+    ours = sv.cox(untied, e, xdf, cluster=cl)
+    theirs = PHReg(untied, xdf.to_numpy(), status=e, ties="efron").fit(groups=cl)
+    assert ours.robust_se == pytest.approx(np.asarray(theirs.bse), rel=1e-8)
+    # with day-level ties statsmodels' Breslow score residuals drift away from coxph's
+    ours = sv.cox(t, e, xdf, cluster=cl)
+    theirs = PHReg(t, xdf.to_numpy(), status=e, ties="efron").fit(groups=cl)
+    assert ours.coef == pytest.approx(np.asarray(theirs.params), rel=1e-10)
+    assert np.max(np.abs(ours.robust_se / np.asarray(theirs.bse) - 1)) > 1e-3
+
+
+def test_cox_score_residuals_sum_to_the_efron_score():
+    t, e, x, g = tied(5, 200)
+    w = np.random.default_rng(6).uniform(0.5, 2, 200)
+    xm = np.column_stack([x, g == 1, g == 2]).astype(float)
+    beta = np.array([0.3, -0.2, 0.1])
+    _, score, _, resid = sv._efron_parts(beta, t, e, xm, w, residuals=True)
+    assert (w[:, None] * resid).sum(axis=0) == pytest.approx(score, abs=1e-10)
+
+
+def test_wald_test_single_term_is_z_squared():
+    t, e, x, g = tied(7, 300)
+    res = sv.cox(t, e, pd.DataFrame({"x": x, "g1": (g == 1) * 1.0}), cluster=g)
+    assert sv.wald_test(res, ["x"]).statistic == pytest.approx(res.z[0] ** 2, rel=1e-12)
+
+
+def test_cumulative_incidence_without_competing_events_is_one_minus_km():
+    t, e, _, _ = tied(8, 150)
+    ci = sv.cumulative_incidence(t, e)
+    km = sv.kaplan_meier(t, e)
+    assert ci.est == pytest.approx(1 - km.surv[km.n_event > 0], rel=1e-12)
+
+
+def test_cumulative_incidence_matches_scikit_survival():
+    rng = np.random.default_rng(9)
+    t = np.ceil(rng.exponential(10, 300))
+    status = rng.choice([0, 1, 2], 300)
+    times, cif = cumulative_incidence_competing_risks(status, t)
+    ours = sv.cumulative_incidence(t, status, cause=1)
+    at = sv.cumulative_incidence_at(ours, times)
+    assert at.est == pytest.approx(cif[1], rel=1e-12)
+    assert np.all((at.lower <= at.est) | np.isnan(at.lower))
+
+
+def test_cumulative_incidence_at_times():
+    ci = sv.cumulative_incidence([1, 2, 2, 3, 5], [1, 2, 1, 0, 1])
+    at = sv.cumulative_incidence_at(ci, [-1, 0, 1, 1.5, 2, 4, 5, 6])
+    assert np.isnan(at.est[0]) and np.isnan(at.est[-1])
+    assert at.est[1:-1] == pytest.approx([0, 0.2, 0.2, 0.4, 0.4, 0.8])
+
+
+def test_gray_test_does_not_depend_on_group_labels():
+    rng = np.random.default_rng(10)
+    t = np.ceil(rng.exponential(10, 200))
+    status, g = rng.choice([0, 1, 2], 200), rng.integers(0, 2, 200)
+    a = sv.gray_test(t, status, g)
+    b = sv.gray_test(t, status, np.where(g == 0, "z", "a"))
+    assert a.statistic == pytest.approx(b.statistic, rel=1e-10) and a.df == 1
+
+
+def test_poisson_rate_ratio_is_the_ratio_of_crude_rates():
+    res = sv.poisson_rate_ratio([2, 3, 10, 4], [1.5, 2.5, 3.0, 1.0], ["K", "K", "I", "I"])
+    assert res.groups == ("I", "K")
+    assert res.rate == pytest.approx([14 / 4.0, 5 / 4.0])
+    assert res.ratio[0] == pytest.approx((5 / 4) / (14 / 4), rel=1e-10)
+    assert res.se[0] == pytest.approx(np.sqrt(1 / 14 + 1 / 5), rel=1e-10)

@@ -1,0 +1,284 @@
+"""Cross-check the survival statistics against R's `survival` and `cmprsk` on heavily tied data
+(whole days, many equal times). Tolerances are relative and stated per test: 1e-10 for closed
+forms (Kaplan–Meier, log-rank), 1e-8 where R iterates (coxph, glm) or where the check is stated
+at that level (cuminc, Gray's test). Locally skipped without Rscript; required in CI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rehabkoord import survival as sv
+
+pytestmark = pytest.mark.r
+
+FMT = "fmt <- function(v) cat('ROW', sprintf('%.17g', v), '\\n')"
+
+
+def rvec(values) -> str:
+    return "c(" + ",".join("NA" if v is None else repr(float(v)) for v in values) + ")"
+
+
+def rstr(values) -> str:
+    return "c(" + ",".join(f"'{v}'" for v in values) + ")"
+
+
+def parse(out: str) -> list[np.ndarray]:
+    rows = []
+    for line in out.strip().splitlines():
+        if line.startswith("ROW"):
+            rows.append(np.array([float("nan") if v == "NA" else float(v)
+                                  for v in line.split()[1:]]))
+    return rows
+
+
+def assert_close(got, want, rel: float, what: str = "") -> None:
+    got, want = np.atleast_1d(np.asarray(got, float)), np.atleast_1d(np.asarray(want, float))
+    assert got.shape == want.shape, (what, got.shape, want.shape)
+    nan = np.isnan(want)
+    assert (np.isnan(got) == nan).all(), (what, got, want)
+    g, w = got[~nan], want[~nan]
+    inf = np.isinf(w)
+    assert (g[inf] == w[inf]).all(), (what, got, want)
+    g, w = g[~inf], w[~inf]
+    err = np.abs(g - w) / np.maximum(np.maximum(np.abs(g), np.abs(w)), 1e-300)
+    err = np.where(np.abs(g - w) <= 1e-300, 0.0, err)
+    assert (err <= rel).all(), (what, float(err.max()), got, want)
+
+
+def tied_data(seed: int, n: int, groups: int = 2, scale: float = 20.0):
+    """Whole-day times on a short range (heavy ties), ~30 % censored, a group effect."""
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, groups, n)
+    x = rng.normal(size=n)
+    t = np.ceil(rng.exponential(scale * np.exp(-0.3 * g - 0.4 * x)))
+    e = (rng.random(n) < 0.7).astype(float)
+    return t, e, g, x
+
+
+KM_CASES = [tied_data(s, n)[:2] for s, n in ((1, 15), (2, 60), (3, 250), (4, 40))] + [
+    (np.array([1, 2, 2, 3, 4, 4.]), np.array([1, 1, 0, 1, 1, 1.])),   # ends at 0
+    (np.array([1, 2, 3, 4, 5, 6.]), np.array([1, 1, 1, 0, 0, 0.])),   # flat at 0.5 to the end
+    (np.array([1, 2, 3, 4, 5, 6.]), np.array([1, 1, 1, 1, 0, 1.])),   # 0.5 over [3, 4)
+    (np.array([5, 5, 5, 7, 9.]), np.array([0, 0, 1, 0, 0.])),         # median not reached
+]
+
+
+def test_kaplan_meier_agrees_with_r(run_r):
+    code = ["library(survival)", FMT]
+    for t, e in KM_CASES:
+        code.append(f"f <- survfit(Surv({rvec(t)}, {rvec(e)}) ~ 1); s <- summary(f, censored=TRUE); "
+                    "fmt(f$time); fmt(f$n.risk); fmt(f$n.event); fmt(f$n.censor); fmt(f$surv); "
+                    "fmt(f$std.err); fmt(s$std.err); fmt(f$lower); fmt(f$upper); "
+                    "fmt(summary(f)$table[c('median', '0.95LCL', '0.95UCL')]); "
+                    "q <- quantile(f, c(0.25, 0.5, 0.75)); fmt(c(q$quantile, q$lower, q$upper)); "
+                    "a <- summary(f, times=c(0, 1.5, 3, 10, 20, 1000), extend=TRUE); "
+                    "fmt(a$n.risk); fmt(a$surv)")
+    rows = parse(run_r("\n".join(code)))
+    assert len(rows) == 13 * len(KM_CASES)
+    for i, (t, e) in enumerate(KM_CASES):
+        r = rows[13 * i:13 * (i + 1)]
+        km = sv.kaplan_meier(t, e)
+        for got, want, what in zip(
+                [km.time, km.n_risk, km.n_event, km.n_censor, km.surv, km.std_err_log,
+                 km.std_err, km.lower, km.upper], r[:9],
+                ["time", "n_risk", "n_event", "n_censor", "surv", "std.err", "summary std.err",
+                 "lower", "upper"], strict=True):
+            assert_close(got, want, 1e-10, f"case {i} {what}")
+        assert_close([km.median, km.median_lower, km.median_upper], r[9], 1e-10, f"median {i}")
+        qs = [km.quantile(p) for p in (0.25, 0.5, 0.75)]
+        assert_close([q[0] for q in qs] + [q[1] for q in qs] + [q[2] for q in qs], r[10], 1e-10,
+                     f"quantile {i}")
+        at = sv.numbers_at_risk(km, [0, 1.5, 3, 10, 20, 1000])
+        assert_close(at.n_risk, r[11], 0, f"at risk {i}")
+        assert_close(at.surv, r[12], 1e-10, f"surv at {i}")
+
+
+def test_logrank_agrees_with_r(run_r):
+    cases = [tied_data(s, n, k) for s, n, k in ((5, 30, 2), (6, 200, 2), (7, 150, 3), (8, 400, 4))]
+    code = ["library(survival)", FMT]
+    for t, e, g, _ in cases:
+        code.append(f"tt <- {rvec(t)}; ee <- {rvec(e)}; gg <- factor({rvec(g)}); "
+                    "s <- survdiff(Surv(tt, ee) ~ gg); "
+                    "fmt(c(s$chisq, length(s$n) - 1, pchisq(s$chisq, length(s$n) - 1, "
+                    "lower.tail=FALSE))); fmt(s$obs); fmt(s$exp); fmt(s$var)")
+    rows = parse(run_r("\n".join(code)))
+    for i, (t, e, g, _) in enumerate(cases):
+        r = rows[4 * i:4 * (i + 1)]
+        lr = sv.logrank(t, e, g)
+        assert_close([lr.statistic, lr.df, lr.pvalue], r[0], 1e-10, f"chisq {i}")
+        assert_close(lr.observed, r[1], 1e-10)
+        assert_close(lr.expected, r[2], 1e-10)
+        assert_close(lr.variance.T.ravel(), r[3], 1e-10)
+
+
+def cox_cases():
+    cases = []
+    for seed, n, k in ((11, 80, 2), (12, 300, 3), (13, 500, 3), (14, 150, 2)):
+        t, e, g, x = tied_data(seed, n, k, scale=8.0)
+        rng = np.random.default_rng(seed + 100)
+        cluster = rng.integers(1, 8, n)  # 7 clusters (vårdcentraler)
+        weights = np.round(rng.uniform(0.3, 3.0, n), 3)
+        cases.append((t, e, g, x, cluster, weights))
+    return cases
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cox_agrees_with_r(run_r, weighted):
+    code = ["library(survival)", FMT]
+    specs = []
+    for t, e, g, x, cl, w in cox_cases():
+        dummies = pd.get_dummies(pd.Categorical(g), prefix="g", drop_first=True, dtype=float)
+        designs = {"one": pd.DataFrame({"x": x}),
+                   "several": pd.concat([pd.DataFrame({"x": x}), dummies], axis=1),
+                   "interaction": pd.concat([pd.DataFrame({"x": x}), dummies,
+                                             dummies.mul(x, axis=0).add_prefix("x:")], axis=1)}
+        rform = {"one": "x", "several": "x + factor(g)", "interaction": "x * factor(g)"}
+        wts = f", weights={rvec(w)}" if weighted else ""
+        for name, design in designs.items():
+            for clustered in (False, True):
+                cl_arg = ", cluster=cl" if clustered else ""
+                code.append(f"d <- data.frame(t={rvec(t)}, e={rvec(e)}, x={rvec(x)}, "
+                            f"g={rvec(g)}, cl={rvec(cl)}); "
+                            f"m <- coxph(Surv(t, e) ~ {rform[name]}, data=d, ties='efron'"
+                            f"{wts}{cl_arg}, control=ctl); sm <- summary(m)$coefficients; "
+                            "ci <- summary(m)$conf.int; "
+                            "fmt(coef(m)); fmt(sqrt(diag(m$naive.var %||% m$var))); "
+                            "fmt(sqrt(diag(vcov(m)))); fmt(ci[, 3]); fmt(ci[, 4]); "
+                            "fmt(sm[, ncol(sm)]); fmt(sm[, ncol(sm) - 1])")
+                if name == "interaction":
+                    code.append("b <- coef(m)[grep(':', names(coef(m)))]; "
+                                "V <- vcov(m)[names(b), names(b)]; "
+                                "fmt(drop(t(b) %*% solve(V) %*% b))")
+                specs.append((t, e, design, cl if clustered else None, w if weighted else None,
+                              name))
+    # coxph stops when the log-likelihood changes by < 1e-9 relatively (its default eps), which can
+    # leave a coefficient near zero ~1e-8 from the maximiser; statsmodels iterates to a zero
+    # score. R is therefore asked to converge fully, so the check is of the estimator itself.
+    code[0] = ("library(survival); `%||%` <- function(a, b) if (is.null(a)) b else a; "
+               "ctl <- coxph.control(eps=1e-13, iter.max=100)")
+    rows = parse(run_r("\n".join(code)))
+    i = 0
+    for t, e, design, cl, w, name in specs:
+        r = rows[i:i + 7]
+        i += 7
+        res = sv.cox(t, e, design, cluster=cl, weights=w)
+        tag = f"{name} cluster={cl is not None} weighted={w is not None}"
+        assert_close(res.coef, r[0], 1e-8, "coef " + tag)
+        assert_close(res.se, r[1], 1e-8, "se " + tag)
+        shown = res.robust_se if res.robust else res.se
+        assert_close(shown, r[2], 1e-8, "vcov se " + tag)
+        assert_close(res.conf_low, r[3], 1e-8, "lower " + tag)
+        assert_close(res.conf_high, r[4], 1e-8, "upper " + tag)
+        assert_close(res.pvalue, r[5], 1e-8, "p " + tag)
+        assert_close(res.z, r[6], 1e-8, "z " + tag)
+        if name == "interaction":
+            terms = [c for c in design.columns if c.startswith("x:")]
+            assert_close(sv.wald_test(res, terms).statistic, rows[i], 1e-8, "wald " + tag)
+            i += 1
+    assert i == len(rows)
+
+
+def competing_data(seed: int, n: int, groups: int, causes: int = 2):
+    """Whole-day times (heavy ties), status 0 censored, 1 the event of interest, 2.. competing."""
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, groups, n)
+    t = np.ceil(rng.exponential(15 * np.exp(-0.3 * g)))
+    status = rng.choice(np.arange(causes + 1), n, p=[0.3] + [0.7 / causes] * causes)
+    status = np.where(rng.random(n) < 0.2 * g, 1, status)
+    return t, status, g
+
+
+CR_CASES = [competing_data(s, n, k, c) for s, n, k, c in
+            ((21, 25, 2, 2), (22, 120, 2, 2), (23, 300, 3, 3), (24, 500, 3, 2), (25, 60, 2, 2))]
+CR_CASES.append((np.array([1, 1, 2, 2, 2, 3, 4, 4, 5, 6.]), np.array([1, 2, 1, 1, 0, 2, 1, 0, 2, 1]),
+                 np.array([0, 1, 0, 1, 0, 1, 0, 1, 0, 1])))  # ends on an event of interest
+
+
+def test_cumulative_incidence_agrees_with_cmprsk(run_r):
+    times = [0, 1, 2.5, 5, 10, 20, 40, 10_000]
+    code = ["library(cmprsk)", FMT]
+    for t, s, _ in CR_CASES:
+        code.append(f"ci <- cuminc({rvec(t)}, {rvec(s)}); for (cz in c(1, 2)) {{ "
+                    "a <- ci[[paste('1', cz)]]; j <- seq(3, length(a$time) - 1, by=2); "
+                    "fmt(a$time[j]); fmt(a$est[j]); fmt(a$var[j]); "
+                    f"tp <- timepoints(ci, {rvec(times)}); fmt(tp$est[paste('1', cz), ]); "
+                    "fmt(tp$var[paste('1', cz), ]) }")
+    rows = parse(run_r("\n".join(code)))
+    assert len(rows) == 10 * len(CR_CASES)
+    for i, (t, s, _) in enumerate(CR_CASES):
+        for j, cause in enumerate((1, 2)):
+            r = rows[10 * i + 5 * j:10 * i + 5 * (j + 1)]
+            fit = sv.cumulative_incidence(t, s, cause=cause)
+            assert_close(fit.time, r[0], 0, f"time {i} {cause}")
+            assert_close(fit.est, r[1], 1e-8, f"est {i} {cause}")
+            assert_close(fit.var, r[2], 1e-8, f"var {i} {cause}")
+            at = sv.cumulative_incidence_at(fit, times)
+            assert_close(at.est, r[3], 1e-8, f"est at {i} {cause}")
+            assert_close(at.var, r[4], 1e-8, f"var at {i} {cause}")
+
+
+def test_gray_test_agrees_with_cmprsk(run_r):
+    code = ["library(cmprsk)", FMT]
+    for t, s, g in CR_CASES:
+        code.append(f"ci <- cuminc({rvec(t)}, {rvec(s)}, {rvec(g)}); fmt(t(ci$Tests))")
+    rows = parse(run_r("\n".join(code)))
+    for (t, s, g), r in zip(CR_CASES, rows, strict=True):
+        causes = sorted(set(s.tolist()) - {0})
+        r = r.reshape(len(causes), 3)
+        for cause, want in zip(causes, r, strict=True):
+            got = sv.gray_test(t, s, g, cause=cause)
+            assert_close([got.statistic, got.df], want[[0, 2]], 1e-8, f"gray {cause}")
+            # cuminc's p is 1 - pchisq(stat): absolute error ~1e-16, so only ~1e-9 relative
+            # for the small p-values here; ours is the upper tail computed directly
+            assert_close(got.pvalue, want[1], 1e-8, f"grayp {cause}")
+
+
+def test_poisson_rate_ratio_agrees_with_glm(run_r):
+    rng = np.random.default_rng(31)
+    cases = []
+    for n, k in ((40, 2), (200, 3), (25, 2)):
+        g = rng.integers(0, k, n)
+        py = np.round(rng.uniform(0.1, 3.0, n), 3)
+        count = rng.poisson(py * 0.4 * (1 + 0.5 * g))
+        cases.append((count, py, g))
+    # glm stops at a 1e-8 relative change in deviance and reports SEs from the weights of the
+    # previous iterate (~1e-7 off the MLE's); R is asked to converge fully (as for coxph above).
+    code = [FMT, "ctl <- glm.control(epsilon=1e-14, maxit=100)"]
+    for count, py, g in cases:
+        code.append(f"d <- data.frame(y={rvec(count)}, py={rvec(py)}, g=factor({rvec(g)})); "
+                    "m <- glm(y ~ g + offset(log(py)), family=poisson, data=d, control=ctl); "
+                    "s <- summary(m)$coefficients[-1, , drop=FALSE]; ci <- confint.default(m)[-1, ,"
+                    " drop=FALSE]; fmt(s[, 1]); fmt(s[, 2]); fmt(s[, 4]); fmt(exp(ci[, 1])); "
+                    "fmt(exp(ci[, 2]))")
+    rows = parse(run_r("\n".join(code)))
+    for i, (count, py, g) in enumerate(cases):
+        r = rows[5 * i:5 * (i + 1)]
+        res = sv.poisson_rate_ratio(count, py, g)
+        for got, want, what in zip([res.coef, res.se, res.pvalue, res.conf_low, res.conf_high], r,
+                                   ["coef", "se", "p", "lower", "upper"], strict=True):
+            assert_close(got, want, 1e-8, f"{what} {i}")
+
+
+def test_clustered_poisson_agrees_with_sandwich_in_r(run_r):
+    """CR1 sandwich for the Poisson GLM written out in base R: (X'WX)⁻¹ Σ_g u_g u_g' (X'WX)⁻¹
+    · G/(G−1)·(N−1)/(N−K), u_g the summed scores X'(y − μ) of cluster g."""
+    rng = np.random.default_rng(32)
+    n = 150
+    g, cl = rng.integers(0, 3, n), rng.integers(0, 7, n)
+    py = np.round(rng.uniform(0.1, 3.0, n), 3)
+    count = rng.poisson(py * 0.4 * (1 + 0.5 * g) * rng.gamma(2, 0.5, 7)[cl])
+    code = [FMT, "ctl <- glm.control(epsilon=1e-14, maxit=100)",
+            f"d <- data.frame(y={rvec(count)}, py={rvec(py)}, g=factor({rvec(g)}), cl={rvec(cl)})",
+            "m <- glm(y ~ g + offset(log(py)), family=poisson, data=d, control=ctl)",
+            "X <- model.matrix(m); mu <- fitted(m); B <- solve(crossprod(X * sqrt(mu)))",
+            "U <- rowsum(X * (d$y - mu), d$cl); G <- nrow(U); N <- nrow(X); K <- ncol(X)",
+            "V <- B %*% crossprod(U) %*% B * G / (G - 1) * (N - 1) / (N - K)",
+            "se <- sqrt(diag(V))[-1]; b <- coef(m)[-1]",
+            "fmt(b); fmt(se); fmt(2 * pnorm(-abs(b / se))); fmt(exp(b - qnorm(0.975) * se))"]
+    r = parse(run_r("\n".join(code)))
+    res = sv.poisson_rate_ratio(count, py, g, cluster=cl)
+    for got, want, what in zip([res.coef, res.se, res.pvalue, res.conf_low], r,
+                               ["coef", "se", "p", "lower"], strict=True):
+        assert_close(got, want, 1e-8, what)
