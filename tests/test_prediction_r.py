@@ -181,3 +181,29 @@ fmt(app); fmt(colMeans(opt)); fmt(app - colMeans(opt))
                       (res.corrected, rows[n_boot + 2])):
         for k, w in zip(prediction.MEASURES, want, strict=True):
             assert close(got.as_dict()[k], w, scales[k]), (k, got, want)
+
+
+def test_risk_model_coefficients_agree_with_glm(run_r, tmp_path):
+    """The unpenalised risk model on its design matrix equals R's glm, standard errors too."""
+    from rehabkoord.studies import risk
+
+    spec = risk.SpellSpec(n=3000, seed=5)
+    table = risk.with_outcome(risk.synthetic_spells(spec), 90).table
+    model = risk.fit(table, risk.predictors())
+    X, _ = model.predictors.design(table)
+    design = X.drop(columns="Intercept").set_axis([f"x{i}" for i in range(X.shape[1] - 1)],
+                                                  axis=1)
+    design.insert(0, "y", table[risk.OUTCOME].to_numpy())
+    design.to_csv(tmp_path / "x.csv", index=False, float_format="%.17g")
+    out = run_r(f"""{HEADER}
+{REFIT}
+d <- read.csv('{tmp_path / "x.csv"}')
+m <- refit(glm(y ~ ., family = binomial, data = d, {GLM_CONTROL}))
+s <- summary(m)$coefficients; fmt(s[, 1]); fmt(s[, 2])
+""")
+    est, se = parse(out)
+    names = model.predictors.columns()
+    assert model.std_errors is not None
+    for j, name in enumerate(names):
+        assert close(model.coefficients[name], est[j], se[j]), name
+        assert close(model.std_errors[name], se[j]), name

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -174,6 +175,9 @@ def test_score_gives_a_reason_for_every_row_it_cannot_score(model):
     assert out.loc[0, "risk"] == pytest.approx(model.predict(X)[0], rel=1e-14)
     capped = rows.iloc[[6]].assign(care_visits=20, prior_spells=5)
     assert out.loc[6, "risk"] == risk.score(capped, model)["risk"].iloc[0]
+    same_index = risk.score(rows.set_axis([5] * len(rows)), model)  # rows taken by position
+    assert same_index["reason"].tolist() == out["reason"].tolist()
+    np.testing.assert_array_equal(same_index["risk"].to_numpy(), out["risk"].to_numpy())
     with pytest.raises(ValueError, match="columns missing: age"):
         risk.score(rows.drop(columns="age"), model)
 
@@ -210,3 +214,13 @@ def test_model_card_round_trip(model, tmp_path, outcome):
     path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(ValueError, match="model format 99"):
         risk.load_model(path)
+
+
+def test_validation_of_a_ridge_model_repeats_the_penalised_fit(outcome):
+    small = outcome.table.iloc[:3000].copy()
+    small.attrs = dict(outcome.table.attrs)
+    v = risk.validate(small, risk.predictors(), range(2012, 2017), [2017, 2018], penalty="l2",
+                      C=0.05, n_boot=4, seed=2, group_cuts=(0.3, 0.6))
+    assert v.model.penalty == "l2" and v.model.conf_low is None
+    assert v.model.group_cuts == (0.3, 0.6) and v.model.group_proportions is None
+    assert v.optimism.n_boot == 4 and np.isfinite(v.optimism.corrected.auc)

@@ -139,7 +139,7 @@ class Predictors:
         reason = pd.Series(["; ".join(r) if r else None for r in reasons], index=table.index,
                            dtype="object")
         X = pd.DataFrame(cols, index=table.index)[self.columns()]
-        return X[reason.isna()], reason
+        return X[reason.isna().to_numpy()], reason
 
     def to_dict(self) -> dict[str, Any]:
         return {"terms": [asdict(t) for t in self.terms]}
@@ -310,7 +310,8 @@ def fit(table: pd.DataFrame, spec: Predictors, penalty: Penalty = None, C: float
     if threshold <= 0:
         raise ValueError("the outcome's threshold is unknown: give threshold_days")
     X, reason = spec.design(table)
-    y = table.loc[X.index, OUTCOME].astype(int).to_numpy()
+    usable = reason.isna().to_numpy()
+    y = _outcome(table, usable)
     beta, cov = _fit_design(X, y, penalty, C)
     names = spec.columns()
     coefs = {c: float(b) for c, b in zip(names, beta, strict=True)}
@@ -324,18 +325,26 @@ def fit(table: pd.DataFrame, spec: Predictors, penalty: Penalty = None, C: float
     p = 1.0 / (1.0 + np.exp(-(X.to_numpy(float) @ beta)))
     if group_cuts is not None:
         cuts = prediction.risk_groups(p, cuts=group_cuts).cuts
-        props = None
+        props: tuple[float, float, float] | None = None
     else:
         if group_proportions is None:
             raise ValueError("give group_cuts or group_proportions")
         cuts = prediction.proportion_cuts(p, group_proportions)
-        props = tuple(float(s) for s in group_proportions)
+        props = (float(group_proportions[0]), float(group_proportions[1]),
+                 float(group_proportions[2]))
     excluded = {str(k): int(v) for k, v in reason.dropna().value_counts().sort_index().items()}
-    years = tuple(sorted(int(v) for v in table.loc[X.index, "index_year"].unique()))
+    years = tuple(sorted({int(v) for v in table["index_year"].to_numpy()[usable]}))
     return RiskModel(spec, coefs, low, high, se, penalty, None if penalty is None else float(C),
-                     threshold, years,
-                     int(y.size), int(y.sum()), excluded, (float(cuts[0]), float(cuts[1])),
-                     props)  # type: ignore[arg-type]
+                     threshold, years, int(y.size), int(y.sum()), excluded,
+                     (float(cuts[0]), float(cuts[1])), props)
+
+
+def _outcome(table: pd.DataFrame, usable: np.ndarray) -> np.ndarray:
+    """The 0/1 outcome of the usable rows (by position, whatever the index)."""
+    y = pd.to_numeric(table[OUTCOME], errors="coerce").to_numpy(float)[usable]
+    if not np.isin(y, (0.0, 1.0)).all():
+        raise ValueError(f"{OUTCOME} must be 0/1 on every row")
+    return y.astype(int)
 
 
 def _fitter(spec: Predictors, penalty: Penalty, C: float) -> prediction.Fitter:
@@ -392,13 +401,13 @@ def validate(table: pd.DataFrame, spec: Predictors, train_years: Sequence[int],
     train, test = temporal_split(table, train_years, test_years)
     train.attrs = dict(table.attrs)
     model = fit(train, spec, penalty=penalty, C=C, **fit_args)
-    Xtr, _ = spec.design(train)
-    ytr = train.loc[Xtr.index, OUTCOME].astype(int).to_numpy()
+    Xtr, rtr = spec.design(train)
+    ytr = _outcome(train, rtr.isna().to_numpy())
     opt = prediction.optimism_corrected(_fitter(spec, penalty, C), Xtr, ytr, n_boot=n_boot,
                                         seed=seed)
     rows = []
     ptr = model.predict(Xtr)
-    sex_tr = train.loc[Xtr.index, "sex"].to_numpy()
+    sex_tr = train["sex"].to_numpy()[rtr.isna().to_numpy()]
     rows.append(_perf_row("apparent", "all", ytr, ptr))
     rows.append({"sample": "optimism_corrected", "subgroup": "all", "n": int(ytr.size),
                  "events": int(ytr.sum()), **opt.corrected.as_dict()})
@@ -407,10 +416,10 @@ def validate(table: pd.DataFrame, spec: Predictors, train_years: Sequence[int],
         rows.append(_perf_row("apparent", s, ytr[m], ptr[m]))
     curve = decisions = None
     if len(test):
-        Xte, _ = spec.design(test)
-        yte = test.loc[Xte.index, OUTCOME].astype(int).to_numpy()
+        Xte, rte = spec.design(test)
+        yte = _outcome(test, rte.isna().to_numpy())
         pte = model.predict(Xte)
-        sex_te = test.loc[Xte.index, "sex"].to_numpy()
+        sex_te = test["sex"].to_numpy()[rte.isna().to_numpy()]
         rows.append(_perf_row("temporal_test", "all", yte, pte))
         for s in _levels(spec, "sex"):
             m = sex_te == s
@@ -457,8 +466,9 @@ def score(new_spells: pd.DataFrame, model: RiskModel) -> pd.DataFrame:
     out = pd.DataFrame(index=new_spells.index)
     if "LopNr" in new_spells.columns:
         out["LopNr"] = new_spells["LopNr"]
-    risk = pd.Series(np.nan, index=new_spells.index)
-    risk[X.index] = model.predict(X)
+    values = np.full(len(new_spells), np.nan)
+    values[reason.isna().to_numpy()] = model.predict(X)
+    risk = pd.Series(values, index=new_spells.index)
     out["risk"] = risk
     lo, hi = model.group_cuts
     codes = np.where(risk.isna(), -1, (risk >= lo).astype(int) + (risk >= hi).astype(int))
