@@ -397,7 +397,8 @@ def validate(table: pd.DataFrame, spec: Predictors, train_years: Sequence[int],
              **fit_args: Any) -> Validation:
     """Fit on `train_years` only; report apparent, optimism-corrected (Harrell's bootstrap on
     the training years, `n_boot` resamples) and temporal-test performance, also per sex.
-    The test years never enter the fit."""
+    The test years never enter the fit. (Per sex: apparent and temporal-test figures; the
+    bootstrap correction is for the whole training data only.)"""
     train, test = temporal_split(table, train_years, test_years)
     train.attrs = dict(table.attrs)
     model = fit(train, spec, penalty=penalty, C=C, **fit_args)
