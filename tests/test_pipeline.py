@@ -143,7 +143,7 @@ def test_bad_delivery_fails_stage_and_keeps_outputs(own):
     message as the last line of the runner's stderr, and the outputs survive."""
     before = {rel: digest(own / rel) for rel in TABLES}
     scb = own / "data" / "raw" / "scb"
-    shutil.copytree(own / "data" / "raw" / "synthetic", scb)
+    shutil.copytree(own / "data" / "raw" / "uppsala" / "synthetic", scb)
     lisa = scb / "lisa" / "LISA2018.csv"
     lines = lisa.read_text(encoding="latin-1").splitlines()
     fields = lines[2].split(";")
