@@ -110,8 +110,30 @@ def _con(con: duckdb.DuckDBPyConnection | None) -> duckdb.DuckDBPyConnection:
     return _DEFAULT[0]
 
 
+#: Columns read as dates whatever their delivered type (pandas gives timestamps).
+_DATE_COLUMNS = ("FromDatum", "TomDatum", "SpellStart", "SpellEnd", "IndexDatum", "FollowUpEnd",
+                 "PriorRef", "WinStart", "WinEnd", "DodDatum", "UtvandringDatum", "FodelseDatum",
+                 "ReturnDatum", "NextSpellStart")
+
+
 def _view(con: duckdb.DuckDBPyConnection, source: Source) -> str:
-    """A fresh view name over `source` (frame, Parquet/CSV path or relation)."""
+    """A fresh view over `source` (frame, Parquet/CSV path or relation of `con`), with the
+    person key as text and date columns as dates."""
+    raw = _raw_view(con, source)
+    name = f"_rk_{next(_names)}"
+    cols = []
+    for c in _columns(con, raw):
+        if c == PERSON_KEY:
+            cols.append(f"CAST({c} AS VARCHAR) AS {c}")
+        elif c in _DATE_COLUMNS:
+            cols.append(f"CAST({c} AS DATE) AS {c}")
+        else:
+            cols.append(f'"{c}"')
+    con.execute(f"CREATE VIEW {name} AS SELECT {', '.join(cols)} FROM {raw}")
+    return name
+
+
+def _raw_view(con: duckdb.DuckDBPyConnection, source: Source) -> str:
     name = f"_rk_{next(_names)}"
     if isinstance(source, pd.DataFrame):
         con.register(name, source)
