@@ -109,6 +109,12 @@ def test_degree_by_month_uses_calendar_months_and_days_at_risk():
     assert got.MeanDegree[0] == 100.0
     assert got.MeanDegree[1] == 0.0
     assert pd.isna(got.MeanDegree[2])
+    # 28 February is month 1: Jan 31 + 1 month clamps to 28 February, the first day of month 1.
+    longer = periods_frame([("1", "2014-01-31", "2014-03-01", 100, "F32")])
+    got = sp.degree_by_month(longer, index, 3).df()
+    assert list(got.NetDays) == [28.0, 2.0, 0.0]
+    segs = sp.degree_segments(longer).df()
+    assert sp.degree_by_month(segs, index, 3).df().equals(got)
 
 
 # --- follow_up --------------------------------------------------------------------------------

@@ -236,12 +236,21 @@ def join_periods(periods: Source, gap_days: int = GAP_DAYS, *,
     ORDER BY spell.LopNr, SpellNr""")
 
 
-def _window_degree_sql(periods_view: str, windows_sql: str, keys: list[str]) -> str:
+def _seg_cte(con: duckdb.DuckDBPyConnection, view: str) -> str:
+    """CTEs ending in `seg` (LopNr, SegStart, SegEnd, Degree, Active) from periods, or from
+    `degree_segments` already computed (recognised by their columns), so a pipeline sweeps
+    the periods once."""
+    if "SegStart" in _columns(con, view):
+        return f"seg AS (SELECT * FROM {view})"
+    return f"p AS ({_periods_sql(view)}), {_segments_sql('p', 'LopNr')}"
+
+
+def _window_degree_sql(seg_cte: str, windows_sql: str, keys: list[str]) -> str:
     """Degree-days (Σ min(degree,100) × days, percent-days) per window row of `windows_sql`
     (columns `keys`, LopNr, ws, we: a half-open day window)."""
     cols = ", ".join(f"w.{k}" for k in keys)
     return f"""
-    WITH p AS ({_periods_sql(periods_view)}), {_segments_sql('p', 'LopNr')},
+    WITH {seg_cte},
     w AS ({windows_sql}),
     hit AS (SELECT {cols}, SUM(LEAST(seg.Degree, 100) *
                    (LEAST(seg.SegEnd, w.we) - GREATEST(seg.SegStart, w.ws))) AS degree_days
@@ -255,50 +264,81 @@ def net_days(periods: Source, windows: Source, *,
              con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyRelation:
     """Net days (Σ degree/100 over days, degree capped at 100) per window.
 
-    `windows`: LopNr, WinStart, WinEnd (half-open day window) and any other columns, which are
-    kept; (LopNr, WinStart, WinEnd, other columns) must be unique. Adds `WindowDays` (WinEnd −
-    WinStart) and `NetDays`; a window without sick leave has 0.
+    `periods`: periods, or their `degree_segments`. `windows`: LopNr, WinStart, WinEnd
+    (half-open day window) and any other columns, which are kept; (LopNr, WinStart, WinEnd,
+    other columns) must be unique. Adds `WindowDays` (WinEnd − WinStart) and `NetDays`; a
+    window without sick leave has 0.
     """
     con = _con(con)
     p, w = _view(con, periods), _view(con, windows)
     extra = [c for c in _columns(con, w) if c not in (PERSON_KEY, "WinStart", "WinEnd")]
     keys = [PERSON_KEY, "WinStart", "WinEnd", *extra]
-    wsql = (f"SELECT CAST(LopNr AS VARCHAR) AS LopNr, CAST(WinStart AS DATE) AS WinStart, "
-            f"CAST(WinEnd AS DATE) AS WinEnd{''.join(f', {c}' for c in extra)}, "
-            f"CAST(WinStart AS DATE) AS ws, CAST(WinEnd AS DATE) AS we FROM {w}")
+    wsql = (f"SELECT LopNr, WinStart, WinEnd{''.join(f', {c}' for c in extra)}, "
+            f"WinStart AS ws, WinEnd AS we FROM {w}")
     out = ", ".join(f"{k}" for k in keys)
     return con.sql(f"""SELECT {out}, CAST(we - ws AS INTEGER) AS WindowDays,
         CAST(degree_days AS DOUBLE) / 100 AS NetDays
-        FROM ({_window_degree_sql(p, wsql, keys)}) ORDER BY {out}""")
+        FROM ({_window_degree_sql(_seg_cte(con, p), wsql, keys)}) ORDER BY {out}""")
+
+
+def _add_months(day: str, months: str) -> str:
+    return f"CAST({day} + ({months}) * INTERVAL '1' MONTH AS DATE)"
 
 
 def degree_by_month(periods: Source, index: Source, months: int, *,
                     con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyRelation:
     """Mean sick-leave degree (0–100 %) per person and month since index.
 
-    `index`: LopNr, IndexDatum and optionally FollowUpEnd (first day not at risk, from
-    `follow_up`). Month m (0 … months−1) is [IndexDatum + m months, IndexDatum + m+1 months);
-    its days at risk are those before FollowUpEnd. One row per person × month: MonthStart,
-    MonthEnd, AtRiskDays, NetDays, MeanDegree = 100 × NetDays / AtRiskDays (NULL with no day
-    at risk).
+    `periods`: periods, or their `degree_segments`. `index`: LopNr, IndexDatum and optionally
+    FollowUpEnd (first day not at risk, from `follow_up`). Month m (0 … months−1) is
+    [IndexDatum + m months, IndexDatum + m+1 months); its days at risk are those before
+    FollowUpEnd. One row per person × month: MonthStart, MonthEnd, AtRiskDays, NetDays,
+    MeanDegree = 100 × NetDays / AtRiskDays (NULL with no day at risk).
+
+    Each sick-leave segment is split at month boundaries (its first and last month found from
+    the calendar month difference, corrected where adding months clamps to a shorter month),
+    so the work grows with segments, not with persons × months × segments.
     """
     con = _con(con)
     p, i = _view(con, periods), _view(con, index)
-    end = "CAST(FollowUpEnd AS DATE)" if "FollowUpEnd" in _columns(con, i) else "NULL"
-    wsql = f"""SELECT LopNr, Month, MonthStart, MonthEnd, ws,
-               CASE WHEN we > ws THEN we ELSE ws END AS we FROM (
-        SELECT CAST(LopNr AS VARCHAR) AS LopNr, CAST(m.Month AS INTEGER) AS Month,
-           CAST(CAST(IndexDatum AS DATE) + m.Month * INTERVAL '1' MONTH AS DATE) AS MonthStart,
-           CAST(CAST(IndexDatum AS DATE) + (m.Month + 1) * INTERVAL '1' MONTH AS DATE) AS MonthEnd,
-           CAST(CAST(IndexDatum AS DATE) + m.Month * INTERVAL '1' MONTH AS DATE) AS ws,
-           LEAST(CAST(CAST(IndexDatum AS DATE) + (m.Month + 1) * INTERVAL '1' MONTH AS DATE),
-                 COALESCE({end}, DATE '9999-12-31')) AS we
-        FROM {i} CROSS JOIN (SELECT range AS Month FROM range({int(months)})) AS m)"""
-    keys = [PERSON_KEY, "Month"]
-    return con.sql(f"""SELECT LopNr, Month, MonthStart, MonthEnd,
-        CAST(we - ws AS INTEGER) AS AtRiskDays, CAST(degree_days AS DOUBLE) / 100 AS NetDays,
-        CASE WHEN we > ws THEN CAST(degree_days AS DOUBLE) / (we - ws) END AS MeanDegree
-        FROM ({_window_degree_sql(p, wsql, keys)}) ORDER BY LopNr, Month""")
+    end = "FollowUpEnd" if "FollowUpEnd" in _columns(con, i) else "CAST(NULL AS DATE)"
+    k = int(months)
+
+    def month_of(d: str) -> str:
+        """The month since index (0-based) that day `d` falls in."""
+        dd = "date_diff('month', i.IndexDatum, " + d + ")"
+        return f"({dd} - CASE WHEN {_add_months('i.IndexDatum', dd)} > {d} THEN 1 ELSE 0 END)"
+
+    return con.sql(f"""
+    WITH {_seg_cte(con, p)},
+    i AS (SELECT LopNr, IndexDatum,
+                 LEAST(COALESCE({end}, DATE '9999-12-31'), {_add_months('IndexDatum', str(k))})
+                   AS stop FROM {i}),
+    grid AS (SELECT i.LopNr, CAST(m.Month AS INTEGER) AS Month,
+               {_add_months('i.IndexDatum', 'm.Month')} AS MonthStart,
+               {_add_months('i.IndexDatum', 'm.Month + 1')} AS MonthEnd, i.stop
+             FROM i CROSS JOIN (SELECT range AS Month FROM range({k})) AS m),
+    clipped AS (SELECT i.LopNr, i.IndexDatum, GREATEST(seg.SegStart, i.IndexDatum) AS a,
+                       LEAST(seg.SegEnd, i.stop) AS b, LEAST(seg.Degree, 100) AS deg
+                FROM seg JOIN i ON seg.LopNr = i.LopNr
+                WHERE seg.SegEnd > i.IndexDatum AND seg.SegStart < i.stop),
+    spans AS (SELECT c.*, {month_of('c.a').replace('i.', 'c.')} AS ma,
+                     {month_of('c.b - 1').replace('i.', 'c.')} AS mb
+              FROM clipped AS c WHERE c.b > c.a),
+    pieces AS (SELECT s.LopNr, CAST(m.Month AS INTEGER) AS Month,
+                 s.deg * (LEAST(s.b, {_add_months('s.IndexDatum', 'm.Month + 1')})
+                          - GREATEST(s.a, {_add_months('s.IndexDatum', 'm.Month')})) AS dd
+               FROM spans AS s JOIN (SELECT range AS Month FROM range({k})) AS m
+                 ON m.Month BETWEEN s.ma AND s.mb),
+    per AS (SELECT LopNr, Month, SUM(dd) AS degree_days FROM pieces GROUP BY LopNr, Month),
+    g AS (SELECT grid.*, GREATEST(LEAST(MonthEnd, stop), MonthStart) AS we FROM grid)
+    SELECT g.LopNr, g.Month, g.MonthStart, g.MonthEnd,
+           CAST(g.we - g.MonthStart AS INTEGER) AS AtRiskDays,
+           CAST(COALESCE(per.degree_days, 0) AS DOUBLE) / 100 AS NetDays,
+           CASE WHEN g.we > g.MonthStart
+                THEN CAST(COALESCE(per.degree_days, 0) AS DOUBLE) / (g.we - g.MonthStart) END
+             AS MeanDegree
+    FROM g LEFT JOIN per USING (LopNr, Month) ORDER BY g.LopNr, g.Month""")
 
 
 def follow_up(participants: Source, population: Source, birth: Source,
@@ -443,7 +483,8 @@ def resick_listings(index: Source, spells: Source, follow: Source, *,
 
 def prior_sick_leave(periods: Source, spells: Source, index: Source, *,
                      con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyRelation:
-    """Sick leave before the index spell, per participant (`index` from `index_spells`).
+    """Sick leave before the index spell, per participant (`index` from `index_spells`;
+    `periods`: periods or their `degree_segments`).
 
     Windows end at PriorRef (the index spell's start, or IndexDatum): NetDays12m over
     [PriorRef − 12 months, PriorRef), NetDays36m over [PriorRef − 36 months, PriorRef);
@@ -457,7 +498,7 @@ def prior_sick_leave(periods: Source, spells: Source, index: Source, *,
         CAST(PriorRef AS DATE) AS we
         FROM {i} CROSS JOIN (SELECT 1 AS y UNION ALL SELECT 3 AS y) AS yy"""
     return con.sql(f"""
-    WITH nd AS ({_window_degree_sql(p, wsql, [PERSON_KEY, 'y'])}),
+    WITH nd AS ({_window_degree_sql(_seg_cte(con, p), wsql, [PERSON_KEY, 'y'])}),
     piv AS (SELECT LopNr, MAX(PriorRef) AS PriorRef,
               SUM(CASE WHEN y = 1 THEN degree_days END) AS dd12,
               SUM(CASE WHEN y = 3 THEN degree_days END) AS dd36,
@@ -623,10 +664,11 @@ def derive_all(periods: Source, participants: Source, population: Source, birth:
         return con.table(table)
 
     out["spells"] = keep("spells", join_periods(periods_t, gap_days, con=con))
+    segments = keep("segments", degree_segments(periods_t, con=con))
     out["follow"] = keep("follow", follow_up(participants, population, birth, extraction_date,
                                              months, con=con))
     out["index"] = keep("index", index_spells(out["spells"], participants, after_days, con=con))
-    out["prior"] = keep("prior", prior_sick_leave(periods_t, out["spells"], out["index"],
+    out["prior"] = keep("prior", prior_sick_leave(segments, out["spells"], out["index"],
                                                   con=con))
     out["groups"] = keep("groups", diagnosis_groups(out["index"], periods_t, mapping, con=con))
     out["returns"] = keep("returns", returns(out["index"], out["spells"], out["follow"],
@@ -636,7 +678,7 @@ def derive_all(periods: Source, participants: Source, population: Source, birth:
     iv, fv = _view(con, out["index"]), _view(con, out["follow"])
     at_risk = con.sql(f"SELECT i.LopNr, i.IndexDatum, f.FollowUpEnd FROM {iv} AS i "
                       f"JOIN {fv} AS f USING (LopNr) WHERE f.AtRisk")
-    out["months"] = keep("months", degree_by_month(periods_t, at_risk, months, con=con))
+    out["months"] = keep("months", degree_by_month(segments, at_risk, months, con=con))
     result = flow(out["index"], out["follow"], out["spells"], con=con)
     if timings is not None:
         timings["flow"] = time.perf_counter() - clock  # type: ignore[index]
