@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 from rehabkoord.studies import stockholm_synth as ss
 

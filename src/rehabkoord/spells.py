@@ -20,6 +20,7 @@ Units and conventions, everywhere in this module:
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import os
 from collections.abc import Mapping
@@ -83,6 +84,15 @@ MAPPING_GROUPS = ("mental", "pain", "other")
 
 _names = itertools.count()
 
+#: Whether outputs are sorted by person (and period or month). `derive_all` materialises its
+#: tables unsorted (a sort of every intermediate table costs time, not correctness) and sorts
+#: when they are read.
+_SORTED: contextvars.ContextVar[bool] = contextvars.ContextVar("sorted", default=True)
+
+
+def _order(columns: str) -> str:
+    return f"ORDER BY {columns}" if _SORTED.get() else ""
+
 
 def connect(memory_limit: str | None = None, threads: int | None = None,
             temp_directory: str | os.PathLike | None = None) -> duckdb.DuckDBPyConnection:
@@ -113,7 +123,7 @@ def _con(con: duckdb.DuckDBPyConnection | None) -> duckdb.DuckDBPyConnection:
 #: Columns read as dates whatever their delivered type (pandas gives timestamps).
 _DATE_COLUMNS = ("FromDatum", "TomDatum", "SpellStart", "SpellEnd", "IndexDatum", "FollowUpEnd",
                  "PriorRef", "WinStart", "WinEnd", "DodDatum", "UtvandringDatum", "FodelseDatum",
-                 "ReturnDatum", "NextSpellStart")
+                 "ReturnDatum", "NextSpellStart", "SegStart", "SegEnd", "MonthStart", "MonthEnd")
 
 
 def _view(con: duckdb.DuckDBPyConnection, source: Source) -> str:
@@ -185,7 +195,7 @@ def degree_segments(periods: Source, *, con: duckdb.DuckDBPyConnection | None = 
     return con.sql(f"""WITH p AS ({_periods_sql(p)}), {_segments_sql('p', 'LopNr')}
         SELECT LopNr, SegStart, SegEnd, CAST(Degree AS INTEGER) AS Degree,
                CAST(Active AS INTEGER) AS Active
-        FROM seg ORDER BY LopNr, SegStart""")
+        FROM seg {_order("LopNr, SegStart")}""")
 
 
 def join_periods(periods: Source, gap_days: int = GAP_DAYS, *,
@@ -203,28 +213,40 @@ def join_periods(periods: Source, gap_days: int = GAP_DAYS, *,
     degree exceeded 100 and was capped).
     """
     con = _con(con)
-    p = _view(con, periods)
-    gap = int(gap_days)
-    return con.sql(f"""
-    WITH p AS ({_periods_sql(p)}),
+    numbered = f"SELECT * FROM ({_numbered_sql(_view(con, periods), gap_days)})"
+    return con.sql(f"""WITH s AS ({numbered}), {_segments_sql('s', 'LopNr,SpellNr')}
+        {_spells_sql('s', 'seg')}""")
+
+
+def _numbered_sql(view: str, gap_days: int) -> str:
+    """Typed periods with the person's SpellNr (the gap rule of `join_periods`)."""
+    return f"""
+    WITH p AS ({_periods_sql(view)}),
     o AS (SELECT *, MAX(TomDatum) OVER (PARTITION BY LopNr ORDER BY FromDatum, TomDatum
                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end FROM p),
-    f AS (SELECT *, CASE WHEN prev_end IS NULL OR FromDatum - prev_end - 1 > {gap}
-                         THEN 1 ELSE 0 END AS new_spell FROM o),
-    s AS (SELECT *, SUM(new_spell) OVER (PARTITION BY LopNr ORDER BY FromDatum, TomDatum
-                    ROWS UNBOUNDED PRECEDING) AS SpellNr FROM f),
+    f AS (SELECT *, CASE WHEN prev_end IS NULL OR FromDatum - prev_end - 1 > {int(gap_days)}
+                         THEN 1 ELSE 0 END AS new_spell FROM o)
+    SELECT LopNr, FromDatum, TomDatum, Omfattning, Diagnos,
+           CAST(SUM(new_spell) OVER (PARTITION BY LopNr ORDER BY FromDatum, TomDatum
+                ROWS UNBOUNDED PRECEDING) AS INTEGER) AS SpellNr FROM f"""
+
+
+def _spells_sql(numbered: str, seg: str) -> str:
+    """CTEs and the final SELECT of `join_periods` from numbered periods and their segments
+    (per person and spell; spells never share a day, so these are also the person's)."""
+    return f""",
     first_dx AS (SELECT LopNr, SpellNr, Diagnos FROM (
                    SELECT LopNr, SpellNr, Diagnos, ROW_NUMBER() OVER (PARTITION BY LopNr, SpellNr
-                          ORDER BY FromDatum, Omfattning DESC, Diagnos) AS rn FROM s) WHERE rn = 1),
-    {_segments_sql('s', 'LopNr,SpellNr')},
+                          ORDER BY FromDatum, Omfattning DESC, Diagnos) AS rn FROM {numbered})
+                 WHERE rn = 1),
     segsum AS (SELECT LopNr, SpellNr,
                  SUM(LEAST(Degree, 100) * (SegEnd - SegStart)) AS degree_days,
                  SUM(SegEnd - SegStart) AS sick_days,
                  SUM(CASE WHEN Active >= 2 THEN SegEnd - SegStart ELSE 0 END) AS overlap_days,
                  SUM(CASE WHEN Degree > 100 THEN SegEnd - SegStart ELSE 0 END) AS capped_days
-               FROM seg GROUP BY LopNr, SpellNr),
+               FROM {seg} GROUP BY LopNr, SpellNr),
     spell AS (SELECT LopNr, SpellNr, MIN(FromDatum) AS SpellStart, MAX(TomDatum) AS SpellEnd,
-                     COUNT(*) AS Periods FROM s GROUP BY LopNr, SpellNr)
+                     COUNT(*) AS Periods FROM {numbered} GROUP BY LopNr, SpellNr)
     SELECT spell.LopNr, CAST(spell.SpellNr AS INTEGER) AS SpellNr, SpellStart, SpellEnd,
            first_dx.Diagnos, CAST(Periods AS INTEGER) AS Periods,
            CAST(SpellEnd - SpellStart + 1 AS INTEGER) AS CalendarDays,
@@ -233,7 +255,7 @@ def join_periods(periods: Source, gap_days: int = GAP_DAYS, *,
            CAST(degree_days AS DOUBLE) / 100 AS NetDays,
            CAST(overlap_days AS INTEGER) AS OverlapDays, CAST(capped_days AS INTEGER) AS CappedDays
     FROM spell JOIN first_dx USING (LopNr, SpellNr) JOIN segsum USING (LopNr, SpellNr)
-    ORDER BY spell.LopNr, SpellNr""")
+    {_order("spell.LopNr, SpellNr")}"""
 
 
 def _seg_cte(con: duckdb.DuckDBPyConnection, view: str) -> str:
@@ -278,7 +300,7 @@ def net_days(periods: Source, windows: Source, *,
     out = ", ".join(f"{k}" for k in keys)
     return con.sql(f"""SELECT {out}, CAST(we - ws AS INTEGER) AS WindowDays,
         CAST(degree_days AS DOUBLE) / 100 AS NetDays
-        FROM ({_window_degree_sql(_seg_cte(con, p), wsql, keys)}) ORDER BY {out}""")
+        FROM ({_window_degree_sql(_seg_cte(con, p), wsql, keys)}) {_order(out)}""")
 
 
 def _add_months(day: str, months: str) -> str:
@@ -338,7 +360,7 @@ def degree_by_month(periods: Source, index: Source, months: int, *,
            CASE WHEN g.we > g.MonthStart
                 THEN CAST(COALESCE(per.degree_days, 0) AS DOUBLE) / (g.we - g.MonthStart) END
              AS MeanDegree
-    FROM g LEFT JOIN per USING (LopNr, Month) ORDER BY g.LopNr, g.Month""")
+    FROM g LEFT JOIN per USING (LopNr, Month) {_order("g.LopNr, g.Month")}""")
 
 
 def follow_up(participants: Source, population: Source, birth: Source,
@@ -382,7 +404,7 @@ def follow_up(participants: Source, population: Source, birth: Source,
                 WHEN FollowUpEnd = extraction THEN 'extraction' ELSE 'planned' END AS EndReason,
            CAST(FollowUpEnd - IndexDatum AS INTEGER) AS FollowUpDays,
            FollowUpEnd > IndexDatum AS AtRisk
-    FROM e ORDER BY LopNr""")
+    FROM e {_order("LopNr")}""")
 
 
 def index_spells(spells: Source, participants: Source, after_days: int, *,
@@ -409,7 +431,7 @@ def index_spells(spells: Source, participants: Source, after_days: int, *,
            CAST(c.SpellStart - p.IndexDatum AS INTEGER) AS StartDays,
            LEAST(p.IndexDatum, COALESCE(c.SpellStart, p.IndexDatum)) AS PriorRef
     FROM p LEFT JOIN (SELECT * FROM cand WHERE rn = 1) AS c USING (LopNr)
-    ORDER BY p.LopNr""")
+    {_order("p.LopNr")}""")
 
 
 def _analysed_sql(index_view: str, follow_view: str) -> str:
@@ -452,7 +474,7 @@ def returns(index: Source, spells: Source, follow: Source,
                 WHEN R + {k} <= FollowUpEnd THEN 1 END AS FullReturn,
            CASE WHEN NOT ret THEN 'not_returned' WHEN NextSpellStart < R + {k} THEN 'resick_within'
                 WHEN R + {k} <= FollowUpEnd THEN 'full' ELSE 'censored' END AS FullReturnStatus
-    FROM r LEFT JOIN nx USING (LopNr) ORDER BY r.LopNr""")
+    FROM r LEFT JOIN nx USING (LopNr) {_order("r.LopNr")}""")
 
 
 def resick_listings(index: Source, spells: Source, follow: Source, *,
@@ -478,7 +500,7 @@ def resick_listings(index: Source, spells: Source, follow: Source, *,
            CAST(COALESCE(n.first_start, r.FollowUpEnd) - r.R AS INTEGER) AS ResickDays,
            CASE WHEN n.first_start IS NOT NULL THEN 1
                 WHEN r.EndReason IN ('died', 'emigrated') THEN 2 ELSE 0 END AS ResickStatus
-    FROM r LEFT JOIN n USING (LopNr) ORDER BY r.LopNr""")
+    FROM r LEFT JOIN n USING (LopNr) {_order("r.LopNr")}""")
 
 
 def prior_sick_leave(periods: Source, spells: Source, index: Source, *,
@@ -514,7 +536,7 @@ def prior_sick_leave(periods: Source, spells: Source, index: Source, *,
            CAST(COALESCE(n.k36, 0) AS INTEGER) AS Spells36m,
            CASE WHEN dd12 = 0 THEN 'none' WHEN dd12 <= 9000 THEN '1-90' ELSE '>90' END
              AS PriorCategory
-    FROM piv LEFT JOIN n USING (LopNr) ORDER BY piv.LopNr""")
+    FROM piv LEFT JOIN n USING (LopNr) {_order("piv.LopNr")}""")
 
 
 def read_mapping(path: str | os.PathLike) -> pd.DataFrame:
@@ -576,7 +598,7 @@ def diagnosis_groups(index: Source, periods: Source, mapping: pd.DataFrame | Non
            COALESCE(pg.pm, 0) = 1 AS PriorMental, COALESCE(pg.pp, 0) = 1 AS PriorPain,
            CASE WHEN (ig.grp = 'mental' AND pg.pp = 1) OR (ig.grp = 'pain' AND pg.pm = 1)
                 THEN 'both' ELSE ig.grp END AS Diagnosgrupp
-    FROM ig LEFT JOIN pg USING (LopNr) ORDER BY ig.LopNr""")
+    FROM ig LEFT JOIN pg USING (LopNr) {_order("ig.LopNr")}""")
 
 
 #: Flow statuses in the order they are checked; each participant gets the first that applies.
@@ -644,10 +666,28 @@ def derive_all(periods: Source, participants: Source, population: Source, birth:
                con: duckdb.DuckDBPyConnection | None = None,
                timings: Mapping | None = None) -> Derived:
     """All derivations in order, each materialised once as a table (so later steps read it
-    instead of re-deriving it). `timings`, a dict, receives seconds per step."""
+    instead of re-deriving it, unsorted); the outputs read them sorted by person. `timings`,
+    a dict, receives seconds per step."""
+    con = _con(con)
+    token = _SORTED.set(False)
+    try:
+        derived = _derive_all(con, periods, participants, population, birth, extraction_date,
+                              months, after_days, gap_days, full_return_days, mapping, timings)
+    finally:
+        _SORTED.reset(token)
+    return derived
+
+
+#: The sort order of each output of `derive_all`.
+_KEYS = {"spells": "LopNr, SpellNr", "months": "LopNr, Month"}
+
+
+def _derive_all(con: duckdb.DuckDBPyConnection, periods: Source, participants: Source,
+                population: Source, birth: Source, extraction_date: str, months: int,
+                after_days: int, gap_days: int, full_return_days: int,
+                mapping: pd.DataFrame | None, timings: Mapping | None) -> Derived:
     import time
 
-    con = _con(con)
     periods_v = _view(con, periods)
     periods_t = con.table(periods_v)
     out: dict = {}
@@ -663,8 +703,16 @@ def derive_all(periods: Source, participants: Source, population: Source, birth:
             clock = now
         return con.table(table)
 
-    out["spells"] = keep("spells", join_periods(periods_t, gap_days, con=con))
-    segments = keep("segments", degree_segments(periods_t, con=con))
+    # The periods are numbered into spells and swept into degree segments once; spells,
+    # prior sick leave and months since index all read those two tables.
+    numbered = keep("numbered", con.sql(_numbered_sql(periods_v, gap_days)))
+    nv = _view(con, numbered)
+    segments = keep("segments", con.sql(
+        f"WITH {_segments_sql(nv, 'LopNr,SpellNr')} SELECT LopNr, SpellNr, SegStart, SegEnd, "
+        "CAST(Degree AS INTEGER) AS Degree, CAST(Active AS INTEGER) AS Active FROM seg"))
+    sv = _view(con, segments)
+    out["spells"] = keep("spells", con.sql(f"WITH s AS (SELECT * FROM {nv}), seg AS (SELECT * "
+                                           f"FROM {sv}) {_spells_sql('s', 'seg')}"))
     out["follow"] = keep("follow", follow_up(participants, population, birth, extraction_date,
                                              months, con=con))
     out["index"] = keep("index", index_spells(out["spells"], participants, after_days, con=con))
@@ -682,4 +730,6 @@ def derive_all(periods: Source, participants: Source, population: Source, birth:
     result = flow(out["index"], out["follow"], out["spells"], con=con)
     if timings is not None:
         timings["flow"] = time.perf_counter() - clock  # type: ignore[index]
-    return Derived(con=con, flow=result, **out)
+    sorted_ = {name: con.sql(f"SELECT * FROM {_view(con, rel)} ORDER BY {_KEYS.get(name, 'LopNr')}")
+               for name, rel in out.items()}
+    return Derived(con=con, flow=result, **sorted_)
