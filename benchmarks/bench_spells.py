@@ -4,7 +4,7 @@
     python benchmarks/bench_spells.py national    # 8 000 000 persons, about 20 M periods
     python benchmarks/bench_spells.py all         # both, and how time grows between them
 
-Generates the deliveries with `studies.stockholm_synth` (every person a participant, so every
+Generates the deliveries with `studies.stockholm.synth` (every person a participant, so every
 derivation runs on everyone) and writes them as Parquet to a temporary directory; then runs the
 derivations in a child process that reads the Parquet files directly through DuckDB, with its
 memory limit, threads and spill directory set explicitly, materialising each result as a table.
@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 
-from rehabkoord.studies import stockholm_synth as ss
+from rehabkoord.studies.stockholm import synth as ss
 
 #: scale → (persons, periods, DuckDB memory limit, targets: seconds, GB peak RSS)
 SCALES = {"county": (300_000, 1_500_000, "1200MB", 10, 2),

@@ -27,8 +27,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..contract import GROUP_CONTROL, GROUP_COORDINATOR, PERSON_KEY
-from ..io import atomic_outputs
+from ...contract import GROUP_CONTROL, GROUP_COORDINATOR, PERSON_KEY
+from ...io import atomic_outputs
 
 #: Area → (vårdcentral, group). Fictitious names; four coordinator and three control centres.
 CENTRES = (

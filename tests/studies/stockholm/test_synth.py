@@ -10,7 +10,7 @@ from rehabkoord import spells as sp
 from rehabkoord.clean import validate_table
 from rehabkoord.contract import PARTICIPANTS, POPULATION, SPELL_PERIODS
 from rehabkoord.io import read_delivery
-from rehabkoord.studies import stockholm_synth as ss
+from rehabkoord.studies.stockholm import synth as ss
 
 EXTRACTION = ss.StockholmSpec().extraction_date
 
