@@ -11,15 +11,18 @@ Days are calendar days from the index date; net days are Σ degree/100.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ... import causal, survival
+from ... import causal, spells, survival
 from ...contract import GROUP_CONTROL, GROUP_COORDINATOR, PERSON_KEY, SEX_CODES
+from ...io import atomic_outputs, write_parquet
 from ...spells import Derived
 from ...stats import categorical_test, risk_difference, wilcox_test
+from .data import Deliveries
 
 GROUPS = (GROUP_COORDINATOR, GROUP_CONTROL)
 #: Subgroup variables and their levels, in the order the appendix shows them.
@@ -68,6 +71,26 @@ def analysis_table(derived: Derived, participants: pd.DataFrame, background: pd.
         drop=True)
 
 
+def derive(d: Deliveries, derivation: Mapping, extraction_date: str,
+           mapping: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """The analysis table, the month table (mean degree per person and month since index) and
+    the flow, from validated deliveries and the `derivation:` parameters."""
+    derived = spells.derive_all(d.periods, d.participants, d.population, d.background,
+                                extraction_date=extraction_date,
+                                months=int(derivation["follow_up_months"]),
+                                after_days=int(derivation["after_days"]),
+                                gap_days=int(derivation["gap_days"]),
+                                full_return_days=int(derivation["full_return_days"]),
+                                mapping=mapping)
+    table = analysis_table(derived, d.participants, d.background, int(derivation["care_cut"]))
+    months = derived.months.df()[[PERSON_KEY, "Month", "AtRiskDays", "NetDays", "MeanDegree"]]
+    months = months[months[PERSON_KEY].isin(table[PERSON_KEY])].reset_index(drop=True)
+    return table, months, {"reading": d.flow, "derivation": derived.flow}
+
+
+TABLES = ("main", "km", "months", "cuminc", "subgroups", "balance", "centres")
+
+
 @dataclass
 class Estimates:
     """Every published estimate as tidy tables (one row per estimate or curve point)."""
@@ -79,7 +102,23 @@ class Estimates:
     subgroups: pd.DataFrame
     balance: pd.DataFrame
     centres: pd.DataFrame
-    counts: dict = field(default_factory=dict)
+
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        """Every table as Parquet (for the report) and CSV (for readers), all or nothing."""
+        out = Path(out_dir)
+        frames = {name: getattr(self, name) for name in TABLES}
+        targets = [out / f"{n}.{ext}" for n in frames for ext in ("parquet", "csv")]
+        with atomic_outputs(*targets) as temps:
+            for frame, parquet, csv in zip(frames.values(), temps[::2], temps[1::2],
+                                           strict=True):
+                write_parquet(frame, parquet)
+                frame.to_csv(csv, index=False, float_format="%.10g", lineterminator="\n")
+        return targets
+
+    @classmethod
+    def read(cls, in_dir) -> Estimates:
+        return cls(**{name: pd.read_parquet(Path(in_dir) / f"{name}.parquet") for name in TABLES})
 
 
 def _dummies(table: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -148,11 +187,11 @@ def estimate(table: pd.DataFrame, months: pd.DataFrame, params: Mapping) -> Esti
                      w.pvalue, "Wilcoxon rank sum, Hodges–Lehmann"))
     cm = causal.cluster_mean_difference(t["NetDays"], g, t["Vardcentral"], conf,
                                         treated=GROUP_COORDINATOR)
-    rows.append(_row("net_days", "mean_difference", cm.estimate, cm.conf_low, cm.conf_high,
+    rows.append(_row("net_days", "net_days_mean_difference", cm.estimate, cm.conf_low, cm.conf_high,
                      cm.pvalue, "difference in means, cluster-robust (CR1, t with G−1 df)"))
     cd = causal.cluster_mean_difference(t["MeanDegree"], g, t["Vardcentral"], conf,
                                         treated=GROUP_COORDINATOR)
-    rows.append(_row("mean_degree", "mean_difference", cd.estimate, cd.conf_low, cd.conf_high,
+    rows.append(_row("mean_degree", "degree_mean_difference", cd.estimate, cd.conf_low, cd.conf_high,
                      cd.pvalue, "difference in means, cluster-robust (CR1, t with G−1 df)"))
 
     fr = t[t["FullReturn"].notna()]
@@ -182,8 +221,10 @@ def estimate(table: pd.DataFrame, months: pd.DataFrame, params: Mapping) -> Esti
         fit = survival.cumulative_incidence(part["ResickDays"], part["ResickStatus"],
                                             conf_level=conf)
         at = survival.cumulative_incidence_at(fit, params["cuminc_times"])
-        ci_rows.append(pd.DataFrame({"Grupp": group, "time": fit.time, "est": fit.est,
-                                     "lower": fit.lower, "upper": fit.upper}))
+        days = np.sort(part["ResickDays"].to_numpy())
+        at_risk = days.size - np.searchsorted(days, fit.time, side="left")
+        ci_rows.append(pd.DataFrame({"Grupp": group, "time": fit.time, "n_risk": at_risk,
+                                     "est": fit.est, "lower": fit.lower, "upper": fit.upper}))
         for time, est, lo, hi in zip(at.time, at.est, at.lower, at.upper, strict=True):
             rows.append(_row("resick", f"cuminc_{int(time)}d_{group}", est, lo, hi, np.nan,
                              "Aalen–Johansen"))

@@ -61,10 +61,12 @@ def read(data_params: Mapping, root: Path) -> Deliveries:
                      "rows_not_in_study": int(counts["rows_not_in_study"])}
         if own:
             keep = pd.Index(tables[key][PERSON_KEY].dropna().unique())
-    _check_periods(tables["periods"], violations)
-    if violations:
-        raise ValidationError(violations)
-    background = _background(tables["lisa"], tables["participants"], violations)
+    if {"FromDatum", "TomDatum"} <= set(tables["periods"].columns):
+        _check_periods(tables["periods"], violations)
+    background = tables["lisa"]
+    if {"Kon", "FodelseAr", "Ar"} <= set(background.columns) and \
+            PERSON_KEY in tables["participants"].columns:
+        background = _background(background, tables["participants"], violations)
     if violations:
         raise ValidationError(violations)
     flow["participants"]["persons"] = int(len(tables["participants"]))

@@ -335,3 +335,19 @@ def write(frames: dict[str, pd.DataFrame], out_dir: str | Path,
                 pq.write_table(table.cast(pa.schema(fields)).replace_schema_metadata(None),
                                tmp, compression="zstd")
     return list(names.values())
+
+
+def spec_from_params(cfg: dict) -> StockholmSpec:
+    """The `synthetic` section of the study's params.yaml as a spec: every `StockholmSpec`
+    field may be given (tuples as lists), the true effects under `effects`; others are an
+    error, so a misspelt key does not silently keep its default."""
+    cfg = {k: v for k, v in cfg.items() if k != "out_dir"}
+    fields = set(StockholmSpec.__dataclass_fields__)
+    unknown = set(cfg) - fields
+    if unknown:
+        raise ValueError(f"params.yaml synthetic: unknown key(s) {sorted(unknown)}; "
+                         f"known: {sorted(fields)}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}
+    if "effects" in values:
+        values["effects"] = Effects(**{k: tuple(v) for k, v in values["effects"].items()})
+    return StockholmSpec(**values)
