@@ -15,6 +15,11 @@ DERIVATION = {"gap_days": 5, "after_days": 14, "follow_up_months": 12, "full_ret
 ANALYSIS = {"conf_level": 0.95, "randomised": False, "cuminc_times": [90, 180]}
 
 
+@pytest.fixture()
+def sthlm_data_params() -> dict:
+    return dict(DATA)
+
+
 @pytest.fixture(scope="session")
 def sthlm_frames():
     return synth.generate(synth.StockholmSpec())
