@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pipeline_helpers import copy_project, dvc, set_params
+from pipeline_helpers import UPPSALA_PARAMS, copy_project, dvc, set_params
 
 from rehabkoord import render
 
@@ -52,9 +52,9 @@ def norm(text: str) -> str:
 def printed(tmp_path_factory) -> dict:
     _need("pdftotext", "pdfinfo", "pdftoppm")
     project = copy_project(tmp_path_factory.mktemp("print"))
-    params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    params = yaml.safe_load((project / UPPSALA_PARAMS).read_text(encoding="utf-8"))
     set_params(project, power={"n_sim": 20})
-    dvc("repro", cwd=project)
+    dvc("repro", "notebooks/uppsala/dvc.yaml:report", cwd=project)
     html_file = project / "reports" / "uppsala" / "bilaga.html"
     pdf = render.pdf(html_file, project / "reports" / "uppsala" / "bilaga.pdf")
     text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True,

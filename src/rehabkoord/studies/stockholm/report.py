@@ -284,7 +284,9 @@ def _truncate(curve: pd.DataFrame, min_cell: int) -> pd.DataFrame:
 
 def km_figure(est: Estimates, rules: Rules, language: str, times: list[int]) -> tuple:
     """Share still on sick leave by days since index (Kaplan–Meier, log CI), numbers at risk
-    below; both stop where fewer than `min_cell` remain."""
+    below; both stop where fewer than `min_cell` remain. The curve's table holds no counts
+    (differences of numbers at risk day by day would be small counts); numbers at risk are
+    given only at `times`."""
     fig, (ax, tab) = plt.subplots(2, 1, figsize=(7.5, 5.2), height_ratios=[4, 1], sharex=True)
     rows = []
     for i, g in enumerate(GROUPS):
@@ -309,7 +311,7 @@ def km_figure(est: Estimates, rules: Rules, language: str, times: list[int]) -> 
     tab.set_title(label("at_risk", language), fontsize=9, loc="left")
     tab.grid(False)
     curves = pd.concat([_truncate(est.km[est.km["Grupp"] == g], rules.min_cell)
-                        for g in GROUPS])[["Grupp", "time", "n_risk", "surv", "lower", "upper"]]
+                        for g in GROUPS])[["Grupp", "time", "surv", "lower", "upper"]]
     return fig, curves, pd.DataFrame(rows)
 
 
@@ -342,7 +344,7 @@ def cuminc_figure(est: Estimates, rules: Rules, language: str) -> tuple:
     ax.legend(frameon=False)
     shown = pd.concat([_truncate(est.cuminc[est.cuminc["Grupp"] == g], rules.min_cell)
                        for g in GROUPS])
-    return fig, shown[["Grupp", "time", "n_risk", "est", "lower", "upper"]]
+    return fig, shown[["Grupp", "time", "est", "lower", "upper"]]
 
 
 def forest_figure(est: Estimates, pub: Publication, language: str) -> tuple:
