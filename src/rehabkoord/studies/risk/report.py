@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ...disclosure import SMALL, SUPPRESSED, Rules, Structure, protect
+from ...disclosure import SMALL, SUPPRESSED, Rules, Structure, audit, protect
 from ...fmt import interval, number
 from ...style import ARM_COLOURS, save, set_style
 from .analysis import SAMPLES, Results, years_text
@@ -161,6 +161,11 @@ def publish(res: Results, rules: Rules) -> Publication:
     return Publication(rules, structure, protect(structure, rules))
 
 
+def audit_intervals(pub: Publication) -> list:
+    """The attacker's bounds for every unpublished count (each must be protected)."""
+    return audit(pub.structure, pub.withheld, pub.rules)
+
+
 def _pct(x: float, language: str) -> str:
     return f"{number(100 * x, 1, language)} %"
 
@@ -226,12 +231,13 @@ def coefficient_table(res: Results, language: str) -> pd.DataFrame:
             levels.append(0)
         for col in cols:
             r = coefs.loc[col]
-            ci = "" if pd.isna(r.or_low) else f" ({interval(r.or_low, r.or_high, 2, language)})"
+            k = 3 if term.kind == "linear" else 2  # per unit (year, visit): small effects
+            ci = "" if pd.isna(r.or_low) else f" ({interval(r.or_low, r.or_high, k, language)})"
             name = (label(term.name, language) + (" (per " + UNITS.get(term.unit, (term.unit,) * 2)
                                                    [SV if sv else EN] + ")")
                     if term.kind == "linear" else column_label(col, language).split(": ", 1)[1])
             rows.append({c_var: name, c_b: number(r.estimate, 3, language),
-                         c_or: number(r.odds_ratio, 2, language) + ci})
+                         c_or: number(r.odds_ratio, k, language) + ci})
             levels.append(0 if term.kind == "linear" else 1)
     out = pd.DataFrame(rows)
     note = (("Ostraffad logistisk regression; Wald-intervall." if sv else
@@ -256,7 +262,9 @@ def performance_table(res: Results, pub: Publication, language: str) -> pd.DataF
             "ci": "Kalibrering, intercept" if sv else "Calibration intercept",
             "cs": "Kalibrering, lutning" if sv else "Calibration slope", "brier": "Brier"}
     rows, levels = [], []
-    for r in res.performance.itertuples():
+    order = {k: i for i, k in enumerate(SAMPLES)}
+    perf = res.performance.sort_values("sample", key=lambda s: s.map(order), kind="stable")
+    for r in perf.itertuples():
         smp = SAMPLES[r.sample]
         nk, ek = ("n", smp, r.subgroup), ("events", smp, r.subgroup)
         ok = pub.shown(nk, ek)
