@@ -16,7 +16,7 @@ STAGE ?=
 BUNDLE_DIR ?= dist
 # The studies: each has notebooks/<study>/ (notebooks, dvc.yaml, params.yaml) and writes its
 # appendix to reports/<study>/. A new study registers by adding its name here.
-STUDIES := uppsala caseload stockholm
+STUDIES := uppsala caseload stockholm risk
 # `make report STUDY=caseload` builds one study; `make stage STAGE=analyse` is the Uppsala study's
 STUDY ?= $(STUDIES)
 

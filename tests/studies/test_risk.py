@@ -4,7 +4,11 @@ fit recovering the truth, the temporal split, the model card's round trip and sc
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -224,3 +228,43 @@ def test_validation_of_a_ridge_model_repeats_the_penalised_fit(outcome):
     assert v.model.penalty == "l2" and v.model.conf_low is None
     assert v.model.group_cuts == (0.3, 0.6) and v.model.group_proportions is None
     assert v.optimism.n_boot == 4 and np.isfinite(v.optimism.corrected.auc)
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(Path(risk.__file__).resolve().parents[3])}
+    return subprocess.run([sys.executable, "-m", "rehabkoord.studies.risk", *args], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_score_command_writes_risk_group_and_reason_per_row(model, tmp_path):
+    """A care centre's list (semicolon CSV with decimal commas, or Parquet) scored by the
+    command: every row out in input order, unscorable rows with a reason and no risk."""
+    path = risk.save_model(model, tmp_path / "modell.json")
+    rows = pd.DataFrame([
+        _spell(LopNr="0017", age=41.5),
+        _spell(LopNr="0018", age=None),
+        _spell(LopNr="0019", diagnosis_group="F32"),
+        _spell(LopNr="0020", employment="arbetslos", prior_netdays_1y=120.0),
+    ]).drop(columns=["spell_days", "spell_censored", "spell_start", "index_year"])
+    text = rows.assign(age=rows["age"].map(lambda a: "" if pd.isna(a) else str(a).replace(".", ",")))
+    text.to_csv(tmp_path / "lista.csv", sep=";", index=False)
+    done = _cli("score", str(path), "lista.csv", "ut.csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "2 rows scored, 2 with a reason" in done.stdout
+    out = pd.read_csv(tmp_path / "ut.csv", dtype={"LopNr": str})
+    assert out.columns.tolist() == ["LopNr", "risk", "group", "reason"]
+    assert out["LopNr"].tolist() == ["0017", "0018", "0019", "0020"]  # leading zeros kept
+    assert out["reason"].tolist()[1:3] == ["missing age", "unknown diagnosis_group 'F32'"]
+    assert out.loc[[1, 2], ["risk", "group"]].isna().all().all()
+    expected = risk.score(rows.assign(age=[41.5, None, 40.0, 40.0]), model)
+    assert out.loc[0, "risk"] == pytest.approx(expected["risk"].iloc[0], abs=1e-6)
+    assert out.loc[[0, 3], "group"].tolist() == expected["group"].astype(str).iloc[[0, 3]].tolist()
+    rows.to_parquet(tmp_path / "lista.parquet")
+    assert _cli("score", str(path), "lista.parquet", "ut2.csv", cwd=tmp_path).returncode == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "ut2.csv", dtype={"LopNr": str}), out)
+    bad = _cli("score", str(path), "lista.csv", cwd=tmp_path)
+    assert bad.returncode == 2 and "score <model.json>" in bad.stderr
+    rows.drop(columns="age").to_parquet(tmp_path / "utan_alder.parquet")
+    missing = _cli("score", str(path), "utan_alder.parquet", "ut3.csv", cwd=tmp_path)
+    assert missing.returncode == 1 and "columns missing: age" in missing.stderr
+    assert not (tmp_path / "ut3.csv").exists()

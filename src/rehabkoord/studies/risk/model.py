@@ -27,7 +27,7 @@ import pandas as pd
 from scipy import stats as sps
 from sklearn.linear_model import LogisticRegression
 
-from .. import __version__, prediction
+from ... import __version__, prediction
 
 MODEL_FORMAT = 1
 PURPOSE = "ranking patients for an offer of support"
@@ -374,8 +374,13 @@ class Validation:
     decisions: pd.DataFrame | None
 
 
-def _levels(spec: Predictors, name: str) -> tuple[str, ...]:
-    return next(t.levels for t in spec.terms if t.name == name)
+def _levels(spec: Predictors, name: str, table: pd.DataFrame) -> tuple[str, ...]:
+    """The levels of a categorical predictor; the data's own values when the model leaves
+    it out (the validation per sex is reported whether or not sex is a predictor)."""
+    for t in spec.terms:
+        if t.name == name:
+            return t.levels
+    return tuple(sorted(str(v) for v in table[name].dropna().unique()))
 
 
 def _perf_row(sample: str, subgroup: str, y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
@@ -412,7 +417,7 @@ def validate(table: pd.DataFrame, spec: Predictors, train_years: Sequence[int],
     rows.append(_perf_row("apparent", "all", ytr, ptr))
     rows.append({"sample": "optimism_corrected", "subgroup": "all", "n": int(ytr.size),
                  "events": int(ytr.sum()), **opt.corrected.as_dict()})
-    for s in _levels(spec, "sex"):
+    for s in _levels(spec, "sex", table):
         m = sex_tr == s
         rows.append(_perf_row("apparent", s, ytr[m], ptr[m]))
     curve = decisions = None
@@ -422,7 +427,7 @@ def validate(table: pd.DataFrame, spec: Predictors, train_years: Sequence[int],
         pte = model.predict(Xte)
         sex_te = test["sex"].to_numpy()[rte.isna().to_numpy()]
         rows.append(_perf_row("temporal_test", "all", yte, pte))
-        for s in _levels(spec, "sex"):
+        for s in _levels(spec, "sex", table):
             m = sex_te == s
             rows.append(_perf_row("temporal_test", s, yte[m], pte[m]))
         curve = prediction.calibration_curve(yte, pte)

@@ -1,0 +1,622 @@
+"""The risk study's appendix: what may be published (decided by `rehabkoord.disclosure`),
+the model card, display tables, the calibration plot and the decision curve, and the methods
+text generated from the parameters, in Swedish or English.
+
+Published people counts: the flow (spells, exclusions by reason, training and test years),
+patients and events per sample and sex, and per risk group; each set adds up to its total,
+so complementary suppression protects a small one. A row's rates and estimates are withheld
+with its count. Nothing person-level is shown: the calibration smoother is drawn on a grid
+and the decile points only where the decile holds at least `min_cell` patients with and
+without the event.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from ...disclosure import SMALL, SUPPRESSED, Rules, Structure, audit, protect
+from ...fmt import interval, number
+from ...style import ARM_COLOURS, save, set_style
+from .analysis import SAMPLES, Results, years_text
+from .model import PURPOSE, RiskModel, Term
+
+SV, EN = 0, 1
+LABELS: dict[str, tuple[str, str]] = {
+    "Intercept": ("Intercept", "Intercept"),
+    "age": ("Ålder", "Age"), "sex": ("Kön", "Sex"),
+    "diagnosis_group": ("Diagnosgrupp", "Diagnosis group"),
+    "prior_netdays_1y": ("Sjukskrivning året före, nettodagar",
+                         "Sick leave the year before, net days"),
+    "prior_netdays_3y": ("Sjukskrivning tre år före, nettodagar",
+                         "Sick leave three years before, net days"),
+    "prior_spells": ("Tidigare sjukfall", "Earlier spells"),
+    "care_visits": ("Vårdbesök 12 mån före", "Care visits 12 months before"),
+    "employment": ("Sysselsättning", "Employment"), "income_group": ("Inkomst", "Income"),
+    "man": ("Män", "Men"), "kvinna": ("Kvinnor", "Women"), "all": ("Alla", "All"),
+    "ovrig": ("Övrig", "Other"), "psykisk": ("Psykisk ohälsa", "Mental ill-health"),
+    "smarta": ("Smärta", "Pain"), "bada": ("Både psykisk ohälsa och smärta",
+                                           "Both mental ill-health and pain"),
+    "sysselsatt": ("Sysselsatt", "Employed"), "arbetslos": ("Arbetslös", "Unemployed"),
+    "studerande": ("Studerande", "Student"), "mellan": ("Mellan", "Middle"),
+    "lag": ("Låg", "Low"), "hog": ("Hög", "High"),
+    "low": ("Låg risk", "Low risk"), "medium": ("Medelhög risk", "Medium risk"),
+    "high": ("Hög risk", "High risk"),
+    "apparent": ("Skenbar (träningsåren)", "Apparent (training years)"),
+    "optimism_corrected": ("Optimismkorrigerad (bootstrap)", "Optimism-corrected (bootstrap)"),
+    "temporal_test": ("Temporal test (senare år)", "Temporal test (later years)"),
+    "training": ("Träningsår", "Training years"), "test": ("Testår", "Test years"),
+}
+UNITS = {"year": ("år", "year"), "earlier spell": ("tidigare sjukfall", "earlier spell"),
+         "care visit in the 12 months before": ("vårdbesök de 12 månaderna före",
+                                                "care visit in the 12 months before"),
+         "net days in the year before": ("nettodagar året före", "net days in the year before"),
+         "net days in the three years before": ("nettodagar de tre åren före",
+                                                "net days in the three years before")}
+
+
+def label(key: str, language: str) -> str:
+    pair = LABELS.get(key)
+    return key if pair is None else pair[SV if language == "sv" else EN]
+
+
+def column_label(column: str, language: str) -> str:
+    """`diagnosis_group[psykisk]` as "Diagnosgrupp: psykisk ohälsa"; bands as "31–91"."""
+    if "[" not in column:
+        return label(column, language)
+    term, level = column[:-1].split("[", 1)
+    lvl = LABELS[level][SV if language == "sv" else EN] if level in LABELS else level
+    return f"{label(term, language)}: {lvl.replace('-', '–')}"
+
+
+def definition(term: Term, language: str) -> str:
+    """A predictor's definition for the model card, from the model file."""
+    sv = language == "sv"
+    unit = UNITS.get(term.unit, (term.unit, term.unit))[SV if sv else EN]
+    name = label(term.name, language)
+    if term.kind == "linear":
+        text = (f"{name}: linjär, per {unit}" if sv else f"{name}: linear, per {unit}")
+        if term.cap is not None:
+            c = number(term.cap, 0, language)
+            text += (f"; värden över {c} räknas som {c}" if sv else f"; values above {c} count as {c}")
+        if term.valid is not None and math.isfinite(term.valid[1]):
+            lo, hi = (number(v, 0, language) for v in term.valid)
+            text += (f"; poängsätts för {lo}–{hi}" if sv else f"; scored for {lo}–{hi}")
+        return text
+    levels = [lvl.replace("-", "–") if term.kind == "bands" else label(lvl, language).lower()
+              for lvl in term.labels()]
+    if term.kind == "bands":
+        return (f"{name}: band [från, till) {', '.join(levels)} ({unit}; referens {levels[0]})"
+                if sv else f"{name}: bands [from, to) {', '.join(levels)} ({unit}; reference "
+                f"{levels[0]})")
+    return (f"{name}: kategorier {', '.join(levels)} (referens {levels[0]})" if sv else
+            f"{name}: categories {', '.join(levels)} (reference {levels[0]})")
+
+
+@dataclass
+class Publication:
+    """The counts the appendix may print (as text) and the withheld ones."""
+
+    rules: Rules
+    structure: Structure
+    withheld: dict
+
+    def text(self, key: tuple, language: str = "sv") -> str:
+        if key in self.withheld:
+            return self.rules.mark if self.withheld[key] == SMALL else SUPPRESSED
+        return number(self.structure.values[key], 0, language)
+
+    def shown(self, *keys: tuple) -> bool:
+        return all(k not in self.withheld for k in keys)
+
+
+def declare(res: Results) -> Structure:
+    """Every published people count and how they add up."""
+    s = Structure()
+    f = res.flow
+    total = s.cell(("flow", "spells"), f["spells"], cost=50)
+    excl = [s.cell(("flow", "excluded", r), n) for r, n in sorted(f["excluded_outcome"].items())]
+    s.relation(total, [*excl, s.cell(("flow", "with_outcome"), f["with_outcome"], cost=20)])
+    s.relation(("flow", "with_outcome"),
+               [s.cell(("flow", "years", smp), f[f"{smp}_years"], cost=20)
+                for smp in ("training", "test")], rest=("flow", "other_years"))
+    for smp in ("training", "test"):
+        n = s.cell(("n", smp, "all"), f[smp]["n"], cost=20)
+        ex = [s.cell(("flow", "excluded_" + smp, r), v)
+              for r, v in sorted(f[f"excluded_{smp}"].items())]
+        s.relation(("flow", "years", smp), [*ex, n])
+        e = s.cell(("events", smp, "all"), f[smp]["events"], cost=10)
+        s.relation(n, [e, s.cell(("nonevents", smp, "all"), f[smp]["n"] - f[smp]["events"],
+                                 shown=False)])
+        sexes = sorted(f["sex"])
+        s.relation(n, [s.cell(("n", smp, x), f["sex"][x][smp]["n"], cost=5) for x in sexes],
+                   rest=("n", smp, "sex missing"))
+        s.relation(e, [s.cell(("events", smp, x), f["sex"][x][smp]["events"], cost=3)
+                       for x in sexes], rest=("events", smp, "sex missing"))
+        for x in sexes:
+            nx = f["sex"][x][smp]
+            s.relation(("n", smp, x), [("events", smp, x),
+                                       s.cell(("nonevents", smp, x), nx["n"] - nx["events"],
+                                              shown=False)])
+        g = res.groups[res.groups["sample"] == smp]
+        s.relation(n, [s.cell(("group_n", smp, r.group), int(r.n), cost=2) for r in g.itertuples()])
+        s.relation(e, [s.cell(("group_events", smp, r.group), int(r.events)) for r in g.itertuples()])
+        for r in g.itertuples():
+            s.relation(("group_n", smp, r.group),
+                       [("group_events", smp, r.group),
+                        s.cell(("group_nonevents", smp, r.group), int(r.n - r.events),
+                               shown=False)])
+    return s
+
+
+def publish(res: Results, rules: Rules) -> Publication:
+    structure = declare(res)
+    return Publication(rules, structure, protect(structure, rules))
+
+
+def audit_intervals(pub: Publication) -> list:
+    """The attacker's bounds for every unpublished count (each must be protected)."""
+    return audit(pub.structure, pub.withheld, pub.rules)
+
+
+def _pct(x: float, language: str) -> str:
+    return f"{number(100 * x, 1, language)} %"
+
+
+def flow_table(res: Results, pub: Publication, language: str) -> pd.DataFrame:
+    sv = language == "sv"
+    c_step = "Steg" if sv else "Step"
+    rows, levels = [], []
+
+    def add(text: str, key: tuple, level: int = 0) -> None:
+        rows.append({c_step: text, "n": pub.text(key, language)})
+        levels.append(level)
+
+    add("Nya sjukfall i uttaget" if sv else "New spells in the extract", ("flow", "spells"))
+    for r in sorted(res.flow["excluded_outcome"]):
+        add(("Exkluderade: " if sv else "Excluded: ") + _reason(r, language),
+            ("flow", "excluded", r), 1)
+    add("Med känt utfall" if sv else "With known outcome", ("flow", "with_outcome"))
+    for smp in ("training", "test"):
+        years = res.model.validation[f"{'train' if smp == 'training' else 'test'}_years"]
+        add(f"{label(smp, language)} {years_text(years)}", ("flow", "years", smp), 1)
+        for r in sorted(res.flow[f"excluded_{smp}"]):
+            add(("Kan inte poängsättas: " if sv else "Cannot be scored: ") + r,
+                ("flow", f"excluded_{smp}", r), 1)
+        add("Analyserade" if sv else "Analysed", ("n", smp, "all"), 1)
+    out = pd.DataFrame(rows)
+    out.attrs.update(levels=levels, numeric=["n"])
+    return out
+
+
+def _reason(reason: str, language: str) -> str:
+    if language != "sv":
+        return reason
+    for en, sv in (("follow-up shorter than", "uppföljning kortare än"),
+                   ("censored at or before", "censurerat senast vid"), ("days", "dagar"),
+                   ("missing", "saknas")):
+        reason = reason.replace(en, sv)
+    return reason
+
+
+def coefficient_table(res: Results, language: str) -> pd.DataFrame:
+    """Odds ratio (95 % Wald CI) and log-odds per design column, grouped by predictor."""
+    sv = language == "sv"
+    c_var = "Prediktor" if sv else "Predictor"
+    c_b = "Koefficient (log-odds)" if sv else "Coefficient (log-odds)"
+    c_or = "Oddskvot (95 % KI)" if sv else "Odds ratio (95% CI)"
+    model = res.model
+    rows, levels = [], []
+    coefs = res.coefficients.set_index("column")
+    for col in ["Intercept"]:
+        r = coefs.loc[col]
+        rows.append({c_var: label(col, language), c_b: number(r.estimate, 3, language),
+                     c_or: ""})
+        levels.append(0)
+    for term in model.predictors.terms:
+        cols = term.columns()
+        if term.kind != "linear":
+            ref = term.labels()[0]
+            ref_text = ref.replace("-", "–") if term.kind == "bands" else label(ref, language)
+            rows.append({c_var: f"{label(term.name, language)} "
+                         f"({'referens' if sv else 'reference'}: {ref_text.lower()})",
+                         c_b: "", c_or: ""})
+            levels.append(0)
+        for col in cols:
+            r = coefs.loc[col]
+            k = 3 if term.kind == "linear" else 2  # per unit (year, visit): small effects
+            ci = "" if pd.isna(r.or_low) else f" ({interval(r.or_low, r.or_high, k, language)})"
+            name = (label(term.name, language) + (" (per " + UNITS.get(term.unit, (term.unit,) * 2)
+                                                   [SV if sv else EN] + ")")
+                    if term.kind == "linear" else column_label(col, language).split(": ", 1)[1])
+            rows.append({c_var: name, c_b: number(r.estimate, 3, language),
+                         c_or: number(r.odds_ratio, k, language) + ci})
+            levels.append(0 if term.kind == "linear" else 1)
+    out = pd.DataFrame(rows)
+    note = (("Ostraffad logistisk regression; Wald-intervall." if sv else
+             "Unpenalised logistic regression; Wald intervals.") if model.penalty is None else
+            (f"Straffad logistisk regression ({'lasso' if model.penalty == 'l1' else 'ridge'}, "
+             f"C = {number(model.C or 0, 3, language)}); straffade skattningar saknar "
+             "konfidensintervall." if sv else
+             f"Penalised logistic regression ({'lasso' if model.penalty == 'l1' else 'ridge'}, "
+             f"C = {number(model.C or 0, 3, language)}); penalised estimates have no "
+             "confidence intervals."))
+    out.attrs.update(levels=levels, numeric=[c_b, c_or], notes=[note])
+    return out
+
+
+def performance_table(res: Results, pub: Publication, language: str) -> pd.DataFrame:
+    """AUC with DeLong's CI, calibration intercept and slope, Brier: apparent, optimism-
+    corrected and temporal test, overall and per sex; a row is withheld with its count."""
+    sv = language == "sv"
+    cols = {"sample": "Validering" if sv else "Validation", "sub": "Grupp" if sv else "Group",
+            "n": "n", "events": "Långa sjukfall" if sv else "Long spells",
+            "auc": "AUC (95 % KI)" if sv else "AUC (95% CI)",
+            "ci": "Kalibrering, intercept" if sv else "Calibration intercept",
+            "cs": "Kalibrering, lutning" if sv else "Calibration slope", "brier": "Brier"}
+    rows, levels = [], []
+    order = {k: i for i, k in enumerate(SAMPLES)}
+    perf = res.performance.sort_values("sample", key=lambda s: s.map(order), kind="stable")
+    for r in perf.itertuples():
+        smp = SAMPLES[r.sample]
+        nk, ek = ("n", smp, r.subgroup), ("events", smp, r.subgroup)
+        ok = pub.shown(nk, ek)
+        auc = number(r.auc, 3, language)
+        if not pd.isna(getattr(r, "auc_low", np.nan)) and r.sample != "optimism_corrected":
+            auc += f" ({interval(r.auc_low, r.auc_high, 3, language)})"
+        first = r.subgroup == "all"
+        rows.append({cols["sample"]: label(r.sample, language) if first else "",
+                     cols["sub"]: label(r.subgroup, language),
+                     cols["n"]: pub.text(nk, language), cols["events"]: pub.text(ek, language),
+                     cols["auc"]: auc if ok else SUPPRESSED,
+                     cols["ci"]: number(r.cal_intercept, 3, language) if ok else SUPPRESSED,
+                     cols["cs"]: number(r.cal_slope, 3, language) if ok else SUPPRESSED,
+                     cols["brier"]: number(r.brier, 3, language) if ok else SUPPRESSED})
+        levels.append(0 if first else 1)
+    out = pd.DataFrame(rows)
+    n_boot = res.model.validation.get("n_boot")
+    out.attrs.update(levels=levels, numeric=[cols[k] for k in ("n", "events", "auc", "ci", "cs",
+                                                                "brier")], notes=[
+        (f"Optimismkorrigerad: Harrells bootstrap med {n_boot} dragningar ur träningsåren, hela "
+         "modellanpassningen upprepad i varje dragning. Ideala värden: intercept 0, lutning 1. "
+         "AUC: DeLongs intervall." if sv else
+         f"Optimism-corrected: Harrell's bootstrap with {n_boot} resamples of the training "
+         "years, the whole model fit repeated in each. Ideal values: intercept 0, slope 1. AUC: "
+         "DeLong's interval.")])
+    return out
+
+
+def risk_group_table(res: Results, pub: Publication, language: str) -> pd.DataFrame:
+    """n, observed rate of long sick leave and mean predicted risk per risk group."""
+    sv = language == "sv"
+    c_s, c_g = ("Data" if sv else "Data"), ("Riskgrupp" if sv else "Risk group")
+    c_e = "Långa sjukfall" if sv else "Long spells"
+    c_o, c_p = ("Observerad andel" if sv else "Observed rate",
+                "Medelrisk enligt modellen" if sv else "Mean predicted risk")
+    rows, levels = [], []
+    lo, hi = res.model.group_cuts
+    bounds = {"low": f"< {_pct(lo, language)}",
+              "medium": f"{_pct(lo, language)} – {_pct(hi, language)}",
+              "high": f"≥ {_pct(hi, language)}"}
+    for smp in ("training", "test"):
+        g = res.groups[res.groups["sample"] == smp]
+        for i, r in enumerate(g.itertuples()):
+            nk, ek = ("group_n", smp, r.group), ("group_events", smp, r.group)
+            ok = pub.shown(nk, ek)
+            rows.append({c_s: label(smp, language) if i == 0 else "",
+                         c_g: f"{label(r.group, language)} ({bounds[r.group]})",
+                         "n": pub.text(nk, language), c_e: pub.text(ek, language),
+                         c_o: _pct(r.observed, language) if ok else SUPPRESSED,
+                         c_p: _pct(r.mean_predicted, language) if ok else SUPPRESSED})
+            levels.append(0 if i == 0 else 1)
+    out = pd.DataFrame(rows)
+    props = res.model.group_proportions
+    note = ((f"Gränserna valdes så att {', '.join(_pct(p, language) for p in props)} av "
+             "träningsårens patienter hamnar i låg, medelhög och hög risk." if sv else
+             f"The cut points put {', '.join(_pct(p, language) for p in props)} of the training "
+             "years' patients in low, medium and high risk.") if props is not None else
+            ("Gränserna är fasta (params.yaml)." if sv else "The cut points are fixed "
+             "(params.yaml)."))
+    out.attrs.update(levels=levels, numeric=["n", c_e, c_o, c_p], notes=[note])
+    return out
+
+
+def model_card(res: Results, language: str, model_file: str) -> pd.DataFrame:
+    """The model card as a two-column table: purpose, what it must not be used for, data,
+    predictors, and the validation figures."""
+    sv = language == "sv"
+    m: RiskModel = res.model
+    test = res.performance.set_index(["sample", "subgroup"])
+    t_all, corr = test.loc[("temporal_test", "all")], test.loc[("optimism_corrected", "all")]
+    k, v = ("Uppgift" if sv else "Item"), ("Innehåll" if sv else "Content")
+    purpose = ("Att rangordna patienter med nytt sjukfall för ett erbjudande om stöd av "
+               "rehabiliteringskoordinator." if sv else
+               f"{PURPOSE[0].upper()}{PURPOSE[1:]} by the rehabilitation coordinator "
+               "(patients with a new sick-leave spell).")
+    not_for = ("Får inte användas för att neka ersättning eller för beslut om sjukpenning eller "
+               "annan ersättning. Risken är en prognos för grupper av liknande patienter, inte "
+               "en bedömning av arbetsförmåga." if sv else
+               "Must not be used for denying benefit, nor for decisions on sickness benefit or "
+               "any other benefit. The risk is a forecast for groups of similar patients, not "
+               "an assessment of work capacity.")
+    rows = [
+        ("Syfte" if sv else "Purpose", purpose),
+        ("Får inte användas till" if sv else "Not for", not_for),
+        ("Utfall" if sv else "Outcome",
+         f"Sjukfallet pågår efter {m.threshold_days} dagar" if sv else
+         f"The spell is still ongoing after {m.threshold_days} days"),
+        ("Träningsperiod" if sv else "Training period",
+         ("startår " if sv else "index years ") + years_text(m.training_years)),
+        ("Temporal test" if sv else "Temporal test",
+         ("startår " if sv else "index years ") + years_text(m.validation["test_years"])),
+        ("Modell" if sv else "Model",
+         ("logistisk regression" if sv else "logistic regression")
+         + ("" if m.penalty is None else f", {'lasso' if m.penalty == 'l1' else 'ridge'} "
+            f"(C = {number(m.C or 0, 3, language)})")),
+        *[(("Prediktor" if sv else "Predictor") if i == 0 else "", definition(t, language))
+          for i, t in enumerate(m.predictors.terms)],
+        ("Validering, temporal test" if sv else "Validation, temporal test",
+         f"AUC {number(t_all.auc, 3, language)} "
+         f"({interval(t_all.auc_low, t_all.auc_high, 3, language)}); "
+         + ("kalibrering intercept " if sv else "calibration intercept ")
+         + f"{number(t_all.cal_intercept, 3, language)}, "
+         + ("lutning " if sv else "slope ") + f"{number(t_all.cal_slope, 3, language)}; "
+         f"Brier {number(t_all.brier, 3, language)}"),
+        ("Validering, optimismkorrigerad" if sv else "Validation, optimism-corrected",
+         f"AUC {number(corr.auc, 3, language)}; "
+         + ("lutning " if sv else "slope ") + f"{number(corr.cal_slope, 3, language)}"),
+        ("Riskgrupper" if sv else "Risk groups",
+         (f"låg < {_pct(m.group_cuts[0], language)} ≤ medelhög < "
+          f"{_pct(m.group_cuts[1], language)} ≤ hög" if sv else
+          f"low < {_pct(m.group_cuts[0], language)} ≤ medium < "
+          f"{_pct(m.group_cuts[1], language)} ≤ high")),
+        ("Modellfil" if sv else "Model file",
+         f"{model_file} ({'format' if sv else 'format'} {m.format_version}, rehabkoord "
+         f"{m.package_version})"),
+    ]
+    out = pd.DataFrame(rows, columns=[k, v])
+    out.attrs.update(levels=[0] * len(out), numeric=[])
+    return out
+
+
+def calibration_figure(res: Results, rules: Rules, language: str) -> tuple:
+    """Observed against predicted risk in the test years: the lowess smoother (on a grid),
+    decile points where both outcomes count at least `min_cell`, and the diagonal."""
+    sv = language == "sv"
+    fig, ax = plt.subplots(figsize=(5.6, 5.2))
+    c = res.calibration
+    g = res.calibration_groups
+    ok = (g["events"] >= rules.min_cell) & (g["n"] - g["events"] >= rules.min_cell)
+    top = float(max(c["predicted"].max(), c["smoothed"].max(), g["observed"][ok].max()
+                    if ok.any() else 0, g["mean_predicted"].max())) * 1.05
+    top = min(1.0, top)
+    ax.plot([0, top], [0, top], color="0.5", linestyle="--", linewidth=1,
+            label="Ideal" if not sv else "Ideal")
+    ax.plot(c["predicted"], c["smoothed"], color=ARM_COLOURS[0],
+            label="Utjämnad (lowess)" if sv else "Smoothed (lowess)")
+    ax.plot(g.loc[ok, "mean_predicted"], g.loc[ok, "observed"], "o", color=ARM_COLOURS[1],
+            label="Tiondelar" if sv else "Deciles")
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_xlabel("Predikterad risk" if sv else "Predicted risk")
+    ax.set_ylabel("Observerad andel långa sjukfall" if sv else "Observed rate of long spells")
+    ax.legend(frameon=False, loc="upper left")
+    data = pd.concat([c.assign(kind="lowess"),
+                      g.loc[ok, ["mean_predicted", "observed"]]
+                      .rename(columns={"mean_predicted": "predicted", "observed": "smoothed"})
+                      .assign(kind="decile")], ignore_index=True)
+    return fig, data
+
+
+def decision_figure(res: Results, language: str) -> tuple:
+    """Net benefit in the test years: the model, treating all and treating none."""
+    sv = language == "sv"
+    d = res.decisions
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    ax.plot(d["threshold"], d["model"], color=ARM_COLOURS[0], label="Modellen" if sv else "Model")
+    ax.plot(d["threshold"], d["all"], color=ARM_COLOURS[1],
+            label="Erbjud alla" if sv else "Offer all")
+    ax.plot(d["threshold"], d["none"], color="0.3", linestyle="--",
+            label="Erbjud ingen" if sv else "Offer none")
+    prevalence = float(d["all"].iloc[0]) if len(d) else 0.0
+    ax.set_ylim(min(-0.05, -0.1 * max(prevalence, 0.1)), max(d["model"].max(), 0.05) * 1.1)
+    ax.set_xlabel("Tröskelsannolikhet" if sv else "Threshold probability")
+    ax.set_ylabel("Nettonytta" if sv else "Net benefit")
+    ax.legend(frameon=False)
+    return fig, d
+
+
+def all_figures(res: Results, rules: Rules, out_dir: str | Path, language: str) -> dict[str, list]:
+    """Both figures as PNG + SVG + the CSV of their numbers."""
+    set_style()
+    fig, data = calibration_figure(res, rules, language)
+    saved = {"kalibrering": save(fig, f"{out_dir}/kalibrering", data)}
+    fig, data = decision_figure(res, language)
+    saved["beslutskurva"] = save(fig, f"{out_dir}/beslutskurva", data)
+    return saved
+
+
+def methods_text(params: Mapping[str, Any], res: Results, language: str) -> str:
+    """The methods section from the parameters (and the model file's predictor list)."""
+    o, p, mo, v = params["outcome"], params["predictors"], params["model"], params["validation"]
+    rg, r = params["risk_groups"], params["report"]
+    m = res.model
+    sv = language == "sv"
+    names = ", ".join(label(t.name, language).lower() for t in m.predictors.terms)
+    pen = str(mo.get("penalty", "none"))
+    t = v["decision_thresholds"]
+    if sv:
+        text = (
+            f"Varje nytt sjukfall är en observation; prediktorerna avser läget när sjukfallet "
+            f"började. Utfallet är långvarig sjukskrivning: sjukfallet pågår efter "
+            f"{o['threshold_days']} dagar. Ett sjukfall som censurerats (pågick vid uttaget) "
+            "före tröskeln har okänt utfall och exkluderas, liksom alla sjukfall med kortare "
+            f"uppföljning än {o['threshold_days']} dagar före uttagsdatum "
+            f"{params['data']['extraction_date']} (annars skulle periodens korta sjukfall "
+            "men inte dess långa ingå). "
+            f"Prediktorerna bestämdes i förväg: {names}. De hålls enkla så att varje "
+            "koefficient kan läsas i modellkortet och en poäng kan förklaras: ålder är linjär, "
+            "tidigare sjukskrivning (snedfördelad) i band – året före med gränserna "
+            f"{', '.join(number(e, 0, language) for e in p['prior_netdays_1y_edges'])} och tre år "
+            f"före med {', '.join(number(e, 0, language) for e in p['prior_netdays_3y_edges'])} "
+            f"nettodagar – och antal tidigare sjukfall och vårdbesök linjärt, avhuggna vid "
+            f"{p['prior_spells_cap']} respektive {p['care_visits_cap']} så att ett fåtal "
+            "extrema historiker inte styr lutningen. Modellen är en logistisk regression "
+            + ("utan straff (R:s glm-algoritm). " if pen == "none" else
+               f"med {'lasso' if pen == 'l1' else 'ridge'}-straff (C = {mo['C']}, "
+               "standardiserade prediktorer). ")
+            + f"Den anpassades på sjukfall som började {years_text(v['train_years'])} och "
+            f"validerades temporalt på {years_text(v['test_years'])}, som aldrig ingick i "
+            "anpassningen. Optimism i träningsårens skattningar korrigerades med Harrells "
+            f"bootstrap ({v['n_boot']} dragningar, frö {v['seed']}), där hela anpassningen "
+            "upprepades i varje dragning. Diskrimination: AUC med DeLongs konfidensintervall "
+            "(som pROC). Kalibrering: intercept (kalibrering i stort, logit-risk som offset) och "
+            "lutning från logistisk regression av utfallet på logit-risken, och en "
+            "kalibreringskurva utjämnad med lowess (spann 2/3). Brier-poäng: medelkvadratfel. "
+            "Klinisk nytta: beslutskurva (nettonytta) för tröskelsannolikheter "
+            f"{number(t['from'], 2, language)}–{number(t['to'], 2, language)} mot att erbjuda "
+            "alla eller ingen. Riskgrupper: "
+            + (f"gränser som ger {', '.join(_pct(x, language) for x in rg['proportions'])} av "
+               "träningsårens patienter i låg, medelhög och hög risk. " if rg.get("proportions")
+               else f"fasta gränser {', '.join(_pct(x, language) for x in rg['cuts'])}. ")
+            + f"Antal under {r['min_cell']} redovisas inte (röjandekontroll), inte heller antal "
+            "som skulle avslöja dem.")
+    else:
+        text = (
+            "Each new sick-leave spell is one observation; the predictors describe the "
+            "situation when the spell started. The outcome is long sick leave: the spell is "
+            f"still ongoing after {o['threshold_days']} days. A spell censored (ongoing at "
+            "extraction) before the threshold has an unknown outcome and is excluded, as are "
+            f"all spells followed for fewer than {o['threshold_days']} days before the "
+            f"extraction date {params['data']['extraction_date']} (else the period's short spells "
+            f"would be in but not its long ones). The predictors were pre-specified: {names}. "
+            "They are kept simple, so that every coefficient can be read on the model card and "
+            "a score can be explained: age is linear, prior sick leave (skewed) in bands – the "
+            "year before with edges "
+            f"{', '.join(number(e, 0, language) for e in p['prior_netdays_1y_edges'])} and the "
+            "three years before with "
+            f"{', '.join(number(e, 0, language) for e in p['prior_netdays_3y_edges'])} net days – "
+            "and the numbers of earlier spells and care visits linear, capped at "
+            f"{p['prior_spells_cap']} and {p['care_visits_cap']} so that a few extreme "
+            "histories do not drive the slope. The model is a logistic regression "
+            + ("without penalty (R's glm algorithm). " if pen == "none" else
+               f"with a {'lasso' if pen == 'l1' else 'ridge'} penalty (C = {mo['C']}, "
+               "standardised predictors). ")
+            + f"It was fitted to spells starting in {years_text(v['train_years'])} and "
+            f"validated temporally on {years_text(v['test_years'])}, which never entered the "
+            "fit. Optimism in the training years' figures was corrected by Harrell's bootstrap "
+            f"({v['n_boot']} resamples, seed {v['seed']}), repeating the whole fit in each. "
+            "Discrimination: AUC with DeLong's confidence interval (as pROC). Calibration: "
+            "intercept (calibration-in-the-large, logit risk as offset) and slope from a "
+            "logistic regression of the outcome on the logit risk, and a calibration curve "
+            "smoothed by lowess (span 2/3). Brier score: mean squared error. Clinical "
+            "usefulness: decision curve (net benefit) for threshold probabilities "
+            f"{number(t['from'], 2, language)}–{number(t['to'], 2, language)} against offering "
+            "all or none. Risk groups: "
+            + (f"cut points giving {', '.join(_pct(x, language) for x in rg['proportions'])} of "
+               "the training years' patients in low, medium and high risk. "
+               if rg.get("proportions") else
+               f"fixed cut points {', '.join(_pct(x, language) for x in rg['cuts'])}. ")
+            + f"Counts below {r['min_cell']} are not published (disclosure control), nor are "
+            "counts that would reveal them.")
+    return text
+
+
+def result_sentences(res: Results, language: str) -> list[str]:
+    """The main findings as sentences, numbers from the tables."""
+    t = res.performance.set_index(["sample", "subgroup"])
+    te, co = t.loc[("temporal_test", "all")], t.loc[("optimism_corrected", "all")]
+    d = res.decisions
+    better = d[(d["model"] > d["all"] + 1e-12) & (d["model"] > 1e-12)]["threshold"]
+    span = (f"{number(better.min(), 2, language)}–{number(better.max(), 2, language)}"
+            if len(better) else None)
+    if language == "sv":
+        out = [f"I teståren var AUC {number(te.auc, 3, language)} (95 % KI "
+               f"{interval(te.auc_low, te.auc_high, 3, language)}), kalibreringens intercept "
+               f"{number(te.cal_intercept, 3, language)} och lutning "
+               f"{number(te.cal_slope, 3, language)}; optimismkorrigerad AUC i träningsåren var "
+               f"{number(co.auc, 3, language)}."]
+        out.append(f"Modellen gav större nettonytta än att erbjuda alla eller ingen för "
+                   f"tröskelsannolikheter {span}." if span else
+                   "Modellen gav inte större nettonytta än att erbjuda alla eller ingen vid "
+                   "någon av de undersökta tröskelsannolikheterna.")
+        return out
+    out = [f"In the test years the AUC was {number(te.auc, 3, language)} (95% CI "
+           f"{interval(te.auc_low, te.auc_high, 3, language)}), the calibration intercept "
+           f"{number(te.cal_intercept, 3, language)} and slope {number(te.cal_slope, 3, language)}; "
+           f"the optimism-corrected AUC in the training years was {number(co.auc, 3, language)}."]
+    out.append(f"The model gave a larger net benefit than offering all or none for threshold "
+               f"probabilities {span}." if span else
+               "The model gave no larger net benefit than offering all or none at any of the "
+               "threshold probabilities examined.")
+    return out
+
+
+HEADINGS = {
+    "sv": {"card": "Modellkort", "methods": "Metod", "flow": "Flöde av sjukfall",
+           "model": "Modellen", "validation": "Validering", "groups": "Riskgrupper",
+           "disclosure": "Röjandekontroll"},
+    "en": {"card": "Model card", "methods": "Methods", "flow": "Flow of spells",
+           "model": "The model", "validation": "Validation", "groups": "Risk groups",
+           "disclosure": "Disclosure control"},
+}
+CAPTIONS = {
+    "card": ("table", 1, "Modellkort.", "Model card."),
+    "flow": ("table", 2, "Sjukfall, exkluderade och analyserade.",
+             "Spells, excluded and analysed."),
+    "coefficients": ("table", 3, "Modellens koefficienter.", "The model's coefficients."),
+    "performance": ("table", 4, "Diskrimination, kalibrering och Brier-poäng: skenbar, "
+                    "optimismkorrigerad och i teståren, alla och per kön.",
+                    "Discrimination, calibration and Brier score: apparent, optimism-corrected "
+                    "and in the test years, all and by sex."),
+    "kalibrering": ("figure", 1, "Kalibrering i teståren: observerad andel långa sjukfall mot "
+                    "predikterad risk.", "Calibration in the test years: observed rate of long "
+                    "spells against predicted risk."),
+    "beslutskurva": ("figure", 2, "Beslutskurva i teståren: nettonytta för modellen, att "
+                     "erbjuda alla och att erbjuda ingen.", "Decision curve in the test years: "
+                     "net benefit of the model, of offering all and of offering none."),
+    "groups": ("table", 5, "Riskgrupper: antal, observerad andel långa sjukfall och "
+               "medelrisk enligt modellen.", "Risk groups: numbers, observed rate of long "
+               "spells and mean predicted risk."),
+}
+
+
+@dataclass(frozen=True)
+class Text:
+    """Headings, numbered captions and the disclosure paragraph in the report language."""
+
+    language: str
+
+    def title(self, name: str) -> str:
+        return f"# {name}"
+
+    def heading(self, key: str) -> str:
+        return f"## {HEADINGS[self.language][key]}"
+
+    def caption(self, key: str) -> str:
+        kind, n, sv, en = CAPTIONS[key]
+        word = {("table", "sv"): "Tabell", ("table", "en"): "Table",
+                ("figure", "sv"): "Figur", ("figure", "en"): "Figure"}[(kind, self.language)]
+        return f"{word} {n}. {sv if self.language == 'sv' else en}"
+
+    def disclosure(self, pub: Publication) -> str:
+        n = sum(1 for k in pub.withheld if k in pub.structure.shown)
+        m = pub.rules.min_cell
+        if self.language == "sv":
+            return (f"Antal under {m} visas som ”{pub.rules.mark}” och antal som skulle avslöja "
+                    f"dem som ”{SUPPRESSED}”; {n} antal är undertryckta. Andelar och "
+                    "skattningar för en rad vars antal undertrycks visas inte. I "
+                    "kalibreringsfiguren visas tiondelar bara när minst "
+                    f"{m} patienter i dem hade respektive inte hade utfallet.")
+        return (f"Counts below {m} are shown as “{pub.rules.mark}” and counts that would reveal "
+                f"them as “{SUPPRESSED}”; {n} counts are withheld. Rates and estimates of a row "
+                "whose count is withheld are not shown. The calibration figure shows a decile "
+                f"only when at least {m} of its patients had, and did not have, the outcome.")
+

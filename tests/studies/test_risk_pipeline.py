@@ -1,0 +1,161 @@
+"""The risk study end to end on a small synthetic extract, through the library calls its
+three notebooks make (not via DVC): the extract, the fit and validation, the model file's
+round trip, and the appendix's pieces in both languages with disclosure control."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+from rehabkoord.disclosure import SUPPRESSED, Rules  # noqa: E402
+from rehabkoord.studies import risk  # noqa: E402
+from rehabkoord.studies.risk import analysis, data, report  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def params() -> dict:
+    p = yaml.safe_load((ROOT / "notebooks" / "risk" / "params.yaml").read_text(encoding="utf-8"))
+    p = copy.deepcopy(p)
+    p["synthetic"]["n"] = 4000
+    p["validation"]["n_boot"] = 5
+    return p
+
+
+@pytest.fixture(scope="module")
+def run(params, tmp_path_factory):
+    """01: the synthetic extract; 02: fit, validate, write; 03 reads the results back."""
+    root = tmp_path_factory.mktemp("risk")
+    spec = data.spec_from_params(params["synthetic"])
+    written = data.write_synthetic(spec, root / "raw")
+    spells = data.read_spells(written[0])
+    results = analysis.run(spells, params)
+    results.write(root / "tables", root / "modell.json")
+    return root, spells, results, analysis.Results.read(root / "tables", root / "modell.json")
+
+
+def test_the_extract_is_the_generator_s_and_the_params_reach_the_truth(run, params):
+    _, spells, _, _ = run
+    assert len(spells) == 4000 and set(spells.columns) == set(risk.INPUT_COLUMNS)
+    spec = data.spec_from_params(params["synthetic"])
+    assert spec.true_coefficients == risk.SpellSpec().true_coefficients  # the documented truth
+    pd.testing.assert_frame_equal(spells, risk.synthetic_spells(spec), check_dtype=False)
+
+
+def test_fit_uses_the_training_years_and_the_model_file_round_trips(run, params):
+    root, spells, results, back = run
+    m = results.model
+    assert m.training_years == tuple(params["validation"]["train_years"])
+    assert back.model == m
+    for name in analysis.TABLES:
+        pd.testing.assert_frame_equal(getattr(back, name), getattr(results, name))
+    assert back.flow == results.flow
+    f = results.flow
+    assert f["spells"] == 4000 and f["with_outcome"] + sum(f["excluded_outcome"].values()) == 4000
+    assert f["excluded_outcome"]  # follow-up shorter than 90 days before 2019-02-28
+    assert f["training"]["n"] == m.n_train and f["training"]["events"] == m.n_events
+    t = results.performance.set_index(["sample", "subgroup"])
+    assert t.loc[("temporal_test", "all"), "n"] == f["test"]["n"]
+    assert {s for s, _ in t.index} == {"apparent", "optimism_corrected", "temporal_test"}
+    assert {g for _, g in t.index} == {"all", "man", "kvinna"}
+    assert 0.55 < t.loc[("temporal_test", "all"), "auc"] < 0.8
+    assert results.groups["n"].sum() == f["training"]["n"] + f["test"]["n"]
+    # the model file scores as the fitted model does, and the CLI's reader reads the extract
+    scored = risk.score(spells.head(40), risk.load_model(root / "modell.json"))
+    assert scored["risk"].notna().all()
+    # no table holds a row per person
+    for name in analysis.TABLES:
+        frame = getattr(results, name)
+        assert "LopNr" not in frame.columns and len(frame) < 200, name
+
+
+def test_penalty_and_fixed_cuts_from_params(run, params):
+    _, spells, _, _ = run
+    p = copy.deepcopy(params)
+    p["model"] = {"penalty": "l2", "C": 0.1}
+    p["risk_groups"] = {"proportions": None, "cuts": [0.3, 0.5]}
+    p["predictors"]["include"] = ["age", "diagnosis_group", "prior_netdays_1y"]
+    res = analysis.run(spells, p)
+    assert res.model.penalty == "l2" and res.model.group_cuts == (0.3, 0.5)
+    assert [t.name for t in res.model.predictors.terms] == ["age", "diagnosis_group",
+                                                            "prior_netdays_1y"]
+    assert res.coefficients["or_low"].isna().all()
+    assert {"man", "kvinna"} <= set(res.performance["subgroup"])  # per sex without sex in it
+    table = report.coefficient_table(res, "en")
+    assert "no confidence intervals" in table.attrs["notes"][0]
+    p["predictors"]["include"] = ["age", "shoe_size"]
+    with pytest.raises(ValueError, match="shoe_size"):
+        analysis.run(spells, p)
+    p["predictors"].pop("include")
+    p["outcome"] = {"threshold_days": 120}
+    with pytest.raises(ValueError, match="90 or 180"):
+        analysis.run(spells, p)
+
+
+@pytest.mark.parametrize("language", ["sv", "en"])
+def test_appendix_pieces_in_both_languages(run, params, language, tmp_path):
+    _, _, _, res = run
+    rules = Rules.from_params(params["report"])
+    pub = report.publish(res, rules)
+    assert pub.withheld == {}
+    sv = language == "sv"
+    card = report.model_card(res, language, "reports/risk/modell.json")
+    text = " ".join(card.astype(str).to_numpy().ravel())
+    assert ("neka ersättning" if sv else "denying benefit") in text
+    assert ("2012–2016" in text) and "modell.json" in text
+    assert len([t for t in res.model.predictors.terms]) == sum(
+        1 for line in card.iloc[:, 1] if ":" in line and ("per" in line or "[" in line or
+                                                          "kateg" in line or "categ" in line))
+    coef = report.coefficient_table(res, language)
+    assert (coef.columns[2] == ("Oddskvot (95 % KI)" if sv else "Odds ratio (95% CI)"))
+    assert len(coef) > len(res.model.predictors.terms)
+    perf = report.performance_table(res, pub, language)
+    assert len(perf) == 7 and ("Optimismkorrigerad" if sv else "Optimism-corrected") in \
+        " ".join(perf.iloc[:, 0])
+    groups = report.risk_group_table(res, pub, language)
+    assert len(groups) == 6 and SUPPRESSED not in groups.to_numpy()
+    flow = report.flow_table(res, pub, language)
+    assert flow["n"].iloc[0] == ("4\u00a0000" if sv else "4,000")
+    methods = report.methods_text(params, res, language)
+    assert ("efter 90 dagar" if sv else "after 90 days") in methods
+    assert ("2012–2016" in methods) and "DeLong" in methods
+    assert report.result_sentences(res, language)
+    assert report.Text(language).caption("card") == ("Tabell 1. Modellkort." if sv else
+                                                     "Table 1. Model card.")
+    saved = report.all_figures(res, rules, tmp_path, language)
+    for paths in saved.values():
+        assert all(p.is_file() for p in paths)
+    cal = pd.read_csv(tmp_path / "kalibrering.csv")
+    assert len(cal) <= analysis.GRID_POINTS + 10  # a grid, not a point per patient
+
+
+def test_small_risk_groups_are_withheld_with_their_rates(run, params):
+    _, spells, _, _ = run
+    p = copy.deepcopy(params)
+    p["risk_groups"] = {"proportions": None, "cuts": [0.12, 0.8]}  # few in the outer groups
+    res = analysis.run(spells, p)
+    rules = Rules(min_cell=10)
+    small = res.groups[(res.groups["n"] < 10) & (res.groups["n"] > 0)]
+    assert len(small), res.groups
+    pub = report.publish(res, rules)
+    assert all(i.protected for i in report.audit_intervals(pub))
+    table = report.risk_group_table(res, pub, "sv")
+    for r in small.itertuples():
+        assert not pub.shown(("group_n", r.sample, r.group))
+        row = table.iloc[list(res.groups.index).index(r.Index)]
+        assert row["n"] == "<10" and row["Observerad andel"] == SUPPRESSED
+        assert row["Medelrisk enligt modellen"] == SUPPRESSED
+    # the complement is withheld too: no published group count reveals the small one
+    for smp in ("training", "test"):
+        part = res.groups[res.groups["sample"] == smp]
+        if (part["n"] < 10).any():
+            assert sum(not pub.shown(("group_n", smp, g)) for g in part["group"]) >= 2
