@@ -14,7 +14,7 @@ from rehabkoord.disclosure import Rules
 from rehabkoord.io import ValidationError
 from rehabkoord.studies import caseload
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 MAPPING = ROOT / "notebooks" / "caseload" / "diagnosgrupper.csv"
 SITES = ["Hagfors", "Torsby"]
 PERIODS = {"2020-02-15–2020-05-31": ["2020-02-15", "2020-05-31"]}

@@ -19,7 +19,7 @@ from rehabkoord.disclosure import SUPPRESSED, Rules  # noqa: E402
 from rehabkoord.studies import risk  # noqa: E402
 from rehabkoord.studies.risk import analysis, data, report  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
