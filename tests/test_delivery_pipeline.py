@@ -21,9 +21,11 @@ KEPT = ["reports/uppsala/tables/results.csv", "data/interim/uppsala/lisa.parquet
 
 
 def make_report(project: Path) -> subprocess.CompletedProcess:
-    """`make report` as the user runs it, with the test's virtual environment (STAMP= skips
-    the install step, which the test environment has done)."""
-    return subprocess.run(["make", "--no-print-directory", "report", "STAMP="], cwd=project,
+    """`make report STUDY=uppsala` as the user runs it (the delivery is the Uppsala study's),
+    with the test's virtual environment (STAMP= skips the install step, which the test
+    environment has done)."""
+    return subprocess.run(["make", "--no-print-directory", "report", "STUDY=uppsala", "STAMP="],
+                          cwd=project,
                           env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           timeout=1800)
 
