@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from ...io import write_all
+from ...io import atomic_outputs
 from .model import SpellSpec, synthetic_spells
 
 #: File name of the synthetic extract under `synthetic.out_dir`.
@@ -35,8 +35,13 @@ def spec_from_params(synthetic: Mapping[str, Any]) -> SpellSpec:
 
 
 def write_synthetic(spec: SpellSpec, out_dir: str | Path) -> list[Path]:
-    """The synthetic extract as Parquet in `out_dir` (atomic); returns the file written."""
-    return write_all({Path(out_dir) / SYNTHETIC_FILE: synthetic_spells(spec)})
+    """The synthetic extract as Parquet in `out_dir` (atomic), as a delivery arrives: without
+    a provenance stamp, whose data hash would be of the folder being written; returns the
+    file written."""
+    target = Path(out_dir) / SYNTHETIC_FILE
+    with atomic_outputs(target) as (tmp,):
+        synthetic_spells(spec).to_parquet(tmp, index=False, compression="zstd")
+    return [target]
 
 
 def read_spells(path: str | Path) -> pd.DataFrame:
