@@ -8,17 +8,31 @@ manner of `scipy.stats`: `chisq_test` (R `chisq.test`), `fisher_test` (R `fisher
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats as sps
-from scipy.special import gammaln
-from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.proportion import confint_proportions_2indep
+from scipy.special import gammaln, ndtr, ndtri
 
 from .rmath import UNIROOT_TOL, pwilcox, qwilcox, uniroot
+
+
+class _Lazy:
+    """A module imported on first use: scipy.stats and statsmodels cost most of a second to
+    import, and a stage that needs only `power_prop_test` (the appendix) never uses them."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        return getattr(importlib.import_module(self._name), attr)
+
+
+sps = _Lazy("scipy.stats")
+_multitest = _Lazy("statsmodels.stats.multitest")
+_proportion = _Lazy("statsmodels.stats.proportion")
 
 EPS = float(np.finfo(float).eps)
 FISHER_REL_ERR = 1 + 1e-7  # R treats probabilities within this factor of the observed as equal
@@ -397,7 +411,7 @@ class RiskDifference:
 def risk_difference(x1: int, n1: int, x2: int, n2: int,
                     conf_level: float = 0.95) -> RiskDifference:
     """x1/n1 − x2/n2 (a proportion; ×100 for percentage points), Newcombe (1998) method 10."""
-    low, high = confint_proportions_2indep(x1, n1, x2, n2, method="newcomb", compare="diff",
+    low, high = _proportion.confint_proportions_2indep(x1, n1, x2, n2, method="newcomb", compare="diff",
                                            alpha=1 - conf_level)
     return RiskDifference(x1 / n1 - x2 / n2, float(low), float(high), conf_level)
 
@@ -420,10 +434,12 @@ def power_prop_test(n: float | None = None, p1: float | None = None, p2: float |
     strict = FALSE)."""
     if sum(v is None for v in (n, p1, p2, power)) != 1:
         raise ValueError("exactly one of n, p1, p2 and power must be None")
-    qu = float(sps.norm.isf(sig_level / 2))
+    # the standard normal through scipy.special: the same functions (and bits) as
+    # scipy.stats.norm's isf and cdf, without importing scipy.stats
+    qu = float(-ndtri(sig_level / 2))
 
     def body(n_: float, p1_: float, p2_: float) -> float:
-        return float(sps.norm.cdf((math.sqrt(n_ * (p1_ - p2_) ** 2)
+        return float(ndtr((math.sqrt(n_ * (p1_ - p2_) ** 2)
                                    - qu * math.sqrt((p1_ + p2_) * (1 - (p1_ + p2_) / 2)))
                                   / math.sqrt(p1_ * (1 - p1_) + p2_ * (1 - p2_))))
 
@@ -444,7 +460,7 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
     out = np.full_like(p, np.nan)
     ok = ~np.isnan(p)
     if ok.any():
-        out[ok] = multipletests(p[ok], method="holm")[1]
+        out[ok] = _multitest.multipletests(p[ok], method="holm")[1]
     return out
 
 
