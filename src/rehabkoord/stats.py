@@ -31,8 +31,20 @@ class _Lazy:
 
 
 sps = _Lazy("scipy.stats")
-_multitest = _Lazy("statsmodels.stats.multitest")
 _proportion = _Lazy("statsmodels.stats.proportion")
+
+
+def _rankdata(values: np.ndarray) -> np.ndarray:
+    """Average ranks, as scipy.stats.rankdata (its algorithm and bits: first position + (ties −
+    1) / 2, exact half-integers), without importing scipy.stats; no NaN in `values`."""
+    order = np.argsort(values, kind="quicksort")
+    ordered = values[order]
+    first = np.concatenate([[True], ordered[:-1] != ordered[1:]])
+    starts = np.flatnonzero(first)
+    counts = np.diff(starts, append=len(values))
+    ranks = np.empty(len(values), dtype=float)
+    ranks[order] = np.repeat(starts + 1 + (counts - 1) / 2, counts)
+    return ranks
 
 EPS = float(np.finfo(float).eps)
 FISHER_REL_ERR = 1 + 1e-7  # R treats probabilities within this factor of the observed as equal
@@ -284,7 +296,7 @@ def wilcox_test(x: Sequence[float], y: Sequence[float], *, exact: bool | None = 
     method = "Wilcoxon rank sum test" + (" with continuity correction" if correct else "")
 
     def w_stat(d: float, use_correction: bool) -> float:
-        dr = sps.rankdata(np.concatenate([x - d, y]))
+        dr = _rankdata(np.concatenate([x - d, y]))
         ties_ci = np.unique(dr, return_counts=True)[1].astype(float)
         dz = float(np.sum(dr[: len(x)])) - nx * (nx + 1) / 2 - nx * ny / 2
         corr = float(np.sign(dz)) * 0.5 if use_correction else 0.0
@@ -307,8 +319,8 @@ def wilcox_test(x: Sequence[float], y: Sequence[float], *, exact: bool | None = 
         return uniroot(lambda d: w_stat(d, correct) - zq, mumin, mumax,
                        f_lower=f_lower, f_upper=f_upper, tol=tol_root)
 
-    low = root(float(sps.norm.isf(alpha / 2)))
-    high = root(float(sps.norm.ppf(alpha / 2)))
+    low = root(float(-ndtri(alpha / 2)))  # scipy.stats.norm's isf and ppf, the same bits
+    high = root(float(ndtri(alpha / 2)))
     estimate = uniroot(lambda d: w_stat(d, False), mumin, mumax, tol=tol_root)
     return WilcoxonResult(statistic, rank_sum.pvalue, False, method, estimate, low, high,
                           conf_level)
@@ -331,7 +343,7 @@ def _rank_sum(x: Sequence[float], y: Sequence[float], exact: bool | None,
     if len(x) < 1 or len(y) < 1:
         raise ValueError("wilcox_test needs at least one observation in each group")
     nx, ny = float(len(x)), float(len(y))
-    r = sps.rankdata(np.concatenate([x, y]))
+    r = _rankdata(np.concatenate([x, y]))
     statistic = float(np.sum(r[: len(x)]) - nx * (nx + 1) / 2)
     n_ties = np.unique(r, return_counts=True)[1].astype(float)
     if exact is None:
@@ -350,7 +362,8 @@ def _rank_sum(x: Sequence[float], y: Sequence[float], exact: bool | None,
         raise ValueError("all observations are tied: the Wilcoxon test is undefined")
     correction = float(np.sign(z)) * 0.5 if correct else 0.0
     z = (z - correction) / sigma
-    return x, y, RankSum(statistic, float(2 * min(sps.norm.cdf(z), sps.norm.sf(z))), False)
+    # scipy.stats.norm's cdf(z) and sf(z) are ndtr(z) and ndtr(-z), bit for bit
+    return x, y, RankSum(statistic, float(2 * min(ndtr(z), ndtr(-z))), False)
 
 
 def wilcox_pvalue(x: Sequence[float], y: Sequence[float], *, exact: bool | None = None,
@@ -459,8 +472,14 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
     p = np.asarray(pvalues, dtype=float)
     out = np.full_like(p, np.nan)
     ok = ~np.isnan(p)
-    if ok.any():
-        out[ok] = _multitest.multipletests(p[ok], method="holm")[1]
+    if ok.any():  # statsmodels' multipletests(method="holm") arithmetic, without its gc.collect()
+        valid = p[ok]
+        order = np.argsort(valid)
+        adjusted = np.maximum.accumulate(np.take(valid, order) * np.arange(len(valid), 0, -1))
+        adjusted[adjusted > 1] = 1
+        unsorted = np.empty_like(adjusted)
+        unsorted[order] = adjusted
+        out[ok] = unsorted
     return out
 
 
