@@ -16,7 +16,7 @@ STAGE ?=
 BUNDLE_DIR ?= dist
 # The studies: each has notebooks/<study>/ (notebooks, dvc.yaml, params.yaml) and writes its
 # appendix to reports/<study>/. A new study registers by adding its name here.
-STUDIES := uppsala caseload
+STUDIES := uppsala caseload stockholm
 # `make report STUDY=caseload` builds one study; `make stage STAGE=analyse` is the Uppsala study's
 STUDY ?= $(STUDIES)
 
@@ -43,7 +43,7 @@ strip: $(STAMP)
 # generator runs only when data.dir points at its output. When a stage fails because the
 # delivery does not fit the contract, the full list of problems is printed again last.
 report: strip
-	$(RUN) $(BIN)/dvc repro $(foreach s,$(STUDY),notebooks/$(s)/dvc.yaml) || { \
+	$(RUN) $(BIN)/dvc repro $(foreach s,$(STUDY),notebooks/$(s)/dvc.yaml:report) || { \
 	  $(RUN) $(BIN)/python -m rehabkoord.clean >/dev/null; exit 1; }
 	@$(foreach s,$(STUDY),for f in reports/$(s)/*.html; do echo "Appendix ($(s)): $(CURDIR)/$$f"; done;)
 

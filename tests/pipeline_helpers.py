@@ -51,9 +51,9 @@ def dvc(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProces
 UPPSALA_PARAMS = "notebooks/uppsala/params.yaml"
 
 
-def set_params(project: Path, study: str = "uppsala", **changes: dict) -> None:
+def set_params(project: Path, of: str = "uppsala", **changes: dict) -> None:
     """Update sections of a study's params.yaml (the Uppsala study's by default)."""
-    path = project / "notebooks" / study / "params.yaml"
+    path = project / "notebooks" / of / "params.yaml"
     params = yaml.safe_load(path.read_text(encoding="utf-8"))
     for section, values in changes.items():
         params[section].update(values)

@@ -43,7 +43,7 @@ def project(tmp_path_factory) -> Path:
 
 def test_contract_failure_is_the_last_thing_shown_and_outputs_are_kept(project):
     scb = project / "data" / "raw" / "scb"
-    shutil.copytree(project / "data" / "raw" / "synthetic", scb)
+    shutil.copytree(project / "data" / "raw" / "uppsala" / "synthetic", scb)
     lisa = scb / "lisa" / "LISA2018.csv"
     frame = pd.read_csv(lisa, sep=";", encoding="latin-1", dtype=str, keep_default_na=False)
     frame["Kon"] = "3"
@@ -60,16 +60,16 @@ def test_contract_failure_is_the_last_thing_shown_and_outputs_are_kept(project):
         done.stdout[-3000:]
     assert lines[-2] == "1 contract violation(s):"
     assert "LISA2018.csv: column 'Kon': unknown code (allowed: 1, 2)" in lines[-1]
-    assert "Running stage 'synthesize'" not in done.stdout
+    assert "Running stage 'notebooks/uppsala/dvc.yaml:synthesize'" not in done.stdout
     assert {p: digest(project / p) for p in KEPT} == before
 
 
 def test_a_valid_delivery_elsewhere_runs_nothing_synthetic(project):
     scb = project / "data" / "raw" / "scb"
     shutil.rmtree(scb, ignore_errors=True)
-    shutil.copytree(project / "data" / "raw" / "synthetic", scb)
+    shutil.copytree(project / "data" / "raw" / "uppsala" / "synthetic", scb)
     set_params(project, data={"dir": "data/raw/scb"})
     done = make_report(project)
     assert done.returncode == 0, done.stdout[-3000:]
-    assert "Running stage 'synthesize'" not in done.stdout
-    assert "Running stage 'clean'" in done.stdout
+    assert "Running stage 'notebooks/uppsala/dvc.yaml:synthesize'" not in done.stdout
+    assert "Running stage 'notebooks/uppsala/dvc.yaml:clean'" in done.stdout

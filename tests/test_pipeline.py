@@ -46,8 +46,10 @@ def changed_stages(project: Path) -> set[str]:
 @pytest.fixture(scope="session")
 def built(tmp_path_factory) -> Path:
     project = copy_project(tmp_path_factory.mktemp("run_a"))
-    done = dvc("repro", cwd=project)
-    assert sorted(stages_run(done.stdout)) == sorted(STAGES)
+    done = dvc("repro", cwd=project)  # every study
+    ran = stages_run(done.stdout)
+    assert sorted(s for s in ran if ":" not in s) == sorted(STAGES)
+    assert "caseload:report" in ran
     return project
 
 
@@ -64,7 +66,7 @@ def test_appendix_exists_and_dag_is_in_order(built):
     print(assert_appendix_cannot_be_undone(built))
     assert "studiens designantaganden" in html and "syntetiska generatorn" not in html
     dag = dvc("dag", "--md", cwd=built).stdout
-    names = dict(re.findall(r'(node\d+)\["([^"]+)"\]', dag))
+    names = {k: short_name(v) for k, v in re.findall(r'(node\d+)\["([^"]+)"\]', dag)}
     edges = {(names[a], names[b]) for a, b in re.findall(r"(node\d+)-->(node\d+)", dag)}
     assert set(STAGES) <= set(names.values())
     for edge in DAG:
@@ -143,7 +145,7 @@ def test_bad_delivery_fails_stage_and_keeps_outputs(own):
     message as the last line of the runner's stderr, and the outputs survive."""
     before = {rel: digest(own / rel) for rel in TABLES}
     scb = own / "data" / "raw" / "scb"
-    shutil.copytree(own / "data" / "raw" / "synthetic", scb)
+    shutil.copytree(own / "data" / "raw" / "uppsala" / "synthetic", scb)
     lisa = scb / "lisa" / "LISA2018.csv"
     lines = lisa.read_text(encoding="latin-1").splitlines()
     fields = lines[2].split(";")
@@ -308,7 +310,7 @@ def test_notebook_runs_in_place_as_in_jupyterlab(own):
 
 
 def test_a_parameter_of_one_study_reruns_only_that_study(own):
-    set_params(own, study="caseload", report={"min_cell": 4})
+    set_params(own, of="caseload", report={"min_cell": 4})
     done = dvc("repro", cwd=own)
     assert stages_run(done.stdout) == ["caseload:report"]
 
@@ -320,8 +322,8 @@ def test_a_new_study_from_the_template_runs_alone(own):
     folder = own / "notebooks" / "demo"
     folder.mkdir()
     for f in template.iterdir():
-        (folder / f.name).write_text(f.read_text(encoding="utf-8").replace("STUDY", "demo"),
-                                     encoding="utf-8")
+        (folder / f.name.removesuffix(".in")).write_text(  # dvc.yaml.in: DVC must not see it
+            f.read_text(encoding="utf-8").replace("STUDY", "demo"), encoding="utf-8")
     makefile = own / "Makefile"
     makefile.write_text(makefile.read_text(encoding="utf-8").replace(
         "STUDIES := uppsala caseload", "STUDIES := uppsala caseload demo"), encoding="utf-8")

@@ -6,6 +6,7 @@ Real deliveries from Statistics Sweden (SCB) and the region use these variable n
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -152,3 +153,90 @@ def normalise_key(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     canonical = canonical.mask((canonical == "").fillna(False), "0")
     bad = (text.notna() & ~canonical.str.fullmatch(r"\d+").fillna(False)).astype(bool)
     return canonical.where(~bad, text), bad
+
+
+# --- Sick-leave spells (the Stockholm-type evaluation, Försäkringskassan's MiDAS) -------------
+
+GROUP_COORDINATOR = "Koordinator"
+#: Groups of the spell study: coordinator support at the vårdcentral, or usual care.
+SPELL_GROUPS = (GROUP_COORDINATOR, GROUP_CONTROL)
+
+#: Sick-leave degree (omfattning) in percent of full time: quarter, half, three quarters, full.
+SICK_LEAVE_DEGREES = (25, 50, 75, 100)
+
+#: MiDAS sickness-benefit periods: one row per decided period, dates inclusive (a period
+#: 2014-03-01–2014-03-01 is one day). Periods of one person may overlap (two part-time
+#: decisions); the derivations in `rehabkoord.spells` sum their degrees per day, capped at 100.
+#: The key rejects exact double deliveries, which would otherwise double a day's degree.
+SPELL_PERIODS = Table(
+    name="sjukpenningperioder",
+    columns=(
+        Column(PERSON_KEY, "str"),
+        Column("SjukfallNr", "int", required=False, min_value=0),
+        Column("FromDatum", "date"),
+        Column("TomDatum", "date"),
+        Column("Omfattning", "int", codes=SICK_LEAVE_DEGREES),
+        Column("Diagnos", "str"),
+        Column("Formanstyp", "str", required=False),
+    ),
+    key=(PERSON_KEY, "FromDatum", "TomDatum", "Omfattning"),
+)
+
+#: The evaluation's participants: one row per patient, the date they entered (IndexDatum),
+#: their vårdcentral and area, and the number of care visits in the year before (optional).
+PARTICIPANTS = Table(
+    name="deltagare",
+    columns=(
+        Column(PERSON_KEY, "str"),
+        Column("Grupp", "str", codes=SPELL_GROUPS),
+        Column("Vardcentral", "str"),
+        Column("Omrade", "str"),
+        Column("IndexDatum", "date"),
+        Column("VardbesokForeAr", "int", required=False, min_value=0),
+    ),
+    key=(PERSON_KEY,),
+)
+
+#: Deaths and emigrations (RTB / dödsorsaksregistret): a missing date means none known. Both
+#: columns are optional, but a delivery must carry at least one of them.
+POPULATION = Table(
+    name="befolkning",
+    columns=(
+        Column(PERSON_KEY, "str"),
+        Column("DodDatum", "date", required=False),
+        Column("UtvandringDatum", "date", required=False),
+    ),
+    key=(PERSON_KEY,),
+    optional_groups=(("DodDatum", "UtvandringDatum"),),
+)
+
+SPELL_TABLES = {t.name: t for t in (SPELL_PERIODS, PARTICIPANTS, POPULATION)}
+
+
+def normalise_icd10(code: str) -> str:
+    """An ICD-10 code as delivered (``F43.8``, ``F438``, ``f43.8``, ``F43 .8``) in one spelling:
+    upper case without dots or white space (``F438``), so prefixes compare as text.
+
+    `normalise_icd10_sql` is the same rule for SQL; the tests hold the two together.
+    """
+    return re.sub(r"[\s.]", "", str(code)).upper()
+
+
+def normalise_icd10_sql(column: str) -> str:
+    """`normalise_icd10` as a SQL expression on `column` (upper case, dots and white space
+    removed), for derivations that run in the database."""
+    return f"upper(regexp_replace({column}, '[[:space:].]', '', 'g'))"
+
+#: LISA as a source of sex and birth year only (the spell study): a full LISA extract fits, its
+#: other variables are not read.
+LISA_BACKGROUND = Table(
+    name="LISA",
+    columns=(
+        Column(PERSON_KEY, "str"),
+        Column(YEAR, "int", min_value=1990, max_value=2100),
+        Column("Kon", "int", codes=tuple(SEX_CODES)),
+        Column("FodelseAr", "int", min_value=1900, max_value=2100),
+    ),
+    key=(PERSON_KEY, YEAR),
+    yearly=True,
+)

@@ -85,7 +85,7 @@ def execute(notebook: str | Path, executed: str | Path) -> None:
     Raises the notebook's own exception when it is a `DeliveryError`, else papermill's error.
     The sources are fixed while a stage runs, so provenance asks git each question once."""
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-
+    Path(executed).parent.mkdir(parents=True, exist_ok=True)  # a fresh clone has no reports/
     try:
         with sources_fixed():
             papermill.execute_notebook(str(notebook), str(executed), kernel_name=KERNEL,

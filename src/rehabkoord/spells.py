@@ -1,0 +1,735 @@
+"""Sick-leave spells from MiDAS periods, as set operations in SQL (DuckDB).
+
+Shared by the spell study (the Stockholm-type evaluation) and the risk model. Every derivation
+is one SQL query over whole tables: no per-person Python, so the same code runs on 1 000 and on
+8 000 000 persons, and the SQL (standard window functions, ``date + integer`` for days) could
+run on another engine. Inputs are pandas frames, Parquet/CSV paths or DuckDB relations of the
+same connection; outputs are lazy DuckDB relations (``.df()`` for pandas, ``.to_table(name)``
+to materialise), every one ordered by person so results never depend on row order or threads.
+
+Units and conventions, everywhere in this module:
+
+- dates are calendar days (no time of day); a period's `FromDatum`–`TomDatum` is inclusive;
+  every derived window is half-open, ``[start, end)``: `end` is the first day outside;
+- day counts are integers (``end - start``); degrees are percent of full time (25–100);
+- net days are Σ degree/100 over days, with the degree on a day the sum of the person's periods
+  that day capped at 100 (quarter days, exact in floating point);
+- months are calendar months added to a date (``2013-01-31 + 1 month = 2013-02-28``);
+- person-years are days / 365.25.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from .contract import PERSON_KEY, normalise_icd10, normalise_icd10_sql
+
+__all__ = [
+    "DEFAULT_MAPPING", "GAP_DAYS", "FULL_RETURN_DAYS", "Derived", "connect", "degree_by_month",
+    "degree_segments", "derive_all", "diagnosis_groups", "flow", "follow_up", "index_spells",
+    "join_periods", "net_days", "prior_sick_leave", "read_mapping", "resick_listings",
+    "returns",
+]
+
+#: Försäkringskassan's rule: a new period within 5 days of the last one continues the spell.
+GAP_DAYS = 5
+#: A return is full when no new spell starts within this many days after it.
+FULL_RETURN_DAYS = 90
+#: Age at which sickness benefit ends and follow-up is censored (years).
+MAX_AGE = 65
+DAYS_PER_YEAR = 365.25
+
+Source = pd.DataFrame | str | os.PathLike | duckdb.DuckDBPyRelation
+
+#: Diagnosis groups (ICD-10 prefix, longest prefix wins), also `notebooks/stockholm/
+#: diagnosgrupper.csv`: mild/moderate mental ill-health, diagnoses with a risk of long-term
+#: pain, the rest. Severe depressive episodes (F32.2/F32.3, F33.2/F33.3) are not mild/moderate.
+DEFAULT_MAPPING = pd.DataFrame(
+    [
+        ("F32", "mental", "Depressiv episod", "Depressive episode"),
+        ("F322", "other", "Svår depressiv episod", "Severe depressive episode"),
+        ("F323", "other", "Svår depressiv episod med psykotiska symtom",
+         "Severe depressive episode with psychotic symptoms"),
+        ("F33", "mental", "Recidiverande depression", "Recurrent depressive disorder"),
+        ("F332", "other", "Recidiverande depression, svår", "Recurrent depression, severe"),
+        ("F333", "other", "Recidiverande depression, svår med psykotiska symtom",
+         "Recurrent depression, severe with psychotic symptoms"),
+        ("F41", "mental", "Andra ångestsyndrom", "Other anxiety disorders"),
+        ("F43", "mental", "Anpassningsstörningar och reaktion på svår stress (t.ex. "
+         "utmattningssyndrom F43.8)", "Reaction to severe stress and adjustment disorders "
+         "(e.g. exhaustion disorder F43.8)"),
+        ("M54", "pain", "Ryggvärk", "Dorsalgia"),
+        ("M53", "pain", "Andra sjukdomar i kotpelaren och ryggen", "Other dorsopathies"),
+        ("M75", "pain", "Sjukdomstillstånd i skulderled", "Shoulder lesions"),
+        ("M79", "pain", "Andra sjukdomstillstånd i mjukvävnader (t.ex. fibromyalgi)",
+         "Other soft tissue disorders (e.g. fibromyalgia)"),
+        ("M51", "pain", "Andra disksjukdomar", "Other intervertebral disc disorders"),
+        ("M77", "pain", "Andra entesopatier (t.ex. epikondylit)",
+         "Other enthesopathies (e.g. epicondylitis)"),
+        ("M25", "pain", "Andra ledsjukdomar (t.ex. ledvärk)", "Other joint disorders (e.g. "
+         "joint pain)"),
+        ("R52", "pain", "Smärta, ej klassificerad annorstädes", "Pain, not elsewhere classified"),
+    ],
+    columns=["prefix", "group", "label_sv", "label_en"],
+)
+MAPPING_GROUPS = ("mental", "pain", "other")
+
+_names = itertools.count()
+
+#: Whether outputs are sorted by person (and period or month). `derive_all` materialises its
+#: tables unsorted (a sort of every intermediate table costs time, not correctness) and sorts
+#: when they are read.
+_SORTED: contextvars.ContextVar[bool] = contextvars.ContextVar("sorted", default=True)
+
+
+def _order(columns: str) -> str:
+    return f"ORDER BY {columns}" if _SORTED.get() else ""
+
+
+def connect(memory_limit: str | None = None, threads: int | None = None,
+            temp_directory: str | os.PathLike | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with its memory limit (e.g. ``"2GB"``), threads and spill directory
+    set explicitly, so large derivations spill to disk instead of failing."""
+    con = duckdb.connect()
+    if memory_limit is not None:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    if threads is not None:
+        con.execute(f"SET threads = {int(threads)}")
+    if temp_directory is not None:
+        con.execute(f"SET temp_directory = '{Path(temp_directory).as_posix()}'")
+    con.execute("SET preserve_insertion_order = false")
+    return con
+
+
+_DEFAULT: list[duckdb.DuckDBPyConnection] = []
+
+
+def _con(con: duckdb.DuckDBPyConnection | None) -> duckdb.DuckDBPyConnection:
+    if con is not None:
+        return con
+    if not _DEFAULT:
+        _DEFAULT.append(connect())
+    return _DEFAULT[0]
+
+
+#: Columns read as dates whatever their delivered type (pandas gives timestamps).
+_DATE_COLUMNS = ("FromDatum", "TomDatum", "SpellStart", "SpellEnd", "IndexDatum", "FollowUpEnd",
+                 "PriorRef", "WinStart", "WinEnd", "DodDatum", "UtvandringDatum", "FodelseDatum",
+                 "ReturnDatum", "NextSpellStart", "SegStart", "SegEnd", "MonthStart", "MonthEnd")
+
+
+def _view(con: duckdb.DuckDBPyConnection, source: Source) -> str:
+    """A fresh view over `source` (frame, Parquet/CSV path or relation of `con`), with the
+    person key as text and date columns as dates."""
+    raw = _raw_view(con, source)
+    name = f"_rk_{next(_names)}"
+    cols = []
+    for c in _columns(con, raw):
+        if c == PERSON_KEY:
+            cols.append(f"CAST({c} AS VARCHAR) AS {c}")
+        elif c in _DATE_COLUMNS:
+            cols.append(f"CAST({c} AS DATE) AS {c}")
+        else:
+            cols.append(f'"{c}"')
+    con.execute(f"CREATE VIEW {name} AS SELECT {', '.join(cols)} FROM {raw}")
+    return name
+
+
+def _raw_view(con: duckdb.DuckDBPyConnection, source: Source) -> str:
+    name = f"_rk_{next(_names)}"
+    if isinstance(source, pd.DataFrame):
+        con.register(name, source)
+    elif isinstance(source, duckdb.DuckDBPyRelation):
+        source.create_view(name)
+    else:
+        path = Path(source).as_posix().replace("'", "''")
+        reader = "read_csv" if path.lower().endswith((".csv", ".txt")) else "read_parquet"
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM {reader}('{path}')")
+    return name
+
+
+def _columns(con: duckdb.DuckDBPyConnection, view: str) -> list[str]:
+    return list(con.sql(f"SELECT * FROM {view} LIMIT 0").columns)
+
+
+def _periods_sql(view: str) -> str:
+    """Typed periods: person key as text, dates, integer degree, normalised ICD-10 code."""
+    return f"""SELECT CAST({PERSON_KEY} AS VARCHAR) AS LopNr, CAST(FromDatum AS DATE) AS FromDatum,
+        CAST(TomDatum AS DATE) AS TomDatum, CAST(Omfattning AS INTEGER) AS Omfattning,
+        {normalise_icd10_sql('CAST(Diagnos AS VARCHAR)')} AS Diagnos FROM {view}"""
+
+
+def _segments_sql(periods_cte: str, partition: str) -> str:
+    """Piecewise-constant degree per `partition`: a sweep over period starts (+degree) and the
+    day after their ends (−degree). Columns: partition, SegStart, SegEnd (exclusive), Degree
+    (summed, not capped), Active (number of periods that day); only days with a period."""
+    keys = ", ".join(f"{k}" for k in partition.split(","))
+    return f"""
+    ev AS (SELECT {keys}, FromDatum AS d, Omfattning AS dd, 1 AS dc FROM {periods_cte}
+           UNION ALL
+           SELECT {keys}, TomDatum + 1 AS d, -Omfattning AS dd, -1 AS dc FROM {periods_cte}),
+    evd AS (SELECT {keys}, d, SUM(dd) AS dd, SUM(dc) AS dc FROM ev GROUP BY {keys}, d),
+    run AS (SELECT {keys}, d AS SegStart,
+                   LEAD(d) OVER (PARTITION BY {keys} ORDER BY d) AS SegEnd,
+                   SUM(dd) OVER (PARTITION BY {keys} ORDER BY d ROWS UNBOUNDED PRECEDING) AS Degree,
+                   SUM(dc) OVER (PARTITION BY {keys} ORDER BY d ROWS UNBOUNDED PRECEDING) AS Active
+            FROM evd),
+    seg AS (SELECT * FROM run WHERE Active > 0)"""
+
+
+def degree_segments(periods: Source, *, con: duckdb.DuckDBPyConnection | None = None
+                    ) -> duckdb.DuckDBPyRelation:
+    """The daily degree as intervals: per person, [SegStart, SegEnd) days on which the summed
+    degree (`Degree`, percent, not yet capped) and the number of periods (`Active`) are
+    constant. The degree on a day is ``min(Degree, 100)``; days without a period have no row."""
+    con = _con(con)
+    p = _view(con, periods)
+    return con.sql(f"""WITH p AS ({_periods_sql(p)}), {_segments_sql('p', 'LopNr')}
+        SELECT LopNr, SegStart, SegEnd, CAST(Degree AS INTEGER) AS Degree,
+               CAST(Active AS INTEGER) AS Active
+        FROM seg {_order("LopNr, SegStart")}""")
+
+
+def join_periods(periods: Source, gap_days: int = GAP_DAYS, *,
+                 con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyRelation:
+    """Periods → spells (sjukfall). A period continues the spell when at most `gap_days`
+    calendar days without any period lie between the spell's latest end so far and its start
+    (``FromDatum − max(TomDatum) − 1 ≤ gap_days``): with ``gap_days=5``, TomDatum 1 January
+    and FromDatum 7 January join (2–6 January, 5 days), 8 January starts a new spell.
+
+    One row per spell: `SpellNr` (1, 2, … per person by start), `SpellStart`, `SpellEnd`
+    (inclusive), `Diagnos` (normalised ICD-10 code of the spell's first period; ties: higher
+    degree, then code), `Periods`, `CalendarDays` (SpellEnd − SpellStart + 1), `SickDays`
+    (days with a period), `GapDays` (days inside the spell without one), `NetDays`,
+    `OverlapDays` (days covered by two or more periods) and `CappedDays` (days whose summed
+    degree exceeded 100 and was capped).
+    """
+    con = _con(con)
+    numbered = f"SELECT * FROM ({_numbered_sql(_view(con, periods), gap_days)})"
+    return con.sql(f"""WITH s AS ({numbered}), {_segments_sql('s', 'LopNr,SpellNr')}
+        {_spells_sql('s', 'seg')}""")
+
+
+def _numbered_sql(view: str, gap_days: int) -> str:
+    """Typed periods with the person's SpellNr (the gap rule of `join_periods`)."""
+    return f"""
+    WITH p AS ({_periods_sql(view)}),
+    o AS (SELECT *, MAX(TomDatum) OVER (PARTITION BY LopNr ORDER BY FromDatum, TomDatum
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end FROM p),
+    f AS (SELECT *, CASE WHEN prev_end IS NULL OR FromDatum - prev_end - 1 > {int(gap_days)}
+                         THEN 1 ELSE 0 END AS new_spell FROM o)
+    SELECT LopNr, FromDatum, TomDatum, Omfattning, Diagnos,
+           CAST(SUM(new_spell) OVER (PARTITION BY LopNr ORDER BY FromDatum, TomDatum
+                ROWS UNBOUNDED PRECEDING) AS INTEGER) AS SpellNr FROM f"""
+
+
+def _spells_sql(numbered: str, seg: str) -> str:
+    """CTEs and the final SELECT of `join_periods` from numbered periods and their segments
+    (per person and spell; spells never share a day, so these are also the person's)."""
+    return f""",
+    first_dx AS (SELECT LopNr, SpellNr, Diagnos FROM (
+                   SELECT LopNr, SpellNr, Diagnos, ROW_NUMBER() OVER (PARTITION BY LopNr, SpellNr
+                          ORDER BY FromDatum, Omfattning DESC, Diagnos) AS rn FROM {numbered})
+                 WHERE rn = 1),
+    segsum AS (SELECT LopNr, SpellNr,
+                 SUM(LEAST(Degree, 100) * (SegEnd - SegStart)) AS degree_days,
+                 SUM(SegEnd - SegStart) AS sick_days,
+                 SUM(CASE WHEN Active >= 2 THEN SegEnd - SegStart ELSE 0 END) AS overlap_days,
+                 SUM(CASE WHEN Degree > 100 THEN SegEnd - SegStart ELSE 0 END) AS capped_days
+               FROM {seg} GROUP BY LopNr, SpellNr),
+    spell AS (SELECT LopNr, SpellNr, MIN(FromDatum) AS SpellStart, MAX(TomDatum) AS SpellEnd,
+                     COUNT(*) AS Periods FROM {numbered} GROUP BY LopNr, SpellNr)
+    SELECT spell.LopNr, CAST(spell.SpellNr AS INTEGER) AS SpellNr, SpellStart, SpellEnd,
+           first_dx.Diagnos, CAST(Periods AS INTEGER) AS Periods,
+           CAST(SpellEnd - SpellStart + 1 AS INTEGER) AS CalendarDays,
+           CAST(sick_days AS INTEGER) AS SickDays,
+           CAST(SpellEnd - SpellStart + 1 - sick_days AS INTEGER) AS GapDays,
+           CAST(degree_days AS DOUBLE) / 100 AS NetDays,
+           CAST(overlap_days AS INTEGER) AS OverlapDays, CAST(capped_days AS INTEGER) AS CappedDays
+    FROM spell JOIN first_dx USING (LopNr, SpellNr) JOIN segsum USING (LopNr, SpellNr)
+    {_order("spell.LopNr, SpellNr")}"""
+
+
+def _seg_cte(con: duckdb.DuckDBPyConnection, view: str) -> str:
+    """CTEs ending in `seg` (LopNr, SegStart, SegEnd, Degree, Active) from periods, or from
+    `degree_segments` already computed (recognised by their columns), so a pipeline sweeps
+    the periods once."""
+    if "SegStart" in _columns(con, view):
+        return f"seg AS (SELECT * FROM {view})"
+    return f"p AS ({_periods_sql(view)}), {_segments_sql('p', 'LopNr')}"
+
+
+def _window_degree_sql(seg_cte: str, windows_sql: str, keys: list[str]) -> str:
+    """Degree-days (Σ min(degree,100) × days, percent-days) per window row of `windows_sql`
+    (columns `keys`, LopNr, ws, we: a half-open day window)."""
+    cols = ", ".join(f"w.{k}" for k in keys)
+    return f"""
+    WITH {seg_cte},
+    w AS ({windows_sql}),
+    hit AS (SELECT {cols}, SUM(LEAST(seg.Degree, 100) *
+                   (LEAST(seg.SegEnd, w.we) - GREATEST(seg.SegStart, w.ws))) AS degree_days
+            FROM w JOIN seg ON seg.LopNr = w.LopNr AND seg.SegStart < w.we AND seg.SegEnd > w.ws
+            GROUP BY {cols})
+    SELECT w.*, COALESCE(hit.degree_days, 0) AS degree_days
+    FROM w LEFT JOIN hit USING ({', '.join(keys)})"""
+
+
+def net_days(periods: Source, windows: Source, *,
+             con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyRelation:
+    """Net days (Σ degree/100 over days, degree capped at 100) per window.
+
+    `periods`: periods, or their `degree_segments`. `windows`: LopNr, WinStart, WinEnd
+    (half-open day window) and any other columns, which are kept; (LopNr, WinStart, WinEnd,
+    other columns) must be unique. Adds `WindowDays` (WinEnd − WinStart) and `NetDays`; a
+    window without sick leave has 0.
+    """
+    con = _con(con)
+    p, w = _view(con, periods), _view(con, windows)
+    extra = [c for c in _columns(con, w) if c not in (PERSON_KEY, "WinStart", "WinEnd")]
+    keys = [PERSON_KEY, "WinStart", "WinEnd", *extra]
+    wsql = (f"SELECT LopNr, WinStart, WinEnd{''.join(f', {c}' for c in extra)}, "
+            f"WinStart AS ws, WinEnd AS we FROM {w}")
+    out = ", ".join(f"{k}" for k in keys)
+    return con.sql(f"""SELECT {out}, CAST(we - ws AS INTEGER) AS WindowDays,
+        CAST(degree_days AS DOUBLE) / 100 AS NetDays
+        FROM ({_window_degree_sql(_seg_cte(con, p), wsql, keys)}) {_order(out)}""")
+
+
+def _add_months(day: str, months: str) -> str:
+    return f"CAST({day} + ({months}) * INTERVAL '1' MONTH AS DATE)"
+
+
+def degree_by_month(periods: Source, index: Source, months: int, *,
+                    con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyRelation:
+    """Mean sick-leave degree (0–100 %) per person and month since index.
+
+    `periods`: periods, or their `degree_segments`. `index`: LopNr, IndexDatum and optionally
+    FollowUpEnd (first day not at risk, from `follow_up`). Month m (0 … months−1) is
+    [IndexDatum + m months, IndexDatum + m+1 months); its days at risk are those before
+    FollowUpEnd. One row per person × month: MonthStart, MonthEnd, AtRiskDays, NetDays,
+    MeanDegree = 100 × NetDays / AtRiskDays (NULL with no day at risk).
+
+    Each sick-leave segment is split at month boundaries (its first and last month found from
+    the calendar month difference, corrected where adding months clamps to a shorter month),
+    so the work grows with segments, not with persons × months × segments.
+    """
+    con = _con(con)
+    p, i = _view(con, periods), _view(con, index)
+    end = "FollowUpEnd" if "FollowUpEnd" in _columns(con, i) else "CAST(NULL AS DATE)"
+    k = int(months)
+
+    def month_of(d: str) -> str:
+        """The month since index (0-based) that day `d` falls in."""
+        dd = "date_diff('month', i.IndexDatum, " + d + ")"
+        return f"({dd} - CASE WHEN {_add_months('i.IndexDatum', dd)} > {d} THEN 1 ELSE 0 END)"
+
+    return con.sql(f"""
+    WITH {_seg_cte(con, p)},
+    i AS (SELECT LopNr, IndexDatum,
+                 LEAST(COALESCE({end}, DATE '9999-12-31'), {_add_months('IndexDatum', str(k))})
+                   AS stop FROM {i}),
+    grid AS (SELECT i.LopNr, CAST(m.Month AS INTEGER) AS Month,
+               {_add_months('i.IndexDatum', 'm.Month')} AS MonthStart,
+               {_add_months('i.IndexDatum', 'm.Month + 1')} AS MonthEnd, i.stop
+             FROM i CROSS JOIN (SELECT range AS Month FROM range({k})) AS m),
+    clipped AS (SELECT i.LopNr, i.IndexDatum, GREATEST(seg.SegStart, i.IndexDatum) AS a,
+                       LEAST(seg.SegEnd, i.stop) AS b, LEAST(seg.Degree, 100) AS deg
+                FROM seg JOIN i ON seg.LopNr = i.LopNr
+                WHERE seg.SegEnd > i.IndexDatum AND seg.SegStart < i.stop),
+    spans AS (SELECT c.*, {month_of('c.a').replace('i.', 'c.')} AS ma,
+                     {month_of('c.b - 1').replace('i.', 'c.')} AS mb
+              FROM clipped AS c WHERE c.b > c.a),
+    pieces AS (SELECT s.LopNr, CAST(m.Month AS INTEGER) AS Month,
+                 s.deg * (LEAST(s.b, {_add_months('s.IndexDatum', 'm.Month + 1')})
+                          - GREATEST(s.a, {_add_months('s.IndexDatum', 'm.Month')})) AS dd
+               FROM spans AS s JOIN (SELECT range AS Month FROM range({k})) AS m
+                 ON m.Month BETWEEN s.ma AND s.mb),
+    per AS (SELECT LopNr, Month, SUM(dd) AS degree_days FROM pieces GROUP BY LopNr, Month),
+    g AS (SELECT grid.*, GREATEST(LEAST(MonthEnd, stop), MonthStart) AS we FROM grid)
+    SELECT g.LopNr, g.Month, g.MonthStart, g.MonthEnd,
+           CAST(g.we - g.MonthStart AS INTEGER) AS AtRiskDays,
+           CAST(COALESCE(per.degree_days, 0) AS DOUBLE) / 100 AS NetDays,
+           CASE WHEN g.we > g.MonthStart
+                THEN CAST(COALESCE(per.degree_days, 0) AS DOUBLE) / (g.we - g.MonthStart) END
+             AS MeanDegree
+    FROM g LEFT JOIN per USING (LopNr, Month) {_order("g.LopNr, g.Month")}""")
+
+
+def follow_up(participants: Source, population: Source, birth: Source,
+              extraction_date: str, months: int, *,
+              con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyRelation:
+    """End of follow-up per participant: the first of IndexDatum + `months` calendar months
+    ('planned'), death ('died'), emigration after index ('emigrated'), the 65th birthday
+    ('age_65') and `extraction_date` ('extraction'; the data cover the days before it). On a
+    tie the reason is the first in that order: died, emigrated, age_65, extraction, planned.
+
+    `birth`: LopNr with FodelseDatum (date) or FodelseAr (year; the birthday is then taken as
+    1 July, the middle of the year). An emigration on or before IndexDatum is ignored (the
+    person lived in Sweden at index, so returned). FollowUpEnd is the first day not at risk;
+    FollowUpDays = FollowUpEnd − IndexDatum; AtRisk is False when that is ≤ 0 (died, turned 65
+    or data ended on or before index), a reason to exclude in `flow`.
+    """
+    con = _con(con)
+    pa_, po, b = _view(con, participants), _view(con, population), _view(con, birth)
+    pop_cols, birth_cols = _columns(con, po), _columns(con, b)
+    death = "CAST(DodDatum AS DATE)" if "DodDatum" in pop_cols else "CAST(NULL AS DATE)"
+    emig = ("CAST(UtvandringDatum AS DATE)" if "UtvandringDatum" in pop_cols
+            else "CAST(NULL AS DATE)")
+    born = ("CAST(FodelseDatum AS DATE)" if "FodelseDatum" in birth_cols
+            else "make_date(CAST(FodelseAr AS INTEGER), 7, 1)")
+    return con.sql(f"""
+    WITH p AS (SELECT CAST(LopNr AS VARCHAR) AS LopNr, CAST(IndexDatum AS DATE) AS IndexDatum
+               FROM {pa_}),
+    po AS (SELECT CAST(LopNr AS VARCHAR) AS LopNr, {death} AS d, {emig} AS e FROM {po}),
+    b AS (SELECT CAST(LopNr AS VARCHAR) AS LopNr, {born} AS born FROM {b}),
+    c AS (SELECT p.LopNr, p.IndexDatum,
+            CAST(p.IndexDatum + {int(months)} * INTERVAL '1' MONTH AS DATE) AS planned,
+            po.d AS died, CASE WHEN po.e > p.IndexDatum THEN po.e END AS emigrated,
+            CAST(b.born + {MAX_AGE} * INTERVAL '1' YEAR AS DATE) AS age_65,
+            DATE '{pd.Timestamp(extraction_date).date().isoformat()}' AS extraction
+          FROM p LEFT JOIN po USING (LopNr) LEFT JOIN b USING (LopNr)),
+    e AS (SELECT *, LEAST(planned, COALESCE(died, planned), COALESCE(emigrated, planned),
+                          COALESCE(age_65, planned), extraction) AS FollowUpEnd FROM c)
+    SELECT LopNr, IndexDatum, FollowUpEnd,
+           CASE WHEN FollowUpEnd = died THEN 'died' WHEN FollowUpEnd = emigrated THEN 'emigrated'
+                WHEN FollowUpEnd = age_65 THEN 'age_65'
+                WHEN FollowUpEnd = extraction THEN 'extraction' ELSE 'planned' END AS EndReason,
+           CAST(FollowUpEnd - IndexDatum AS INTEGER) AS FollowUpDays,
+           FollowUpEnd > IndexDatum AS AtRisk
+    FROM e {_order("LopNr")}""")
+
+
+def index_spells(spells: Source, participants: Source, after_days: int, *,
+                 con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyRelation:
+    """The index spell per participant: the spell ongoing on IndexDatum (SpellStart ≤ IndexDatum
+    ≤ SpellEnd, 'ongoing'), else the first starting 1 … `after_days` days after it
+    ('started_after'); else 'no_spell' with the spell columns NULL. One row per participant.
+    `PriorRef` is the day prior sick leave is measured up to: the index spell's start, or
+    IndexDatum when it has none (so the index spell itself is never 'prior').
+    """
+    con = _con(con)
+    s, p = _view(con, spells), _view(con, participants)
+    return con.sql(f"""
+    WITH p AS (SELECT CAST(LopNr AS VARCHAR) AS LopNr, CAST(IndexDatum AS DATE) AS IndexDatum
+               FROM {p}),
+    cand AS (SELECT p.LopNr, s.SpellNr, s.SpellStart, s.SpellEnd, s.Diagnos,
+               CASE WHEN s.SpellStart <= p.IndexDatum THEN 'ongoing' ELSE 'started_after' END
+                 AS IndexType,
+               ROW_NUMBER() OVER (PARTITION BY p.LopNr ORDER BY s.SpellStart) AS rn
+             FROM p JOIN {s} AS s ON s.LopNr = p.LopNr AND s.SpellEnd >= p.IndexDatum
+                  AND s.SpellStart <= p.IndexDatum + {int(after_days)})
+    SELECT p.LopNr, p.IndexDatum, c.SpellNr, c.SpellStart, c.SpellEnd, c.Diagnos,
+           COALESCE(c.IndexType, 'no_spell') AS IndexType,
+           CAST(c.SpellStart - p.IndexDatum AS INTEGER) AS StartDays,
+           LEAST(p.IndexDatum, COALESCE(c.SpellStart, p.IndexDatum)) AS PriorRef
+    FROM p LEFT JOIN (SELECT * FROM cand WHERE rn = 1) AS c USING (LopNr)
+    {_order("p.LopNr")}""")
+
+
+def _analysed_sql(index_view: str, follow_view: str) -> str:
+    """Participants with an index spell that starts before the end of their follow-up."""
+    return f"""SELECT i.LopNr, i.IndexDatum, i.SpellNr, i.SpellStart, i.SpellEnd,
+        f.FollowUpEnd, f.EndReason FROM {index_view} AS i JOIN {follow_view} AS f USING (LopNr)
+        WHERE f.AtRisk AND i.SpellNr IS NOT NULL AND i.SpellStart < f.FollowUpEnd"""
+
+
+def returns(index: Source, spells: Source, follow: Source,
+            full_return_days: int = FULL_RETURN_DAYS, *,
+            con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyRelation:
+    """Return to work (end of the index spell) and full return, per analysed participant.
+
+    The return day R is SpellEnd + 1, the first day without sick leave. Returned = 1 when R is
+    before FollowUpEnd; ReturnDays = R − IndexDatum, or FollowUpEnd − IndexDatum when censored
+    (Returned = 0). NextSpellStart is the first later spell starting before FollowUpEnd.
+
+    Full return (of those returned): FullReturn = 0 when the next spell starts before R +
+    `full_return_days` (with 90: on day R+89 or earlier), 1 when none does and follow-up lasts
+    at least until R + `full_return_days` (a next spell on R+90 is outside the window), and
+    NULL – censored, neither full nor not – when follow-up ends before the window is over
+    without a new spell. `FullReturnStatus` names the case ('full', 'resick_within',
+    'censored', 'not_returned').
+    """
+    con = _con(con)
+    i, s, f = _view(con, index), _view(con, spells), _view(con, follow)
+    k = int(full_return_days)
+    return con.sql(f"""
+    WITH a AS ({_analysed_sql(i, f)}),
+    r AS (SELECT a.*, a.SpellEnd + 1 AS R, a.SpellEnd + 1 < a.FollowUpEnd AS ret FROM a),
+    nx AS (SELECT r.LopNr, MIN(s.SpellStart) AS NextSpellStart FROM r
+           JOIN {s} AS s ON s.LopNr = r.LopNr AND s.SpellNr > r.SpellNr
+                AND s.SpellStart < r.FollowUpEnd GROUP BY r.LopNr)
+    SELECT r.LopNr, r.IndexDatum, r.FollowUpEnd, r.EndReason,
+           CASE WHEN ret THEN R END AS ReturnDatum, CAST(ret AS INTEGER) AS Returned,
+           CAST(CASE WHEN ret THEN R ELSE FollowUpEnd END - IndexDatum AS INTEGER) AS ReturnDays,
+           nx.NextSpellStart,
+           CASE WHEN NOT ret THEN NULL WHEN NextSpellStart < R + {k} THEN 0
+                WHEN R + {k} <= FollowUpEnd THEN 1 END AS FullReturn,
+           CASE WHEN NOT ret THEN 'not_returned' WHEN NextSpellStart < R + {k} THEN 'resick_within'
+                WHEN R + {k} <= FollowUpEnd THEN 'full' ELSE 'censored' END AS FullReturnStatus
+    FROM r LEFT JOIN nx USING (LopNr) {_order("r.LopNr")}""")
+
+
+def resick_listings(index: Source, spells: Source, follow: Source, *,
+                    con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyRelation:
+    """Re-sick-listings after return, per participant who returned (see `returns`).
+
+    NewSpells: spells starting on or after the return day R and before FollowUpEnd.
+    PersonYears: (FollowUpEnd − R) / 365.25, the time at risk after return. ResickDays: days
+    from R to the first new spell, or to FollowUpEnd; ResickStatus 1 re-sick-listed, 2 died or
+    emigrated first (competing), 0 censored (planned end, 65th birthday or end of data).
+    """
+    con = _con(con)
+    i, s, f = _view(con, index), _view(con, spells), _view(con, follow)
+    return con.sql(f"""
+    WITH a AS ({_analysed_sql(i, f)}),
+    r AS (SELECT a.*, a.SpellEnd + 1 AS R FROM a WHERE a.SpellEnd + 1 < a.FollowUpEnd),
+    n AS (SELECT r.LopNr, COUNT(*) AS k, MIN(s.SpellStart) AS first_start FROM r
+          JOIN {s} AS s ON s.LopNr = r.LopNr AND s.SpellNr > r.SpellNr
+               AND s.SpellStart < r.FollowUpEnd GROUP BY r.LopNr)
+    SELECT r.LopNr, r.R AS ReturnDatum, r.FollowUpEnd, r.EndReason,
+           CAST(COALESCE(n.k, 0) AS INTEGER) AS NewSpells,
+           CAST(r.FollowUpEnd - r.R AS DOUBLE) / {DAYS_PER_YEAR} AS PersonYears,
+           CAST(COALESCE(n.first_start, r.FollowUpEnd) - r.R AS INTEGER) AS ResickDays,
+           CASE WHEN n.first_start IS NOT NULL THEN 1
+                WHEN r.EndReason IN ('died', 'emigrated') THEN 2 ELSE 0 END AS ResickStatus
+    FROM r LEFT JOIN n USING (LopNr) {_order("r.LopNr")}""")
+
+
+def prior_sick_leave(periods: Source, spells: Source, index: Source, *,
+                     con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyRelation:
+    """Sick leave before the index spell, per participant (`index` from `index_spells`;
+    `periods`: periods or their `degree_segments`).
+
+    Windows end at PriorRef (the index spell's start, or IndexDatum): NetDays12m over
+    [PriorRef − 12 months, PriorRef), NetDays36m over [PriorRef − 36 months, PriorRef);
+    Spells12m / Spells36m count earlier spells ending in those windows. PriorCategory from
+    NetDays12m: 'none' (0), '1-90' (above 0, at most 90), '>90'.
+    """
+    con = _con(con)
+    p, s, i = _view(con, periods), _view(con, spells), _view(con, index)
+    wsql = f"""SELECT CAST(LopNr AS VARCHAR) AS LopNr, CAST(PriorRef AS DATE) AS PriorRef, y,
+        CAST(CAST(PriorRef AS DATE) - y * INTERVAL '1' YEAR AS DATE) AS ws,
+        CAST(PriorRef AS DATE) AS we
+        FROM {i} CROSS JOIN (SELECT 1 AS y UNION ALL SELECT 3 AS y) AS yy"""
+    return con.sql(f"""
+    WITH nd AS ({_window_degree_sql(_seg_cte(con, p), wsql, [PERSON_KEY, 'y'])}),
+    piv AS (SELECT LopNr, MAX(PriorRef) AS PriorRef,
+              SUM(CASE WHEN y = 1 THEN degree_days END) AS dd12,
+              SUM(CASE WHEN y = 3 THEN degree_days END) AS dd36,
+              MAX(CASE WHEN y = 1 THEN ws END) AS ws12, MAX(CASE WHEN y = 3 THEN ws END) AS ws36
+            FROM nd GROUP BY LopNr),
+    n AS (SELECT piv.LopNr,
+            SUM(CASE WHEN s.SpellEnd >= piv.ws12 THEN 1 ELSE 0 END) AS k12, COUNT(*) AS k36
+          FROM piv JOIN {s} AS s ON s.LopNr = piv.LopNr AND s.SpellEnd < piv.PriorRef
+               AND s.SpellEnd >= piv.ws36 GROUP BY piv.LopNr)
+    SELECT piv.LopNr, piv.PriorRef, CAST(dd12 AS DOUBLE) / 100 AS NetDays12m,
+           CAST(dd36 AS DOUBLE) / 100 AS NetDays36m,
+           CAST(COALESCE(n.k12, 0) AS INTEGER) AS Spells12m,
+           CAST(COALESCE(n.k36, 0) AS INTEGER) AS Spells36m,
+           CASE WHEN dd12 = 0 THEN 'none' WHEN dd12 <= 9000 THEN '1-90' ELSE '>90' END
+             AS PriorCategory
+    FROM piv LEFT JOIN n USING (LopNr) {_order("piv.LopNr")}""")
+
+
+def read_mapping(path: str | os.PathLike) -> pd.DataFrame:
+    """The editable diagnosis table (prefix, group, label_sv, label_en), prefixes normalised;
+    groups must be one of 'mental', 'pain', 'other'."""
+    table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    return _check_mapping(table)
+
+
+def _check_mapping(table: pd.DataFrame) -> pd.DataFrame:
+    missing = {"prefix", "group"} - set(table.columns)
+    if missing:
+        raise ValueError(f"diagnosis mapping lacks column(s) {', '.join(sorted(missing))}")
+    bad = sorted(set(table["group"]) - set(MAPPING_GROUPS))
+    if bad:
+        raise ValueError(f"diagnosis mapping: unknown group(s) {bad}; use {MAPPING_GROUPS}")
+    out = table.copy()
+    out["prefix"] = out["prefix"].map(normalise_icd10)
+    if out["prefix"].duplicated().any():
+        raise ValueError("diagnosis mapping: a prefix is listed twice")
+    return out[["prefix", "group"]].reset_index(drop=True)
+
+
+def diagnosis_groups(index: Source, periods: Source, mapping: pd.DataFrame | None = None, *,
+                     con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyRelation:
+    """Diagnosis group per participant with an index spell (`index` from `index_spells`).
+
+    Each code maps through `mapping` (longest matching prefix; unmapped → 'other'). IndexGroup
+    is the index spell's group; PriorMental / PriorPain: a period overlapping the 12 months
+    before PriorRef carries such a diagnosis. Diagnosgrupp is 'both' for a mental index
+    diagnosis with prior pain or a pain index diagnosis with prior mental ill-health, else
+    IndexGroup ('mental', 'pain', 'other').
+    """
+    con = _con(con)
+    m = _check_mapping(DEFAULT_MAPPING if mapping is None else mapping)
+    i, p, mv = _view(con, index), _view(con, periods), _view(con, m)
+
+    def grouped(codes: str) -> str:
+        return f"""SELECT c.*, COALESCE(g."group", 'other') AS grp FROM {codes} AS c
+            LEFT JOIN (SELECT code, "group" FROM (
+                SELECT x.code, mv."group", ROW_NUMBER() OVER (PARTITION BY x.code
+                       ORDER BY LENGTH(mv.prefix) DESC) AS rn
+                FROM (SELECT DISTINCT Diagnos AS code FROM {codes}) AS x
+                JOIN {mv} AS mv ON x.code LIKE mv.prefix || '%') WHERE rn = 1) AS g
+            ON g.code = c.Diagnos"""
+
+    return con.sql(f"""
+    WITH ix AS (SELECT CAST(LopNr AS VARCHAR) AS LopNr, CAST(PriorRef AS DATE) AS PriorRef,
+                       Diagnos FROM {i} WHERE SpellNr IS NOT NULL),
+    ig AS ({grouped('ix')}),
+    p AS ({_periods_sql(p)}),
+    pp AS (SELECT p.LopNr, p.Diagnos FROM p JOIN ix ON p.LopNr = ix.LopNr
+           AND p.FromDatum < ix.PriorRef
+           AND p.TomDatum >= CAST(ix.PriorRef - INTERVAL '1' YEAR AS DATE)),
+    pg AS (SELECT LopNr, MAX(CASE WHEN grp = 'mental' THEN 1 ELSE 0 END) AS pm,
+                  MAX(CASE WHEN grp = 'pain' THEN 1 ELSE 0 END) AS pp
+           FROM ({grouped('pp')}) GROUP BY LopNr)
+    SELECT ig.LopNr, ig.Diagnos AS IndexDiagnos, ig.grp AS IndexGroup,
+           COALESCE(pg.pm, 0) = 1 AS PriorMental, COALESCE(pg.pp, 0) = 1 AS PriorPain,
+           CASE WHEN (ig.grp = 'mental' AND pg.pp = 1) OR (ig.grp = 'pain' AND pg.pm = 1)
+                THEN 'both' ELSE ig.grp END AS Diagnosgrupp
+    FROM ig LEFT JOIN pg USING (LopNr) {_order("ig.LopNr")}""")
+
+
+#: Flow statuses in the order they are checked; each participant gets the first that applies.
+FLOW_STATUSES = ("no_follow_up", "no_index_spell", "index_spell_after_follow_up", "analysed")
+
+
+def flow(index: Source, follow: Source, spells: Source | None = None, *,
+         con: duckdb.DuckDBPyConnection | None = None) -> dict:
+    """Counts by reason that add up: every participant gets exactly one status, the first of
+    'no_follow_up' (not at risk at index: died, turned 65 or data ended on or before it),
+    'no_index_spell', 'index_spell_after_follow_up', 'analysed'. With `spells`, also the
+    spells and the overlap and capped person-days among them (days)."""
+    con = _con(con)
+    i, f = _view(con, index), _view(con, follow)
+    rows = con.sql(f"""
+    SELECT status, reason, COUNT(*) AS n FROM (
+      SELECT CASE WHEN NOT f.AtRisk THEN 'no_follow_up'
+                  WHEN i.SpellNr IS NULL THEN 'no_index_spell'
+                  WHEN i.SpellStart >= f.FollowUpEnd THEN 'index_spell_after_follow_up'
+                  ELSE 'analysed' END AS status,
+             CASE WHEN NOT f.AtRisk THEN f.EndReason END AS reason
+      FROM {i} AS i LEFT JOIN {f} AS f USING (LopNr)) AS x
+    GROUP BY status, reason ORDER BY status, reason""").fetchall()
+    n_index = con.sql(f"SELECT COUNT(*) FROM {i}").fetchall()[0][0]
+    by_status = {s: 0 for s in FLOW_STATUSES}
+    reasons: dict[str, int] = {}
+    for status, reason, n in rows:
+        by_status[status] += int(n)
+        if reason is not None:
+            reasons[reason] = reasons.get(reason, 0) + int(n)
+    out: dict = {"participants": int(n_index), "by_status": by_status,
+                 "no_follow_up_by_reason": reasons}
+    if sum(by_status.values()) != n_index:
+        raise ValueError("flow does not add up: participants missing from follow-up")
+    if spells is not None:
+        s = _view(con, spells)
+        k, periods, overlap, capped = con.sql(
+            f"SELECT COUNT(*), SUM(Periods), SUM(OverlapDays), SUM(CappedDays) FROM {s}"
+        ).fetchall()[0]
+        out.update(spells=int(k), periods=int(periods or 0), overlap_days=int(overlap or 0),
+                   capped_days=int(capped or 0))
+    return out
+
+
+@dataclass
+class Derived:
+    """Every derivation, materialised as tables of one connection."""
+
+    con: duckdb.DuckDBPyConnection
+    spells: duckdb.DuckDBPyRelation
+    follow: duckdb.DuckDBPyRelation
+    index: duckdb.DuckDBPyRelation
+    prior: duckdb.DuckDBPyRelation
+    groups: duckdb.DuckDBPyRelation
+    returns: duckdb.DuckDBPyRelation
+    resick: duckdb.DuckDBPyRelation
+    months: duckdb.DuckDBPyRelation
+    flow: dict
+
+
+def derive_all(periods: Source, participants: Source, population: Source, birth: Source, *,
+               extraction_date: str, months: int = 12, after_days: int = 14,
+               gap_days: int = GAP_DAYS, full_return_days: int = FULL_RETURN_DAYS,
+               mapping: pd.DataFrame | None = None,
+               con: duckdb.DuckDBPyConnection | None = None,
+               timings: Mapping | None = None) -> Derived:
+    """All derivations in order, each materialised once as a table (so later steps read it
+    instead of re-deriving it, unsorted); the outputs read them sorted by person. `timings`,
+    a dict, receives seconds per step."""
+    con = _con(con)
+    token = _SORTED.set(False)
+    try:
+        derived = _derive_all(con, periods, participants, population, birth, extraction_date,
+                              months, after_days, gap_days, full_return_days, mapping, timings)
+    finally:
+        _SORTED.reset(token)
+    return derived
+
+
+#: The sort order of each output of `derive_all`.
+_KEYS = {"spells": "LopNr, SpellNr", "months": "LopNr, Month"}
+
+
+def _derive_all(con: duckdb.DuckDBPyConnection, periods: Source, participants: Source,
+                population: Source, birth: Source, extraction_date: str, months: int,
+                after_days: int, gap_days: int, full_return_days: int,
+                mapping: pd.DataFrame | None, timings: Mapping | None) -> Derived:
+    import time
+
+    periods_v = _view(con, periods)
+    periods_t = con.table(periods_v)
+    out: dict = {}
+    clock = time.perf_counter()
+
+    def keep(name: str, rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+        nonlocal clock
+        table = f"{name}_{next(_names)}"
+        rel.to_table(table)
+        if timings is not None:
+            now = time.perf_counter()
+            timings[name] = now - clock  # type: ignore[index]
+            clock = now
+        return con.table(table)
+
+    # The periods are numbered into spells and swept into degree segments once; spells,
+    # prior sick leave and months since index all read those two tables.
+    numbered = keep("numbered", con.sql(_numbered_sql(periods_v, gap_days)))
+    nv = _view(con, numbered)
+    segments = keep("segments", con.sql(
+        f"WITH {_segments_sql(nv, 'LopNr,SpellNr')} SELECT LopNr, SpellNr, SegStart, SegEnd, "
+        "CAST(Degree AS INTEGER) AS Degree, CAST(Active AS INTEGER) AS Active FROM seg"))
+    sv = _view(con, segments)
+    out["spells"] = keep("spells", con.sql(f"WITH s AS (SELECT * FROM {nv}), seg AS (SELECT * "
+                                           f"FROM {sv}) {_spells_sql('s', 'seg')}"))
+    out["follow"] = keep("follow", follow_up(participants, population, birth, extraction_date,
+                                             months, con=con))
+    out["index"] = keep("index", index_spells(out["spells"], participants, after_days, con=con))
+    out["prior"] = keep("prior", prior_sick_leave(segments, out["spells"], out["index"],
+                                                  con=con))
+    out["groups"] = keep("groups", diagnosis_groups(out["index"], periods_t, mapping, con=con))
+    out["returns"] = keep("returns", returns(out["index"], out["spells"], out["follow"],
+                                             full_return_days, con=con))
+    out["resick"] = keep("resick", resick_listings(out["index"], out["spells"], out["follow"],
+                                                   con=con))
+    iv, fv = _view(con, out["index"]), _view(con, out["follow"])
+    at_risk = con.sql(f"SELECT i.LopNr, i.IndexDatum, f.FollowUpEnd FROM {iv} AS i "
+                      f"JOIN {fv} AS f USING (LopNr) WHERE f.AtRisk")
+    out["months"] = keep("months", degree_by_month(segments, at_risk, months, con=con))
+    result = flow(out["index"], out["follow"], out["spells"], con=con)
+    if timings is not None:
+        timings["flow"] = time.perf_counter() - clock  # type: ignore[index]
+    sorted_ = {name: con.sql(f"SELECT * FROM {_view(con, rel)} ORDER BY {_KEYS.get(name, 'LopNr')}")
+               for name, rel in out.items()}
+    return Derived(con=con, flow=result, **sorted_)

@@ -1,0 +1,311 @@
+"""The spell study's analysis table and estimates.
+
+One row per analysed participant (`analysis_table`), built from the shared spell derivations
+(`rehabkoord.spells`): time to return from the index spell, full return, net days and mean
+sick-leave degree over follow-up, re-sick-listings after return, and the pre-specified
+subgroups. `estimate` computes every published estimate with the shared, R-identical
+statistics (`survival`, `causal`, `stats`); patients are clustered by vårdcentral throughout.
+Days are calendar days from the index date; net days are Σ degree/100.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ... import causal, spells, survival
+from ...contract import GROUP_CONTROL, GROUP_COORDINATOR, PERSON_KEY, SEX_CODES
+from ...io import atomic_outputs, write_parquet
+from ...spells import Derived
+from ...stats import categorical_test, risk_difference, wilcox_test
+from .data import Deliveries
+
+GROUPS = (GROUP_COORDINATOR, GROUP_CONTROL)
+#: Subgroup variables and their levels, in the order the appendix shows them.
+SUBGROUPS: dict[str, tuple[str, ...]] = {
+    "Diagnosgrupp": ("mental", "pain", "both", "other"),
+    "PriorCategory": ("none", "1-90", ">90"),
+    "care": ("low", "high"),
+    "sex": ("kvinna", "man"),
+}
+#: Adjustment set of the adjusted Cox model (pre-specified in the issue).
+ADJUST = ("age", "sex", "Diagnosgrupp", "PriorCategory")
+
+
+def analysis_table(derived: Derived, participants: pd.DataFrame, background: pd.DataFrame,
+                   care_cut: int) -> pd.DataFrame:
+    """One row per analysed participant (with an index spell and time at risk).
+
+    `care_cut`: care visits in the year before index at or above which care use is "high".
+    """
+    returns = derived.returns.df()
+    table = (returns[[PERSON_KEY, "IndexDatum", "FollowUpEnd", "EndReason", "Returned",
+                      "ReturnDays", "FullReturn"]]
+             .merge(derived.groups.df()[[PERSON_KEY, "Diagnosgrupp"]], on=PERSON_KEY)
+             .merge(derived.prior.df()[[PERSON_KEY, "NetDays12m", "PriorCategory"]],
+                    on=PERSON_KEY)
+             .merge(derived.resick.df()[[PERSON_KEY, "NewSpells", "PersonYears", "ResickDays",
+                                         "ResickStatus"]], on=PERSON_KEY, how="left")
+             .merge(participants[[PERSON_KEY, "Grupp", "Vardcentral", "Omrade",
+                                  "VardbesokForeAr"]], on=PERSON_KEY)
+             .merge(background, on=PERSON_KEY))
+    months = derived.months.df().groupby(PERSON_KEY)[["NetDays", "AtRiskDays"]].sum()
+    table = table.merge(months, left_on=PERSON_KEY, right_index=True, how="left")
+    table["NetDays"] = table["NetDays"].fillna(0.0)
+    table["FollowUpDays"] = (pd.to_datetime(table["FollowUpEnd"])
+                             - pd.to_datetime(table["IndexDatum"])).dt.days
+    table["MeanDegree"] = 100.0 * table["NetDays"] / table["FollowUpDays"]
+    table["age"] = pd.to_datetime(table["IndexDatum"]).dt.year - table["FodelseAr"].astype(int)
+    table["sex"] = table["Kon"].astype(int).map(SEX_CODES)
+    visits = table["VardbesokForeAr"]
+    table["care"] = np.where(visits.isna(), None, np.where(visits >= care_cut, "high", "low"))
+    table["Grupp"] = pd.Categorical(table["Grupp"], GROUPS)
+    table["coordinator"] = (table["Grupp"] == GROUP_COORDINATOR).astype(int)
+    for name, levels in SUBGROUPS.items():
+        table[name] = pd.Categorical(table[name], levels)
+    return table.drop(columns=["Kon"]).sort_values(PERSON_KEY, kind="stable").reset_index(
+        drop=True)
+
+
+def derive(d: Deliveries, derivation: Mapping, extraction_date: str,
+           mapping: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """The analysis table, the month table (mean degree per person and month since index) and
+    the flow, from validated deliveries and the `derivation:` parameters."""
+    derived = spells.derive_all(d.periods, d.participants, d.population, d.background,
+                                extraction_date=extraction_date,
+                                months=int(derivation["follow_up_months"]),
+                                after_days=int(derivation["after_days"]),
+                                gap_days=int(derivation["gap_days"]),
+                                full_return_days=int(derivation["full_return_days"]),
+                                mapping=mapping)
+    table = analysis_table(derived, d.participants, d.background, int(derivation["care_cut"]))
+    months = derived.months.df()[[PERSON_KEY, "Month", "AtRiskDays", "NetDays", "MeanDegree"]]
+    months = months[months[PERSON_KEY].isin(table[PERSON_KEY])].reset_index(drop=True)
+    return table, months, {"reading": d.flow, "derivation": derived.flow}
+
+
+TABLES = ("main", "km", "months", "cuminc", "subgroups", "balance", "centres")
+
+
+@dataclass
+class Estimates:
+    """Every published estimate as tidy tables (one row per estimate or curve point)."""
+
+    main: pd.DataFrame
+    km: pd.DataFrame
+    months: pd.DataFrame
+    cuminc: pd.DataFrame
+    subgroups: pd.DataFrame
+    balance: pd.DataFrame
+    centres: pd.DataFrame
+
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        """Every table as Parquet (for the report) and CSV (for readers), all or nothing."""
+        out = Path(out_dir)
+        frames = {name: getattr(self, name) for name in TABLES}
+        targets = [out / f"{n}.{ext}" for n in frames for ext in ("parquet", "csv")]
+        with atomic_outputs(*targets) as temps:
+            for frame, parquet, csv in zip(frames.values(), temps[::2], temps[1::2],
+                                           strict=True):
+                write_parquet(frame, parquet)
+                frame.to_csv(csv, index=False, float_format="%.10g", lineterminator="\n")
+        return targets
+
+    @classmethod
+    def read(cls, in_dir) -> Estimates:
+        return cls(**{name: pd.read_parquet(Path(in_dir) / f"{name}.parquet") for name in TABLES})
+
+
+def _dummies(table: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Numeric design columns, factors in R's treatment coding (first level is reference)."""
+    parts = []
+    for col in columns:
+        s = table[col]
+        if isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object:
+            cat = pd.Categorical(s)
+            parts.append(pd.get_dummies(cat, prefix=col, drop_first=True, dtype=float)
+                         .set_axis(table.index))
+        else:
+            parts.append(s.astype(float).rename(col))
+    return pd.concat(parts, axis=1)
+
+
+def _row(outcome: str, measure: str, estimate: float, low: float, high: float, p: float,
+         method: str) -> dict:
+    return {"outcome": outcome, "measure": measure, "estimate": float(estimate),
+            "conf_low": float(low), "conf_high": float(high), "pvalue": float(p),
+            "method": method}
+
+
+def _cox_row(table: pd.DataFrame, outcome: str, measure: str, adjust: tuple[str, ...],
+             conf_level: float, weights: np.ndarray | None = None) -> dict:
+    x = _dummies(table, ("coordinator", *adjust))
+    keep = x.notna().all(axis=1)
+    fit = survival.cox(table.loc[keep, "ReturnDays"], table.loc[keep, "Returned"], x[keep],
+                       cluster=table.loc[keep, "Vardcentral"],
+                       weights=None if weights is None else weights[keep.to_numpy()],
+                       conf_level=conf_level)
+    return _row(outcome, measure, fit.hr[0], fit.conf_low[0], fit.conf_high[0], fit.pvalue[0],
+                "Cox (Efron), robust SE by vårdcentral")
+
+
+def estimate(table: pd.DataFrame, months: pd.DataFrame, params: Mapping) -> Estimates:
+    """Every estimate of the appendix from the analysis table and the derivations' month table
+    (`spells.degree_by_month`); `params` is the `analysis:` section (conf_level,
+    cuminc_times, randomised)."""
+    conf = float(params["conf_level"])
+    t = table
+    g = t["Grupp"]
+    rows = []
+    lr = survival.logrank(t["ReturnDays"], t["Returned"], g)
+    km_rows, medians = [], {}
+    for group in GROUPS:
+        part = t[g == group]
+        fit = survival.kaplan_meier(part["ReturnDays"], part["Returned"], conf_level=conf)
+        medians[group] = fit
+        km_rows.append(pd.DataFrame({"Grupp": group, "time": fit.time, "n_risk": fit.n_risk,
+                                     "n_event": fit.n_event, "surv": fit.surv,
+                                     "lower": fit.lower, "upper": fit.upper}))
+        rows.append(_row("return", f"median_days_{group}", fit.median, fit.median_lower,
+                         fit.median_upper, np.nan, "Kaplan–Meier, log CI"))
+    rows.append(_row("return", "logrank_chisq", lr.statistic, np.nan, np.nan, lr.pvalue,
+                     "log-rank"))
+    rows.append(_cox_row(t, "return", "hr_unadjusted", (), conf))
+    rows.append(_cox_row(t, "return", "hr_adjusted", ADJUST, conf))
+    if not params.get("randomised", True):
+        ps = causal.propensity_weights(t["coordinator"], _dummies(t, ADJUST))
+        rows.append(_cox_row(t, "return", "hr_iptw", (), conf, np.asarray(ps.weights)))
+
+    coord, ctl = t[g == GROUP_COORDINATOR], t[g == GROUP_CONTROL]
+    w = wilcox_test(coord["NetDays"], ctl["NetDays"], conf_level=conf)
+    rows.append(_row("net_days", "hodges_lehmann", w.estimate, w.conf_low, w.conf_high,
+                     w.pvalue, "Wilcoxon rank sum, Hodges–Lehmann"))
+    cm = causal.cluster_mean_difference(t["NetDays"], g, t["Vardcentral"], conf,
+                                        treated=GROUP_COORDINATOR)
+    rows.append(_row("net_days", "net_days_mean_difference", cm.estimate, cm.conf_low, cm.conf_high,
+                     cm.pvalue, "difference in means, cluster-robust (CR1, t with G−1 df)"))
+    cd = causal.cluster_mean_difference(t["MeanDegree"], g, t["Vardcentral"], conf,
+                                        treated=GROUP_COORDINATOR)
+    rows.append(_row("mean_degree", "degree_mean_difference", cd.estimate, cd.conf_low, cd.conf_high,
+                     cd.pvalue, "difference in means, cluster-robust (CR1, t with G−1 df)"))
+
+    fr = t[t["FullReturn"].notna()]
+    x1 = int(fr.loc[fr["Grupp"] == GROUP_COORDINATOR, "FullReturn"].sum())
+    n1 = int((fr["Grupp"] == GROUP_COORDINATOR).sum())
+    x2 = int(fr.loc[fr["Grupp"] == GROUP_CONTROL, "FullReturn"].sum())
+    n2 = int((fr["Grupp"] == GROUP_CONTROL).sum())
+    rd = risk_difference(x1, n1, x2, n2, conf_level=conf)
+    test = categorical_test([[x1, n1 - x1], [x2, n2 - x2]])
+    rows.append(_row("full_return", "risk_difference", rd.estimate, rd.conf_low, rd.conf_high,
+                     test.pvalue, f"Newcombe interval; {test.method}"))
+
+    after = t[t["ResickStatus"].notna()]
+    gray = survival.gray_test(after["ResickDays"], after["ResickStatus"], after["Grupp"])
+    rows.append(_row("resick", "gray_chisq", gray.statistic, np.nan, np.nan, gray.pvalue,
+                     "Gray's test (death/emigration competing)"))
+    rr = survival.poisson_rate_ratio(after["NewSpells"], after["PersonYears"],
+                                     pd.Categorical(after["Grupp"], [GROUP_CONTROL,
+                                                                      GROUP_COORDINATOR]),
+                                     cluster=after["Vardcentral"], conf_level=conf)
+    rows.append(_row("resick", "rate_ratio", rr.ratio[-1], rr.conf_low[-1], rr.conf_high[-1],
+                     rr.pvalue[-1], "Poisson, person-years after return, robust SE by "
+                     "vårdcentral"))
+    ci_rows = []
+    for group in GROUPS:
+        part = after[after["Grupp"] == group]
+        fit = survival.cumulative_incidence(part["ResickDays"], part["ResickStatus"],
+                                            conf_level=conf)
+        at = survival.cumulative_incidence_at(fit, params["cuminc_times"])
+        days = np.sort(part["ResickDays"].to_numpy())
+        at_risk = days.size - np.searchsorted(days, fit.time, side="left")
+        ci_rows.append(pd.DataFrame({"Grupp": group, "time": fit.time, "n_risk": at_risk,
+                                     "est": fit.est, "lower": fit.lower, "upper": fit.upper}))
+        for time, est, lo, hi in zip(at.time, at.est, at.lower, at.upper, strict=True):
+            rows.append(_row("resick", f"cuminc_{int(time)}d_{group}", est, lo, hi, np.nan,
+                             "Aalen–Johansen"))
+
+    return Estimates(main=pd.DataFrame(rows), km=pd.concat(km_rows, ignore_index=True),
+                     months=monthly_degree(months, t, conf), cuminc=pd.concat(ci_rows, ignore_index=True),
+                     subgroups=_subgroups(t, conf), balance=_balance(t),
+                     centres=_centres(t, conf))
+
+
+def monthly_degree(months: pd.DataFrame, table: pd.DataFrame, conf_level: float
+                   ) -> pd.DataFrame:
+    """Mean sick-leave degree (0–100) per month since index and group, over the persons at
+    risk that month, with a cluster-robust CI (vårdcentral)."""
+    m = months[months["AtRiskDays"] > 0].merge(table[[PERSON_KEY, "Grupp", "Vardcentral"]],
+                                               on=PERSON_KEY)
+    rows = []
+    for (month, group), part in m.groupby(["Month", "Grupp"], observed=True, sort=True):
+        ci = causal.cluster_mean_ci(part["MeanDegree"], part["Vardcentral"], conf_level)
+        rows.append({"Month": int(month), "Grupp": group, "n": len(part),
+                     "mean": ci.estimate, "lower": ci.conf_low, "upper": ci.conf_high})
+    return pd.DataFrame(rows)
+
+
+def _subgroups(t: pd.DataFrame, conf: float) -> pd.DataFrame:
+    """Within every level of every subgroup variable: the hazard ratio for return and the
+    difference in mean net days (both cluster-robust), and per variable the interaction test
+    (robust Wald test of coordinator × level in one Cox model)."""
+    rows = []
+    for var, levels in SUBGROUPS.items():
+        data = t[t[var].notna()]
+        x = _dummies(data, ("coordinator", var))
+        inter = []
+        for col in [c for c in x.columns if c.startswith(f"{var}_")]:
+            x[f"coordinator:{col}"] = x["coordinator"] * x[col]
+            inter.append(f"coordinator:{col}")
+        full = survival.cox(data["ReturnDays"], data["Returned"], x,
+                            cluster=data["Vardcentral"], conf_level=conf)
+        p_inter = survival.wald_test(full, inter).pvalue
+        for level in levels:
+            part = data[data[var] == level]
+            n = part["Grupp"].value_counts()
+            row = {"variable": var, "level": level, "n_coordinator": int(n[GROUP_COORDINATOR]),
+                   "n_control": int(n[GROUP_CONTROL]), "p_interaction": p_inter}
+            if min(n) >= 2 and part["Returned"].sum() > 0:
+                fit = survival.cox(part["ReturnDays"], part["Returned"], part[["coordinator"]],
+                                   cluster=part["Vardcentral"], conf_level=conf)
+                diff = causal.cluster_mean_difference(part["NetDays"], part["Grupp"],
+                                                      part["Vardcentral"], conf,
+                                                      treated=GROUP_COORDINATOR)
+                row.update(hr=fit.hr[0], hr_low=fit.conf_low[0], hr_high=fit.conf_high[0],
+                           hr_p=fit.pvalue[0], netdays_diff=diff.estimate,
+                           netdays_low=diff.conf_low, netdays_high=diff.conf_high)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _balance(t: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 by group with standardised mean differences (coordinator minus control)."""
+    rows = []
+    for var in ("age", "NetDays12m", "VardbesokForeAr"):
+        data = t[t[var].notna()]
+        r = causal.smd(data[var].astype(float), data["Grupp"], treated=GROUP_COORDINATOR)
+        rows.append({"variable": var, "level": "", "coordinator": r.mean_treated[0],
+                     "control": r.mean_reference[0], "smd": r.smd[0], "kind": r.kind})
+    for var in ("sex", "Diagnosgrupp", "PriorCategory", "care"):
+        data = t[t[var].notna()]
+        r = causal.smd(data[var].astype(str), data["Grupp"], treated=GROUP_COORDINATOR,
+                       kind="categorical")
+        for i, level in enumerate(r.levels):
+            rows.append({"variable": var, "level": level, "coordinator": r.mean_treated[i],
+                         "control": r.mean_reference[i], "smd": r.smd[i], "kind": r.kind})
+    return pd.DataFrame(rows)
+
+
+def _centres(t: pd.DataFrame, conf: float) -> pd.DataFrame:
+    """Per vårdcentral: patients, median days to return (Kaplan–Meier) and mean net days."""
+    rows = []
+    for (centre, group), part in t.groupby(["Vardcentral", "Grupp"], observed=True, sort=True):
+        fit = survival.kaplan_meier(part["ReturnDays"], part["Returned"], conf_level=conf)
+        rows.append({"Vardcentral": centre, "Grupp": group, "n": len(part),
+                     "median_return_days": fit.median, "median_low": fit.median_lower,
+                     "median_high": fit.median_upper, "mean_net_days": part["NetDays"].mean()})
+    return pd.DataFrame(rows)

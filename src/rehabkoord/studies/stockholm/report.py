@@ -1,0 +1,536 @@
+"""The spell study's appendix: what may be published (decided by `rehabkoord.disclosure`),
+display tables, figures in the house style, and the methods and results text in Swedish or
+English.
+
+Published people counts: the flow, patients per group, per subgroup level and per vårdcentral
+(each set adding up to the group's total, so complementary suppression protects a small one),
+and the returns per group. A subgroup's or a centre's estimates are withheld with its count.
+Kaplan–Meier and cumulative incidence curves stop where fewer than `min_cell` patients remain
+at risk, and numbers at risk below `min_cell` are not printed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from ...disclosure import SMALL, SUPPRESSED, Rules, Structure, audit, protect
+from ...fmt import interval, number, pvalue
+from ...style import ARM_COLOURS, save, set_style
+from .analysis import GROUPS, SUBGROUPS, Estimates
+
+PALETTE = dict(zip(GROUPS, ARM_COLOURS, strict=True))
+
+LABELS = {
+    "sv": {
+        "Koordinator": "Koordinator", "Kontroll": "Kontroll", "Diagnosgrupp": "Diagnosgrupp",
+        "PriorCategory": "Sjukskrivning 12 mån före", "care": "Vårdkonsumtion", "sex": "Kön",
+        "mental": "Lindrig/medelsvår psykisk ohälsa", "pain": "Risk för långvarig smärta",
+        "both": "Både psykisk ohälsa och smärta", "other": "Övriga diagnoser",
+        "none": "Ingen", "1-90": "1–90 nettodagar", ">90": "Mer än 90 nettodagar",
+        "low": "Låg", "high": "Hög", "kvinna": "Kvinnor", "man": "Män",
+        "age": "Ålder, medel (år)", "NetDays12m": "Nettodagar 12 mån före, medel",
+        "VardbesokForeAr": "Vårdbesök 12 mån före, medel",
+        "days": "Dagar sedan indexdatum", "days_after_return": "Dagar efter återgång",
+        "share_sick": "Andel fortfarande sjukskrivna", "cuminc": "Kumulativ incidens",
+        "degree": "Medelsjukskrivningsgrad (%)", "month": "Månad sedan indexdatum",
+        "hr": "Hazardkvot för återgång (koordinator/kontroll)", "at_risk": "Antal i risk",
+    },
+    "en": {
+        "Koordinator": "Coordinator", "Kontroll": "Control", "Diagnosgrupp": "Diagnosis group",
+        "PriorCategory": "Sick leave 12 months before", "care": "Care use", "sex": "Sex",
+        "mental": "Mild/moderate mental ill-health", "pain": "Risk of long-term pain",
+        "both": "Both mental ill-health and pain", "other": "Other diagnoses",
+        "none": "None", "1-90": "1–90 net days", ">90": "More than 90 net days",
+        "low": "Low", "high": "High", "kvinna": "Women", "man": "Men",
+        "age": "Age, mean (years)", "NetDays12m": "Net days 12 months before, mean",
+        "VardbesokForeAr": "Care visits 12 months before, mean",
+        "days": "Days since index date", "days_after_return": "Days after return",
+        "share_sick": "Share still on sick leave", "cuminc": "Cumulative incidence",
+        "degree": "Mean sick-leave degree (%)", "month": "Month since index date",
+        "hr": "Hazard ratio for return (coordinator/control)", "at_risk": "Number at risk",
+    },
+}
+
+
+def label(key: str, language: str) -> str:
+    return LABELS[language].get(key, key)
+
+
+@dataclass
+class Publication:
+    """The counts the appendix may print (as text) and the audit of the withheld ones."""
+
+    rules: Rules
+    structure: Structure
+    withheld: dict
+
+    def text(self, key: tuple, language: str = "sv") -> str:
+        if key in self.withheld:
+            return self.rules.mark if self.withheld[key] == SMALL else SUPPRESSED
+        return number(self.structure.values[key], 0, language)
+
+    def shown(self, key: tuple) -> bool:
+        return key not in self.withheld
+
+
+def declare(table: pd.DataFrame, flow: Mapping) -> Structure:
+    """Every published people count and how they add up."""
+    s = Structure()
+    status = flow["by_status"]
+    total = s.cell(("flow", "participants"), flow["participants"], cost=50)
+    s.relation(total, [s.cell(("flow", k), v) for k, v in status.items()])
+    n = table["Grupp"].value_counts()
+    groups = [s.cell(("n", g), int(n[g]), cost=20) for g in GROUPS]
+    s.relation(("flow", "analysed"), groups)
+    for g in GROUPS:
+        part = table[table["Grupp"] == g]
+        s.relation(("n", g), [s.cell(("returned", g), int(part["Returned"].sum())),
+                              s.cell(("not_returned", g), int((1 - part["Returned"]).sum()),
+                                     shown=False)])
+        for var, levels in SUBGROUPS.items():
+            counts = part[var].value_counts()
+            cells = [s.cell((var, level, g), int(counts.get(level, 0))) for level in levels]
+            s.relation(("n", g), cells, rest=(var, "missing", g))
+        centres = part["Vardcentral"].value_counts()
+        s.relation(("n", g), [s.cell(("centre", c, g), int(v)) for c, v in
+                              sorted(centres.items())])
+    return s
+
+
+def publish(table: pd.DataFrame, flow: Mapping, rules: Rules) -> Publication:
+    structure = declare(table, flow)
+    return Publication(rules, structure, protect(structure, rules))
+
+
+def withheld_intervals(pub: Publication) -> list:
+    """The attacker's bounds for every unpublished count (the audit the appendix reports)."""
+    return audit(pub.structure, pub.withheld, pub.rules)
+
+
+def _fmt_ci(est: float, low: float, high: float, decimals: int, language: str) -> str:
+    return f"{number(est, decimals, language)} ({interval(low, high, decimals, language)})"
+
+
+def main_table(est: Estimates, pub: Publication, language: str) -> pd.DataFrame:
+    """The main results: one row per outcome measure."""
+    m = est.main.set_index("measure")
+    sv = language == "sv"
+    rows = []
+
+    def add(name: str, measure: str, decimals: int = 1, scale: float = 1.0) -> None:
+        r = m.loc[measure]
+        rows.append({("Mått" if sv else "Measure"): name,
+                     ("Skattning (95 % KI)" if sv else "Estimate (95% CI)"):
+                     _fmt_ci(r.estimate * scale, r.conf_low * scale, r.conf_high * scale,
+                             decimals, language),
+                     "p": pvalue(r.pvalue, language)})
+
+    for g in GROUPS:
+        add(("Mediantid till återgång, dagar, " if sv else "Median days to return, ")
+            + label(g, language).lower(), f"median_days_{g}", 0)
+    add("Hazardkvot för återgång, ojusterad" if sv else "Hazard ratio for return, unadjusted",
+        "hr_unadjusted", 2)
+    add("Hazardkvot för återgång, justerad¹" if sv else "Hazard ratio for return, adjusted¹",
+        "hr_adjusted", 2)
+    if "hr_iptw" in m.index:
+        add("Hazardkvot, viktad med propensity score" if sv else "Hazard ratio, IPT-weighted",
+            "hr_iptw", 2)
+    add("Skillnad i nettodagar, Hodges–Lehmann" if sv else "Difference in net days, "
+        "Hodges–Lehmann", "hodges_lehmann", 1)
+    add("Skillnad i nettodagar, medelvärde²" if sv else "Difference in net days, mean²",
+        "net_days_mean_difference", 1)
+    add("Skillnad i medelsjukskrivningsgrad, procentenheter²" if sv else
+        "Difference in mean sick-leave degree, percentage points²", "degree_mean_difference", 1)
+    add("Full återgång, skillnad i procentenheter" if sv else "Full return, difference in "
+        "percentage points", "risk_difference", 1, 100.0)
+    add("Nya sjukfall per personår, kvot²" if sv else "New spells per person-year, ratio²",
+        "rate_ratio", 2)
+    g = m.loc["gray_chisq"]
+    rows.append({("Mått" if sv else "Measure"): ("Återinsjuknande, Grays test" if sv else
+                                                  "Re-sick-listing, Gray's test"),
+                 ("Skattning (95 % KI)" if sv else "Estimate (95% CI)"):
+                 f"χ² = {number(g.estimate, 2, language)}", "p": pvalue(g.pvalue, language)})
+    out = pd.DataFrame(rows)
+    out.attrs["numeric"] = [c for c in out.columns if c != out.columns[0]]
+    out.attrs["notes"] = [
+        ("¹ Justerad för ålder, kön, diagnosgrupp och tidigare sjukskrivning. ² Robust "
+         "standardfel med vårdcentral som kluster (t-fördelning med G − 1 frihetsgrader för "
+         "medelvärden). Alla hazardkvoter: Cox-modell (Efron), robust varians per vårdcentral."
+         if sv else
+         "¹ Adjusted for age, sex, diagnosis group and prior sick leave. ² Robust standard "
+         "errors with vårdcentral as cluster (t distribution with G − 1 degrees of freedom for "
+         "means). All hazard ratios: Cox model (Efron), robust variance by vårdcentral."),
+    ]
+    return out
+
+
+def flow_table(pub: Publication, language: str) -> pd.DataFrame:
+    sv = language == "sv"
+    names = {"participants": ("Deltagare", "Participants"),
+             "no_follow_up": ("Ingen uppföljningstid", "No follow-up time"),
+             "no_index_spell": ("Inget pågående sjukfall vid indexdatum",
+                                "No spell ongoing at the index date"),
+             "index_spell_after_follow_up": ("Sjukfallet började efter uppföljningen",
+                                             "Spell started after follow-up"),
+             "analysed": ("Analyserade", "Analysed")}
+    rows = [{("Steg" if sv else "Step"): names[k][0 if sv else 1],
+             "n": pub.text(("flow", k), language)} for k in names if ("flow", k) in
+            pub.structure.values]
+    rows += [{("Steg" if sv else "Step"): f"– {label(g, language).lower()}",
+              "n": pub.text(("n", g), language)} for g in GROUPS]
+    out = pd.DataFrame(rows)
+    out.attrs["numeric"] = ["n"]
+    return out
+
+
+def balance_table(est: Estimates, pub: Publication, language: str) -> pd.DataFrame:
+    """Table 1 by group: counts with percentages, means, and standardised mean differences."""
+    sv = language == "sv"
+    c_var, c_smd = ("Variabel" if sv else "Variable"), "SMD"
+    cols = {g: f"{label(g, language)} (n = {pub.text(('n', g), language)})" for g in GROUPS}
+    rows, levels = [], []
+    for r in est.balance.itertuples():
+        if r.kind == "continuous":
+            rows.append({c_var: label(r.variable, language),
+                         cols[GROUPS[0]]: number(r.coordinator, 1, language),
+                         cols[GROUPS[1]]: number(r.control, 1, language),
+                         c_smd: number(r.smd, 2, language)})
+            levels.append(0)
+            continue
+        if not rows or rows[-1].get("_var") != r.variable:
+            rows.append({c_var: label(r.variable, language), cols[GROUPS[0]]: "",
+                         cols[GROUPS[1]]: "", c_smd: "", "_var": r.variable})
+            levels.append(0)
+        cell = {}
+        for g, share in zip(GROUPS, (r.coordinator, r.control), strict=True):
+            key = (r.variable, r.level, g)
+            cell[cols[g]] = (f"{pub.text(key, language)} ({number(100 * share, 1, language)} %)"
+                             if pub.shown(key) else pub.text(key, language))
+        rows.append({c_var: label(r.level, language), **cell,
+                     c_smd: number(r.smd, 2, language), "_var": r.variable})
+        levels.append(1)
+    out = pd.DataFrame(rows).drop(columns="_var")
+    out.attrs.update(levels=levels, numeric=[cols[g] for g in GROUPS] + [c_smd],
+                     notes=["SMD: standardiserad medelvärdesskillnad (koordinator − kontroll)."
+                            if sv else "SMD: standardised mean difference (coordinator − "
+                            "control)."])
+    return out
+
+
+def subgroup_table(est: Estimates, pub: Publication, language: str) -> pd.DataFrame:
+    """Hazard ratio and difference in mean net days within every pre-specified subgroup, with
+    the interaction test per subgroup variable; withheld with the subgroup's count."""
+    sv = language == "sv"
+    c_sub = "Undergrupp" if sv else "Subgroup"
+    c_n = "n (koord./kontroll)" if sv else "n (coord./control)"
+    c_hr, c_nd = ("Hazardkvot (95 % KI)" if sv else "Hazard ratio (95% CI)",
+                  "Skillnad nettodagar (95 % KI)" if sv else "Difference net days (95% CI)")
+    c_p = "p (interaktion)" if sv else "p (interaction)"
+    rows, levels = [], []
+    for var, part in est.subgroups.groupby("variable", sort=False):
+        rows.append({c_sub: label(var, language), c_n: "", c_hr: "", c_nd: "",
+                     c_p: pvalue(part["p_interaction"].iloc[0], language)})
+        levels.append(0)
+        for r in part.itertuples():
+            keys = [(var, r.level, g) for g in GROUPS]
+            ok = all(pub.shown(k) for k in keys) and not pd.isna(getattr(r, "hr", np.nan))
+            rows.append({c_sub: label(r.level, language),
+                         c_n: " / ".join(pub.text(k, language) for k in keys),
+                         c_hr: _fmt_ci(r.hr, r.hr_low, r.hr_high, 2, language) if ok
+                         else SUPPRESSED,
+                         c_nd: _fmt_ci(r.netdays_diff, r.netdays_low, r.netdays_high, 1,
+                                       language) if ok else SUPPRESSED, c_p: ""})
+            levels.append(1)
+    out = pd.DataFrame(rows)
+    n_tests = est.subgroups["variable"].nunique()
+    out.attrs.update(levels=levels, numeric=[c_n, c_hr, c_nd, c_p], notes=[
+        (f"Undergrupperna var bestämda i förväg; {n_tests} interaktionstester (Wald, robust "
+         "varians), ojusterade för multipla test." if sv else
+         f"The subgroups were pre-specified; {n_tests} interaction tests (Wald, robust "
+         "variance), not adjusted for multiple testing.")])
+    return out
+
+
+def centre_table(est: Estimates, pub: Publication, language: str) -> pd.DataFrame:
+    """Per vårdcentral (the unit that chose the model): patients, median days to return and
+    mean net days; only 7 clusters, so the cluster-robust intervals may be too narrow."""
+    sv = language == "sv"
+    rows = []
+    for r in est.centres.itertuples():
+        key = ("centre", r.Vardcentral, r.Grupp)
+        ok = pub.shown(key)
+        rows.append({("Vårdcentral" if sv else "Care centre"): r.Vardcentral,
+                     ("Grupp" if sv else "Group"): label(r.Grupp, language),
+                     "n": pub.text(key, language),
+                     ("Mediantid till återgång (95 % KI)" if sv else "Median days to return "
+                      "(95% CI)"): _fmt_ci(r.median_return_days, r.median_low, r.median_high,
+                                           0, language) if ok else SUPPRESSED,
+                     ("Nettodagar, medel" if sv else "Net days, mean"):
+                     number(r.mean_net_days, 1, language) if ok else SUPPRESSED})
+    out = pd.DataFrame(rows)
+    out.attrs["numeric"] = list(out.columns[2:])
+    return out
+
+
+def _truncate(curve: pd.DataFrame, min_cell: int) -> pd.DataFrame:
+    """A curve up to the last time at least `min_cell` remain at risk."""
+    return curve[curve["n_risk"] >= min_cell] if "n_risk" in curve else curve
+
+
+def km_figure(est: Estimates, rules: Rules, language: str, times: list[int]) -> tuple:
+    """Share still on sick leave by days since index (Kaplan–Meier, log CI), numbers at risk
+    below; both stop where fewer than `min_cell` remain."""
+    fig, (ax, tab) = plt.subplots(2, 1, figsize=(7.5, 5.2), height_ratios=[4, 1], sharex=True)
+    rows = []
+    for i, g in enumerate(GROUPS):
+        c = _truncate(est.km[est.km["Grupp"] == g], rules.min_cell)
+        t = np.concatenate([[0], c["time"]])
+        s, lo, hi = (np.concatenate([[1.0], c[k]]) for k in ("surv", "lower", "upper"))
+        ax.step(t, s, where="post", color=PALETTE[g], label=label(g, language))
+        ax.fill_between(t, lo, hi, step="post", color=PALETTE[g], alpha=0.15, linewidth=0)
+        full = est.km[est.km["Grupp"] == g]
+        for time in times:
+            at = full[full["time"] >= time]
+            n = int(at["n_risk"].iloc[0]) if len(at) else 0
+            text = str(n) if n >= rules.min_cell else f"<{rules.min_cell}"
+            tab.text(time, 1 - i, text, ha="center", va="center", fontsize=8, color=PALETTE[g])
+            rows.append({"Grupp": g, "time": time, "n_risk": text})
+    ax.set_ylabel(label("share_sick", language))
+    ax.set_ylim(0, 1.02)
+    ax.legend(frameon=False)
+    tab.set_yticks([1, 0], [label(g, language) for g in GROUPS])
+    tab.set_ylim(-0.5, 1.5)
+    tab.set_xlabel(label("days", language))
+    tab.set_title(label("at_risk", language), fontsize=9, loc="left")
+    tab.grid(False)
+    curves = pd.concat([_truncate(est.km[est.km["Grupp"] == g], rules.min_cell)
+                        for g in GROUPS])[["Grupp", "time", "n_risk", "surv", "lower", "upper"]]
+    return fig, curves, pd.DataFrame(rows)
+
+
+def degree_figure(est: Estimates, rules: Rules, language: str) -> tuple:
+    """Mean sick-leave degree by month since index, with cluster-robust 95 % CIs."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    data = est.months[est.months["n"] >= rules.min_cell]
+    for g in GROUPS:
+        d = data[data["Grupp"] == g]
+        ax.plot(d["Month"] + 1, d["mean"], marker="o", color=PALETTE[g], label=label(g, language))
+        ax.fill_between(d["Month"] + 1, d["lower"], d["upper"], color=PALETTE[g], alpha=0.15,
+                        linewidth=0)
+    ax.set_xlabel(label("month", language))
+    ax.set_ylabel(label("degree", language))
+    ax.set_ylim(0, 100)
+    ax.legend(frameon=False)
+    return fig, data
+
+
+def cuminc_figure(est: Estimates, rules: Rules, language: str) -> tuple:
+    """Cumulative incidence of a new spell after return (death/emigration competing), up to
+    the last time at least `min_cell` remain at risk."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    for g in GROUPS:
+        c = _truncate(est.cuminc[est.cuminc["Grupp"] == g], rules.min_cell)
+        ax.step(np.concatenate([[0], c["time"]]), np.concatenate([[0.0], c["est"]]),
+                where="post", color=PALETTE[g], label=label(g, language))
+    ax.set_xlabel(label("days_after_return", language))
+    ax.set_ylabel(label("cuminc", language))
+    ax.legend(frameon=False)
+    shown = pd.concat([_truncate(est.cuminc[est.cuminc["Grupp"] == g], rules.min_cell)
+                       for g in GROUPS])
+    return fig, shown[["Grupp", "time", "n_risk", "est", "lower", "upper"]]
+
+
+def forest_figure(est: Estimates, pub: Publication, language: str) -> tuple:
+    """Hazard ratio for return per subgroup level (log scale), withheld levels left out."""
+    rows = []
+    for r in est.subgroups.itertuples():
+        if all(pub.shown((r.variable, r.level, g)) for g in GROUPS) and not pd.isna(r.hr):
+            rows.append({"label": f"{label(r.variable, language)}: {label(r.level, language)}",
+                         "hr": r.hr, "low": r.hr_low, "high": r.hr_high})
+    data = pd.DataFrame(rows)
+    fig, ax = plt.subplots(figsize=(7.5, 0.35 * len(data) + 1.2))
+    y = np.arange(len(data))[::-1]
+    ax.errorbar(data["hr"], y, xerr=[data["hr"] - data["low"], data["high"] - data["hr"]],
+                fmt="o", color=ARM_COLOURS[0], capsize=3)
+    ax.axvline(1.0, color="0.4", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_yticks(y, data["label"])
+    ax.set_xlabel(label("hr", language))
+    return fig, data
+
+
+def all_figures(est: Estimates, pub: Publication, out_dir, language: str,
+                km_times: list[int]) -> dict[str, list]:
+    """Every figure of the appendix as PNG + SVG + the CSV of its numbers."""
+    set_style()
+    saved = {}
+    fig, curves, at_risk = km_figure(est, pub.rules, language, km_times)
+    saved["atergang_km"] = save(fig, f"{out_dir}/atergang_km", curves)
+    at_risk.to_csv(f"{out_dir}/atergang_km_antal_i_risk.csv", index=False, lineterminator="\n")
+    for name, (fig, data) in {"sjukskrivningsgrad": degree_figure(est, pub.rules, language),
+                              "aterinsjuknande": cuminc_figure(est, pub.rules, language),
+                              "forest_undergrupper": forest_figure(est, pub, language)}.items():
+        saved[name] = save(fig, f"{out_dir}/{name}", data)
+    return saved
+
+
+def methods_text(params: Mapping, language: str) -> str:
+    """The methods section, generated from the study's parameters."""
+    d, a, r = params["derivation"], params["analysis"], params["report"]
+    design = ("randomiserad" if a.get("randomised", True) else "icke-randomiserad")
+    if language == "sv":
+        text = (
+            f"Sjukskrivningsperioder från Försäkringskassan (MiDAS) slogs samman till sjukfall när "
+            f"en ny period började inom {d['gap_days']} dagar efter den föregående. Indexsjukfallet "
+            f"är det som pågick vid indexdatum eller började inom {d['after_days']} dagar efter det. "
+            f"Uppföljningen är {d['follow_up_months']} månader från indexdatum och slutar tidigare "
+            "vid dödsfall, utvandring, 65 års ålder eller uttagsdatum. Sjukskrivningsgraden en dag "
+            "är summan av dagens perioder (högst 100 %); nettodagar = Σ grad/100. Återgång är "
+            "indexsjukfallets slut; full återgång = återgång utan nytt sjukfall inom "
+            f"{d['full_return_days']} dagar. Jämförelsen är {design}. Tid till återgång: "
+            "Kaplan–Meier (logaritmiskt konfidensintervall), log-rank-test och Cox-modell (Efron) "
+            "med robust varians per vårdcentral, ojusterad och justerad för ålder, kön, "
+            "diagnosgrupp och tidigare sjukskrivning. Nettodagar: Wilcoxons rangsummetest med "
+            "Hodges–Lehmann-skattning och medelvärdesskillnad med klusterrobust standardfel. "
+            "Återinsjuknande: kumulativ incidens (Aalen–Johansen) med dödsfall och utvandring som "
+            "konkurrerande händelser, Grays test och kvot av nya sjukfall per personår (Poisson). "
+            "Med endast sju vårdcentraler kan klusterrobusta intervall bli för smala; resultaten "
+            "per vårdcentral redovisas därför också. Undergrupperna bestämdes i förväg. "
+            f"Antal under {r['min_cell']} redovisas inte (röjandekontroll), inte heller antal som "
+            "skulle avslöja dem.")
+    else:
+        text = (
+            f"Sick-leave periods from Försäkringskassan (MiDAS) were joined into spells when a "
+            f"new period started within {d['gap_days']} days of the previous one. The index spell "
+            f"is the one ongoing at the index date or starting within {d['after_days']} days "
+            f"after it. Follow-up is {d['follow_up_months']} months from the index date, ending "
+            "earlier at death, emigration, age 65 or the extraction date. The degree on a day is "
+            "the sum of that day's periods (at most 100 %); net days = Σ degree/100. Return is "
+            "the end of the index spell; full return = return without a new spell within "
+            f"{d['full_return_days']} days. The comparison is "
+            f"{'randomised' if a.get('randomised', True) else 'not randomised'}. Time to return: "
+            "Kaplan–Meier (log-scale confidence interval), log-rank test and Cox model (Efron) "
+            "with robust variance by care centre, unadjusted and adjusted for age, sex, "
+            "diagnosis group and prior sick leave. Net days: Wilcoxon rank-sum test with "
+            "Hodges–Lehmann estimate and difference in means with cluster-robust standard error. "
+            "Re-sick-listing: cumulative incidence (Aalen–Johansen) with death and emigration as "
+            "competing events, Gray's test and the ratio of new spells per person-year (Poisson). "
+            "With only seven care centres, cluster-robust intervals may be too narrow; results "
+            "per care centre are therefore also shown. The subgroups were pre-specified. Counts "
+            f"below {r['min_cell']} are not published (disclosure control), nor are counts that "
+            "would reveal them.")
+    if not a.get("randomised", True):
+        text += (" Huvudskattningen viktas också med inverterad sannolikhet för behandling från en "
+                 "logistisk propensity-modell (ålder, kön, diagnosgrupp, tidigare sjukskrivning)."
+                 if language == "sv" else
+                 " The main estimate is also weighted by inverse probability of treatment from a "
+                 "logistic propensity model (age, sex, diagnosis group, prior sick leave).")
+    return text
+
+
+def result_sentences(est: Estimates, language: str) -> list[str]:
+    """The main findings as sentences, numbers from the estimates."""
+    m = est.main.set_index("measure")
+    sv = language == "sv"
+    hr, hl, fr = m.loc["hr_adjusted"], m.loc["hodges_lehmann"], m.loc["risk_difference"]
+    rr = m.loc["rate_ratio"]
+    med = {g: m.loc[f"median_days_{g}"] for g in GROUPS}
+
+    def ci(r, k=2, s=1.0):
+        return interval(r.conf_low * s, r.conf_high * s, k, language)
+
+    if sv:
+        return [
+            f"Mediantiden till återgång var {number(med[GROUPS[0]].estimate, 0, language)} dagar "
+            f"med koordinator och {number(med[GROUPS[1]].estimate, 0, language)} dagar i "
+            f"kontrollgruppen (justerad hazardkvot {number(hr.estimate, 2, language)}, 95 % KI "
+            f"{ci(hr)}, p {pvalue(hr.pvalue, language)}).",
+            f"Skillnaden i nettodagar (Hodges–Lehmann) var {number(hl.estimate, 1, language)} "
+            f"dagar (95 % KI {ci(hl, 1)}).",
+            f"Andelen med full återgång skilde sig med {number(100 * fr.estimate, 1, language)} "
+            f"procentenheter (95 % KI {ci(fr, 1, 100.0)}), och kvoten av nya sjukfall per personår "
+            f"var {number(rr.estimate, 2, language)} (95 % KI {ci(rr)}).",
+        ]
+    return [
+        f"The median time to return was {number(med[GROUPS[0]].estimate, 0, language)} days "
+        f"with a coordinator and {number(med[GROUPS[1]].estimate, 0, language)} days in the "
+        f"control group (adjusted hazard ratio {number(hr.estimate, 2, language)}, 95% CI "
+        f"{ci(hr)}, p {pvalue(hr.pvalue, language)}).",
+        f"The difference in net days (Hodges–Lehmann) was {number(hl.estimate, 1, language)} "
+        f"days (95% CI {ci(hl, 1)}).",
+        f"The share with full return differed by {number(100 * fr.estimate, 1, language)} "
+        f"percentage points (95% CI {ci(fr, 1, 100.0)}), and the ratio of new spells per "
+        f"person-year was {number(rr.estimate, 2, language)} (95% CI {ci(rr)}).",
+    ]
+
+
+HEADINGS = {
+    "sv": {"methods": "Metod", "flow": "Flöde av deltagare", "table1": "Deltagarnas egenskaper",
+           "results": "Resultat", "subgroups": "Vem har nytta? Förbestämda undergrupper",
+           "centres": "Resultat per vårdcentral", "disclosure": "Röjandekontroll"},
+    "en": {"methods": "Methods", "flow": "Flow of participants", "table1": "Participants",
+           "results": "Results", "subgroups": "Who benefits? Pre-specified subgroups",
+           "centres": "Results per care centre", "disclosure": "Disclosure control"},
+}
+#: (kind, number, Swedish caption, English caption) per table and figure, in appendix order.
+CAPTIONS = {
+    "flow": ("table", 1, "Deltagare och analyserade per grupp.",
+             "Participants and analysed per group."),
+    "table1": ("table", 2, "Deltagarnas egenskaper vid indexdatum, per grupp.",
+               "Participants' characteristics at the index date, by group."),
+    "main": ("table", 3, "Huvudresultat.", "Main results."),
+    "atergang_km": ("figure", 1, "Andel fortfarande sjukskrivna efter dagar sedan indexdatum "
+                    "(Kaplan–Meier med 95 % konfidensintervall) och antal i risk.",
+                    "Share still on sick leave by days since the index date (Kaplan–Meier "
+                    "with 95% confidence interval) and numbers at risk."),
+    "sjukskrivningsgrad": ("figure", 2, "Medelsjukskrivningsgrad per månad sedan indexdatum "
+                           "(95 % konfidensintervall, klusterrobust per vårdcentral).",
+                           "Mean sick-leave degree per month since the index date (95% "
+                           "confidence interval, cluster-robust by care centre)."),
+    "aterinsjuknande": ("figure", 3, "Kumulativ incidens av nytt sjukfall efter återgång "
+                        "(dödsfall och utvandring konkurrerande).",
+                        "Cumulative incidence of a new spell after return (death and "
+                        "emigration competing)."),
+    "subgroups": ("table", 4, "Effekt inom förbestämda undergrupper.",
+                  "Effect within pre-specified subgroups."),
+    "forest_undergrupper": ("figure", 4, "Hazardkvot för återgång per undergrupp (95 % KI).",
+                            "Hazard ratio for return per subgroup (95% CI)."),
+    "centres": ("table", 5, "Resultat per vårdcentral.", "Results per care centre."),
+}
+
+
+@dataclass(frozen=True)
+class Text:
+    """Headings, numbered captions and the disclosure paragraph in the report language."""
+
+    language: str
+
+    def title(self, name: str) -> str:
+        return f"# {name}"
+
+    def heading(self, key: str) -> str:
+        return f"## {HEADINGS[self.language][key]}"
+
+    def caption(self, key: str) -> str:
+        kind, n, sv, en = CAPTIONS[key]
+        word = {("table", "sv"): "Tabell", ("table", "en"): "Table",
+                ("figure", "sv"): "Figur", ("figure", "en"): "Figure"}[(kind, self.language)]
+        return f"{word} {n}. {sv if self.language == 'sv' else en}"
+
+    def disclosure(self, pub: Publication) -> str:
+        n = sum(1 for k in pub.withheld if k in pub.structure.shown)
+        m = pub.rules.min_cell
+        if self.language == "sv":
+            return (f"Antal under {m} visas som ”{pub.rules.mark}” och antal som skulle avslöja "
+                    f"dem som ”{SUPPRESSED}”; {n} antal är undertryckta. Skattningar för en "
+                    "undergrupp eller vårdcentral vars antal undertrycks visas inte. Kurvorna "
+                    f"slutar där färre än {m} återstår i risk.")
+        return (f"Counts below {m} are shown as “{pub.rules.mark}” and counts that would reveal "
+                f"them as “{SUPPRESSED}”; {n} counts are withheld. Estimates for a subgroup or "
+                f"care centre whose count is withheld are not shown. Curves stop where fewer "
+                f"than {m} remain at risk.")

@@ -1,0 +1,75 @@
+"""The spell study's analysis table and estimates on the synthetic delivery, whose true
+effects are known: the published findings show, the flow adds up, and the subgroup pattern
+(no effect for both mental ill-health and pain) is recovered."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from rehabkoord.studies.stockholm import analysis
+
+
+def test_every_participant_is_accounted_for(sthlm_derived):
+    table, months, flow = sthlm_derived
+    status = flow["derivation"]["by_status"]
+    assert sum(status.values()) == flow["derivation"]["participants"] == 1033
+    assert status["analysed"] == len(table)
+    assert table["LopNr"].is_unique
+    assert set(months["LopNr"]) <= set(table["LopNr"])
+
+
+def test_outcomes_are_consistent_per_person(sthlm_derived):
+    table, months, _ = sthlm_derived
+    assert (table["ReturnDays"] >= 1).all() and (table["ReturnDays"] <= table["FollowUpDays"]).all()
+    assert ((table["MeanDegree"] >= 0) & (table["MeanDegree"] <= 100)).all()
+    assert (table["NetDays"] <= table["FollowUpDays"] + 1e-9).all()
+    per_person = months.groupby("LopNr")["NetDays"].sum()
+    merged = table.set_index("LopNr")["NetDays"]
+    assert np.allclose(per_person.reindex(merged.index).fillna(0), merged)
+    returned = table[table["Returned"] == 1]
+    assert table.loc[table["Returned"] == 0, "FullReturn"].isna().all()
+    assert returned["FullReturn"].notna().any()
+
+
+def test_published_findings_show_in_the_synthetic_study(sthlm_estimates):
+    m = sthlm_estimates.main.set_index("measure")
+    assert m.loc["median_days_Koordinator", "estimate"] < m.loc["median_days_Kontroll", "estimate"]
+    assert m.loc["hr_adjusted", "conf_low"] > 1          # faster return
+    assert m.loc["hodges_lehmann", "conf_high"] < 0      # fewer net days
+    assert m.loc["risk_difference", "conf_low"] > 0      # more full returns
+    assert m.loc["rate_ratio", "conf_high"] < 1          # fewer re-sick-listings
+    sub = sthlm_estimates.subgroups.set_index(["variable", "level"])
+    assert sub.loc[("Diagnosgrupp", "both"), "hr_low"] < 1 < sub.loc[("Diagnosgrupp", "both"),
+                                                                     "hr_high"]
+    assert sub.loc[("Diagnosgrupp", "mental"), "hr_low"] > 1
+    assert sub.loc[("Diagnosgrupp", "mental"), "p_interaction"] < 0.05
+
+
+def test_balance_and_centres_cover_every_level(sthlm_derived, sthlm_estimates):
+    b = sthlm_estimates.balance
+    for var, levels in analysis.SUBGROUPS.items():
+        shares = b[b["variable"] == var]
+        assert sorted(shares["level"]) == sorted(levels)
+        assert np.isclose(shares["coordinator"].sum(), 1) and np.isclose(shares["control"].sum(), 1)
+    c = sthlm_estimates.centres
+    assert len(c) == 7 and c["n"].sum() == len(sthlm_derived[0])
+
+
+def test_months_mean_degree_is_the_mean_over_persons_at_risk(sthlm_derived, sthlm_estimates):
+    table, months, _ = sthlm_derived
+    at_risk = months[months["AtRiskDays"] > 0].merge(table[["LopNr", "Grupp"]], on="LopNr")
+    first = at_risk[(at_risk["Month"] == 0) & (at_risk["Grupp"] == "Koordinator")]
+    row = sthlm_estimates.months.query("Month == 0 and Grupp == 'Koordinator'").iloc[0]
+    assert row["n"] == len(first)
+    assert np.isclose(row["mean"], first["MeanDegree"].mean(), rtol=1e-12)
+    assert row["lower"] < row["mean"] < row["upper"]
+
+
+def test_estimates_round_trip(tmp_path, sthlm_estimates):
+    sthlm_estimates.write(tmp_path)
+    back = analysis.Estimates.read(tmp_path)
+    for name in analysis.TABLES:
+        pd.testing.assert_frame_equal(getattr(back, name), getattr(sthlm_estimates, name),
+                                      check_dtype=False, check_categorical=False)
+    assert (tmp_path / "main.csv").read_text().startswith("outcome,measure,estimate")

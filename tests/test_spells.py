@@ -1,0 +1,511 @@
+"""Spell derivations: hand-calculated cases for every rule and boundary, and the DuckDB result
+compared with a plain per-person Python implementation on random persons (exact equality)."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date, timedelta
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from rehabkoord import spells as sp
+from rehabkoord.contract import normalise_icd10, normalise_icd10_sql
+
+D = date.fromisoformat
+
+
+def periods_frame(rows: list[tuple]) -> pd.DataFrame:
+    """(LopNr, FromDatum, TomDatum, Omfattning, Diagnos) tuples as a delivery-like frame."""
+    frame = pd.DataFrame(rows, columns=["LopNr", "FromDatum", "TomDatum", "Omfattning", "Diagnos"])
+    frame["FromDatum"] = pd.to_datetime(frame["FromDatum"])
+    frame["TomDatum"] = pd.to_datetime(frame["TomDatum"])
+    return frame
+
+
+def people(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame({"LopNr": [r[0] for r in rows],
+                         "IndexDatum": pd.to_datetime([r[1] for r in rows])})
+
+
+def day(ts) -> date | None:
+    return None if pd.isna(ts) else pd.Timestamp(ts).date()
+
+
+# --- the contract's ICD-10 rule ---------------------------------------------------------------
+
+@pytest.mark.parametrize("code", ["F43.8", "F438", "f43.8", " F43 .8 ", "f438\t"])
+def test_icd10_spellings_mean_the_same_in_python_and_sql(code):
+    assert normalise_icd10(code) == "F438"
+    got = duckdb.execute(f"SELECT {normalise_icd10_sql('x')} FROM (SELECT ? AS x)", [code])
+    assert got.fetchone()[0] == "F438"
+
+
+# --- join_periods -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("start", "spells"), [("2014-01-07", 1), ("2014-01-08", 2)])
+def test_gap_of_five_days_joins_six_does_not(start, spells):
+    # TomDatum 1 January; 7 January leaves 2–6 January (5 days) free, 8 January 6 days.
+    got = sp.join_periods(periods_frame([("1", "2014-01-01", "2014-01-01", 100, "F32"),
+                                         ("1", start, start, 100, "F32")])).df()
+    assert len(got) == spells
+    if spells == 1:
+        row = got.iloc[0]
+        assert (row.CalendarDays, row.SickDays, row.GapDays, row.NetDays) == (7, 2, 5, 2.0)
+
+
+def test_gap_rule_is_a_parameter_and_adjacent_or_overlapping_periods_always_join():
+    rows = [("1", "2014-01-01", "2014-01-10", 100, "F32"), ("1", "2014-01-11", "2014-01-20", 50,
+                                                             "F32"),
+            ("1", "2014-01-15", "2014-01-16", 25, "F32"), ("1", "2014-01-23", "2014-01-23", 25,
+                                                            "M54")]
+    assert len(sp.join_periods(periods_frame(rows), gap_days=0).df()) == 2
+    assert len(sp.join_periods(periods_frame(rows), gap_days=2).df()) == 1
+
+
+def test_overlap_sums_degrees_capped_at_100_and_counts_overlap_and_capped_days():
+    rows = [("1", "2014-01-01", "2014-01-10", 75, "f43.8"),   # 10 days at 75 %
+            ("1", "2014-01-06", "2014-01-15", 50, "M54"),     # 6–10 Jan: 125 % → 100 %
+            ("1", "2014-01-11", "2014-01-15", 25, "M54")]     # 11–15 Jan: 50 + 25 = 75 %
+    row = sp.join_periods(periods_frame(rows)).df().iloc[0]
+    # 1–5 Jan 5 × 0.75, 6–10 Jan 5 × 1 (capped), 11–15 Jan 5 × 0.75
+    assert row.NetDays == 5 * 0.75 + 5 * 1 + 5 * 0.75
+    assert (row.OverlapDays, row.CappedDays, row.Periods, row.SickDays) == (10, 5, 3, 15)
+    assert row.Diagnos == "F438"  # first period's code, normalised
+
+
+def test_a_period_inside_a_longer_one_does_not_end_the_spell_early():
+    rows = [("1", "2014-01-01", "2014-03-31", 50, "F32"), ("1", "2014-01-05", "2014-01-06", 50,
+                                                            "F32"),
+            ("1", "2014-04-05", "2014-04-05", 100, "F32")]  # 1–4 April free: 4 days, joins
+    got = sp.join_periods(periods_frame(rows)).df()
+    assert len(got) == 1 and day(got.SpellEnd[0]) == D("2014-04-05")
+
+
+# --- net_days and degree_by_month --------------------------------------------------------------
+
+def test_net_days_in_half_open_windows():
+    periods = periods_frame([("1", "2014-01-01", "2014-01-31", 50, "F32")])
+    windows = pd.DataFrame({"LopNr": ["1", "1", "2"], "WinStart": pd.to_datetime(
+        ["2013-12-30", "2014-01-31", "2014-01-01"]), "WinEnd": pd.to_datetime(
+        ["2014-01-03", "2014-02-05", "2014-02-01"]), "label": ["a", "b", "c"]})
+    got = sp.net_days(periods, windows).df().set_index("label")
+    assert got.loc["a", "NetDays"] == 1.0   # 1–2 January (3 January is outside)
+    assert got.loc["b", "NetDays"] == 0.5   # 31 January only
+    assert got.loc["c", "NetDays"] == 0.0   # nobody else on sick leave
+    assert got.loc["a", "WindowDays"] == 4
+
+
+def test_degree_by_month_uses_calendar_months_and_days_at_risk():
+    periods = periods_frame([("1", "2014-01-31", "2014-02-27", 100, "F32")])
+    index = pd.DataFrame({"LopNr": ["1"], "IndexDatum": pd.to_datetime(["2014-01-31"]),
+                          "FollowUpEnd": pd.to_datetime(["2014-03-10"])})
+    got = sp.degree_by_month(periods, index, 3).df()
+    assert [day(d) for d in got.MonthStart] == [D("2014-01-31"), D("2014-02-28"),
+                                                D("2014-03-31")]
+    assert list(got.AtRiskDays) == [28, 10, 0]        # died / censored on 10 March
+    assert got.MeanDegree[0] == 100.0
+    assert got.MeanDegree[1] == 0.0
+    assert pd.isna(got.MeanDegree[2])
+    # 28 February is month 1: Jan 31 + 1 month clamps to 28 February, the first day of month 1.
+    longer = periods_frame([("1", "2014-01-31", "2014-03-01", 100, "F32")])
+    got = sp.degree_by_month(longer, index, 3).df()
+    assert list(got.NetDays) == [28.0, 2.0, 0.0]
+    segs = sp.degree_segments(longer).df()
+    assert sp.degree_by_month(segs, index, 3).df().equals(got)
+
+
+# --- follow_up --------------------------------------------------------------------------------
+
+def test_each_end_of_follow_up_reason():
+    part = people([("died", "2014-01-01"), ("emig", "2014-01-01"), ("old", "2014-01-01"),
+                   ("data", "2015-06-01"), ("plan", "2014-01-01"), ("early_emig", "2014-01-01"),
+                   ("dead_before", "2014-01-01"), ("old_at_index", "2014-01-01")])
+    pop = pd.DataFrame({"LopNr": part.LopNr, "DodDatum": pd.to_datetime(
+        ["2014-05-01", None, None, None, None, None, "2013-12-01", None]),
+        "UtvandringDatum": pd.to_datetime([None, "2014-03-01", None, None, None, "2013-06-01",
+                                           None, None])})
+    birth = pd.DataFrame({"LopNr": part.LopNr, "FodelseDatum": pd.to_datetime(
+        ["1970-01-01"] * 2 + ["1949-02-10"] + ["1970-01-01"] * 4 + ["1949-01-01"])})
+    got = sp.follow_up(part, pop, birth, "2016-01-01", 12).df().set_index("LopNr")
+    ends = {k: (day(r.FollowUpEnd), r.EndReason, bool(r.AtRisk)) for k, r in got.iterrows()}
+    assert ends["died"] == (D("2014-05-01"), "died", True)
+    assert ends["emig"] == (D("2014-03-01"), "emigrated", True)
+    assert ends["old"] == (D("2014-02-10"), "age_65", True)   # 65th birthday
+    assert ends["data"] == (D("2016-01-01"), "extraction", True)
+    assert ends["plan"] == (D("2015-01-01"), "planned", True)
+    assert ends["early_emig"] == (D("2015-01-01"), "planned", True)  # emigrated, came back
+    assert ends["dead_before"][1:] == ("died", False)
+    assert ends["old_at_index"] == (D("2014-01-01"), "age_65", False)  # 65 on index day
+    assert got.loc["died", "FollowUpDays"] == 120
+
+
+def test_birth_year_only_puts_the_birthday_on_1_july_and_ties_go_to_death():
+    part = people([("a", "2014-01-01"), ("b", "2014-01-01")])
+    pop = pd.DataFrame({"LopNr": ["a", "b"], "DodDatum": pd.to_datetime([None, "2014-07-01"])})
+    birth = pd.DataFrame({"LopNr": ["a", "b"], "FodelseAr": [1949, 1949]})
+    got = sp.follow_up(part, pop, birth, "2016-01-01", 24).df()
+    assert [(day(e), r) for e, r in zip(got.FollowUpEnd, got.EndReason, strict=True)] == [
+        (D("2014-07-01"), "age_65"), (D("2014-07-01"), "died")]
+
+
+# --- index_spells, returns, re-sick-listings, flow ---------------------------------------------
+
+def _study(rows, index, death=None, extraction="2020-01-01", months=24, after_days=14):
+    """Spells, follow-up and index spells of a small hand-made study."""
+    periods = periods_frame(rows)
+    part = people(index)
+    pop = pd.DataFrame({"LopNr": part.LopNr, "DodDatum": pd.to_datetime(
+        [(death or {}).get(k) for k in part.LopNr])})
+    birth = pd.DataFrame({"LopNr": part.LopNr, "FodelseAr": 1970})
+    spells = sp.join_periods(periods).df()
+    follow = sp.follow_up(part, pop, birth, extraction, months).df()
+    index_ = sp.index_spells(spells, part, after_days).df()
+    return periods, spells, follow, index_
+
+
+def test_index_spell_ongoing_after_days_and_none():
+    rows = [("on", "2014-01-01", "2014-02-01", 100, "F32"),
+            ("after", "2014-01-15", "2014-02-01", 100, "F32"),   # 14 days after index
+            ("late", "2014-01-16", "2014-02-01", 100, "F32"),    # 15 days after: too late
+            ("ended", "2013-12-01", "2013-12-31", 100, "F32")]   # ended the day before index
+    _, _, follow, index_ = _study(rows, [(k, "2014-01-01") for k in
+                                         ("on", "after", "late", "ended")])
+    got = dict(zip(index_.LopNr, index_.IndexType, strict=True))
+    assert got == {"on": "ongoing", "after": "started_after", "late": "no_spell",
+                   "ended": "no_spell"}
+    flow = sp.flow(index_, follow)
+    assert flow["by_status"]["analysed"] == 2 and flow["by_status"]["no_index_spell"] == 2
+    assert sum(flow["by_status"].values()) == flow["participants"] == 4
+
+
+@pytest.mark.parametrize(("next_start_after_return", "status"),
+                         [(89, "resick_within"), (90, "full"), (91, "full")])
+def test_full_return_at_89_90_91_days(next_start_after_return, status):
+    # Spell ends 31 Jan; the return day R is 1 February; the next spell starts R + k days.
+    nxt = (D("2014-02-01") + timedelta(days=next_start_after_return)).isoformat()
+    rows = [("1", "2014-01-01", "2014-01-31", 100, "F32"), ("1", nxt, nxt, 100, "F32")]
+    _, spells, follow, index_ = _study(rows, [("1", "2014-01-01")])
+    got = sp.returns(index_, spells, follow).df().iloc[0]
+    assert (got.Returned, got.ReturnDays, day(got.ReturnDatum)) == (1, 31, D("2014-02-01"))
+    assert got.FullReturnStatus == status
+    assert got.FullReturn == (0 if status == "resick_within" else 1)
+
+
+@pytest.mark.parametrize(("death", "status", "full"), [("2014-05-01", "full", 1),
+                                                     ("2014-04-30", "censored", None)])
+def test_full_return_is_censored_when_follow_up_ends_before_90_days(death, status, full):
+    # R = 1 Feb; R + 90 = 2 May. Follow-up must last until 2 May (FollowUpEnd ≥ R + 90).
+    death = (D(death) + timedelta(days=1)).isoformat()
+    rows = [("1", "2014-01-01", "2014-01-31", 100, "F32")]
+    _, spells, follow, index_ = _study(rows, [("1", "2014-01-01")], death={"1": death})
+    got = sp.returns(index_, spells, follow).df().iloc[0]
+    assert got.FullReturnStatus == status
+    assert (pd.isna(got.FullReturn) if full is None else got.FullReturn == full)
+
+
+def test_return_censored_when_the_spell_outlasts_follow_up():
+    rows = [("1", "2014-01-01", "2014-12-31", 100, "F32")]
+    _, spells, follow, index_ = _study(rows, [("1", "2014-01-01")], extraction="2014-07-01")
+    got = sp.returns(index_, spells, follow).df().iloc[0]
+    assert (got.Returned, got.ReturnDays, got.FullReturnStatus) == (0, 181, "not_returned")
+    assert sp.resick_listings(index_, spells, follow).df().empty
+
+
+def test_resick_listing_status_re_sick_listed_competing_and_censored():
+    rows = [("resick", "2014-01-01", "2014-01-31", 100, "F32"),
+            ("resick", "2014-03-01", "2014-03-10", 100, "F32"),
+            ("resick", "2014-06-01", "2014-06-10", 100, "F32"),
+            ("died", "2014-01-01", "2014-01-31", 100, "F32"),
+            ("cens", "2014-01-01", "2014-01-31", 100, "F32")]
+    _, spells, follow, index_ = _study(rows, [(k, "2014-01-01") for k in ("resick", "died",
+                                                                           "cens")],
+                                       death={"died": "2014-06-01"}, months=12)
+    got = sp.resick_listings(index_, spells, follow).df().set_index("LopNr")
+    assert got.loc["resick", ["NewSpells", "ResickDays", "ResickStatus"]].tolist() == [2, 28, 1]
+    assert got.loc["died", ["NewSpells", "ResickDays", "ResickStatus"]].tolist() == [0, 120, 2]
+    assert got.loc["cens", ["NewSpells", "ResickDays", "ResickStatus"]].tolist() == [0, 334, 0]
+    assert got.loc["cens", "PersonYears"] == 334 / 365.25
+
+
+def test_prior_sick_leave_windows_end_at_the_index_spell_start():
+    rows = [("1", "2012-06-01", "2012-06-30", 100, "M54"),   # 19–20 months before: 3 years only
+            ("1", "2013-03-01", "2013-03-10", 50, "M54"),    # within 12 months: 5 net days
+            ("1", "2013-12-01", "2014-02-01", 100, "F43.8")]  # index spell, ongoing on 1 Jan
+    periods, spells, _, index_ = _study(rows, [("1", "2014-01-01")])
+    got = sp.prior_sick_leave(periods, spells, index_).df().iloc[0]
+    assert day(got.PriorRef) == D("2013-12-01")
+    assert (got.NetDays12m, got.NetDays36m, got.Spells12m, got.Spells36m) == (5.0, 35.0, 1, 2)
+    assert got.PriorCategory == "1-90"
+    groups = sp.diagnosis_groups(index_, periods).df().iloc[0]
+    assert (groups.IndexGroup, groups.PriorPain, groups.Diagnosgrupp) == ("mental", True, "both")
+
+
+@pytest.mark.parametrize(("net", "category"), [(0, "none"), (0.25, "1-90"), (90, "1-90"),
+                                               (90.25, ">90")])
+def test_prior_category_boundaries(net, category):
+    rows = [("1", "2014-06-01", "2014-06-30", 100, "F32")]
+    start, full = D("2013-06-01"), int(net)
+    if full:  # `full` days at 100 %
+        rows.append(("1", start.isoformat(), (start + timedelta(full - 1)).isoformat(), 100,
+                     "F32"))
+    if net != full:  # and a quarter day: one day at 25 %
+        extra = (start + timedelta(full)).isoformat()
+        rows.append(("1", extra, extra, 25, "F32"))
+    periods, spells, _, index_ = _study(rows, [("1", "2014-06-01")])
+    got = sp.prior_sick_leave(periods, spells, index_).df().iloc[0]
+    assert got.NetDays12m == net and got.PriorCategory == category
+
+
+def test_diagnosis_groups_longest_prefix_and_an_edited_mapping():
+    rows = [("sev", "2014-01-01", "2014-02-01", 100, "F32.2"),
+            ("mild", "2014-01-01", "2014-02-01", 100, "f32.1"),
+            ("pain", "2014-01-01", "2014-02-01", 100, "M79.7"),
+            ("none", "2014-01-01", "2014-02-01", 100, "S82")]
+    periods, _, _, index_ = _study(rows, [(k, "2014-01-01") for k in ("sev", "mild", "pain",
+                                                                      "none")])
+    got = sp.diagnosis_groups(index_, periods).df().set_index("LopNr").Diagnosgrupp
+    assert got.to_dict() == {"sev": "other", "mild": "mental", "pain": "pain", "none": "other"}
+    edited = pd.DataFrame({"prefix": ["S8"], "group": ["pain"]})
+    got = sp.diagnosis_groups(index_, periods, edited).df().set_index("LopNr").Diagnosgrupp
+    assert got["none"] == "pain" and got["mild"] == "other"
+
+
+def test_default_mapping_csv_is_the_code_default():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "notebooks" / "stockholm" / "diagnosgrupper.csv"
+    table = pd.read_csv(path, dtype=str)
+    assert list(table.columns) == ["prefix", "group", "label_sv", "label_en"]
+    assert sp.read_mapping(path).equals(sp._check_mapping(sp.DEFAULT_MAPPING))
+
+
+# --- the independent reference -----------------------------------------------------------------
+
+def add_months(d: date, months: int) -> date:
+    y, m = divmod(d.month - 1 + months, 12)
+    y += d.year
+    return date(y, m + 1, min(d.day, calendar.monthrange(y, m + 1)[1]))
+
+
+def days(a: date, b: date):
+    """The days of the half-open window [a, b)."""
+    return (a + timedelta(i) for i in range((b - a).days))
+
+
+class Person:
+    """One person's derivations, day by day, with no SQL and no vectorisation."""
+
+    MAP = sp._check_mapping(sp.DEFAULT_MAPPING)
+
+    def __init__(self, rows: list[tuple], index: date, death: date | None, emig: date | None,
+                 born: int, extraction: date, months: int, after_days: int):
+        self.periods = sorted(rows)  # (from, tom, degree, code)
+        self.total: dict[date, int] = {}
+        self.count: dict[date, int] = {}
+        for f, t, deg, _ in self.periods:
+            for x in days(f, t + timedelta(1)):
+                self.total[x] = self.total.get(x, 0) + deg
+                self.count[x] = self.count.get(x, 0) + 1
+        self.index, self.months = index, months
+        self.spells = self._spells()
+        ends = [("planned", add_months(index, months))]
+        if death:
+            ends.append(("died", death))
+        if emig and emig > index:
+            ends.append(("emigrated", emig))
+        bday = date(born, 7, 1)
+        ends.append(("age_65", date(bday.year + 65, 7, 1)))
+        ends.append(("extraction", extraction))
+        order = ["died", "emigrated", "age_65", "extraction", "planned"]
+        self.end, self.reason = min(((e, order.index(r), r) for r, e in ends))[::2]
+        self.index_spell = None
+        for s in self.spells:
+            if s["start"] <= index <= s["end"]:
+                self.index_spell, self.index_type = s, "ongoing"
+                break
+            if index < s["start"] <= index + timedelta(after_days):
+                self.index_spell, self.index_type = s, "started_after"
+                break
+
+    def degree_days(self, a: date, b: date) -> int:
+        return sum(min(self.total.get(x, 0), 100) for x in days(a, b))
+
+    def _spells(self):
+        out, cur = [], None
+        for f, t, deg, code in self.periods:
+            if cur is None or (f - cur["end"]).days - 1 > sp.GAP_DAYS:
+                cur = {"start": f, "end": t, "rows": []}
+                out.append(cur)
+            cur["end"] = max(cur["end"], t)
+            cur["rows"].append((f, t, deg, code))
+        for s in out:
+            first = min(s["rows"], key=lambda r: (r[0], -r[2], normalise_icd10(r[3])))
+            window = list(days(s["start"], s["end"] + timedelta(1)))
+            s.update(dx=normalise_icd10(first[3]), n=len(s["rows"]),
+                     sick=sum(1 for x in window if self.count.get(x, 0) > 0),
+                     net=self.degree_days(s["start"], s["end"] + timedelta(1)) / 100,
+                     overlap=sum(1 for x in window if self.count.get(x, 0) >= 2),
+                     capped=sum(1 for x in window if self.total.get(x, 0) > 100))
+        return out
+
+    def group(self, code: str) -> str:
+        hits = [(len(p), g) for p, g in zip(self.MAP.prefix, self.MAP.group, strict=True)
+                if code.startswith(p)]
+        return max(hits)[1] if hits else "other"
+
+    def derived(self) -> dict:
+        out: dict = {"spells": [(s["start"], s["end"], s["dx"], s["n"], s["sick"], s["net"],
+                                 s["overlap"], s["capped"]) for s in self.spells],
+                     "follow": (self.end, self.reason, self.end > self.index)}
+        months = []
+        for m in range(self.months):
+            a, b = add_months(self.index, m), add_months(self.index, m + 1)
+            b = max(min(b, self.end), a)
+            dd = self.degree_days(a, b)
+            months.append((m, (b - a).days, dd / 100, dd / (b - a).days if b > a else None))
+        out["months"] = months
+        s = self.index_spell
+        out["index"] = None if s is None else (s["start"], self.index_type)
+        ref = min(self.index, s["start"]) if s else self.index
+        w12, w36 = add_months(ref, -12), add_months(ref, -36)
+        dd12 = self.degree_days(w12, ref)
+        out["prior"] = (dd12 / 100, self.degree_days(w36, ref) / 100,
+                        sum(1 for t in self.spells if w12 <= t["end"] < ref),
+                        sum(1 for t in self.spells if w36 <= t["end"] < ref),
+                        "none" if dd12 == 0 else "1-90" if dd12 <= 9000 else ">90")
+        if s is None or not self.end > self.index or s["start"] >= self.end:
+            return out
+        year_before = ref.replace(year=ref.year - 1) if not (ref.month == 2 and ref.day == 29) \
+            else date(ref.year - 1, 2, 28)
+        prior = {self.group(normalise_icd10(c)) for f, t, _, c in self.periods
+                 if f < ref and t >= year_before}
+        g = self.group(s["dx"])
+        both = (g == "mental" and "pain" in prior) or (g == "pain" and "mental" in prior)
+        out["group"] = "both" if both else g
+        r = s["end"] + timedelta(1)
+        returned = r < self.end
+        later = [t["start"] for t in self.spells if t["start"] > s["end"] and t["start"] < self.end]
+        nxt = min(later) if later else None
+        if not returned:
+            status = "not_returned"
+        elif nxt is not None and nxt < r + timedelta(90):
+            status = "resick_within"
+        elif r + timedelta(90) <= self.end:
+            status = "full"
+        else:
+            status = "censored"
+        out["returns"] = (((r if returned else self.end) - self.index).days, int(returned), status)
+        if returned:
+            first = nxt if nxt is not None else self.end
+            st = 1 if nxt else 2 if self.reason in ("died", "emigrated") else 0
+            out["resick"] = (len(later), (first - r).days, st, (self.end - r).days / 365.25)
+        return out
+
+
+def random_study(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    codes = ["F32.1", "f43.8", "F438", "M54.5", "m79", "S82", "F41", "F32.3", "J06"]
+    rows, part, pop, birth = [], [], [], []
+    for k in range(n):
+        key = f"{k:04d}"
+        index = D("2014-01-01") + timedelta(int(rng.integers(0, 400)))
+        t = index - timedelta(int(rng.integers(0, 1200)))
+        for _ in range(int(rng.integers(0, 8))):
+            length = int(rng.choice([1, 3, 10, 30, 90, 400]))
+            rows.append((key, t, t + timedelta(length - 1), int(rng.choice([25, 50, 75, 100])),
+                         str(rng.choice(codes))))
+            t = t + timedelta(length + int(rng.choice([-20, -3, 0, 1, 4, 5, 6, 7, 40, 89, 120])))
+        death = index + timedelta(int(rng.integers(-30, 700))) if rng.random() < 0.15 else None
+        emig = index + timedelta(int(rng.integers(-400, 700))) if rng.random() < 0.15 else None
+        part.append((key, index))
+        pop.append((key, death, emig))
+        birth.append((key, int(rng.choice([1948, 1949, 1950, 1970]))))
+    return rows, part, pop, birth
+
+
+def test_duckdb_equals_the_per_person_reference_on_random_persons():
+    extraction, months, after = D("2015-09-01"), 14, 14
+    rows, part, pop, birth = random_study(300, seed=7)
+    periods = periods_frame(rows)
+    participants = people(part)
+    population = pd.DataFrame(pop, columns=["LopNr", "DodDatum", "UtvandringDatum"])
+    births = pd.DataFrame(birth, columns=["LopNr", "FodelseAr"])
+    d = sp.derive_all(periods.sample(frac=1, random_state=1), participants, population, births,
+                      extraction_date=extraction.isoformat(), months=months, after_days=after)
+    ref = {}
+    for key, index in part:
+        mine = [(r[1], r[2], r[3], r[4]) for r in rows if r[0] == key]
+        _, death, emig = next(p for p in pop if p[0] == key)
+        born = next(b[1] for b in birth if b[0] == key)
+        ref[key] = Person(mine, index, death, emig, born, extraction, months, after).derived()
+
+    spells = d.spells.df()
+    got = {k: [(day(r.SpellStart), day(r.SpellEnd), r.Diagnos, r.Periods, r.SickDays, r.NetDays,
+                r.OverlapDays, r.CappedDays) for r in g.itertuples()]
+           for k, g in spells.groupby("LopNr")}
+    assert got == {k: v["spells"] for k, v in ref.items() if v["spells"]}
+    assert spells.OverlapDays.sum() > 0 and spells.CappedDays.sum() > 0  # the data exercise it
+
+    follow = d.follow.df().set_index("LopNr")
+    assert {k: (day(r.FollowUpEnd), r.EndReason, bool(r.AtRisk)) for k, r in follow.iterrows()} \
+        == {k: v["follow"] for k, v in ref.items()}
+    assert set(follow.EndReason) == {"died", "emigrated", "age_65", "extraction", "planned"}
+
+    index_ = d.index.df()
+    assert {r.LopNr: None if r.IndexType == "no_spell" else (day(r.SpellStart), r.IndexType)
+            for r in index_.itertuples()} == {k: v["index"] for k, v in ref.items()}
+
+    prior = d.prior.df()
+    assert {r.LopNr: (r.NetDays12m, r.NetDays36m, r.Spells12m, r.Spells36m, r.PriorCategory)
+            for r in prior.itertuples()} == {k: v["prior"] for k, v in ref.items()}
+
+    groups = d.groups.df()
+    analysed = {k for k, v in ref.items() if "returns" in v}
+    assert {r.LopNr: r.Diagnosgrupp for r in groups.itertuples() if r.LopNr in analysed} == \
+        {k: ref[k]["group"] for k in analysed}
+    assert "both" in set(groups.Diagnosgrupp)
+
+    ret = d.returns.df()
+    assert {r.LopNr: (r.ReturnDays, r.Returned, r.FullReturnStatus) for r in ret.itertuples()} \
+        == {k: ref[k]["returns"] for k in analysed}
+    assert set(ret.FullReturnStatus) == {"full", "resick_within", "censored", "not_returned"}
+
+    res = d.resick.df()
+    assert {r.LopNr: (r.NewSpells, r.ResickDays, r.ResickStatus, r.PersonYears)
+            for r in res.itertuples()} == {k: v["resick"] for k, v in ref.items() if "resick" in v}
+    assert set(res.ResickStatus) == {0, 1, 2}
+
+    m = d.months.df()
+    at_risk = {k for k, v in ref.items() if v["follow"][2]}
+    got_m = {k: [(r.Month, r.AtRiskDays, r.NetDays, None if pd.isna(r.MeanDegree) else
+                  r.MeanDegree) for r in g.itertuples()] for k, g in m.groupby("LopNr")}
+    assert got_m == {k: ref[k]["months"] for k in at_risk}
+
+    flow = d.flow
+    assert sum(flow["by_status"].values()) == flow["participants"] == 300
+    assert flow["by_status"]["analysed"] == len(analysed)
+    assert flow["periods"] == len(rows)
+
+
+def test_results_do_not_depend_on_row_order_or_threads():
+    rows, part, pop, birth = random_study(120, seed=3)
+    periods = periods_frame(rows)
+    args = (people(part), pd.DataFrame(pop, columns=["LopNr", "DodDatum", "UtvandringDatum"]),
+            pd.DataFrame(birth, columns=["LopNr", "FodelseAr"]))
+    one = sp.derive_all(periods, *args, extraction_date="2015-09-01",
+                        con=sp.connect(threads=1))
+    two = sp.derive_all(periods.sample(frac=1, random_state=5).reset_index(drop=True), *args,
+                        extraction_date="2015-09-01", con=sp.connect(threads=2))
+    for name in ("spells", "follow", "index", "prior", "groups", "returns", "resick", "months"):
+        pd.testing.assert_frame_equal(getattr(one, name).df(), getattr(two, name).df())
+    assert one.flow == two.flow
+
+
+def test_inputs_as_parquet_files(tmp_path):
+    periods = periods_frame([("1", "2014-01-01", "2014-01-10", 100, "F32")])
+    periods.to_parquet(tmp_path / "p.parquet")
+    got = sp.join_periods(tmp_path / "p.parquet").df()
+    assert got.NetDays.tolist() == [10.0]
