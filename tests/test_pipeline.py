@@ -160,7 +160,7 @@ def test_bad_delivery_fails_stage_and_keeps_outputs(own):
     assert "Traceback" not in done.stdout + done.stderr
     assert {rel: digest(own / rel) for rel in TABLES} == before
     runner = subprocess.run([str(Path(env()["PATH"].split(os.pathsep)[0]) / "python"), "-m",
-                             "rehabkoord.stage", "notebooks/02_clean.ipynb", "failed.ipynb"],
+                             "rehabkoord.stage", "notebooks/uppsala/02_clean.ipynb", "failed.ipynb"],
                             cwd=own, env=env(), capture_output=True, text=True)
     assert runner.returncode == 1
     assert runner.stderr.strip().splitlines()[-1].endswith(message)
@@ -294,15 +294,15 @@ def test_pdf_is_printed(built, tmp_path):
 
 
 def test_notebook_runs_in_place_as_in_jupyterlab(own):
-    """A statistician opening notebooks/03_cohort.ipynb in Lab (cwd notebooks/, the registered
+    """A statistician opening notebooks/uppsala/03_cohort.ipynb in Lab (cwd its folder, the registered
     kernel in its own process, the same defaults) runs it top to bottom without errors."""
     import nbformat
     from nbclient import NotebookClient
 
     before = digest(own / "data" / "processed" / "uppsala" / "analysis.parquet")
-    nb = nbformat.read(own / "notebooks" / "03_cohort.ipynb", as_version=4)
+    nb = nbformat.read(own / "notebooks" / "uppsala" / "03_cohort.ipynb", as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="rehabkoord",
-                   resources={"metadata": {"path": str(own / "notebooks")}}).execute()
+                   resources={"metadata": {"path": str(own / "notebooks" / "uppsala")}}).execute()
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert errors == []
     assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
