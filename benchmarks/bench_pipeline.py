@@ -1,11 +1,12 @@
-"""Benchmark: the pipeline under DVC against the same library calls in one Python process.
+"""Benchmark: the Uppsala pipeline under DVC against the same library calls in one process.
 
     python benchmarks/bench_pipeline.py            # 3 repeats, medians
     python benchmarks/bench_pipeline.py --repeats 5
 
-In a temporary copy of the compendium, prints the median wall time of
-- a full `dvc repro --force`, and the same library calls (every stage notebook's code cells,
-  in order) in one fresh Python process, with their ratio;
+In a temporary copy of the compendium (whose own src/ is put first on PYTHONPATH), prints the
+median wall time of
+- a full `dvc repro --force notebooks/uppsala/dvc.yaml`, and the same library calls (every
+  stage notebook's code cells, in order) in one fresh Python process, with their ratio;
 - a report-only parameter change (`report.min_cell`) -> new reports/uppsala/bilaga.html;
 - an analysis parameter change (`analysis.alpha`, then `analysis.conf_level`) -> new HTML;
 - papermill on a one-cell notebook (`1+1`, separate kernel), the stage runner on it, and
@@ -34,6 +35,9 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT / "src"))
 from rehabkoord.verify import copy_project  # noqa: E402
 
+STUDY = Path("notebooks/uppsala")
+TARGET = str(STUDY / "dvc.yaml")
+
 ONE_PROCESS = """
 import os, sys, json, runpy
 from pathlib import Path
@@ -44,13 +48,20 @@ for notebook in json.loads(sys.argv[1]):
     code = "\\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     exec(compile(code, notebook, "exec"), {"__name__": "__main__"})
 from rehabkoord import render
-render.html("reports/uppsala/notebooks/06_report.ipynb", "reports/uppsala/bilaga.html")
+render.html("reports/uppsala/notebooks/06_report.ipynb", "reports/uppsala/bilaga.html",
+            params_file="notebooks/uppsala/params.yaml")
 """
+
+
+PROJECT: Path | None = None  # the temporary copy, once made
 
 
 def env() -> dict[str, str]:
     e = dict(os.environ)
     e["PATH"] = f"{BIN}{os.pathsep}{e.get('PATH', '')}"
+    if PROJECT is not None:  # the copy's library, not an installed one
+        e["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT / "src"),
+                                                        e.get("PYTHONPATH")]))
     e["SOURCE_DATE_EPOCH"] = "1767225600"
     return e
 
@@ -62,18 +73,16 @@ def timed(args: list[str], cwd: Path) -> float:
 
 
 def stage_notebooks(project: Path) -> list[str]:
-    """The stage notebooks in the order `dvc repro` runs them."""
-    stages = yaml.safe_load((project / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
-    order = subprocess.run([str(BIN / "dvc"), "dag", "--md"], cwd=project, env=env(),
-                           capture_output=True, text=True, check=True).stdout
-    names = [n for n in stages if f'["{n}"]' in order]
-    lock = yaml.safe_load((project / "dvc.lock").read_text(encoding="utf-8"))["stages"]
-    names.sort(key=list(lock).index)
-    return [next(d for d in stages[n]["deps"] if str(d).startswith("notebooks/")) for n in names]
+    """The study's stage notebooks (paths from the root) in the order `dvc repro` runs them."""
+    stages = yaml.safe_load((project / TARGET).read_text(encoding="utf-8"))["stages"]
+    lock = yaml.safe_load((project / STUDY / "dvc.lock").read_text(encoding="utf-8"))["stages"]
+    names = sorted(stages, key=list(lock).index)
+    return [(STUDY / next(d for d in stages[n]["deps"] if str(d).endswith(".ipynb"))).as_posix()
+            for n in names]
 
 
 def set_param(project: Path, section: str, key: str, value) -> None:
-    path = project / "params.yaml"
+    path = project / STUDY / "params.yaml"
     params = yaml.safe_load(path.read_text(encoding="utf-8"))
     params[section][key] = value
     path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
@@ -83,7 +92,7 @@ def change_time(project: Path, section: str, key: str, values: list, repeats: in
     times = []
     for i in range(repeats):
         set_param(project, section, key, values[i % 2])
-        times.append(timed([str(BIN / "dvc"), "repro"], project))
+        times.append(timed([str(BIN / "dvc"), "repro", TARGET], project))
     return statistics.median(times)
 
 
@@ -92,16 +101,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     n = parser.parse_args().repeats
     dvc = str(BIN / "dvc")
+    global PROJECT
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
-        project = copy_project(ROOT, Path(tmp) / "project", include_untracked=True)
-        subprocess.run([dvc, "repro"], cwd=project, env=env(), check=True, capture_output=True)
+        project = PROJECT = copy_project(ROOT, Path(tmp) / "project", include_untracked=True)
+        subprocess.run([dvc, "repro", TARGET], cwd=project, env=env(), check=True,
+                       capture_output=True)
         notebooks = json.dumps(stage_notebooks(project))
-        full = statistics.median(timed([dvc, "repro", "--force"], project) for _ in range(n))
+        full = statistics.median(timed([dvc, "repro", "--force", TARGET], project)
+                                 for _ in range(n))
         plain = statistics.median(timed([sys.executable, "-c", ONE_PROCESS, notebooks], project)
                                   for _ in range(n))
         print(f"full dvc repro --force           {full:6.2f} s")
         print(f"same calls in one process        {plain:6.2f} s   ratio {full / plain:.2f}x")
-        subprocess.run([dvc, "repro"], cwd=project, env=env(), check=True, capture_output=True)
+        subprocess.run([dvc, "repro", TARGET], cwd=project, env=env(), check=True,
+                       capture_output=True)
         report = change_time(project, "report", "min_cell", [4, 3], n)
         print(f"report.min_cell change -> HTML   {report:6.2f} s")
         alpha = change_time(project, "analysis", "alpha", [0.01, 0.05], n)

@@ -172,3 +172,30 @@ def test_small_synthetic_study_cannot_be_undone(min_cell):
     assert any(f.mark == f"<{min_cell}" for f in findings)
     assert not [f for f in findings if f.too_narrow], summary(findings, "small study")
     assert all(iv.protected for iv in pub.intervals())
+
+    # the appendix rebuilds the figures stage's decision from published.json, exactly
+    published = json.loads(json.dumps(disclosure.to_json(pub)))
+    rebuilt = disclosure.from_json(published, results, baseline, flow, disclosure.Rules(min_cell),
+                                   12)
+    assert rebuilt.withheld == pub.withheld
+    assert rebuilt.outcomes == pub.outcomes and rebuilt.baseline == pub.baseline
+    assert rebuilt.flow == pub.flow and rebuilt.power_n == pub.power_n
+    assert disclosure.to_json(rebuilt) == disclosure.to_json(pub)
+
+
+def test_a_published_decision_is_used_only_for_its_own_tables_and_rules():
+    pub = disclosure.publish(NO_RESULTS, NO_BASELINE, FLOW, disclosure.Rules(3))
+    published = json.loads(json.dumps(disclosure.to_json(pub)))
+    again = disclosure.from_json(published, NO_RESULTS, NO_BASELINE, FLOW, disclosure.Rules(3))
+    assert again.withheld == pub.withheld and again.flow == pub.flow
+    with pytest.raises(ValueError, match="rules"):
+        disclosure.from_json(published, NO_RESULTS, NO_BASELINE, FLOW, disclosure.Rules(4))
+    other = copy.deepcopy(FLOW)  # one more person analysed, one fewer absent
+    other["windows"]["12"]["Kontroll"]["excluded"][ABSENT] = 2
+    other["windows"]["12"]["Kontroll"]["analysed"] = 60
+    with pytest.raises(ValueError, match="tables"):
+        disclosure.from_json(published, NO_RESULTS, NO_BASELINE, other, disclosure.Rules(3))
+    shown = copy.deepcopy(published)
+    shown["cells"] = shown["cells"][1:]
+    with pytest.raises(ValueError, match="does not cover"):
+        disclosure.from_json(shown, NO_RESULTS, NO_BASELINE, FLOW, disclosure.Rules(3))

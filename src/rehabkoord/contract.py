@@ -131,10 +131,21 @@ def normalise_key(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     fractions) is flagged, never guessed. Missing values stay missing and are not flagged.
     """
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        if pd.api.types.is_integer_dtype(values):  # their digits, without a detour via float
+            bad = (values < 0).fillna(False).astype(bool)
+            text = values.astype("string")
+            if bad.any():
+                text = text.where(~bad, values.astype("float64").astype("string"))
+            return text, bad
         numbers = values.astype("float64")
         bad = numbers.notna() & ((numbers != np.floor(numbers)) | (numbers < 0))
-        text = numbers.where(~bad).astype("Int64").astype("string")
-        text = text.where(~bad, numbers.astype("string"))
+        whole = numbers.notna() & ~bad
+        if (numbers[whole] >= 2.0**63).any():  # beyond int64: the nullable path
+            text = numbers.where(~bad).astype("Int64").astype("string")
+        else:  # int64 -> text is vectorised; the nullable Int64 -> text path is not
+            text = numbers.where(whole, 0).astype("int64").astype("string").where(whole)
+        if bad.any():  # float -> text is slow: only when a value is not a key (and reported)
+            text = text.where(~bad, numbers.astype("string"))
         return text, bad
     text = values.astype("string").str.strip()
     text = text.where(text != "")

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linprog
 
 SUPPRESSED = "–"
 SMALL = "small count"
@@ -159,6 +158,8 @@ def attacker_bounds(keys: list[Key], relations: list[tuple[Key, tuple[Key, ...]]
     Counts known exactly are substituted first and the rest is split into independent
     components, so each LP is small; a lone unknown in an equation is solved directly.
     `cache` keeps solved components across calls (the greedy search re-asks the same ones)."""
+    from scipy.optimize import linprog  # only where an audit runs (not to rebuild a decision)
+
     cache = {} if cache is None else cache
     fixed = {k: b[0] for k, b in bounds.items() if b[1] is not None and b[0] == b[1]}
     rows = []
@@ -453,10 +454,15 @@ def declare(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict,
 
 
 def publish(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict, rules: Rules,
-            power_window: int | None = None) -> Publication:
-    """Decide every published cell of the appendix (outcomes, Table 1, flow, power text)."""
+            power_window: int | None = None, *,
+            withheld: dict[Key, str] | None = None) -> Publication:
+    """Decide every published cell of the appendix (outcomes, Table 1, flow, power text).
+
+    `withheld` is a decision already made by `protect` over the same tables and rules (see
+    `from_json`); without it the decision is made here."""
     structure = declare(results, baseline, flow, power_window)
-    withheld = protect(structure, rules)
+    if withheld is None:
+        withheld = protect(structure, rules)
     pub = Publication(rules, structure, withheld, [], [], {}, SafeCell(None))
     groups = list(GROUP_PREFIX.items())
     for _, r in results.iterrows():
@@ -532,5 +538,44 @@ def to_json(pub: Publication) -> dict:
         c = pub.count(k)
         cells.append({"key": list(k), "published": c.value, "mark": c.mark, "reason": c.reason})
     return {"rules": {"min_cell": pub.rules.min_cell,
-                      "zeros_disclosive": pub.rules.zeros_disclosive},
+                      "zeros_disclosive": pub.rules.zeros_disclosive,
+                      "mark_small_counts": pub.rules.mark_small},
             "cells": cells}
+
+
+def from_json(published: dict, results: pd.DataFrame, baseline: pd.DataFrame, flow: dict,
+              rules: Rules, power_window: int | None = None) -> Publication:
+    """The publication `to_json` wrote, rebuilt over the same tables without solving the audit
+    again: one stage decides (figures), a later one formats (the appendix).
+
+    Exact, never a guess: `published` must state the same `rules`, and name every shown count
+    of these tables with the value these tables give it (withheld counts by reason); else the
+    decision was made over other tables or rules and a `ValueError` says so."""
+    stated = published.get("rules", {})
+    if (stated.get("min_cell"), stated.get("zeros_disclosive"),
+            stated.get("mark_small_counts")) != (rules.min_cell, rules.zeros_disclosive,
+                                                 rules.mark_small):
+        raise ValueError(f"disclosure: the published decision was made under the rules {stated}, "
+                         f"not {rules}; re-run the stage that decides it")
+    structure = declare(results, baseline, flow, power_window)
+    withheld: dict[Key, str] = {}
+    keys = set()
+    for cell in published.get("cells", []):
+        key = tuple(cell["key"])
+        keys.add(key)
+        if key not in structure.shown:
+            raise ValueError(f"disclosure: the published decision names {key}, which these "
+                             "tables do not publish")
+        if (cell["reason"] == SMALL) != rules.small(structure.values[key]):
+            raise ValueError(f"disclosure: the published decision and these tables disagree "
+                             f"whether {key} is a small count")
+        if cell["reason"]:
+            withheld[key] = cell["reason"]
+        elif cell["published"] != structure.values[key]:
+            raise ValueError(f"disclosure: the published decision gives {key} as "
+                             f"{cell['published']}, these tables as {structure.values[key]}")
+    missing = structure.shown - keys
+    if missing:
+        raise ValueError("disclosure: the published decision does not cover "
+                         f"{sorted(missing, key=str)[:3]}")
+    return publish(results, baseline, flow, rules, power_window, withheld=withheld)

@@ -33,8 +33,10 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
@@ -62,12 +64,49 @@ class Provenance:
         return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
 
 
+#: git's answers while the sources are fixed (`sources_fixed`), else None (ask every time).
+_GIT_ANSWERS: dict[tuple, str | None] | None = None
+
+
+@contextmanager
+def sources_fixed() -> Iterator[None]:
+    """Within this block the tracked sources and the git history do not change (a DVC stage:
+    DVC hashes the deps before and after the command), so each git question is asked once;
+    a stage stamps several outputs. Outside it (Jupyter, tests) git is asked every time."""
+    global _GIT_ANSWERS
+    outer = _GIT_ANSWERS
+    _GIT_ANSWERS = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _GIT_ANSWERS = outer
+
+
 def _git(root: Path, *args: str) -> str | None:
+    key = (str(root), args)
+    if _GIT_ANSWERS is not None and key in _GIT_ANSWERS:
+        return _GIT_ANSWERS[key]
     try:
         done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
+        answer: str | None = done.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return None
-    return done.stdout.strip()
+        answer = None
+    if _GIT_ANSWERS is not None:
+        _GIT_ANSWERS[key] = answer
+    return answer
+
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_PARSED: dict[bytes, object] = {}
+
+
+def _yaml_file(path: Path) -> dict:
+    """A YAML file's content (with libyaml when available), parsed once per distinct content:
+    every stamp reads the study's dvc.yaml and params.yaml. Callers must not mutate it."""
+    raw = path.read_bytes()
+    if raw not in _PARSED:
+        _PARSED[raw] = yaml.load(raw.decode("utf-8"), Loader=_YAML_LOADER) or {}
+    return _PARSED[raw]  # type: ignore[return-value]
 
 
 SOURCES = ("src", "notebooks", "dvc.yaml")
@@ -143,6 +182,14 @@ def _file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
 
 
+@lru_cache(maxsize=1)
+def _package_version() -> str:
+    try:
+        return metadata.version("rehabkoord")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def _dvc_files(root: Path) -> list[Path]:
     """The top-level dvc.yaml and every study folder's own (`notebooks/<study>/dvc.yaml`)."""
     return [p for p in (root / "dvc.yaml", *sorted(root.glob("notebooks/*/dvc.yaml")))
@@ -150,7 +197,7 @@ def _dvc_files(root: Path) -> list[Path]:
 
 
 def _stages(path: Path) -> dict:
-    return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("stages", {})
+    return _yaml_file(path).get("stages") or {}
 
 
 def _address(root: Path, dvc_file: Path, name: str) -> str:
@@ -219,8 +266,7 @@ def collect(sections: Iterable[str] | None = None, root: Path | None = None,
     stage = (stage_of(root, output) if output is not None else None) or os.environ.get("DVC_STAGE")
     base = study_dir(root, stage)
     params_file = base / "params.yaml"  # none at the root: outside a study, no parameters
-    params = (yaml.safe_load(params_file.read_text(encoding="utf-8")) or {}
-              if params_file.is_file() else {})
+    params = _yaml_file(params_file) if params_file.is_file() else {}
     stage_sections, paths = stage_inputs(root, stage)
     if sections is None:
         sections = stage_sections
@@ -228,14 +274,10 @@ def collect(sections: Iterable[str] | None = None, root: Path | None = None,
     params_hash, chosen = hash_params(params, sections)
     default_data = "data/raw" if base == root else f"data/raw/{base.name}"
     data_dir = root / params.get("data", {}).get("dir", default_data)
-    try:
-        version = metadata.version("rehabkoord")
-    except metadata.PackageNotFoundError:
-        version = "unknown"
     return Provenance(git_commit=commit, git_dirty=dirty, data_sha256=hash_directory(data_dir),
                       params_sha256=params_hash, params_sections=chosen,
                       lock_sha256=_file_sha256(root / "requirements.lock"),
-                      package_version=version, run_time=run_time(commit_time))
+                      package_version=_package_version(), run_time=run_time(commit_time))
 
 
 def parquet_metadata(stamp: Provenance) -> dict[bytes, bytes]:

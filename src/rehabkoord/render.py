@@ -191,10 +191,11 @@ def screenshot(html_file: str | Path, out: str | Path, width: int = 1200,
 
 def main(argv: list[str]) -> int:
     if len(argv) == 5 and argv[0] == "stage":
-        failed = stage.run(argv[1], argv[2])
-        if failed:
-            return failed
-        print(html(argv[2], argv[3], params_file=argv[4]))
+        with provenance.sources_fixed():
+            failed = stage.run(argv[1], argv[2])
+            if failed:
+                return failed
+            print(html(argv[2], argv[3], params_file=argv[4]))
         return 0
     if not ((argv[:1] == ["html"] and len(argv) == 4) or (argv[:1] == ["pdf"] and len(argv) == 3)):
         print(__doc__, file=sys.stderr)

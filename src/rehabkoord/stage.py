@@ -29,6 +29,7 @@ from traitlets import DottedObjectName
 
 from .io import DeliveryError
 from .notebooks import scrub
+from .provenance import sources_fixed
 
 KERNEL = "rehabkoord"
 CONTRACT_FAILURE = 1
@@ -81,14 +82,16 @@ def execute(notebook: str | Path, executed: str | Path) -> None:
     """Execute `notebook` top to bottom (cwd unchanged) and write it with outputs to `executed`,
     scrubbed of run times and memory addresses so that re-runs write identical bytes.
 
-    Raises the notebook's own exception when it is a `DeliveryError`, else papermill's error."""
+    Raises the notebook's own exception when it is a `DeliveryError`, else papermill's error.
+    The sources are fixed while a stage runs, so provenance asks git each question once."""
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     Path(executed).parent.mkdir(parents=True, exist_ok=True)  # a fresh clone has no reports/
     try:
-        papermill.execute_notebook(str(notebook), str(executed), kernel_name=KERNEL,
-                                   progress_bar=False, log_output=False,
-                                   request_save_on_cell_execute=False,
-                                   kernel_manager_class=InProcessManager)
+        with sources_fixed():
+            papermill.execute_notebook(str(notebook), str(executed), kernel_name=KERNEL,
+                                       progress_bar=False, log_output=False,
+                                       request_save_on_cell_execute=False,
+                                       kernel_manager_class=InProcessManager)
     except PapermillExecutionError:
         failure = getattr(sys, "last_value", None)  # the notebook's exception, same process
         if isinstance(failure, DeliveryError):

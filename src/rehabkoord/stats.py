@@ -8,17 +8,43 @@ manner of `scipy.stats`: `chisq_test` (R `chisq.test`), `fisher_test` (R `fisher
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats as sps
-from scipy.special import gammaln
-from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.proportion import confint_proportions_2indep
+from scipy.special import gammaln, ndtr, ndtri
 
 from .rmath import UNIROOT_TOL, pwilcox, qwilcox, uniroot
+
+
+class _Lazy:
+    """A module imported on first use: scipy.stats and statsmodels cost most of a second to
+    import, and a stage that needs only `power_prop_test` (the appendix) never uses them."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        return getattr(importlib.import_module(self._name), attr)
+
+
+sps = _Lazy("scipy.stats")
+_proportion = _Lazy("statsmodels.stats.proportion")
+
+
+def _rankdata(values: np.ndarray) -> np.ndarray:
+    """Average ranks, as scipy.stats.rankdata (its algorithm and bits: first position + (ties −
+    1) / 2, exact half-integers), without importing scipy.stats; no NaN in `values`."""
+    order = np.argsort(values, kind="quicksort")
+    ordered = values[order]
+    first = np.concatenate([[True], ordered[:-1] != ordered[1:]])
+    starts = np.flatnonzero(first)
+    counts = np.diff(starts, append=len(values))
+    ranks = np.empty(len(values), dtype=float)
+    ranks[order] = np.repeat(starts + 1 + (counts - 1) / 2, counts)
+    return ranks
 
 EPS = float(np.finfo(float).eps)
 FISHER_REL_ERR = 1 + 1e-7  # R treats probabilities within this factor of the observed as equal
@@ -270,7 +296,7 @@ def wilcox_test(x: Sequence[float], y: Sequence[float], *, exact: bool | None = 
     method = "Wilcoxon rank sum test" + (" with continuity correction" if correct else "")
 
     def w_stat(d: float, use_correction: bool) -> float:
-        dr = sps.rankdata(np.concatenate([x - d, y]))
+        dr = _rankdata(np.concatenate([x - d, y]))
         ties_ci = np.unique(dr, return_counts=True)[1].astype(float)
         dz = float(np.sum(dr[: len(x)])) - nx * (nx + 1) / 2 - nx * ny / 2
         corr = float(np.sign(dz)) * 0.5 if use_correction else 0.0
@@ -293,8 +319,8 @@ def wilcox_test(x: Sequence[float], y: Sequence[float], *, exact: bool | None = 
         return uniroot(lambda d: w_stat(d, correct) - zq, mumin, mumax,
                        f_lower=f_lower, f_upper=f_upper, tol=tol_root)
 
-    low = root(float(sps.norm.isf(alpha / 2)))
-    high = root(float(sps.norm.ppf(alpha / 2)))
+    low = root(float(-ndtri(alpha / 2)))  # scipy.stats.norm's isf and ppf, the same bits
+    high = root(float(ndtri(alpha / 2)))
     estimate = uniroot(lambda d: w_stat(d, False), mumin, mumax, tol=tol_root)
     return WilcoxonResult(statistic, rank_sum.pvalue, False, method, estimate, low, high,
                           conf_level)
@@ -317,7 +343,7 @@ def _rank_sum(x: Sequence[float], y: Sequence[float], exact: bool | None,
     if len(x) < 1 or len(y) < 1:
         raise ValueError("wilcox_test needs at least one observation in each group")
     nx, ny = float(len(x)), float(len(y))
-    r = sps.rankdata(np.concatenate([x, y]))
+    r = _rankdata(np.concatenate([x, y]))
     statistic = float(np.sum(r[: len(x)]) - nx * (nx + 1) / 2)
     n_ties = np.unique(r, return_counts=True)[1].astype(float)
     if exact is None:
@@ -336,7 +362,8 @@ def _rank_sum(x: Sequence[float], y: Sequence[float], exact: bool | None,
         raise ValueError("all observations are tied: the Wilcoxon test is undefined")
     correction = float(np.sign(z)) * 0.5 if correct else 0.0
     z = (z - correction) / sigma
-    return x, y, RankSum(statistic, float(2 * min(sps.norm.cdf(z), sps.norm.sf(z))), False)
+    # scipy.stats.norm's cdf(z) and sf(z) are ndtr(z) and ndtr(-z), bit for bit
+    return x, y, RankSum(statistic, float(2 * min(ndtr(z), ndtr(-z))), False)
 
 
 def wilcox_pvalue(x: Sequence[float], y: Sequence[float], *, exact: bool | None = None,
@@ -397,7 +424,7 @@ class RiskDifference:
 def risk_difference(x1: int, n1: int, x2: int, n2: int,
                     conf_level: float = 0.95) -> RiskDifference:
     """x1/n1 − x2/n2 (a proportion; ×100 for percentage points), Newcombe (1998) method 10."""
-    low, high = confint_proportions_2indep(x1, n1, x2, n2, method="newcomb", compare="diff",
+    low, high = _proportion.confint_proportions_2indep(x1, n1, x2, n2, method="newcomb", compare="diff",
                                            alpha=1 - conf_level)
     return RiskDifference(x1 / n1 - x2 / n2, float(low), float(high), conf_level)
 
@@ -420,10 +447,12 @@ def power_prop_test(n: float | None = None, p1: float | None = None, p2: float |
     strict = FALSE)."""
     if sum(v is None for v in (n, p1, p2, power)) != 1:
         raise ValueError("exactly one of n, p1, p2 and power must be None")
-    qu = float(sps.norm.isf(sig_level / 2))
+    # the standard normal through scipy.special: the same functions (and bits) as
+    # scipy.stats.norm's isf and cdf, without importing scipy.stats
+    qu = float(-ndtri(sig_level / 2))
 
     def body(n_: float, p1_: float, p2_: float) -> float:
-        return float(sps.norm.cdf((math.sqrt(n_ * (p1_ - p2_) ** 2)
+        return float(ndtr((math.sqrt(n_ * (p1_ - p2_) ** 2)
                                    - qu * math.sqrt((p1_ + p2_) * (1 - (p1_ + p2_) / 2)))
                                   / math.sqrt(p1_ * (1 - p1_) + p2_ * (1 - p2_))))
 
@@ -443,8 +472,14 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
     p = np.asarray(pvalues, dtype=float)
     out = np.full_like(p, np.nan)
     ok = ~np.isnan(p)
-    if ok.any():
-        out[ok] = multipletests(p[ok], method="holm")[1]
+    if ok.any():  # statsmodels' multipletests(method="holm") arithmetic, without its gc.collect()
+        valid = p[ok]
+        order = np.argsort(valid)
+        adjusted = np.maximum.accumulate(np.take(valid, order) * np.arange(len(valid), 0, -1))
+        adjusted[adjusted > 1] = 1
+        unsorted = np.empty_like(adjusted)
+        unsorted[order] = adjusted
+        out[ok] = unsorted
     return out
 
 
