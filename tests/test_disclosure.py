@@ -199,3 +199,14 @@ def test_a_published_decision_is_used_only_for_its_own_tables_and_rules():
     shown["cells"] = shown["cells"][1:]
     with pytest.raises(ValueError, match="does not cover"):
         disclosure.from_json(shown, NO_RESULTS, NO_BASELINE, FLOW, disclosure.Rules(3))
+
+
+def test_counts_print_marks_and_audit_the_withheld():
+    s = disclosure.Structure()
+    total = s.cell(("n",), 14)
+    s.relation(total, [s.cell(("a",), 2), s.cell(("b",), 12)])
+    counts = disclosure.Counts.protected(s, disclosure.Rules(min_cell=5))
+    assert counts.text(("a",)) == "<5" and counts.text(("b",)) == disclosure.SUPPRESSED
+    assert counts.text(("n",), "en") == "14" and counts.shown(("n",))
+    assert not counts.shown(("n",), ("a",)) and counts.n_withheld() == 2
+    assert all(i.protected for i in counts.intervals())

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .fmt import number
+
 SUPPRESSED = "–"
 SMALL = "small count"
 COMPLEMENT = "complementary suppression"
@@ -310,6 +312,45 @@ def _neighbours(structure: Structure, start: Key, withheld: dict[Key, str]) -> l
                     seen.add(m)
                     frontier.append(m)
     return sorted(found, key=str)
+
+
+@dataclass
+class Counts:
+    """A study's published people counts, decided once by `protect`: the text each count is
+    printed as, whether a set of counts is published, and the audit of the withheld ones."""
+
+    rules: Rules
+    structure: Structure
+    withheld: dict[Key, str]
+
+    @classmethod
+    def protected(cls, structure: Structure, rules: Rules) -> Counts:
+        return cls(rules, structure, protect(structure, rules))
+
+    def text(self, key: Key, language: str = "sv") -> str:
+        """The count as printed: the number (in the report language's format), or its mark."""
+        if key in self.withheld:
+            return self.rules.mark if self.withheld[key] == SMALL else SUPPRESSED
+        return number(self.structure.values[key], 0, language)
+
+    def shown(self, *keys: Key) -> bool:
+        """Whether every one of `keys` is published (an estimate over them may be shown)."""
+        return all(k not in self.withheld for k in keys)
+
+    def intervals(self) -> list[Interval]:
+        return audit(self.structure, self.withheld, self.rules)
+
+    def n_withheld(self) -> int:
+        return sum(1 for k in self.withheld if k in self.structure.shown)
+
+    def statement(self, language: str = "sv") -> str:
+        """The rule as the appendix states it, with the number of withheld counts."""
+        m, n = self.rules.min_cell, self.n_withheld()
+        if language == "sv":
+            return (f"Antal under {m} visas som ”{self.rules.mark}” och antal som skulle avslöja "
+                    f"dem som ”{SUPPRESSED}”; {n} antal är undertryckta.")
+        return (f"Counts below {m} are shown as “{self.rules.mark}” and counts that would reveal "
+                f"them as “{SUPPRESSED}”; {n} counts are withheld.")
 
 
 # --- the appendix's tables ---------------------------------------------------------------

@@ -4,6 +4,8 @@ right-aligned tabular figures, notes in the table's foot), byte-stable across ru
 from __future__ import annotations
 
 import platform
+from collections.abc import Mapping
+from dataclasses import dataclass
 from html import escape as html_escape
 from importlib import metadata
 
@@ -51,3 +53,27 @@ def software_versions() -> str:
         except metadata.PackageNotFoundError:
             continue
     return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class AppendixText:
+    """Headings and numbered captions of a study's appendix in the report language.
+
+    `headings`: language -> key -> heading; `captions`: key -> (kind "table" or "figure",
+    number, Swedish text, English text)."""
+
+    language: str
+    headings: Mapping[str, Mapping[str, str]]
+    captions: Mapping[str, tuple[str, int, str, str]]
+
+    def title(self, name: str) -> str:
+        return f"# {name}"
+
+    def heading(self, key: str) -> str:
+        return f"## {self.headings[self.language][key]}"
+
+    def caption(self, key: str) -> str:
+        kind, n, sv, en = self.captions[key]
+        word = {("table", "sv"): "Tabell", ("table", "en"): "Table",
+                ("figure", "sv"): "Figur", ("figure", "en"): "Figure"}[(kind, self.language)]
+        return f"{word} {n}. {sv if self.language == 'sv' else en}"

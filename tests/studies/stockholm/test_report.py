@@ -17,7 +17,7 @@ def test_small_subgroup_is_withheld_with_its_estimates_and_cannot_be_recovered(
     rules = Rules(min_cell=60)  # the control group's 'both' subgroup (55) becomes small
     pub = report.publish(table, flow["derivation"], rules)
     assert not pub.shown(("Diagnosgrupp", "both", "Kontroll"))
-    assert all(i.protected for i in report.withheld_intervals(pub))
+    assert all(i.protected for i in pub.intervals())
     sub = report.subgroup_table(sthlm_estimates, pub, "sv")
     both = sub[sub["Undergrupp"] == report.label("both", "sv")].iloc[0]
     assert both["Hazardkvot (95 % KI)"] == SUPPRESSED

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +21,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ...disclosure import SMALL, SUPPRESSED, Rules, Structure, audit, protect
+from ...disclosure import SUPPRESSED, Counts, Rules, Structure
 from ...fmt import interval, number
 from ...style import ARM_COLOURS, save, set_style
+from ...tables import AppendixText
 from .analysis import SAMPLES, Results, years_text
 from .model import PURPOSE, RiskModel, Term
 
@@ -100,23 +100,6 @@ def definition(term: Term, language: str) -> str:
             f"{name}: categories {', '.join(levels)} (reference {levels[0]})")
 
 
-@dataclass
-class Publication:
-    """The counts the appendix may print (as text) and the withheld ones."""
-
-    rules: Rules
-    structure: Structure
-    withheld: dict
-
-    def text(self, key: tuple, language: str = "sv") -> str:
-        if key in self.withheld:
-            return self.rules.mark if self.withheld[key] == SMALL else SUPPRESSED
-        return number(self.structure.values[key], 0, language)
-
-    def shown(self, *keys: tuple) -> bool:
-        return all(k not in self.withheld for k in keys)
-
-
 def declare(res: Results) -> Structure:
     """Every published people count and how they add up."""
     s = Structure()
@@ -156,21 +139,17 @@ def declare(res: Results) -> Structure:
     return s
 
 
-def publish(res: Results, rules: Rules) -> Publication:
-    structure = declare(res)
-    return Publication(rules, structure, protect(structure, rules))
-
-
-def audit_intervals(pub: Publication) -> list:
-    """The attacker's bounds for every unpublished count (each must be protected)."""
-    return audit(pub.structure, pub.withheld, pub.rules)
+def publish(res: Results, rules: Rules) -> Counts:
+    """Every published count, with primary and complementary suppression decided by
+    `rehabkoord.disclosure`."""
+    return Counts.protected(declare(res), rules)
 
 
 def _pct(x: float, language: str) -> str:
     return f"{number(100 * x, 1, language)} %"
 
 
-def flow_table(res: Results, pub: Publication, language: str) -> pd.DataFrame:
+def flow_table(res: Results, pub: Counts, language: str) -> pd.DataFrame:
     sv = language == "sv"
     c_step = "Steg" if sv else "Step"
     rows, levels = [], []
@@ -252,7 +231,7 @@ def coefficient_table(res: Results, language: str) -> pd.DataFrame:
     return out
 
 
-def performance_table(res: Results, pub: Publication, language: str) -> pd.DataFrame:
+def performance_table(res: Results, pub: Counts, language: str) -> pd.DataFrame:
     """AUC with DeLong's CI, calibration intercept and slope, Brier: apparent, optimism-
     corrected and temporal test, overall and per sex; a row is withheld with its count."""
     sv = language == "sv"
@@ -293,7 +272,7 @@ def performance_table(res: Results, pub: Publication, language: str) -> pd.DataF
     return out
 
 
-def risk_group_table(res: Results, pub: Publication, language: str) -> pd.DataFrame:
+def risk_group_table(res: Results, pub: Counts, language: str) -> pd.DataFrame:
     """n, observed rate of long sick leave and mean predicted risk per risk group."""
     sv = language == "sv"
     c_s, c_g = ("Data" if sv else "Data"), ("Riskgrupp" if sv else "Risk group")
@@ -588,35 +567,20 @@ CAPTIONS = {
 }
 
 
-@dataclass(frozen=True)
-class Text:
-    """Headings, numbered captions and the disclosure paragraph in the report language."""
+class Text(AppendixText):
+    """The study's headings and captions (`AppendixText`), and its disclosure paragraph."""
 
-    language: str
+    def __init__(self, language: str) -> None:
+        super().__init__(language, HEADINGS, CAPTIONS)
 
-    def title(self, name: str) -> str:
-        return f"# {name}"
-
-    def heading(self, key: str) -> str:
-        return f"## {HEADINGS[self.language][key]}"
-
-    def caption(self, key: str) -> str:
-        kind, n, sv, en = CAPTIONS[key]
-        word = {("table", "sv"): "Tabell", ("table", "en"): "Table",
-                ("figure", "sv"): "Figur", ("figure", "en"): "Figure"}[(kind, self.language)]
-        return f"{word} {n}. {sv if self.language == 'sv' else en}"
-
-    def disclosure(self, pub: Publication) -> str:
-        n = sum(1 for k in pub.withheld if k in pub.structure.shown)
+    def disclosure(self, pub: Counts) -> str:
         m = pub.rules.min_cell
         if self.language == "sv":
-            return (f"Antal under {m} visas som ”{pub.rules.mark}” och antal som skulle avslöja "
-                    f"dem som ”{SUPPRESSED}”; {n} antal är undertryckta. Andelar och "
-                    "skattningar för en rad vars antal undertrycks visas inte. I "
-                    "kalibreringsfiguren visas tiondelar bara när minst "
-                    f"{m} patienter i dem hade respektive inte hade utfallet.")
-        return (f"Counts below {m} are shown as “{pub.rules.mark}” and counts that would reveal "
-                f"them as “{SUPPRESSED}”; {n} counts are withheld. Rates and estimates of a row "
-                "whose count is withheld are not shown. The calibration figure shows a decile "
-                f"only when at least {m} of its patients had, and did not have, the outcome.")
-
+            return pub.statement("sv") + (" Andelar och skattningar för en rad vars antal "
+                                          "undertrycks visas inte. I kalibreringsfiguren visas "
+                                          f"tiondelar bara när minst {m} patienter i dem hade "
+                                          "respektive inte hade utfallet.")
+        return pub.statement("en") + (" Rates and estimates of a row whose count is withheld "
+                                      "are not shown. The calibration figure shows a decile only "
+                                      f"when at least {m} of its patients had, and did not have, "
+                                      "the outcome.")

@@ -12,15 +12,15 @@ at risk, and numbers at risk below `min_cell` are not printed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ...disclosure import SMALL, SUPPRESSED, Rules, Structure, audit, protect
+from ...disclosure import SUPPRESSED, Counts, Rules, Structure
 from ...fmt import interval, number, pvalue
 from ...style import ARM_COLOURS, save, set_style
+from ...tables import AppendixText
 from .analysis import GROUPS, SUBGROUPS, Estimates
 
 PALETTE = dict(zip(GROUPS, ARM_COLOURS, strict=True))
@@ -61,23 +61,6 @@ def label(key: str, language: str) -> str:
     return LABELS[language].get(key, key)
 
 
-@dataclass
-class Publication:
-    """The counts the appendix may print (as text) and the audit of the withheld ones."""
-
-    rules: Rules
-    structure: Structure
-    withheld: dict
-
-    def text(self, key: tuple, language: str = "sv") -> str:
-        if key in self.withheld:
-            return self.rules.mark if self.withheld[key] == SMALL else SUPPRESSED
-        return number(self.structure.values[key], 0, language)
-
-    def shown(self, key: tuple) -> bool:
-        return key not in self.withheld
-
-
 def declare(table: pd.DataFrame, flow: Mapping) -> Structure:
     """Every published people count and how they add up."""
     s = Structure()
@@ -102,21 +85,17 @@ def declare(table: pd.DataFrame, flow: Mapping) -> Structure:
     return s
 
 
-def publish(table: pd.DataFrame, flow: Mapping, rules: Rules) -> Publication:
-    structure = declare(table, flow)
-    return Publication(rules, structure, protect(structure, rules))
-
-
-def withheld_intervals(pub: Publication) -> list:
-    """The attacker's bounds for every unpublished count (the audit the appendix reports)."""
-    return audit(pub.structure, pub.withheld, pub.rules)
+def publish(table: pd.DataFrame, flow: Mapping, rules: Rules) -> Counts:
+    """Every published count, with primary and complementary suppression decided by
+    `rehabkoord.disclosure`."""
+    return Counts.protected(declare(table, flow), rules)
 
 
 def _fmt_ci(est: float, low: float, high: float, decimals: int, language: str) -> str:
     return f"{number(est, decimals, language)} ({interval(low, high, decimals, language)})"
 
 
-def main_table(est: Estimates, pub: Publication, language: str) -> pd.DataFrame:
+def main_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
     """The main results: one row per outcome measure."""
     m = est.main.set_index("measure")
     sv = language == "sv"
@@ -169,7 +148,7 @@ def main_table(est: Estimates, pub: Publication, language: str) -> pd.DataFrame:
     return out
 
 
-def flow_table(pub: Publication, language: str) -> pd.DataFrame:
+def flow_table(pub: Counts, language: str) -> pd.DataFrame:
     sv = language == "sv"
     names = {"participants": ("Deltagare", "Participants"),
              "no_follow_up": ("Ingen uppföljningstid", "No follow-up time"),
@@ -188,7 +167,7 @@ def flow_table(pub: Publication, language: str) -> pd.DataFrame:
     return out
 
 
-def balance_table(est: Estimates, pub: Publication, language: str) -> pd.DataFrame:
+def balance_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
     """Table 1 by group: counts with percentages, means, and standardised mean differences."""
     sv = language == "sv"
     c_var, c_smd = ("Variabel" if sv else "Variable"), "SMD"
@@ -222,7 +201,7 @@ def balance_table(est: Estimates, pub: Publication, language: str) -> pd.DataFra
     return out
 
 
-def subgroup_table(est: Estimates, pub: Publication, language: str) -> pd.DataFrame:
+def subgroup_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
     """Hazard ratio and difference in mean net days within every pre-specified subgroup, with
     the interaction test per subgroup variable; withheld with the subgroup's count."""
     sv = language == "sv"
@@ -256,7 +235,7 @@ def subgroup_table(est: Estimates, pub: Publication, language: str) -> pd.DataFr
     return out
 
 
-def centre_table(est: Estimates, pub: Publication, language: str) -> pd.DataFrame:
+def centre_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
     """Per vårdcentral (the unit that chose the model): patients, median days to return and
     mean net days; only 7 clusters, so the cluster-robust intervals may be too narrow."""
     sv = language == "sv"
@@ -347,7 +326,7 @@ def cuminc_figure(est: Estimates, rules: Rules, language: str) -> tuple:
     return fig, shown[["Grupp", "time", "est", "lower", "upper"]]
 
 
-def forest_figure(est: Estimates, pub: Publication, language: str) -> tuple:
+def forest_figure(est: Estimates, pub: Counts, language: str) -> tuple:
     """Hazard ratio for return per subgroup level (log scale), withheld levels left out."""
     rows = []
     for r in est.subgroups.itertuples():
@@ -366,7 +345,7 @@ def forest_figure(est: Estimates, pub: Publication, language: str) -> tuple:
     return fig, data
 
 
-def all_figures(est: Estimates, pub: Publication, out_dir, language: str,
+def all_figures(est: Estimates, pub: Counts, out_dir, language: str,
                 km_times: list[int]) -> dict[str, list]:
     """Every figure of the appendix as PNG + SVG + the CSV of its numbers."""
     set_style()
@@ -506,33 +485,18 @@ CAPTIONS = {
 }
 
 
-@dataclass(frozen=True)
-class Text:
-    """Headings, numbered captions and the disclosure paragraph in the report language."""
+class Text(AppendixText):
+    """The study's headings and captions (`AppendixText`), and its disclosure paragraph."""
 
-    language: str
+    def __init__(self, language: str) -> None:
+        super().__init__(language, HEADINGS, CAPTIONS)
 
-    def title(self, name: str) -> str:
-        return f"# {name}"
-
-    def heading(self, key: str) -> str:
-        return f"## {HEADINGS[self.language][key]}"
-
-    def caption(self, key: str) -> str:
-        kind, n, sv, en = CAPTIONS[key]
-        word = {("table", "sv"): "Tabell", ("table", "en"): "Table",
-                ("figure", "sv"): "Figur", ("figure", "en"): "Figure"}[(kind, self.language)]
-        return f"{word} {n}. {sv if self.language == 'sv' else en}"
-
-    def disclosure(self, pub: Publication) -> str:
-        n = sum(1 for k in pub.withheld if k in pub.structure.shown)
+    def disclosure(self, pub: Counts) -> str:
         m = pub.rules.min_cell
         if self.language == "sv":
-            return (f"Antal under {m} visas som ”{pub.rules.mark}” och antal som skulle avslöja "
-                    f"dem som ”{SUPPRESSED}”; {n} antal är undertryckta. Skattningar för en "
-                    "undergrupp eller vårdcentral vars antal undertrycks visas inte. Kurvorna "
-                    f"slutar där färre än {m} återstår i risk.")
-        return (f"Counts below {m} are shown as “{pub.rules.mark}” and counts that would reveal "
-                f"them as “{SUPPRESSED}”; {n} counts are withheld. Estimates for a subgroup or "
-                f"care centre whose count is withheld are not shown. Curves stop where fewer "
-                f"than {m} remain at risk.")
+            return pub.statement("sv") + (" Skattningar för en undergrupp eller vårdcentral vars "
+                                          "antal undertrycks visas inte. Kurvorna slutar där "
+                                          f"färre än {m} återstår i risk.")
+        return pub.statement("en") + (" Estimates for a subgroup or care centre whose count is "
+                                      "withheld are not shown. Curves stop where fewer than "
+                                      f"{m} remain at risk.")
