@@ -117,6 +117,21 @@ def test_degree_by_month_uses_calendar_months_and_days_at_risk():
     assert sp.degree_by_month(segs, index, 3).df().equals(got)
 
 
+def test_sparse_degree_by_month_keeps_only_months_with_sick_leave():
+    periods = periods_frame([("1", "2014-01-31", "2014-03-01", 100, "F32"),
+                             ("2", "2013-01-01", "2013-02-01", 50, "M54")])
+    index = pd.DataFrame({"LopNr": ["1", "2", "3"],
+                          "IndexDatum": pd.to_datetime(["2014-01-31", "2014-01-01", "2014-01-01"]),
+                          "FollowUpEnd": pd.to_datetime(["2014-03-10", "2015-01-01", None])})
+    dense = sp.degree_by_month(periods, index, 3).df()
+    sparse = sp.degree_by_month(periods, index, 3, sparse=True).df()
+    # person 1, months 0 and 1; person 2 (sick leave before index) and 3 (none) have no row
+    assert list(zip(sparse.LopNr, sparse.Month, strict=True)) == [("1", 0), ("1", 1)]
+    pd.testing.assert_frame_equal(sparse, dense[dense.NetDays > 0].reset_index(drop=True))
+    pd.testing.assert_frame_equal(sp.dense_months(sparse, index, 3).df(), dense)
+    assert len(dense) == 9 and dense.MeanDegree.isna().sum() == 1  # person 1, month 2
+
+
 # --- follow_up --------------------------------------------------------------------------------
 
 def test_each_end_of_follow_up_reason():
@@ -483,6 +498,24 @@ def test_duckdb_equals_the_per_person_reference_on_random_persons():
     got_m = {k: [(r.Month, r.AtRiskDays, r.NetDays, None if pd.isna(r.MeanDegree) else
                   r.MeanDegree) for r in g.itertuples()] for k, g in m.groupby("LopNr")}
     assert got_m == {k: ref[k]["months"] for k in at_risk}
+
+    # The sparse months: exactly the reference's person-months with net days (every degree
+    # here is ≥ 25 %), the other derivations unchanged, and the dense panel restored exactly.
+    s = sp.derive_all(periods, participants, population, births,
+                      extraction_date=extraction.isoformat(), months=months, after_days=after,
+                      sparse_months=True)
+    sm = s.months.df()
+    got_s = {k: [(r.Month, r.AtRiskDays, r.NetDays, r.MeanDegree) for r in g.itertuples()]
+             for k, g in sm.groupby("LopNr")}
+    want_s = {k: [r for r in ref[k]["months"] if r[2] > 0] for k in at_risk}
+    assert got_s == {k: v for k, v in want_s.items() if v}
+    assert 0 < len(sm) < len(m)
+    at_risk_index = d.index.df().merge(d.follow.df()[["LopNr", "FollowUpEnd", "AtRisk"]],
+                                       on="LopNr").query("AtRisk")
+    pd.testing.assert_frame_equal(sp.dense_months(sm, at_risk_index, months).df(), m)
+    for name in ("spells", "follow", "index", "prior", "groups", "returns", "resick"):
+        pd.testing.assert_frame_equal(getattr(s, name).df(), getattr(d, name).df())
+    assert s.flow == d.flow
 
     flow = d.flow
     assert sum(flow["by_status"].values()) == flow["participants"] == 300

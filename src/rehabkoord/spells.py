@@ -34,7 +34,7 @@ from .contract import PERSON_KEY, normalise_icd10, normalise_icd10_sql
 
 __all__ = [
     "DEFAULT_MAPPING", "GAP_DAYS", "FULL_RETURN_DAYS", "Derived", "connect", "degree_by_month",
-    "degree_segments", "derive_all", "diagnosis_groups", "flow", "follow_up", "index_spells",
+    "degree_segments", "dense_months", "derive_all", "diagnosis_groups", "flow", "follow_up", "index_spells",
     "join_periods", "net_days", "prior_sick_leave", "read_mapping", "resick_listings",
     "returns",
 ]
@@ -307,7 +307,45 @@ def _add_months(day: str, months: str) -> str:
     return f"CAST({day} + ({months}) * INTERVAL '1' MONTH AS DATE)"
 
 
-def degree_by_month(periods: Source, index: Source, months: int, *,
+def _month_index_sql(view: str, end: str, k: int) -> str:
+    """LopNr, IndexDatum and `stop`, the first day after the last month at risk."""
+    return f"""SELECT LopNr, IndexDatum,
+        LEAST(COALESCE({end}, DATE '9999-12-31'), {_add_months('IndexDatum', str(k))}) AS stop
+        FROM {view}"""
+
+
+def _grid_sql(source: str, month: str) -> str:
+    """CTEs `grid` and `g` (LopNr, Month, MonthStart, MonthEnd, stop, `we`: end of the days at
+    risk) for the person-months of `source` (joined with `i`); the closing parenthesis of `g`
+    is left to the caller."""
+    return f"""grid AS (SELECT i.LopNr, CAST({month} AS INTEGER) AS Month,
+               {_add_months('i.IndexDatum', month)} AS MonthStart,
+               {_add_months('i.IndexDatum', month + ' + 1')} AS MonthEnd, i.stop FROM {source}),
+    g AS (SELECT grid.*, GREATEST(LEAST(MonthEnd, stop), MonthStart) AS we FROM grid"""
+
+
+def dense_months(sparse: Source, index: Source, months: int, *,
+                 con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyRelation:
+    """The dense output of `degree_by_month` (one row per person × month) from its sparse
+    output and the same `index` and `months`: the person-months without a sparse row get
+    NetDays 0 and MeanDegree 0 (NULL with no day at risk)."""
+    con = _con(con)
+    sv, i = _view(con, sparse), _view(con, index)
+    end = "FollowUpEnd" if "FollowUpEnd" in _columns(con, i) else "CAST(NULL AS DATE)"
+    k = int(months)
+    grid = _grid_sql(f"i CROSS JOIN (SELECT range AS Month FROM range({k})) AS m", "m.Month")
+    return con.sql(f"""
+    WITH i AS ({_month_index_sql(i, end, k)}), {grid})
+    SELECT g.LopNr, g.Month, g.MonthStart, g.MonthEnd,
+           CAST(g.we - g.MonthStart AS INTEGER) AS AtRiskDays,
+           COALESCE(s.NetDays, CAST(0 AS DOUBLE)) AS NetDays,
+           CASE WHEN g.we > g.MonthStart THEN COALESCE(s.MeanDegree, CAST(0 AS DOUBLE)) END
+             AS MeanDegree
+    FROM g LEFT JOIN (SELECT LopNr, Month, NetDays, MeanDegree FROM {sv}) AS s
+      USING (LopNr, Month) {_order("g.LopNr, g.Month")}""")
+
+
+def degree_by_month(periods: Source, index: Source, months: int, *, sparse: bool = False,
                     con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyRelation:
     """Mean sick-leave degree (0–100 %) per person and month since index.
 
@@ -316,6 +354,12 @@ def degree_by_month(periods: Source, index: Source, months: int, *,
     [IndexDatum + m months, IndexDatum + m+1 months); its days at risk are those before
     FollowUpEnd. One row per person × month: MonthStart, MonthEnd, AtRiskDays, NetDays,
     MeanDegree = 100 × NetDays / AtRiskDays (NULL with no day at risk).
+
+    With `sparse`, only the person-months that a sick-leave segment overlaps on a day at risk
+    (so AtRiskDays > 0), with the same values as their dense rows; every other person-month has
+    NetDays 0 and MeanDegree 0 when it has a day at risk, NULL when not. A mean over the persons
+    at risk must count those (`dense_months` restores them); the sparse output grows with sick
+    leave, not with persons × months.
 
     Each sick-leave segment is split at month boundaries (its first and last month found from
     the calendar month difference, corrected where adding months clamps to a shorter month),
@@ -331,15 +375,12 @@ def degree_by_month(periods: Source, index: Source, months: int, *,
         dd = "date_diff('month', i.IndexDatum, " + d + ")"
         return f"({dd} - CASE WHEN {_add_months('i.IndexDatum', dd)} > {d} THEN 1 ELSE 0 END)"
 
+    # month boundaries only where there is sick leave (sparse), or for every person × month
+    grid = _grid_sql("per JOIN i USING (LopNr)", "per.Month") if sparse else _grid_sql(
+        f"i CROSS JOIN (SELECT range AS Month FROM range({k})) AS m", "m.Month")
     return con.sql(f"""
     WITH {_seg_cte(con, p)},
-    i AS (SELECT LopNr, IndexDatum,
-                 LEAST(COALESCE({end}, DATE '9999-12-31'), {_add_months('IndexDatum', str(k))})
-                   AS stop FROM {i}),
-    grid AS (SELECT i.LopNr, CAST(m.Month AS INTEGER) AS Month,
-               {_add_months('i.IndexDatum', 'm.Month')} AS MonthStart,
-               {_add_months('i.IndexDatum', 'm.Month + 1')} AS MonthEnd, i.stop
-             FROM i CROSS JOIN (SELECT range AS Month FROM range({k})) AS m),
+    i AS ({_month_index_sql(i, end, k)}),
     clipped AS (SELECT i.LopNr, i.IndexDatum, GREATEST(seg.SegStart, i.IndexDatum) AS a,
                        LEAST(seg.SegEnd, i.stop) AS b, LEAST(seg.Degree, 100) AS deg
                 FROM seg JOIN i ON seg.LopNr = i.LopNr
@@ -353,7 +394,7 @@ def degree_by_month(periods: Source, index: Source, months: int, *,
                FROM spans AS s JOIN (SELECT range AS Month FROM range({k})) AS m
                  ON m.Month BETWEEN s.ma AND s.mb),
     per AS (SELECT LopNr, Month, SUM(dd) AS degree_days FROM pieces GROUP BY LopNr, Month),
-    g AS (SELECT grid.*, GREATEST(LEAST(MonthEnd, stop), MonthStart) AS we FROM grid)
+    {grid})
     SELECT g.LopNr, g.Month, g.MonthStart, g.MonthEnd,
            CAST(g.we - g.MonthStart AS INTEGER) AS AtRiskDays,
            CAST(COALESCE(per.degree_days, 0) AS DOUBLE) / 100 AS NetDays,
@@ -662,17 +703,20 @@ class Derived:
 def derive_all(periods: Source, participants: Source, population: Source, birth: Source, *,
                extraction_date: str, months: int = 12, after_days: int = 14,
                gap_days: int = GAP_DAYS, full_return_days: int = FULL_RETURN_DAYS,
-               mapping: pd.DataFrame | None = None,
+               mapping: pd.DataFrame | None = None, sparse_months: bool = False,
                con: duckdb.DuckDBPyConnection | None = None,
                timings: Mapping | None = None) -> Derived:
     """All derivations in order, each materialised once as a table (so later steps read it
     instead of re-deriving it, unsorted); the outputs read them sorted by person. `timings`,
-    a dict, receives seconds per step."""
+    a dict, receives seconds per step. `sparse_months`: `months` is the sparse output of
+    `degree_by_month` (person-months with sick leave; `dense_months` restores the rest), for
+    large populations where persons × months rows cost most of the time."""
     con = _con(con)
     token = _SORTED.set(False)
     try:
         derived = _derive_all(con, periods, participants, population, birth, extraction_date,
-                              months, after_days, gap_days, full_return_days, mapping, timings)
+                              months, after_days, gap_days, full_return_days, mapping, timings,
+                              sparse_months)
     finally:
         _SORTED.reset(token)
     return derived
@@ -685,7 +729,8 @@ _KEYS = {"spells": "LopNr, SpellNr", "months": "LopNr, Month"}
 def _derive_all(con: duckdb.DuckDBPyConnection, periods: Source, participants: Source,
                 population: Source, birth: Source, extraction_date: str, months: int,
                 after_days: int, gap_days: int, full_return_days: int,
-                mapping: pd.DataFrame | None, timings: Mapping | None) -> Derived:
+                mapping: pd.DataFrame | None, timings: Mapping | None,
+                sparse_months: bool = False) -> Derived:
     import time
 
     periods_v = _view(con, periods)
@@ -726,7 +771,8 @@ def _derive_all(con: duckdb.DuckDBPyConnection, periods: Source, participants: S
     iv, fv = _view(con, out["index"]), _view(con, out["follow"])
     at_risk = con.sql(f"SELECT i.LopNr, i.IndexDatum, f.FollowUpEnd FROM {iv} AS i "
                       f"JOIN {fv} AS f USING (LopNr) WHERE f.AtRisk")
-    out["months"] = keep("months", degree_by_month(segments, at_risk, months, con=con))
+    out["months"] = keep("months", degree_by_month(segments, at_risk, months,
+                                                     sparse=sparse_months, con=con))
     result = flow(out["index"], out["follow"], out["spells"], con=con)
     if timings is not None:
         timings["flow"] = time.perf_counter() - clock  # type: ignore[index]
