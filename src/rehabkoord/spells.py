@@ -314,13 +314,13 @@ def _month_index_sql(view: str, end: str, k: int) -> str:
         FROM {view}"""
 
 
-def _grid_sql(source: str, month: str) -> str:
+def _grid_sql(source: str, month: str, extra: str = "") -> str:
     """CTEs `grid` and `g` (LopNr, Month, MonthStart, MonthEnd, stop, `we`: end of the days at
     risk) for the person-months of `source` (joined with `i`); the closing parenthesis of `g`
     is left to the caller."""
-    return f"""grid AS (SELECT i.LopNr, CAST({month} AS INTEGER) AS Month,
+    return f"""grid AS (SELECT i.LopNr, i.stop{extra}, CAST({month} AS INTEGER) AS Month,
                {_add_months('i.IndexDatum', month)} AS MonthStart,
-               {_add_months('i.IndexDatum', month + ' + 1')} AS MonthEnd, i.stop FROM {source}),
+               {_add_months('i.IndexDatum', month + ' + 1')} AS MonthEnd FROM {source}),
     g AS (SELECT grid.*, GREATEST(LEAST(MonthEnd, stop), MonthStart) AS we FROM grid"""
 
 
@@ -375,33 +375,36 @@ def degree_by_month(periods: Source, index: Source, months: int, *, sparse: bool
         dd = "date_diff('month', i.IndexDatum, " + d + ")"
         return f"({dd} - CASE WHEN {_add_months('i.IndexDatum', dd)} > {d} THEN 1 ELSE 0 END)"
 
-    # month boundaries only where there is sick leave (sparse), or for every person × month
-    grid = _grid_sql("per JOIN i USING (LopNr)", "per.Month") if sparse else _grid_sql(
-        f"i CROSS JOIN (SELECT range AS Month FROM range({k})) AS m", "m.Month")
+    if sparse:  # month boundaries only where there is sick leave: no person × month grid
+        grid = _grid_sql("per AS i", "i.Month", ", i.degree_days")
+    else:
+        grid = _grid_sql(f"i CROSS JOIN (SELECT range AS Month FROM range({k})) AS m", "m.Month")
     return con.sql(f"""
     WITH {_seg_cte(con, p)},
     i AS ({_month_index_sql(i, end, k)}),
-    clipped AS (SELECT i.LopNr, i.IndexDatum, GREATEST(seg.SegStart, i.IndexDatum) AS a,
+    clipped AS (SELECT i.LopNr, i.IndexDatum, i.stop, GREATEST(seg.SegStart, i.IndexDatum) AS a,
                        LEAST(seg.SegEnd, i.stop) AS b, LEAST(seg.Degree, 100) AS deg
                 FROM seg JOIN i ON seg.LopNr = i.LopNr
                 WHERE seg.SegEnd > i.IndexDatum AND seg.SegStart < i.stop),
     spans AS (SELECT c.*, {month_of('c.a').replace('i.', 'c.')} AS ma,
                      {month_of('c.b - 1').replace('i.', 'c.')} AS mb
               FROM clipped AS c WHERE c.b > c.a),
-    pieces AS (SELECT s.LopNr, CAST(m.Month AS INTEGER) AS Month,
-                 s.deg * (LEAST(s.b, {_add_months('s.IndexDatum', 'm.Month + 1')})
-                          - GREATEST(s.a, {_add_months('s.IndexDatum', 'm.Month')})) AS dd
-               FROM spans AS s JOIN (SELECT range AS Month FROM range({k})) AS m
-                 ON m.Month BETWEEN s.ma AND s.mb),
-    per AS (SELECT LopNr, Month, SUM(dd) AS degree_days FROM pieces GROUP BY LopNr, Month),
+    months AS (SELECT s.*, CAST(UNNEST(range(s.ma, s.mb + 1)) AS INTEGER) AS Month FROM spans AS s),
+    pieces AS (SELECT s.LopNr, s.Month, s.IndexDatum, s.stop,
+                 s.deg * (LEAST(s.b, {_add_months('s.IndexDatum', 's.Month + 1')})
+                          - GREATEST(s.a, {_add_months('s.IndexDatum', 's.Month')})) AS dd
+               FROM months AS s),
+    per AS (SELECT LopNr, Month, ANY_VALUE(IndexDatum) AS IndexDatum, ANY_VALUE(stop) AS stop,
+                   SUM(dd) AS degree_days FROM pieces GROUP BY LopNr, Month),
     {grid})
     SELECT g.LopNr, g.Month, g.MonthStart, g.MonthEnd,
            CAST(g.we - g.MonthStart AS INTEGER) AS AtRiskDays,
-           CAST(COALESCE(per.degree_days, 0) AS DOUBLE) / 100 AS NetDays,
+           CAST(COALESCE({'g' if sparse else 'per'}.degree_days, 0) AS DOUBLE) / 100 AS NetDays,
            CASE WHEN g.we > g.MonthStart
-                THEN CAST(COALESCE(per.degree_days, 0) AS DOUBLE) / (g.we - g.MonthStart) END
-             AS MeanDegree
-    FROM g LEFT JOIN per USING (LopNr, Month) {_order("g.LopNr, g.Month")}""")
+                THEN CAST(COALESCE({'g' if sparse else 'per'}.degree_days, 0) AS DOUBLE)
+                     / (g.we - g.MonthStart) END AS MeanDegree
+    FROM g {'' if sparse else 'LEFT JOIN per USING (LopNr, Month)'}
+    {_order("g.LopNr, g.Month")}""")
 
 
 def follow_up(participants: Source, population: Source, birth: Source,
