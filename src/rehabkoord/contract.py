@@ -227,16 +227,13 @@ def normalise_icd10_sql(column: str) -> str:
     removed), for derivations that run in the database."""
     return f"upper(regexp_replace({column}, '[[:space:].]', '', 'g'))"
 
-#: LISA as a source of sex and birth year only (the spell study): a full LISA extract fits, its
-#: other variables are not read.
+
+
+#: LISA as a source of sex and birth year only (the spell study): LISA's own definitions of
+#: these columns; a full LISA extract fits, its other variables are not read.
 LISA_BACKGROUND = Table(
     name="LISA",
-    columns=(
-        Column(PERSON_KEY, "str"),
-        Column(YEAR, "int", min_value=1990, max_value=2100),
-        Column("Kon", "int", codes=tuple(SEX_CODES)),
-        Column("FodelseAr", "int", min_value=1900, max_value=2100),
-    ),
-    key=(PERSON_KEY, YEAR),
+    columns=tuple(LISA.column(name) for name in (PERSON_KEY, YEAR, "Kon", "FodelseAr")),
+    key=LISA.key,
     yearly=True,
 )

@@ -72,14 +72,20 @@ class AucResult:
     n_controls: int
 
 
-def auc_value(y: Any, p: Any) -> float:
-    """The AUC alone (Mann–Whitney with mid-ranks), fast enough for bootstrap loops."""
+def _cases_controls(y: Any, p: Any) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Outcome, predictions, number of cases and of controls; both must be present."""
     yy = _binary(y)
     pp = _probabilities(p, yy.size)
     m = int(yy.sum())
     n = yy.size - m
     if m == 0 or n == 0:
         raise ValueError("the AUC needs at least one case and one control")
+    return yy, pp, m, n
+
+
+def auc_value(y: Any, p: Any) -> float:
+    """The AUC alone (Mann–Whitney with mid-ranks), fast enough for bootstrap loops."""
+    yy, pp, m, n = _cases_controls(y, p)
     ranks = sps.rankdata(pp)
     return float((ranks[yy == 1].sum() - m * (m + 1) / 2) / (m * n))
 
@@ -91,12 +97,7 @@ def auc(y: Any, p: Any, conf_level: float = 0.95) -> AucResult:
     to [0, 1], and with fewer than two cases or two controls the interval is NaN (MLstatkit
     would return a zero-width interval there).
     """
-    yy = _binary(y)
-    pp = _probabilities(p, yy.size)
-    m = int(yy.sum())
-    n = yy.size - m
-    if m == 0 or n == 0:
-        raise ValueError("the AUC needs at least one case and one control")
+    yy, pp, m, n = _cases_controls(y, p)
     if m < 2 or n < 2:
         return AucResult(auc_value(yy, pp), np.nan, np.nan, conf_level, m, n)
     out = Delong_test(yy, pp, pp, alpha=conf_level, return_ci=True, return_auc=True,
