@@ -102,6 +102,7 @@ LISA = Table(
         Column("AktErs_Ndag_MiDAS", **DAYS),
         Column("SyssStat19", "int", required=False, codes=tuple(SYSSSTAT_CODES)),
         Column("SyssStat11", "int", required=False, codes=tuple(SYSSSTAT_CODES)),
+        Column("DispInk04", "float", required=False),
     ),
     key=(PERSON_KEY, YEAR),
     yearly=True,
@@ -210,7 +211,15 @@ POPULATION = Table(
     optional_groups=(("DodDatum", "UtvandringDatum"),),
 )
 
-SPELL_TABLES = {t.name: t for t in (SPELL_PERIODS, PARTICIPANTS, POPULATION)}
+#: Care visits (the region's care database or the patient register): one row per person and
+#: day with a visit (several visits on one day count once).
+VISITS = Table(
+    name="vardbesok",
+    columns=(Column(PERSON_KEY, "str"), Column("BesokDatum", "date")),
+    key=(PERSON_KEY, "BesokDatum"),
+)
+
+SPELL_TABLES = {t.name: t for t in (SPELL_PERIODS, PARTICIPANTS, POPULATION, VISITS)}
 
 
 def normalise_icd10(code: str) -> str:
@@ -229,11 +238,14 @@ def normalise_icd10_sql(column: str) -> str:
 
 
 
-#: LISA as a source of sex and birth year only (the spell study): LISA's own definitions of
-#: these columns; a full LISA extract fits, its other variables are not read.
+#: LISA as a source of sex, birth year and (optional) disposable income (`DispInk04`, as
+#: delivered: only its rank within a year is used) for the spell study and the risk model:
+#: LISA's own definitions of these columns; a full LISA extract fits, its other variables are
+#: not read.
 LISA_BACKGROUND = Table(
     name="LISA",
-    columns=tuple(LISA.column(name) for name in (PERSON_KEY, YEAR, "Kon", "FodelseAr")),
+    columns=tuple(LISA.column(name) for name in (PERSON_KEY, YEAR, "Kon", "FodelseAr",
+                                                  "DispInk04")),
     key=LISA.key,
     yearly=True,
 )

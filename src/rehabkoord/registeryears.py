@@ -45,3 +45,17 @@ def outcome_year(rand_date: pd.Series, offset_months: int,
 def baseline_year(rand_date: pd.Series) -> pd.Series:
     """The calendar year before randomisation, for baseline covariates."""
     return (pd.to_datetime(rand_date).dt.year - 1).astype("int32")
+
+
+def year_before_values(index: pd.DataFrame, register: pd.DataFrame, columns: list[str],
+                       date_column: str = "IndexDatum", key: str = "LopNr") -> pd.DataFrame:
+    """A yearly register's `columns` in the calendar year before each row's `date_column`
+    (`baseline_year`), one output row per `index` row in its order; no register row for that
+    person and year gives missing values (a reason for the caller, never a default)."""
+    year = baseline_year(index[date_column])
+    wanted = pd.DataFrame({key: index[key].to_numpy(), "Ar": year.to_numpy()})
+    rows = register[[key, "Ar", *columns]].drop_duplicates([key, "Ar"])
+    rows = rows.astype({key: str, "Ar": "int32"})
+    out = wanted.astype({key: str}).merge(rows, on=[key, "Ar"], how="left", validate="m:1")
+    out.index = index.index
+    return out

@@ -144,9 +144,12 @@ def _usable(spec: Predictors, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarr
     return X, y, excluded
 
 
-def run(spells: pd.DataFrame, params: Mapping[str, Any]) -> Results:
+def run(spells: pd.DataFrame, params: Mapping[str, Any],
+        derivation: Mapping[str, Any] | None = None) -> Results:
     """Outcome, fit on the training years, validation and risk groups, from params.yaml's
-    `data.extraction_date`, `outcome`, `predictors`, `model`, `validation`, `risk_groups`."""
+    `data.extraction_date`, `outcome`, `predictors`, `model`, `validation`, `risk_groups`.
+    `derivation`: the flow of `data.new_spells` (registers to new spells), kept in the flow
+    and on the model card (with the income medians the income groups rest on)."""
     v_par = params["validation"]
     threshold = int(params["outcome"]["threshold_days"])
     if threshold not in (90, 180):
@@ -183,7 +186,8 @@ def run(spells: pd.DataFrame, params: Mapping[str, Any]) -> Results:
                               "corrected": opt.corrected.as_dict()[k]}
                              for k in prediction.MEASURES])
     years = outcome.table["index_year"].astype(int)
-    flow = {"spells": int(len(spells)), "excluded_outcome": outcome.excluded,
+    flow = {"derivation": dict(derivation or {}), "spells": int(len(spells)),
+            "excluded_outcome": outcome.excluded,
             "with_outcome": int(len(outcome.table)),
             "training_years": int(years.isin(train_years).sum()),
             "test_years": int(years.isin(test_years).sum()),

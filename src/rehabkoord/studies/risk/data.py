@@ -1,53 +1,201 @@
-"""The risk study's extracts: the synthetic new-spells extract from the parameters, and
-reading an extract (or a care centre's list to score) from CSV or Parquet.
+"""The risk study's data: register deliveries (MiDAS periods, LISA, BAS, care visit days,
+deaths and emigrations) read and validated with the shared delivery code, the new spells with
+their predictors derived from them (`new_spells`), and a care centre's list to score.
 
-One row per new sick-leave spell in the columns of `model.INPUT_COLUMNS` (a list to score
-needs only the predictors, and `LopNr` to tell its rows apart).
+The population is each person's first spell starting in the index years (the training and
+test years): one row per person, so the rows are independent, as the bootstrap and DeLong's
+intervals assume. Predictors are as registered at the spell's start (`spell_start`):
+
+- age: the start year minus the birth year (LISA); sex (LISA);
+- diagnosis group: the spell's first diagnosis through the editable mapping, 'both' for mental
+  ill-health with a pain diagnosis in the 12 months before or vice versa (`spells`);
+- net days in the 1 and 3 years before, and earlier spells ending in the 3 years before
+  (`spells.prior_sick_leave`); care visit days in the year before;
+- employment: BAS's main activity, and income group: LISA's disposable income (`DispInk04`)
+  against that year's median in the delivered LISA (low below `low_share` of it, high above
+  `high_share`), both in the calendar year before the start year.
+
+The outcome's inputs: the spell's calendar days up to the extraction date, censored when it is
+still ongoing on that date or the person died or emigrated before it ended.
 """
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from ...io import atomic_outputs
-from .model import SpellSpec, synthetic_spells
+from ... import spells
+from ...clean import validate_table
+from ...contract import BAS, LISA_BACKGROUND, PERSON_KEY, POPULATION, SPELL_PERIODS, VISITS, Table
+from ...io import ValidationError, Violation, read_deliveries
+from ...registeryears import year_before_values
+from .model import INPUT_COLUMNS
 
-#: File name of the synthetic extract under `synthetic.out_dir`.
-SYNTHETIC_FILE = "nya_sjukfall.parquet"
 #: Columns read as text whatever they look like (a person key with leading zeros stays one).
 TEXT_COLUMNS = ("LopNr", "sex", "diagnosis_group", "employment", "income_group")
+#: params key under `data:` -> contract table.
+SOURCES: dict[str, Table] = {"periods": SPELL_PERIODS, "lisa": LISA_BACKGROUND, "bas": BAS,
+                             "visits": VISITS, "population": POPULATION}
+#: BAS main activity -> the model's employment level (other codes: 'ovrig').
+EMPLOYMENT = {1: "sysselsatt", 2: "arbetslos", 3: "studerande"}
 
 
-def spec_from_params(synthetic: Mapping[str, Any]) -> SpellSpec:
-    """`synthetic:` of params.yaml as the generator's spec (true log-odds per design column)."""
-    return SpellSpec(seed=int(synthetic["seed"]), n=int(synthetic["n"]),
-                     first_year=int(synthetic["first_year"]),
-                     last_year=int(synthetic["last_year"]),
-                     extraction_date=str(synthetic["extraction_date"]),
-                     threshold_days=int(synthetic["threshold_days"]),
-                     true_coefficients={str(k): float(v) for k, v in
-                                        synthetic["true_coefficients"].items()})
+@dataclass(frozen=True)
+class Deliveries:
+    """The validated register tables, and rows read per delivery."""
+
+    periods: pd.DataFrame
+    lisa: pd.DataFrame
+    bas: pd.DataFrame
+    visits: pd.DataFrame
+    population: pd.DataFrame
+    rows_read: dict[str, int]
 
 
-def write_synthetic(spec: SpellSpec, out_dir: str | Path) -> list[Path]:
-    """The synthetic extract as Parquet in `out_dir` (atomic), as a delivery arrives: without
-    a provenance stamp, whose data hash would be of the folder being written; returns the
-    file written."""
-    target = Path(out_dir) / SYNTHETIC_FILE
-    with atomic_outputs(target) as (tmp,):
-        synthetic_spells(spec).to_parquet(tmp, index=False, compression="zstd")
-    return [target]
+def read(data_params: Mapping[str, Any], root: Path) -> Deliveries:
+    """Read and validate every delivery named in `data:`; raise `ValidationError` listing
+    every breach in every file."""
+    violations: list[Violation] = []
+    column_map = data_params.get("column_map") or {}
+    tables: dict[str, pd.DataFrame] = {}
+    rows: dict[str, int] = {}
+    for key, table in SOURCES.items():
+        value = data_params[key]
+        patterns = [str(root / data_params["dir"] / p)
+                    for p in ([value] if isinstance(value, str) else value)]
+        frames = read_deliveries(patterns, table, column_map, violations, param=f"data.{key}")
+        counts: dict = {}
+        tables[key] = validate_table(frames, table, violations, None, counts)
+        rows[key] = int(counts["rows_read"])
+    periods = tables["periods"]
+    if {"FromDatum", "TomDatum"} <= set(periods.columns):
+        bad = periods["TomDatum"] < periods["FromDatum"]
+        if bad.any():
+            violations.append(Violation(str(data_params["periods"]), "TomDatum",
+                                        "period ends before it starts", int(bad.sum()),
+                                        tuple(int(r) for r in periods.loc[bad, "_row"].head(5)),
+                                        hint="check FromDatum/TomDatum"))
+    if violations:
+        raise ValidationError(violations)
+    typed = {k: v.drop(columns=[c for c in v.columns if c.startswith("_")])
+             for k, v in tables.items()}
+    return Deliveries(**typed, rows_read=rows)
+
+
+def _check_history(years: list[int], periods_from: str) -> None:
+    """The 3-year history of the first index year must lie inside the periods delivered."""
+    first = pd.Timestamp(f"{min(years)}-01-01") - pd.DateOffset(years=3)
+    if first < pd.Timestamp(periods_from):
+        raise ValueError(
+            f"index year {min(years)} needs MiDAS periods from {first.date()} (three years of "
+            f"history), but data.periods_from is {periods_from}: drop the early years from "
+            "validation.train_years or deliver earlier periods")
+
+
+def new_spells(d: Deliveries, params: Mapping[str, Any],
+               mapping: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One row per person's first spell starting in the index years, in the columns of
+    `model.INPUT_COLUMNS`, and the derivation's flow (counts that add up, the income medians
+    used). `params`: the study's params.yaml (`data`, `derivation`, `validation`)."""
+    v = params["validation"]
+    years = sorted(int(y) for y in [*v["train_years"], *v["test_years"]])
+    _check_history(years, str(params["data"]["periods_from"]))
+    der = params["derivation"]
+    con = spells.connect()
+    all_spells = spells.join_periods(d.periods, int(der["gap_days"]), con=con).df()
+    start_year = pd.to_datetime(all_spells["SpellStart"]).dt.year
+    in_years = all_spells[start_year.isin(years)]
+    first = in_years.groupby(PERSON_KEY, sort=True).head(1)
+    index = first.rename(columns={"SpellStart": "PriorRef"})[
+        [PERSON_KEY, "PriorRef", "SpellNr", "Diagnos", "SpellEnd"]].reset_index(drop=True)
+    prior = spells.prior_sick_leave(d.periods, all_spells, index, con=con).df()
+    groups = spells.diagnosis_groups(index, d.periods, mapping, con=con).df()
+    table = (index.merge(prior[[PERSON_KEY, "NetDays12m", "NetDays36m", "Spells36m"]],
+                         on=PERSON_KEY, how="left", validate="1:1")
+             .merge(groups[[PERSON_KEY, "Diagnosgrupp"]], on=PERSON_KEY, how="left",
+                    validate="1:1"))
+    table["spell_start"] = pd.to_datetime(table["PriorRef"])
+    table["care_visits"] = _visits_before(d.visits, table)
+    background = (d.lisa.sort_values([PERSON_KEY, "Ar"]).groupby(PERSON_KEY).tail(1)
+                  [[PERSON_KEY, "Kon", "FodelseAr"]])
+    table = table.merge(background, on=PERSON_KEY, how="left", validate="1:1")
+    registers = d.lisa[[PERSON_KEY, "Ar", "DispInk04"]].merge(
+        d.bas[[PERSON_KEY, "Ar", "BAS"]], on=[PERSON_KEY, "Ar"], how="outer")
+    before = year_before_values(table, registers, ["DispInk04", "BAS"], "PriorRef")
+    medians = d.lisa.groupby("Ar")["DispInk04"].median()
+    pred = params["predictors"]
+    table["employment"] = employment(before["BAS"])
+    table["income_group"] = income_group(before["DispInk04"], before["Ar"], medians,
+                                         float(pred["income_low_share"]),
+                                         float(pred["income_high_share"]))
+    table["index_year"] = table["spell_start"].dt.year
+    table["age"] = (table["index_year"] - table["FodelseAr"]).astype(float)
+    table["sex"] = table["Kon"].map({1: "man", 2: "kvinna"})
+    extraction = pd.Timestamp(params["data"]["extraction_date"])
+    end = pd.to_datetime(table["SpellEnd"])
+    table["spell_days"] = (np.minimum(end, extraction) - table["spell_start"]).dt.days + 1
+    gone = _gone(d.population, table)
+    table["spell_censored"] = (end >= extraction) | (gone <= end).fillna(False)
+    out = table.rename(columns={"Diagnosgrupp": "diagnosis_group",
+                                "NetDays12m": "prior_netdays_1y",
+                                "NetDays36m": "prior_netdays_3y", "Spells36m": "prior_spells"})
+    out[PERSON_KEY] = out[PERSON_KEY].astype(str)
+    flow = {"rows_read": d.rows_read, "spells": int(len(all_spells)),
+            "spells_in_index_years": int(len(in_years)),
+            "later_spells_same_person": int(len(in_years) - len(first)),
+            "new_spells": int(len(out)),
+            "income_groups": {"low_share": float(pred["income_low_share"]),
+                              "high_share": float(pred["income_high_share"]),
+                              "medians": {str(int(y)): float(m) for y, m in medians.items()}}}
+    return out[list(INPUT_COLUMNS)].reset_index(drop=True), flow
+
+
+def employment(bas_code: pd.Series) -> pd.Series:
+    """BAS main activity as the model's employment level; missing stays missing."""
+    code = pd.to_numeric(bas_code, errors="coerce")
+    out = code.map(EMPLOYMENT).where(code.isna() | code.isin(list(EMPLOYMENT)), "ovrig")
+    return out.astype(object).where(code.notna(), None)
+
+
+def income_group(income: pd.Series, year: pd.Series, medians: pd.Series, low_share: float,
+                 high_share: float) -> pd.Series:
+    """'lag' below `low_share` × the year's median, 'hog' above `high_share` × it, else
+    'mellan'; missing income or a year without a median stays missing."""
+    med = pd.Series(year.to_numpy()).map(medians).to_numpy(float)
+    inc = pd.to_numeric(income, errors="coerce").to_numpy(float)
+    group = np.where(inc < low_share * med, "lag", np.where(inc > high_share * med, "hog",
+                                                              "mellan")).astype(object)
+    group[~np.isfinite(inc) | ~np.isfinite(med)] = None
+    return pd.Series(group, index=income.index)
+
+
+def _visits_before(visits: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:
+    """Care visit days in [start − 1 year, start) per row of `table` (0 when none)."""
+    ref = table[[PERSON_KEY, "spell_start"]].copy()
+    ref["from"] = ref["spell_start"] - pd.DateOffset(years=1)
+    hits = visits.merge(ref, on=PERSON_KEY)
+    day = pd.to_datetime(hits["BesokDatum"])
+    hits = hits[(day >= hits["from"]) & (day < hits["spell_start"])]
+    return hits.groupby(PERSON_KEY).size().reindex(ref[PERSON_KEY], fill_value=0).to_numpy()
+
+
+def _gone(population: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
+    """The first of death and emigration per row of `table` (NaT when neither)."""
+    cols = [c for c in ("DodDatum", "UtvandringDatum") if c in population.columns]
+    first = population.set_index(PERSON_KEY)[cols].apply(pd.to_datetime).min(axis=1)
+    return table[PERSON_KEY].map(first)
 
 
 def read_spells(path: str | Path) -> pd.DataFrame:
-    """An extract or a list to score: Parquet, or CSV (comma, semicolon or tab; a semicolon
-    file may use decimal commas; UTF-8 with or without BOM). Text columns stay text, and
-    `spell_start` is read as a date when present."""
+    """A list of new spells to score (or an extract that already carries the predictors):
+    Parquet, or CSV (comma, semicolon or tab; a semicolon file may use decimal commas; UTF-8
+    with or without BOM). Text columns stay text, and `spell_start` is read as a date."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")

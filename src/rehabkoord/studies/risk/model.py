@@ -169,7 +169,7 @@ def predictors(params: Mapping[str, Any] | None = None) -> Predictors:
     return Predictors((
         Term("age", "linear", valid=(age[0], age[1]), unit="year"),
         Term("sex", "categorical", levels=("man", "kvinna")),
-        Term("diagnosis_group", "categorical", levels=("ovrig", "psykisk", "smarta", "bada")),
+        Term("diagnosis_group", "categorical", levels=("other", "mental", "pain", "both")),
         Term("prior_netdays_1y", "bands",
              edges=tuple(float(e) for e in p.get("prior_netdays_1y_edges", PRIOR_DAY_EDGES)),
              valid=(0.0, 366.0), unit="net days in the year before"),
@@ -482,71 +482,3 @@ def score(new_spells: pd.DataFrame, model: RiskModel) -> pd.DataFrame:
                                              ordered=True)
     out["reason"] = reason
     return out
-
-
-@dataclass(frozen=True)
-class SpellSpec:
-    """Synthetic spells with a known logistic model of long sick leave (> `threshold_days`).
-    `true_coefficients` are log-odds on the design columns of `predictors()` (all others 0)."""
-
-    seed: int = 20240902
-    n: int = 20_000
-    first_year: int = 2012
-    last_year: int = 2018
-    extraction_date: str = "2019-03-31"
-    threshold_days: int = 90
-    true_coefficients: Mapping[str, float] = field(default_factory=lambda: {
-        "Intercept": -2.6, "age": 0.02, "sex[kvinna]": 0.15,
-        "diagnosis_group[psykisk]": 0.7, "diagnosis_group[smarta]": 0.5,
-        "diagnosis_group[bada]": 1.0,
-        "prior_netdays_1y[1-31]": 0.2, "prior_netdays_1y[31-91]": 0.5,
-        "prior_netdays_1y[91-181]": 0.8, "prior_netdays_1y[181+]": 1.1,
-        "prior_netdays_3y[1-91]": 0.1, "prior_netdays_3y[91-366]": 0.3,
-        "prior_netdays_3y[366+]": 0.5,
-        "prior_spells": 0.08, "care_visits": 0.04,
-        "employment[arbetslos]": 0.5, "employment[studerande]": -0.3,
-        "employment[ovrig]": 0.4, "income_group[lag]": 0.25, "income_group[hog]": -0.2})
-
-
-def synthetic_spells(spec: SpellSpec = SpellSpec()) -> pd.DataFrame:
-    """One row per new spell in the input format; same spec → same table."""
-    rng = np.random.default_rng(spec.seed)
-    n = spec.n
-    years = rng.integers(spec.first_year, spec.last_year + 1, n)
-    start = pd.to_datetime([f"{y}-01-01" for y in years]) + pd.to_timedelta(
-        rng.integers(0, 365, n), unit="D")
-    p1 = np.where(rng.random(n) < 0.55, 0.0, np.round(rng.gamma(1.0, 60.0, n) * 4) / 4)
-    p1 = np.minimum(p1, 365.0)
-    p3 = np.minimum(p1 + np.where(rng.random(n) < 0.5, 0.0,
-                                  np.round(rng.gamma(1.0, 150.0, n) * 4) / 4), 1095.0)
-    table = pd.DataFrame({
-        "LopNr": [f"P{i:06d}" for i in range(n)],
-        "spell_start": start.normalize(),
-        "index_year": years,
-        "age": rng.integers(18, 67, n).astype(float),
-        "sex": np.where(rng.random(n) < 0.6, "kvinna", "man"),
-        "diagnosis_group": rng.choice(["psykisk", "smarta", "bada", "ovrig"], n,
-                                      p=[0.4, 0.3, 0.1, 0.2]),
-        "prior_netdays_1y": p1,
-        "prior_netdays_3y": p3,
-        "prior_spells": rng.poisson(1.2, n),
-        "care_visits": rng.poisson(4.0, n),
-        "employment": rng.choice(["sysselsatt", "arbetslos", "studerande", "ovrig"], n,
-                                 p=[0.7, 0.15, 0.05, 0.1]),
-        "income_group": rng.choice(["lag", "mellan", "hog"], n, p=[0.3, 0.45, 0.25]),
-    })
-    preds = predictors()
-    X, reason = preds.design(table)
-    assert reason.isna().all()
-    unknown = set(spec.true_coefficients) - set(preds.columns())
-    if unknown:
-        raise ValueError(f"true coefficients for no design column: {sorted(unknown)}")
-    beta = np.array([spec.true_coefficients.get(c, 0.0) for c in preds.columns()])
-    long = rng.random(n) < 1.0 / (1.0 + np.exp(-(X.to_numpy(float) @ beta)))
-    t = spec.threshold_days
-    days = np.where(long, t + 1 + np.floor(rng.exponential(150.0, n)),
-                    rng.integers(1, t + 1, n)).astype(int)
-    follow = (pd.Timestamp(spec.extraction_date) - table["spell_start"]).dt.days.to_numpy() + 1
-    table["spell_censored"] = days > follow
-    table["spell_days"] = np.minimum(days, follow)
-    return table

@@ -41,9 +41,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "care_visits": ("Vårdbesök 12 mån före", "Care visits 12 months before"),
     "employment": ("Sysselsättning", "Employment"), "income_group": ("Inkomst", "Income"),
     "man": ("Män", "Men"), "kvinna": ("Kvinnor", "Women"), "all": ("Alla", "All"),
-    "ovrig": ("Övrig", "Other"), "psykisk": ("Psykisk ohälsa", "Mental ill-health"),
-    "smarta": ("Smärta", "Pain"), "bada": ("Både psykisk ohälsa och smärta",
-                                           "Both mental ill-health and pain"),
+    "ovrig": ("Övrig", "Other"), "other": ("Övrig diagnos", "Other diagnosis"),
+    "mental": ("Psykisk ohälsa", "Mental ill-health"), "pain": ("Smärta", "Pain"),
+    "both": ("Både psykisk ohälsa och smärta", "Both mental ill-health and pain"),
     "sysselsatt": ("Sysselsatt", "Employed"), "arbetslos": ("Arbetslös", "Unemployed"),
     "studerande": ("Studerande", "Student"), "mellan": ("Mellan", "Middle"),
     "lag": ("Låg", "Low"), "hog": ("Hög", "High"),
@@ -68,7 +68,7 @@ def label(key: str, language: str) -> str:
 
 
 def column_label(column: str, language: str) -> str:
-    """`diagnosis_group[psykisk]` as "Diagnosgrupp: psykisk ohälsa"; bands as "31–91"."""
+    """`diagnosis_group[mental]` as "Diagnosgrupp: psykisk ohälsa"; bands as "31–91"."""
     if "[" not in column:
         return label(column, language)
     term, level = column[:-1].split("[", 1)
@@ -105,6 +105,11 @@ def declare(res: Results) -> Structure:
     s = Structure()
     f = res.flow
     total = s.cell(("flow", "spells"), f["spells"], cost=50)
+    dv = f.get("derivation") or {}
+    if dv:
+        s.relation(s.cell(("flow", "in_index_years"), dv["spells_in_index_years"], cost=50),
+                   [s.cell(("flow", "later_spells"), dv["later_spells_same_person"], cost=20),
+                    total])
     excl = [s.cell(("flow", "excluded", r), n) for r, n in sorted(f["excluded_outcome"].items())]
     s.relation(total, [*excl, s.cell(("flow", "with_outcome"), f["with_outcome"], cost=20)])
     s.relation(("flow", "with_outcome"),
@@ -158,7 +163,13 @@ def flow_table(res: Results, pub: Counts, language: str) -> pd.DataFrame:
         rows.append({c_step: text, "n": pub.text(key, language)})
         levels.append(level)
 
-    add("Nya sjukfall i uttaget" if sv else "New spells in the extract", ("flow", "spells"))
+    if res.flow.get("derivation"):
+        add("Sjukfall som börjar under indexåren (MiDAS)" if sv else
+            "Spells starting in the index years (MiDAS)", ("flow", "in_index_years"))
+        add("Exkluderade: senare sjukfall för samma person" if sv else
+            "Excluded: later spells of the same person", ("flow", "later_spells"), 1)
+    add("Nya sjukfall (personens första under indexåren)" if sv else
+        "New spells (the person's first in the index years)", ("flow", "spells"))
     for r in sorted(res.flow["excluded_outcome"]):
         add(("Exkluderade: " if sv else "Excluded: ") + _reason(r, language),
             ("flow", "excluded", r), 1)
@@ -433,9 +444,20 @@ def methods_text(params: Mapping[str, Any], res: Results, language: str) -> str:
     t = v["decision_thresholds"]
     if sv:
         text = (
-            f"Varje nytt sjukfall är en observation; prediktorerna avser läget när sjukfallet "
-            f"började. Utfallet är långvarig sjukskrivning: sjukfallet pågår efter "
-            f"{o['threshold_days']} dagar. Ett sjukfall som censurerats (pågick vid uttaget) "
+            "Sjukfallen bildades ur MiDAS sjukpenningperioder: en period som börjar högst "
+            f"{params['derivation']['gap_days']} dagar efter föregående slut fortsätter "
+            "sjukfallet. Varje persons första sjukfall som började under indexåren är en "
+            "observation (en per person, så att observationerna är oberoende). Prediktorerna "
+            "avser läget när sjukfallet började och hämtades ur registren: ålder och kön (LISA), "
+            "diagnosgrupp från sjukfallets första diagnos (båda = psykisk ohälsa med en "
+            "smärtdiagnos de 12 månaderna före eller omvänt), nettodagar året och tre år före "
+            "och tidigare sjukfall som slutade de tre åren före (MiDAS), vårdbesöksdagar året "
+            "före, sysselsättning (BAS) och inkomstgrupp (LISA:s disponibla inkomst under "
+            f"{_pct(p['income_low_share'], language)} respektive över "
+            f"{_pct(p['income_high_share'], language)} av årets median i leveransen), de två "
+            "sista året före startåret. Utfallet är långvarig sjukskrivning: sjukfallet pågår efter "
+            f"{o['threshold_days']} dagar. Ett sjukfall som censurerats (pågick vid uttaget, "
+            "eller personen dog eller utvandrade) "
             "före tröskeln har okänt utfall och exkluderas, liksom alla sjukfall med kortare "
             f"uppföljning än {o['threshold_days']} dagar före uttagsdatum "
             f"{params['data']['extraction_date']} (annars skulle periodens korta sjukfall "
@@ -469,10 +491,21 @@ def methods_text(params: Mapping[str, Any], res: Results, language: str) -> str:
             "som skulle avslöja dem.")
     else:
         text = (
-            "Each new sick-leave spell is one observation; the predictors describe the "
-            "situation when the spell started. The outcome is long sick leave: the spell is "
+            "Spells were formed from MiDAS's sickness benefit periods: a period starting at "
+            f"most {params['derivation']['gap_days']} days after the previous end continues the "
+            "spell. Each person's first spell starting in the index years is one observation "
+            "(one per person, so that observations are independent). The predictors describe "
+            "the situation when the spell started, from the registers: age and sex (LISA), "
+            "diagnosis group from the spell's first diagnosis (both = mental ill-health with a "
+            "pain diagnosis in the 12 months before or vice versa), net days the year and three "
+            "years before and earlier spells ending in the three years before (MiDAS), care "
+            "visit days the year before, employment (BAS) and income group (LISA's disposable "
+            f"income below {_pct(p['income_low_share'], language)} or above "
+            f"{_pct(p['income_high_share'], language)} of the year's median in the delivery), "
+            "the last two in the year before the start year. The outcome is long sick leave: the spell is "
             f"still ongoing after {o['threshold_days']} days. A spell censored (ongoing at "
-            "extraction) before the threshold has an unknown outcome and is excluded, as are "
+            "extraction, or the person died or emigrated) before the threshold has an unknown "
+            "outcome and is excluded, as are "
             f"all spells followed for fewer than {o['threshold_days']} days before the "
             f"extraction date {params['data']['extraction_date']} (else the period's short spells "
             f"would be in but not its long ones). The predictors were pre-specified: {names}. "

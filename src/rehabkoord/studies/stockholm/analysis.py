@@ -20,6 +20,7 @@ import pandas as pd
 from ... import causal, spells, survival
 from ...contract import GROUP_CONTROL, GROUP_COORDINATOR, PERSON_KEY, SEX_CODES
 from ...io import atomic_outputs, write_parquet
+from ...registeryears import year_before_values
 from ...spells import Derived
 from ...stats import categorical_test, risk_difference, wilcox_test
 from .data import Deliveries
@@ -37,17 +38,21 @@ ADJUST = ("age", "sex", "Diagnosgrupp", "PriorCategory")
 
 
 def analysis_table(derived: Derived, participants: pd.DataFrame, background: pd.DataFrame,
-                   care_cut: int) -> pd.DataFrame:
+                   care_cut: int, registers: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per analysed participant (with an index spell and time at risk).
 
     `care_cut`: care visits in the year before index at or above which care use is "high".
+    Also the history the risk model scores at the index spell's start (`PriorRef`): net days
+    and earlier spells in the 3 years before, and, from `registers`, LISA's income
+    (`DispInk04`) and BAS's main activity (`BAS`) in the year before (missing when not
+    delivered).
     """
     returns = derived.returns.df()
     table = (returns[[PERSON_KEY, "IndexDatum", "FollowUpEnd", "EndReason", "Returned",
                       "ReturnDays", "FullReturn"]]
              .merge(derived.groups.df()[[PERSON_KEY, "Diagnosgrupp"]], on=PERSON_KEY)
-             .merge(derived.prior.df()[[PERSON_KEY, "NetDays12m", "PriorCategory"]],
-                    on=PERSON_KEY)
+             .merge(derived.prior.df()[[PERSON_KEY, "PriorRef", "NetDays12m", "NetDays36m",
+                                        "Spells36m", "PriorCategory"]], on=PERSON_KEY)
              .merge(derived.resick.df()[[PERSON_KEY, "NewSpells", "PersonYears", "ResickDays",
                                          "ResickStatus"]], on=PERSON_KEY, how="left")
              .merge(participants[[PERSON_KEY, "Grupp", "Vardcentral", "Omrade",
@@ -63,6 +68,12 @@ def analysis_table(derived: Derived, participants: pd.DataFrame, background: pd.
     table["sex"] = table["Kon"].astype(int).map(SEX_CODES)
     visits = table["VardbesokForeAr"]
     table["care"] = np.where(visits.isna(), None, np.where(visits >= care_cut, "high", "low"))
+    regs = registers if registers is not None else pd.DataFrame(columns=[PERSON_KEY, "Ar"])
+    before = year_before_values(table, regs, [c for c in ("DispInk04", "BAS")
+                                              if c in regs.columns], date_column="PriorRef")
+    table["DispInk04"] = before["DispInk04"] if "DispInk04" in before else np.nan
+    table["BAS"] = before["BAS"].astype("Int64") if "BAS" in before else pd.NA
+    table["BAS"] = table["BAS"].astype("Int64")
     table["Grupp"] = pd.Categorical(table["Grupp"], GROUPS)
     table["coordinator"] = (table["Grupp"] == GROUP_COORDINATOR).astype(int)
     for name, levels in SUBGROUPS.items():
@@ -82,7 +93,8 @@ def derive(d: Deliveries, derivation: Mapping, extraction_date: str,
                                 gap_days=int(derivation["gap_days"]),
                                 full_return_days=int(derivation["full_return_days"]),
                                 mapping=mapping)
-    table = analysis_table(derived, d.participants, d.background, int(derivation["care_cut"]))
+    table = analysis_table(derived, d.participants, d.background, int(derivation["care_cut"]),
+                           d.registers)
     months = derived.months.df()[[PERSON_KEY, "Month", "AtRiskDays", "NetDays", "MeanDegree"]]
     months = months[months[PERSON_KEY].isin(table[PERSON_KEY])].reset_index(drop=True)
     return table, months, {"reading": d.flow, "derivation": derived.flow}

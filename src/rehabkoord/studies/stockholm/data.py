@@ -1,5 +1,7 @@
 """The spell study's deliveries: participants (the region), MiDAS sick-leave periods, the
-population register (death, emigration) and LISA (sex, birth year), read and validated with
+population register (death, emigration), LISA (sex, birth year, income) and, optionally, BAS
+(main activity; `data.bas`, for scoring the participants with the risk model), read and
+validated with
 the shared delivery code (`io`, `clean.validate_table`) in one pass: every problem in every
 file is reported together, and register rows of people outside the study are counted, not
 kept."""
@@ -13,7 +15,15 @@ from pathlib import Path
 import pandas as pd
 
 from ...clean import validate_table
-from ...contract import LISA_BACKGROUND, PARTICIPANTS, PERSON_KEY, POPULATION, SPELL_PERIODS, Table
+from ...contract import (
+    BAS,
+    LISA_BACKGROUND,
+    PARTICIPANTS,
+    PERSON_KEY,
+    POPULATION,
+    SPELL_PERIODS,
+    Table,
+)
 from ...io import ValidationError, Violation, read_deliveries, write_all
 
 #: params key under `data:` -> (contract table, whether it covers only the study's people)
@@ -22,19 +32,24 @@ SOURCES: dict[str, tuple[Table, bool]] = {
     "periods": (SPELL_PERIODS, False),
     "population": (POPULATION, False),
     "lisa": (LISA_BACKGROUND, False),
+    "bas": (BAS, False),
 }
+#: Deliveries a study may leave out (its key in `data:` absent or null).
+OPTIONAL = ("bas",)
 
 
 @dataclass(frozen=True)
 class Deliveries:
     """The validated tables (one row per key) and the reading flow (rows read, rows of people
-    outside the study, persons without a LISA row)."""
+    outside the study, persons without a LISA row). `registers`: LISA's and BAS's yearly rows
+    of the participants (LopNr, Ar, DispInk04 and BAS when delivered)."""
 
     participants: pd.DataFrame
     periods: pd.DataFrame
     population: pd.DataFrame
     background: pd.DataFrame
     flow: dict
+    registers: pd.DataFrame
 
 
 def _patterns(data_params: Mapping, root: Path, key: str) -> list[str]:
@@ -52,6 +67,8 @@ def read(data_params: Mapping, root: Path) -> Deliveries:
     flow: dict = {}
     keep = None
     for key, (table, own) in SOURCES.items():
+        if key in OPTIONAL and not data_params.get(key):
+            continue
         before = len(violations)
         frames = read_deliveries(_patterns(data_params, root, key), table, column_map,
                                  violations, param=f"data.{key}")
@@ -71,7 +88,17 @@ def read(data_params: Mapping, root: Path) -> Deliveries:
         raise ValidationError(violations)
     flow["participants"]["persons"] = int(len(tables["participants"]))
     return Deliveries(_typed(tables["participants"]), _typed(tables["periods"]),
-                      _typed(tables["population"]), _typed(background), flow)
+                      _typed(tables["population"]), _typed(background), flow,
+                      _registers(tables["lisa"], tables.get("bas")))
+
+
+def _registers(lisa: pd.DataFrame, bas: pd.DataFrame | None) -> pd.DataFrame:
+    """Yearly LISA income and BAS main activity per person (either may be absent)."""
+    keys = [PERSON_KEY, "Ar"]
+    out = lisa[keys + (["DispInk04"] if "DispInk04" in lisa.columns else [])]
+    if bas is not None:
+        out = out.merge(bas[[*keys, "BAS"]], on=keys, how="outer")
+    return _typed(out.sort_values(keys, ignore_index=True))
 
 
 def _check_periods(periods: pd.DataFrame, violations: list[Violation]) -> None:
@@ -86,7 +113,7 @@ def _check_periods(periods: pd.DataFrame, violations: list[Violation]) -> None:
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     """Without the reading bookkeeping (`_source`, `_row`); whole numbers as integers."""
     out = frame.drop(columns=[c for c in frame.columns if c.startswith("_")])
-    for col in ("SjukfallNr", "Omfattning", "VardbesokForeAr", "Kon", "FodelseAr"):
+    for col in ("SjukfallNr", "Omfattning", "VardbesokForeAr", "Kon", "FodelseAr", "BAS"):
         if col in out.columns:
             out[col] = out[col].astype("Int64")
     return out

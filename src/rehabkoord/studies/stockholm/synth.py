@@ -3,7 +3,7 @@
 1033 primary-care patients at 7 vårdcentraler in 3 areas, coordinator support ('Koordinator')
 at four centres and usual care ('Kontroll') at three, index dates over 2013–2015, and their
 sick-leave periods from MiDAS in the contract's format (`contract.SPELL_PERIODS`,
-`PARTICIPANTS`, `POPULATION`), with a LISA-like table of sex and birth year.
+`PARTICIPANTS`, `POPULATION`), with LISA-like (sex, birth year, income) and BAS-like tables.
 
 The true effects are parameters (`Effects`): a hazard ratio for the end of the index spell and
 a ratio for the probability of a new spell after return, per effect subgroup, chosen so that
@@ -134,7 +134,8 @@ _CODE_TABLE, _CODE_INDEX = np.unique(np.array(
 
 def generate(spec: StockholmSpec = StockholmSpec()) -> dict[str, pd.DataFrame]:  # noqa: B008
     """Participants (`deltagare`), sick-leave periods (`sjukpenningperioder`), deaths and
-    emigrations (`befolkning`) and sex and birth year (`lisa`) as frames; also `truth`, the
+    emigrations (`befolkning`), sex, birth year and income (`lisa`) and main activity (`bas`)
+    as frames; also `truth`, the
     generator's own attributes per participant (diagnosis group, prior category, care use,
     effect subgroup) for checking that the derivations find what was built in."""
     rng = np.random.default_rng(spec.seed)
@@ -227,9 +228,7 @@ def generate(spec: StockholmSpec = StockholmSpec()) -> dict[str, pd.DataFrame]: 
     population = pd.DataFrame({
         PERSON_KEY: lopnr, "DodDatum": pd.Series(_dates(death)).where(death > 0),
         "UtvandringDatum": pd.Series(_dates(emig)).where(emig > 0)})
-    lisa = pd.DataFrame({PERSON_KEY: lopnr, "Ar": (index_year - 1).astype(np.int16),
-                         "Kon": np.where(women, 2, 1).astype(np.int8),
-                         "FodelseAr": birth_year.astype(np.int16)})
+    lisa, bas = _registers(spec, lopnr, index_year, women, birth_year, prior)
     truth = pd.DataFrame({PERSON_KEY: lopnr, "diagnosis": np.array(DIAGNOSIS_GROUPS)[diag],
                           "prior": np.array(PRIOR_CATEGORIES)[prior],
                           "care": np.array(["low", "medium", "high"])[care],
@@ -239,7 +238,38 @@ def generate(spec: StockholmSpec = StockholmSpec()) -> dict[str, pd.DataFrame]: 
     periods = periods[[PERSON_KEY, "SjukfallNr", "FromDatum", "TomDatum", "Omfattning",
                        "Diagnos", "Formanstyp"]]
     return {"deltagare": participants, "sjukpenningperioder": periods,
-            "befolkning": population, "lisa": lisa, "truth": truth}
+            "befolkning": population, "lisa": lisa, "bas": bas, "truth": truth}
+
+
+#: BAS main activity in the years before index (sysselsatt, arbetslös, studerande, sjuk,
+#: övrigt) by prior sick leave (none, 1–90, > 90 net days).
+BAS_MIX = {1: (0.80, 0.76, 0.55), 2: (0.09, 0.10, 0.12), 3: (0.05, 0.04, 0.03),
+           5: (0.02, 0.05, 0.22), 9: (0.04, 0.05, 0.08)}
+
+
+def _registers(spec: StockholmSpec, lopnr: np.ndarray, index_year: np.ndarray,
+               women: np.ndarray, birth_year: np.ndarray, prior: np.ndarray
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """LISA (sex, birth year, disposable income in hundreds of SEK) and BAS for the two years
+    before the index year (an index spell may start in the year before index). Drawn from a
+    stream of their own, so the other tables do not change with them."""
+    rng = np.random.default_rng([spec.seed, 2])
+    n = lopnr.size
+    codes = np.array(list(BAS_MIX))
+    frames = []
+    for back in (2, 1):
+        mix = np.array([BAS_MIX[c] for c in codes])[:, prior].T
+        u = rng.random(n)[:, None] > np.cumsum(mix, axis=1)
+        frames.append(pd.DataFrame({
+            PERSON_KEY: lopnr, "Ar": (index_year - back).astype(np.int16),
+            "Kon": np.where(women, 2, 1).astype(np.int8),
+            "FodelseAr": birth_year.astype(np.int16),
+            "DispInk04": np.round(2400.0 * np.exp(rng.normal(0.0, 0.55, n)
+                                                  - 0.15 * (prior == 2))),
+            "BAS": codes[np.minimum(u.sum(axis=1), codes.size - 1)].astype(np.int8)}))
+    both = pd.concat(frames, ignore_index=True).sort_values([PERSON_KEY, "Ar"],
+                                                            ignore_index=True)
+    return both.drop(columns="BAS"), both[[PERSON_KEY, "Ar", "BAS"]]
 
 
 def _periods(rng: np.random.Generator, spec: StockholmSpec, person: np.ndarray,
@@ -313,11 +343,12 @@ def write(frames: dict[str, pd.DataFrame], out_dir: str | Path,
           periods_format: str = "parquet") -> list[Path]:
     """Write the deliveries as they arrive: `deltagare.csv` (the region: semicolon, Latin-1),
     MiDAS periods as `sjukpenningperioder.parquet` (or `.csv`), `befolkning.parquet` and
-    `lisa.parquet` (dates as Parquet dates). All or nothing; returns the files written."""
+    `lisa.parquet`, `bas.parquet` (dates as Parquet dates). All or nothing; returns the files written."""
     out = Path(out_dir)
     names = {"deltagare": out / "deltagare.csv",
              "sjukpenningperioder": out / f"sjukpenningperioder.{periods_format}",
-             "befolkning": out / "befolkning.parquet", "lisa": out / "lisa.parquet"}
+             "befolkning": out / "befolkning.parquet", "lisa": out / "lisa.parquet",
+             "bas": out / "bas.parquet"}
     with atomic_outputs(*names.values()) as temps:
         for (name, final), tmp in zip(names.items(), temps, strict=True):
             frame = frames[name]

@@ -1,0 +1,122 @@
+"""Whether coordinators help the high-risk patients most: the risk model applied to the spell
+study's participants at the start of their index spell, and the coordinator effect (hazard
+ratio for return, difference in net days) per risk group with the interaction test.
+
+The participants come from the spell study's analysis table (`data/processed/stockholm/
+analysis.parquet`, a data dependency, not an import): its register history at the index
+spell's start (net days 1 and 3 years before, earlier spells, LISA income and BAS activity the
+year before) is scored with the saved model, whose card holds the income medians the income
+groups rest on. Care use is the region's count of visits in the year before the index date
+(`VardbesokForeAr`), the nearest the spell study has to the model's care visit days. A
+participant who can't be scored is counted by reason, never given a default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ... import prediction
+from ...contract import PERSON_KEY
+from ...io import atomic_outputs, read_json, write_json, write_parquet
+from ...subgroups import effect_by_level
+from .data import employment, income_group
+from .model import RiskModel, score
+
+#: Columns of the spell study's analysis table this analysis reads.
+PARTICIPANT_COLUMNS = (PERSON_KEY, "PriorRef", "FodelseAr", "sex", "Diagnosgrupp",
+                       "NetDays12m", "NetDays36m", "Spells36m", "VardbesokForeAr", "BAS",
+                       "DispInk04", "Grupp", "coordinator", "Vardcentral", "ReturnDays",
+                       "Returned", "NetDays")
+
+
+def _text(values: pd.Series) -> pd.Series:
+    return values.astype(object).where(values.notna(), None).map(
+        lambda v: None if v is None else str(v))
+
+
+def scoring_table(participants: pd.DataFrame, model: RiskModel) -> pd.DataFrame:
+    """The participants as the model's input: predictors at the index spell's start."""
+    missing = [c for c in PARTICIPANT_COLUMNS if c not in participants.columns]
+    if missing:
+        raise ValueError(f"the spell study's analysis table lacks {', '.join(missing)}: "
+                         "re-run its derive stage (make report STUDY=stockholm)")
+    start = pd.to_datetime(participants["PriorRef"])
+    groups = model.validation["flow"]["derivation"]["income_groups"]
+    medians = pd.Series({int(y): float(m) for y, m in groups["medians"].items()})
+    return pd.DataFrame({
+        PERSON_KEY: participants[PERSON_KEY].astype(str),
+        "spell_start": start, "index_year": start.dt.year,
+        "age": (start.dt.year - participants["FodelseAr"].astype(float)).astype(float),
+        "sex": _text(participants["sex"]), "diagnosis_group": _text(participants["Diagnosgrupp"]),
+        "prior_netdays_1y": participants["NetDays12m"].astype(float),
+        "prior_netdays_3y": participants["NetDays36m"].astype(float),
+        "prior_spells": participants["Spells36m"].astype(float),
+        "care_visits": participants["VardbesokForeAr"].astype(float),
+        "employment": employment(participants["BAS"]),
+        "income_group": income_group(participants["DispInk04"], start.dt.year - 1, medians,
+                                     float(groups["low_share"]), float(groups["high_share"])),
+    }, index=participants.index)
+
+
+@dataclass
+class EffectByRisk:
+    """The coordinator effect per risk group (`effects`, rows of `subgroups.effect_by_level`)
+    and the flow: participants, scored, not scored by reason, scored per group and arm."""
+
+    effects: pd.DataFrame
+    flow: dict[str, Any]
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        out = Path(out_dir)
+        targets = [out / "effect_by_risk.parquet", out / "effect_by_risk.csv",
+                   out / "effect_flow.json"]
+        with atomic_outputs(*targets) as (parquet, csv, flow):
+            write_parquet(self.effects, parquet)
+            self.effects.to_csv(csv, index=False, float_format="%.10g", lineterminator="\n")
+            write_json(self.flow, flow)
+        return targets
+
+    @classmethod
+    def read(cls, in_dir: str | Path) -> EffectByRisk:
+        d = Path(in_dir)
+        return cls(pd.read_parquet(d / "effect_by_risk.parquet"),
+                   read_json(d / "effect_flow.json"))
+
+
+def effect_by_risk(participants: pd.DataFrame, model: RiskModel,
+                   conf_level: float = 0.95) -> EffectByRisk:
+    """Score every participant, then estimate the coordinator effect within each risk group
+    (the model's cut points) and test the interaction coordinator × risk group."""
+    scored = score(scoring_table(participants, model), model)
+    ok = scored["reason"].isna().to_numpy()
+    data = participants[ok].copy()
+    data["risk_group"] = scored.loc[ok, "group"].astype(str).to_numpy()
+    data["risk"] = scored.loc[ok, "risk"].to_numpy()
+    effects = effect_by_level(data, "risk_group", list(prediction.GROUPS), time="ReturnDays",
+                              event="Returned", outcome="NetDays", treated="coordinator",
+                              cluster="Vardcentral", conf_level=conf_level)
+    effects["mean_risk"] = [float(data.loc[data["risk_group"] == g, "risk"].mean())
+                            if (data["risk_group"] == g).any() else np.nan
+                            for g in effects["level"]]
+    reasons = scored.loc[~ok, "reason"].value_counts().sort_index()
+    arms = participants["coordinator"].astype(int)
+    flow = {"participants": {str(a): int((arms == a).sum()) for a in (1, 0)},
+            "not_scored": {str(r): {str(a): int(((scored["reason"] == r) & (arms == a)).sum())
+                                    for a in (1, 0)} for r in reasons.index},
+            "scored": {g: {"1": int(r.n_treated), "0": int(r.n_control)}
+                       for g, r in zip(effects["level"], effects.itertuples(), strict=True)},
+            "cuts": list(model.group_cuts)}
+    return EffectByRisk(effects, flow)
+
+
+def run(participants_path: str | Path, model: RiskModel, params: Mapping[str, Any]
+        ) -> EffectByRisk:
+    """`effect:` of params.yaml: the spell study's analysis table and the confidence level."""
+    table = pd.read_parquet(participants_path, columns=list(PARTICIPANT_COLUMNS))
+    return effect_by_risk(table, model, float(params["effect"]["conf_level"]))
