@@ -26,6 +26,7 @@ from ...fmt import interval, number
 from ...style import ARM_COLOURS, save, set_style
 from ...tables import AppendixText
 from .analysis import SAMPLES, Results, years_text
+from .effect import EffectByRisk
 from .model import PURPOSE, RiskModel, Term
 
 SV, EN = 0, 1
@@ -100,9 +101,12 @@ def definition(term: Term, language: str) -> str:
             f"{name}: categories {', '.join(levels)} (reference {levels[0]})")
 
 
-def declare(res: Results) -> Structure:
-    """Every published people count and how they add up."""
+def declare(res: Results, eff: EffectByRisk | None = None) -> Structure:
+    """Every published people count and how they add up (with `eff`, also the spell study's
+    participants per arm: not scored by reason and scored per risk group)."""
     s = Structure()
+    if eff is not None:
+        _declare_effect(s, eff)
     f = res.flow
     total = s.cell(("flow", "spells"), f["spells"], cost=50)
     dv = f.get("derivation") or {}
@@ -144,10 +148,20 @@ def declare(res: Results) -> Structure:
     return s
 
 
-def publish(res: Results, rules: Rules) -> Counts:
+def _declare_effect(s: Structure, eff: EffectByRisk) -> None:
+    f = eff.flow
+    for arm in ("1", "0"):
+        parts = [s.cell(("effect", "not_scored", r, arm), n[arm])
+                 for r, n in sorted(f["not_scored"].items())]
+        parts += [s.cell(("effect", g, arm), f["scored"][g][arm], cost=5) for g in f["scored"]]
+        s.relation(s.cell(("effect", "participants", arm), f["participants"][arm], cost=50),
+                   parts)
+
+
+def publish(res: Results, rules: Rules, eff: EffectByRisk | None = None) -> Counts:
     """Every published count, with primary and complementary suppression decided by
     `rehabkoord.disclosure`."""
-    return Counts.protected(declare(res), rules)
+    return Counts.protected(declare(res, eff), rules)
 
 
 def _pct(x: float, language: str) -> str:
@@ -423,14 +437,132 @@ def decision_figure(res: Results, language: str) -> tuple:
     return fig, d
 
 
-def all_figures(res: Results, rules: Rules, out_dir: str | Path, language: str) -> dict[str, list]:
-    """Both figures as PNG + SVG + the CSV of their numbers."""
+def all_figures(res: Results, rules: Rules, out_dir: str | Path, language: str,
+                eff: EffectByRisk | None = None, pub: Counts | None = None) -> dict[str, list]:
+    """The figures as PNG + SVG + the CSV of their numbers (the effect per risk group with
+    `eff` and its publication `pub`)."""
     set_style()
     fig, data = calibration_figure(res, rules, language)
     saved = {"kalibrering": save(fig, f"{out_dir}/kalibrering", data)}
     fig, data = decision_figure(res, language)
     saved["beslutskurva"] = save(fig, f"{out_dir}/beslutskurva", data)
+    if eff is not None and pub is not None:
+        fig, data = effect_figure(eff, pub, language)
+        saved["effekt_per_risk"] = save(fig, f"{out_dir}/effekt_per_risk", data)
     return saved
+
+
+def effect_table(eff: EffectByRisk, pub: Counts, language: str) -> pd.DataFrame:
+    """Per risk group: mean predicted risk, participants per arm, hazard ratio for return
+    and difference in net days (coordinator − control) with 95 % CIs; a group whose counts
+    are withheld shows no estimate."""
+    sv = language == "sv"
+    c_g = "Riskgrupp" if sv else "Risk group"
+    c_r = "Medelrisk" if sv else "Mean risk"
+    c_t, c_c = ("Koordinator, n" if sv else "Coordinator, n", "Kontroll, n" if sv else
+                "Control, n")
+    c_h = "HK för återgång (95 % KI)" if sv else "HR for return (95% CI)"
+    c_d = "Skillnad i nettodagar (95 % KI)" if sv else "Difference in net days (95% CI)"
+    rows = []
+    for r in eff.effects.itertuples():
+        keys = (("effect", r.level, "1"), ("effect", r.level, "0"))
+        ok = pub.shown(*keys) and not pd.isna(getattr(r, "hr", np.nan))
+        rows.append({c_g: label(r.level, language),
+                     c_r: _pct(r.mean_risk, language) if ok else SUPPRESSED,
+                     c_t: pub.text(keys[0], language), c_c: pub.text(keys[1], language),
+                     c_h: (f"{number(r.hr, 2, language)} "
+                           f"({interval(r.hr_low, r.hr_high, 2, language)})") if ok else SUPPRESSED,
+                     c_d: (f"{number(r.netdays_diff, 1, language)} "
+                           f"({interval(r.netdays_low, r.netdays_high, 1, language)})")
+                     if ok else SUPPRESSED})
+    out = pd.DataFrame(rows)
+    p = float(eff.effects["p_interaction"].iloc[0])
+    note = (f"Interaktionstest koordinator × riskgrupp (robust Wald, Cox): p = "
+            f"{number(p, 3, language)}. Hasardkvot > 1: snabbare återgång med koordinator." if sv
+            else f"Interaction test coordinator × risk group (robust Wald, Cox): p = "
+            f"{number(p, 3, language)}. Hazard ratio > 1: faster return with a coordinator.")
+    out.attrs.update(numeric=[c_r, c_t, c_c, c_h, c_d], notes=[note])
+    return out
+
+
+def effect_figure(eff: EffectByRisk, pub: Counts, language: str) -> tuple:
+    """Hazard ratio for return (log scale) and difference in net days per risk group, side by
+    side, so the reader sees at a glance where the coordinator helps most."""
+    rows = []
+    for r in eff.effects.itertuples():
+        if pub.shown(("effect", r.level, "1"), ("effect", r.level, "0")) \
+                and not pd.isna(getattr(r, "hr", np.nan)):
+            rows.append({"group": label(r.level, language), "hr": r.hr, "hr_low": r.hr_low,
+                         "hr_high": r.hr_high, "diff": r.netdays_diff, "diff_low": r.netdays_low,
+                         "diff_high": r.netdays_high})
+    data = pd.DataFrame(rows, columns=["group", "hr", "hr_low", "hr_high", "diff", "diff_low",
+                                       "diff_high"])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8.0, 0.5 * len(data) + 1.6), sharey=True)
+    y = np.arange(len(data))[::-1]
+    left.errorbar(data["hr"], y, xerr=[data["hr"] - data["hr_low"], data["hr_high"] - data["hr"]],
+                  fmt="o", color=ARM_COLOURS[0], capsize=3)
+    left.axvline(1.0, color="0.4", linewidth=1)
+    left.set_xscale("log")
+    ticks = [t for t in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
+             if data["hr_low"].min() / 1.2 <= t <= data["hr_high"].max() * 1.2 or t == 1.0]
+    left.set_xticks(ticks, [number(t, 2, language) for t in ticks])
+    left.minorticks_off()
+    left.set_yticks(y, data["group"])
+    left.set_xlabel("Hasardkvot för återgång" if language == "sv" else "Hazard ratio for return")
+    right.errorbar(data["diff"], y, xerr=[data["diff"] - data["diff_low"],
+                                          data["diff_high"] - data["diff"]],
+                   fmt="o", color=ARM_COLOURS[0], capsize=3)
+    right.axvline(0.0, color="0.4", linewidth=1)
+    right.set_xlabel("Skillnad i nettodagar" if language == "sv" else "Difference in net days")
+    fig.tight_layout()
+    return fig, data
+
+
+def effect_sentence(eff: EffectByRisk, pub: Counts, language: str) -> str:
+    """The effect per risk group in one sentence, with the interaction test."""
+    sv = language == "sv"
+    parts = []
+    for r in eff.effects.itertuples():
+        if pub.shown(("effect", r.level, "1"), ("effect", r.level, "0")) \
+                and not pd.isna(getattr(r, "hr", np.nan)):
+            parts.append(f"{label(r.level, language).lower()} {number(r.hr, 2, language)} "
+                         f"({interval(r.hr_low, r.hr_high, 2, language)})")
+    p = number(float(eff.effects["p_interaction"].iloc[0]), 3, language)
+    if sv:
+        return (f"Hasardkvoten för återgång med koordinator var för {', '.join(parts)}; "
+                f"interaktionstestet gav p = {p}.")
+    return (f"The hazard ratio for return with a coordinator was for {', '.join(parts)}; the "
+            f"interaction test gave p = {p}.")
+
+
+def effect_methods(params: Mapping[str, Any], language: str) -> str:
+    """How the effect per risk group was estimated."""
+    conf = f"{number(100 * float(params['effect']['conf_level']), 0, language)} %"
+    if language == "sv":
+        return ("Modellen tillämpades på sjukfallsstudiens deltagare vid indexsjukfallets start "
+                "(deras sjukfallshistorik ur MiDAS, inkomst och sysselsättning året före ur LISA "
+                "och BAS; vårdkonsumtion som antal vårdbesök året före indexdatum, regionens "
+                "uppgift), och deltagarna delades i riskgrupper med modellens gränser. Inom varje "
+                "riskgrupp skattades koordinatoreffekten som hasardkvot för återgång (Cox, Efron, "
+                "robust varians klustrad på vårdcentral) och som skillnad i medelantal nettodagar "
+                f"(klusterrobust), med {conf} konfidensintervall. Interaktionen koordinator × "
+                "riskgrupp prövades med ett robust Wald-test i en Cox-modell. Analysen var "
+                "förspecificerad; den är ett test, inte en jämförelse av många undergrupper. "
+                "Deltagare som inte kunde poängsättas räknas per orsak. Riskgrupperna bygger på "
+                "en modell skattad i en annan population; de beskriver vilka som fick mest "
+                "effekt, inte vem som bör nekas stöd.")
+    return ("The model was applied to the spell study's participants at the start of their "
+            "index spell (their spell history from MiDAS, income and employment the year before "
+            "from LISA and BAS; care use as the number of care visits the year before the index "
+            "date, as the region reports it), and participants were put in risk groups by the "
+            "model's cut points. Within each risk group the coordinator effect was estimated as "
+            "the hazard ratio for return (Cox, Efron, robust variance clustered by vårdcentral) "
+            f"and as the difference in mean net days (cluster-robust), with {conf} confidence "
+            "intervals. The interaction coordinator × risk group was tested by a robust Wald test "
+            "in one Cox model. The analysis was pre-specified; it is one test, not a comparison "
+            "of many subgroups. Participants who could not be scored are counted by reason. The "
+            "risk groups rest on a model estimated in another population; they describe who "
+            "benefited most, not who should be denied support.")
 
 
 def methods_text(params: Mapping[str, Any], res: Results, language: str) -> str:
@@ -574,10 +706,10 @@ def result_sentences(res: Results, language: str) -> list[str]:
 HEADINGS = {
     "sv": {"card": "Modellkort", "methods": "Metod", "flow": "Flöde av sjukfall",
            "model": "Modellen", "validation": "Validering", "groups": "Riskgrupper",
-           "disclosure": "Röjandekontroll"},
+           "effect": "Koordinatorns effekt per riskgrupp", "disclosure": "Röjandekontroll"},
     "en": {"card": "Model card", "methods": "Methods", "flow": "Flow of spells",
            "model": "The model", "validation": "Validation", "groups": "Risk groups",
-           "disclosure": "Disclosure control"},
+           "effect": "The coordinator effect by risk group", "disclosure": "Disclosure control"},
 }
 CAPTIONS = {
     "card": ("table", 1, "Modellkort.", "Model card."),
@@ -597,6 +729,13 @@ CAPTIONS = {
     "groups": ("table", 5, "Riskgrupper: antal, observerad andel långa sjukfall och "
                "medelrisk enligt modellen.", "Risk groups: numbers, observed rate of long "
                "spells and mean predicted risk."),
+    "effect": ("table", 6, "Sjukfallsstudiens deltagare per riskgrupp: koordinatorns effekt på "
+               "återgång och nettodagar.", "The spell study's participants by risk group: the "
+               "coordinator effect on return and net days."),
+    "effekt_per_risk": ("figure", 3, "Koordinatorns effekt per riskgrupp: hasardkvot för "
+                        "återgång och skillnad i nettodagar (95 % KI).", "The coordinator effect "
+                        "by risk group: hazard ratio for return and difference in net days "
+                        "(95% CI)."),
 }
 
 
