@@ -84,6 +84,23 @@ def test_a_period_inside_a_longer_one_does_not_end_the_spell_early():
     assert len(got) == 1 and day(got.SpellEnd[0]) == D("2014-04-05")
 
 
+def test_first_diagnosis_is_the_earliest_start_then_higher_degree_then_code():
+    rows = [("1", "2014-01-01", "2014-01-05", 50, "M54"),    # spell 1 alone
+            ("1", "2014-02-03", "2014-02-04", 50, "F41"),    # spell 2: same start, lower degree
+            ("1", "2014-02-03", "2014-02-20", 75, "M79"),    # same start and degree, code after
+            ("1", "2014-02-03", "2014-02-03", 75, "F43.8"),  # ← the first period of spell 2
+            ("1", "2014-02-01", "2014-02-02", 25, "J06"),    # spell 3: starts first, lowest degree
+            ("2", "2014-02-01", "2014-02-02", 25, "J06"),    # person 2: 3–8 February free (6
+            ("2", "2014-02-09", "2014-02-10", 100, "F32")]   # days), two spells
+    got = sp.join_periods(periods_frame(rows[:4] + rows[5:])).df()
+    assert got[["LopNr", "SpellNr", "Diagnos", "Periods"]].values.tolist() == [
+        ["1", 1, "M54", 1], ["1", 2, "F438", 3], ["2", 1, "J06", 1], ["2", 2, "F32", 1]]
+    with_earlier = sp.join_periods(periods_frame(rows[:5])).df()
+    assert with_earlier.Diagnos.tolist() == ["M54", "J06"]  # 1–20 February is one spell
+    with pytest.raises(ValueError, match="gap_days"):
+        sp.join_periods(periods_frame(rows), gap_days=-1)
+
+
 # --- net_days and degree_by_month --------------------------------------------------------------
 
 def test_net_days_in_half_open_windows():
@@ -542,3 +559,61 @@ def test_inputs_as_parquet_files(tmp_path):
     periods.to_parquet(tmp_path / "p.parquet")
     got = sp.join_periods(tmp_path / "p.parquet").df()
     assert got.NetDays.tolist() == [10.0]
+
+
+@pytest.mark.parametrize(("keys", "integer"), [
+    (pd.Series([7, 12, 100000], dtype="int64"), True),
+    (pd.Series([7, 12, 100000], dtype="int32"), True),
+    (pd.Series(["7", "-12", "100000"]), True),
+    (pd.Series(["7", None, "100000"]), True),
+    (pd.Series(["7", "012"]), False),       # a leading zero: 12 would come back as "12"
+    (pd.Series(["7", " 12"]), False),
+    (pd.Series(["7", "+12"]), False),
+    (pd.Series(["7", "-0"]), False),
+    (pd.Series(["7", "1e3"]), False),
+    (pd.Series(["7", "99999999999999999999"]), False),  # beyond BIGINT
+    (pd.Series(["7", "A12"]), False),
+    (pd.Series([7.0, 12.0]), False),        # not an integer type
+])
+def test_integer_keys_only_when_the_text_comes_back_exactly(keys, integer):
+    con = sp.connect()
+    assert sp._integer_keys(con, (pd.DataFrame({"LopNr": keys}),)) is integer
+    # every source must qualify
+    other = pd.DataFrame({"LopNr": ["0012"]})
+    assert sp._integer_keys(con, (pd.DataFrame({"LopNr": keys}), other)) is False
+
+
+def test_integer_key_path_gives_the_text_key_results_in_text_order(monkeypatch):
+    rows, part, pop, birth = random_study(200, seed=11)
+    key = {f"{k:04d}": str(3 + 97 * k) for k in range(200)}  # 3 … 19306: text ≠ numeric order
+    rows = [(key[r[0]], *r[1:]) for r in rows]
+    periods = periods_frame(rows)
+    args = (people([(key[k], i) for k, i in part]),
+            pd.DataFrame([(key[k], d, e) for k, d, e in pop],
+                         columns=["LopNr", "DodDatum", "UtvandringDatum"]),
+            pd.DataFrame([(key[k], b) for k, b in birth], columns=["LopNr", "FodelseAr"]))
+    con = sp.connect(threads=2)
+    assert sp._integer_keys(con, (periods, *args))
+    numeric_periods = periods.assign(LopNr=periods.LopNr.astype("int64"))  # as Parquet delivers
+    fast = sp.derive_all(numeric_periods, *args, extraction_date="2015-09-01", months=14,
+                         sparse_months=True, con=con)
+    shuffled = sp.derive_all(numeric_periods.sample(frac=1, random_state=2), *args,
+                             extraction_date="2015-09-01", months=14, sparse_months=True,
+                             con=sp.connect(threads=1))
+    monkeypatch.setattr(sp, "_integer_keys", lambda con, sources: False)
+    text = sp.derive_all(periods, *args, extraction_date="2015-09-01", months=14,
+                         sparse_months=True, con=sp.connect(threads=2))
+    for name in ("spells", "follow", "index", "prior", "groups", "returns", "resick", "months"):
+        a, b = getattr(fast, name).df(), getattr(text, name).df()
+        assert a.LopNr.map(type).eq(str).all() and len(a) > 0
+        assert a.LopNr.tolist() == sorted(a.LopNr)  # text order: "1000" before "997"
+        pd.testing.assert_frame_equal(a, b)
+        pd.testing.assert_frame_equal(getattr(shuffled, name).df(), b)
+    assert fast.flow == text.flow == shuffled.flow
+
+
+def test_a_missing_diagnosis_stays_missing():
+    rows = [("1", "2014-01-01", "2014-01-10", 100, None), ("1", "2014-01-05", "2014-01-20", 50,
+                                                           "f43.8")]
+    got = sp.join_periods(periods_frame(rows)).df()
+    assert got.Diagnos.isna().tolist() == [True] and got.NetDays.tolist() == [15.0]

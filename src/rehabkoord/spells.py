@@ -90,6 +90,17 @@ _names = itertools.count()
 _SORTED: contextvars.ContextVar[bool] = contextvars.ContextVar("sorted", default=True)
 
 
+#: The SQL type of the person key inside the queries. `derive_all` switches to BIGINT when
+#: every delivered key is an integer or the canonical text of one (no sign, leading zero or
+#: blank: ``CAST(CAST(k AS BIGINT) AS VARCHAR) = k``), so the text key is recovered exactly
+#: and sorts, joins and windows compare 8-byte integers instead of strings.
+_KEY: contextvars.ContextVar[str] = contextvars.ContextVar("key", default="VARCHAR")
+
+
+def _key(column: str = PERSON_KEY) -> str:
+    return f"CAST({column} AS {_KEY.get()})"
+
+
 def _order(columns: str) -> str:
     return f"ORDER BY {columns}" if _SORTED.get() else ""
 
@@ -134,7 +145,7 @@ def _view(con: duckdb.DuckDBPyConnection, source: Source) -> str:
     cols = []
     for c in _columns(con, raw):
         if c == PERSON_KEY:
-            cols.append(f"CAST({c} AS VARCHAR) AS {c}")
+            cols.append(f"{_key(c)} AS {c}")
         elif c in _DATE_COLUMNS:
             cols.append(f"CAST({c} AS DATE) AS {c}")
         else:
@@ -161,28 +172,47 @@ def _columns(con: duckdb.DuckDBPyConnection, view: str) -> list[str]:
 
 
 def _periods_sql(view: str) -> str:
-    """Typed periods: person key as text, dates, integer degree, normalised ICD-10 code."""
-    return f"""SELECT CAST({PERSON_KEY} AS VARCHAR) AS LopNr, CAST(FromDatum AS DATE) AS FromDatum,
+    """Typed periods: person key (text, or BIGINT in `derive_all`'s integer path), dates,
+    integer degree, normalised ICD-10 code. The code is normalised once per distinct delivered
+    spelling (a few hundred) and joined back, instead of a regular expression on every period."""
+    raw = "CAST(Diagnos AS VARCHAR)"
+    return f"""SELECT {_key()} AS LopNr, CAST(FromDatum AS DATE) AS FromDatum,
         CAST(TomDatum AS DATE) AS TomDatum, CAST(Omfattning AS INTEGER) AS Omfattning,
-        {normalise_icd10_sql('CAST(Diagnos AS VARCHAR)')} AS Diagnos FROM {view}"""
+        dx.code AS Diagnos
+        FROM {view} LEFT JOIN (SELECT raw, {normalise_icd10_sql('raw')} AS code
+                               FROM (SELECT DISTINCT {raw} AS raw FROM {view}) AS r) AS dx
+          ON {raw} = dx.raw"""
 
 
-def _segments_sql(periods_cte: str, partition: str) -> str:
-    """Piecewise-constant degree per `partition`: a sweep over period starts (+degree) and the
-    day after their ends (−degree). Columns: partition, SegStart, SegEnd (exclusive), Degree
-    (summed, not capped), Active (number of periods that day); only days with a period."""
-    keys = ", ".join(f"{k}" for k in partition.split(","))
+def _typed_periods_sql(con: duckdb.DuckDBPyConnection, view: str) -> str:
+    """`_periods_sql`, or the periods as they are when `view` holds periods already typed and
+    numbered into spells (`derive_all`'s table, recognised by its SpellNr)."""
+    if "SpellNr" in _columns(con, view):
+        return f"SELECT LopNr, FromDatum, TomDatum, Omfattning, Diagnos FROM {view}"
+    return _periods_sql(view)
+
+
+def _segments_sql(periods_cte: str, carry: str = "") -> str:
+    """Piecewise-constant degree per person: a sweep over period starts (+degree) and the day
+    after their ends (−degree). Columns: LopNr, `carry` (a column constant on a person's day,
+    e.g. SpellNr: spells never share a day), SegStart, SegEnd (exclusive), Degree (summed, not
+    capped), Active (number of periods that day); only days with a period.
+
+    One window pass over the events, without grouping them by day first: of the events on one
+    day only the last in the window's order reaches the next day (the others end where they
+    start and are dropped), and its running sums include every event of that day, whichever
+    order the day's events have."""
+    keys = f"LopNr, {carry}" if carry else "LopNr"
+    w = "PARTITION BY LopNr ORDER BY d"
     return f"""
     ev AS (SELECT {keys}, FromDatum AS d, Omfattning AS dd, 1 AS dc FROM {periods_cte}
            UNION ALL
            SELECT {keys}, TomDatum + 1 AS d, -Omfattning AS dd, -1 AS dc FROM {periods_cte}),
-    evd AS (SELECT {keys}, d, SUM(dd) AS dd, SUM(dc) AS dc FROM ev GROUP BY {keys}, d),
-    run AS (SELECT {keys}, d AS SegStart,
-                   LEAD(d) OVER (PARTITION BY {keys} ORDER BY d) AS SegEnd,
-                   SUM(dd) OVER (PARTITION BY {keys} ORDER BY d ROWS UNBOUNDED PRECEDING) AS Degree,
-                   SUM(dc) OVER (PARTITION BY {keys} ORDER BY d ROWS UNBOUNDED PRECEDING) AS Active
-            FROM evd),
-    seg AS (SELECT * FROM run WHERE Active > 0)"""
+    run AS (SELECT {keys}, d AS SegStart, LEAD(d) OVER ({w}) AS SegEnd,
+                   SUM(dd) OVER ({w} ROWS UNBOUNDED PRECEDING) AS Degree,
+                   SUM(dc) OVER ({w} ROWS UNBOUNDED PRECEDING) AS Active
+            FROM ev),
+    seg AS (SELECT * FROM run WHERE Active > 0 AND SegEnd > SegStart)"""
 
 
 def degree_segments(periods: Source, *, con: duckdb.DuckDBPyConnection | None = None
@@ -192,7 +222,7 @@ def degree_segments(periods: Source, *, con: duckdb.DuckDBPyConnection | None = 
     constant. The degree on a day is ``min(Degree, 100)``; days without a period have no row."""
     con = _con(con)
     p = _view(con, periods)
-    return con.sql(f"""WITH p AS ({_periods_sql(p)}), {_segments_sql('p', 'LopNr')}
+    return con.sql(f"""WITH p AS ({_periods_sql(p)}), {_segments_sql('p')}
         SELECT LopNr, SegStart, SegEnd, CAST(Degree AS INTEGER) AS Degree,
                CAST(Active AS INTEGER) AS Active
         FROM seg {_order("LopNr, SegStart")}""")
@@ -214,31 +244,37 @@ def join_periods(periods: Source, gap_days: int = GAP_DAYS, *,
     """
     con = _con(con)
     numbered = f"SELECT * FROM ({_numbered_sql(_view(con, periods), gap_days)})"
-    return con.sql(f"""WITH s AS ({numbered}), {_segments_sql('s', 'LopNr,SpellNr')}
+    return con.sql(f"""WITH s AS ({numbered}), {_segments_sql('s', 'SpellNr')}
         {_spells_sql('s', 'seg')}""")
 
 
 def _numbered_sql(view: str, gap_days: int) -> str:
-    """Typed periods with the person's SpellNr (the gap rule of `join_periods`)."""
+    """Typed periods with the person's SpellNr (the gap rule of `join_periods`) and `First`
+    (1 on the spell's first period: earliest start, then higher degree, then code).
+
+    Periods are ordered by start, then degree (descending), code and end. Only the first
+    period of a start day can begin a spell (the others start on or before the end of one
+    before them, so with `gap_days` ≥ 0 they join), and whether it does depends only on the
+    periods that start earlier; so the spell numbers are those of any order by start, and the
+    spell's first row in this order is its first period."""
+    if int(gap_days) < 0:
+        raise ValueError(f"gap_days must be 0 or more days, not {gap_days}")
+    w = "PARTITION BY LopNr ORDER BY FromDatum, Omfattning DESC, Diagnos, TomDatum"
     return f"""
     WITH p AS ({_periods_sql(view)}),
-    o AS (SELECT *, MAX(TomDatum) OVER (PARTITION BY LopNr ORDER BY FromDatum, TomDatum
+    o AS (SELECT *, MAX(TomDatum) OVER ({w}
                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end FROM p),
     f AS (SELECT *, CASE WHEN prev_end IS NULL OR FromDatum - prev_end - 1 > {int(gap_days)}
-                         THEN 1 ELSE 0 END AS new_spell FROM o)
+                         THEN 1 ELSE 0 END AS First FROM o)
     SELECT LopNr, FromDatum, TomDatum, Omfattning, Diagnos,
-           CAST(SUM(new_spell) OVER (PARTITION BY LopNr ORDER BY FromDatum, TomDatum
-                ROWS UNBOUNDED PRECEDING) AS INTEGER) AS SpellNr FROM f"""
+           CAST(SUM(First) OVER ({w} ROWS UNBOUNDED PRECEDING) AS INTEGER) AS SpellNr,
+           CAST(First AS INTEGER) AS First FROM f"""
 
 
 def _spells_sql(numbered: str, seg: str) -> str:
     """CTEs and the final SELECT of `join_periods` from numbered periods and their segments
     (per person and spell; spells never share a day, so these are also the person's)."""
     return f""",
-    first_dx AS (SELECT LopNr, SpellNr, Diagnos FROM (
-                   SELECT LopNr, SpellNr, Diagnos, ROW_NUMBER() OVER (PARTITION BY LopNr, SpellNr
-                          ORDER BY FromDatum, Omfattning DESC, Diagnos) AS rn FROM {numbered})
-                 WHERE rn = 1),
     segsum AS (SELECT LopNr, SpellNr,
                  SUM(LEAST(Degree, 100) * (SegEnd - SegStart)) AS degree_days,
                  SUM(SegEnd - SegStart) AS sick_days,
@@ -246,15 +282,16 @@ def _spells_sql(numbered: str, seg: str) -> str:
                  SUM(CASE WHEN Degree > 100 THEN SegEnd - SegStart ELSE 0 END) AS capped_days
                FROM {seg} GROUP BY LopNr, SpellNr),
     spell AS (SELECT LopNr, SpellNr, MIN(FromDatum) AS SpellStart, MAX(TomDatum) AS SpellEnd,
+                     MAX(CASE WHEN First = 1 THEN Diagnos END) AS Diagnos,
                      COUNT(*) AS Periods FROM {numbered} GROUP BY LopNr, SpellNr)
     SELECT spell.LopNr, CAST(spell.SpellNr AS INTEGER) AS SpellNr, SpellStart, SpellEnd,
-           first_dx.Diagnos, CAST(Periods AS INTEGER) AS Periods,
+           spell.Diagnos, CAST(Periods AS INTEGER) AS Periods,
            CAST(SpellEnd - SpellStart + 1 AS INTEGER) AS CalendarDays,
            CAST(sick_days AS INTEGER) AS SickDays,
            CAST(SpellEnd - SpellStart + 1 - sick_days AS INTEGER) AS GapDays,
            CAST(degree_days AS DOUBLE) / 100 AS NetDays,
            CAST(overlap_days AS INTEGER) AS OverlapDays, CAST(capped_days AS INTEGER) AS CappedDays
-    FROM spell JOIN first_dx USING (LopNr, SpellNr) JOIN segsum USING (LopNr, SpellNr)
+    FROM spell JOIN segsum USING (LopNr, SpellNr)
     {_order("spell.LopNr, SpellNr")}"""
 
 
@@ -264,7 +301,7 @@ def _seg_cte(con: duckdb.DuckDBPyConnection, view: str) -> str:
     the periods once."""
     if "SegStart" in _columns(con, view):
         return f"seg AS (SELECT * FROM {view})"
-    return f"p AS ({_periods_sql(view)}), {_segments_sql('p', 'LopNr')}"
+    return f"p AS ({_periods_sql(view)}), {_segments_sql('p')}"
 
 
 def _window_degree_sql(seg_cte: str, windows_sql: str, keys: list[str]) -> str:
@@ -430,10 +467,10 @@ def follow_up(participants: Source, population: Source, birth: Source,
     born = ("CAST(FodelseDatum AS DATE)" if "FodelseDatum" in birth_cols
             else "make_date(CAST(FodelseAr AS INTEGER), 7, 1)")
     return con.sql(f"""
-    WITH p AS (SELECT CAST(LopNr AS VARCHAR) AS LopNr, CAST(IndexDatum AS DATE) AS IndexDatum
+    WITH p AS (SELECT {_key()} AS LopNr, CAST(IndexDatum AS DATE) AS IndexDatum
                FROM {pa_}),
-    po AS (SELECT CAST(LopNr AS VARCHAR) AS LopNr, {death} AS d, {emig} AS e FROM {po}),
-    b AS (SELECT CAST(LopNr AS VARCHAR) AS LopNr, {born} AS born FROM {b}),
+    po AS (SELECT {_key()} AS LopNr, {death} AS d, {emig} AS e FROM {po}),
+    b AS (SELECT {_key()} AS LopNr, {born} AS born FROM {b}),
     c AS (SELECT p.LopNr, p.IndexDatum,
             CAST(p.IndexDatum + {int(months)} * INTERVAL '1' MONTH AS DATE) AS planned,
             po.d AS died, CASE WHEN po.e > p.IndexDatum THEN po.e END AS emigrated,
@@ -462,7 +499,7 @@ def index_spells(spells: Source, participants: Source, after_days: int, *,
     con = _con(con)
     s, p = _view(con, spells), _view(con, participants)
     return con.sql(f"""
-    WITH p AS (SELECT CAST(LopNr AS VARCHAR) AS LopNr, CAST(IndexDatum AS DATE) AS IndexDatum
+    WITH p AS (SELECT {_key()} AS LopNr, CAST(IndexDatum AS DATE) AS IndexDatum
                FROM {p}),
     cand AS (SELECT p.LopNr, s.SpellNr, s.SpellStart, s.SpellEnd, s.Diagnos,
                CASE WHEN s.SpellStart <= p.IndexDatum THEN 'ongoing' ELSE 'started_after' END
@@ -559,21 +596,27 @@ def prior_sick_leave(periods: Source, spells: Source, index: Source, *,
     """
     con = _con(con)
     p, s, i = _view(con, periods), _view(con, spells), _view(con, index)
-    wsql = f"""SELECT CAST(LopNr AS VARCHAR) AS LopNr, CAST(PriorRef AS DATE) AS PriorRef, y,
-        CAST(CAST(PriorRef AS DATE) - y * INTERVAL '1' YEAR AS DATE) AS ws,
-        CAST(PriorRef AS DATE) AS we
-        FROM {i} CROSS JOIN (SELECT 1 AS y UNION ALL SELECT 3 AS y) AS yy"""
+    ref = "CAST(PriorRef AS DATE)"
+    # One join per participant over the 36 months; the 12 months are the part after ws12.
     return con.sql(f"""
-    WITH nd AS ({_window_degree_sql(_seg_cte(con, p), wsql, [PERSON_KEY, 'y'])}),
-    piv AS (SELECT LopNr, MAX(PriorRef) AS PriorRef,
-              SUM(CASE WHEN y = 1 THEN degree_days END) AS dd12,
-              SUM(CASE WHEN y = 3 THEN degree_days END) AS dd36,
-              MAX(CASE WHEN y = 1 THEN ws END) AS ws12, MAX(CASE WHEN y = 3 THEN ws END) AS ws36
-            FROM nd GROUP BY LopNr),
-    n AS (SELECT piv.LopNr,
-            SUM(CASE WHEN s.SpellEnd >= piv.ws12 THEN 1 ELSE 0 END) AS k12, COUNT(*) AS k36
-          FROM piv JOIN {s} AS s ON s.LopNr = piv.LopNr AND s.SpellEnd < piv.PriorRef
-               AND s.SpellEnd >= piv.ws36 GROUP BY piv.LopNr)
+    WITH {_seg_cte(con, p)},
+    i AS (SELECT {_key()} AS LopNr, {ref} AS PriorRef,
+                 CAST({ref} - INTERVAL '1' YEAR AS DATE) AS ws12,
+                 CAST({ref} - 3 * INTERVAL '1' YEAR AS DATE) AS ws36 FROM {i}),
+    hit AS (SELECT i.LopNr,
+              SUM(CASE WHEN seg.SegEnd > i.ws12 THEN LEAST(seg.Degree, 100) *
+                  (LEAST(seg.SegEnd, i.PriorRef) - GREATEST(seg.SegStart, i.ws12)) ELSE 0 END)
+                AS dd12,
+              SUM(LEAST(seg.Degree, 100) *
+                  (LEAST(seg.SegEnd, i.PriorRef) - GREATEST(seg.SegStart, i.ws36))) AS dd36
+            FROM i JOIN seg ON seg.LopNr = i.LopNr AND seg.SegStart < i.PriorRef
+                 AND seg.SegEnd > i.ws36 GROUP BY i.LopNr),
+    piv AS (SELECT i.*, COALESCE(hit.dd12, 0) AS dd12, COALESCE(hit.dd36, 0) AS dd36
+            FROM i LEFT JOIN hit USING (LopNr)),
+    n AS (SELECT i.LopNr,
+            SUM(CASE WHEN s.SpellEnd >= i.ws12 THEN 1 ELSE 0 END) AS k12, COUNT(*) AS k36
+          FROM i JOIN {s} AS s ON s.LopNr = i.LopNr AND s.SpellEnd < i.PriorRef
+               AND s.SpellEnd >= i.ws36 GROUP BY i.LopNr)
     SELECT piv.LopNr, piv.PriorRef, CAST(dd12 AS DOUBLE) / 100 AS NetDays12m,
            CAST(dd36 AS DOUBLE) / 100 AS NetDays36m,
            CAST(COALESCE(n.k12, 0) AS INTEGER) AS Spells12m,
@@ -628,10 +671,10 @@ def diagnosis_groups(index: Source, periods: Source, mapping: pd.DataFrame | Non
             ON g.code = c.Diagnos"""
 
     return con.sql(f"""
-    WITH ix AS (SELECT CAST(LopNr AS VARCHAR) AS LopNr, CAST(PriorRef AS DATE) AS PriorRef,
+    WITH ix AS (SELECT {_key()} AS LopNr, CAST(PriorRef AS DATE) AS PriorRef,
                        Diagnos FROM {i} WHERE SpellNr IS NOT NULL),
     ig AS ({grouped('ix')}),
-    p AS ({_periods_sql(p)}),
+    p AS ({_typed_periods_sql(con, p)}),
     pp AS (SELECT p.LopNr, p.Diagnos FROM p JOIN ix ON p.LopNr = ix.LopNr
            AND p.FromDatum < ix.PriorRef
            AND p.TomDatum >= CAST(ix.PriorRef - INTERVAL '1' YEAR AS DATE)),
@@ -715,18 +758,53 @@ def derive_all(periods: Source, participants: Source, population: Source, birth:
     `degree_by_month` (person-months with sick leave; `dense_months` restores the rest), for
     large populations where persons × months rows cost most of the time."""
     con = _con(con)
-    token = _SORTED.set(False)
+    key = "BIGINT" if _integer_keys(con, (periods, participants, population, birth)) \
+        else "VARCHAR"
+    token, key_token = _SORTED.set(False), _KEY.set(key)
     try:
         derived = _derive_all(con, periods, participants, population, birth, extraction_date,
                               months, after_days, gap_days, full_return_days, mapping, timings,
                               sparse_months)
     finally:
+        _KEY.reset(key_token)
         _SORTED.reset(token)
     return derived
 
 
+#: Key types whose every value is a BIGINT with that value's text as the delivered key.
+_INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT",
+                  "UINTEGER")
+
+
+def _integer_keys(con: duckdb.DuckDBPyConnection, sources: tuple[Source, ...]) -> bool:
+    """Whether every person key of `sources` is an integer, or the canonical text of one
+    (``CAST(CAST(k AS BIGINT) AS VARCHAR) = k``: no sign, leading zero, blank or other
+    spelling), so the queries may use BIGINT keys and turn them back into the same text.
+    Text keys cost one scan of each source."""
+    for source in sources:
+        raw = _raw_view(con, source)
+        kind = str(con.sql(f"SELECT {PERSON_KEY} FROM {raw} LIMIT 0").types[0])
+        if kind in _INTEGER_TYPES:
+            continue
+        if kind != "VARCHAR":
+            return False
+        k = PERSON_KEY
+        bad = con.sql(f"""SELECT COUNT(*) FROM {raw} WHERE {k} IS NOT NULL AND NOT COALESCE(
+            CAST(TRY_CAST({k} AS BIGINT) AS VARCHAR) = {k}, FALSE)""").fetchall()[0][0]
+        if bad:
+            return False
+    return True
+
+
 #: The sort order of each output of `derive_all`.
 _KEYS = {"spells": "LopNr, SpellNr", "months": "LopNr, Month"}
+
+
+def _text_key(con: duckdb.DuckDBPyConnection, view: str) -> str:
+    """A SELECT of `view`'s columns in order, with the person key back as text."""
+    cols = [f"CAST({c} AS VARCHAR) AS {c}" if c == PERSON_KEY else f'"{c}"'
+            for c in _columns(con, view)]
+    return f"SELECT {', '.join(cols)} FROM {view}"
 
 
 def _derive_all(con: duckdb.DuckDBPyConnection, periods: Source, participants: Source,
@@ -737,13 +815,13 @@ def _derive_all(con: duckdb.DuckDBPyConnection, periods: Source, participants: S
     import time
 
     periods_v = _view(con, periods)
-    periods_t = con.table(periods_v)
     out: dict = {}
+    tables: dict[str, str] = {}
     clock = time.perf_counter()
 
     def keep(name: str, rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
         nonlocal clock
-        table = f"{name}_{next(_names)}"
+        tables[name] = table = f"{name}_{next(_names)}"
         rel.to_table(table)
         if timings is not None:
             now = time.perf_counter()
@@ -751,34 +829,46 @@ def _derive_all(con: duckdb.DuckDBPyConnection, periods: Source, participants: S
             clock = now
         return con.table(table)
 
+    def drop(name: str) -> None:
+        """Free an intermediate table after its last reader (less to spill)."""
+        con.execute(f"DROP TABLE {tables[name]}")
+
     # The periods are numbered into spells and swept into degree segments once; spells,
-    # prior sick leave and months since index all read those two tables.
+    # prior sick leave, months since index and diagnosis groups read those two tables, and
+    # the participants (a delivery that may be a CSV file) are read once.
     numbered = keep("numbered", con.sql(_numbered_sql(periods_v, gap_days)))
     nv = _view(con, numbered)
     segments = keep("segments", con.sql(
-        f"WITH {_segments_sql(nv, 'LopNr,SpellNr')} SELECT LopNr, SpellNr, SegStart, SegEnd, "
+        f"WITH {_segments_sql(nv, 'SpellNr')} SELECT LopNr, SpellNr, SegStart, SegEnd, "
         "CAST(Degree AS INTEGER) AS Degree, CAST(Active AS INTEGER) AS Active FROM seg"))
     sv = _view(con, segments)
     out["spells"] = keep("spells", con.sql(f"WITH s AS (SELECT * FROM {nv}), seg AS (SELECT * "
                                            f"FROM {sv}) {_spells_sql('s', 'seg')}"))
-    out["follow"] = keep("follow", follow_up(participants, population, birth, extraction_date,
-                                             months, con=con))
-    out["index"] = keep("index", index_spells(out["spells"], participants, after_days, con=con))
+    pv = _view(con, participants)
+    part = keep("participants", con.sql(f"SELECT LopNr, CAST(IndexDatum AS DATE) AS IndexDatum "
+                                        f"FROM {pv}"))
+    out["follow"] = keep("follow", follow_up(part, population, birth, extraction_date, months,
+                                             con=con))
+    out["index"] = keep("index", index_spells(out["spells"], part, after_days, con=con))
     out["prior"] = keep("prior", prior_sick_leave(segments, out["spells"], out["index"],
                                                   con=con))
-    out["groups"] = keep("groups", diagnosis_groups(out["index"], periods_t, mapping, con=con))
-    out["returns"] = keep("returns", returns(out["index"], out["spells"], out["follow"],
-                                             full_return_days, con=con))
-    out["resick"] = keep("resick", resick_listings(out["index"], out["spells"], out["follow"],
-                                                   con=con))
     iv, fv = _view(con, out["index"]), _view(con, out["follow"])
     at_risk = con.sql(f"SELECT i.LopNr, i.IndexDatum, f.FollowUpEnd FROM {iv} AS i "
                       f"JOIN {fv} AS f USING (LopNr) WHERE f.AtRisk")
     out["months"] = keep("months", degree_by_month(segments, at_risk, months,
                                                      sparse=sparse_months, con=con))
+    drop("segments")
+    out["groups"] = keep("groups", diagnosis_groups(out["index"], numbered, mapping, con=con))
+    drop("numbered")
+    drop("participants")
+    out["returns"] = keep("returns", returns(out["index"], out["spells"], out["follow"],
+                                             full_return_days, con=con))
+    out["resick"] = keep("resick", resick_listings(out["index"], out["spells"], out["follow"],
+                                                   con=con))
     result = flow(out["index"], out["follow"], out["spells"], con=con)
     if timings is not None:
         timings["flow"] = time.perf_counter() - clock  # type: ignore[index]
-    sorted_ = {name: con.sql(f"SELECT * FROM {_view(con, rel)} ORDER BY {_KEYS.get(name, 'LopNr')}")
+    sorted_ = {name: con.sql(f"SELECT * FROM ({_text_key(con, _raw_view(con, rel))}) AS o "
+                             f"ORDER BY {_KEYS.get(name, 'LopNr')}")
                for name, rel in out.items()}
     return Derived(con=con, flow=result, **sorted_)
