@@ -89,3 +89,29 @@ def test_cluster_mean_difference_is_the_difference_of_means():
     assert res.estimate == pytest.approx(y[g == 1].mean() - y[g == 0].mean(), rel=1e-12)
     assert res.means == pytest.approx((y[g == 0].mean(), y[g == 1].mean()))
     assert res.df == 6 and res.conf_low < res.estimate < res.conf_high
+
+
+def test_weighted_mean_difference_without_weights_is_cluster_mean_difference():
+    rng = np.random.default_rng(4)
+    y, g, cl = rng.normal(size=90), rng.integers(0, 2, 90), rng.integers(0, 7, 90)
+    a = causal.weighted_mean_difference(y, g, cl)
+    b = causal.cluster_mean_difference(y, g, cl)
+    assert [a.estimate, a.se, a.conf_low, a.conf_high, a.pvalue] == pytest.approx(
+        [b.estimate, b.se, b.conf_low, b.conf_high, b.pvalue], rel=1e-12)
+    assert a.means == pytest.approx(b.means, rel=1e-12) and a.df == b.df == 6
+
+
+def test_weighted_mean_difference_is_the_difference_of_weighted_means():
+    rng = np.random.default_rng(5)
+    y, g, cl = rng.normal(size=80), rng.integers(0, 2, 80), rng.integers(0, 5, 80)
+    w = rng.uniform(1, 6, 80)
+    res = causal.weighted_mean_difference(y, g, cl, w)
+    m0 = np.sum(w[g == 0] * y[g == 0]) / w[g == 0].sum()
+    m1 = np.sum(w[g == 1] * y[g == 1]) / w[g == 1].sum()
+    assert res.estimate == pytest.approx(m1 - m0, rel=1e-12)
+    assert res.means == pytest.approx((m0, m1), rel=1e-12)
+    # scaling the weights within a group changes neither the estimate nor its SE (stabilising)
+    scaled = causal.weighted_mean_difference(y, g, cl, np.where(g == 1, 0.3, 2.0) * w)
+    assert [scaled.estimate, scaled.se] == pytest.approx([res.estimate, res.se], rel=1e-10)
+    with pytest.raises(ValueError, match="positive"):
+        causal.weighted_mean_difference(y, g, cl, np.where(g == 1, 0.0, 1.0))

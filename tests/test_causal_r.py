@@ -98,3 +98,48 @@ def test_cluster_means_agree_with_sandwich_in_r(run_r):
                      rows[2 * i], f"difference {i}")
         assert_close([m.estimate, m.se, m.conf_low, m.conf_high, m.statistic, m.pvalue, m.df],
                      rows[2 * i + 1], f"mean {i}")
+
+
+WLS_SANDWICH = """
+wcr1 <- function(y, g, w, cl) {
+  m <- lm(y ~ g, weights = w); X <- model.matrix(m); e <- residuals(m)
+  n <- nrow(X); k <- ncol(X); G <- length(unique(cl))
+  bread <- solve(crossprod(X, w * X))
+  meat <- matrix(0, k, k)
+  for (h in unique(cl)) {
+    s <- crossprod(X[cl == h, , drop=FALSE], w[cl == h] * e[cl == h]); meat <- meat + s %*% t(s)
+  }
+  V <- bread %*% meat %*% bread * G / (G - 1) * (n - 1) / (n - k)
+  est <- unname(coef(m)[2]); se <- sqrt(V[2, 2]); q <- qt(0.975, G - 1); tt <- est / se
+  c(est, se, est - q * se, est + q * se, tt, 2 * pt(-abs(tt), G - 1), G - 1,
+    weighted.mean(y[g == 0], w[g == 0]), weighted.mean(y[g == 1], w[g == 1]))
+}
+"""
+
+
+def test_weighted_mean_difference_agrees_with_weighted_lm_and_sandwich_in_r(run_r):
+    """lm(y ~ g, weights = w) and the CR1 sandwich in R matrix algebra, with propensity
+    weights, arbitrary weights and unit weights; net days (heavy ties) and a 0/1 outcome."""
+    rng = np.random.default_rng(43)
+    cases = []
+    for n, g, binary in ((60, 7, False), (400, 7, False), (150, 12, True), (30, 3, False)):
+        cl = rng.integers(0, g, n)
+        age = rng.uniform(25, 64, n)
+        grp = (rng.random(n) < 1 / (1 + np.exp(-(-2 + 0.04 * age + 0.2 * (cl % 3))))).astype(int)
+        if binary:
+            y = (rng.random(n) < 0.4 + 0.15 * grp).astype(float)
+        else:
+            y = np.round(rng.gamma(1.2, 60, n) - 25 * grp + rng.normal(0, 10, g)[cl]).clip(0)
+        ps = causal.propensity_weights(grp, pd.DataFrame({"age": age}))
+        for w in (ps.weights, rng.uniform(0.2, 5, n), None):
+            cases.append((y, grp, cl, w))
+    code = [FMT, WLS_SANDWICH]
+    for y, grp, cl, w in cases:
+        code.append(f"fmt(wcr1({rvec(y)}, {rvec(grp)}, "
+                    f"{rvec(np.ones(y.size) if w is None else w)}, {rvec(cl)}))")
+    rows = parse(run_r("\n".join(code)))
+    assert len(rows) == len(cases) == 12
+    for i, (y, grp, cl, w) in enumerate(cases):
+        d = causal.weighted_mean_difference(y, grp, cl, w)
+        assert_close([d.estimate, d.se, d.conf_low, d.conf_high, d.statistic, d.pvalue, d.df,
+                      *d.means], rows[i], f"case {i}")

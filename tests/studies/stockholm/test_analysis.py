@@ -73,3 +73,26 @@ def test_estimates_round_trip(tmp_path, sthlm_estimates):
         pd.testing.assert_frame_equal(getattr(back, name), getattr(sthlm_estimates, name),
                                       check_dtype=False, check_categorical=False)
     assert (tmp_path / "main.csv").read_text().startswith("outcome,measure,estimate")
+
+
+def test_flow_by_group_adds_up_to_the_flow(sthlm_derived):
+    table, _, flow = sthlm_derived
+    d = flow["derivation"]
+    by_group = d["by_group"]
+    assert list(by_group) == list(analysis.GROUPS)
+    assert sum(f["participants"] for f in by_group.values()) == d["participants"]
+    for status, n in d["by_status"].items():
+        assert sum(f["by_status"][status] for f in by_group.values()) == n
+    for g, f in by_group.items():
+        assert f["by_status"]["analysed"] == int((table["Grupp"] == g).sum())
+        assert sum(f["by_status"].values()) == f["participants"]
+
+
+def test_iptw_rows_only_when_not_randomised(sthlm_derived, sthlm_estimates):
+    table, months, _ = sthlm_derived
+    iptw = ("hr_iptw", "net_days_iptw_difference", "degree_iptw_difference",
+            "risk_difference_iptw")
+    assert set(iptw) <= set(sthlm_estimates.main["measure"])
+    randomised = analysis.estimate(table, months, {"conf_level": 0.95, "randomised": True,
+                                                   "cuminc_times": [90]})
+    assert not set(iptw) & set(randomised.main["measure"])

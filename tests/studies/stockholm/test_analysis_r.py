@@ -63,3 +63,52 @@ p("gray", ci$Tests[1, 1:2])
         assert rel(r.pvalue, got[f"{name}_p"][0]) < 1e-8
     assert rel(m.loc["gray_chisq", "estimate"], got["gray"][0]) < 1e-8
     assert rel(m.loc["gray_chisq", "pvalue"], got["gray"][1]) < 1e-8
+
+
+def test_iptw_estimates_equal_r(tmp_path, run_r, sthlm_derived, sthlm_estimates):
+    """Propensity model (glm), weighted Cox (coxph with weights and cluster) and the weighted
+    differences in means (lm with weights and the CR1 sandwich written out), 1e-8 relative."""
+    table, _, _ = sthlm_derived
+    csv = tmp_path / "t.csv"
+    cols = ["ReturnDays", "Returned", "coordinator", "age", "sex", "Diagnosgrupp",
+            "PriorCategory", "Vardcentral", "NetDays", "MeanDegree", "FullReturn"]
+    table[cols].to_csv(csv, index=False, float_format="%.17g")
+    out = run_r(f"""
+suppressMessages(library(survival))
+d <- read.csv("{csv}", stringsAsFactors = FALSE)
+d$sex <- factor(d$sex, levels = c("kvinna", "man"))
+d$Diagnosgrupp <- factor(d$Diagnosgrupp, levels = c("mental", "pain", "both", "other"))
+d$PriorCategory <- factor(d$PriorCategory, levels = c("none", "1-90", ">90"))
+p <- function(name, v) cat(name, sprintf("%.17g", v), "\\n")
+ps <- glm(coordinator ~ age + sex + Diagnosgrupp + PriorCategory, family = binomial, data = d,
+          control = glm.control(epsilon = 1e-14, maxit = 100))
+e <- fitted(ps); d$w <- ifelse(d$coordinator == 1, 1 / e, 1 / (1 - e))
+cx <- coxph(Surv(ReturnDays, Returned) ~ coordinator, data = d, weights = w,
+            cluster = Vardcentral, ties = "efron",
+            control = coxph.control(eps = 1e-13, iter.max = 100))
+p("hr_iptw", c(summary(cx)$conf.int[1, c(1, 3, 4)], summary(cx)$coefficients[1, 6]))
+wcr1 <- function(y, g, w, cl) {{
+  m <- lm(y ~ g, weights = w); X <- model.matrix(m); r <- residuals(m)
+  n <- nrow(X); k <- ncol(X); G <- length(unique(cl))
+  bread <- solve(crossprod(X, w * X)); meat <- matrix(0, k, k)
+  for (h in unique(cl)) {{
+    s <- crossprod(X[cl == h, , drop = FALSE], w[cl == h] * r[cl == h]); meat <- meat + s %*% t(s)
+  }}
+  V <- bread %*% meat %*% bread * G / (G - 1) * (n - 1) / (n - k)
+  est <- unname(coef(m)[2]); se <- sqrt(V[2, 2]); q <- qt(0.975, G - 1)
+  c(est, est - q * se, est + q * se, 2 * pt(-abs(est / se), G - 1))
+}}
+p("net_days_iptw_difference", wcr1(d$NetDays, d$coordinator, d$w, d$Vardcentral))
+p("degree_iptw_difference", wcr1(d$MeanDegree, d$coordinator, d$w, d$Vardcentral))
+f <- !is.na(d$FullReturn)
+p("risk_difference_iptw", wcr1(d$FullReturn[f], d$coordinator[f], d$w[f], d$Vardcentral[f]))
+""")
+    got = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in out.splitlines()
+           if line.strip()}
+    m = sthlm_estimates.main.set_index("measure")
+    for name in ("hr_iptw", "net_days_iptw_difference", "degree_iptw_difference",
+                 "risk_difference_iptw"):
+        r = m.loc[name]
+        for ours, theirs in zip((r.estimate, r.conf_low, r.conf_high, r.pvalue), got[name],
+                                strict=True):
+            assert rel(ours, theirs) < 1e-8, (name, ours, theirs)

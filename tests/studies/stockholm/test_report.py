@@ -3,12 +3,19 @@ subgroups without estimates, curves stopped where few remain, both languages."""
 
 from __future__ import annotations
 
+import copy
+import re
+import xml.etree.ElementTree as ET
+
 import matplotlib
+import pytest
 
 matplotlib.use("Agg")
 
-from rehabkoord.disclosure import SUPPRESSED, Rules  # noqa: E402
-from rehabkoord.studies.stockholm import report  # noqa: E402
+from rehabkoord.disclosure import COMPLEMENT, SMALL, SUPPRESSED, Rules  # noqa: E402
+from rehabkoord.fmt import interval, number  # noqa: E402
+from rehabkoord.studies.stockholm import analysis, report  # noqa: E402
+from rehabkoord.style import save, set_style  # noqa: E402
 
 
 def test_small_subgroup_is_withheld_with_its_estimates_and_cannot_be_recovered(
@@ -28,7 +35,15 @@ def test_small_subgroup_is_withheld_with_its_estimates_and_cannot_be_recovered(
 def test_default_rules_publish_every_subgroup(sthlm_derived, sthlm_estimates):
     table, _, flow = sthlm_derived
     pub = report.publish(table, flow["derivation"], Rules(min_cell=5))
-    assert pub.withheld == {}
+    # only the flow within groups loses counts: the control group's 3 without an index spell
+    # (small) and the counts that would reveal it
+    assert pub.withheld == {
+        ("flow", "no_index_spell", "Kontroll"): SMALL, ("flow", "excluded", "Kontroll"): SMALL,
+        ("flow", "no_index_spell", "Koordinator"): COMPLEMENT,
+        ("flow", "excluded", "Koordinator"): COMPLEMENT,
+        ("flow", "participants", "Koordinator"): COMPLEMENT,
+        ("flow", "participants", "Kontroll"): COMPLEMENT}
+    assert all(i.protected for i in pub.intervals())
     main = report.main_table(sthlm_estimates, pub, "en")
     assert main.iloc[0, 0].startswith("Median days to return")
 
@@ -56,4 +71,108 @@ def test_methods_and_captions_in_both_languages():
     assert "inom 5 dagar" in sv and "propensity" in sv
     assert "within 5 days" in en and "inverse probability" in en
     assert report.Text("sv").caption("main") == "Tabell 3. Huvudresultat."
-    assert report.Text("en").caption("atergang_km").startswith("Figure 1. Share still")
+    assert report.Text("en").caption("atergang_km").startswith("Figure 2. Share still")
+    assert report.Text("sv").caption("flode").startswith("Figur 1. Flöde av deltagare")
+    assert "not propagated" in en and "förs inte vidare" in sv
+    randomised = {**params, "analysis": {"randomised": True}}
+    assert "propensity" not in report.methods_text(randomised, "en")
+
+
+def _with_reasons(flow: dict, died: int, emigrated: int) -> dict:
+    """The flow with some of the coordinator group's exclusions moved to no follow-up time."""
+    f = copy.deepcopy(flow)
+    for part in (f, f["by_group"]["Koordinator"]):
+        part["by_status"]["no_index_spell"] -= died + emigrated
+        part["by_status"]["no_follow_up"] += died + emigrated
+        part["no_follow_up_by_reason"] = {"died": died, "emigrated": emigrated}
+    return f
+
+
+def _svg_lines(path) -> list[str]:
+    return [(t.text or "").replace("\xa0", " ") for t in ET.parse(path).iter()
+            if t.tag.endswith("}text")]
+
+
+COUNT = re.compile(r"(?:n = |: )(<?\d{1,3}(?:[ ,]\d{3})*|–)")
+
+
+@pytest.mark.parametrize("language", ["sv", "en"])
+@pytest.mark.parametrize("reasons", [None, (6, 2)])
+def test_flow_figure_prints_exactly_the_published_counts(tmp_path, sthlm_derived, language,
+                                                         reasons):
+    table, _, flow = sthlm_derived
+    f = flow["derivation"] if reasons is None else _with_reasons(flow["derivation"], *reasons)
+    pub = report.publish(table, f, Rules(min_cell=5))
+    set_style()
+    fig, cells = report.flow_figure(pub, f, language)
+    save(fig, tmp_path / "flode", cells)
+    lines = _svg_lines(tmp_path / "flode.svg")
+    # the counts each arm shows, as published: the number, the mark, or "–" when withheld or
+    # only implied (a step whose total is small is not split by group)
+    keys = [("flow", "participants")] + [
+        k for g in ("Koordinator", "Kontroll") for k in
+        [("flow", "participants", g), ("flow", "excluded", g), ("flow", "no_follow_up", g)]
+        + ([("flow", "no_follow_up", r, g) for r in ("died", "emigrated")] if reasons else [])
+        + [("flow", "no_index_spell", g), ("flow", "index_spell_after_follow_up", g), ("n", g)]]
+    s = pub.structure
+
+    def published(k):
+        if k not in s.shown:
+            return SUPPRESSED
+        if k in pub.withheld:
+            return "<5" if pub.withheld[k] == SMALL else SUPPRESSED
+        return f"{s.values[k]:,}".replace(",", " " if language == "sv" else ",")
+
+    expected = sorted(published(k) for k in keys)
+    text = " ".join(lines)  # wrapped lines joined again
+    assert sorted(COUNT.findall(text)) == expected
+    assert sorted(cells["text"].str.replace("\xa0", " ")) == expected
+    # no other number anywhere in the figure (labels hold none but "65" of age 65)
+    assert set(re.findall(r"\d+", COUNT.sub("", text))) <= {"65"}
+    hidden = [k for k in keys if k not in s.shown or k in pub.withheld]
+    assert len(hidden) >= 6 and any(s.values[k] >= 5 for k in hidden)
+    printed = {int(t.replace(" ", "").replace(",", "")) for t in expected if t[0].isdigit()}
+    for k in hidden:
+        assert s.values[k] == 0 or s.values[k] not in printed, k
+    groups = [report.label(g, language) for g in ("Koordinator", "Kontroll")]
+    assert all(g in lines for g in groups)
+    assert lines.count(report.label("analysed", language)) == 2
+
+
+def test_flow_table_holds_the_figure_counts(sthlm_derived):
+    table, _, flow = sthlm_derived
+    f = _with_reasons(flow["derivation"], 6, 2)
+    pub = report.publish(table, f, Rules(min_cell=5))
+    t = report.flow_table(pub, f, "sv")
+    assert list(t.columns) == ["Steg", "Alla", "Koordinator", "Kontroll"]
+    assert t["Steg"].tolist()[:4] == ["Deltagare", "Exkluderade", "Ingen uppföljningstid",
+                                      "varav avliden före indexdatum"]
+    _, cells = report.flow_figure(pub, f, "sv")
+    by_group = t.set_index("Steg")[["Koordinator", "Kontroll"]].to_numpy().ravel().tolist()
+    assert sorted(cells.loc[cells["Grupp"] != "", "text"]) == sorted(by_group)
+    # overall participants and analysed as before the diagram; the small total is not split
+    assert t.iloc[0]["Alla"] == "1\xa0033" and t.iloc[-1]["Alla"] == "1\xa0018"
+    emigrated = t[t["Steg"] == "varav utvandrad före indexdatum"].iloc[0]
+    assert emigrated.tolist()[1:] == ["<5", SUPPRESSED, SUPPRESSED]
+
+
+def test_iptw_rows_and_sentence_only_when_not_randomised(sthlm_derived, sthlm_estimates):
+    table, _, flow = sthlm_derived
+    pub = report.publish(table, flow["derivation"], Rules(min_cell=5))
+    main = report.main_table(sthlm_estimates, pub, "sv")
+    m = sthlm_estimates.main.set_index("measure")
+    iptw = main[main["Mått"].str.contains("propensity score")]
+    assert len(iptw) == 4 and iptw["Mått"].str.endswith("³").all()
+    net = main[main["Mått"] == "Skillnad i nettodagar, medelvärde viktat med propensity score²³"]
+    r = m.loc["net_days_iptw_difference"]
+    assert net.iloc[0]["Skattning (95 % KI)"] == (
+        f"{number(r.estimate, 1, 'sv')} ({interval(r.conf_low, r.conf_high, 1, 'sv')})")
+    assert any(n.startswith("³ Viktad") for n in main.attrs["notes"])
+    sentences = report.result_sentences(sthlm_estimates, "en")
+    assert len(sentences) == 4 and sentences[3].startswith("Weighted by the inverse")
+    assert number(100 * m.loc["risk_difference_iptw", "estimate"], 1, "en") in sentences[3]
+    randomised = analysis.Estimates(**{**vars(sthlm_estimates), "main": sthlm_estimates.main[
+        ~sthlm_estimates.main["measure"].str.contains("iptw")]})
+    assert len(report.result_sentences(randomised, "sv")) == 3
+    main_r = report.main_table(randomised, pub, "en")
+    assert len(main_r) == len(main) - 4 and len(main_r.attrs["notes"]) == 1

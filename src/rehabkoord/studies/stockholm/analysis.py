@@ -97,7 +97,27 @@ def derive(d: Deliveries, derivation: Mapping, extraction_date: str,
                            d.registers)
     months = derived.months.df()[[PERSON_KEY, "Month", "AtRiskDays", "NetDays", "MeanDegree"]]
     months = months[months[PERSON_KEY].isin(table[PERSON_KEY])].reset_index(drop=True)
-    return table, months, {"reading": d.flow, "derivation": derived.flow}
+    flow = {**derived.flow, "by_group": flow_by_group(derived, d.participants)}
+    return table, months, {"reading": d.flow, "derivation": flow}
+
+
+def flow_by_group(derived: Derived, participants: pd.DataFrame) -> dict[str, dict]:
+    """The derivations' flow (`spells.flow`) within each group, for the flow diagram's arms;
+    the groups' counts add up to the whole flow's."""
+    index, follow = derived.index.df(), derived.follow.df()
+    out = {}
+    for group in GROUPS:
+        ids = set(participants.loc[participants["Grupp"] == group, PERSON_KEY].astype(str))
+        out[group] = spells.flow(index[index[PERSON_KEY].astype(str).isin(ids)],
+                                 follow[follow[PERSON_KEY].astype(str).isin(ids)])
+    for key in ("participants", *spells.FLOW_STATUSES):
+        total = (derived.flow["participants"] if key == "participants"
+                 else derived.flow["by_status"][key])
+        parts = [f["participants"] if key == "participants" else f["by_status"][key]
+                 for f in out.values()]
+        if sum(parts) != total:
+            raise ValueError(f"flow by group does not add up for {key!r}: {parts} vs {total}")
+    return out
 
 
 TABLES = ("main", "km", "months", "cuminc", "subgroups", "balance", "centres")
@@ -166,6 +186,18 @@ def _cox_row(table: pd.DataFrame, outcome: str, measure: str, adjust: tuple[str,
                 "Cox (Efron), robust SE by vårdcentral")
 
 
+IPTW_METHOD = ("IPT-weighted difference in means (logistic propensity score, ATE weights), "
+               "cluster-robust (CR1, t with G−1 df), propensity model taken as known")
+
+
+def _iptw_row(t: pd.DataFrame, y: str, weights: np.ndarray, outcome: str, measure: str,
+              conf: float) -> dict:
+    """Difference in IPT-weighted means of `y` (weighted least squares), CR1 by vårdcentral."""
+    d = causal.weighted_mean_difference(t[y], t["Grupp"], t["Vardcentral"], weights, conf,
+                                        treated=GROUP_COORDINATOR)
+    return _row(outcome, measure, d.estimate, d.conf_low, d.conf_high, d.pvalue, IPTW_METHOD)
+
+
 def estimate(table: pd.DataFrame, months: pd.DataFrame, params: Mapping) -> Estimates:
     """Every estimate of the appendix from the analysis table and the derivations' month table
     (`spells.degree_by_month`); `params` is the `analysis:` section (conf_level,
@@ -189,9 +221,10 @@ def estimate(table: pd.DataFrame, months: pd.DataFrame, params: Mapping) -> Esti
                      "log-rank"))
     rows.append(_cox_row(t, "return", "hr_unadjusted", (), conf))
     rows.append(_cox_row(t, "return", "hr_adjusted", ADJUST, conf))
+    iptw = None
     if not params.get("randomised", True):
-        ps = causal.propensity_weights(t["coordinator"], _dummies(t, ADJUST))
-        rows.append(_cox_row(t, "return", "hr_iptw", (), conf, np.asarray(ps.weights)))
+        iptw = np.asarray(causal.propensity_weights(t["coordinator"], _dummies(t, ADJUST)).weights)
+        rows.append(_cox_row(t, "return", "hr_iptw", (), conf, iptw))
 
     coord, ctl = t[g == GROUP_COORDINATOR], t[g == GROUP_CONTROL]
     w = wilcox_test(coord["NetDays"], ctl["NetDays"], conf_level=conf)
@@ -205,6 +238,10 @@ def estimate(table: pd.DataFrame, months: pd.DataFrame, params: Mapping) -> Esti
                                         treated=GROUP_COORDINATOR)
     rows.append(_row("mean_degree", "degree_mean_difference", cd.estimate, cd.conf_low, cd.conf_high,
                      cd.pvalue, "difference in means, cluster-robust (CR1, t with G−1 df)"))
+    if iptw is not None:
+        for outcome, measure, y in (("net_days", "net_days_iptw_difference", "NetDays"),
+                                    ("mean_degree", "degree_iptw_difference", "MeanDegree")):
+            rows.append(_iptw_row(t, y, iptw, outcome, measure, conf))
 
     fr = t[t["FullReturn"].notna()]
     x1 = int(fr.loc[fr["Grupp"] == GROUP_COORDINATOR, "FullReturn"].sum())
@@ -215,6 +252,10 @@ def estimate(table: pd.DataFrame, months: pd.DataFrame, params: Mapping) -> Esti
     test = categorical_test([[x1, n1 - x1], [x2, n2 - x2]])
     rows.append(_row("full_return", "risk_difference", rd.estimate, rd.conf_low, rd.conf_high,
                      test.pvalue, f"Newcombe interval; {test.method}"))
+    if iptw is not None:
+        keep = t["FullReturn"].notna().to_numpy()
+        rows.append(_iptw_row(fr.assign(FullReturn=fr["FullReturn"].astype(float)), "FullReturn",
+                              iptw[keep], "full_return", "risk_difference_iptw", conf))
 
     after = t[t["ResickStatus"].notna()]
     gray = survival.gray_test(after["ResickDays"], after["ResickStatus"], after["Grupp"])

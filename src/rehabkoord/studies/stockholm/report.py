@@ -2,23 +2,28 @@
 display tables, figures in the house style, and the methods and results text in Swedish or
 English.
 
-Published people counts: the flow, patients per group, per subgroup level and per vårdcentral
-(each set adding up to the group's total, so complementary suppression protects a small one),
-and the returns per group. A subgroup's or a centre's estimates are withheld with its count.
-Kaplan–Meier and cumulative incidence curves stop where fewer than `min_cell` patients remain
-at risk, and numbers at risk below `min_cell` are not printed.
+Published people counts: the flow over both groups and within each (drawn as a CONSORT-style
+diagram from the published texts, so a withheld count shows only as its mark), patients per
+group, per subgroup level and per vårdcentral (each set adding up to the group's total, so
+complementary suppression protects a small one), and the returns per group. A subgroup's or
+a centre's estimates are withheld with its count. Kaplan–Meier and cumulative incidence curves
+stop where fewer than `min_cell` patients remain at risk, and numbers at risk below `min_cell`
+are not printed.
 """
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.patches import FancyBboxPatch
 
-from ...disclosure import SUPPRESSED, Counts, Rules, Structure
+from ...disclosure import SUPPRESSED, Counts, Key, Rules, Structure
 from ...fmt import interval, number, pvalue
+from ...spells import FLOW_STATUSES
 from ...style import ARM_COLOURS, save, set_style
 from ...tables import AppendixText
 from .analysis import GROUPS, SUBGROUPS, Estimates
@@ -39,6 +44,14 @@ LABELS = {
         "share_sick": "Andel fortfarande sjukskrivna", "cuminc": "Kumulativ incidens",
         "degree": "Medelsjukskrivningsgrad (%)", "month": "Månad sedan indexdatum",
         "hr": "Hazardkvot för återgång (koordinator/kontroll)", "at_risk": "Antal i risk",
+        "participants": "Deltagare", "excluded": "Exkluderade", "analysed": "Analyserade",
+        "no_follow_up": "Ingen uppföljningstid",
+        "no_index_spell": "Inget pågående sjukfall vid indexdatum",
+        "index_spell_after_follow_up": "Sjukfallet började efter uppföljningen",
+        "died": "avliden före indexdatum", "emigrated": "utvandrad före indexdatum",
+        "age_65": "65 år före indexdatum", "extraction": "uttaget slutade före indexdatum",
+        "planned": "uppföljningen slutade före indexdatum",
+        "all": "Alla", "step": "Steg", "of_which": "varav",
     },
     "en": {
         "Koordinator": "Coordinator", "Kontroll": "Control", "Diagnosgrupp": "Diagnosis group",
@@ -53,6 +66,15 @@ LABELS = {
         "share_sick": "Share still on sick leave", "cuminc": "Cumulative incidence",
         "degree": "Mean sick-leave degree (%)", "month": "Month since index date",
         "hr": "Hazard ratio for return (coordinator/control)", "at_risk": "Number at risk",
+        "participants": "Participants", "excluded": "Excluded", "analysed": "Analysed",
+        "no_follow_up": "No follow-up time",
+        "no_index_spell": "No spell ongoing at the index date",
+        "index_spell_after_follow_up": "Spell started after follow-up",
+        "died": "died before the index date", "emigrated": "emigrated before the index date",
+        "age_65": "aged 65 before the index date",
+        "extraction": "data ended before the index date",
+        "planned": "follow-up ended before the index date",
+        "all": "All", "step": "Step", "of_which": "of which",
     },
 }
 
@@ -61,15 +83,77 @@ def label(key: str, language: str) -> str:
     return LABELS[language].get(key, key)
 
 
-def declare(table: pd.DataFrame, flow: Mapping) -> Structure:
-    """Every published people count and how they add up."""
-    s = Structure()
+#: Exclusion steps of the flow, in the order the derivations check them (`spells.flow`).
+EXCLUSIONS = tuple(k for k in FLOW_STATUSES if k != "analysed")
+#: Reasons for no follow-up time (`spells.follow_up`'s EndReason), in the order shown.
+REASONS = ("died", "emigrated", "age_65", "extraction", "planned")
+
+
+def flow_steps(flow: Mapping) -> list[tuple[str, int, Key, dict[str, Key]]]:
+    """The flow as shown in its table and diagram: (label key, indent level, key of the count
+    over both groups, {group: key of the group's count}); analysed per group is ("n", group).
+    Reasons for no follow-up time are listed when any participant has one."""
+    steps = [("participants", 0, ("flow", "participants"),
+              {g: ("flow", "participants", g) for g in GROUPS}),
+             ("excluded", 0, ("flow", "excluded"), {g: ("flow", "excluded", g) for g in GROUPS})]
+    for status in EXCLUSIONS:
+        steps.append((status, 1, ("flow", status), {g: ("flow", status, g) for g in GROUPS}))
+        if status == "no_follow_up":
+            steps += [(r, 2, ("flow", status, r), {g: ("flow", status, r, g) for g in GROUPS})
+                      for r in REASONS if flow["no_follow_up_by_reason"].get(r, 0)]
+    steps.append(("analysed", 0, ("flow", "analysed"), {g: ("n", g) for g in GROUPS}))
+    return steps
+
+
+def _declare_flow(s: Structure, flow: Mapping, table: pd.DataFrame, rules: Rules) -> None:
+    """The flow over both groups and within each (`flow["by_group"]`, from
+    `analysis.flow_by_group`): participants = excluded + analysed, excluded = the exclusion
+    steps, no follow-up = its reasons, and each step's groups adding up to the step.
+
+    A step whose count over both groups is small is not split by group (its group counts are
+    declared as implied, printed as withheld): two small parts of a small total, each printed
+    as "<min_cell", would pin the total closer than "<min_cell" allows. Whether a step is split
+    depends only on whether its published total is small, which its mark already says."""
     status = flow["by_status"]
     total = s.cell(("flow", "participants"), flow["participants"], cost=50)
     s.relation(total, [s.cell(("flow", k), v) for k, v in status.items()])
     n = table["Grupp"].value_counts()
     groups = [s.cell(("n", g), int(n[g]), cost=20) for g in GROUPS]
     s.relation(("flow", "analysed"), groups)
+    reasons = [r for r in REASONS if flow["no_follow_up_by_reason"].get(r, 0)]
+    overall = {"participants": flow["participants"],
+               "excluded": sum(status[k] for k in EXCLUSIONS),
+               **{k: status[k] for k in EXCLUSIONS},
+               **{("no_follow_up", r): flow["no_follow_up_by_reason"][r] for r in reasons}}
+    split = {k: not rules.small(v) for k, v in overall.items()}
+    parts = {None: flow, **{g: flow["by_group"][g] for g in GROUPS}}
+    for g, f in parts.items():
+        sub = () if g is None else (g,)
+        if g is not None:
+            s.cell(("flow", "participants", g), f["participants"], shown=split["participants"])
+            for k in EXCLUSIONS:
+                s.cell(("flow", k, g), f["by_status"][k], shown=split[k])
+        excluded = s.cell(("flow", "excluded", *sub),
+                          sum(f["by_status"][k] for k in EXCLUSIONS),
+                          shown=g is None or split["excluded"])
+        s.relation(("flow", "participants", *sub),
+                   [excluded, ("flow", "analysed") if g is None else ("n", g)])
+        s.relation(excluded, [("flow", k, *sub) for k in EXCLUSIONS])
+        if reasons:
+            s.relation(("flow", "no_follow_up", *sub),
+                       [s.cell(("flow", "no_follow_up", r, *sub),
+                               f["no_follow_up_by_reason"].get(r, 0),
+                               shown=g is None or split[("no_follow_up", r)])
+                        for r in reasons])
+    for _, _, key, by_group in flow_steps(flow)[:-1]:
+        s.relation(key, list(by_group.values()))
+
+
+def declare(table: pd.DataFrame, flow: Mapping, rules: Rules) -> Structure:
+    """Every published people count and how they add up (`rules` decide only which flow
+    steps are split by group, see `_declare_flow`)."""
+    s = Structure()
+    _declare_flow(s, flow, table, rules)
     for g in GROUPS:
         part = table[table["Grupp"] == g]
         s.relation(("n", g), [s.cell(("returned", g), int(part["Returned"].sum())),
@@ -88,7 +172,13 @@ def declare(table: pd.DataFrame, flow: Mapping) -> Structure:
 def publish(table: pd.DataFrame, flow: Mapping, rules: Rules) -> Counts:
     """Every published count, with primary and complementary suppression decided by
     `rehabkoord.disclosure`."""
-    return Counts.protected(declare(table, flow), rules)
+    return Counts.protected(declare(table, flow, rules), rules)
+
+
+def count_text(pub: Counts, key: Key, language: str) -> str:
+    """A published count as printed; a count that is only implied (a flow step not split by
+    group) is printed as withheld."""
+    return pub.text(key, language) if key in pub.structure.shown else SUPPRESSED
 
 
 def _fmt_ci(est: float, low: float, high: float, decimals: int, language: str) -> str:
@@ -116,17 +206,27 @@ def main_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
         "hr_unadjusted", 2)
     add("Hazardkvot för återgång, justerad¹" if sv else "Hazard ratio for return, adjusted¹",
         "hr_adjusted", 2)
-    if "hr_iptw" in m.index:
-        add("Hazardkvot, viktad med propensity score" if sv else "Hazard ratio, IPT-weighted",
+    iptw = "hr_iptw" in m.index
+    if iptw:
+        add("Hazardkvot, viktad med propensity score³" if sv else "Hazard ratio, IPT-weighted³",
             "hr_iptw", 2)
     add("Skillnad i nettodagar, Hodges–Lehmann" if sv else "Difference in net days, "
         "Hodges–Lehmann", "hodges_lehmann", 1)
     add("Skillnad i nettodagar, medelvärde²" if sv else "Difference in net days, mean²",
         "net_days_mean_difference", 1)
+    if iptw:
+        add("Skillnad i nettodagar, medelvärde viktat med propensity score²³" if sv else
+            "Difference in net days, IPT-weighted mean²³", "net_days_iptw_difference", 1)
     add("Skillnad i medelsjukskrivningsgrad, procentenheter²" if sv else
         "Difference in mean sick-leave degree, percentage points²", "degree_mean_difference", 1)
+    if iptw:
+        add("Skillnad i medelsjukskrivningsgrad, viktad med propensity score²³" if sv else
+            "Difference in mean sick-leave degree, IPT-weighted²³", "degree_iptw_difference", 1)
     add("Full återgång, skillnad i procentenheter" if sv else "Full return, difference in "
         "percentage points", "risk_difference", 1, 100.0)
+    if iptw:
+        add("Full återgång, skillnad viktad med propensity score²³" if sv else
+            "Full return, IPT-weighted difference²³", "risk_difference_iptw", 1, 100.0)
     add("Nya sjukfall per personår, kvot²" if sv else "New spells per person-year, ratio²",
         "rate_ratio", 2)
     g = m.loc["gray_chisq"]
@@ -145,25 +245,31 @@ def main_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
          "errors with vårdcentral as cluster (t distribution with G − 1 degrees of freedom for "
          "means). All hazard ratios: Cox model (Efron), robust variance by vårdcentral."),
     ]
+    if iptw:
+        out.attrs["notes"].append(
+            "³ Viktad med inverterad sannolikhet för behandling (propensity score från logistisk "
+            "regression på ålder, kön, diagnosgrupp och tidigare sjukskrivning); variansen "
+            "behandlar vikterna som kända." if sv else
+            "³ Weighted by the inverse probability of treatment (propensity score from a "
+            "logistic regression on age, sex, diagnosis group and prior sick leave); the "
+            "variance treats the weights as known.")
     return out
 
 
-def flow_table(pub: Counts, language: str) -> pd.DataFrame:
-    sv = language == "sv"
-    names = {"participants": ("Deltagare", "Participants"),
-             "no_follow_up": ("Ingen uppföljningstid", "No follow-up time"),
-             "no_index_spell": ("Inget pågående sjukfall vid indexdatum",
-                                "No spell ongoing at the index date"),
-             "index_spell_after_follow_up": ("Sjukfallet började efter uppföljningen",
-                                             "Spell started after follow-up"),
-             "analysed": ("Analyserade", "Analysed")}
-    rows = [{("Steg" if sv else "Step"): names[k][0 if sv else 1],
-             "n": pub.text(("flow", k), language)} for k in names if ("flow", k) in
-            pub.structure.values]
-    rows += [{("Steg" if sv else "Step"): f"– {label(g, language).lower()}",
-              "n": pub.text(("n", g), language)} for g in GROUPS]
+def flow_table(pub: Counts, flow: Mapping, language: str) -> pd.DataFrame:
+    """The flow diagram's counts as a table (the figure's text for readers who cannot see
+    it): every step over both groups and per group, exclusions with their reasons."""
+    c_step = label("step", language)
+    rows, levels = [], []
+    for step, level, key, by_group in flow_steps(flow):
+        name = label(step, language)
+        rows.append({c_step: f"{label('of_which', language)} {name}" if level == 2 else name,
+                     label("all", language): count_text(pub, key, language),
+                     **{label(g, language): count_text(pub, k, language)
+                        for g, k in by_group.items()}})
+        levels.append(min(level, 1))
     out = pd.DataFrame(rows)
-    out.attrs["numeric"] = ["n"]
+    out.attrs.update(levels=levels, numeric=list(out.columns[1:]))
     return out
 
 
@@ -256,6 +362,83 @@ def centre_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
     return out
 
 
+def _flow_box(ax, x: float, top: float, width: float, lines: list[str], colour: str,
+              centred: bool = True) -> float:
+    """A box with its top centre at (x, top), as tall as its lines, the first in bold;
+    returns its bottom (axis units)."""
+    height = 0.34 * len(lines) + 0.3
+    ax.add_patch(FancyBboxPatch((x - width / 2, top - height), width, height,
+                                boxstyle="round,pad=0,rounding_size=0.08", facecolor="white",
+                                edgecolor=colour, linewidth=1.2))
+    for i, line in enumerate(lines):
+        ax.text(x if centred else x - width / 2 + 0.15, top - 0.32 - 0.34 * i, line,
+                ha="center" if centred else "left", va="center", fontsize=8.5,
+                fontweight="bold" if i == 0 else "normal")
+    return top - height
+
+
+def _arrow(ax, start: tuple[float, float], end: tuple[float, float]) -> None:
+    ax.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "-|>", "color": "0.3",
+                                                      "linewidth": 1.0, "shrinkA": 0,
+                                                      "shrinkB": 0})
+
+
+def flow_figure(pub: Counts, flow: Mapping, language: str) -> tuple:
+    """The flow of participants as a CONSORT-style diagram: all participants, each group's
+    arm, its exclusions with their reasons, and the analysed. Every count is the published
+    text (`Counts.text`), so a withheld count shows as its disclosure mark, never the number;
+    returns the figure and the printed cells (step, group, text)."""
+    steps = {step: (key, by_group) for step, _, key, by_group in flow_steps(flow)}
+    cells = []
+
+    def count(step: str, group: str | None) -> str:
+        key = steps[step][0] if group is None else steps[step][1][group]
+        text = count_text(pub, key, language)
+        cells.append({"step": step, "Grupp": group or "", "text": text})
+        return text
+
+    width_all, width_arm, width_excl, wrap = 13.0, 3.4, 3.7, 31
+    arm_x = {GROUPS[0]: 1.9, GROUPS[1]: width_all - 1.9}
+    excl_x = {GROUPS[0]: 4.45, GROUPS[1]: width_all - 4.45}
+    fig, ax = plt.subplots(figsize=(10, 6.4))
+    centre = width_all / 2
+    bottom = _flow_box(ax, centre, 9.8, 3.4, [label("participants", language),
+                                              f"n = {count('participants', None)}"], "0.3")
+    split = bottom - 0.4
+    ax.plot([centre, centre], [bottom, split], color="0.3", linewidth=1.0)
+    ax.plot([arm_x[GROUPS[0]], arm_x[GROUPS[1]]], [split, split], color="0.3", linewidth=1.0)
+    arm_top = split - 0.5
+    for g in GROUPS:
+        x = arm_x[g]
+        _arrow(ax, (x, split), (x, arm_top))
+        arm_bottom = _flow_box(ax, x, arm_top, width_arm, [label(g, language),
+                                                            f"n = {count('participants', g)}"],
+                               PALETTE[g])
+        lines = [f"{label('excluded', language)}, n = {count('excluded', g)}"]
+        for step, level, _, _ in flow_steps(flow):
+            if level == 0:
+                continue
+            name = label(step, language)
+            text = (f"{name}:\xa0{count(step, g)}" if level == 1 else
+                    f"{label('of_which', language)} {name}:\xa0{count(step, g)}")
+            lines += textwrap.wrap(text, wrap, subsequent_indent="   ")  # kept: ": n" (NBSP)
+        excl_top = arm_bottom - 0.7
+        excl_bottom = _flow_box(ax, excl_x[g], excl_top, width_excl, lines, "0.55",
+                               centred=False)
+        mid = (excl_top + excl_bottom) / 2
+        edge = excl_x[g] + (-1 if excl_x[g] > x else 1) * width_excl / 2
+        _arrow(ax, (x, mid), (edge, mid))
+        analysed_top = excl_bottom - 0.7
+        ax.plot([x, x], [arm_bottom, mid], color="0.3", linewidth=1.0)
+        _arrow(ax, (x, mid), (x, analysed_top))
+        _flow_box(ax, x, analysed_top, width_arm, [label("analysed", language),
+                                                   f"n = {count('analysed', g)}"], PALETTE[g])
+    ax.set_xlim(0, width_all)
+    ax.set_ylim(analysed_top - 1.3, 10)
+    ax.set_axis_off()
+    return fig, pd.DataFrame(cells)
+
+
 def _truncate(curve: pd.DataFrame, min_cell: int) -> pd.DataFrame:
     """A curve up to the last time at least `min_cell` remain at risk."""
     return curve[curve["n_risk"] >= min_cell] if "n_risk" in curve else curve
@@ -345,11 +528,13 @@ def forest_figure(est: Estimates, pub: Counts, language: str) -> tuple:
     return fig, data
 
 
-def all_figures(est: Estimates, pub: Counts, out_dir, language: str,
+def all_figures(est: Estimates, pub: Counts, flow: Mapping, out_dir, language: str,
                 km_times: list[int]) -> dict[str, list]:
     """Every figure of the appendix as PNG + SVG + the CSV of its numbers."""
     set_style()
     saved = {}
+    fig, cells = flow_figure(pub, flow, language)
+    saved["flode"] = save(fig, f"{out_dir}/flode", cells)
     fig, curves, at_risk = km_figure(est, pub.rules, language, km_times)
     saved["atergang_km"] = save(fig, f"{out_dir}/atergang_km", curves)
     at_risk.to_csv(f"{out_dir}/atergang_km_antal_i_risk.csv", index=False, lineterminator="\n")
@@ -406,48 +591,84 @@ def methods_text(params: Mapping, language: str) -> str:
             f"below {r['min_cell']} are not published (disclosure control), nor are counts that "
             "would reveal them.")
     if not a.get("randomised", True):
-        text += (" Huvudskattningen viktas också med inverterad sannolikhet för behandling från en "
-                 "logistisk propensity-modell (ålder, kön, diagnosgrupp, tidigare sjukskrivning)."
+        text += (" Huvudskattningarna viktas också med inverterad sannolikhet för behandling från "
+                 "en logistisk propensity-modell (ålder, kön, diagnosgrupp, tidigare "
+                 "sjukskrivning; vikter för den genomsnittliga effekten i hela populationen): "
+                 "hazardkvoten med viktad Cox-modell och robust varians per vårdcentral, "
+                 "skillnaderna i nettodagar, i medelsjukskrivningsgrad och i andel med full "
+                 "återgång som skillnader mellan viktade medelvärden (viktad minsta-kvadrat-"
+                 "skattning) med klusterrobust standardfel per vårdcentral (CR1, t-fördelning "
+                 "med G − 1 frihetsgrader). Variansen behandlar vikterna som kända: osäkerheten i "
+                 "propensity-modellens skattning förs inte vidare, vilket för den genomsnittliga "
+                 "effekten oftast ger något för breda intervall (Lunceford & Davidian 2004)."
                  if language == "sv" else
-                 " The main estimate is also weighted by inverse probability of treatment from a "
-                 "logistic propensity model (age, sex, diagnosis group, prior sick leave).")
+                 " The main estimates are also weighted by inverse probability of treatment from "
+                 "a logistic propensity model (age, sex, diagnosis group, prior sick leave; "
+                 "weights for the average treatment effect in the whole population): the hazard "
+                 "ratio by a weighted Cox model with robust variance by care centre, and the "
+                 "differences in net days, in mean sick-leave degree and in the share with full "
+                 "return as differences of weighted means (weighted least squares) with "
+                 "cluster-robust standard errors by care centre (CR1, t distribution with G − 1 "
+                 "degrees of freedom). The variance treats the weights as known: the "
+                 "uncertainty of the propensity model's estimation is not propagated, which for "
+                 "the average treatment effect usually makes the intervals somewhat too wide "
+                 "(Lunceford & Davidian 2004).")
     return text
 
 
 def result_sentences(est: Estimates, language: str) -> list[str]:
-    """The main findings as sentences, numbers from the estimates."""
+    """The main findings as sentences, numbers from the estimates; with the IPT-weighted
+    estimates (a non-randomised comparison) a sentence on them too."""
     m = est.main.set_index("measure")
-    sv = language == "sv"
     hr, hl, fr = m.loc["hr_adjusted"], m.loc["hodges_lehmann"], m.loc["risk_difference"]
     rr = m.loc["rate_ratio"]
     med = {g: m.loc[f"median_days_{g}"] for g in GROUPS}
 
+    def num(value: float, k: int) -> str:
+        return number(value, k, language)
+
     def ci(r, k=2, s=1.0):
         return interval(r.conf_low * s, r.conf_high * s, k, language)
 
-    if sv:
-        return [
-            f"Mediantiden till återgång var {number(med[GROUPS[0]].estimate, 0, language)} dagar "
-            f"med koordinator och {number(med[GROUPS[1]].estimate, 0, language)} dagar i "
-            f"kontrollgruppen (justerad hazardkvot {number(hr.estimate, 2, language)}, 95 % KI "
+    if language == "sv":
+        out = [
+            f"Mediantiden till återgång var {num(med[GROUPS[0]].estimate, 0)} dagar "
+            f"med koordinator och {num(med[GROUPS[1]].estimate, 0)} dagar i "
+            f"kontrollgruppen (justerad hazardkvot {num(hr.estimate, 2)}, 95 % KI "
             f"{ci(hr)}, p {pvalue(hr.pvalue, language)}).",
-            f"Skillnaden i nettodagar (Hodges–Lehmann) var {number(hl.estimate, 1, language)} "
+            f"Skillnaden i nettodagar (Hodges–Lehmann) var {num(hl.estimate, 1)} "
             f"dagar (95 % KI {ci(hl, 1)}).",
-            f"Andelen med full återgång skilde sig med {number(100 * fr.estimate, 1, language)} "
+            f"Andelen med full återgång skilde sig med {num(100 * fr.estimate, 1)} "
             f"procentenheter (95 % KI {ci(fr, 1, 100.0)}), och kvoten av nya sjukfall per personår "
-            f"var {number(rr.estimate, 2, language)} (95 % KI {ci(rr)}).",
+            f"var {num(rr.estimate, 2)} (95 % KI {ci(rr)}).",
         ]
-    return [
-        f"The median time to return was {number(med[GROUPS[0]].estimate, 0, language)} days "
-        f"with a coordinator and {number(med[GROUPS[1]].estimate, 0, language)} days in the "
-        f"control group (adjusted hazard ratio {number(hr.estimate, 2, language)}, 95% CI "
-        f"{ci(hr)}, p {pvalue(hr.pvalue, language)}).",
-        f"The difference in net days (Hodges–Lehmann) was {number(hl.estimate, 1, language)} "
-        f"days (95% CI {ci(hl, 1)}).",
-        f"The share with full return differed by {number(100 * fr.estimate, 1, language)} "
-        f"percentage points (95% CI {ci(fr, 1, 100.0)}), and the ratio of new spells per "
-        f"person-year was {number(rr.estimate, 2, language)} (95% CI {ci(rr)}).",
-    ]
+    else:
+        out = [
+            f"The median time to return was {num(med[GROUPS[0]].estimate, 0)} days "
+            f"with a coordinator and {num(med[GROUPS[1]].estimate, 0)} days in the "
+            f"control group (adjusted hazard ratio {num(hr.estimate, 2)}, 95% CI "
+            f"{ci(hr)}, p {pvalue(hr.pvalue, language)}).",
+            f"The difference in net days (Hodges–Lehmann) was {num(hl.estimate, 1)} "
+            f"days (95% CI {ci(hl, 1)}).",
+            f"The share with full return differed by {num(100 * fr.estimate, 1)} "
+            f"percentage points (95% CI {ci(fr, 1, 100.0)}), and the ratio of new spells per "
+            f"person-year was {num(rr.estimate, 2)} (95% CI {ci(rr)}).",
+        ]
+    if "hr_iptw" in m.index:
+        wh, wn, wf = (m.loc[k] for k in ("hr_iptw", "net_days_iptw_difference",
+                                           "risk_difference_iptw"))
+        out.append(
+            f"Viktat med inverterad sannolikhet för behandling var hazardkvoten "
+            f"{num(wh.estimate, 2)} (95 % KI {ci(wh)}), skillnaden i nettodagar "
+            f"{num(wn.estimate, 1)} dagar (95 % KI {ci(wn, 1)}) och skillnaden i andel med full "
+            f"återgång {num(100 * wf.estimate, 1)} procentenheter (95 % KI {ci(wf, 1, 100.0)})."
+            if language == "sv" else
+            f"Weighted by the inverse probability of treatment, the hazard ratio was "
+            f"{num(wh.estimate, 2)} (95% CI {ci(wh)}), the difference in net days "
+            f"{num(wn.estimate, 1)} days (95% CI {ci(wn, 1)}) and the difference in the share "
+            f"with full return {num(100 * wf.estimate, 1)} percentage points (95% CI "
+            f"{ci(wf, 1, 100.0)}).")
+    return out
 
 
 HEADINGS = {
@@ -460,26 +681,30 @@ HEADINGS = {
 }
 #: (kind, number, Swedish caption, English caption) per table and figure, in appendix order.
 CAPTIONS = {
-    "flow": ("table", 1, "Deltagare och analyserade per grupp.",
-             "Participants and analysed per group."),
+    "flode": ("figure", 1, "Flöde av deltagare per grupp: exkluderade med skäl och "
+              "analyserade (samma antal som tabell 1).",
+              "Flow of participants by group: excluded with reasons and analysed (the counts "
+              "of Table 1)."),
+    "flow": ("table", 1, "Flöde av deltagare: alla och per grupp (figur 1 som tabell).",
+             "Flow of participants: all and by group (Figure 1 as a table)."),
     "table1": ("table", 2, "Deltagarnas egenskaper vid indexdatum, per grupp.",
                "Participants' characteristics at the index date, by group."),
     "main": ("table", 3, "Huvudresultat.", "Main results."),
-    "atergang_km": ("figure", 1, "Andel fortfarande sjukskrivna efter dagar sedan indexdatum "
+    "atergang_km": ("figure", 2, "Andel fortfarande sjukskrivna efter dagar sedan indexdatum "
                     "(Kaplan–Meier med 95 % konfidensintervall) och antal i risk.",
                     "Share still on sick leave by days since the index date (Kaplan–Meier "
                     "with 95% confidence interval) and numbers at risk."),
-    "sjukskrivningsgrad": ("figure", 2, "Medelsjukskrivningsgrad per månad sedan indexdatum "
+    "sjukskrivningsgrad": ("figure", 3, "Medelsjukskrivningsgrad per månad sedan indexdatum "
                            "(95 % konfidensintervall, klusterrobust per vårdcentral).",
                            "Mean sick-leave degree per month since the index date (95% "
                            "confidence interval, cluster-robust by care centre)."),
-    "aterinsjuknande": ("figure", 3, "Kumulativ incidens av nytt sjukfall efter återgång "
+    "aterinsjuknande": ("figure", 4, "Kumulativ incidens av nytt sjukfall efter återgång "
                         "(dödsfall och utvandring konkurrerande).",
                         "Cumulative incidence of a new spell after return (death and "
                         "emigration competing)."),
     "subgroups": ("table", 4, "Effekt inom förbestämda undergrupper.",
                   "Effect within pre-specified subgroups."),
-    "forest_undergrupper": ("figure", 4, "Hazardkvot för återgång per undergrupp (95 % KI).",
+    "forest_undergrupper": ("figure", 5, "Hazardkvot för återgång per undergrupp (95 % KI).",
                             "Hazard ratio for return per subgroup (95% CI)."),
     "centres": ("table", 5, "Resultat per vårdcentral.", "Results per care centre."),
 }
