@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -27,3 +29,17 @@ def load_params(path: str | Path) -> dict:
         p = project_root() / p
     with p.open(encoding="utf-8") as fh:
         return yaml.safe_load(fh)
+
+
+def dataclass_fields(section: Mapping[str, Any], cls: type, name: str = "synthetic",
+                     ignore: tuple[str, ...] = ("out_dir",)) -> dict[str, Any]:
+    """A params.yaml section as keyword arguments for the dataclass `cls`, lists as tuples. A
+    key that is no field is an error naming the known ones, so a misspelt key does not
+    silently keep its default."""
+    values = {k: v for k, v in section.items() if k not in ignore}
+    fields = set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
+    unknown = set(values) - fields
+    if unknown:
+        raise ValueError(f"params.yaml {name}: unknown key(s) {sorted(unknown)}; "
+                         f"known: {sorted(fields)}")
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}

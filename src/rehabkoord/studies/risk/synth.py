@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ import pyarrow.parquet as pq
 
 from ...contract import PERSON_KEY
 from ...io import atomic_outputs
+from ...params import dataclass_fields
 from .model import predictors
 
 #: ICD-10 codes drawn per diagnosis group (each maps to its group in `spells.DEFAULT_MAPPING`).
@@ -254,16 +256,11 @@ def write(frames: Mapping[str, pd.DataFrame], out_dir: str | Path) -> list[Path]
     return targets
 
 
-def spec_from_params(cfg: Mapping[str, object]) -> RegisterSpec:
-    """`synthetic:` of params.yaml as a spec; an unknown key is an error, so a misspelt one
-    does not silently keep its default."""
-    values = {k: v for k, v in cfg.items() if k != "out_dir"}
-    fields = set(RegisterSpec.__dataclass_fields__)
-    unknown = set(values) - fields
-    if unknown:
-        raise ValueError(f"params.yaml synthetic: unknown key(s) {sorted(unknown)}; "
-                         f"known: {sorted(fields)}")
+def spec_from_params(cfg: Mapping[str, Any]) -> RegisterSpec:
+    """`synthetic:` of params.yaml as a spec; an unknown key is an error
+    (`params.dataclass_fields`)."""
+    values = dataclass_fields(cfg, RegisterSpec)
     if "true_coefficients" in values:
-        values["true_coefficients"] = {str(k): float(v) for k, v in
-                                       dict(values["true_coefficients"]).items()}  # type: ignore[call-overload]
-    return RegisterSpec(**values)  # type: ignore[arg-type]
+        values["true_coefficients"] = {str(k): float(v)
+                                       for k, v in values["true_coefficients"].items()}
+    return RegisterSpec(**values)

@@ -23,6 +23,7 @@ from ...io import atomic_outputs, write_parquet
 from ...registeryears import year_before_values
 from ...spells import Derived
 from ...stats import categorical_test, risk_difference, wilcox_test
+from ...subgroups import effect_by_level
 from .data import Deliveries
 
 GROUPS = (GROUP_COORDINATOR, GROUP_CONTROL)
@@ -305,34 +306,12 @@ def monthly_degree(months: pd.DataFrame, table: pd.DataFrame, conf_level: float
 def _subgroups(t: pd.DataFrame, conf: float) -> pd.DataFrame:
     """Within every level of every subgroup variable: the hazard ratio for return and the
     difference in mean net days (both cluster-robust), and per variable the interaction test
-    (robust Wald test of coordinator × level in one Cox model)."""
-    rows = []
-    for var, levels in SUBGROUPS.items():
-        data = t[t[var].notna()]
-        x = _dummies(data, ("coordinator", var))
-        inter = []
-        for col in [c for c in x.columns if c.startswith(f"{var}_")]:
-            x[f"coordinator:{col}"] = x["coordinator"] * x[col]
-            inter.append(f"coordinator:{col}")
-        full = survival.cox(data["ReturnDays"], data["Returned"], x,
-                            cluster=data["Vardcentral"], conf_level=conf)
-        p_inter = survival.wald_test(full, inter).pvalue
-        for level in levels:
-            part = data[data[var] == level]
-            n = part["Grupp"].value_counts()
-            row = {"variable": var, "level": level, "n_coordinator": int(n[GROUP_COORDINATOR]),
-                   "n_control": int(n[GROUP_CONTROL]), "p_interaction": p_inter}
-            if min(n) >= 2 and part["Returned"].sum() > 0:
-                fit = survival.cox(part["ReturnDays"], part["Returned"], part[["coordinator"]],
-                                   cluster=part["Vardcentral"], conf_level=conf)
-                diff = causal.cluster_mean_difference(part["NetDays"], part["Grupp"],
-                                                      part["Vardcentral"], conf,
-                                                      treated=GROUP_COORDINATOR)
-                row.update(hr=fit.hr[0], hr_low=fit.conf_low[0], hr_high=fit.conf_high[0],
-                           hr_p=fit.pvalue[0], netdays_diff=diff.estimate,
-                           netdays_low=diff.conf_low, netdays_high=diff.conf_high)
-            rows.append(row)
-    return pd.DataFrame(rows)
+    (robust Wald test of coordinator × level in one Cox model), by `subgroups`."""
+    return pd.concat([effect_by_level(t, var, levels, time="ReturnDays", event="Returned",
+                                      outcome="NetDays", treated="coordinator",
+                                      cluster="Vardcentral", conf_level=conf)
+                      for var, levels in SUBGROUPS.items()], ignore_index=True).rename(
+        columns={"n_treated": "n_coordinator"})
 
 
 def _balance(t: pd.DataFrame) -> pd.DataFrame:

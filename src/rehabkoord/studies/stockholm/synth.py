@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from ...contract import GROUP_CONTROL, GROUP_COORDINATOR, PERSON_KEY
 from ...io import atomic_outputs
+from ...params import dataclass_fields
 
 #: Area → (vårdcentral, group). Fictitious names; four coordinator and three control centres.
 CENTRES = (
@@ -371,14 +372,8 @@ def write(frames: dict[str, pd.DataFrame], out_dir: str | Path,
 def spec_from_params(cfg: dict) -> StockholmSpec:
     """The `synthetic` section of the study's params.yaml as a spec: every `StockholmSpec`
     field may be given (tuples as lists), the true effects under `effects`; others are an
-    error, so a misspelt key does not silently keep its default."""
-    cfg = {k: v for k, v in cfg.items() if k != "out_dir"}
-    fields = set(StockholmSpec.__dataclass_fields__)
-    unknown = set(cfg) - fields
-    if unknown:
-        raise ValueError(f"params.yaml synthetic: unknown key(s) {sorted(unknown)}; "
-                         f"known: {sorted(fields)}")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}
+    error (`params.dataclass_fields`)."""
+    values = dataclass_fields(cfg, StockholmSpec)
     if "effects" in values:
         values["effects"] = Effects(**{k: tuple(v) for k, v in values["effects"].items()})
     return StockholmSpec(**values)
