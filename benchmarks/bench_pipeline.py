@@ -11,6 +11,12 @@ median wall time of
 - an analysis parameter change (`analysis.alpha`, then `analysis.conf_level`) -> new HTML;
 - papermill on a one-cell notebook (`1+1`, separate kernel), the stage runner on it, and
   `python -c 'import pandas, scipy, seaborn'`.
+
+With `--breakdown` it prints instead where a `report.min_cell` change spends its time: DVC
+alone (a no-op `dvc repro`, `dvc status`), each stage's command run directly as DVC runs it
+(process start, imports, cells, HTML, provenance, PNG and SVG), the import floor of a stage
+process, and, in one process, the figures stage's parts (imports, disclosure decision with its
+audit, drawing, PNG, SVG) for both values of `min_cell` the round trip alternates.
 """
 
 from __future__ import annotations
@@ -96,16 +102,104 @@ def change_time(project: Path, section: str, key: str, values: list, repeats: in
     return statistics.median(times)
 
 
+FIGURE_PARTS = """
+import sys, time
+from pathlib import Path
+clock = [time.perf_counter()]
+def lap(what):
+    now = time.perf_counter()
+    print(f"{what:40s} {now - clock[0]:6.2f} s")
+    clock[0] = now
+import pandas as pd
+from rehabkoord import disclosure, provenance
+from rehabkoord.studies.uppsala import figures
+from rehabkoord.params import load_params
+from rehabkoord.io import read_json
+lap("imports (pandas, matplotlib, seaborn)")
+params = load_params("notebooks/uppsala/params.yaml")
+table = pd.read_parquet("data/processed/uppsala/analysis.parquet")
+results = pd.read_parquet("reports/uppsala/tables/results.parquet")
+baseline = pd.read_parquet("reports/uppsala/tables/baseline.parquet")
+flow = read_json(Path("data/processed/uppsala/flow.json"))
+lap("read inputs")
+for min_cell in (3, 4):
+    rules = disclosure.Rules.from_params({**params["report"], "min_cell": min_cell})
+    pub = disclosure.publish(results, baseline, flow, rules, params["power"]["window_months"])
+    lap(f"disclosure decision, min_cell {min_cell}")
+figures.set_style()
+stamp = provenance.collect(output=Path("reports/uppsala/figures/x.png"))
+lap("provenance stamp")
+out = Path(sys.argv[1])
+drawn = {"dagar_sjukpenning": lambda: figures.days_distribution(
+             table, "sjukpenning_netdays", "sv", pub),
+         "andel_med_dagar": lambda: figures.share_with_days(figures.any_days_table(pub), "sv"),
+         "dagar_bland_dem_med_dagar": lambda: figures.days_among_with_days(
+             figures.days_among_with_days_table(table, pub), "sv"),
+         "andel_sysselsatta": lambda: figures.share_by_group(pub, "sv"),
+         "andel_sysselsatta_kon": lambda: figures.share_by_group(pub, "sv", by_sex=True),
+         "forest_riskskillnad": lambda: figures.forest_risk_difference(pub, "sv"),
+         **{f"consort_{w}m": (lambda w=w: figures.consort(pub, w, "sv")) for w in pub.flow}}
+parts = {"draw": 0.0, "png": 0.0, "svg": 0.0}
+for name, draw in drawn.items():
+    start = time.perf_counter()
+    fig = draw()
+    t1 = time.perf_counter()
+    fig.savefig(out / f"{name}.png", bbox_inches="tight",
+                metadata={"Software": None, **provenance.png_metadata(stamp)})
+    t2 = time.perf_counter()
+    fig.savefig(out / f"{name}.svg", bbox_inches="tight",
+                metadata={"Date": None, "Creator": None, **provenance.svg_metadata(stamp)})
+    t3 = time.perf_counter()
+    figures.plt.close(fig)
+    for part, dt in (("draw", t1 - start), ("png", t2 - t1), ("svg", t3 - t2)):
+        parts[part] += dt
+for part, dt in parts.items():
+    print(f"{len(drawn)} figures: {part:30s} {dt:6.2f} s")
+"""
+
+
+def stage_commands(project: Path) -> dict[str, str]:
+    """Each stage's command as DVC runs it (in the study's folder)."""
+    stages = yaml.safe_load((project / TARGET).read_text(encoding="utf-8"))["stages"]
+    return {name: " ".join(str(s["cmd"]).split()) for name, s in stages.items()}
+
+
+def breakdown(project: Path, tmp: Path, n: int) -> None:
+    """Where a `report.min_cell` change spends its time (medians of n)."""
+    dvc = str(BIN / "dvc")
+    med = statistics.median
+    for what in ("repro", "status"):
+        t = med(timed([dvc, what, TARGET], project) for _ in range(n))
+        print(f"no-op dvc {what:23s} {t:6.2f} s")
+    floor = med(timed([sys.executable, "-c", "import rehabkoord.stage"], project)
+                for _ in range(n))
+    print(f"stage process floor (python + import rehabkoord.stage)  {floor:6.2f} s")
+    for name, cmd in stage_commands(project).items():
+        if name in ("figures", "report"):
+            t = med(timed(["bash", "-c", cmd], project / STUDY) for _ in range(n))
+            print(f"stage {name:26s} {t:6.2f} s   ({cmd.split()[2]})")
+    out = tmp / "figure-parts"
+    out.mkdir()
+    subprocess.run([sys.executable, "-c", FIGURE_PARTS, str(out)], cwd=project, env=env(),
+                   check=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
-    n = parser.parse_args().repeats
+    parser.add_argument("--breakdown", action="store_true",
+                        help="where a report.min_cell change spends its time")
+    args = parser.parse_args()
+    n = args.repeats
     dvc = str(BIN / "dvc")
     global PROJECT
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         project = PROJECT = copy_project(ROOT, Path(tmp) / "project", include_untracked=True)
         subprocess.run([dvc, "repro", TARGET], cwd=project, env=env(), check=True,
                        capture_output=True)
+        if args.breakdown:
+            breakdown(project, Path(tmp), n)
+            return
         notebooks = json.dumps(stage_notebooks(project))
         full = statistics.median(timed([dvc, "repro", "--force", TARGET], project)
                                  for _ in range(n))
