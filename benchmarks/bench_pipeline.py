@@ -4,7 +4,7 @@
     python benchmarks/bench_pipeline.py --repeats 5
 
 In a temporary copy of the compendium (whose own src/ is put first on PYTHONPATH), prints the
-median wall time of
+median wall time (and CPU time, user + system, of the command and what it ran) of
 - a full `dvc repro --force notebooks/uppsala/dvc.yaml`, and the same library calls (every
   stage notebook's code cells, in order) in one fresh Python process, with their ratio;
 - a report-only parameter change (`report.min_cell`) -> new reports/uppsala/bilaga.html;
@@ -72,10 +72,30 @@ def env() -> dict[str, str]:
     return e
 
 
+#: CPU seconds (user + system) of each timed command and the processes it waited for, in
+#: order; on a shared machine they vary far less with the load than wall times do.
+CPU: list[float] = []
+
+
+def _children_cpu() -> float:
+    try:
+        import resource
+    except ImportError:  # Windows
+        return math.nan
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed(args: list[str], cwd: Path) -> float:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu()
     subprocess.run(args, cwd=cwd, env=env(), check=True, capture_output=True)
+    CPU.append(_children_cpu() - cpu)
     return time.perf_counter() - start
+
+
+def cpu(n: int) -> str:
+    """The median CPU time of the last n timed commands, for printing."""
+    return f"cpu {statistics.median(CPU[-n:]):6.2f} s"
 
 
 def stage_notebooks(project: Path) -> list[str]:
@@ -170,14 +190,14 @@ def breakdown(project: Path, tmp: Path, n: int) -> None:
     med = statistics.median
     for what in ("repro", "status"):
         t = med(timed([dvc, what, TARGET], project) for _ in range(n))
-        print(f"no-op dvc {what:23s} {t:6.2f} s")
+        print(f"no-op dvc {what:23s} {t:6.2f} s   {cpu(n)}")
     floor = med(timed([sys.executable, "-c", "import rehabkoord.stage"], project)
                 for _ in range(n))
-    print(f"stage process floor (python + import rehabkoord.stage)  {floor:6.2f} s")
+    print(f"stage process floor (python + import rehabkoord.stage)  {floor:6.2f} s   {cpu(n)}")
     for name, cmd in stage_commands(project).items():
         if name in ("figures", "report"):
             t = med(timed(["bash", "-c", cmd], project / STUDY) for _ in range(n))
-            print(f"stage {name:26s} {t:6.2f} s   ({cmd.split()[2]})")
+            print(f"stage {name:26s} {t:6.2f} s   {cpu(n)}   ({cmd.split()[2]})")
     out = tmp / "figure-parts"
     out.mkdir()
     subprocess.run([sys.executable, "-c", FIGURE_PARTS, str(out)], cwd=project, env=env(),
@@ -205,16 +225,19 @@ def main() -> None:
                                  for _ in range(n))
         plain = statistics.median(timed([sys.executable, "-c", ONE_PROCESS, notebooks], project)
                                   for _ in range(n))
-        print(f"full dvc repro --force           {full:6.2f} s")
-        print(f"same calls in one process        {plain:6.2f} s   ratio {full / plain:.2f}x")
+        full_cpu = statistics.median(CPU[-n:])
+        print(f"full dvc repro --force           {full:6.2f} s   {cpu(n)}")
+        plain_cpu = statistics.median(CPU[-n:])
+        print(f"same calls in one process        {plain:6.2f} s   {cpu(n)}   ratio {full / plain:.2f}x"
+              f" (cpu {full_cpu / plain_cpu:.2f}x)")
         subprocess.run([dvc, "repro", TARGET], cwd=project, env=env(), check=True,
                        capture_output=True)
         report = change_time(project, "report", "min_cell", [4, 3], n)
-        print(f"report.min_cell change -> HTML   {report:6.2f} s")
+        print(f"report.min_cell change -> HTML   {report:6.2f} s   {cpu(n)}")
         alpha = change_time(project, "analysis", "alpha", [0.01, 0.05], n)
-        print(f"analysis.alpha change -> HTML    {alpha:6.2f} s")
+        print(f"analysis.alpha change -> HTML    {alpha:6.2f} s   {cpu(n)}")
         conf = change_time(project, "analysis", "conf_level", [0.9, 0.95], n)
-        print(f"analysis.conf_level change       {conf:6.2f} s")
+        print(f"analysis.conf_level change       {conf:6.2f} s   {cpu(n)}")
 
         nb = nbformat.v4.new_notebook()
         nb.cells = [nbformat.v4.new_code_cell("1+1")]
