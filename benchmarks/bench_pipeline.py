@@ -223,11 +223,11 @@ def main() -> None:
         notebooks = json.dumps(stage_notebooks(project))
         full = statistics.median(timed([dvc, "repro", "--force", TARGET], project)
                                  for _ in range(n))
+        full_cpu = statistics.median(CPU[-n:])
         plain = statistics.median(timed([sys.executable, "-c", ONE_PROCESS, notebooks], project)
                                   for _ in range(n))
-        full_cpu = statistics.median(CPU[-n:])
-        print(f"full dvc repro --force           {full:6.2f} s   {cpu(n)}")
         plain_cpu = statistics.median(CPU[-n:])
+        print(f"full dvc repro --force           {full:6.2f} s   cpu {full_cpu:6.2f} s")
         print(f"same calls in one process        {plain:6.2f} s   {cpu(n)}   ratio {full / plain:.2f}x"
               f" (cpu {full_cpu / plain_cpu:.2f}x)")
         subprocess.run([dvc, "repro", TARGET], cwd=project, env=env(), check=True,
