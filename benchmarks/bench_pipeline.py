@@ -4,13 +4,19 @@
     python benchmarks/bench_pipeline.py --repeats 5
 
 In a temporary copy of the compendium (whose own src/ is put first on PYTHONPATH), prints the
-median wall time of
+median wall time (and CPU time, user + system, of the command and what it ran) of
 - a full `dvc repro --force notebooks/uppsala/dvc.yaml`, and the same library calls (every
   stage notebook's code cells, in order) in one fresh Python process, with their ratio;
 - a report-only parameter change (`report.min_cell`) -> new reports/uppsala/bilaga.html;
 - an analysis parameter change (`analysis.alpha`, then `analysis.conf_level`) -> new HTML;
 - papermill on a one-cell notebook (`1+1`, separate kernel), the stage runner on it, and
   `python -c 'import pandas, scipy, seaborn'`.
+
+With `--breakdown` it prints instead where a `report.min_cell` change spends its time: DVC
+alone (a no-op `dvc repro`, `dvc status`), each stage's command run directly as DVC runs it
+(process start, imports, cells, HTML, provenance, PNG and SVG), the import floor of a stage
+process, and, in one process, the figures stage's parts (imports, disclosure decision with its
+audit, drawing, PNG, SVG) for both values of `min_cell` the round trip alternates.
 """
 
 from __future__ import annotations
@@ -66,10 +72,30 @@ def env() -> dict[str, str]:
     return e
 
 
+#: CPU seconds (user + system) of each timed command and the processes it waited for, in
+#: order; on a shared machine they vary far less with the load than wall times do.
+CPU: list[float] = []
+
+
+def _children_cpu() -> float:
+    try:
+        import resource
+    except ImportError:  # Windows
+        return math.nan
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed(args: list[str], cwd: Path) -> float:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu()
     subprocess.run(args, cwd=cwd, env=env(), check=True, capture_output=True)
+    CPU.append(_children_cpu() - cpu)
     return time.perf_counter() - start
+
+
+def cpu(n: int) -> str:
+    """The median CPU time of the last n timed commands, for printing."""
+    return f"cpu {statistics.median(CPU[-n:]):6.2f} s"
 
 
 def stage_notebooks(project: Path) -> list[str]:
@@ -96,31 +122,122 @@ def change_time(project: Path, section: str, key: str, values: list, repeats: in
     return statistics.median(times)
 
 
+FIGURE_PARTS = """
+import sys, time
+from pathlib import Path
+clock = [time.perf_counter()]
+def lap(what):
+    now = time.perf_counter()
+    print(f"{what:40s} {now - clock[0]:6.2f} s")
+    clock[0] = now
+import pandas as pd
+from rehabkoord import disclosure, provenance
+from rehabkoord.studies.uppsala import figures
+from rehabkoord.params import load_params
+from rehabkoord.io import read_json
+lap("imports (pandas, matplotlib, seaborn)")
+params = load_params("notebooks/uppsala/params.yaml")
+table = pd.read_parquet("data/processed/uppsala/analysis.parquet")
+results = pd.read_parquet("reports/uppsala/tables/results.parquet")
+baseline = pd.read_parquet("reports/uppsala/tables/baseline.parquet")
+flow = read_json(Path("data/processed/uppsala/flow.json"))
+lap("read inputs")
+for min_cell in (3, 4):
+    rules = disclosure.Rules.from_params({**params["report"], "min_cell": min_cell})
+    pub = disclosure.publish(results, baseline, flow, rules, params["power"]["window_months"])
+    lap(f"disclosure decision, min_cell {min_cell}")
+figures.set_style()
+stamp = provenance.collect(output=Path("reports/uppsala/figures/x.png"))
+lap("provenance stamp")
+out = Path(sys.argv[1])
+drawn = {"dagar_sjukpenning": lambda: figures.days_distribution(
+             table, "sjukpenning_netdays", "sv", pub),
+         "andel_med_dagar": lambda: figures.share_with_days(figures.any_days_table(pub), "sv"),
+         "dagar_bland_dem_med_dagar": lambda: figures.days_among_with_days(
+             figures.days_among_with_days_table(table, pub), "sv"),
+         "andel_sysselsatta": lambda: figures.share_by_group(pub, "sv"),
+         "andel_sysselsatta_kon": lambda: figures.share_by_group(pub, "sv", by_sex=True),
+         "forest_riskskillnad": lambda: figures.forest_risk_difference(pub, "sv"),
+         **{f"consort_{w}m": (lambda w=w: figures.consort(pub, w, "sv")) for w in pub.flow}}
+parts = {"draw": 0.0, "png": 0.0, "svg": 0.0}
+for name, draw in drawn.items():
+    start = time.perf_counter()
+    fig = draw()
+    t1 = time.perf_counter()
+    fig.savefig(out / f"{name}.png", bbox_inches="tight",
+                metadata={"Software": None, **provenance.png_metadata(stamp)})
+    t2 = time.perf_counter()
+    fig.savefig(out / f"{name}.svg", bbox_inches="tight",
+                metadata={"Date": None, "Creator": None, **provenance.svg_metadata(stamp)})
+    t3 = time.perf_counter()
+    figures.plt.close(fig)
+    for part, dt in (("draw", t1 - start), ("png", t2 - t1), ("svg", t3 - t2)):
+        parts[part] += dt
+for part, dt in parts.items():
+    print(f"{len(drawn)} figures: {part:30s} {dt:6.2f} s")
+"""
+
+
+def stage_commands(project: Path) -> dict[str, str]:
+    """Each stage's command as DVC runs it (in the study's folder)."""
+    stages = yaml.safe_load((project / TARGET).read_text(encoding="utf-8"))["stages"]
+    return {name: " ".join(str(s["cmd"]).split()) for name, s in stages.items()}
+
+
+def breakdown(project: Path, tmp: Path, n: int) -> None:
+    """Where a `report.min_cell` change spends its time (medians of n)."""
+    dvc = str(BIN / "dvc")
+    med = statistics.median
+    for what in ("repro", "status"):
+        t = med(timed([dvc, what, TARGET], project) for _ in range(n))
+        print(f"no-op dvc {what:23s} {t:6.2f} s   {cpu(n)}")
+    floor = med(timed([sys.executable, "-c", "import rehabkoord.stage"], project)
+                for _ in range(n))
+    print(f"stage process floor (python + import rehabkoord.stage)  {floor:6.2f} s   {cpu(n)}")
+    for name, cmd in stage_commands(project).items():
+        if name in ("figures", "report"):
+            t = med(timed(["bash", "-c", cmd], project / STUDY) for _ in range(n))
+            print(f"stage {name:26s} {t:6.2f} s   {cpu(n)}   ({cmd.split()[2]})")
+    out = tmp / "figure-parts"
+    out.mkdir()
+    subprocess.run([sys.executable, "-c", FIGURE_PARTS, str(out)], cwd=project, env=env(),
+                   check=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
-    n = parser.parse_args().repeats
+    parser.add_argument("--breakdown", action="store_true",
+                        help="where a report.min_cell change spends its time")
+    args = parser.parse_args()
+    n = args.repeats
     dvc = str(BIN / "dvc")
     global PROJECT
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         project = PROJECT = copy_project(ROOT, Path(tmp) / "project", include_untracked=True)
         subprocess.run([dvc, "repro", TARGET], cwd=project, env=env(), check=True,
                        capture_output=True)
+        if args.breakdown:
+            breakdown(project, Path(tmp), n)
+            return
         notebooks = json.dumps(stage_notebooks(project))
         full = statistics.median(timed([dvc, "repro", "--force", TARGET], project)
                                  for _ in range(n))
+        full_cpu = statistics.median(CPU[-n:])
         plain = statistics.median(timed([sys.executable, "-c", ONE_PROCESS, notebooks], project)
                                   for _ in range(n))
-        print(f"full dvc repro --force           {full:6.2f} s")
-        print(f"same calls in one process        {plain:6.2f} s   ratio {full / plain:.2f}x")
+        plain_cpu = statistics.median(CPU[-n:])
+        print(f"full dvc repro --force           {full:6.2f} s   cpu {full_cpu:6.2f} s")
+        print(f"same calls in one process        {plain:6.2f} s   {cpu(n)}   ratio {full / plain:.2f}x"
+              f" (cpu {full_cpu / plain_cpu:.2f}x)")
         subprocess.run([dvc, "repro", TARGET], cwd=project, env=env(), check=True,
                        capture_output=True)
         report = change_time(project, "report", "min_cell", [4, 3], n)
-        print(f"report.min_cell change -> HTML   {report:6.2f} s")
+        print(f"report.min_cell change -> HTML   {report:6.2f} s   {cpu(n)}")
         alpha = change_time(project, "analysis", "alpha", [0.01, 0.05], n)
-        print(f"analysis.alpha change -> HTML    {alpha:6.2f} s")
+        print(f"analysis.alpha change -> HTML    {alpha:6.2f} s   {cpu(n)}")
         conf = change_time(project, "analysis", "conf_level", [0.9, 0.95], n)
-        print(f"analysis.conf_level change       {conf:6.2f} s")
+        print(f"analysis.conf_level change       {conf:6.2f} s   {cpu(n)}")
 
         nb = nbformat.v4.new_notebook()
         nb.cells = [nbformat.v4.new_code_cell("1+1")]

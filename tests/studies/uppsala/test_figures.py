@@ -147,3 +147,45 @@ def test_every_figure_has_its_numbers_as_a_table(tmp_path, synthetic_frames):
         part = analysed[(analysed["window_months"] == r["window_months"])
                         & (analysed["Grupp"] == r["group"])][r["outcome"]]
         assert r["n"] == part.notna().sum() and r["n_with_days"] == (part > 0).sum()
+
+
+WILSON_CASES = [(0, 1), (0, 12), (1, 7), (3, 3), (5, 17), (12, 40), (31, 62), (60, 61),
+                (124, 124), (7, 1000)]
+
+
+def test_wilson_interval_is_statsmodels_bit_for_bit():
+    """The figures' Wilson interval without scipy.stats gives exactly (==) statsmodels' bits."""
+    from statsmodels.stats.proportion import proportion_confint
+    for conf_level in (0.8, 0.9, 0.95, 0.99):
+        for count, nobs in WILSON_CASES:
+            assert figures.wilson_interval(count, nobs, conf_level) == proportion_confint(
+                count, nobs, alpha=1 - conf_level, method="wilson")
+
+
+def test_wilson_interval_agrees_with_r_prop_test(run_r):
+    """R's prop.test(correct = FALSE) interval is the Wilson interval; tolerance 1e-12."""
+    code = [f'cat(sprintf("%.17g %.17g\\n", prop.test({k}, {n}, conf.level = {c}, '
+            f'correct = FALSE)$conf.int[1], prop.test({k}, {n}, conf.level = {c}, '
+            f'correct = FALSE)$conf.int[2]))'
+            for c in (0.9, 0.95) for k, n in WILSON_CASES]
+    out = [tuple(map(float, line.split()))
+           for line in run_r("suppressWarnings({\n" + "\n".join(code) + "\n})").splitlines()]
+    ours = [figures.wilson_interval(k, n, c) for c in (0.9, 0.95) for k, n in WILSON_CASES]
+    assert len(out) == len(ours)
+    for (lo_r, hi_r), (lo, hi) in zip(out, ours, strict=True):
+        assert lo == pytest.approx(lo_r, abs=1e-12) and hi == pytest.approx(hi_r, abs=1e-12)
+
+
+def test_figures_module_imports_neither_scipy_stats_nor_statsmodels():
+    """The figures stage draws without scipy.stats and statsmodels' statistics (≈ 0.8 s of
+    imports; seaborn imports only the top-level statsmodels package, < 1 ms), and scipy.stats
+    stays importable afterwards (seaborn is kept from it only while importing)."""
+    import subprocess
+    import sys
+    code = ("import sys; import rehabkoord.studies.uppsala.figures; "
+            "print(sorted(m for m in ('scipy.stats', 'statsmodels.api', 'statsmodels.stats') "
+            "if m in sys.modules)); "
+            "import scipy.stats; print(scipy.stats.norm.isf(0.025) > 1.95)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["[]", "True"]
