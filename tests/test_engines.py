@@ -1,10 +1,11 @@
 """The spell derivations on Spark equal DuckDB's: every output of `derive_all` and of each
 public derivation of `spells`, row for row, on 300 random persons built to hit every rule's
-boundaries (`test_spells.random_study`, some codes spelt with white space), run on a local PySpark session through
-`engines.SparkConnection`. Integers, dates, text and booleans must be equal; floats within a
-relative 1e-12. Each translation trap is also shown on both engines: DuckDB's answer, the
-adapter's Spark answer (equal), and the naive Spark answer (the statement as sqlglot alone
-transpiles it, or verbatim), which must differ or fail, so each fix in `engines` is needed.
+boundaries (`test_spells.random_study`, some codes spelt with white space), run on a local
+PySpark session through `engines.SparkConnection`. Integers, dates, text and booleans must be
+equal; floats within a relative 1e-12. Each translation trap is also shown on both engines:
+DuckDB's answer, the adapter's Spark answer (equal), and the naive Spark answer (the statement
+as sqlglot alone transpiles it, or verbatim), which must differ or fail, so each fix in
+`engines` is needed.
 
 The Spark tests are slow (a JVM, about a hundred small Spark jobs) and skip, with the reason,
 where pyspark (`requirements-spark.lock`, installed by `make test`) or Java 17+ is missing.
