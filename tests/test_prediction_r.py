@@ -143,8 +143,9 @@ def test_optimism_correction_agrees_with_independent_r(run_r, tmp_path):
     lp = -0.8 + X @ np.array([0.9, -0.5, 0.0])
     y = (rng.random(n) < 1 / (1 + np.exp(-lp))).astype(int)
     idx = prediction.bootstrap_indices(n, n_boot, seed=3)
-    pd.DataFrame({"y": y, "x1": X[:, 0], "x2": X[:, 1], "x3": X[:, 2]}).to_csv(
-        tmp_path / "d.csv", index=False, float_format="%.17g")
+    sub = rng.random(n) < 0.45  # a subgroup (e.g. women) not among the predictors
+    pd.DataFrame({"y": y, "x1": X[:, 0], "x2": X[:, 1], "x3": X[:, 2], "s": sub.astype(int)}
+                 ).to_csv(tmp_path / "d.csv", index=False, float_format="%.17g")
     pd.DataFrame(idx + 1).to_csv(tmp_path / "idx.csv", index=False, header=False)
     code = f"""{HEADER}
 d <- read.csv('{tmp_path / "d.csv"}'); idx <- as.matrix(read.csv('{tmp_path / "idx.csv"}',
@@ -167,9 +168,18 @@ opt <- t(sapply(seq_len(nrow(idx)), function(b) {{
 }}))
 for (b in seq_len(nrow(opt))) fmt(opt[b, ])
 fmt(app); fmt(colMeans(opt)); fmt(app - colMeans(opt))
+s1 <- d$s == 1
+app_s <- perf(d$y[s1], fitp(d, d)[s1])
+opt_s <- t(sapply(seq_len(nrow(idx)), function(b) {{
+  db <- d[idx[b, ], ]
+  k <- db$s == 1
+  perf(db$y[k], fitp(db, db)[k]) - perf(d$y[s1], fitp(db, d)[s1])
+}}))
+fmt(app_s); fmt(colMeans(opt_s)); fmt(app_s - colMeans(opt_s))
 """
     rows = parse(run_r(code))
-    res = prediction.optimism_corrected(_glm_fitter, X, y, indices=idx)
+    res = prediction.optimism_corrected(_glm_fitter, X, y, indices=idx,
+                                        subgroups={"s": sub, "not s": ~sub})
     assert res.n_boot == n_boot and res.seed is None
     per_r = np.array(rows[:n_boot])
     # apparent calibration intercept and its resample counterparts are 0 in theory: scale 1
@@ -178,16 +188,18 @@ fmt(app); fmt(colMeans(opt)); fmt(app - colMeans(opt))
         for g, w in zip(res.per_resample[k], per_r[:, j], strict=True):
             assert close(g, w, scales[k]), (k, g, w)
     for got, want in ((res.apparent, rows[n_boot]), (res.optimism, rows[n_boot + 1]),
-                      (res.corrected, rows[n_boot + 2])):
+                      (res.corrected, rows[n_boot + 2]),
+                      *zip(res.by_subgroup["s"], rows[n_boot + 3:n_boot + 6], strict=True)):
         for k, w in zip(prediction.MEASURES, want, strict=True):
             assert close(got.as_dict()[k], w, scales[k]), (k, got, want)
+    assert res.by_subgroup["s"][2] != res.by_subgroup["not s"][2] != res.corrected
 
 
 def test_risk_model_coefficients_agree_with_glm(run_r, tmp_path):
     """The unpenalised risk model on its design matrix equals R's glm, standard errors too."""
     from rehabkoord.studies import risk
 
-    spec = risk.SpellSpec(n=3000, seed=5)
+    spec = risk.RegisterSpec(n_persons=4000, seed=5)
     table = risk.with_outcome(risk.synthetic_spells(spec), 90).table
     model = risk.fit(table, risk.predictors())
     X, _ = model.predictors.design(table)

@@ -10,7 +10,7 @@ are probabilities of the event.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -264,6 +264,10 @@ class OptimismResult:
     n_boot: int
     seed: int | None
     per_resample: pd.DataFrame = field(repr=False)  # the optimism of each resample
+    #: per subgroup (e.g. sex): (apparent, optimism, corrected), the same resamples' models
+    #: evaluated on the subgroup's rows of the resample and of the original data
+    by_subgroup: dict[str, tuple[Performance, Performance, Performance]] = field(
+        default_factory=dict, repr=False)
 
 
 def bootstrap_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
@@ -277,12 +281,16 @@ def _take(x: Any, idx: np.ndarray) -> Any:
 
 
 def optimism_corrected(fit: Fitter, X: Any, y: Any, n_boot: int = 200, seed: int = 20240901,
-                       indices: np.ndarray | None = None) -> OptimismResult:
+                       indices: np.ndarray | None = None,
+                       subgroups: Mapping[str, Any] | None = None) -> OptimismResult:
     """Optimism-corrected AUC, calibration intercept and slope, and Brier score.
 
     `fit(X, y)` is the whole modelling procedure (penalised fits included); it is repeated
     on each of `n_boot` resamples drawn by `bootstrap_indices(n, n_boot, seed)`, or on the
-    rows given as `indices` (n_boot × n), which then override n_boot and seed.
+    rows given as `indices` (n_boot × n), which then override n_boot and seed. `subgroups`
+    (name → boolean mask over the rows) adds the correction within each subgroup: each
+    resample's model, fitted on all its rows, is evaluated on the subgroup's rows of the
+    resample and of the original data (`by_subgroup`).
     """
     yy = _binary(y)
     n = yy.size
@@ -293,21 +301,46 @@ def optimism_corrected(fit: Fitter, X: Any, y: Any, n_boot: int = 200, seed: int
         if indices.ndim != 2 or indices.shape[1] != n or indices.min() < 0 or indices.max() >= n:
             raise ValueError("indices must be n_boot × n row numbers in [0, n)")
         n_boot = indices.shape[0]
+    masks = {str(k): np.asarray(v, dtype=bool) for k, v in (subgroups or {}).items()}
+    if any(m.shape != (n,) for m in masks.values()):
+        raise ValueError("each subgroup mask must have one value per row")
     predict = fit(X, yy)
-    apparent = performance(yy, predict(X))
+    p_all = predict(X)
+    apparent = performance(yy, p_all)
     rows = []
+    sub_rows: dict[str, list] = {k: [] for k in masks}
     for b, idx in enumerate(indices):
         xb, yb = _take(X, idx), yy[idx]
         if yb.min() == yb.max():
             raise ValueError(f"bootstrap resample {b} has only one outcome class")
         pred_b = fit(xb, yb)
-        boot = performance(yb, pred_b(xb)).as_dict()
-        test = performance(yy, pred_b(X)).as_dict()
-        rows.append({k: boot[k] - test[k] for k in MEASURES})
+        p_boot, p_orig = pred_b(xb), pred_b(X)
+        rows.append(_difference(performance(yb, p_boot), performance(yy, p_orig)))
+        for k, m in masks.items():
+            mb = m[idx]
+            sub_rows[k].append(_difference(performance(yb[mb], p_boot[mb]),
+                                           performance(yy[m], p_orig[m])))
     per = pd.DataFrame(rows, columns=list(MEASURES))
+    optimism, corrected = _correct(apparent, per)
+    by_subgroup = {}
+    for k, m in masks.items():
+        app_k = performance(yy[m], p_all[m])
+        by_subgroup[k] = (app_k, *_correct(app_k, pd.DataFrame(sub_rows[k],
+                                                                columns=list(MEASURES))))
+    return OptimismResult(apparent, optimism, corrected, int(n_boot), seed_used, per,
+                          by_subgroup)
+
+
+def _difference(boot: Performance, test: Performance) -> dict[str, float]:
+    b, t = boot.as_dict(), test.as_dict()
+    return {k: b[k] - t[k] for k in MEASURES}
+
+
+def _correct(apparent: Performance, per: pd.DataFrame) -> tuple[Performance, Performance]:
+    """Mean optimism over resamples and the corrected performance."""
     optimism = Performance(*(float(per[k].mean()) for k in MEASURES))
     corrected = Performance(*(apparent.as_dict()[k] - optimism.as_dict()[k] for k in MEASURES))
-    return OptimismResult(apparent, optimism, corrected, int(n_boot), seed_used, per)
+    return optimism, corrected
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from rehabkoord.spells import DEFAULT_MAPPING
 from rehabkoord.studies.stockholm import analysis, data, synth
 
 DATA = {"dir": "raw", "participants": "deltagare.csv", "periods": "sjukpenningperioder.parquet",
-        "population": "befolkning.parquet", "lisa": "lisa.parquet", "column_map": {},
+        "population": "befolkning.parquet", "lisa": "lisa.parquet", "bas": "bas.parquet",
+        "column_map": {},
         "extraction_date": "2017-09-30"}
 DERIVATION = {"gap_days": 5, "after_days": 14, "follow_up_months": 12, "full_return_days": 90,
               "care_cut": 10}

@@ -35,9 +35,18 @@ def test_unknown_degree_and_missing_participant_in_lisa_reported_together(sthlm_
     periods.loc[0, "Omfattning"] = 60
     periods.to_parquet(raw / "sjukpenningperioder.parquet", index=False)
     lisa = pd.read_parquet(raw / "lisa.parquet")
-    lisa.iloc[1:].to_parquet(raw / "lisa.parquet", index=False)
+    lisa[lisa["LopNr"] != lisa["LopNr"].iloc[0]].to_parquet(raw / "lisa.parquet", index=False)
     with pytest.raises(ValidationError) as err:
         data.read(sthlm_data_params, sthlm_delivery)
     message = str(err.value)
     assert "column 'Omfattning': unknown code" in message
     assert "participant not found in LISA: 1 row(s)" in message
+
+
+def test_bas_is_optional_and_registers_hold_the_year_before(sthlm_delivery, sthlm_data_params):
+    without = {k: v for k, v in sthlm_data_params.items() if k != "bas"}
+    d = data.read(without, sthlm_delivery)
+    assert "BAS" not in d.registers.columns and "bas" not in d.flow
+    full = data.read(sthlm_data_params, sthlm_delivery)
+    assert {"DispInk04", "BAS"} <= set(full.registers.columns)
+    assert len(full.registers) == 2 * len(full.participants)  # two years before index each

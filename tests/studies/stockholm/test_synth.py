@@ -8,7 +8,7 @@ import pytest
 
 from rehabkoord import spells as sp
 from rehabkoord.clean import validate_table
-from rehabkoord.contract import PARTICIPANTS, POPULATION, SPELL_PERIODS
+from rehabkoord.contract import BAS, LISA_BACKGROUND, PARTICIPANTS, POPULATION, SPELL_PERIODS
 from rehabkoord.io import read_delivery
 from rehabkoord.studies.stockholm import synth as ss
 
@@ -47,12 +47,13 @@ def test_the_study_design(study):
 def test_written_deliveries_fit_the_contract(study, tmp_path):
     paths = ss.write(study, tmp_path)
     assert [p.name for p in paths] == ["deltagare.csv", "sjukpenningperioder.parquet",
-                                       "befolkning.parquet", "lisa.parquet"]
-    for path, table in zip(paths[:3], (PARTICIPANTS, SPELL_PERIODS, POPULATION), strict=False):
+                                       "befolkning.parquet", "lisa.parquet", "bas.parquet"]
+    for path, table in zip(paths, (PARTICIPANTS, SPELL_PERIODS, POPULATION, LISA_BACKGROUND,
+                                   BAS), strict=True):
         problems: list = []
         typed = validate_table([read_delivery(path, table)], table, problems)
         assert problems == [], [str(p) for p in problems]
-        assert len(typed) == len(study[table.name])
+        assert len(typed) == len(study[path.stem])
     ss.write(study, tmp_path / "csv", periods_format="csv")
     problems = []
     validate_table([read_delivery(tmp_path / "csv" / "sjukpenningperioder.csv", SPELL_PERIODS)],
@@ -62,7 +63,8 @@ def test_written_deliveries_fit_the_contract(study, tmp_path):
 
 def _outcomes(frames: dict) -> pd.DataFrame:
     d = sp.derive_all(frames["sjukpenningperioder"], frames["deltagare"], frames["befolkning"],
-                      frames["lisa"], extraction_date=EXTRACTION, months=24)
+                      frames["lisa"].drop_duplicates("LopNr", keep="last"),
+                      extraction_date=EXTRACTION, months=24)
     assert sum(d.flow["by_status"].values()) == len(frames["deltagare"])
     part = frames["deltagare"].assign(LopNr=lambda x: x["LopNr"].astype(str))
     net = d.months.df().groupby("LopNr")["NetDays"].sum().rename("net").reset_index()

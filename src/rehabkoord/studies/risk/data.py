@@ -172,7 +172,7 @@ def income_group(income: pd.Series, year: pd.Series, medians: pd.Series, low_sha
     group = np.where(inc < low_share * med, "lag", np.where(inc > high_share * med, "hog",
                                                               "mellan")).astype(object)
     group[~np.isfinite(inc) | ~np.isfinite(med)] = None
-    return pd.Series(group, index=income.index)
+    return pd.Series(group, index=income.index, dtype=object)
 
 
 def _visits_before(visits: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:

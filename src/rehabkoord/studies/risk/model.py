@@ -402,24 +402,27 @@ def validate(table: pd.DataFrame, spec: Predictors, train_years: Sequence[int],
              **fit_args: Any) -> Validation:
     """Fit on `train_years` only; report apparent, optimism-corrected (Harrell's bootstrap on
     the training years, `n_boot` resamples) and temporal-test performance, also per sex.
-    The test years never enter the fit. (Per sex: apparent and temporal-test figures; the
-    bootstrap correction is for the whole training data only.)"""
+    The test years never enter the fit. Per sex: apparent, optimism-corrected (the same
+    resamples' models evaluated on each sex's rows) and temporal-test figures."""
     train, test = temporal_split(table, train_years, test_years)
     train.attrs = dict(table.attrs)
     model = fit(train, spec, penalty=penalty, C=C, **fit_args)
     Xtr, rtr = spec.design(train)
     ytr = _outcome(train, rtr.isna().to_numpy())
+    sex_tr = train["sex"].to_numpy()[rtr.isna().to_numpy()]
+    sexes = _levels(spec, "sex", table)
     opt = prediction.optimism_corrected(_fitter(spec, penalty, C), Xtr, ytr, n_boot=n_boot,
-                                        seed=seed)
+                                        seed=seed, subgroups={s: sex_tr == s for s in sexes})
     rows = []
     ptr = model.predict(Xtr)
-    sex_tr = train["sex"].to_numpy()[rtr.isna().to_numpy()]
     rows.append(_perf_row("apparent", "all", ytr, ptr))
     rows.append({"sample": "optimism_corrected", "subgroup": "all", "n": int(ytr.size),
                  "events": int(ytr.sum()), **opt.corrected.as_dict()})
-    for s in _levels(spec, "sex", table):
+    for s in sexes:
         m = sex_tr == s
         rows.append(_perf_row("apparent", s, ytr[m], ptr[m]))
+        rows.append({"sample": "optimism_corrected", "subgroup": s, "n": int(m.sum()),
+                     "events": int(ytr[m].sum()), **opt.by_subgroup[s][2].as_dict()})
     curve = decisions = None
     if len(test):
         Xte, rte = spec.design(test)
