@@ -158,7 +158,7 @@ def _raw_view(con: duckdb.DuckDBPyConnection, source: Source) -> str:
     name = f"_rk_{next(_names)}"
     if isinstance(source, pd.DataFrame):
         con.register(name, source)
-    elif isinstance(source, duckdb.DuckDBPyRelation):
+    elif hasattr(source, "create_view"):  # a relation of `con` (also engines.SparkRelation)
         source.create_view(name)
     else:
         path = Path(source).as_posix().replace("'", "''")
