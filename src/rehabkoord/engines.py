@@ -234,6 +234,12 @@ def local_spark(partitions: int = 2, cores: int = 2):
     return spark
 
 
+#: Spark type names -> DuckDB's, for the types `spells` reads.
+_DUCK_TYPES = {"byte": "TINYINT", "short": "SMALLINT", "integer": "INTEGER", "long": "BIGINT",
+               "string": "VARCHAR", "double": "DOUBLE", "float": "FLOAT", "date": "DATE",
+               "boolean": "BOOLEAN", "timestamp_ntz": "TIMESTAMP"}
+
+
 class SparkRelation:
     """A Spark DataFrame with the relation methods `spells` uses."""
 
@@ -243,6 +249,13 @@ class SparkRelation:
     @property
     def columns(self) -> list[str]:
         return list(self.frame.columns)
+
+    @property
+    def types(self) -> list[str]:
+        """Column types in DuckDB's names (`spells` chooses integer keys by them); a type
+        without a DuckDB twin keeps Spark's name."""
+        return [_DUCK_TYPES.get(f.dataType.typeName(), f.dataType.simpleString().upper())
+                for f in self.frame.schema.fields]
 
     def df(self) -> pd.DataFrame:
         """The rows as pandas with the dtypes DuckDB's ``.df()`` gives: dates as
@@ -306,8 +319,14 @@ class SparkConnection:
 
     def execute(self, statement: str) -> SparkConnection:
         """``CREATE VIEW name AS SELECT …`` (a temporary view), including views over
-        ``read_parquet('path')``; nothing else."""
+        ``read_parquet('path')``, and ``DROP TABLE``/``DROP VIEW name`` (the view and its
+        cached rows go); nothing else."""
         tree = sqlglot.parse_one(statement, read=READ)
+        if isinstance(tree, exp.Drop) and tree.kind in ("TABLE", "VIEW"):
+            for table in tree.args.get("tables") or [tree.this]:
+                self.spark.catalog.dropTempView(table.name)  # uncaches a persisted one too
+                self._schemas.pop(table.name, None)
+            return self
         if not (isinstance(tree, exp.Create) and tree.kind == "VIEW"):
             raise NotImplementedError(f"only CREATE VIEW is translated: {statement}")
         name, select = tree.this.name, tree.expression
