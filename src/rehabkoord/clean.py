@@ -177,6 +177,18 @@ def _check_rules(values: pd.Series, col: Column, source: str, out: list[Violatio
                                  n, rows))
 
 
+def check_periods(periods: pd.DataFrame, out: list[Violation]) -> None:
+    """MiDAS periods (`contract.SPELL_PERIODS`, validated) end on or after the day they start,
+    both days inclusive; the breaches per file, with their first rows."""
+    if not {"FromDatum", "TomDatum"} <= set(periods.columns):
+        return
+    bad = periods["TomDatum"] < periods["FromDatum"]
+    for source, part in periods[bad].groupby("_source", sort=True):
+        rows = tuple(int(r) for r in part["_row"].head(5))
+        out.append(Violation(source, "TomDatum", "period ends before it starts", len(part),
+                             rows, hint="check FromDatum/TomDatum"))
+
+
 def validate_table(frames: Sequence[pd.DataFrame], table: Table, out: list[Violation],
                    keep: pd.Index | None = None, counts: dict | None = None) -> pd.DataFrame:
     """Typed concatenation of one table's files; violations are appended to `out`.

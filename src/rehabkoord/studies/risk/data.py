@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ... import spells
-from ...clean import validate_table
+from ...clean import check_periods, validate_table
 from ...contract import BAS, LISA_BACKGROUND, PERSON_KEY, POPULATION, SPELL_PERIODS, VISITS, Table
 from ...io import ValidationError, Violation, read_deliveries
 from ...registeryears import year_before_values
@@ -73,14 +73,7 @@ def read(data_params: Mapping[str, Any], root: Path) -> Deliveries:
         counts: dict = {}
         tables[key] = validate_table(frames, table, violations, None, counts)
         rows[key] = int(counts["rows_read"])
-    periods = tables["periods"]
-    if {"FromDatum", "TomDatum"} <= set(periods.columns):
-        bad = periods["TomDatum"] < periods["FromDatum"]
-        if bad.any():
-            violations.append(Violation(str(data_params["periods"]), "TomDatum",
-                                        "period ends before it starts", int(bad.sum()),
-                                        tuple(int(r) for r in periods.loc[bad, "_row"].head(5)),
-                                        hint="check FromDatum/TomDatum"))
+    check_periods(tables["periods"], violations)
     if violations:
         raise ValidationError(violations)
     typed = {k: v.drop(columns=[c for c in v.columns if c.startswith("_")])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ...clean import validate_table
+from ...clean import check_periods, validate_table
 from ...contract import (
     BAS,
     LISA_BACKGROUND,
@@ -78,8 +78,7 @@ def read(data_params: Mapping, root: Path) -> Deliveries:
                      "rows_not_in_study": int(counts["rows_not_in_study"])}
         if own:
             keep = pd.Index(tables[key][PERSON_KEY].dropna().unique())
-    if {"FromDatum", "TomDatum"} <= set(tables["periods"].columns):
-        _check_periods(tables["periods"], violations)
+    check_periods(tables["periods"], violations)
     background = tables["lisa"]
     if {"Kon", "FodelseAr", "Ar"} <= set(background.columns) and \
             PERSON_KEY in tables["participants"].columns:
@@ -99,15 +98,6 @@ def _registers(lisa: pd.DataFrame, bas: pd.DataFrame | None) -> pd.DataFrame:
     if bas is not None:
         out = out.merge(bas[[*keys, "BAS"]], on=keys, how="outer")
     return _typed(out.sort_values(keys, ignore_index=True))
-
-
-def _check_periods(periods: pd.DataFrame, violations: list[Violation]) -> None:
-    """A period ends on or after the day it starts (both days inclusive)."""
-    bad = periods["TomDatum"] < periods["FromDatum"]
-    for source, part in periods[bad].groupby("_source", sort=True):
-        rows = tuple(int(r) for r in part["_row"].head(5))
-        violations.append(Violation(source, "TomDatum", "period ends before it starts",
-                                    len(part), rows, hint="check FromDatum/TomDatum"))
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
