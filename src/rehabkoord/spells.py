@@ -351,14 +351,23 @@ def _month_index_sql(view: str, end: str, k: int) -> str:
         FROM {view}"""
 
 
-def _grid_sql(source: str, month: str, extra: str = "") -> str:
-    """CTEs `grid` and `g` (LopNr, Month, MonthStart, MonthEnd, stop, `we`: end of the days at
-    risk) for the person-months of `source` (joined with `i`); the closing parenthesis of `g`
-    is left to the caller."""
-    return f"""grid AS (SELECT i.LopNr, i.stop{extra}, CAST({month} AS INTEGER) AS Month,
-               {_add_months('i.IndexDatum', month)} AS MonthStart,
-               {_add_months('i.IndexDatum', month + ' + 1')} AS MonthEnd FROM {source}),
-    g AS (SELECT grid.*, GREATEST(LEAST(MonthEnd, stop), MonthStart) AS we FROM grid"""
+def _dense_sql(index_cte: str, sparse: str, k: int) -> str:
+    """The dense person × month rows from CTE `i` (`index_cte`, `_month_index_sql`) and the
+    sparse rows `sparse` (LopNr, Month, NetDays, MeanDegree); `we` ends a month's days at risk."""
+    return f"""
+    WITH i AS ({index_cte}),
+    grid AS (SELECT i.LopNr, i.stop, CAST(m.Month AS INTEGER) AS Month,
+               {_add_months('i.IndexDatum', 'm.Month')} AS MonthStart,
+               {_add_months('i.IndexDatum', 'm.Month + 1')} AS MonthEnd
+             FROM i CROSS JOIN (SELECT range AS Month FROM range({k})) AS m),
+    g AS (SELECT grid.*, GREATEST(LEAST(MonthEnd, stop), MonthStart) AS we FROM grid)
+    SELECT g.LopNr, g.Month, g.MonthStart, g.MonthEnd,
+           CAST(g.we - g.MonthStart AS INTEGER) AS AtRiskDays,
+           COALESCE(s.NetDays, CAST(0 AS DOUBLE)) AS NetDays,
+           CASE WHEN g.we > g.MonthStart THEN COALESCE(s.MeanDegree, CAST(0 AS DOUBLE)) END
+             AS MeanDegree
+    FROM g LEFT JOIN (SELECT LopNr, Month, NetDays, MeanDegree FROM {sparse}) AS s
+      USING (LopNr, Month) {_order("g.LopNr, g.Month")}"""
 
 
 def dense_months(sparse: Source, index: Source, months: int, *,
@@ -370,16 +379,60 @@ def dense_months(sparse: Source, index: Source, months: int, *,
     sv, i = _view(con, sparse), _view(con, index)
     end = "FollowUpEnd" if "FollowUpEnd" in _columns(con, i) else "CAST(NULL AS DATE)"
     k = int(months)
-    grid = _grid_sql(f"i CROSS JOIN (SELECT range AS Month FROM range({k})) AS m", "m.Month")
-    return con.sql(f"""
-    WITH i AS ({_month_index_sql(i, end, k)}), {grid})
-    SELECT g.LopNr, g.Month, g.MonthStart, g.MonthEnd,
-           CAST(g.we - g.MonthStart AS INTEGER) AS AtRiskDays,
-           COALESCE(s.NetDays, CAST(0 AS DOUBLE)) AS NetDays,
-           CASE WHEN g.we > g.MonthStart THEN COALESCE(s.MeanDegree, CAST(0 AS DOUBLE)) END
-             AS MeanDegree
-    FROM g LEFT JOIN (SELECT LopNr, Month, NetDays, MeanDegree FROM {sv}) AS s
-      USING (LopNr, Month) {_order("g.LopNr, g.Month")}""")
+    return con.sql(_dense_sql(_month_index_sql(i, end, k), sv, k))
+
+
+def _sparse_months_sql(seg_cte: str, index_view: str, end: str, k: int) -> str:
+    """The sparse rows of `degree_by_month` (see there) as one query.
+
+    Each segment, clipped to the days at risk, covers months ma … mb since index. Its interior
+    months (ma < m < mb) lie wholly inside it and so inside the days at risk: no other segment
+    has a day there, and the row follows from the segment alone (MeanDegree is its degree).
+    Only its first and last month can be shared with the person's other segments; only those
+    are summed by person and month. At national scale most pieces are interior, so the
+    aggregation, the costly step, sees about a third of them."""
+
+    def month_of(d: str) -> str:
+        """The month since index (0-based) that day `d` falls in."""
+        dd = "date_diff('month', c.IndexDatum, " + d + ")"
+        return f"({dd} - CASE WHEN {_add_months('c.IndexDatum', dd)} > {d} THEN 1 ELSE 0 END)"
+
+    def bounds(rows: str) -> str:
+        return (f"SELECT r.*, {_add_months('r.IndexDatum', 'r.Month')} AS MonthStart, "
+                f"{_add_months('r.IndexDatum', 'r.Month + 1')} AS MonthEnd FROM ({rows}) AS r")
+
+    return f"""
+    WITH {seg_cte},
+    i AS ({_month_index_sql(index_view, end, k)}),
+    clipped AS (SELECT i.LopNr, i.IndexDatum, i.stop, GREATEST(seg.SegStart, i.IndexDatum) AS a,
+                       LEAST(seg.SegEnd, i.stop) AS b, LEAST(seg.Degree, 100) AS deg
+                FROM seg JOIN i ON seg.LopNr = i.LopNr
+                WHERE seg.SegEnd > i.IndexDatum AND seg.SegStart < i.stop),
+    spans AS (SELECT c.*, {month_of('c.a')} AS ma, {month_of('c.b - 1')} AS mb
+              FROM clipped AS c WHERE c.b > c.a),
+    inner_ AS ({bounds("SELECT s.LopNr, s.IndexDatum, s.deg, "
+                       "CAST(UNNEST(range(s.ma + 1, s.mb)) AS INTEGER) AS Month "
+                       "FROM spans AS s WHERE s.mb > s.ma + 1")}),
+    edge AS ({bounds("SELECT s.LopNr, s.IndexDatum, s.stop, s.a, s.b, s.deg, "
+                     "CAST(s.ma AS INTEGER) AS Month FROM spans AS s UNION ALL "
+                     "SELECT s.LopNr, s.IndexDatum, s.stop, s.a, s.b, s.deg, "
+                     "CAST(s.mb AS INTEGER) AS Month FROM spans AS s WHERE s.mb > s.ma")}),
+    shared AS (SELECT LopNr, Month, ANY_VALUE(MonthStart) AS MonthStart,
+                      ANY_VALUE(MonthEnd) AS MonthEnd, ANY_VALUE(stop) AS stop,
+                      SUM(deg * (LEAST(b, MonthEnd) - GREATEST(a, MonthStart))) AS degree_days
+               FROM edge GROUP BY LopNr, Month),
+    shared_at_risk AS (SELECT *, GREATEST(LEAST(MonthEnd, stop), MonthStart) AS we
+                       FROM shared)
+    SELECT LopNr, Month, MonthStart, MonthEnd,
+           CAST(MonthEnd - MonthStart AS INTEGER) AS AtRiskDays,
+           CAST(deg * (MonthEnd - MonthStart) AS DOUBLE) / 100 AS NetDays,
+           CAST(deg AS DOUBLE) AS MeanDegree
+    FROM inner_
+    UNION ALL
+    SELECT LopNr, Month, MonthStart, MonthEnd, CAST(we - MonthStart AS INTEGER) AS AtRiskDays,
+           CAST(degree_days AS DOUBLE) / 100 AS NetDays,
+           CAST(degree_days AS DOUBLE) / (we - MonthStart) AS MeanDegree
+    FROM shared_at_risk"""
 
 
 def degree_by_month(periods: Source, index: Source, months: int, *, sparse: bool = False,
@@ -406,42 +459,12 @@ def degree_by_month(periods: Source, index: Source, months: int, *, sparse: bool
     p, i = _view(con, periods), _view(con, index)
     end = "FollowUpEnd" if "FollowUpEnd" in _columns(con, i) else "CAST(NULL AS DATE)"
     k = int(months)
-
-    def month_of(d: str) -> str:
-        """The month since index (0-based) that day `d` falls in."""
-        dd = "date_diff('month', i.IndexDatum, " + d + ")"
-        return f"({dd} - CASE WHEN {_add_months('i.IndexDatum', dd)} > {d} THEN 1 ELSE 0 END)"
-
-    if sparse:  # month boundaries only where there is sick leave: no person × month grid
-        grid = _grid_sql("per AS i", "i.Month", ", i.degree_days")
-    else:
-        grid = _grid_sql(f"i CROSS JOIN (SELECT range AS Month FROM range({k})) AS m", "m.Month")
-    return con.sql(f"""
-    WITH {_seg_cte(con, p)},
-    i AS ({_month_index_sql(i, end, k)}),
-    clipped AS (SELECT i.LopNr, i.IndexDatum, i.stop, GREATEST(seg.SegStart, i.IndexDatum) AS a,
-                       LEAST(seg.SegEnd, i.stop) AS b, LEAST(seg.Degree, 100) AS deg
-                FROM seg JOIN i ON seg.LopNr = i.LopNr
-                WHERE seg.SegEnd > i.IndexDatum AND seg.SegStart < i.stop),
-    spans AS (SELECT c.*, {month_of('c.a').replace('i.', 'c.')} AS ma,
-                     {month_of('c.b - 1').replace('i.', 'c.')} AS mb
-              FROM clipped AS c WHERE c.b > c.a),
-    months AS (SELECT s.*, CAST(UNNEST(range(s.ma, s.mb + 1)) AS INTEGER) AS Month FROM spans AS s),
-    pieces AS (SELECT s.LopNr, s.Month, s.IndexDatum, s.stop,
-                 s.deg * (LEAST(s.b, {_add_months('s.IndexDatum', 's.Month + 1')})
-                          - GREATEST(s.a, {_add_months('s.IndexDatum', 's.Month')})) AS dd
-               FROM months AS s),
-    per AS (SELECT LopNr, Month, ANY_VALUE(IndexDatum) AS IndexDatum, ANY_VALUE(stop) AS stop,
-                   SUM(dd) AS degree_days FROM pieces GROUP BY LopNr, Month),
-    {grid})
-    SELECT g.LopNr, g.Month, g.MonthStart, g.MonthEnd,
-           CAST(g.we - g.MonthStart AS INTEGER) AS AtRiskDays,
-           CAST(COALESCE({'g' if sparse else 'per'}.degree_days, 0) AS DOUBLE) / 100 AS NetDays,
-           CASE WHEN g.we > g.MonthStart
-                THEN CAST(COALESCE({'g' if sparse else 'per'}.degree_days, 0) AS DOUBLE)
-                     / (g.we - g.MonthStart) END AS MeanDegree
-    FROM g {'' if sparse else 'LEFT JOIN per USING (LopNr, Month)'}
-    {_order("g.LopNr, g.Month")}""")
+    rows = _sparse_months_sql(_seg_cte(con, p), i, end, k)
+    if sparse:
+        return con.sql(f"SELECT * FROM ({rows}) AS s {_order('LopNr, Month')}")
+    name = f"_rk_{next(_names)}"
+    con.execute(f"CREATE VIEW {name} AS {rows}")
+    return con.sql(_dense_sql(_month_index_sql(i, end, k), name, k))
 
 
 def follow_up(participants: Source, population: Source, birth: Source,
