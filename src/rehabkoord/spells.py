@@ -244,8 +244,20 @@ def join_periods(periods: Source, gap_days: int = GAP_DAYS, *,
     """
     con = _con(con)
     numbered = f"SELECT * FROM ({_numbered_sql(_view(con, periods), gap_days)})"
-    return con.sql(f"""WITH s AS ({numbered}), {_segments_sql('s', 'SpellNr, Single')}
-        {_spells_sql('s', 'seg')}""")
+    return con.sql(f"""WITH s AS ({numbered}), {_spell_segments_sql('s')}
+        {_spells_sql('s', 'spell_seg')}""")
+
+
+def _spell_segments_sql(numbered: str) -> str:
+    """CTEs ending in `spell_seg` (`_segments_sql`'s columns with SpellNr and Single) from
+    numbered periods. A spell of one period shares no day with another period, so it is its
+    own segment; only the periods of spells with several are swept."""
+    return f"""multi AS (SELECT * FROM {numbered} WHERE Single = 0),
+    {_segments_sql('multi', 'SpellNr, Single')},
+    spell_seg AS (SELECT LopNr, SpellNr, Single, SegStart, SegEnd, Degree, Active FROM seg
+                  UNION ALL
+                  SELECT LopNr, SpellNr, Single, FromDatum AS SegStart, TomDatum + 1 AS SegEnd,
+                         Omfattning AS Degree, 1 AS Active FROM {numbered} WHERE Single = 1)"""
 
 
 def _numbered_sql(view: str, gap_days: int) -> str:
@@ -883,9 +895,8 @@ def _derive_all(con: duckdb.DuckDBPyConnection, periods: Source, participants: S
     numbered = keep("numbered", con.sql(_numbered_sql(periods_v, gap_days)))
     nv = _view(con, numbered)
     segments = keep("segments", con.sql(
-        f"WITH {_segments_sql(nv, 'SpellNr, Single')} SELECT LopNr, SpellNr, Single, SegStart, "
-        "SegEnd, "
-        "CAST(Degree AS INTEGER) AS Degree, CAST(Active AS INTEGER) AS Active FROM seg"))
+        f"WITH {_spell_segments_sql(nv)} SELECT LopNr, SpellNr, Single, SegStart, SegEnd, "
+        "CAST(Degree AS INTEGER) AS Degree, CAST(Active AS INTEGER) AS Active FROM spell_seg"))
     sv = _view(con, segments)
     out["spells"] = keep("spells", con.sql(f"WITH s AS (SELECT * FROM {nv}), seg AS (SELECT * "
                                            f"FROM {sv}) {_spells_sql('s', 'seg')}"))
