@@ -20,7 +20,7 @@ STUDIES := uppsala caseload stockholm risk
 # `make report STUDY=caseload` builds one study; `make stage STAGE=analyse` is the Uppsala study's
 STUDY ?= $(STUDIES)
 
-.PHONY: setup report check-data stage strip lab test pdf verify reference bundle
+.PHONY: setup report check-data stage strip lab test pdf verify reference bundle worker
 
 $(STAMP): requirements.lock pyproject.toml
 	@if [ -n "$(OFFLINE)" ] && [ ! -d "$(WHEELS)" ]; then \
@@ -73,6 +73,11 @@ $(LAB)/jupyter:
 lab: $(STAMP) $(LAB)/jupyter
 	JUPYTER_PATH=$(CURDIR)/$(VENV)/share/jupyter PYTHONPATH=$(CURDIR)/src \
 	  $(LAB)/jupyter lab --ContentsManager.pre_save_hook=rehabkoord.notebooks.pre_save_hook
+
+# A warm worker (Linux, macOS): while it runs, stage commands run in forks of it with the
+# libraries already imported (rehabkoord.worker); Ctrl-C stops it. Windows: not needed, not used.
+worker: $(STAMP)
+	$(RUN) $(BIN)/python -m rehabkoord.worker
 
 pdf: report
 	command -v chromium >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \

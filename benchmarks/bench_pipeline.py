@@ -12,6 +12,10 @@ median wall time (and CPU time, user + system, of the command and what it ran) o
 - papermill on a one-cell notebook (`1+1`, separate kernel), the stage runner on it, and
   `python -c 'import pandas, scipy, seaborn'`.
 
+With `--worker` the same runs are timed while a warm worker (`rehabkoord.worker`, started in
+the copy's environment) serves the stage commands; CPU then counts only the commands' own
+processes (DVC and the hand-over), not the worker's forks, so compare wall times.
+
 With `--breakdown` it prints instead where a `report.min_cell` change spends its time: DVC
 alone (a no-op `dvc repro`, `dvc status`), each stage's command run directly as DVC runs it
 (process start, imports, cells, HTML, provenance, PNG and SVG), the import floor of a stage
@@ -204,11 +208,26 @@ def breakdown(project: Path, tmp: Path, n: int) -> None:
                    check=True)
 
 
+def start_worker(project: Path, tmp: Path) -> subprocess.Popen:
+    """A warm worker serving the copy's stage commands (same interpreter and environment)."""
+    ready = tmp / "worker-ready"
+    proc = subprocess.Popen([sys.executable, "-m", "rehabkoord.worker", "--ready", str(ready)],
+                            cwd=project, env=env(), stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not ready.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("the worker did not start")
+        time.sleep(0.1)
+    return proc
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--breakdown", action="store_true",
                         help="where a report.min_cell change spends its time")
+    parser.add_argument("--worker", action="store_true",
+                        help="time the runs with a warm worker serving the stage commands")
     args = parser.parse_args()
     n = args.repeats
     dvc = str(BIN / "dvc")
@@ -220,45 +239,57 @@ def main() -> None:
         if args.breakdown:
             breakdown(project, Path(tmp), n)
             return
-        notebooks = json.dumps(stage_notebooks(project))
-        full = statistics.median(timed([dvc, "repro", "--force", TARGET], project)
-                                 for _ in range(n))
-        full_cpu = statistics.median(CPU[-n:])
-        plain = statistics.median(timed([sys.executable, "-c", ONE_PROCESS, notebooks], project)
-                                  for _ in range(n))
-        plain_cpu = statistics.median(CPU[-n:])
-        print(f"full dvc repro --force           {full:6.2f} s   cpu {full_cpu:6.2f} s")
-        print(f"same calls in one process        {plain:6.2f} s   {cpu(n)}   ratio {full / plain:.2f}x"
-              f" (cpu {full_cpu / plain_cpu:.2f}x)")
-        subprocess.run([dvc, "repro", TARGET], cwd=project, env=env(), check=True,
-                       capture_output=True)
-        report = change_time(project, "report", "min_cell", [4, 3], n)
-        print(f"report.min_cell change -> HTML   {report:6.2f} s   {cpu(n)}")
-        alpha = change_time(project, "analysis", "alpha", [0.01, 0.05], n)
-        print(f"analysis.alpha change -> HTML    {alpha:6.2f} s   {cpu(n)}")
-        conf = change_time(project, "analysis", "conf_level", [0.9, 0.95], n)
-        print(f"analysis.conf_level change       {conf:6.2f} s   {cpu(n)}")
+        served = start_worker(project, Path(tmp)) if args.worker else None
+        try:
+            compare(project, Path(tmp), n)
+        finally:
+            if served is not None:
+                served.terminate()
+                served.wait()
 
-        nb = nbformat.v4.new_notebook()
-        nb.cells = [nbformat.v4.new_code_cell("1+1")]
-        nb.metadata.kernelspec = {"name": "rehabkoord", "display_name": "Python (rehabkoord)",
-                                  "language": "python"}
-        one = Path(tmp) / "one.ipynb"
-        nbformat.write(nb, one)
-        out = str(Path(tmp) / "one_out.ipynb")
-        pm = statistics.median(timed([str(BIN / "papermill"), str(one), out, "-k", "rehabkoord",
-                                      "--no-progress-bar", "--log-level", "WARNING"], project)
-                               for _ in range(n))
-        runner = math.nan  # the stage runner exists from issue 15 on
-        if importlib.util.find_spec("rehabkoord.stage"):
-            runner = statistics.median(timed([sys.executable, "-m", "rehabkoord.stage", str(one),
-                                              out], project) for _ in range(n))
-        bare = statistics.median(timed([sys.executable, "-c", "import pandas, scipy, seaborn"],
-                                       project) for _ in range(n))
-        print(f"papermill one-cell notebook      {pm:6.2f} s")
-        print(f"stage runner one-cell notebook   {runner:6.2f} s")
-        print(f"import pandas, scipy, seaborn    {bare:6.2f} s   papermill/bare {pm / bare:.2f}x,"
-              f" runner/bare {runner / bare:.2f}x")
+
+def compare(project: Path, tmp: Path, n: int) -> None:
+    """Full run against one process, parameter round trips, and the cost of papermill."""
+    dvc = str(BIN / "dvc")
+    notebooks = json.dumps(stage_notebooks(project))
+    full = statistics.median(timed([dvc, "repro", "--force", TARGET], project)
+                             for _ in range(n))
+    full_cpu = statistics.median(CPU[-n:])
+    plain = statistics.median(timed([sys.executable, "-c", ONE_PROCESS, notebooks], project)
+                              for _ in range(n))
+    plain_cpu = statistics.median(CPU[-n:])
+    print(f"full dvc repro --force           {full:6.2f} s   cpu {full_cpu:6.2f} s")
+    print(f"same calls in one process        {plain:6.2f} s   {cpu(n)}   ratio {full / plain:.2f}x"
+          f" (cpu {full_cpu / plain_cpu:.2f}x)")
+    subprocess.run([dvc, "repro", TARGET], cwd=project, env=env(), check=True,
+                   capture_output=True)
+    report = change_time(project, "report", "min_cell", [4, 3], n)
+    print(f"report.min_cell change -> HTML   {report:6.2f} s   {cpu(n)}")
+    alpha = change_time(project, "analysis", "alpha", [0.01, 0.05], n)
+    print(f"analysis.alpha change -> HTML    {alpha:6.2f} s   {cpu(n)}")
+    conf = change_time(project, "analysis", "conf_level", [0.9, 0.95], n)
+    print(f"analysis.conf_level change       {conf:6.2f} s   {cpu(n)}")
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("1+1")]
+    nb.metadata.kernelspec = {"name": "rehabkoord", "display_name": "Python (rehabkoord)",
+                              "language": "python"}
+    one = Path(tmp) / "one.ipynb"
+    nbformat.write(nb, one)
+    out = str(Path(tmp) / "one_out.ipynb")
+    pm = statistics.median(timed([str(BIN / "papermill"), str(one), out, "-k", "rehabkoord",
+                                  "--no-progress-bar", "--log-level", "WARNING"], project)
+                           for _ in range(n))
+    runner = math.nan  # the stage runner exists from issue 15 on
+    if importlib.util.find_spec("rehabkoord.stage"):
+        runner = statistics.median(timed([sys.executable, "-m", "rehabkoord.stage", str(one),
+                                          out], project) for _ in range(n))
+    bare = statistics.median(timed([sys.executable, "-c", "import pandas, scipy, seaborn"],
+                                   project) for _ in range(n))
+    print(f"papermill one-cell notebook      {pm:6.2f} s")
+    print(f"stage runner one-cell notebook   {runner:6.2f} s")
+    print(f"import pandas, scipy, seaborn    {bare:6.2f} s   papermill/bare {pm / bare:.2f}x,"
+          f" runner/bare {runner / bare:.2f}x")
 
 
 if __name__ == "__main__":

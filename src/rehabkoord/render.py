@@ -8,7 +8,8 @@ headless (no browser download at run time).
     python -m rehabkoord.render pdf <in.html> <out.pdf>
     python -m rehabkoord.render stage <notebook.ipynb> <executed.ipynb> <out.html> <study params.yaml>
 
-`stage` executes the report notebook (`rehabkoord.stage`) and renders it in the same process.
+`stage` executes the report notebook (`rehabkoord.stage`) and renders it in the same process
+(in a fork of the warm worker while one runs: `rehabkoord.worker`).
 """
 
 from __future__ import annotations
@@ -22,12 +23,17 @@ import tempfile
 from html import escape as html_escape
 from pathlib import Path
 
-import nbformat
-from nbconvert import HTMLExporter
+from . import worker
 
-from . import provenance, stage
-from .io import atomic_outputs
-from .params import load_params
+if __name__ == "__main__" and sys.argv[1:2] == ["stage"]:  # a warm worker, before imports
+    worker.exit_if_served("rehabkoord.render", sys.argv[1:])
+
+import nbformat  # noqa: E402
+from nbconvert import HTMLExporter  # noqa: E402
+
+from . import provenance, stage  # noqa: E402
+from .io import atomic_outputs  # noqa: E402
+from .params import load_params  # noqa: E402
 
 CSS = """
 <style>

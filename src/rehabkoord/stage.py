@@ -7,6 +7,8 @@ of the libraries instead of papermill's process plus a kernel process (about a s
 The executed notebook has the same outputs as under a separate kernel (inline figures,
 rich displays). A contract failure (`rehabkoord.io.DeliveryError` and its subclasses) ends the
 stage with only its message on stderr and exit status 1; any other error keeps its traceback.
+While a warm worker runs (`rehabkoord.worker`), the command runs in a fork of it instead, with
+the libraries already imported.
 """
 
 from __future__ import annotations
@@ -15,21 +17,26 @@ import os
 import sys
 from contextlib import contextmanager
 
+from . import worker
+
+if __name__ == "__main__":  # a warm worker runs the command if one serves it: before imports
+    worker.exit_if_served("rehabkoord.stage", sys.argv[1:])
+
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # ipykernel imports debugpy
 
-from pathlib import Path
-from queue import Empty
+from pathlib import Path  # noqa: E402
+from queue import Empty  # noqa: E402
 
-import papermill
-from ipykernel.inprocess.blocking import BlockingInProcessKernelClient
-from ipykernel.inprocess.ipkernel import InProcessKernel
-from ipykernel.inprocess.manager import InProcessKernelManager
-from papermill.exceptions import PapermillExecutionError
-from traitlets import DottedObjectName
+import papermill  # noqa: E402
+from ipykernel.inprocess.blocking import BlockingInProcessKernelClient  # noqa: E402
+from ipykernel.inprocess.ipkernel import InProcessKernel  # noqa: E402
+from ipykernel.inprocess.manager import InProcessKernelManager  # noqa: E402
+from papermill.exceptions import PapermillExecutionError  # noqa: E402
+from traitlets import DottedObjectName  # noqa: E402
 
-from .io import DeliveryError
-from .notebooks import scrub
-from .provenance import sources_fixed
+from .io import DeliveryError  # noqa: E402
+from .notebooks import scrub  # noqa: E402
+from .provenance import sources_fixed  # noqa: E402
 
 KERNEL = "rehabkoord"
 CONTRACT_FAILURE = 1

@@ -1,0 +1,250 @@
+"""A warm worker for pipeline stages: libraries imported once, a fresh fork per stage.
+
+    python -m rehabkoord.worker        # in a terminal beside JupyterLab; Ctrl-C stops it
+
+Each stage command (`python -m rehabkoord.stage`, `python -m rehabkoord.render stage`) is a
+new interpreter that imports pandas, papermill, ipykernel, matplotlib and seaborn before its
+first cell runs: about a second of a stage's two or three. While a worker runs, the stage
+command hands its arguments, working directory, environment and standard streams to the
+worker and waits; the worker forks, and the fork runs the stage exactly as the command would
+have, with the libraries already imported. `rehabkoord` itself is never imported ahead, so
+every run sees the current code; the fork starts from the same imported state every time, so
+nothing one stage does reaches the next. DVC still runs every stage, decides what re-runs and
+records the outputs: only where the stage's Python runs changes.
+
+Without a worker, on Windows (no fork), or with `REHABKOORD_NO_WORKER=1`, the stage runs in
+its own process as before. A worker serves only commands from the same interpreter, `sys.path`
+and import-relevant environment (`key`), so a changed environment or installed package set
+is never served by a worker that imported something else; the command then runs in its own
+process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+#: Set in a fork so that its stage command does not ask the worker again.
+IN_WORKER = "REHABKOORD_IN_WORKER"
+DISABLE = "REHABKOORD_NO_WORKER"
+
+#: Environment variables read when the preloaded libraries are imported (configuration,
+#: locale, thread pools): a worker serves only commands where these are the same.
+_ENV_PREFIXES = ("PYTHON", "MPL", "LC_", "OMP_", "OPENBLAS_", "MKL_", "JUPYTER", "IPYTHON",
+                 "PYDEVD", "XDG_")
+_ENV_NAMES = ("LANG", "TZ", "HOME")
+
+#: Imported once by the worker: what stage processes import before their own code.
+PRELOAD = ("numpy", "pandas", "pyarrow", "pyarrow.parquet", "yaml", "nbformat", "nbclient",
+           "papermill", "ipykernel.inprocess.ipkernel", "ipykernel.inprocess.manager",
+           "ipykernel.inprocess.blocking", "matplotlib", "matplotlib.pyplot",
+           "seaborn", "scipy.special", "duckdb",
+           "nbconvert", "bs4", "great_tables")
+
+_MAX_REQUEST = 1 << 20
+
+
+def key() -> str:
+    """What the preloaded state depends on: interpreter, import path (the working directory
+    aside), the installed packages' directories and the import-relevant environment."""
+    paths = [p for p in sys.path[1:] if p]
+    stamps = {}
+    for p in paths:
+        with contextlib.suppress(OSError):
+            stamps[p] = os.stat(p).st_mtime_ns
+    env = {k: v for k, v in os.environ.items()
+           if k.startswith(_ENV_PREFIXES) or k in _ENV_NAMES}
+    env.pop(IN_WORKER, None)
+    facts = {"executable": sys.executable, "version": sys.version, "prefix": sys.prefix,
+             "path": paths, "stamps": stamps, "env": env}
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def socket_path(worker_key: str | None = None) -> Path:
+    """The worker's socket: in a directory only this user can enter."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    folder = Path(base) / f"rehabkoord-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    if folder.stat().st_uid != os.getuid() or folder.stat().st_mode & 0o077:
+        raise PermissionError(f"{folder} must belong to you alone (mode 700)")
+    return folder / f"worker-{worker_key or key()}.sock"
+
+
+def available() -> bool:
+    """Whether this platform can run a worker (fork and passing file descriptors)."""
+    return hasattr(os, "fork") and hasattr(socket, "AF_UNIX") and hasattr(socket, "send_fds")
+
+
+def delegate(module: str, argv: list[str]) -> int | None:
+    """Run `python -m module argv` in a matching worker; its exit status, or None when no
+    worker serves this command (then the caller runs it itself)."""
+    if not available() or os.environ.get(IN_WORKER) or os.environ.get(DISABLE):
+        return None
+    path = socket_path()
+    if not path.exists():
+        return None
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(str(path))
+    except OSError:  # a worker that has gone: run here
+        conn.close()
+        return None
+    request = json.dumps({"module": module, "argv": argv, "cwd": os.getcwd(),
+                          "env": dict(os.environ), "path": sys.path}).encode()
+    with conn:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        socket.send_fds(conn, [len(request).to_bytes(8, "big")], [0, 1, 2])
+        conn.sendall(request)
+        reply = b""
+        while len(reply) < 8:
+            chunk = conn.recv(8 - len(reply))
+            if not chunk:  # the worker died mid-run: say so, never report success
+                sys.stderr.write("rehabkoord.worker: the worker stopped during the stage\n")
+                return 1
+            reply += chunk
+    return int.from_bytes(reply, "big", signed=True)
+
+
+def exit_if_served(module: str, argv: list[str]) -> None:
+    """End this process with the worker's exit status when a worker ran the command."""
+    served = delegate(module, argv)
+    if served is not None:
+        sys.exit(served)
+
+
+def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
+    head, fds, _, _ = socket.recv_fds(conn, 8, 3)
+    size = int.from_bytes(head, "big")
+    if len(fds) != 3 or size > _MAX_REQUEST:
+        raise ValueError("malformed request")
+    body = b""
+    while len(body) < size:
+        chunk = conn.recv(size - len(body))
+        if not chunk:
+            raise ValueError("truncated request")
+        body += chunk
+    return json.loads(body), fds
+
+
+def _run_child(request: dict, fds: list[int]) -> None:
+    """In the fork: become the command (streams, directory, environment, path) and run it."""
+    import importlib
+    import runpy
+
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.environ[IN_WORKER] = "1"
+    sys.path[:] = request["path"]
+    for name in [m for m in sys.modules if m == "rehabkoord" or m.startswith("rehabkoord.")]:
+        del sys.modules[name]
+    importlib.invalidate_caches()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    sys.argv = [request["module"], *request["argv"]]
+    code = 0
+    try:
+        runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        if not isinstance(done.code, int | type(None)):
+            sys.stderr.write(f"{done.code}\n")
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+    os._exit(code)
+
+
+def _serve_one(conn: socket.socket) -> None:
+    request, fds = _receive(conn)
+    pid = os.fork()
+    if pid == 0:
+        conn.close()
+        _run_child(request, fds)
+    for fd in fds:
+        os.close(fd)
+    while True:  # wait for the fork; stop it if the command is interrupted (socket closed)
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        readable, _, _ = select.select([conn], [], [], 0.05)
+        if readable and not conn.recv(1, socket.MSG_PEEK):
+            os.kill(pid, signal.SIGTERM)
+            os.waitpid(pid, 0)
+            print(f"rehabkoord.worker: {request['module']} interrupted", flush=True)
+            return
+    code = os.waitstatus_to_exitcode(status)
+    print(f"rehabkoord.worker: {request['module']} {' '.join(request['argv'])} -> exit {code}",
+          flush=True)
+    with contextlib.suppress(OSError):
+        conn.sendall(code.to_bytes(8, "big", signed=True))
+
+
+def serve(preload: tuple[str, ...] = PRELOAD, ready: str | None = None) -> None:
+    """Import `preload`, then serve stage commands one at a time until interrupted.
+    `ready`: a file written once the worker listens (tests and benchmarks wait for it)."""
+    import importlib
+
+    if not available():
+        raise SystemExit("rehabkoord.worker needs fork and Unix sockets (not on Windows); "
+                         "stages run in their own processes there")
+    worker_key = key()  # as the commands compute it: before the stage's own settings
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    for name in preload:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    path = socket_path(worker_key)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(8)
+    print(f"rehabkoord.worker: serving stage commands at {path} (Ctrl-C stops)", flush=True)
+    if ready:
+        Path(ready).write_text(str(path), encoding="utf-8")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        while True:
+            conn, _ = server.accept()
+            with conn:
+                try:
+                    _serve_one(conn)
+                except (OSError, ValueError) as err:
+                    print(f"rehabkoord.worker: request dropped: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def main(argv: list[str]) -> int:
+    if argv not in ([], ["--ready"]) and not (len(argv) == 2 and argv[0] == "--ready"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    serve(ready=argv[1] if len(argv) == 2 else None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,113 @@
+"""The warm worker: a served stage command behaves as the command itself (streams, exit
+status, directory, environment), and a command from another environment is not served."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from rehabkoord import worker
+
+pytestmark = pytest.mark.skipif(not worker.available(), reason="no fork or Unix sockets here")
+
+
+def _notebook(path: Path, source: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source)]
+    nb.metadata.kernelspec = {"name": "rehabkoord", "display_name": "Python (rehabkoord)",
+                              "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture()
+def running(tmp_path, monkeypatch):
+    """A worker with its own socket directory (short: socket paths are limited to about 100
+    bytes), stopped after the test."""
+    run = tempfile.mkdtemp(prefix="rkw-")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", run)
+    monkeypatch.delenv(worker.DISABLE, raising=False)
+    ready = tmp_path / "ready"
+    log = open(tmp_path / "worker.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "rehabkoord.worker", "--ready", str(ready)],
+                            stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+    deadline = time.monotonic() + 120
+    while not ready.exists():
+        assert proc.poll() is None, (tmp_path / "worker.log").read_text()
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    yield tmp_path / "worker.log"
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+    assert not Path(ready.read_text()).exists()  # the socket is removed on exit
+    shutil.rmtree(run)
+
+
+def _stage(tmp_path: Path, name: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rehabkoord.stage", f"{name}.ipynb",
+                           f"{name}_out.ipynb"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, **env})
+
+
+def _first_output(path: Path) -> str:
+    return "".join(nbformat.read(path, as_version=4).cells[0].outputs[0]["text"])
+
+
+def test_a_served_stage_runs_in_the_callers_directory_and_environment(running, tmp_path):
+    _notebook(tmp_path / "where.ipynb", "import os\nprint(os.getcwd(), os.environ['PROBE'], "
+                                        "os.environ.get('REHABKOORD_IN_WORKER'))")
+    done = _stage(tmp_path, "where", PROBE="x1")
+    assert done.returncode == 0, done.stderr
+    assert _first_output(tmp_path / "where_out.ipynb").split() == [str(tmp_path), "x1", "1"]
+    assert "rehabkoord.stage where.ipynb where_out.ipynb -> exit 0" in running.read_text()
+
+
+def test_a_served_stage_gives_the_same_notebook_as_its_own_process(running, tmp_path):
+    _notebook(tmp_path / "same.ipynb", "import pandas as pd\nimport matplotlib.pyplot as plt\n"
+                                       "plt.plot([1, 2])\nplt.show()\npd.DataFrame({'a': [1, 2]})")
+    assert _stage(tmp_path, "same").returncode == 0
+    served = (tmp_path / "same_out.ipynb").read_bytes()
+    outputs = nbformat.read(tmp_path / "same_out.ipynb", as_version=4).cells[0].outputs
+    assert [sorted(o.get("data", {})) for o in outputs] == [["image/png", "text/plain"],
+                                                            ["text/html", "text/plain"]]
+    assert _stage(tmp_path, "same", REHABKOORD_NO_WORKER="1").returncode == 0
+    assert (tmp_path / "same_out.ipynb").read_bytes() == served
+    assert running.read_text().count("-> exit 0") == 1
+
+
+def test_a_failing_stage_reports_its_error_and_status(running, tmp_path):
+    _notebook(tmp_path / "bad.ipynb", "raise ValueError('boom 42')")
+    done = _stage(tmp_path, "bad")
+    assert done.returncode == 1
+    assert "ValueError: boom 42" in done.stderr
+    assert "-> exit 1" in running.read_text()
+
+
+def test_a_command_from_another_environment_is_not_served(running, tmp_path):
+    _notebook(tmp_path / "other.ipynb", "import os\nprint(os.environ.get('REHABKOORD_IN_WORKER'))")
+    done = _stage(tmp_path, "other", MPLBACKEND="agg")  # read when matplotlib is imported
+    assert done.returncode == 0, done.stderr
+    assert _first_output(tmp_path / "other_out.ipynb").strip() == "None"
+    assert "other.ipynb" not in running.read_text()
+
+
+def test_the_key_follows_what_the_preloaded_libraries_read(monkeypatch):
+    base = worker.key()
+    monkeypatch.setenv("DVC_STAGE", "anything")  # DVC sets it per stage: not a reason
+    assert worker.key() == base
+    monkeypatch.setenv("MPLBACKEND", "agg")
+    assert worker.key() != base
+
+
+def test_without_a_worker_the_command_runs_itself(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert worker.delegate("rehabkoord.stage", ["a.ipynb", "b.ipynb"]) is None
