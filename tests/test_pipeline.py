@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -137,6 +138,35 @@ def test_two_runs_give_identical_tables(built, tmp_path):
     figures = sorted((built / "reports" / "uppsala" / "figures").iterdir())
     assert figures
     for f in figures:
+        assert digest(f) == digest(other / "reports" / "uppsala" / "figures" / f.name), f.name
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the warm worker needs fork (not Windows)")
+def test_a_run_served_by_the_warm_worker_gives_identical_outputs(built, tmp_path, monkeypatch):
+    """Every Uppsala stage runs in a fork of the warm worker, with the same tables and figures
+    as the run in separate processes."""
+    run = tempfile.mkdtemp(prefix="rkw-")  # short: socket paths are limited to about 100 bytes
+    monkeypatch.setenv("XDG_RUNTIME_DIR", run)
+    other = copy_project(tmp_path / "run_w")
+    ready, log = tmp_path / "ready", tmp_path / "worker.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(BIN / "python"), "-m", "rehabkoord.worker", "--ready",
+                                 str(ready)], cwd=other, env=env(), stdout=out,
+                                stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 120
+            while not ready.exists():
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+            dvc("repro", "notebooks/uppsala/dvc.yaml:report", cwd=other)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+            shutil.rmtree(run, ignore_errors=True)
+    assert log.read_text().count("-> exit 0") == len(STAGES), log.read_text()
+    for rel in TABLES:
+        assert digest(built / rel) == digest(other / rel), rel
+    for f in sorted((built / "reports" / "uppsala" / "figures").iterdir()):
         assert digest(f) == digest(other / "reports" / "uppsala" / "figures" / f.name), f.name
 
 
