@@ -111,3 +111,13 @@ def test_the_key_follows_what_the_preloaded_libraries_read(monkeypatch):
 def test_without_a_worker_the_command_runs_itself(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     assert worker.delegate("rehabkoord.stage", ["a.ipynb", "b.ipynb"]) is None
+
+
+def test_a_socket_folder_that_is_not_ours_alone_is_not_used(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    folder = tmp_path / f"rehabkoord-{os.getuid()}"
+    folder.mkdir(mode=0o777)
+    folder.chmod(0o777)
+    with pytest.raises(PermissionError, match="mode 700"):
+        worker.socket_path()
+    assert worker.delegate("rehabkoord.stage", ["a.ipynb", "b.ipynb"]) is None

@@ -88,7 +88,10 @@ def delegate(module: str, argv: list[str]) -> int | None:
     worker serves this command (then the caller runs it itself)."""
     if not available() or os.environ.get(IN_WORKER) or os.environ.get(DISABLE):
         return None
-    path = socket_path()
+    try:
+        path = socket_path()
+    except OSError:  # no usable socket folder (read-only, or not ours alone): no worker
+        return None
     if not path.exists():
         return None
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
