@@ -596,22 +596,36 @@ def returns(index: Source, spells: Source, follow: Source,
     """
     con = _con(con)
     i, s, f = _view(con, index), _view(con, spells), _view(con, follow)
+    return con.sql(_returns_sql(f"({_later_sql(i, s, f)})", full_return_days))
+
+
+def _later_sql(index_view: str, spells_view: str, follow_view: str) -> str:
+    """Analysed participants with R (the return day), `ret` (R before FollowUpEnd), and the
+    first start (NextSpellStart) and number (Later) of their later spells starting before
+    FollowUpEnd: what `returns` and `resick_listings` both read (`derive_all` joins once)."""
+    return f"""
+    WITH a AS ({_analysed_sql(index_view, follow_view)}),
+    n AS (SELECT a.LopNr, COUNT(*) AS k, MIN(s.SpellStart) AS first_start FROM a
+          JOIN {spells_view} AS s ON s.LopNr = a.LopNr AND s.SpellNr > a.SpellNr
+               AND s.SpellStart < a.FollowUpEnd GROUP BY a.LopNr)
+    SELECT a.LopNr, a.IndexDatum, a.FollowUpEnd, a.EndReason, a.SpellEnd + 1 AS R,
+           a.SpellEnd + 1 < a.FollowUpEnd AS ret, n.first_start AS NextSpellStart,
+           COALESCE(n.k, 0) AS Later
+    FROM a LEFT JOIN n USING (LopNr)"""
+
+
+def _returns_sql(later: str, full_return_days: int) -> str:
     k = int(full_return_days)
-    return con.sql(f"""
-    WITH a AS ({_analysed_sql(i, f)}),
-    r AS (SELECT a.*, a.SpellEnd + 1 AS R, a.SpellEnd + 1 < a.FollowUpEnd AS ret FROM a),
-    nx AS (SELECT r.LopNr, MIN(s.SpellStart) AS NextSpellStart FROM r
-           JOIN {s} AS s ON s.LopNr = r.LopNr AND s.SpellNr > r.SpellNr
-                AND s.SpellStart < r.FollowUpEnd GROUP BY r.LopNr)
-    SELECT r.LopNr, r.IndexDatum, r.FollowUpEnd, r.EndReason,
+    return f"""
+    SELECT LopNr, IndexDatum, FollowUpEnd, EndReason,
            CASE WHEN ret THEN R END AS ReturnDatum, CAST(ret AS INTEGER) AS Returned,
            CAST(CASE WHEN ret THEN R ELSE FollowUpEnd END - IndexDatum AS INTEGER) AS ReturnDays,
-           nx.NextSpellStart,
+           NextSpellStart,
            CASE WHEN NOT ret THEN NULL WHEN NextSpellStart < R + {k} THEN 0
                 WHEN R + {k} <= FollowUpEnd THEN 1 END AS FullReturn,
            CASE WHEN NOT ret THEN 'not_returned' WHEN NextSpellStart < R + {k} THEN 'resick_within'
                 WHEN R + {k} <= FollowUpEnd THEN 'full' ELSE 'censored' END AS FullReturnStatus
-    FROM r LEFT JOIN nx USING (LopNr) {_order("r.LopNr")}""")
+    FROM {later} AS r {_order("LopNr")}"""
 
 
 def resick_listings(index: Source, spells: Source, follow: Source, *,
@@ -625,19 +639,18 @@ def resick_listings(index: Source, spells: Source, follow: Source, *,
     """
     con = _con(con)
     i, s, f = _view(con, index), _view(con, spells), _view(con, follow)
-    return con.sql(f"""
-    WITH a AS ({_analysed_sql(i, f)}),
-    r AS (SELECT a.*, a.SpellEnd + 1 AS R FROM a WHERE a.SpellEnd + 1 < a.FollowUpEnd),
-    n AS (SELECT r.LopNr, COUNT(*) AS k, MIN(s.SpellStart) AS first_start FROM r
-          JOIN {s} AS s ON s.LopNr = r.LopNr AND s.SpellNr > r.SpellNr
-               AND s.SpellStart < r.FollowUpEnd GROUP BY r.LopNr)
-    SELECT r.LopNr, r.R AS ReturnDatum, r.FollowUpEnd, r.EndReason,
-           CAST(COALESCE(n.k, 0) AS INTEGER) AS NewSpells,
-           CAST(r.FollowUpEnd - r.R AS DOUBLE) / {DAYS_PER_YEAR} AS PersonYears,
-           CAST(COALESCE(n.first_start, r.FollowUpEnd) - r.R AS INTEGER) AS ResickDays,
-           CASE WHEN n.first_start IS NOT NULL THEN 1
-                WHEN r.EndReason IN ('died', 'emigrated') THEN 2 ELSE 0 END AS ResickStatus
-    FROM r LEFT JOIN n USING (LopNr) {_order("r.LopNr")}""")
+    return con.sql(_resick_sql(f"({_later_sql(i, s, f)})"))
+
+
+def _resick_sql(later: str) -> str:
+    return f"""
+    SELECT LopNr, R AS ReturnDatum, FollowUpEnd, EndReason,
+           CAST(Later AS INTEGER) AS NewSpells,
+           CAST(FollowUpEnd - R AS DOUBLE) / {DAYS_PER_YEAR} AS PersonYears,
+           CAST(COALESCE(NextSpellStart, FollowUpEnd) - R AS INTEGER) AS ResickDays,
+           CASE WHEN NextSpellStart IS NOT NULL THEN 1
+                WHEN EndReason IN ('died', 'emigrated') THEN 2 ELSE 0 END AS ResickStatus
+    FROM {later} AS r WHERE ret {_order("LopNr")}"""
 
 
 def prior_sick_leave(periods: Source, spells: Source, index: Source, *,
@@ -917,10 +930,11 @@ def _derive_all(con: duckdb.DuckDBPyConnection, periods: Source, participants: S
     out["groups"] = keep("groups", diagnosis_groups(out["index"], numbered, mapping, con=con))
     drop("numbered")
     drop("participants")
-    out["returns"] = keep("returns", returns(out["index"], out["spells"], out["follow"],
-                                             full_return_days, con=con))
-    out["resick"] = keep("resick", resick_listings(out["index"], out["spells"], out["follow"],
-                                                   con=con))
+    later = keep("later", con.sql(_later_sql(iv, _view(con, out["spells"]), fv)))
+    lv = _view(con, later)
+    out["returns"] = keep("returns", con.sql(_returns_sql(lv, full_return_days)))
+    out["resick"] = keep("resick", con.sql(_resick_sql(lv)))
+    drop("later")
     result = flow(out["index"], out["follow"], out["spells"], con=con)
     if timings is not None:
         timings["flow"] = time.perf_counter() - clock  # type: ignore[index]
