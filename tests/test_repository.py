@@ -172,6 +172,7 @@ NOT_RUN = {
     "make verify": "re-runs the whole pipeline in a clone",
     "make reference": "runs the whole pipeline, then rewrites the committed reference",
     "make lab": "starts a server that never returns",
+    "make worker": "serves until stopped (tests/test_worker.py and test_pipeline.py run one)",
     "make bundle": "downloads every wheel for two platforms (tests/test_bundle.py builds it)",
     "make report OFFLINE=1": "needs an unpacked bundle (tests/test_bundle.py runs it)",
     "make check-data": "needs a delivery in data.dir (tests/test_clean.py runs the check)",
