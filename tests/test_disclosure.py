@@ -92,6 +92,63 @@ def test_lp_bounds_match_frechet_bounds():
     assert got[("x", 1, 1)] == pytest.approx((3, 10), abs=1e-9)
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_warm_started_lp_bounds_equal_a_fresh_linprog_per_target(seed):
+    """Random three-way tables (margins and some cells published, some small counts known to
+    be "<3"): every audited interval equals scipy's linprog solved from scratch for that one
+    count, the reference the audit used before it re-solved one HiGHS model per component.
+    Tolerance 1e-7 (the counts are integers; both are simplex optima)."""
+    import math
+    import random
+
+    import numpy as np
+    from scipy.optimize import linprog
+
+    rng = random.Random(seed)
+    dims = (rng.randint(2, 3), rng.randint(2, 4), 2)
+    s = disclosure.Structure()
+    cells = {(i, j, k): rng.choice([0, 1, 2, 3, 5, 8, 13])
+             for i in range(dims[0]) for j in range(dims[1]) for k in range(dims[2])}
+    for c, v in cells.items():
+        s.cell(("x", *c), v)
+    for axis in range(3):
+        for rest in {tuple(x for a, x in enumerate(c) if a != axis) for c in cells}:
+            parts = [c for c in cells if tuple(x for a, x in enumerate(c) if a != axis) == rest]
+            total = s.cell(("m", axis, *rest), sum(cells[c] for c in parts))
+            s.relation(total, [("x", *c) for c in parts])
+    keys = list(s.values)
+    hidden = rng.sample(keys, k=len(keys) // 2)
+    rules = disclosure.Rules(3)
+    withheld = {k: disclosure.SMALL if rules.small(s.values[k]) else disclosure.COMPLEMENT
+                for k in hidden}
+    got = {iv.key: (iv.low, iv.high) for iv in disclosure.audit(s, withheld, rules)}
+
+    index = {k: i for i, k in enumerate(keys)}
+    bounds = []
+    for k in keys:
+        if k not in withheld:
+            bounds.append((s.values[k], s.values[k]))
+        elif withheld[k] == disclosure.SMALL:
+            bounds.append(rules.protection)
+        else:
+            bounds.append((0, None))
+    a = np.zeros((len(s.relations), len(keys)))
+    for r, (total, parts) in enumerate(s.relations):
+        a[r, index[total]] = 1
+        for p in parts:
+            a[r, index[p]] -= 1
+    assert got, "the draw left nothing to audit"
+    for k, (low, high) in got.items():
+        ends = []
+        for sign in (1, -1):
+            c = np.zeros(len(keys))
+            c[index[k]] = sign
+            res = linprog(c, A_eq=a, b_eq=np.zeros(len(s.relations)), bounds=bounds,
+                          method="highs")
+            ends.append(sign * res.fun if res.status == 0 else sign * -math.inf)
+        assert (low, high) == pytest.approx(tuple(ends), abs=1e-7), k
+
+
 def test_primary_and_complement_in_a_table():
     """The same table with only the 2 small: one row and one column are not enough, the LP
     audit needs a second complement in each, so the 2 keeps a range as wide as "<3"."""
