@@ -111,6 +111,37 @@ def test_the_key_follows_what_the_preloaded_libraries_read(monkeypatch):
 def test_without_a_worker_the_command_runs_itself(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     assert worker.delegate("rehabkoord.stage", ["a.ipynb", "b.ipynb"]) is None
+    assert list(tmp_path.iterdir()) == []  # a command only looks; the worker makes the folder
+
+
+def test_a_second_worker_for_the_same_environment_refuses_to_start(running, tmp_path):
+    second = subprocess.run([sys.executable, "-m", "rehabkoord.worker"], capture_output=True,
+                            text=True, timeout=120)
+    assert second.returncode == 1
+    assert "already serving" in second.stderr
+    _notebook(tmp_path / "still.ipynb", "1")
+    assert _stage(tmp_path, "still").returncode == 0
+    assert "still.ipynb still_out.ipynb -> exit 0" in running.read_text()  # the first serves
+
+
+def test_the_worker_takes_only_its_documented_option():
+    for argv in (["--ready"], ["--other"], ["a"]):
+        with pytest.raises(SystemExit) as done:
+            worker.main(argv)
+        assert done.value.code == 2
+
+
+def test_a_new_file_in_the_project_does_not_change_the_key(tmp_path, monkeypatch):
+    project, packages = tmp_path / "src", tmp_path / "site"
+    (project / "rehabkoord").mkdir(parents=True)
+    packages.mkdir()
+    monkeypatch.setattr(sys, "path", [*sys.path, str(project), str(packages)])
+    base = worker.key()
+    (project / "notes.py").write_text("")
+    os.utime(project, ns=(1, 1))
+    assert worker.key() == base  # the worker never imports the project's own code
+    os.utime(packages, ns=(1, 1))  # as an install into the packages' folder would
+    assert worker.key() != base
 
 
 def test_a_socket_folder_that_is_not_ours_alone_is_not_used(tmp_path, monkeypatch):

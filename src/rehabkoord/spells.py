@@ -84,6 +84,12 @@ MAPPING_GROUPS = ("mental", "pain", "other")
 
 _names = itertools.count()
 
+
+def _fresh_name() -> str:
+    """A view name no other view of the connection has."""
+    return f"_rk_{next(_names)}"
+
+
 #: Whether outputs are sorted by person (and period or month). `derive_all` materialises its
 #: tables unsorted (a sort of every intermediate table costs time, not correctness) and sorts
 #: when they are read.
@@ -141,7 +147,7 @@ def _view(con: duckdb.DuckDBPyConnection, source: Source) -> str:
     """A fresh view over `source` (frame, Parquet/CSV path or relation of `con`), with the
     person key as text and date columns as dates."""
     raw = _raw_view(con, source)
-    name = f"_rk_{next(_names)}"
+    name = _fresh_name()
     cols = []
     for c in _columns(con, raw):
         if c == PERSON_KEY:
@@ -155,7 +161,7 @@ def _view(con: duckdb.DuckDBPyConnection, source: Source) -> str:
 
 
 def _raw_view(con: duckdb.DuckDBPyConnection, source: Source) -> str:
-    name = f"_rk_{next(_names)}"
+    name = _fresh_name()
     if isinstance(source, pd.DataFrame):
         con.register(name, source)
     elif hasattr(source, "create_view"):  # a relation of `con` (also engines.SparkRelation)
@@ -492,7 +498,7 @@ def degree_by_month(periods: Source, index: Source, months: int, *, sparse: bool
     rows = _sparse_months_sql(_seg_cte(con, p), i, end, k)
     if sparse:
         return con.sql(f"SELECT * FROM ({rows}) AS s {_order('LopNr, Month')}")
-    name = f"_rk_{next(_names)}"
+    name = _fresh_name()
     con.execute(f"CREATE VIEW {name} AS {rows}")
     return con.sql(_dense_sql(_month_index_sql(i, end, k), name, k))
 

@@ -21,7 +21,9 @@ process.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -42,24 +44,28 @@ _ENV_PREFIXES = ("PYTHON", "MPL", "LC_", "OMP_", "OPENBLAS_", "MKL_", "JUPYTER",
                  "PYDEVD", "XDG_")
 _ENV_NAMES = ("LANG", "TZ", "HOME")
 
-#: Imported once by the worker: what stage processes import before their own code.
+#: Imported once by the worker: what stage processes import before their own code
+#: (matplotlib_inline's backend is left out: imported ahead, inline figures are lost).
 PRELOAD = ("numpy", "pandas", "pyarrow", "pyarrow.parquet", "yaml", "nbformat", "nbclient",
            "papermill", "ipykernel.inprocess.ipkernel", "ipykernel.inprocess.manager",
            "ipykernel.inprocess.blocking", "matplotlib", "matplotlib.pyplot",
-           "seaborn", "scipy.special", "duckdb",
-           "nbconvert", "bs4", "great_tables")
+           "seaborn", "scipy.special", "scipy.stats", "statsmodels.api", "highspy", "duckdb",
+           "nbconvert", "bs4")
 
 _MAX_REQUEST = 1 << 20
 
 
 def key() -> str:
     """What the preloaded state depends on: interpreter, import path (the working directory
-    aside), the installed packages' directories and the import-relevant environment."""
+    aside), the installed packages' directories (their modification times change with every
+    install) and the import-relevant environment. The project's own folder on the path is not
+    stamped: the worker never imports `rehabkoord`, so adding a file there changes nothing."""
     paths = [p for p in sys.path[1:] if p]
     stamps = {}
     for p in paths:
-        with contextlib.suppress(OSError):
-            stamps[p] = os.stat(p).st_mtime_ns
+        if not (Path(p) / "rehabkoord").is_dir():
+            with contextlib.suppress(OSError):
+                stamps[p] = os.stat(p).st_mtime_ns
     env = {k: v for k, v in os.environ.items()
            if k.startswith(_ENV_PREFIXES) or k in _ENV_NAMES}
     env.pop(IN_WORKER, None)
@@ -68,11 +74,13 @@ def key() -> str:
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def socket_path(worker_key: str | None = None) -> Path:
-    """The worker's socket: in a directory only this user can enter."""
+def socket_path(worker_key: str | None = None, *, create: bool = False) -> Path:
+    """The worker's socket, in a directory only this user can enter; `create` makes the
+    directory (the worker does, a stage command only looks)."""
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
     folder = Path(base) / f"rehabkoord-{os.getuid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
+    if create:
+        folder.mkdir(mode=0o700, exist_ok=True)
     if folder.stat().st_uid != os.getuid() or folder.stat().st_mode & 0o077:
         raise PermissionError(f"{folder} must belong to you alone (mode 700)")
     return folder / f"worker-{worker_key or key()}.sock"
@@ -90,7 +98,7 @@ def delegate(module: str, argv: list[str]) -> int | None:
         return None
     try:
         path = socket_path()
-    except OSError:  # no usable socket folder (read-only, or not ours alone): no worker
+    except OSError:  # no socket folder, or one not ours alone: no worker
         return None
     if not path.exists():
         return None
@@ -201,8 +209,25 @@ def _serve_one(conn: socket.socket) -> None:
         conn.sendall(code.to_bytes(8, "big", signed=True))
 
 
-def serve(preload: tuple[str, ...] = PRELOAD, ready: str | None = None) -> None:
-    """Import `preload`, then serve stage commands one at a time until interrupted.
+def _warm_up() -> None:
+    """Render a small notebook to HTML as the report stage does: the regular expressions
+    nbconvert's Markdown and HTML passes compile on first use (about 0.25 s) are then
+    compiled once, in the worker, instead of in every report stage."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    output = nbformat.v4.new_output("display_data", data={"text/html": "<table><tr><td>1</td>"
+                                                                       "</tr></table>",
+                                                          "text/plain": "1"})
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Rubrik\n\n*text* `kod` [länk](#a)\n\n- punkt"),
+        nbformat.v4.new_code_cell("1", outputs=[output])])
+    HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
+                 exclude_output_prompt=True).from_notebook_node(nb)
+
+
+def serve(ready: str | None = None) -> None:
+    """Import `PRELOAD`, then serve stage commands one at a time until interrupted.
     `ready`: a file written once the worker listens (tests and benchmarks wait for it)."""
     import importlib
 
@@ -210,13 +235,20 @@ def serve(preload: tuple[str, ...] = PRELOAD, ready: str | None = None) -> None:
         raise SystemExit("rehabkoord.worker needs fork and Unix sockets (not on Windows); "
                          "stages run in their own processes there")
     worker_key = key()  # as the commands compute it: before the stage's own settings
+    path = socket_path(worker_key, create=True)
+    lock = open(path.with_suffix(".lock"), "w")  # held while this worker lives
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit(f"rehabkoord.worker: a worker for this environment is already "
+                         f"serving at {path}") from None
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    for name in preload:
-        with contextlib.suppress(ImportError):
+    for name in PRELOAD:
+        with contextlib.suppress(ImportError):  # an optional library that is not installed
             importlib.import_module(name)
-    path = socket_path(worker_key)
-    with contextlib.suppress(FileNotFoundError):
+    _warm_up()
+    with contextlib.suppress(FileNotFoundError):  # left by a worker that was killed
         path.unlink()
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(path))
@@ -239,13 +271,15 @@ def serve(preload: tuple[str, ...] = PRELOAD, ready: str | None = None) -> None:
         server.close()
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+        lock.close()
 
 
 def main(argv: list[str]) -> int:
-    if argv not in ([], ["--ready"]) and not (len(argv) == 2 and argv[0] == "--ready"):
-        print(__doc__, file=sys.stderr)
-        return 2
-    serve(ready=argv[1] if len(argv) == 2 else None)
+    parser = argparse.ArgumentParser(prog="python -m rehabkoord.worker", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ready", metavar="FILE",
+                        help="write the socket's path to FILE once the worker listens")
+    serve(ready=parser.parse_args(argv).ready)
     return 0
 
 
