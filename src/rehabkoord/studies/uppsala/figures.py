@@ -46,7 +46,7 @@ sns = _import_seaborn()
 
 from ...contract import GROUP_CONTROL, GROUP_INTERVENTION, GROUPS  # noqa: E402
 from ...disclosure import Publication  # noqa: E402
-from ...style import ARM_COLOURS, save, set_style  # noqa: E402
+from ...style import ARM_COLOURS, save_all, set_style  # noqa: E402
 from .cohort import EXCLUSION_REASONS  # noqa: E402
 from .report import label  # noqa: E402
 
@@ -284,9 +284,9 @@ def consort(pub: Publication, window: int, language: str) -> plt.Figure:
 
 
 def all_figures(cohort: pd.DataFrame, pub: Publication, out_dir: str | Path,
-                language: str) -> dict[str, list[str]]:
+                language: str, *, parallel: bool = True) -> dict[str, list[str]]:
     """Draw and save every report figure from the published cells, each with the table of its
-    numbers; returns name -> files."""
+    numbers; returns name -> files (`parallel`: see `style.save_all`)."""
     set_style()
     out = Path(out_dir)
     any_days = any_days_table(pub)
@@ -297,18 +297,18 @@ def all_figures(cohort: pd.DataFrame, pub: Publication, out_dir: str | Path,
             "andel_sysselsatta_kon": share_table(pub, by_sex=True),
             "forest_riskskillnad": risk_difference_table(pub),
             **{f"consort_{w}m": consort_table(pub, w) for w in pub.flow}}
-    figs = {
-        "dagar_sjukpenning": days_distribution(cohort, "sjukpenning_netdays", language, pub),
-        "andel_med_dagar": share_with_days(any_days, language),
-        "dagar_bland_dem_med_dagar": days_among_with_days(among, language),
-        "andel_sysselsatta": share_by_group(pub, language),
-        "andel_sysselsatta_kon": share_by_group(pub, language, by_sex=True),
-        "forest_riskskillnad": forest_risk_difference(pub, language),
+    drawings = {
+        "dagar_sjukpenning": lambda: days_distribution(cohort, "sjukpenning_netdays", language,
+                                                       pub),
+        "andel_med_dagar": lambda: share_with_days(any_days, language),
+        "dagar_bland_dem_med_dagar": lambda: days_among_with_days(among, language),
+        "andel_sysselsatta": lambda: share_by_group(pub, language),
+        "andel_sysselsatta_kon": lambda: share_by_group(pub, language, by_sex=True),
+        "forest_riskskillnad": lambda: forest_risk_difference(pub, language),
+        **{f"consort_{w}m": lambda w=w: consort(pub, w, language) for w in pub.flow},
     }
-    for window in pub.flow:
-        figs[f"consort_{window}m"] = consort(pub, window, language)
-    return {name: [str(p) for p in save(fig, out / name, data[name])]
-            for name, fig in figs.items()}
+    return {name: [str(p) for p in paths]
+            for name, paths in save_all(drawings, out, data, parallel=parallel).items()}
 
 
 def _shown_groups(pub: Publication, outcome: str) -> set[tuple[int, str]]:
