@@ -237,13 +237,17 @@ def attacker_bounds(keys: list[Key], relations: list[tuple[Key, tuple[Key, ...]]
         first, *rest = coef
         for k in rest:
             parent[find(k)] = find(first)
+    components: dict[Key, list[tuple[dict[Key, float], float]]] = {}
+    for c, b in rows:
+        components.setdefault(find(next(iter(c))), []).append((c, b))
+    signatures: dict[Key, tuple] = {}
     out = {}
     for key in targets:
         if key in fixed:
             out[key] = (fixed[key], fixed[key])
             continue
         root = find(key)
-        comp_rows = [(c, b) for c, b in rows if find(next(iter(c))) == root]
+        comp_rows = components.get(root, [])
         single = [b / c[key] for c, b in comp_rows if list(c) == [key]]
         if single:
             out[key] = (single[0], single[0])
@@ -252,14 +256,17 @@ def attacker_bounds(keys: list[Key], relations: list[tuple[Key, tuple[Key, ...]]
             low, high = bounds.get(key, (0.0, None))
             out[key] = (low, math.inf if high is None else high)
             continue
-        variables = sorted({k for c, _ in comp_rows for k in c}, key=str)
-        var_bounds = [bounds.get(k, (0.0, None)) for k in variables]
-        component = ("component", tuple(variables), tuple(var_bounds),
-                     tuple(tuple(sorted((str(k), a) for k, a in c.items())) + (b,)
-                           for c, b in comp_rows))
+        if root not in signatures:
+            variables = sorted({k for c, _ in comp_rows for k in c}, key=str)
+            var_bounds = [bounds.get(k, (0.0, None)) for k in variables]
+            signatures[root] = ("component", tuple(variables), tuple(var_bounds),
+                                tuple(tuple(sorted((str(k), a) for k, a in c.items())) + (b,)
+                                      for c, b in comp_rows))
+        component = signatures[root]
         if (key, component) not in cache:
             if component not in cache:
-                cache[component] = _Component(variables, var_bounds, comp_rows)
+                cache[component] = _Component(list(component[1]), list(component[2]),
+                                              comp_rows)
             cache[key, component] = cache[component].bounds(key)
         out[key] = cache[key, component]
     return out
