@@ -13,8 +13,8 @@ import pytest
 
 from rehabkoord import style
 
-needs_fork = pytest.mark.skipif(not hasattr(os, "fork") or style._cpus() < 2,
-                                reason="the second process needs fork and two CPUs")
+needs_fork = pytest.mark.skipif(not style.two_processes(),
+                                reason="the second process needs Linux and two CPUs")
 
 
 def _drawing(i: int):

@@ -52,8 +52,11 @@ def save(fig: plt.Figure, stem: str | Path, data: pd.DataFrame | None = None) ->
     return paths
 
 
-def _cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+def two_processes() -> bool:
+    """Whether `save_all` draws in two processes: on Linux (fork is safe there with the
+    libraries loaded; macOS's system libraries are not fork-safe, Windows has no fork) with
+    at least two CPUs ours."""
+    return sys.platform.startswith("linux") and len(os.sched_getaffinity(0)) > 1
 
 
 def save_all(drawings: Mapping[str, Callable[[], plt.Figure]], out_dir: str | Path,
@@ -63,14 +66,14 @@ def save_all(drawings: Mapping[str, Callable[[], plt.Figure]], out_dir: str | Pa
     with `data[name]`; returns name -> paths.
 
     Drawing and writing PNG and SVG is most of a figures stage (0.2–0.8 s a figure). Where
-    the platform forks and more than one CPU is ours, a copy of this process works beside it:
+    `two_processes()`, a forked copy of this process works beside it:
     each process takes the next figure not yet taken (one byte each from a shared pipe), so
     a slow figure does not hold the other process idle. Each file is written by one process
     and has the same bytes either way. The copy's output (warnings, its error) is passed on
     here, and a figure it fails to draw is an error here."""
     out = Path(out_dir)
     names = list(drawings)
-    if not (parallel and 1 < len(names) < 256 and hasattr(os, "fork") and _cpus() > 1):
+    if not (parallel and 1 < len(names) < 256 and two_processes()):
         return {n: save(drawings[n](), out / n, data.get(n)) for n in names}
     queue, fill = os.pipe()
     os.write(fill, bytes(range(len(names))))  # fewer than 256 bytes: one atomic write
