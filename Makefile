@@ -74,8 +74,8 @@ lab: $(STAMP) $(LAB)/jupyter
 	JUPYTER_PATH=$(CURDIR)/$(VENV)/share/jupyter PYTHONPATH=$(CURDIR)/src \
 	  $(LAB)/jupyter lab --ContentsManager.pre_save_hook=rehabkoord.notebooks.pre_save_hook
 
-# A warm worker (Linux, macOS): while it runs, stage commands run in forks of it with the
-# libraries already imported (rehabkoord.worker); Ctrl-C stops it. Windows: not needed, not used.
+# A warm worker (Linux): while it runs, stage commands run in forks of it with the
+# libraries already imported (rehabkoord.worker); Ctrl-C stops it. Windows, macOS: not used.
 worker: $(STAMP)
 	$(RUN) $(BIN)/python -m rehabkoord.worker
 

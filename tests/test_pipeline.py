@@ -24,6 +24,8 @@ import pytest
 from attacker import assert_appendix_cannot_be_undone
 from pipeline_helpers import BIN, copy_built, copy_project, dvc, env, set_params, short_name, stages_run
 
+from rehabkoord import worker
+
 pytestmark = pytest.mark.slow
 STAGES = ["synthesize", "clean", "cohort", "analyse", "power", "figures", "report"]
 DAG = [("synthesize", "clean"), ("clean", "cohort"), ("cohort", "analyse"), ("analyse", "figures"),
@@ -141,7 +143,7 @@ def test_two_runs_give_identical_tables(built, tmp_path):
         assert digest(f) == digest(other / "reports" / "uppsala" / "figures" / f.name), f.name
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="the warm worker needs fork (not Windows)")
+@pytest.mark.skipif(not worker.available(), reason="the warm worker runs on Linux only")
 def test_a_run_served_by_the_warm_worker_gives_identical_outputs(built, tmp_path, monkeypatch):
     """Every Uppsala stage runs in a fork of the warm worker, with the same tables and figures
     as the run in separate processes."""

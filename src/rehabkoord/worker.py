@@ -12,11 +12,11 @@ every run sees the current code; the fork starts from the same imported state ev
 nothing one stage does reaches the next. DVC still runs every stage, decides what re-runs and
 records the outputs: only where the stage's Python runs changes.
 
-Without a worker, on Windows (no fork), or with `REHABKOORD_NO_WORKER=1`, the stage runs in
-its own process as before. A worker serves only commands from the same interpreter, `sys.path`
-and import-relevant environment (`key`), so a changed environment or installed package set
-is never served by a worker that imported something else; the command then runs in its own
-process.
+Without a worker, on Windows (no fork) or macOS (its system libraries are not fork-safe once
+loaded), or with `REHABKOORD_NO_WORKER=1`, the stage runs in its own process as before. A
+worker serves only commands from the same interpreter, `sys.path` and import-relevant
+environment (`key`), so a changed environment or installed package set is never served by a
+worker that imported something else; the command then runs in its own process.
 """
 
 from __future__ import annotations
@@ -87,8 +87,10 @@ def socket_path(worker_key: str | None = None, *, create: bool = False) -> Path:
 
 
 def available() -> bool:
-    """Whether this platform can run a worker (fork and passing file descriptors)."""
-    return hasattr(os, "fork") and hasattr(socket, "AF_UNIX") and hasattr(socket, "send_fds")
+    """Whether this platform runs a worker: Linux (fork, and file descriptors passed over Unix
+    sockets). Not macOS, where forking a process that has loaded the system's numerical
+    libraries is unsafe (why Python's multiprocessing spawns there), nor Windows (no fork)."""
+    return sys.platform.startswith("linux") and hasattr(socket, "send_fds")
 
 
 def delegate(module: str, argv: list[str]) -> int | None:
@@ -232,7 +234,7 @@ def serve(ready: str | None = None) -> None:
     import importlib
 
     if not available():
-        raise SystemExit("rehabkoord.worker needs fork and Unix sockets (not on Windows); "
+        raise SystemExit("rehabkoord.worker runs on Linux only (not on Windows or macOS); "
                          "stages run in their own processes there")
     worker_key = key()  # as the commands compute it: before the stage's own settings
     path = socket_path(worker_key, create=True)
