@@ -66,11 +66,13 @@ render.html("reports/uppsala/notebooks/06_report.ipynb", "reports/uppsala/bilaga
 PROJECT: Path | None = None  # the temporary copy, once made
 
 
-def env() -> dict[str, str]:
+def env(project: Path | None = None) -> dict[str, str]:
+    """The environment of a command in `project` (default: the copy): its own library first."""
+    project = project or PROJECT
     e = dict(os.environ)
     e["PATH"] = f"{BIN}{os.pathsep}{e.get('PATH', '')}"
-    if PROJECT is not None:  # the copy's library, not an installed one
-        e["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT / "src"),
+    if project is not None:  # the copy's library, not an installed one
+        e["PYTHONPATH"] = os.pathsep.join(filter(None, [str(project / "src"),
                                                         e.get("PYTHONPATH")]))
     e["SOURCE_DATE_EPOCH"] = "1767225600"
     return e
@@ -212,7 +214,7 @@ def start_worker(project: Path, tmp: Path) -> subprocess.Popen:
     """A warm worker serving the copy's stage commands (same interpreter and environment)."""
     ready = tmp / "worker-ready"
     proc = subprocess.Popen([sys.executable, "-m", "rehabkoord.worker", "--ready", str(ready)],
-                            cwd=project, env=env(), stdout=subprocess.DEVNULL)
+                            cwd=project, env=env(project), stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not ready.exists():
         if proc.poll() is not None or time.monotonic() > deadline:

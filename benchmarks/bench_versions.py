@@ -16,39 +16,17 @@ the medians. A version is a folder holding the compendium (`git worktree add /tm
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import yaml
+from bench_pipeline import BIN, TARGET, env, set_param, start_worker  # also puts src/ on the path
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-sys.path.insert(0, str(ROOT / "src"))
-from rehabkoord.verify import copy_project  # noqa: E402
+from rehabkoord.verify import copy_project
 
-TARGET = "notebooks/uppsala/dvc.yaml"
-PARAMS = Path("notebooks/uppsala/params.yaml")
 CHANGES = {"min_cell": ("report", [4, 3]), "conf_level": ("analysis", [0.9, 0.95])}
-
-
-def env(project: Path) -> dict[str, str]:
-    e = dict(os.environ)
-    e["PATH"] = f"{BIN}{os.pathsep}{e.get('PATH', '')}"
-    e["PYTHONPATH"] = os.pathsep.join(filter(None, [str(project / "src"), e.get("PYTHONPATH")]))
-    e["SOURCE_DATE_EPOCH"] = "1767225600"
-    return e
-
-
-def set_param(project: Path, section: str, key: str, value) -> None:
-    path = project / PARAMS
-    params = yaml.safe_load(path.read_text(encoding="utf-8"))
-    params[section][key] = value
-    path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
 def repro(project: Path, *extra: str) -> float:
@@ -56,17 +34,6 @@ def repro(project: Path, *extra: str) -> float:
     subprocess.run([str(BIN / "dvc"), "repro", *extra, TARGET], cwd=project, env=env(project),
                    check=True, capture_output=True)
     return time.perf_counter() - start
-
-
-def start_worker(project: Path, ready: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "rehabkoord.worker", "--ready", str(ready)],
-                            cwd=project, env=env(project), stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not ready.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"the worker of {project} did not start")
-        time.sleep(0.1)
-    return proc
 
 
 def main() -> None:
@@ -83,7 +50,8 @@ def main() -> None:
                 project = copy_project(Path(folder).resolve(), Path(tmp) / name)
                 projects[name] = project
                 if not args.no_worker:
-                    workers.append(start_worker(project, Path(tmp) / f"{name}.ready"))
+                    (Path(tmp) / f"{name}-worker").mkdir()
+                    workers.append(start_worker(project, Path(tmp) / f"{name}-worker"))
                 repro(project)
             times: dict[tuple[str, str], list[float]] = {}
             order = list(projects)

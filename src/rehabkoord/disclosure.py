@@ -259,14 +259,14 @@ def attacker_bounds(keys: list[Key], relations: list[tuple[Key, tuple[Key, ...]]
         if root not in signatures:
             variables = sorted({k for c, _ in comp_rows for k in c}, key=str)
             var_bounds = [bounds.get(k, (0.0, None)) for k in variables]
-            signatures[root] = ("component", tuple(variables), tuple(var_bounds),
-                                tuple(tuple(sorted((str(k), a) for k, a in c.items())) + (b,)
-                                      for c, b in comp_rows))
+            component = ("component", tuple(variables), tuple(var_bounds),
+                         tuple(tuple(sorted((str(k), a) for k, a in c.items())) + (b,)
+                               for c, b in comp_rows))
+            if component not in cache:
+                cache[component] = _Component(variables, var_bounds, comp_rows)
+            signatures[root] = component
         component = signatures[root]
         if (key, component) not in cache:
-            if component not in cache:
-                cache[component] = _Component(list(component[1]), list(component[2]),
-                                              comp_rows)
             cache[key, component] = cache[component].bounds(key)
         out[key] = cache[key, component]
     return out

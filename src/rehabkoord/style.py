@@ -87,8 +87,7 @@ def save_all(drawings: Mapping[str, Callable[[], plt.Figure]], out_dir: str | Pa
         _save_in_copy(drawings, names, out, data, queue, writer)
     os.close(writer)
     try:
-        while taken := os.read(queue, 1):
-            save(drawings[names[taken[0]]](), out / names[taken[0]], data.get(names[taken[0]]))
+        _save_taken(queue, drawings, names, out, data)
     finally:
         os.close(queue)
         with os.fdopen(reader, encoding="utf-8", errors="replace") as copy_output:
@@ -102,6 +101,19 @@ def save_all(drawings: Mapping[str, Callable[[], plt.Figure]], out_dir: str | Pa
     return {n: _paths(out / n, data.get(n)) for n in names}
 
 
+def _save_taken(queue: int, drawings: Mapping[str, Callable[[], plt.Figure]],
+                names: list[str], out: Path, data: Mapping[str, pd.DataFrame | None]) -> None:
+    """Draw and save the figures whose numbers this process reads from `queue`, until it is
+    empty; an error names its figure."""
+    while taken := os.read(queue, 1):
+        name = names[taken[0]]
+        try:
+            save(drawings[name](), out / name, data.get(name))
+        except BaseException as err:
+            err.add_note(f"figure {name} could not be drawn")
+            raise
+
+
 def _save_in_copy(drawings: Mapping[str, Callable[[], plt.Figure]], names: list[str],
                   out: Path, data: Mapping[str, pd.DataFrame | None], queue: int,
                   writer: int) -> None:
@@ -112,13 +124,7 @@ def _save_in_copy(drawings: Mapping[str, Callable[[], plt.Figure]], names: list[
     try:
         stream = os.fdopen(writer, "w", encoding="utf-8")
         sys.stdout = sys.stderr = stream
-        while taken := os.read(queue, 1):
-            name = names[taken[0]]
-            try:
-                save(drawings[name](), out / name, data.get(name))
-            except BaseException:
-                print(f"figure {name} could not be drawn:", file=stream)
-                raise
+        _save_taken(queue, drawings, names, out, data)
         code = 0
     except BaseException:
         traceback.print_exc()

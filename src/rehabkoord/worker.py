@@ -212,7 +212,7 @@ def _serve_one(conn: socket.socket) -> None:
 
 
 def _warm_up() -> None:
-    """Render a small notebook to HTML as the report stage does: the regular expressions
+    """Render a small notebook to HTML with the report's template: the regular expressions
     nbconvert's Markdown and HTML passes compile on first use (about 0.25 s) are then
     compiled once, in the worker, instead of in every report stage."""
     import nbformat
@@ -224,8 +224,7 @@ def _warm_up() -> None:
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("# Rubrik\n\n*text* `kod` [länk](#a)\n\n- punkt"),
         nbformat.v4.new_code_cell("1", outputs=[output])])
-    HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
-                 exclude_output_prompt=True).from_notebook_node(nb)
+    HTMLExporter(template_name="lab").from_notebook_node(nb)
 
 
 def serve(ready: str | None = None) -> None:
