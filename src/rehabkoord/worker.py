@@ -46,11 +46,17 @@ _ENV_NAMES = ("LANG", "TZ", "HOME")
 
 #: Imported once by the worker: what stage processes import before their own code
 #: (matplotlib_inline's backend is left out: imported ahead, inline figures are lost).
-PRELOAD = ("numpy", "pandas", "pyarrow", "pyarrow.parquet", "yaml", "nbformat", "nbclient",
+#: The kernel's start imports `ipykernel.debugger` (debugpy, about 0.18 s), IPython's
+#: history (sqlite3) and inspector; `rehabkoord` imports pyreadstat and nbstripout.
+PRELOAD = ("numpy", "pandas", "pyarrow", "pyarrow.parquet", "pyarrow.dataset", "pyarrow.csv",
+           "pandas.io.formats.style", "pandas.io.formats.csvs", "yaml", "nbformat", "nbclient",
            "papermill", "ipykernel.inprocess.ipkernel", "ipykernel.inprocess.manager",
-           "ipykernel.inprocess.blocking", "matplotlib", "matplotlib.pyplot",
-           "seaborn", "scipy.special", "scipy.stats", "statsmodels.api", "highspy", "duckdb",
-           "nbconvert", "bs4")
+           "ipykernel.inprocess.blocking", "ipykernel.debugger", "IPython.core.application",
+           "IPython.core.completerlib", "IPython.core.logger", "IPython.core.oinspect", "bdb",
+           "sqlite3", "tornado.platform.asyncio", "matplotlib", "matplotlib.pyplot",
+           "matplotlib.backends.backend_agg", "matplotlib.backends.backend_svg", "seaborn",
+           "scipy.special", "scipy.stats", "statsmodels.api", "highspy", "duckdb", "nbconvert",
+           "bs4", "pyreadstat", "nbstripout")
 
 _MAX_REQUEST = 1 << 20
 
