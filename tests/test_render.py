@@ -263,3 +263,37 @@ def test_a_study_renders_with_its_own_title_and_header(tmp_path):
     assert "<title>Uppföljning av ärenden</title>" in text
     assert "Region Värmland" in text and '<html lang="sv">' in text
     assert "Registerstudie" not in text
+
+
+def _small_report(tmp_path: Path) -> tuple[Path, Path]:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("## Resultat\n\n*text*")])
+    path = tmp_path / "r.ipynb"
+    nbformat.write(nb, path)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"report": {"title": "T", "organisation": "O"}}),
+                      encoding="utf-8")
+    return path, params
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="Jinja's per-user folder (POSIX)")
+def test_compiled_templates_give_the_same_page(tmp_path, monkeypatch):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # Jinja's cache folder goes here
+    notebook, params = _small_report(tmp_path)
+    pages = [render.html(notebook, tmp_path / f"{i}.html", params_file=params).read_bytes()
+             for i in range(2)]  # the first compiles and keeps, the second loads
+    cached = list((tmp_path / f"_jinja2-cache-{os.getuid()}").iterdir())
+    monkeypatch.setattr(render, "template_cache", lambda: None)
+    fresh = render.html(notebook, tmp_path / "fresh.html", params_file=params).read_bytes()
+    assert cached and pages[0] == pages[1] == fresh
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="Jinja's per-user folder (POSIX)")
+def test_a_template_cache_folder_that_is_not_ours_alone_is_not_used(tmp_path, monkeypatch):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    (tmp_path / f"_jinja2-cache-{os.getuid()}").write_text("")  # not a private folder
+    assert render.template_cache() is None
+    notebook, params = _small_report(tmp_path)
+    assert "Resultat" in render.html(notebook, tmp_path / "r.html",
+                                     params_file=params).read_text(encoding="utf-8")

@@ -29,6 +29,7 @@ if __name__ == "__main__" and sys.argv[1:2] == ["stage"]:  # a warm worker, befo
     worker.exit_if_served("rehabkoord.render", sys.argv[1:])
 
 import nbformat  # noqa: E402
+from jinja2 import BytecodeCache, FileSystemBytecodeCache  # noqa: E402
 from nbconvert import HTMLExporter  # noqa: E402
 
 from . import provenance, stage  # noqa: E402
@@ -137,6 +138,17 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-sync", "--hide-scrollbars"]
 
 
+def template_cache() -> BytecodeCache | None:
+    """Jinja's compiled nbconvert templates, kept between renders: compiling them is about
+    0.2 s of every report stage. Each entry is keyed by its template's source and Python's
+    bytecode version. The folder is Jinja's own per-user one, checked to be the user's alone
+    (mode 700) since its files are code; where it is not, nothing is cached."""
+    try:
+        return FileSystemBytecodeCache()
+    except (RuntimeError, OSError):
+        return None
+
+
 def html(notebook: str | Path, out: str | Path, language: str | None = None, *,
          params_file: str | Path) -> Path:
     """Executed notebook -> one self-contained HTML file (no inputs, no prompts).
@@ -155,6 +167,7 @@ def html(notebook: str | Path, out: str | Path, language: str | None = None, *,
     nb.cells = [c for c in nb.cells if "remove-cell" not in c.metadata.get("tags", [])]
     exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
+    exporter.environment.bytecode_cache = template_cache()
     body, _ = exporter.from_notebook_node(nb)
     title = params["report"].get("title") or f"{params['report'].get('title_note', '')} – " + (
         "statistisk analys" if language == "sv" else "statistical analysis")
