@@ -49,6 +49,7 @@ def running(tmp_path, monkeypatch):
     proc.terminate()
     proc.wait(timeout=30)
     log.close()
+    assert "leaked" not in (tmp_path / "worker.log").read_text()  # unfrozen before exit
     assert not Path(ready.read_text()).exists()  # the socket is removed on exit
     shutil.rmtree(run)
 
@@ -64,11 +65,14 @@ def _first_output(path: Path) -> str:
 
 
 def test_a_served_stage_runs_in_the_callers_directory_and_environment(running, tmp_path):
-    _notebook(tmp_path / "where.ipynb", "import os\nprint(os.getcwd(), os.environ['PROBE'], "
-                                        "os.environ.get('REHABKOORD_IN_WORKER'))")
+    _notebook(tmp_path / "where.ipynb", "import gc, os\nprint(os.getcwd(), os.environ['PROBE'], "
+                                        "os.environ.get('REHABKOORD_IN_WORKER'), "
+                                        "gc.get_freeze_count() > 0)")
     done = _stage(tmp_path, "where", PROBE="x1")
     assert done.returncode == 0, done.stderr
-    assert _first_output(tmp_path / "where_out.ipynb").split() == [str(tmp_path), "x1", "1"]
+    # the worker's heap is frozen: the fork's collections do not copy its pages
+    assert _first_output(tmp_path / "where_out.ipynb").split() == [str(tmp_path), "x1", "1",
+                                                                   "True"]
     assert "rehabkoord.stage where.ipynb where_out.ipynb -> exit 0" in running.read_text()
 
 
