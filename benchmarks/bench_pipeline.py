@@ -86,7 +86,7 @@ def env(project: Path | None = None) -> dict[str, str]:
 CPU: list[float] = []
 
 
-def _children_cpu() -> float:
+def children_cpu() -> float:
     try:
         import resource
     except ImportError:  # Windows
@@ -96,9 +96,9 @@ def _children_cpu() -> float:
 
 
 def timed(args: list[str], cwd: Path) -> float:
-    start, cpu = time.perf_counter(), _children_cpu()
+    start, cpu = time.perf_counter(), children_cpu()
     subprocess.run(args, cwd=cwd, env=env(), check=True, capture_output=True)
-    CPU.append(_children_cpu() - cpu)
+    CPU.append(children_cpu() - cpu)
     return time.perf_counter() - start
 
 

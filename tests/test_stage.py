@@ -3,6 +3,7 @@ message alone; other errors keep their traceback."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,11 +25,11 @@ def notebook(path: Path, *cells: str) -> Path:
     return path
 
 
-def run_stage(tmp_path: Path, *cells: str) -> subprocess.CompletedProcess:
+def run_stage(tmp_path: Path, *cells: str, **env: str) -> subprocess.CompletedProcess:
     src = notebook(tmp_path / "in.ipynb", *cells)
     return subprocess.run([sys.executable, "-m", "rehabkoord.stage", str(src),
                            str(tmp_path / "out.ipynb")], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, env={**os.environ, **env})
 
 
 def test_outputs_are_those_of_a_kernel(tmp_path):
@@ -60,3 +61,14 @@ def test_other_errors_keep_their_traceback(tmp_path, code):
     done = run_stage(tmp_path, code)
     assert done.returncode != 0
     assert "Traceback" in done.stderr and "PapermillExecutionError" in done.stderr
+
+
+def test_a_stage_leaves_the_users_ipython_history_alone(tmp_path):
+    """A stage is no interactive session: its cells are not appended (and synced, cell by
+    cell) to the SQLite history of the user's IPython profile."""
+    profile = tmp_path / "ipython"
+    done = run_stage(tmp_path, "x = 1", "x + 1", IPYTHONDIR=str(profile))
+    assert done.returncode == 0, done.stderr
+    assert nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[1].outputs[0].data == {
+        "text/plain": "2"}
+    assert not list(profile.rglob("history.sqlite"))

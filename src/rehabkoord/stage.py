@@ -33,6 +33,7 @@ from ipykernel.inprocess.ipkernel import InProcessKernel  # noqa: E402
 from ipykernel.inprocess.manager import InProcessKernelManager  # noqa: E402
 from papermill.exceptions import PapermillExecutionError  # noqa: E402
 from traitlets import DottedObjectName  # noqa: E402
+from traitlets.config import Config  # noqa: E402
 
 from .io import DeliveryError  # noqa: E402
 from .notebooks import scrub  # noqa: E402
@@ -79,7 +80,11 @@ class InProcessManager(InProcessKernelManager):
     client_class = DottedObjectName("rehabkoord.stage.InProcessClient")
 
     def start_kernel(self, **kwargs) -> None:
-        self.kernel = FlushingKernel(parent=self, session=self.session)
+        # A stage is not an interactive session: its cells stay out of the user's IPython
+        # history (a SQLite file written and synced per cell, and grown by every run).
+        config = Config(self.config)
+        config.HistoryManager.enabled = False
+        self.kernel = FlushingKernel(parent=self, session=self.session, config=config)
 
     def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
         super().shutdown_kernel()
