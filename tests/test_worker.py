@@ -160,11 +160,9 @@ def test_a_socket_folder_that_is_not_ours_alone_is_not_used(tmp_path, monkeypatc
 
 
 IMPORTS_OF_A_STAGE = """
-import importlib, json, os, sys
+import json, sys
 from rehabkoord import worker
-os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-for name in worker.PRELOAD:
-    importlib.import_module(name)
+worker.preload()
 before = set(sys.modules)
 from rehabkoord import stage
 stage.execute(sys.argv[1], sys.argv[2])

@@ -234,11 +234,22 @@ def _warm_up() -> None:
     HTMLExporter(template_name="lab").from_notebook_node(nb)
 
 
+def preload() -> None:
+    """Bring this process to the state every fork starts from: the stage's settings, `PRELOAD`
+    imported, nbconvert warmed up (never `rehabkoord`'s own code)."""
+    import importlib
+
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    for name in PRELOAD:
+        with contextlib.suppress(ImportError):  # an optional library that is not installed
+            importlib.import_module(name)
+    _warm_up()
+
+
 def serve(ready: str | None = None) -> None:
     """Import `PRELOAD`, then serve stage commands one at a time until interrupted.
     `ready`: a file written once the worker listens (tests and benchmarks wait for it)."""
-    import importlib
-
     if not available():
         raise SystemExit("rehabkoord.worker runs on Linux only (not on Windows or macOS); "
                          "stages run in their own processes there")
@@ -250,12 +261,7 @@ def serve(ready: str | None = None) -> None:
     except BlockingIOError:
         raise SystemExit(f"rehabkoord.worker: a worker for this environment is already "
                          f"serving at {path}") from None
-    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    for name in PRELOAD:
-        with contextlib.suppress(ImportError):  # an optional library that is not installed
-            importlib.import_module(name)
-    _warm_up()
+    preload()
     # Every fork would otherwise copy the pages of the young objects its first collections
     # visit (about 60 MB with these libraries): they are moved out of the collector's sight.
     gc.collect()
