@@ -267,3 +267,48 @@ def test_counts_print_marks_and_audit_the_withheld():
     assert counts.text(("n",), "en") == "14" and counts.shown(("n",))
     assert not counts.shown(("n",), ("a",)) and counts.n_withheld() == 2
     assert all(i.protected for i in counts.intervals())
+
+
+# --- rules for statistics other than counts (hand calculations) --------------------------------
+
+def test_quantiles_need_the_threshold_group_size():
+    rules = disclosure.Rules(3)
+    assert rules.min_quantile_n == 10
+    assert not rules.quantiles_allowed(9)
+    assert rules.quantiles_allowed(10)
+    assert disclosure.Rules.from_params({"min_cell": 3, "min_quantile_n": 20}).quantiles_allowed(19) \
+        is False
+
+
+def test_magnitude_rules_by_hand():
+    rules = disclosure.Rules(3)
+    assert rules.magnitude_reason([10, 10]) == disclosure.SMALL_GROUP  # 2 persons < min_cell
+    assert rules.magnitude_reason([10, 10, 10, 10, 10]) == ""  # top two 20 of 50; 30 ≥ 1
+    # (2, 90 %): 100 + 1 = 101 > 0.9 × 103 = 92.7
+    assert rules.magnitude_reason([100, 1, 1, 1]) == disclosure.DOMINATED
+    # the (n, k) rule passes at k = 0.99 (195 ≤ 198), the p % rule does not: 200 − 195 = 5 < 10
+    loose = disclosure.Rules(3, dominance_k=0.99)
+    assert loose.magnitude_reason([100, 95, 5]) == disclosure.DOMINATED
+    assert disclosure.Rules(3, dominance_k=0.99, p_percent=0.04).magnitude_reason(
+        [100, 95, 5]) == ""  # 5 ≥ 4
+    assert rules.magnitude_reason([0, 0, 0, 0]) == ""  # nothing to dominate
+    assert rules.magnitude_reason([5, float("nan"), 5]) == disclosure.SMALL_GROUP
+
+
+@pytest.mark.parametrize("key, value", [("min_quantile_n", 0), ("min_quantile_n", 2.5),
+                                        ("dominance", [2]), ("dominance", [0, 0.9]),
+                                        ("dominance", [2, 1.5]), ("p_percent", 1.0),
+                                        ("min_df", -1)])
+def test_rules_reject_bad_parameters(key, value):
+    with pytest.raises(ValueError, match=f"report.{key}"):
+        disclosure.Rules.from_params({"min_cell": 3, key: value})
+
+
+def test_rules_from_params_and_their_statement():
+    rules = disclosure.Rules.from_params({"min_cell": 5, "min_quantile_n": 12,
+                                          "dominance": [3, 0.8], "p_percent": 0.15, "min_df": 20})
+    assert (rules.min_quantile_n, rules.dominance_n, rules.dominance_k, rules.p_percent,
+            rules.min_df) == (12, 3, 0.8, 0.15, 20)
+    sv, en = rules.describe("sv"), rules.describe("en")
+    for text in (sv, en):
+        assert "12" in text and "(3, 80 %)" in text and "15 %" in text and "20" in text

@@ -29,6 +29,10 @@ SMALL = "small count"
 COMPLEMENT = "complementary suppression"
 REVEALS = "would reveal a withheld count"
 SMALL_GROUP = "group smaller than the threshold"
+FEW_FOR_QUANTILES = "fewer persons than the quantile threshold"
+EXTREME = "a minimum or maximum is one person's value"
+DOMINATED = "dominated by few persons"
+FEW_DF = "fewer residual degrees of freedom than the threshold"
 TOLERANCE = 1e-6
 
 Key = tuple
@@ -46,14 +50,86 @@ class Rules:
     min_cell: int
     zeros_disclosive: bool = False
     mark_small: bool = True
+    min_quantile_n: int = 10
+    dominance_n: int = 2
+    dominance_k: float = 0.9
+    p_percent: float = 0.10
+    min_df: int = 10
 
     @classmethod
     def from_params(cls, report: dict) -> Rules:
+        """The rules from a study's `report:` section; keys left out take the defaults above
+        (the quantile threshold from the SDAP output-checking handbook, dominance and p %
+        as ACRO's defaults)."""
         m = report["min_cell"]
         if not isinstance(m, int) or m < 1:
             raise ValueError(f"params.yaml report.min_cell must be a positive integer, not {m!r}")
+        q = report.get("min_quantile_n", cls.min_quantile_n)
+        if not isinstance(q, int) or q < 1:
+            raise ValueError("params.yaml report.min_quantile_n must be a positive integer, "
+                             f"not {q!r}")
+        dominance = report.get("dominance", [cls.dominance_n, cls.dominance_k])
+        if (not isinstance(dominance, list | tuple) or len(dominance) != 2
+                or not isinstance(dominance[0], int) or dominance[0] < 1
+                or not 0 < float(dominance[1]) <= 1):
+            raise ValueError("params.yaml report.dominance must be [n, k]: a whole number of "
+                             f"contributors and a share in (0, 1], not {dominance!r}")
+        p = report.get("p_percent", cls.p_percent)
+        if not isinstance(p, int | float) or not 0 <= p < 1:
+            raise ValueError(f"params.yaml report.p_percent must be a share in [0, 1), not {p!r}")
+        df = report.get("min_df", cls.min_df)
+        if not isinstance(df, int) or df < 0:
+            raise ValueError(f"params.yaml report.min_df must be a whole number ≥ 0, not {df!r}")
         return cls(m, bool(report.get("zeros_disclosive", False)),
-                   bool(report.get("mark_small_counts", True)))
+                   bool(report.get("mark_small_counts", True)), q, dominance[0],
+                   float(dominance[1]), float(p), df)
+
+    def quantiles_allowed(self, n: int) -> bool:
+        """Whether quantiles (median, quartiles, deciles, box-plot hinges, ECDF steps) of a
+        group of `n` persons may be published: with fewer, interpolated quantiles give back
+        the persons' own values."""
+        return n >= self.min_quantile_n
+
+    def magnitude_reason(self, values: Iterable[float]) -> str:
+        """Why a sum or mean of the persons' magnitudes (days, kronor) may not be published,
+        or "" when it may: a group below `min_cell`, the (n, k) rule (the `dominance_n`
+        largest make up more than `dominance_k` of the total) or the p % rule (the total
+        less the two largest is below `p_percent` of the largest, so the second largest
+        contributor can estimate the largest within p %). Negative values count by size."""
+        x = np.sort(np.abs(np.asarray(list(values), dtype=float)))[::-1]
+        x = x[~np.isnan(x)]
+        if len(x) < self.min_cell:
+            return SMALL_GROUP
+        total = x.sum()
+        if total <= 0:
+            return ""
+        if x[:self.dominance_n].sum() > self.dominance_k * total:
+            return DOMINATED
+        if len(x) >= 2 and total - x[0] - x[1] < self.p_percent * x[0]:
+            return DOMINATED
+        return ""
+
+    def describe(self, language: str = "sv") -> str:
+        """The rules for statistics other than counts, as each appendix states them."""
+        q, n = self.min_quantile_n, self.dominance_n
+        k, p = number(100 * self.dominance_k, 0, language), number(100 * self.p_percent, 0, language)
+        if language == "sv":
+            return (f"Medianer, kvartiler och andra kvantiler redovisas bara för grupper med minst "
+                    f"{q} personer, och minsta och största värden redovisas aldrig (de är en "
+                    f"persons värde). Summor och medelvärden av dagar eller belopp redovisas inte "
+                    f"för grupper under {self.min_cell} personer eller när de domineras av få "
+                    f"personer: när de {n} största bidragen utgör mer än {k} % av summan "
+                    f"(({n}, {k} %)-regeln), eller när summan utan de två största är mindre än "
+                    f"{p} % av det största (p %-regeln). Modellskattningar redovisas bara med "
+                    f"minst {self.min_df} residuala frihetsgrader.")
+        return (f"Medians, quartiles and other quantiles are published only for groups of at least "
+                f"{q} persons, and minima and maxima never (each is one person's value). Sums "
+                f"and means of days or amounts are not published for groups below "
+                f"{self.min_cell} persons or when a few persons dominate them: when the {n} "
+                f"largest contributions make up more than {k} % of the sum (the ({n}, {k} %) "
+                f"rule), or when the sum less the two largest is below {p} % of the largest (the "
+                f"p % rule). Model estimates are published only with at least {self.min_df} "
+                "residual degrees of freedom.")
 
     def small(self, count: int) -> bool:
         return 0 < count < self.min_cell or (self.zeros_disclosive and count == 0)
