@@ -20,7 +20,7 @@ STUDIES := uppsala caseload stockholm risk
 # `make report STUDY=caseload` builds one study; `make stage STAGE=analyse` is the Uppsala study's
 STUDY ?= $(STUDIES)
 
-.PHONY: setup report check-data stage strip lab test pdf verify reference bundle worker
+.PHONY: setup report check-data stage strip lab test pdf verify reference bundle worker export
 
 $(STAMP): requirements.lock pyproject.toml
 	@if [ -n "$(OFFLINE)" ] && [ ! -d "$(WHEELS)" ]; then \
@@ -85,6 +85,12 @@ pdf: report
 	$(RUN) $(BIN)/python -m rehabkoord.render pdf reports/uppsala/bilaga.html reports/uppsala/bilaga.pdf
 	@echo "PDF: $(CURDIR)/reports/uppsala/bilaga.pdf"
 
+# What may leave SCB's environment: each study's reports/<study>/ checked (rehabkoord.export) and
+# gathered with its output-check report in dist/export/<study>/ and dist/export/<study>.zip.
+# A failing check writes nothing and exits non-zero.
+export: report
+	$(RUN) $(BIN)/python -m rehabkoord.export $(STUDY)
+
 # OFFLINE=1 has no Spark wheels: the parity test then skips and says why.
 test: $(STAMP) $(if $(OFFLINE),,$(SPARK_STAMP))
 	$(RUN) $(BIN)/ruff check src tests benchmarks
@@ -93,7 +99,7 @@ test: $(STAMP) $(if $(OFFLINE),,$(SPARK_STAMP))
 verify: $(STAMP)
 	$(RUN) $(BIN)/python -m rehabkoord.verify
 
-# After an intended change: make report && make reference, then commit reports/uppsala/reference/
+# After an intended change: make report && make reference, then commit notebooks/uppsala/reference/
 reference: report
 	$(RUN) $(BIN)/python -m rehabkoord.verify --refresh
 

@@ -58,7 +58,7 @@ for notebook in json.loads(sys.argv[1]):
     code = "\\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     exec(compile(code, notebook, "exec"), {"__name__": "__main__"})
 from rehabkoord import render
-render.html("reports/uppsala/notebooks/06_report.ipynb", "reports/uppsala/bilaga.html",
+render.html("data/processed/uppsala/notebooks/06_report.ipynb", "reports/uppsala/bilaga.html",
             params_file="notebooks/uppsala/params.yaml")
 """
 
@@ -147,8 +147,8 @@ from rehabkoord.io import read_json
 lap("imports (pandas, matplotlib, seaborn)")
 params = load_params("notebooks/uppsala/params.yaml")
 table = pd.read_parquet("data/processed/uppsala/analysis.parquet")
-results = pd.read_parquet("reports/uppsala/tables/results.parquet")
-baseline = pd.read_parquet("reports/uppsala/tables/baseline.parquet")
+results = pd.read_parquet("data/processed/uppsala/tables/results.parquet")
+baseline = pd.read_parquet("data/processed/uppsala/tables/baseline.parquet")
 flow = read_json(Path("data/processed/uppsala/flow.json"))
 lap("read inputs")
 for min_cell in (3, 4):

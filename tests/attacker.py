@@ -3,13 +3,13 @@
 Independent of `rehabkoord.disclosure`'s own audit: the relations a reader knows are declared
 here from the tables' layout (flow steps, both windows' randomised groups, strata, outcome n
 against the analysed, Table 1 levels against N, events + non-events), the published numbers
-come from `reports/uppsala/tables/published.json`, and every interval is one full LP (scipy's HiGHS).
+come from `data/processed/uppsala/tables/published.json`, and every interval is one full LP (scipy's HiGHS).
 A withheld count ("<m") must keep an interval as wide as "<m" itself (1–(m−1), or 0–(m−1)
 when zeros are small too); so must any other count the reader can tell is small (withheld
 "–", or implied: non-events, all excluded), unless it is a published kind of zero. The power
 text's n is the smaller group's analysed n, so both cases are tried.
 
-    python tests/attacker.py reports/uppsala/tables/published.json
+    python tests/attacker.py data/processed/uppsala/tables/published.json
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def summary(findings: list[Finding], title: str) -> str:
 
 def assert_appendix_cannot_be_undone(project: Path) -> str:
     """The attacker against a built project's rendered appendix; returns the printout."""
-    published = json.loads((project / "reports" / "uppsala" / "tables" / "published.json")
+    published = json.loads((project / "data" / "processed" / "uppsala" / "tables" / "published.json")
                            .read_text(encoding="utf-8"))
     html = (project / "reports" / "uppsala" / "bilaga.html").read_text(encoding="utf-8")
     marks = {c["mark"] for c in published["cells"] if c["mark"]}

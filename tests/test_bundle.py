@@ -102,7 +102,7 @@ def test_offline_install_from_the_bundle_runs_the_pipeline(built_bundle, tmp_pat
                             "--no-rerun"], cwd=project, capture_output=True, text=True)
     assert "Numbers: every value agrees with the reference." in check.stdout, check.stdout
     stamp = subprocess.run([str(project / ".venv" / "bin" / "python"), "-m",
-                            "rehabkoord.provenance", "reports/uppsala/tables/results.parquet"],
+                            "rehabkoord.provenance", "data/processed/uppsala/tables/results.parquet"],
                            cwd=project, capture_output=True, text=True, check=True).stdout
     commit = (project / "BUNDLE_COMMIT").read_text().split()[0]
     assert commit in stamp

@@ -15,7 +15,7 @@ import pytest
 from pipeline_helpers import ROOT, copy_project, env, set_params
 
 pytestmark = pytest.mark.slow
-KEPT = ["reports/uppsala/tables/results.csv", "data/interim/uppsala/lisa.parquet",
+KEPT = ["data/processed/uppsala/tables/results.csv", "data/interim/uppsala/lisa.parquet",
         "data/processed/uppsala/flow.json",
         "reports/uppsala/bilaga.html"]
 

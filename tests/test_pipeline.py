@@ -30,10 +30,10 @@ pytestmark = pytest.mark.slow
 STAGES = ["synthesize", "clean", "cohort", "analyse", "power", "figures", "report"]
 DAG = [("synthesize", "clean"), ("clean", "cohort"), ("cohort", "analyse"), ("analyse", "figures"),
        ("figures", "report"), ("power", "report"), ("analyse", "report")]
-TABLES = ["reports/uppsala/tables/results.csv", "reports/uppsala/tables/baseline.csv",
-          "reports/uppsala/tables/power.json", "reports/uppsala/metrics.json",
+TABLES = ["data/processed/uppsala/tables/results.csv", "data/processed/uppsala/tables/baseline.csv",
+          "data/processed/uppsala/tables/power.json", "data/processed/uppsala/metrics.json",
           "data/processed/uppsala/flow.json", "data/interim/uppsala/clean_flow.json",
-          "data/processed/uppsala/analysis.parquet", "reports/uppsala/tables/results.parquet"]
+          "data/processed/uppsala/analysis.parquet", "data/processed/uppsala/tables/results.parquet"]
 
 
 def digest(path: Path) -> str:
@@ -99,11 +99,11 @@ def test_a_parameter_reruns_exactly_the_stages_that_read_it(own, changes, reruns
 
 
 def test_power_depends_only_on_the_design(own):
-    before = digest(own / "reports" / "uppsala" / "tables" / "power.json")
+    before = digest(own / "data" / "processed" / "uppsala" / "tables" / "power.json")
     set_params(own, synthetic={"seed": 1, "mean_sick_days_control": 90.0})
     done = dvc("repro", cwd=own)
     assert "power" not in stages_run(done.stdout) and "synthesize" in stages_run(done.stdout)
-    assert digest(own / "reports" / "uppsala" / "tables" / "power.json") == before
+    assert digest(own / "data" / "processed" / "uppsala" / "tables" / "power.json") == before
 
 
 def test_english_appendix_by_one_parameter(own):
@@ -207,7 +207,8 @@ def test_killed_stage_is_not_trusted(own):
     time.sleep(2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    leftovers = [p for p in (own / "reports" / "uppsala" / "tables").iterdir() if p.name.endswith(".tmp")]
+    tables = own / "data" / "processed" / "uppsala" / "tables"
+    leftovers = [p for p in tables.iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
     (own / ".dvc" / "tmp" / "rwlock").unlink(missing_ok=True)
     (own / ".dvc" / "tmp" / "lock").unlink(missing_ok=True)
@@ -220,8 +221,9 @@ def test_no_person_keys_in_outputs(built):
     rand = pd.read_parquet(built / "data" / "interim" / "uppsala" / "randomisation.parquet")
     keys = set(rand["LopNr"].astype(str))
     pattern = re.compile(r"(?<![0-9A-Za-z])(" + "|".join(map(re.escape, keys)) + r")(?![0-9A-Za-z])")
-    reports = built / "reports" / "uppsala"
-    outputs = [reports / "bilaga.html", *(reports / "notebooks").glob("*.ipynb")]
+    internal = built / "data" / "processed" / "uppsala" / "notebooks"
+    outputs = [*(built / "reports").rglob("*.html"), *(built / "reports").rglob("*.csv"),
+               *internal.glob("*.ipynb")]
     for path in outputs:
         text = path.read_text(encoding="utf-8")
         if path.suffix == ".ipynb":
@@ -230,6 +232,28 @@ def test_no_person_keys_in_outputs(built):
         hits = pattern.findall(text)
         assert not hits, f"{path.name} shows {len(hits)} person key(s)"
         assert "LopNr" not in text or path.suffix == ".ipynb", path.name
+
+
+def test_every_study_exports_with_every_check_passed(built, tmp_path):
+    """`make export`'s command on the default data of all four studies: reports/<study>/ holds
+    only publishable files, every check passes, and each export lists its files' sha256."""
+    done = subprocess.run([str(BIN / "python"), "-m", "rehabkoord.export", "--out",
+                           str(tmp_path / "export")], cwd=built, env=env(),
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    studies = ("uppsala", "caseload", "stockholm", "risk")
+    assert done.stdout.splitlines() == [f"Export ({s}): {tmp_path / 'export' / s}"
+                                        for s in studies]
+    for study in studies:
+        report = json.loads((tmp_path / "export" / study / "utdatakontroll.json")
+                            .read_text(encoding="utf-8"))
+        print(study, {c["name"]: c["status"] for c in report["checks"]},
+              len(report["files"]), "files", len(report["cells"]), "cells")
+        assert {c["status"] for c in report["checks"]} <= {"pass", "review"}
+        names = {f["name"] for f in report["files"]}
+        assert not [n for n in names if n.endswith((".ipynb", ".parquet"))]
+        assert any(n.startswith("tables/") for n in names)
+        assert (tmp_path / "export" / f"{study}.zip").is_file()
 
 
 def test_small_cells_are_suppressed_in_html(tmp_path):
@@ -244,7 +268,7 @@ def test_small_cells_are_suppressed_in_html(tmp_path):
     set_params(project, synthetic={"n_participants": 30, "seed": 11}, report={"min_cell": 5},
                power={"n_sim": 5})
     dvc("repro", "notebooks/uppsala/dvc.yaml:report", cwd=project)
-    tables = project / "reports" / "uppsala" / "tables"
+    tables = project / "data" / "processed" / "uppsala" / "tables"
     pub = disclosure.publish(pd.read_parquet(tables / "results.parquet"),
                              pd.read_parquet(tables / "baseline.parquet"),
                              read_json(project / "data" / "processed" / "uppsala" / "flow.json"),

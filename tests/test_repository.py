@@ -44,7 +44,7 @@ def test_git_tracks_no_data_and_no_executed_notebooks():
 
 def test_gitignore_covers_data_and_outputs():
     probe = ["data/raw/scb/lisa_2023.sas7bdat", "data/interim/uppsala/lisa.parquet",
-             "reports/uppsala/notebooks/02_clean.ipynb", "reports/uppsala/bilaga.html"]
+             "data/processed/uppsala/notebooks/02_clean.ipynb", "reports/uppsala/bilaga.html"]
     done = subprocess.run(["git", "check-ignore", *probe], cwd=ROOT, capture_output=True,
                           text=True)
     assert sorted(done.stdout.split()) == sorted(probe)
@@ -176,6 +176,8 @@ NOT_RUN = {
     "make bundle": "downloads every wheel for two platforms (tests/test_bundle.py builds it)",
     "make report OFFLINE=1": "needs an unpacked bundle (tests/test_bundle.py runs it)",
     "make check-data": "needs a delivery in data.dir (tests/test_clean.py runs the check)",
+    "make export STUDY=uppsala": "runs the pipeline first (test_pipeline.py runs the export "
+                                 "command on every study)",
 }
 
 
@@ -238,7 +240,7 @@ def test_readme_commands_work_from_a_fresh_shell(tmp_path):
     outputs = dict(ran)
     assert "make stage STAGE=analyse" in outputs
     assert "git_commit" in outputs[".venv/bin/python -m rehabkoord.provenance "
-                                    "reports/uppsala/tables/results.parquet"]
+                                    "data/processed/uppsala/tables/results.parquet"]
 
 
 @pytest.mark.slow

@@ -72,7 +72,7 @@ def test_another_cpus_rounding_passes(outputs):
     for targets in verify.COMPARED.values():
         for rel in targets:
             _scale_floats(outputs / rel, 1 + 1e-13)
-    frame = pd.read_parquet(outputs / "reports/uppsala/tables/results.parquet")
+    frame = pd.read_parquet(outputs / "data/processed/uppsala/tables/results.parquet")
     reference = verify.read_table(REFERENCE / "results.csv")
     assert frame["pvalue"].iloc[0] != reference["pvalue"].iloc[0]  # the perturbation is real
     n, diffs = verify.compare_outputs(outputs, REFERENCE)
@@ -80,7 +80,7 @@ def test_another_cpus_rounding_passes(outputs):
 
 
 def test_a_number_moved_by_1e_6_relative_fails_naming_the_cell(outputs):
-    path = outputs / "reports/uppsala/tables/results.parquet"
+    path = outputs / "data/processed/uppsala/tables/results.parquet"
     frame = pd.read_parquet(path)
     row = int(frame.index[(frame["window_months"] == 12) & (frame["stratum"] == "kvinna")
                           & (frame["outcome"] == "employed_or_studying")][0])
@@ -90,7 +90,8 @@ def test_a_number_moved_by_1e_6_relative_fails_naming_the_cell(outputs):
     _, diffs = verify.compare_outputs(outputs, REFERENCE)
     assert len(diffs) == 1
     d = diffs[0]
-    assert (d.file, d.column, d.reference) == ("reports/uppsala/tables/results.parquet", "pvalue", before)
+    assert (d.file, d.column, d.reference) == ("data/processed/uppsala/tables/results.parquet",
+                                               "pvalue", before)
     assert d.row.startswith(f"row {row + 1} (window_months=12, stratum=kvinna")
     assert "results.parquet, row" in str(d) and str(before) in str(d)
 
@@ -107,23 +108,23 @@ def test_a_count_moved_by_one_fails(outputs):
 
 
 def test_a_count_in_a_table_moved_by_one_fails(outputs):
-    path = outputs / "reports/uppsala/tables/baseline.csv"
+    path = outputs / "data/processed/uppsala/tables/baseline.csv"
     frame = verify.read_table(path)
     frame.loc[0, "n_int"] += 1
     frame.to_csv(path, index=False, float_format="%.17g", lineterminator="\n")
     _, diffs = verify.compare_outputs(outputs, REFERENCE)
-    assert [(d.file, d.column) for d in diffs] == [("reports/uppsala/tables/baseline.csv", "n_int")]
+    assert [(d.file, d.column) for d in diffs] == [("data/processed/uppsala/tables/baseline.csv", "n_int")]
 
 
 def test_text_is_exact_and_missing_files_are_named(outputs):
-    path = outputs / "reports/uppsala/tables/results.csv"
+    path = outputs / "data/processed/uppsala/tables/results.csv"
     frame = verify.read_table(path)
     frame.loc[0, "test"] = "fisher"
     frame.to_csv(path, index=False, float_format="%.17g", lineterminator="\n")
-    (outputs / "reports/uppsala/metrics.json").unlink()
+    (outputs / "data/processed/uppsala/metrics.json").unlink()
     _, diffs = verify.compare_outputs(outputs, REFERENCE)
-    assert {(d.file, d.column) for d in diffs} == {("reports/uppsala/tables/results.csv", "test"),
-                                                   ("reports/uppsala/metrics.json", "-")}
+    assert {(d.file, d.column) for d in diffs} == {("data/processed/uppsala/tables/results.csv", "test"),
+                                                   ("data/processed/uppsala/metrics.json", "-")}
 
 
 def test_values_agree_rules():
@@ -136,7 +137,7 @@ def test_values_agree_rules():
 
 
 def test_report_keeps_bytes_apart_from_numbers():
-    only_bytes = verify.Comparison(10, [], ["reports/uppsala/tables/results.parquet"])
+    only_bytes = verify.Comparison(10, [], ["data/processed/uppsala/tables/results.parquet"])
     text = verify.report(only_bytes)
     assert "VERIFY PASSED" in text and "Bytes differ" in text and "NUMBERS DIFFER" not in text
     numbers = verify.Comparison(10, [verify.Difference("f", "row 1", "pvalue", 0.1, 0.2)], [])
@@ -149,9 +150,9 @@ schema: '2.0'
 stages:
   analyse:
     outs:
-    - path: ../../reports/uppsala/metrics.json
+    - path: ../../data/processed/uppsala/metrics.json
       md5: aaa
-    - path: ../../reports/uppsala/notebooks/04_analyse.ipynb
+    - path: ../../data/processed/uppsala/notebooks/04_analyse.ipynb
       md5: bbb
   report:
     outs:
@@ -163,7 +164,7 @@ stages:
 
 
 def test_bytes_differ_lists_outputs_whose_hash_moved():
-    assert verify.lock_hashes(LOCK) == {"reports/uppsala/metrics.json": "aaa",
+    assert verify.lock_hashes(LOCK) == {"data/processed/uppsala/metrics.json": "aaa",
                                         "reports/uppsala/bilaga.html": "ccc",
                                         "reports/uppsala/figures": "ddd.dir"}
     moved = LOCK.replace("ddd.dir", "eee.dir").replace("bbb", "zzz")

@@ -740,3 +740,46 @@ def from_json(published: dict, results: pd.DataFrame, baseline: pd.DataFrame, fl
         raise ValueError("disclosure: the published decision does not cover "
                          f"{sorted(missing, key=str)[:3]}")
     return publish(results, baseline, flow, rules, power_window, withheld=withheld)
+
+
+# --- the decision as the output check re-audits it ----------------------------------------------
+
+def record(structure: Structure, withheld: dict[Key, str], rules: Rules,
+           statistics: Iterable[dict] = ()) -> dict:
+    """A study's whole decision for `rehabkoord.export`: the rules, every count with its true
+    value and status, the relations and (optionally) the study's other statistics with the n,
+    degrees of freedom and status each was published under. Internal: it holds the values,
+    so it is written under data/processed/, never under reports/."""
+    return {"rules": {"min_cell": rules.min_cell, "zeros_disclosive": rules.zeros_disclosive,
+                      "mark_small_counts": rules.mark_small,
+                      "min_quantile_n": rules.min_quantile_n,
+                      "dominance": [rules.dominance_n, rules.dominance_k],
+                      "p_percent": rules.p_percent, "min_df": rules.min_df},
+            "cells": [{"key": list(k), "value": v, "shown": k in structure.shown,
+                       "withheld": withheld.get(k, "")} for k, v in structure.values.items()],
+            "relations": [[list(total), [list(p) for p in parts]]
+                          for total, parts in structure.relations],
+            "statistics": list(statistics)}
+
+
+def rules_from_record(rec: dict) -> Rules:
+    r = rec["rules"]
+    return Rules(r["min_cell"], r["zeros_disclosive"], r["mark_small_counts"],
+                 r["min_quantile_n"], r["dominance"][0], r["dominance"][1], r["p_percent"],
+                 r["min_df"])
+
+
+def from_record(rec: dict) -> tuple[Structure, dict[Key, str], Rules]:
+    """`record`'s structure, withheld counts and rules, ready for `audit`."""
+    s = Structure()
+    withheld = {}
+    for cell in rec["cells"]:
+        key = tuple(cell["key"])
+        s.values[key] = int(cell["value"])
+        if cell["shown"]:
+            s.shown.add(key)
+        if cell["withheld"]:
+            withheld[key] = cell["withheld"]
+    s.relations = [(tuple(total), tuple(tuple(p) for p in parts))
+                   for total, parts in rec["relations"]]
+    return s, withheld, rules_from_record(rec)

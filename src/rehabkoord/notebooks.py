@@ -9,7 +9,7 @@ counts and nbstripout's defaults, the keys below vary between machines and runs.
 
     python -m rehabkoord.notebooks strip notebooks     # rewrite files that are not stripped
     python -m rehabkoord.notebooks check notebooks     # exit 1 naming files that are not
-    python -m rehabkoord.notebooks scrub reports/uppsala/notebooks/04_analyse.ipynb
+    python -m rehabkoord.notebooks scrub data/processed/uppsala/notebooks/04_analyse.ipynb
 
 `scrub` is for executed notebooks (DVC outputs): it keeps the outputs and removes run times,
 durations, the Python patch version and memory addresses in object reprs, so two runs write

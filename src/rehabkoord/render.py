@@ -15,12 +15,16 @@ headless (no browser download at run time).
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from html import escape as html_escape
+from html.parser import HTMLParser
 from pathlib import Path
 
 from . import worker
@@ -151,7 +155,8 @@ def template_cache() -> BytecodeCache | None:
 
 def html(notebook: str | Path, out: str | Path, language: str | None = None, *,
          params_file: str | Path) -> Path:
-    """Executed notebook -> one self-contained HTML file (no inputs, no prompts).
+    """Executed notebook -> one self-contained HTML file (no inputs, no prompts), and beside
+    it `tables/` with each display table's published cells as CSV (`write_table_csvs`).
 
     `params_file` is the study's parameters (relative to the project root): `report.language`
     (unless `language` is given) sets the page's `lang`; the running header and the page title
@@ -182,7 +187,146 @@ def html(notebook: str | Path, out: str | Path, language: str | None = None, *,
                   flags=re.S)
     with atomic_outputs(out) as (tmp,):
         tmp.write_text(body, encoding="utf-8")
+    write_table_csvs(body, Path(out).parent / "tables")
     return Path(out)
+
+
+@dataclass
+class PublishedTable:
+    """One display table as the appendix prints it: caption, header rows, body rows and the
+    notes in its foot, every cell the printed text (marks such as "<3" and "–" included)."""
+
+    uuid: str = ""
+    caption: str = ""
+    header: list[list[str]] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def file_name(self, position: int) -> str:
+        """`03_tabell_2_t1.csv` for the page's third table, captioned "Tabell 2. …" (English:
+        `table_2`), id `t1`: the position keeps the page's order and makes names unique."""
+        m = re.match(r"(Tabell|Table)\s+(\d+)", self.caption)
+        parts = [f"{position:02d}", *([f"{m.group(1).lower()}_{m.group(2)}"] if m else []),
+                 *([self.uuid] if self.uuid else [])]
+        return re.sub(r"[^A-Za-z0-9_-]+", "_", "_".join(parts)) + ".csv"
+
+    def csv_text(self) -> str:
+        """Caption (when there is one), header, body and notes as CSV (UTF-8, comma)."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        if self.caption:
+            writer.writerow([self.caption])
+        writer.writerows(self.header)
+        writer.writerows(self.rows)
+        writer.writerows([n] for n in self.notes)
+        return buffer.getvalue()
+
+
+class _TableParser(HTMLParser):
+    """Reads every table out of a page: the display tables of `tables.styled`, pandas'
+    Styler tables and plain data frames alike."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tables: list[PublishedTable] = []
+        self._table: PublishedTable | None = None
+        self._part = ""
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+        self._span = 1
+        self._down = 1
+        self._carried: dict[int, tuple[int, str]] = {}  # column -> (rows left, text): rowspan
+        self._in_caption = False
+        self._note: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "table":
+            self._table = PublishedTable(uuid=(a.get("id") or "").removeprefix("T_"))
+        elif self._table is None:
+            return
+        elif tag == "caption":
+            self._in_caption = True
+        elif tag in ("thead", "tbody", "tfoot"):
+            self._part = tag
+        elif tag == "tr":
+            self._row = []
+        elif tag in ("td", "th") and self._part != "tfoot":
+            self._cell, self._span = [], int(a.get("colspan") or 1)
+            self._down = int(a.get("rowspan") or 1)
+        elif tag == "div" and self._part == "tfoot":
+            self._note = []
+
+    def handle_endtag(self, tag: str) -> None:
+        t = self._table
+        if t is None:
+            return
+        if tag == "caption":
+            self._in_caption = False
+        elif tag in ("td", "th") and self._cell is not None and self._row is not None:
+            self._fill_carried()
+            text = " ".join("".join(self._cell).split())
+            for _ in range(self._span):
+                if self._down > 1:
+                    self._carried[len(self._row)] = (self._down - 1, text)
+                self._row.append(text)
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            self._fill_carried()
+            if any(self._row):
+                (t.header if self._part == "thead" else t.rows).append(self._row)
+            self._row = None
+        elif tag == "div" and self._note is not None:
+            t.notes.append(" ".join("".join(self._note).split()))
+            self._note = None
+        elif tag == "table":
+            self.tables.append(t)
+            self._table = None
+
+    def _fill_carried(self) -> None:
+        """Cells of earlier rows that span into this one (pandas' row index uses rowspan)."""
+        row = self._row
+        while row is not None and len(row) in self._carried:
+            left, text = self._carried.pop(len(row))
+            if left > 1:
+                self._carried[len(row)] = (left - 1, text)
+            row.append(text)
+
+    def handle_data(self, data: str) -> None:
+        if self._table is None:
+            return
+        if self._in_caption:
+            self._table.caption += data
+        elif self._note is not None:
+            self._note.append(data)
+        elif self._cell is not None:
+            self._cell.append(data)
+
+
+def published_tables(page: str) -> list[PublishedTable]:
+    """Every display table of a rendered appendix, cell by cell as printed."""
+    parser = _TableParser()
+    parser.feed(page)
+    parser.close()
+    for t in parser.tables:
+        t.caption = " ".join(t.caption.split())
+    return parser.tables
+
+
+def write_table_csvs(page: str, out_dir: str | Path) -> list[Path]:
+    """One CSV per display table of the page in `out_dir`, replacing what was there: the
+    tables' data exactly as published, for authors to paste and for the output check."""
+    tables = published_tables(page)
+    names = [t.file_name(i) for i, t in enumerate(tables, start=1)]
+    out_dir = Path(out_dir)
+    finals = [out_dir / n for n in names]
+    with atomic_outputs(*finals) as temps:
+        for t, tmp in zip(tables, temps, strict=True):
+            tmp.write_text(t.csv_text(), encoding="utf-8")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in set(out_dir.glob("*.csv")) - set(finals):
+        stale.unlink()
+    return finals
 
 
 def pdf(html_file: str | Path, out: str | Path) -> Path:

@@ -2,7 +2,7 @@
 
 Clones the committed compendium (HEAD) into a temporary directory, re-executes the whole
 pipeline from the raw inputs there (`dvc repro --force`) and compares every number of every
-table, metric and flow count with the published reference in `reports/uppsala/reference/`: relative
+table, metric and flow count with the published reference in `notebooks/uppsala/reference/`: relative
 tolerance 1e-9 for floats (far below anything printed), exact for counts and text. Each value
 that differs is named (file, row, column, both values).
 
@@ -39,20 +39,22 @@ from . import provenance
 from .params import project_root
 
 REL_TOL = 1e-9
-REFERENCE_DIR = "reports/uppsala/reference"
+REFERENCE_DIR = "notebooks/uppsala/reference"
 #: The study's dvc.lock; its paths are relative to its folder.
 LOCK = "notebooks/uppsala/dvc.lock"
 # reference file -> the outputs that must carry its values
 COMPARED: dict[str, tuple[str, ...]] = {
-    "results.csv": ("reports/uppsala/tables/results.parquet", "reports/uppsala/tables/results.csv"),
-    "baseline.csv": ("reports/uppsala/tables/baseline.parquet", "reports/uppsala/tables/baseline.csv"),
-    "power.json": ("reports/uppsala/tables/power.json",),
-    "metrics.json": ("reports/uppsala/metrics.json",),
+    "results.csv": ("data/processed/uppsala/tables/results.parquet",
+                    "data/processed/uppsala/tables/results.csv"),
+    "baseline.csv": ("data/processed/uppsala/tables/baseline.parquet",
+                     "data/processed/uppsala/tables/baseline.csv"),
+    "power.json": ("data/processed/uppsala/tables/power.json",),
+    "metrics.json": ("data/processed/uppsala/metrics.json",),
     "flow.json": ("data/processed/uppsala/flow.json",),
     "clean_flow.json": ("data/interim/uppsala/clean_flow.json",),
 }
 ROW_KEYS = ("window_months", "stratum", "outcome", "variable", "level")
-NOT_COMPARED = ("reports/uppsala/notebooks/",)
+NOT_COMPARED = ("data/processed/uppsala/notebooks/",)
 
 
 @dataclass(frozen=True)
