@@ -228,7 +228,7 @@ def test_each_public_derivation_on_spark_equals_duckdb(study, con, tmp_path):
     calls = {
         "degree_segments": lambda c: sp.degree_segments(periods, con=c),
         "join_periods": lambda c: sp.join_periods(path, con=c),
-        "join_periods_gap0": lambda c: sp.join_periods(periods, gap_days=0, con=c),
+        "join_periods_gap1": lambda c: sp.join_periods(periods, gap_days=1, con=c),
         "net_days": lambda c: sp.net_days(periods, windows, con=c),
         "degree_by_month": lambda c: sp.degree_by_month(periods, at_risk, MONTHS, con=c),
         "degree_by_month_sparse": lambda c: sp.degree_by_month(periods, at_risk, MONTHS,

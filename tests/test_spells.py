@@ -45,24 +45,29 @@ def test_icd10_spellings_mean_the_same_in_python_and_sql(code):
 
 # --- join_periods -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("start", "spells"), [("2014-01-07", 1), ("2014-01-08", 2)])
-def test_gap_of_five_days_joins_six_does_not(start, spells):
-    # TomDatum 1 January; 7 January leaves 2–6 January (5 days) free, 8 January 6 days.
+@pytest.mark.parametrize(("start", "spells"), [("2014-01-06", 1), ("2014-01-07", 2)])
+def test_a_period_starting_within_five_days_of_the_end_joins_five_free_days_do_not(start, spells):
+    """SFB 27 kap. 32 § and MiDAS: TomDatum 1 January; 6 January starts within five days
+    (2–5 January free, 4 days) and continues the spell, 7 January follows a break of five free
+    days and starts a new one."""
     got = sp.join_periods(periods_frame([("1", "2014-01-01", "2014-01-01", 100, "F32"),
                                          ("1", start, start, 100, "F32")])).df()
     assert len(got) == spells
     if spells == 1:
         row = got.iloc[0]
-        assert (row.CalendarDays, row.SickDays, row.GapDays, row.NetDays) == (7, 2, 5, 2.0)
+        assert (row.CalendarDays, row.SickDays, row.GapDays, row.NetDays) == (6, 2, 4, 2.0)
 
 
 def test_gap_rule_is_a_parameter_and_adjacent_or_overlapping_periods_always_join():
     rows = [("1", "2014-01-01", "2014-01-10", 100, "F32"), ("1", "2014-01-11", "2014-01-20", 50,
                                                              "F32"),
             ("1", "2014-01-15", "2014-01-16", 25, "F32"), ("1", "2014-01-23", "2014-01-23", 25,
-                                                            "M54")]
-    assert len(sp.join_periods(periods_frame(rows), gap_days=0).df()) == 2
-    assert len(sp.join_periods(periods_frame(rows), gap_days=2).df()) == 1
+                                                            "M54")]  # 3 days after 20 January
+    assert len(sp.join_periods(periods_frame(rows), gap_days=1).df()) == 2
+    assert len(sp.join_periods(periods_frame(rows), gap_days=2).df()) == 2
+    assert len(sp.join_periods(periods_frame(rows), gap_days=3).df()) == 1
+    with pytest.raises(ValueError, match="derivation.gap_days must be 1 or more"):
+        sp.join_periods(periods_frame(rows), gap_days=0)
 
 
 def test_overlap_sums_degrees_capped_at_100_and_counts_overlap_and_capped_days():
@@ -368,7 +373,7 @@ class Person:
     def _spells(self):
         out, cur = [], None
         for f, t, deg, code in self.periods:
-            if cur is None or (f - cur["end"]).days - 1 > sp.GAP_DAYS:
+            if cur is None or (f - cur["end"]).days > sp.GAP_DAYS:  # starts within 5 days
                 cur = {"start": f, "end": t, "rows": []}
                 out.append(cur)
             cur["end"] = max(cur["end"], t)

@@ -236,10 +236,15 @@ def degree_segments(periods: Source, *, con: duckdb.DuckDBPyConnection | None = 
 
 def join_periods(periods: Source, gap_days: int = GAP_DAYS, *,
                  con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyRelation:
-    """Periods → spells (sjukfall). A period continues the spell when at most `gap_days`
-    calendar days without any period lie between the spell's latest end so far and its start
-    (``FromDatum − max(TomDatum) − 1 ≤ gap_days``): with ``gap_days=5``, TomDatum 1 January
-    and FromDatum 7 January join (2–6 January, 5 days), 8 January starts a new spell.
+    """Periods → spells (sjukfall). A period continues the spell when it starts within
+    `gap_days` days after the spell's latest end so far (``FromDatum − max(TomDatum) ≤
+    gap_days``), so a break of `gap_days` free days or more starts a new spell: with
+    ``gap_days=5``, TomDatum 1 January and FromDatum 6 January join (2–5 January free, 4 days),
+    7 January starts a new spell (5 free days). This is socialförsäkringsbalken 27 kap. 32 §
+    ("börjar inom fem dagar från det att en tidigare sjukperiod har avslutats") and MiDAS's
+    spell definition (a spell "avslutas om det har varit ett uppehåll på minst fem dagar").
+    `gap_days` is at least 1: a period starting the day after the previous one ends always
+    continues it.
 
     One row per spell: `SpellNr` (1, 2, … per person by start), `SpellStart`, `SpellEnd`
     (inclusive), `Diagnos` (normalised ICD-10 code of the spell's first period; ties: higher
@@ -273,17 +278,18 @@ def _numbered_sql(view: str, gap_days: int) -> str:
 
     Periods are ordered by start, then degree (descending), code and end. Only the first
     period of a start day can begin a spell (the others start on or before the end of one
-    before them, so with `gap_days` ≥ 0 they join), and whether it does depends only on the
+    before them, so with `gap_days` ≥ 1 they join), and whether it does depends only on the
     periods that start earlier; so the spell numbers are those of any order by start, and the
     spell's first row in this order is its first period."""
-    if int(gap_days) < 0:
-        raise ValueError(f"gap_days must be 0 or more days, not {gap_days}")
+    if int(gap_days) < 1:
+        raise ValueError(f"derivation.gap_days must be 1 or more days (a period starting the "
+                         f"day after the previous one ends continues the spell), not {gap_days}")
     w = "PARTITION BY LopNr ORDER BY FromDatum, Omfattning DESC, Diagnos, TomDatum"
     return f"""
     WITH p AS ({_periods_sql(view)}),
     o AS (SELECT *, MAX(TomDatum) OVER ({w}
                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end FROM p),
-    f AS (SELECT *, CASE WHEN prev_end IS NULL OR FromDatum - prev_end - 1 > {int(gap_days)}
+    f AS (SELECT *, CASE WHEN prev_end IS NULL OR FromDatum - prev_end > {int(gap_days)}
                          THEN 1 ELSE 0 END AS First FROM o)
     SELECT LopNr, FromDatum, TomDatum, Omfattning, Diagnos,
            CAST(SUM(First) OVER ({w} ROWS UNBOUNDED PRECEDING) AS INTEGER) AS SpellNr,
