@@ -80,7 +80,7 @@ def test_cox_score_residuals_sum_to_the_efron_score():
     w = np.random.default_rng(6).uniform(0.5, 2, 200)
     xm = np.column_stack([x, g == 1, g == 2]).astype(float)
     beta = np.array([0.3, -0.2, 0.1])
-    _, score, _, resid = sv._efron_parts(beta, t, e, xm, w, residuals=True)
+    _, score, _, resid = sv._cox_parts(beta, t, e, xm, w, residuals=True)
     assert (w[:, None] * resid).sum(axis=0) == pytest.approx(score, abs=1e-10)
 
 
