@@ -1,7 +1,8 @@
 """Cross-check the survival statistics against R's `survival` and `cmprsk` on heavily tied data
 (whole days, many equal times). Tolerances are relative and stated per test: 1e-10 for closed
-forms (Kaplan–Meier, log-rank), 1e-8 where R iterates (coxph, glm) or where the check is stated
-at that level (cuminc, Gray's test). Locally skipped without Rscript; required in CI."""
+forms (Kaplan–Meier, `summary(survfit, times=)`, log-rank), 1e-8 where R iterates (coxph with
+Efron and Breslow ties, anova of nested coxph fits, glm) or where the check is stated at that
+level (cuminc, Gray's test). Locally skipped without Rscript; required in CI."""
 
 from __future__ import annotations
 
