@@ -92,6 +92,8 @@ def effect_by_level(data: pd.DataFrame, variable: str, levels: Sequence[str], *,
     `outcome`: net days (None when only hazard ratios are wanted: no net-days columns);
     `cluster`: the cluster column. Rows with a missing level are left out.
     """
+    if interaction not in TESTS:
+        raise ValueError(f"interaction must be one of {TESTS}, not {interaction!r}")
     d, present = _present(data, variable, levels)
     p_inter, method = np.nan, ""
     if len(present) > 1:
