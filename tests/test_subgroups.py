@@ -1,7 +1,8 @@
-"""The effect within subgroup levels and the interaction test, against R's `survival`
-(coxph with cluster(), Wald test of the interaction terms with the robust variance) and a
-hand-written CR1 cluster sandwich in base R for the difference in means. Tolerance 1e-8
-relative (R iterates). Locally skipped without Rscript; required in CI."""
+"""The effect within subgroup levels and the interaction tests, against R's `survival`
+(coxph with cluster(), Wald test of the interaction terms with the robust variance; anova of
+the models with and without them; Efron and Breslow ties) and a hand-written CR1 cluster
+sandwich in base R for the difference in means. Tolerance 1e-8 relative (R iterates). Locally
+skipped without Rscript; required in CI."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rehabkoord.subgroups import effect_by_level
+from rehabkoord.subgroups import effect_by_level, interaction_test
 
 pytestmark = pytest.mark.r
 
@@ -30,15 +31,14 @@ def _data(seed: int = 7, n: int = 400) -> pd.DataFrame:
 
 
 def test_effect_by_level_agrees_with_r(run_r, tmp_path):
+    """Both ties methods; the robust Wald and the likelihood-ratio interaction tests; hazard
+    ratios with the robust SE of log HR; the CR1 difference in means with its SE."""
     d = _data()
     d.to_csv(tmp_path / "d.csv", index=False)
     code = f"""suppressMessages(library(survival)); {FMT}
 d <- read.csv('{tmp_path / "d.csv"}')
 d$level <- factor(d$level, levels = c('low', 'medium', 'high'))
-full <- coxph(Surv(t, e) ~ treated * level + cluster(centre), data = d, ties = 'efron')
-k <- grep(':', names(coef(full)))
-b <- coef(full)[k]; V <- vcov(full)[k, k]
-fmt(pchisq(drop(t(b) %*% solve(V) %*% b), length(k), lower.tail = FALSE))
+ctl <- coxph.control(eps = 1e-13, iter.max = 100)
 cr1 <- function(y, x, g) {{
   X <- cbind(1, x); fit <- lm.fit(X, y); e <- fit$residuals
   bread <- solve(crossprod(X))
@@ -47,24 +47,71 @@ cr1 <- function(y, x, g) {{
   G <- length(unique(g)); N <- length(y)
   V <- G / (G - 1) * (N - 1) / (N - 2) * bread %*% meat %*% bread
   est <- fit$coefficients[2]; se <- sqrt(V[2, 2]); q <- qt(0.975, G - 1)
-  c(est, est - q * se, est + q * se)
+  c(est, est - q * se, est + q * se, se)
 }}
-for (lv in levels(d$level)) {{
-  s <- d[d$level == lv, ]
-  f <- coxph(Surv(t, e) ~ treated + cluster(centre), data = s, ties = 'efron')
-  ci <- exp(confint(f))
-  fmt(c(exp(coef(f)), ci, summary(f)$coefficients[, 'Pr(>|z|)'], cr1(s$y, s$treated, s$centre)))
+for (ties in c('efron', 'breslow')) {{
+  full <- coxph(Surv(t, e) ~ treated * level + cluster(centre), data = d, ties = ties,
+                control = ctl)
+  k <- grep(':', names(coef(full)))
+  b <- coef(full)[k]; V <- vcov(full)[k, k]
+  fmt(pchisq(drop(t(b) %*% solve(V) %*% b), length(k), lower.tail = FALSE))
+  m0 <- coxph(Surv(t, e) ~ treated + level, data = d, ties = ties, control = ctl)
+  m1 <- coxph(Surv(t, e) ~ treated * level, data = d, ties = ties, control = ctl)
+  a <- anova(m0, m1); fmt(c(a$Chisq[2], a$Df[2], a[['Pr(>|Chi|)']][2]))
+  for (lv in levels(d$level)) {{
+    s <- d[d$level == lv, ]
+    f <- coxph(Surv(t, e) ~ treated + cluster(centre), data = s, ties = ties, control = ctl)
+    ci <- exp(confint(f)); sm <- summary(f)$coefficients
+    fmt(c(exp(coef(f)), ci, sm[, 'Pr(>|z|)'], sm[, 'robust se'],
+          cr1(s$y, s$treated, s$centre)))
+  }}
 }}
 """
     rows = [np.array([float(v) for v in line.split()[1:]])
             for line in run_r(code).splitlines() if line.startswith("ROW")]
-    got = effect_by_level(d, "level", ["low", "medium", "high"], time="t", event="e",
-                          outcome="y", treated="treated", cluster="centre")
-    cols = ["hr", "hr_low", "hr_high", "hr_p", "netdays_diff", "netdays_low", "netdays_high"]
-    np.testing.assert_allclose(got["p_interaction"].to_numpy(), rows[0][0], rtol=1e-8)
-    np.testing.assert_allclose(got[cols].to_numpy(float), np.vstack(rows[1:]), rtol=1e-8)
-    assert list(got["n_treated"] + got["n_control"]) == [int((d.level == lv).sum())
-                                                       for lv in ("low", "medium", "high")]
+    assert len(rows) == 10
+    cols = ["hr", "hr_low", "hr_high", "hr_p", "log_hr_se", "netdays_diff", "netdays_low",
+            "netdays_high", "netdays_se"]
+    for i, ties in enumerate(("efron", "breslow")):
+        r = rows[5 * i:5 * (i + 1)]
+        got = effect_by_level(d, "level", ["low", "medium", "high"], time="t", event="e",
+                              outcome="y", treated="treated", cluster="centre", ties=ties)
+        np.testing.assert_allclose(got["p_interaction"].to_numpy(), r[0][0], rtol=1e-8)
+        assert set(got["interaction_test"]) == {"Wald, robust variance"}
+        np.testing.assert_allclose(got[cols].to_numpy(float), np.vstack(r[2:]), rtol=1e-8)
+        lr = interaction_test(d, "level", ["low", "medium", "high"], time="t", event="e",
+                              treated="treated", test="lr", ties=ties)
+        np.testing.assert_allclose([lr.statistic, lr.df, lr.pvalue], r[1], rtol=1e-8)
+        assert lr.method == "likelihood ratio"
+        by_lr = effect_by_level(d, "level", ["low", "medium", "high"], time="t", event="e",
+                                treated="treated", cluster="centre", ties=ties,
+                                interaction="lr")
+        np.testing.assert_allclose(by_lr["p_interaction"].to_numpy(), r[1][2], rtol=1e-8)
+        assert list(got["n_treated"] + got["n_control"]) == [int((d.level == lv).sum())
+                                                           for lv in ("low", "medium", "high")]
+
+
+def test_net_days_are_optional():
+    d = _data(n=200)
+    hr_only = effect_by_level(d, "level", ["low", "medium", "high"], time="t", event="e",
+                              treated="treated", cluster="centre")
+    both = effect_by_level(d, "level", ["low", "medium", "high"], time="t", event="e",
+                           treated="treated", cluster="centre", outcome="y")
+    assert not any(c.startswith("netdays") for c in hr_only.columns)
+    pd.testing.assert_frame_equal(hr_only, both[hr_only.columns])
+
+
+def test_interaction_tests_refuse_what_they_cannot_do():
+    d = _data(n=200)
+    kw = {"time": "t", "event": "e", "treated": "treated"}
+    with pytest.raises(ValueError, match="independent"):
+        interaction_test(d, "level", ["low", "high"], cluster="centre", test="lr", **kw)
+    with pytest.raises(ValueError, match="one of"):
+        interaction_test(d, "level", ["low", "high"], test="score", **kw)
+    with pytest.raises(ValueError, match="fewer than two"):
+        interaction_test(d, "level", ["low", "absent"], **kw)
+    wald = interaction_test(d, "level", ["low", "medium", "high"], cluster="centre", **kw)
+    assert wald.df == 2 and wald.method == "Wald, robust variance"
 
 
 def test_a_level_too_small_gets_counts_only():

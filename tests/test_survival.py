@@ -80,7 +80,7 @@ def test_cox_score_residuals_sum_to_the_efron_score():
     w = np.random.default_rng(6).uniform(0.5, 2, 200)
     xm = np.column_stack([x, g == 1, g == 2]).astype(float)
     beta = np.array([0.3, -0.2, 0.1])
-    _, score, _, resid = sv._efron_parts(beta, t, e, xm, w, residuals=True)
+    _, score, _, resid = sv._cox_parts(beta, t, e, xm, w, residuals=True)
     assert (w[:, None] * resid).sum(axis=0) == pytest.approx(score, abs=1e-10)
 
 
@@ -88,6 +88,57 @@ def test_wald_test_single_term_is_z_squared():
     t, e, x, g = tied(7, 300)
     res = sv.cox(t, e, pd.DataFrame({"x": x, "g1": (g == 1) * 1.0}), cluster=g)
     assert sv.wald_test(res, ["x"]).statistic == pytest.approx(res.z[0] ** 2, rel=1e-12)
+
+
+def test_survival_at_by_hand():
+    km = sv.kaplan_meier([1, 2, 2, 3, 4, 4], [1, 1, 0, 1, 1, 1])
+    at = sv.survival_at(km, [3, 0.5, float("inf"), 2.5, 9])
+    assert at.time.tolist() == [0.5, 2.5, 3]  # sorted; infinite and beyond follow-up dropped
+    assert at.n_risk.tolist() == [6, 3, 3]
+    assert at.n_event.tolist() == [0, 2, 1] and at.n_censor.tolist() == [0, 1, 0]
+    assert at.surv == pytest.approx([1, 2 / 3, 4 / 9])
+    assert at.std_err[0] == 0 and at.lower[0] == 1 and at.upper[0] == 1
+    assert at.std_err[1] == pytest.approx(km.std_err[1], rel=1e-15)
+    ext = sv.survival_at(km, [9], extend=True)
+    assert ext.n_risk.tolist() == [0] and ext.surv.tolist() == [0] and ext.n_event.tolist() == [5]
+    with pytest.raises(ValueError, match="extend"):
+        sv.survival_at(km, [9])
+
+
+def test_breslow_equals_statsmodels_and_efron_without_ties():
+    t, e, x, g = tied(11, 300)
+    xdf = pd.DataFrame({"x": x, "g1": (g == 1) * 1.0})
+    ours = sv.cox(t, e, xdf, ties="breslow")
+    theirs = PHReg(t, xdf.to_numpy(), status=e, ties="breslow").fit()
+    assert ours.ties == "breslow" and ours.loglik == pytest.approx(theirs.llf, rel=1e-12)
+    assert ours.coef == pytest.approx(np.asarray(theirs.params), rel=1e-10)
+    assert np.max(np.abs(ours.coef / sv.cox(t, e, xdf).coef - 1)) > 1e-3  # ties matter here
+    untied = t + np.random.default_rng(12).uniform(0, 0.5, 300)
+    a, b = sv.cox(untied, e, xdf, ties="breslow"), sv.cox(untied, e, xdf, ties="efron")
+    assert a.coef == pytest.approx(b.coef, rel=1e-10)
+    assert a.robust_se == pytest.approx(b.robust_se, rel=1e-8)
+    with pytest.raises(ValueError, match="ties"):
+        sv.cox(t, e, xdf, ties="exact")
+
+
+def test_lr_test_is_twice_the_loglik_gain_and_refuses_what_anova_refuses():
+    t, e, x, g = tied(13, 300)
+    small = pd.DataFrame({"x": x})
+    big = small.assign(g1=(g == 1) * 1.0, g2=(g == 2) * 1.0)
+    fit0, fit1 = sv.cox(t, e, small), sv.cox(t, e, big)
+    lr = sv.lr_test(fit1, fit0)
+    assert lr.terms == ("g1", "g2") and lr.df == 2 and lr.method == "likelihood ratio"
+    assert lr.statistic == pytest.approx(2 * (fit1.loglik - fit0.loglik), rel=1e-15)
+    assert sv.lr_test(fit0).statistic == pytest.approx(2 * (fit0.loglik - fit0.loglik_null))
+    with pytest.raises(ValueError, match="nested"):
+        sv.lr_test(fit0, sv.cox(t, e, big[["g1"]]))
+    with pytest.raises(ValueError, match="robust"):
+        sv.lr_test(sv.cox(t, e, big, cluster=g), fit0)
+    with pytest.raises(ValueError, match="same observations"):
+        sv.lr_test(fit1, sv.cox(t, e, small, ties="breslow"))
+    wald = sv.wald_test(sv.cox(t, e, big, cluster=g), ["g1", "g2"])
+    assert wald.method == "Wald, robust variance"
+    assert sv.wald_test(fit1, ["g1"]).method == "Wald, model-based variance"
 
 
 def test_cumulative_incidence_without_competing_events_is_one_minus_km():

@@ -1,9 +1,12 @@
 """Cross-check the survival statistics against R's `survival` and `cmprsk` on heavily tied data
 (whole days, many equal times). Tolerances are relative and stated per test: 1e-10 for closed
-forms (Kaplan–Meier, log-rank), 1e-8 where R iterates (coxph, glm) or where the check is stated
-at that level (cuminc, Gray's test). Locally skipped without Rscript; required in CI."""
+forms (Kaplan–Meier, `summary(survfit, times=)`, log-rank), 1e-8 where R iterates (coxph with
+Efron and Breslow ties, anova of nested coxph fits, glm) or where the check is stated at that
+level (cuminc, Gray's test). Locally skipped without Rscript; required in CI."""
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 import pandas as pd
@@ -62,7 +65,11 @@ KM_CASES = [tied_data(s, n)[:2] for s, n in ((1, 15), (2, 60), (3, 250), (4, 40)
     (np.array([1, 2, 3, 4, 5, 6.]), np.array([1, 1, 1, 0, 0, 0.])),   # flat at 0.5 to the end
     (np.array([1, 2, 3, 4, 5, 6.]), np.array([1, 1, 1, 1, 0, 1.])),   # 0.5 over [3, 4)
     (np.array([5, 5, 5, 7, 9.]), np.array([0, 0, 1, 0, 0.])),         # median not reached
+    (np.array([0, 0, 1, 2, 2, 3.]), np.array([1, 0, 1, 1, 0, 0.])),   # events at time 0
 ]
+#: `summary(survfit, times=)`: unsorted, a duplicate, before the start, between, at and after
+#: event times, beyond follow-up
+AT_TIMES = [10, 0, 3, 1.5, 3, -1, 2, 20, 1000]
 
 
 def test_kaplan_meier_agrees_with_r(run_r):
@@ -74,11 +81,14 @@ def test_kaplan_meier_agrees_with_r(run_r):
                     "fmt(summary(f)$table[c('median', '0.95LCL', '0.95UCL')]); "
                     "q <- quantile(f, c(0.25, 0.5, 0.75)); fmt(c(q$quantile, q$lower, q$upper)); "
                     "a <- summary(f, times=c(0, 1.5, 3, 10, 20, 1000), extend=TRUE); "
-                    "fmt(a$n.risk); fmt(a$surv)")
+                    "fmt(a$n.risk); fmt(a$surv); "
+                    f"for (ext in c(FALSE, TRUE)) {{ a <- summary(f, times={rvec(AT_TIMES)}, "
+                    "extend=ext); fmt(a$time); fmt(a$n.risk); fmt(a$n.event); fmt(a$n.censor); "
+                    "fmt(a$surv); fmt(a$std.err); fmt(a$lower); fmt(a$upper) }")
     rows = parse(run_r("\n".join(code)))
-    assert len(rows) == 13 * len(KM_CASES)
+    assert len(rows) == 29 * len(KM_CASES)
     for i, (t, e) in enumerate(KM_CASES):
-        r = rows[13 * i:13 * (i + 1)]
+        r = rows[29 * i:29 * (i + 1)]
         km = sv.kaplan_meier(t, e)
         for got, want, what in zip(
                 [km.time, km.n_risk, km.n_event, km.n_censor, km.surv, km.std_err_log,
@@ -93,6 +103,14 @@ def test_kaplan_meier_agrees_with_r(run_r):
         at = sv.numbers_at_risk(km, [0, 1.5, 3, 10, 20, 1000])
         assert_close(at.n_risk, r[11], 0, f"at risk {i}")
         assert_close(at.surv, r[12], 1e-10, f"surv at {i}")
+        for j, extend in enumerate((False, True)):
+            s = sv.survival_at(km, AT_TIMES, extend=extend)
+            for got, want, what in zip(
+                    [s.time, s.n_risk, s.n_event, s.n_censor, s.surv, s.std_err, s.lower,
+                     s.upper], r[13 + 8 * j:21 + 8 * j],
+                    ["time", "n.risk", "n.event", "n.censor", "surv", "std.err", "lower", "upper"],
+                    strict=True):
+                assert_close(got, want, 1e-10, f"case {i} extend={extend} {what}")
 
 
 def test_logrank_agrees_with_r(run_r):
@@ -137,11 +155,11 @@ def test_cox_agrees_with_r(run_r, weighted):
         rform = {"one": "x", "several": "x + factor(g)", "interaction": "x * factor(g)"}
         wts = f", weights={rvec(w)}" if weighted else ""
         for name, design in designs.items():
-            for clustered in (False, True):
+            for clustered, ties in itertools.product((False, True), ("efron", "breslow")):
                 cl_arg = ", cluster=cl" if clustered else ""
                 code.append(f"d <- data.frame(t={rvec(t)}, e={rvec(e)}, x={rvec(x)}, "
                             f"g={rvec(g)}, cl={rvec(cl)}); "
-                            f"m <- coxph(Surv(t, e) ~ {rform[name]}, data=d, ties='efron'"
+                            f"m <- coxph(Surv(t, e) ~ {rform[name]}, data=d, ties='{ties}'"
                             f"{wts}{cl_arg}, control=ctl); sm <- summary(m)$coefficients; "
                             "ci <- summary(m)$conf.int; "
                             "fmt(coef(m)); fmt(sqrt(diag(m$naive.var %||% m$var))); "
@@ -152,7 +170,7 @@ def test_cox_agrees_with_r(run_r, weighted):
                                 "V <- vcov(m)[names(b), names(b)]; "
                                 "fmt(drop(t(b) %*% solve(V) %*% b))")
                 specs.append((t, e, design, cl if clustered else None, w if weighted else None,
-                              name))
+                              name, ties))
     # coxph stops when the log-likelihood changes by < 1e-9 relatively (its default eps), which can
     # leave a coefficient near zero ~1e-8 from the maximiser; statsmodels iterates to a zero
     # score. R is therefore asked to converge fully, so the check is of the estimator itself.
@@ -160,11 +178,11 @@ def test_cox_agrees_with_r(run_r, weighted):
                "ctl <- coxph.control(eps=1e-13, iter.max=100)")
     rows = parse(run_r("\n".join(code)))
     i = 0
-    for t, e, design, cl, w, name in specs:
+    for t, e, design, cl, w, name, ties in specs:
         r = rows[i:i + 7]
         i += 7
-        res = sv.cox(t, e, design, cluster=cl, weights=w)
-        tag = f"{name} cluster={cl is not None} weighted={w is not None}"
+        res = sv.cox(t, e, design, cluster=cl, weights=w, ties=ties)
+        tag = f"{name} cluster={cl is not None} weighted={w is not None} ties={ties}"
         assert_close(res.coef, r[0], 1e-8, "coef " + tag)
         assert_close(res.se, r[1], 1e-8, "se " + tag)
         shown = res.robust_se if res.robust else res.se
@@ -178,6 +196,38 @@ def test_cox_agrees_with_r(run_r, weighted):
             assert_close(sv.wald_test(res, terms).statistic, rows[i], 1e-8, "wald " + tag)
             i += 1
     assert i == len(rows)
+
+
+def test_lr_test_agrees_with_anova(run_r):
+    """`lr_test` against `anova(fit0, fit1)` (nested: main effects within the interaction
+    model) and `summary(fit)$logtest` (against the null model), both ties methods, with and
+    without case weights (R's `robust=FALSE`, the model-based test anova requires)."""
+    code = ["library(survival); ctl <- coxph.control(eps=1e-13, iter.max=100)", FMT]
+    specs = []
+    for (t, e, g, x, _, w), ties, weighted in itertools.product(
+            cox_cases(), ("efron", "breslow"), (False, True)):
+        dummies = pd.get_dummies(pd.Categorical(g), prefix="g", drop_first=True, dtype=float)
+        main = pd.concat([pd.DataFrame({"x": x}), dummies], axis=1)
+        full = pd.concat([main, dummies.mul(x, axis=0).add_prefix("x:")], axis=1)
+        wts = f", weights={rvec(w)}, robust=FALSE" if weighted else ""
+        code.append(f"d <- data.frame(t={rvec(t)}, e={rvec(e)}, x={rvec(x)}, g={rvec(g)}); "
+                    f"m0 <- coxph(Surv(t, e) ~ x + factor(g), data=d, ties='{ties}'{wts}, "
+                    f"control=ctl); m1 <- coxph(Surv(t, e) ~ x * factor(g), data=d, "
+                    f"ties='{ties}'{wts}, control=ctl); a <- anova(m0, m1); "
+                    "fmt(c(a$Chisq[2], a$Df[2], a[['Pr(>|Chi|)']][2], a$loglik)); "
+                    "fmt(summary(m1)$logtest)")
+        specs.append((t, e, main, full, w if weighted else None, ties))
+    rows = parse(run_r("\n".join(code)))
+    assert len(rows) == 2 * len(specs)
+    for (t, e, main, full, w, ties), want, null in zip(specs, rows[::2], rows[1::2], strict=True):
+        kw = {"weights": w, "ties": ties, "robust": False}
+        fit0, fit1 = sv.cox(t, e, main, **kw), sv.cox(t, e, full, **kw)
+        tag = f"ties={ties} weighted={w is not None}"
+        got = sv.lr_test(fit1, fit0)
+        assert got.terms == tuple(c for c in full.columns if c.startswith("x:"))
+        assert_close([got.statistic, got.df, got.pvalue, *got.loglik], want, 1e-8, "anova " + tag)
+        vs_null = sv.lr_test(fit1)
+        assert_close([vs_null.statistic, vs_null.df, vs_null.pvalue], null, 1e-8, "null " + tag)
 
 
 def competing_data(seed: int, n: int, groups: int, causes: int = 2):

@@ -62,8 +62,9 @@ for (by in c(%(bys)s)) for (correct in c(TRUE, FALSE)) for (v in names(types)) {
     out('P', v, by, correct, num(t$statistic), num(t$p.value))
     for (lev in levels(g)) {
       y <- x[g == lev]; q <- quantile(y, c(0.25, 0.5, 0.75))
+      q2 <- quantile(y, c(0.25, 0.5, 0.75), type = 2)
       missing <- sum(is.na(d[[v]][d[[by]] == lev]))
-      out('S', v, by, gsub(' ', '_', lev), num(c(length(y), q, mean(y), sd(y), missing)))
+      out('S', v, by, gsub(' ', '_', lev), num(c(length(y), q, mean(y), sd(y), missing, q2)))
     }
   } else {
     if (types[[v]] == 'dichotomous') x <- x == 1
@@ -77,14 +78,33 @@ for (by in c(%(bys)s)) for (correct in c(TRUE, FALSE)) for (v in names(types)) {
                                num(tab[lev, ]))
   }
 }
+%(extra)s
 """
 
 
-def run_rule_in_r(run_r, data: pd.DataFrame, bys: list[str], path) -> str:
+def run_rule_in_r(run_r, data: pd.DataFrame, bys: list[str], path, extra: str = "") -> str:
     data.to_csv(path, index=False, float_format="%.17g")
     types = ", ".join(f"{v} = '{t}'" for v, t in TRIAL_TYPES.items())
     return run_r(R_RULE % {"csv": path, "types": types,
-                           "bys": ", ".join(f"'{b}'" for b in bys)})
+                           "bys": ", ".join(f"'{b}'" for b in bys), "extra": extra})
+
+
+#: `table1.quantile` against R's quantile(type = 2 and 7): sizes 1 to 13 (n·p whole and not),
+#: ties, negative values, p = 0 and 1
+QUANTILE_PROBS = [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1]
+
+
+def quantile_cases() -> list[np.ndarray]:
+    rng = np.random.default_rng(5)
+    cases = [np.round(rng.normal(0, 3, n), int(rng.integers(0, 3))) for n in range(1, 14)]
+    return cases + [np.array([2.0, 2, 2, 5]), np.array([1.0, 1, 3, 3, 3, 3, 8, 8])]
+
+
+def quantile_code() -> str:
+    probs = ", ".join(map(repr, QUANTILE_PROBS))
+    return "\n".join(
+        f"out('Q', num(quantile(c({', '.join(map(repr, v.tolist()))}), c({probs}), type = {k})))"
+        for v in quantile_cases() for k in (2, 7))
 
 
 def close(a: float, b: float) -> bool:
@@ -102,7 +122,8 @@ def test_tests_and_summaries_agree_with_r(run_r, tmp_path, rows):
     (Wilcoxon, chi-square/Fisher) and three (Kruskal–Wallis, r×c chi-square)."""
     data = trial_like().iloc[:rows]
     bys = ["trt", "grade"] if rows == 200 else ["trt"]
-    out = run_rule_in_r(run_r, data, bys, tmp_path / "trial.csv")
+    out = run_rule_in_r(run_r, data, bys, tmp_path / "trial.csv",
+                        quantile_code() if rows == 200 else "")
     checked = {"wilcoxon": 0, "kruskal": 0, "chisq": 0, "fisher": 0}
     for by in bys:
         for correct in (True, False):
@@ -121,7 +142,11 @@ def test_tests_and_summaries_agree_with_r(run_r, tmp_path, rows):
                 else:
                     assert row["test"] != "fisher" and close(row["statistic"], float(stat)), \
                         (v, by, correct)
-        for _, v, b, group, n, q1, med, q3, mean, sd, missing in _labelled_lines(out, "S"):
+        type2 = table1.summarize(data, by, types=TRIAL_TYPES | {by: "categorical"},
+                                 variables=[v for v in TRIAL_TYPES if v != by],
+                                 quantile_type=2).table.set_index("variable")
+        assert res.quantile_type == 7
+        for _, v, b, group, n, q1, med, q3, mean, sd, missing, *q2 in _labelled_lines(out, "S"):
             if b != by:
                 continue
             row = res.table.set_index("variable").loc[v]
@@ -130,6 +155,8 @@ def test_tests_and_summaries_agree_with_r(run_r, tmp_path, rows):
             for key, want in (("q1", q1), ("median", med), ("q3", q3), ("mean", mean),
                               ("sd", sd)):
                 assert close(row[f"{key}_{sfx}"], float(want)), (v, group, key)
+            for key, want in zip(("q1", "median", "q3"), q2, strict=True):
+                assert close(type2.loc[v, f"{key}_{sfx}"], float(want)), (v, group, key, 2)
         for _, v, b, group, levels, *counts in _labelled_lines(out, "C"):
             if b != by:
                 continue
@@ -143,6 +170,30 @@ def test_tests_and_summaries_agree_with_r(run_r, tmp_path, rows):
                     assert part.loc[level, f"events_{group}"] == count, (v, group, level)
     used = {"wilcoxon", "kruskal", "chisq"} if rows == 200 else {"wilcoxon", "fisher"}
     assert all(checked[t] > 0 for t in used), checked
+    if rows == 200:
+        want = [[float(q) for q in line[1:]] for line in _labelled_lines(out, "Q")]
+        got = [table1.quantile(v, QUANTILE_PROBS, k) for v in quantile_cases() for k in (2, 7)]
+        assert len(want) == len(got) == 2 * len(quantile_cases())
+        for g, w in zip(got, want, strict=True):
+            assert all(close(a, b) for a, b in zip(g, w, strict=True)), (g, w)
+
+
+def test_defaults_are_gtsummarys_and_the_correction_is_a_choice():
+    """add_p(): chi-square without Yates' correction unless asked for; quartiles type 7 unless
+    type 2 is asked for (gtsummary's), which differ where n·p is whole."""
+    data = trial_like()
+    default = table1.summarize(data, "trt", ["response", "death", "age"])
+    plain = table1.summarize(data, "trt", ["response", "death", "age"], chisq_correct=False)
+    yates = table1.summarize(data, "trt", ["response", "death", "age"], chisq_correct=True)
+    pd.testing.assert_frame_equal(default.table, plain.table)
+    chi = default.table["test"] == "chisq"
+    assert chi.any() and (default.table.loc[chi, "pvalue"] < yates.table.loc[chi, "pvalue"]).all()
+    assert set(yates.table.loc[chi, "method"]) == {
+        "Pearson's Chi-squared test with Yates' continuity correction"}
+    assert list(table1.quantile([1, 2, 3, 4], [0.25, 0.5], 2)) == [1.5, 2.5]
+    assert list(table1.quantile([1, 2, 3, 4], [0.25, 0.5], 7)) == [1.75, 2.5]
+    with pytest.raises(ValueError, match="quantile_type"):
+        table1.summarize(data, "trt", ["age"], quantile_type=6)
 
 
 def test_types_inferred_as_gtsummary():

@@ -1,13 +1,13 @@
 """Time-to-event statistics that agree with R's `survival` and `cmprsk` (the study was analysed in R).
 
 Each function mirrors one R function and returns a frozen result object with named fields:
-`kaplan_meier` (`survfit`, `print.survfit`, `quantile.survfit`), `numbers_at_risk`
-(`summary(survfit, times=)`), `logrank` (`survdiff`), `cox` (`coxph(ties="efron")`, with the
-cluster-robust variance of `coxph(cluster=)`), `wald_test` (the joint Wald chi-square from
-`coef`/`vcov`), `cumulative_incidence` and `cumulative_incidence_at` (`cmprsk::cuminc`,
-`cmprsk::timepoints`), `gray_test` (`cuminc(...)$Tests`) and `poisson_rate_ratio`
-(`glm(family=poisson, offset=log(py))`). Times are in whatever unit the caller uses (days in the
-study); nothing is rounded.
+`kaplan_meier` (`survfit`, `print.survfit`, `quantile.survfit`), `numbers_at_risk` and
+`survival_at` (`summary(survfit, times=)`), `logrank` (`survdiff`), `cox` (`coxph(ties="efron")`
+or `"breslow"`, with the cluster-robust variance of `coxph(cluster=)`), `wald_test` (the joint
+Wald chi-square from `coef`/`vcov`), `lr_test` (`anova(fit0, fit1)`), `cumulative_incidence`
+and `cumulative_incidence_at` (`cmprsk::cuminc`, `cmprsk::timepoints`), `gray_test`
+(`cuminc(...)$Tests`) and `poisson_rate_ratio` (`glm(family=poisson, offset=log(py))`).
+Times are in whatever unit the caller uses (days in the study); nothing is rounded.
 """
 
 from __future__ import annotations
@@ -188,6 +188,72 @@ def numbers_at_risk(fit: KaplanMeierResult, times: Sequence[float]) -> AtRisk:
     return AtRisk(tt, n_risk.astype(int), surv)
 
 
+@dataclass(frozen=True)
+class SurvivalAt:
+    """The Kaplan–Meier curve read at chosen times, as R `summary(survfit, times=)` prints it.
+
+    Per time t (sorted): `n_risk` still under observation at t (time ≥ t), `n_event` and
+    `n_censor` since the previous chosen time (the first counts from the start), `surv` S(t),
+    `std_err` its standard error (Greenwood, on the scale of S) and the log-scale interval
+    `lower`/`upper` at the curve's `conf_level`.
+    """
+
+    time: np.ndarray
+    n_risk: np.ndarray
+    n_event: np.ndarray
+    n_censor: np.ndarray
+    surv: np.ndarray
+    std_err: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    conf_level: float
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame({"time": self.time, "n_risk": self.n_risk, "n_event": self.n_event,
+                             "n_censor": self.n_censor, "surv": self.surv, "std_err": self.std_err,
+                             "lower": self.lower, "upper": self.upper})
+
+
+def survival_at(fit: KaplanMeierResult, times: Sequence[float],
+                extend: bool = False) -> SurvivalAt:
+    """S(t) with its standard error and confidence limits at `times`, for a table of survival
+    at 6 and 12 months, say; equal to `summary(survfit(...), times=, extend=)` in R.
+
+    As R: times are sorted, non-finite ones dropped, and (unless `extend`) so are those after
+    the last follow-up time; before the first time S = 1 with standard error 0 and limits 1;
+    beyond the last time S stays at its last value with 0 at risk.
+    """
+    tt = np.sort(np.asarray(times, dtype=float))
+    tt = tt[np.isfinite(tt)]
+    if not extend:
+        tt = tt[tt <= fit.time[-1]]
+    if tt.size == 0:
+        raise ValueError("survival_at: no time within follow-up (use extend=True)")
+    # R adds a row at the start time min(0, first time): S = 1, SE 0, limits 1, nothing happens
+    start = min(0.0, float(fit.time[0]))
+    add = fit.time[0] != start
+    time = np.concatenate([[start], fit.time]) if add else fit.time
+
+    def lead(v: np.ndarray, first: float) -> np.ndarray:
+        return np.concatenate([[first], v]).astype(float) if add else v.astype(float)
+
+    surv, lower, upper = lead(fit.surv, 1.0), lead(fit.lower, 1.0), lead(fit.upper, 1.0)
+    std_err = lead(fit.std_err, 0.0)
+    n_risk = lead(fit.n_risk, fit.n_risk[0])
+    idx = np.searchsorted(time, tt, side="right")  # rows at or before t (findInterval)
+    row = np.maximum(idx, 1) - 1
+    risk_row = np.searchsorted(time, tt, side="left")  # the first row at or after t
+    at_risk = np.concatenate([n_risk, [0.0]])[risk_row]
+
+    def between(v: np.ndarray) -> np.ndarray:
+        cum = np.concatenate([[0.0], np.cumsum(lead(v, 0.0))])[idx]
+        return np.diff(np.concatenate([[0.0], cum]))
+
+    return SurvivalAt(tt, at_risk.astype(int), between(fit.n_event).astype(int),
+                      between(fit.n_censor).astype(int), surv[row], std_err[row], lower[row],
+                      upper[row], fit.conf_level)
+
+
 # --------------------------------------------------------------------------------------------
 # Log-rank
 
@@ -251,16 +317,20 @@ def logrank(time: Sequence[float], event: Sequence[float], group: Sequence) -> L
 # Cox regression
 
 
-def _efron_parts(beta: np.ndarray, t: np.ndarray, d: np.ndarray, x: np.ndarray,
-                 w: np.ndarray, residuals: bool = False):
-    """Weighted Efron log partial likelihood, score, information and (optionally) score residuals.
+def _cox_parts(beta: np.ndarray, t: np.ndarray, d: np.ndarray, x: np.ndarray,
+               w: np.ndarray, ties: str = "efron", residuals: bool = False):
+    """Weighted log partial likelihood, score, information and (optionally) score residuals.
 
-    As survival's coxfit6.c / coxscore2.c with case weights: at a time with `m` tied deaths the
-    k-th (k = 0..m−1) sub-step removes k/m of the deaths' weighted risk and carries the hazard
-    (sum of the deaths' weights / m) / denominator. The score residual of subject i is
-    ∫ (x_i − x̄(s)) dM_i(s) under that approximation: a death at a tied time sees the mean of the
-    m sub-step averages, and is at risk in sub-step k with multiplicity (1 − k/m).
+    As survival's coxfit6.c / coxscore2.c with case weights. Efron: at a time with `m` tied
+    deaths the k-th (k = 0..m−1) sub-step removes k/m of the deaths' weighted risk and carries
+    the hazard (sum of the deaths' weights / m) / denominator. The score residual of subject i
+    is ∫ (x_i − x̄(s)) dM_i(s) under that approximation: a death at a tied time sees the mean of
+    the m sub-step averages, and is at risk in sub-step k with multiplicity (1 − k/m).
+    Breslow: one step per distinct time, every tied death seeing the full risk set (the hazard
+    jump is the deaths' summed weight / denominator).
     """
+    if ties not in ("efron", "breslow"):
+        raise ValueError(f"ties must be 'efron' or 'breslow', not {ties!r}")
     eta = x @ beta
     eta = eta - eta.max() if eta.size else eta
     r = w * np.exp(eta)
@@ -279,6 +349,8 @@ def _efron_parts(beta: np.ndarray, t: np.ndarray, d: np.ndarray, x: np.ndarray,
     dr = d * r
     e0, e1, e2 = by_time(dr), by_time(dr[:, None] * x), by_time(dr[:, None, None] * xx)
     m = by_time(d)
+    if ties == "breslow":
+        m = (m > 0).astype(float)  # one step per time, carrying all its deaths' weight
     wd = by_time(d * w)
     meanwt = np.where(m > 0, wd / np.maximum(m, 1), 0.0)
     loglik = float(np.sum(d * w * (x @ beta)))
@@ -321,32 +393,39 @@ def _efron_parts(beta: np.ndarray, t: np.ndarray, d: np.ndarray, x: np.ndarray,
     return loglik, score, info, resid
 
 
-class _WeightedEfronPH(PHReg):
-    """statsmodels' PHReg with coxph-style case weights in the Efron likelihood (PHReg has none)."""
+class _WeightedPH(PHReg):
+    """statsmodels' PHReg with coxph-style case weights in the partial likelihood (PHReg has
+    none), for Efron or Breslow ties."""
 
-    def __init__(self, time, event, exog, weights):
-        super().__init__(time, exog, status=event, ties="efron")
+    def __init__(self, time, event, exog, weights, ties):
+        super().__init__(time, exog, status=event, ties=ties)
         self._t, self._d = np.asarray(time, float), np.asarray(event, float)
         self._x, self._w = np.asarray(exog, float), np.asarray(weights, float)
+        self._ties = ties
+
+    def _parts(self, params):
+        return _cox_parts(np.asarray(params), self._t, self._d, self._x, self._w, self._ties)
 
     def loglike(self, params):
-        return _efron_parts(np.asarray(params), self._t, self._d, self._x, self._w)[0]
+        return self._parts(params)[0]
 
     def score(self, params):
-        return _efron_parts(np.asarray(params), self._t, self._d, self._x, self._w)[1]
+        return self._parts(params)[1]
 
     def hessian(self, params):
-        return -_efron_parts(np.asarray(params), self._t, self._d, self._x, self._w)[2]
+        return -self._parts(params)[2]
 
 
 @dataclass(frozen=True)
 class CoxResult:
-    """Cox proportional-hazards fit with Efron ties (R `coxph`), one entry per covariate column.
+    """Cox proportional-hazards fit (R `coxph`), one entry per covariate column.
 
     `se` is model-based (inverse information); `robust_se` is the sandwich of `coxph(cluster=)`
     (each row its own cluster when no cluster is given, as `coxph(robust=TRUE)`). z, p and the
     hazard-ratio interval use `robust_se` when `robust` (by default: a cluster was given or the
     case weights are not whole numbers, coxph's rule), else `se`, as `summary(coxph)` does.
+    `loglik` is the log partial likelihood at the estimate and `loglik_null` at β = 0
+    (`coxph()$loglik[2:1]`); `ties` is "efron" or "breslow".
     """
 
     terms: tuple
@@ -366,6 +445,8 @@ class CoxResult:
     conf_level: float
     var: np.ndarray = field(repr=False)
     robust_var: np.ndarray = field(repr=False)
+    loglik_null: float = float("nan")
+    ties: str = "efron"
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame({"coef": self.coef, "hr": self.hr, "se": self.se,
@@ -376,14 +457,18 @@ class CoxResult:
 
 def cox(time: Sequence[float], event: Sequence[float], covariates: pd.DataFrame,
         cluster: Sequence | None = None, weights: Sequence[float] | None = None,
-        conf_level: float = 0.95, robust: bool | None = None) -> CoxResult:
-    """Cox model with Efron ties; coefficients by statsmodels `PHReg(ties="efron")`.
+        conf_level: float = 0.95, robust: bool | None = None, ties: str = "efron"
+        ) -> CoxResult:
+    """Cox model, `coxph(..., ties=)`; coefficients by statsmodels `PHReg(ties=)`.
+
+    `ties="efron"` (R's default) or `"breslow"` (SAS PHREG's default; every death at a tied
+    time sees the whole risk set), for the model-based, cluster-robust and weighted fits alike.
 
     `covariates` must already be numeric (dummy-code factors first, e.g. `pd.get_dummies(...,
     drop_first=True)`, which matches R's treatment contrasts). `robust=None` follows coxph's
     default (see `CoxResult`). With `weights`, PHReg (which has
-    no case weights) is given the weighted Efron likelihood of coxph and fitted by its own Newton
-    routine.
+    no case weights) is given the weighted partial likelihood of coxph and fitted by its own
+    Newton routine.
 
     The robust variance is ours: statsmodels' `PHReg.fit(groups=)` builds its sandwich from
     *Breslow* score residuals (one hazard jump d/S0 per distinct time, every tied death seeing the
@@ -391,8 +476,9 @@ def cox(time: Sequence[float], event: Sequence[float], covariates: pd.DataFrame,
     the residuals no longer sum to the Efron score (zero at the estimate) and the SEs come out
     too small by a few per cent with day-level ties (2–7 % in our tests, growing with the number
     of deaths per distinct day); without ties the two agree to 1e-8. R (coxph with `cluster=`)
-    uses Efron-aware score residuals times the inverse information (dfbeta), weighted by the
-    case weights, summed within clusters: V = D'D. That is what is computed here.
+    uses score residuals of the ties method fitted (Efron-aware for Efron) times the inverse
+    information (dfbeta), weighted by the case weights, summed within clusters: V = D'D. That
+    is what is computed here.
     """
     t, d = _as_time_event(time, event)
     xdf = pd.DataFrame(covariates).astype(float)
@@ -402,12 +488,15 @@ def cox(time: Sequence[float], event: Sequence[float], covariates: pd.DataFrame,
     w = np.ones(t.size) if weights is None else np.asarray(weights, dtype=float)
     if w.shape != t.shape or (w <= 0).any():
         raise ValueError("weights must be positive, one per observation")
+    if ties not in ("efron", "breslow"):
+        raise ValueError(f"ties must be 'efron' or 'breslow', not {ties!r}")
     if weights is None:
-        res = PHReg(t, x, status=d, ties="efron").fit()
+        res = PHReg(t, x, status=d, ties=ties).fit()
     else:
-        res = _WeightedEfronPH(t, d, x, w).fit()
+        res = _WeightedPH(t, d, x, w, ties).fit()
     beta = np.asarray(res.params, dtype=float)
-    loglik, _, info, resid = _efron_parts(beta, t, d, x, w, residuals=True)
+    loglik, _, info, resid = _cox_parts(beta, t, d, x, w, ties, residuals=True)
+    loglik_null = _cox_parts(np.zeros_like(beta), t, d, x, w, ties)[0]
     var = np.linalg.inv(info)
     if weights is None:
         se = np.asarray(res.bse, dtype=float)
@@ -434,23 +523,27 @@ def cox(time: Sequence[float], event: Sequence[float], covariates: pd.DataFrame,
     return CoxResult(tuple(str(c) for c in xdf.columns), beta, se, robust_se, np.exp(beta),
                      np.exp(beta - zq * use_se), np.exp(beta + zq * use_se), z,
                      2 * sps.norm.sf(np.abs(z)), int(t.size), int(d.sum()), n_clusters, robust,
-                     loglik, conf_level, var, robust_var)
+                     loglik, conf_level, var, robust_var, loglik_null, ties)
 
 
 @dataclass(frozen=True)
 class WaldResult:
-    """Joint Wald chi-square for a set of coefficients being zero."""
+    """Joint Wald chi-square for a set of coefficients being zero; `method` says which
+    variance was used ("Wald, robust variance" or "Wald, model-based variance")."""
 
     terms: tuple
     statistic: float
     df: int
     pvalue: float
+    method: str
 
 
 def wald_test(result: CoxResult, terms: Sequence[str]) -> WaldResult:
     """b' V⁻¹ b over the named terms, V the variance `vcov(coxph)` reports (robust if used).
 
     For example the interaction terms of a model, to test effect modification as one test.
+    With a cluster-robust variance it stays valid when observations are correlated within
+    clusters; `lr_test` is the model-based alternative for independent observations.
     """
     idx = [result.terms.index(t) for t in terms]
     if not idx:
@@ -458,7 +551,60 @@ def wald_test(result: CoxResult, terms: Sequence[str]) -> WaldResult:
     v = result.robust_var if result.robust else result.var
     b = result.coef[idx]
     stat = float(b @ np.linalg.solve(v[np.ix_(idx, idx)], b))
-    return WaldResult(tuple(terms), stat, len(idx), float(sps.chi2.sf(stat, len(idx))))
+    method = "Wald, robust variance" if result.robust else "Wald, model-based variance"
+    return WaldResult(tuple(terms), stat, len(idx), float(sps.chi2.sf(stat, len(idx))), method)
+
+
+@dataclass(frozen=True)
+class LikelihoodRatioResult:
+    """Likelihood-ratio chi-square between nested Cox models (R `anova(reduced, full)`).
+
+    `statistic` = 2·(loglik_full − loglik_reduced) on `df` = the number of added `terms`;
+    `loglik` is (reduced, full), the log partial likelihoods.
+    """
+
+    terms: tuple
+    statistic: float
+    df: int
+    pvalue: float
+    method: str
+    loglik: tuple
+
+
+def lr_test(full: CoxResult, reduced: CoxResult | None = None) -> LikelihoodRatioResult:
+    """Likelihood-ratio test that the terms of `full` missing from `reduced` are all zero, as
+    `anova(reduced, full)`; without `reduced`, against the null model (β = 0), as
+    `summary(coxph)$logtest`.
+
+    Both fits must be to the same observations with the same ties method, and `reduced`'s
+    terms a subset of `full`'s. The test assumes independent observations: like R's anova,
+    it refuses fits with a robust variance (a cluster, or non-whole weights; refit with
+    `robust=False` to test as if independent, or use `wald_test` on the robust fit, which
+    allows for clustering and is a different quantity).
+    """
+    fits = (full,) if reduced is None else (full, reduced)
+    if any(f.robust for f in fits):
+        raise ValueError("lr_test: a fit has a robust variance (cluster or non-whole weights); "
+                         "the likelihood-ratio test assumes independent observations. Refit "
+                         "with robust=False, or use wald_test for the cluster-robust test")
+    if reduced is None:
+        added, ll0 = full.terms, full.loglik_null
+    else:
+        if (reduced.n, reduced.events, reduced.ties) != (full.n, full.events, full.ties):
+            raise ValueError("lr_test: the models must be fitted to the same observations "
+                             "with the same ties method")
+        extra = set(reduced.terms) - set(full.terms)
+        if extra:
+            raise ValueError(f"lr_test: the models are not nested; {sorted(extra)} are in "
+                             "the reduced model only")
+        added = tuple(t for t in full.terms if t not in reduced.terms)
+        ll0 = reduced.loglik
+    if not added:
+        raise ValueError("lr_test: the full model adds no terms")
+    stat = 2 * (full.loglik - ll0)
+    return LikelihoodRatioResult(added, float(stat), len(added),
+                                 float(sps.chi2.sf(stat, len(added))), "likelihood ratio",
+                                 (float(ll0), float(full.loglik)))
 
 
 # --------------------------------------------------------------------------------------------

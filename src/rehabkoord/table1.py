@@ -7,12 +7,16 @@ variable and group, and the test chosen per variable by one documented rule:
 
 - continuous, two groups: Wilcoxon rank-sum (R `wilcox.test`); more groups: Kruskal–Wallis
   (R `kruskal.test`);
-- categorical and dichotomous: Pearson's chi-square (R `chisq.test`, Yates on 2×2 tables when
-  `chisq_correct`), or Fisher's exact test when any expected count is below `expected_below`.
+- categorical and dichotomous: Pearson's chi-square without continuity correction (R
+  `chisq.test(correct = FALSE)`, gtsummary's default; Yates' correction on 2×2 tables only when
+  asked for with `chisq_correct=True`), or Fisher's exact test when any expected count is below
+  `expected_below`.
 
-Quantiles are R's default (type 7; gtsummary uses type 2). Group statistics sit in columns
-`<stat>_<suffix>`, one suffix per group (the group label unless `suffixes` names another).
-`rehabkoord.table1_display` lays the result out as gtsummary does.
+Quartiles are R's `quantile(type = 7)` by default (R's default, and what the published tables
+were made with); `quantile_type=2` gives gtsummary's (the inverse of the empirical distribution,
+averaging where it is flat). Group statistics sit in columns `<stat>_<suffix>`, one suffix per
+group (the group label unless `suffixes` names another). `rehabkoord.table1_display` lays the
+result out as gtsummary does.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ TYPES = ("continuous", "categorical", "dichotomous")
 CONTINUOUS_MIN_LEVELS = 10
 #: Two-valued codings read as yes/no (the value counted first).
 DICHOTOMOUS_CODINGS = ((1, 0), (True, False), ("yes", "no"), ("ja", "nej"))
+#: R's `quantile` types offered: 7 (R's default) and 2 (gtsummary's).
+QUANTILE_TYPES = (2, 7)
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,8 @@ class Table1:
     """The summary rows with their tests, and what was decided on the way.
 
     `table` has one row per continuous or dichotomous variable and one per level of a
-    categorical variable; `groups` are the `by` labels in order and `n` their sizes.
+    categorical variable; `groups` are the `by` labels in order and `n` their sizes;
+    `quantile_type` is R's type of the quartiles q1, median, q3.
     """
 
     table: pd.DataFrame
@@ -48,6 +55,7 @@ class Table1:
     n: dict[str, int]
     types: dict[str, str]
     tests: dict[str, str] = field(default_factory=dict)
+    quantile_type: int = 7
 
 
 def _dichotomous_value(values: pd.Series) -> object | None:
@@ -96,11 +104,36 @@ def _groups(data: pd.DataFrame, by: str, groups: Sequence[str] | None) -> list:
     return order
 
 
-def _continuous(values: pd.Series) -> dict:
+def quantile(values: Sequence[float], probs: Sequence[float], quantile_type: int = 7
+             ) -> np.ndarray:
+    """Sample quantiles as R's `quantile(x, probs, type=)`, for type 7 (R's default: linear
+    between order statistics) or 2 (gtsummary's: the inverse empirical distribution function,
+    the mean of the two order statistics where it is flat). Missing values must be dropped."""
+    v = np.sort(np.asarray(values, dtype=float))
+    pp = np.asarray(probs, dtype=float)
+    if v.size == 0 or np.isnan(v).any():
+        raise ValueError("quantile needs at least one value and no missing values")
+    if ((pp < 0) | (pp > 1)).any():
+        raise ValueError("probabilities must lie in [0, 1]")
+    if quantile_type == 7:
+        return np.quantile(v, pp)
+    if quantile_type != 2:
+        raise ValueError(f"quantile_type must be one of {QUANTILE_TYPES}, not {quantile_type!r}")
+    padded = np.concatenate([v[:1], v[:1], v, v[-1:], v[-1:]])  # as R pads x
+    out = []
+    for p in pp:
+        nppm = v.size * p
+        j = math.floor(nppm)
+        lo, hi = padded[j + 1], padded[j + 2]  # x[j], x[j + 1] in R's 1-based order statistics
+        out.append(hi if nppm > j else (0.5 * lo + 0.5 * hi if lo != hi else lo))
+    return np.array(out)
+
+
+def _continuous(values: pd.Series, quantile_type: int) -> dict:
     v = values.dropna().to_numpy(dtype=float)
     if len(v) == 0:
         return {"n": 0}
-    q1, med, q3 = np.quantile(v, [0.25, 0.5, 0.75])
+    q1, med, q3 = quantile(v, [0.25, 0.5, 0.75], quantile_type)
     return {"n": len(v), "median": float(med), "q1": float(q1), "q3": float(q3),
             "mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else math.nan,
             "min": float(v.min()), "max": float(v.max())}
@@ -138,11 +171,17 @@ def _categorical_test(counts: pd.DataFrame, *, expected_below: float, correct: b
 def summarize(data: pd.DataFrame, by: str, variables: Sequence[str] | None = None, *,
               types: Mapping[str, str] | None = None, groups: Sequence[str] | None = None,
               suffixes: Mapping[str, str] | None = None, expected_below: float = 5.0,
-              chisq_correct: bool = True, wilcox_correct: bool = True,
-              conf_level: float = 0.95) -> Table1:
+              chisq_correct: bool = False, wilcox_correct: bool = True,
+              conf_level: float = 0.95, quantile_type: int = 7) -> Table1:
     """Summaries of `variables` (default: every column but `by`) per group of `by`, with the
     test chosen per variable (module docstring). `types` overrides the inferred type per
-    variable; `groups` fixes the group order (default: category order, else sorted)."""
+    variable; `groups` fixes the group order (default: category order, else sorted).
+
+    Defaults are gtsummary's `add_p()` (no continuity correction for chi-square, continuity
+    correction for the Wilcoxon normal approximation, as `wilcox.test`), except the quartiles:
+    R's type 7 unless `quantile_type=2` (gtsummary's)."""
+    if quantile_type not in QUANTILE_TYPES:
+        raise ValueError(f"quantile_type must be one of {QUANTILE_TYPES}, not {quantile_type!r}")
     order = _groups(data, by, groups)
     sfx = {g: str((suffixes or {}).get(g, g)) for g in order}
     variables = [c for c in data.columns if c != by] if variables is None else list(variables)
@@ -168,7 +207,8 @@ def summarize(data: pd.DataFrame, by: str, variables: Sequence[str] | None = Non
                                 f"{data[var].dtype} values")
             row = {"variable": var, "level": "", "type": kind}
             for g, v in per_group.items():
-                row.update({f"{k}_{sfx[g]}": x for k, x in _continuous(v).items()})
+                row.update({f"{k}_{sfx[g]}": x
+                            for k, x in _continuous(v, quantile_type).items()})
             row.update(missing)
             row.update(_continuous_test([v.dropna().to_numpy(dtype=float)
                                          for v in per_group.values()],
@@ -209,4 +249,5 @@ def summarize(data: pd.DataFrame, by: str, variables: Sequence[str] | None = Non
         if col not in table:
             table[col] = np.nan
     return Table1(table, by, tuple(str(g) for g in order), sfx,
-                  {str(g): int((data[by] == g).sum()) for g in order}, kinds, tests)
+                  {str(g): int((data[by] == g).sum()) for g in order}, kinds, tests,
+                  quantile_type)

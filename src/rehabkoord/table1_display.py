@@ -1,6 +1,9 @@
 """A Table 1 (`rehabkoord.table1`) laid out as gtsummary does, in the report language.
 
 Kept apart from `table1` so that computing the table does not depend on number formatting.
+The display table carries what `tables.styled` needs in its `attrs`: "numeric" (the group and
+p-value columns, right-aligned), "levels" (1 for the rows indented beneath their variable: a
+categorical variable's levels and the missing-values row) and "notes" (the tests' footnotes).
 """
 
 from __future__ import annotations
@@ -13,43 +16,58 @@ from .fmt import number, pvalue
 from .table1 import Table1
 
 WORDS = {
-    "sv": {"variable": "Variabel", "p": "p-värde", "missing": "Saknas", "median_iqr": "median [IQR]",
-           "n_pct": "n (%)", "wilcoxon": "Wilcoxons rangsummetest",
+    "sv": {"variable": "Variabel", "p": "p-värde", "missing": "Saknas",
+           "median_q": "median [Q1–Q3]", "n_pct": "n (%)", "wilcoxon": "Wilcoxons rangsummetest",
            "kruskal": "Kruskal–Wallis test", "chisq": "Pearsons chi2-test",
+           "chisq_yates": "Pearsons chi2-test med Yates korrektion",
            "fisher": "Fishers exakta test"},
     "en": {"variable": "Variable", "p": "p-value", "missing": "Unknown",
-           "median_iqr": "median [IQR]", "n_pct": "n (%)", "wilcoxon": "Wilcoxon rank-sum test",
+           "median_q": "median [Q1–Q3]", "n_pct": "n (%)", "wilcoxon": "Wilcoxon rank-sum test",
            "kruskal": "Kruskal–Wallis test", "chisq": "Pearson's chi-square test",
+           "chisq_yates": "Pearson's chi-square test with Yates' continuity correction",
            "fisher": "Fisher's exact test"},
 }
-MARKS = "¹²³⁴⁵"
-INDENT = "\u2003"  # an em space: levels sit beneath their variable
+MARKS = "¹²³⁴⁵⁶"
+
+
+def _test_key(row: pd.Series) -> str:
+    """The test as run: "chisq_yates" where Yates' correction was applied (a 2×2 table with
+    `chisq_correct=True`), else the test's name from `table1`."""
+    if row["test"] == "chisq" and "Yates" in str(row.get("method", "")):
+        return "chisq_yates"
+    return str(row["test"])
 
 
 def footnote_marks(result: Table1) -> dict[str, str]:
-    """A superscript mark per test used, in order of first use (as gtsummary's footnotes)."""
-    used = [t for t in dict.fromkeys(result.tests.values()) if t != "none"]
+    """A superscript mark per test used, in order of first use (as gtsummary's footnotes);
+    a chi-square test with Yates' correction is its own test ("chisq_yates")."""
+    firsts = result.table.drop_duplicates("variable")
+    used = [k for k in dict.fromkeys(_test_key(r) for _, r in firsts.iterrows()) if k != "none"]
     return {t: MARKS[i] for i, t in enumerate(used)}
 
 
 def display_table(result: Table1, labels: Mapping[str, str] | None = None,
                   language: str = "sv") -> tuple[pd.DataFrame, list[str]]:
     """The table as gtsummary lays it out, and its footnotes: variable labels (from `labels`,
-    else the column name) with levels indented beneath, one column per group headed with its N,
-    p-values marked with the test's footnote, and a missing row where values are missing."""
+    else the column name) with levels beneath (attrs "levels" indents them), one column per
+    group headed with its N, p-values marked with the test's footnote, and a missing row
+    where values are missing. Continuous variables show median [Q1–Q3] (the quartiles of
+    `result.quantile_type`). The frame's attrs are ready for `tables.styled`."""
     words, labels = WORDS[language], dict(labels or {})
     marks = footnote_marks(result)
     heads = {g: f"{labels.get(g, g)} (N = {result.n[g]})" for g in result.groups}
     rows: list[dict] = []
+    levels: list[int] = []
     for var, part in result.table.groupby("variable", sort=False):
         first = part.iloc[0]
         kind = result.types[var]
-        mark = marks.get(first["test"], "")
+        mark = marks.get(_test_key(first), "")
         p_text = "" if first["test"] == "none" else pvalue(float(first["pvalue"]), language) + mark
-        summary = words["median_iqr"] if kind == "continuous" else words["n_pct"]
+        summary = words["median_q"] if kind == "continuous" else words["n_pct"]
         head = {words["variable"]: f"{labels.get(var, var)}, {summary}", words["p"]: p_text}
         if kind == "categorical":
             rows.append(head | {heads[g]: "" for g in result.groups})
+            levels.append(0)
         for _, r in part.iterrows():
             cells = {}
             for g in result.groups:
@@ -64,13 +82,18 @@ def display_table(result: Table1, labels: Mapping[str, str] | None = None,
                                        f"({number(float(r[f'pct_{sfx}']), 1, language)})")
             if kind == "categorical":
                 level = labels.get(r["level"], r["level"])
-                rows.append({words["variable"]: INDENT + level, words["p"]: ""} | cells)
+                rows.append({words["variable"]: level, words["p"]: ""} | cells)
+                levels.append(1)
             else:
                 rows.append(head | cells)
+                levels.append(0)
         if any(first[f"missing_{result.suffixes[g]}"] for g in result.groups):
-            rows.append({words["variable"]: INDENT + words["missing"], words["p"]: ""}
+            rows.append({words["variable"]: words["missing"], words["p"]: ""}
                         | {heads[g]: str(int(first[f"missing_{result.suffixes[g]}"]))
                            for g in result.groups})
+            levels.append(1)
     columns = [words["variable"], *heads.values(), words["p"]]
     notes = [f"{mark} {words[test]}" for test, mark in marks.items()]
-    return pd.DataFrame(rows, columns=columns), notes
+    frame = pd.DataFrame(rows, columns=columns)
+    frame.attrs.update(numeric=[*heads.values(), words["p"]], levels=levels, notes=list(notes))
+    return frame, notes
