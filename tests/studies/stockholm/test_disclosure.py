@@ -180,6 +180,9 @@ def test_medians_means_and_model_estimates_follow_the_rules(sthlm_derived, sthlm
     hr = main[main["Measure"].str.startswith("Hazard ratio")]
     assert (hr["Estimate (95% CI)"] == SUPPRESSED).all()
     assert report.forest_figure(sthlm_estimates, few, "en")[1].empty
+    first = report.result_sentences(sthlm_estimates, "en", few)[0]
+    assert f"adjusted hazard ratio {SUPPRESSED}, 95% CI {SUPPRESSED}" in first
+    assert SUPPRESSED not in report.result_sentences(sthlm_estimates, "en", pub)[0]
 
 
 def test_statistics_from_withheld_counts_are_withheld(sthlm_derived, sthlm_estimates):

@@ -799,10 +799,14 @@ def methods_text(params: Mapping, language: str) -> str:
     return text
 
 
-def result_sentences(est: Estimates, language: str) -> list[str]:
+def result_sentences(est: Estimates, language: str, pub: Counts | None = None) -> list[str]:
     """The main findings as sentences, numbers from the estimates; with the IPT-weighted
-    estimates (a non-randomised comparison) a sentence on them too."""
+    estimates (a non-randomised comparison) a sentence on them too. With `pub`, a number the
+    main table withholds (`shown_measure`) is printed as withheld."""
     m = est.main.set_index("measure")
+    if pub is not None:
+        hidden = [k for k in m.index if not shown_measure(est, pub, k)]
+        m.loc[hidden, ["estimate", "conf_low", "conf_high", "pvalue"]] = np.nan
     hr, hl, fr = m.loc["hr_adjusted"], m.loc["hodges_lehmann"], m.loc["risk_difference"]
     rr = m.loc["rate_ratio"]
     med = {g: m.loc[f"median_days_{g}"] for g in GROUPS}
