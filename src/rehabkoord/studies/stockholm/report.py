@@ -878,17 +878,21 @@ CAPTIONS = {
                "Participants' characteristics at the index date, by group."),
     "main": ("table", 3, "Huvudresultat.", "Main results."),
     "atergang_km": ("figure", 2, "Andel fortfarande sjukskrivna efter dagar sedan indexdatum "
-                    "(Kaplan–Meier med 95 % konfidensintervall) och antal i risk.",
+                    "(Kaplan–Meier med 95 % konfidensintervall) och antal i risk, beräknade ur "
+                    "avrundade antal (se Röjandekontroll).",
                     "Share still on sick leave by days since the index date (Kaplan–Meier "
-                    "with 95% confidence interval) and numbers at risk."),
+                    "with 95% confidence interval) and numbers at risk, computed from rounded "
+                    "counts (see Disclosure control)."),
     "sjukskrivningsgrad": ("figure", 3, "Medelsjukskrivningsgrad per månad sedan indexdatum "
                            "(95 % konfidensintervall, klusterrobust per vårdcentral).",
                            "Mean sick-leave degree per month since the index date (95% "
                            "confidence interval, cluster-robust by care centre)."),
     "aterinsjuknande": ("figure", 4, "Kumulativ incidens av nytt sjukfall efter återgång "
-                        "(dödsfall och utvandring konkurrerande).",
+                        "(dödsfall och utvandring konkurrerande), beräknad ur avrundade antal "
+                        "(se Röjandekontroll).",
                         "Cumulative incidence of a new spell after return (death and "
-                        "emigration competing)."),
+                        "emigration competing), computed from rounded counts (see Disclosure "
+                        "control)."),
     "subgroups": ("table", 4, "Effekt inom förbestämda undergrupper.",
                   "Effect within pre-specified subgroups."),
     "forest_undergrupper": ("figure", 5, "Hazardkvot för återgång per undergrupp (95 % KI).",
