@@ -593,13 +593,10 @@ def safe_cuminc(cuminc: pd.DataFrame, rules: Rules) -> pd.DataFrame:
         time, status = _pseudo(steps, codes)
         fit = survival.cumulative_incidence(time, status,
                                             conf_level=float(part["conf_level"].iloc[0]))
-        idx = np.searchsorted(fit.time, steps.index.to_numpy(float), side="right") - 1
-        pick = np.maximum(idx, 0)
+        at = survival.cumulative_incidence_at(fit, steps.index.to_numpy(float))
         curve = pd.DataFrame({"Grupp": g, "time": steps.index.to_numpy(float),
                               "n_risk": _at_risk(steps), **{c: steps[c].to_numpy() for c in codes},
-                              "est": np.where(idx >= 0, fit.est[pick], 0.0),
-                              "lower": np.where(idx >= 0, fit.lower[pick], np.nan),
-                              "upper": np.where(idx >= 0, fit.upper[pick], np.nan)})
+                              "est": at.est, "lower": at.lower, "upper": at.upper})
         true_risk = part["n_risk"].reindex(curve["time"], method="bfill").fillna(0).to_numpy()
         keep = (true_risk >= rules.min_cell) & (curve["n_risk"].to_numpy() >= rules.min_cell)
         last = np.flatnonzero(~keep)
