@@ -783,3 +783,39 @@ def from_record(rec: dict) -> tuple[Structure, dict[Key, str], Rules]:
     s.relations = [(tuple(total), tuple(tuple(p) for p in parts))
                    for total, parts in rec["relations"]]
     return s, withheld, rules_from_record(rec)
+
+
+# --- statistics other than counts: shared helpers ---------------------------------------
+
+def magnitude_reason_of(rules: Rules, n: int, total: float, largest: Iterable[float]) -> str:
+    """`Rules.magnitude_reason` from what an analysis table keeps of a group instead of every
+    person's value: its size `n`, the `total` of the absolute values and the largest absolute
+    values (at least `rules.dominance_n` of them, or all when the group is smaller). The rest
+    is spread evenly, which keeps the sum, the order and the largest values, so the answer is
+    the one every value would give."""
+    top = sorted((abs(float(v)) for v in largest if not pd.isna(v)), reverse=True)
+    n = int(n)
+    if n > len(top) and len(top) < max(rules.dominance_n, 2):
+        raise ValueError(f"disclosure: the dominance rule needs the {max(rules.dominance_n, 2)} "
+                         f"largest contributions of a group of {n}; {len(top)} were kept")
+    rest = n - len(top)
+    spread = [max(float(total) - sum(top), 0.0) / rest] * rest if rest > 0 else []
+    return rules.magnitude_reason(top[:n] + spread)
+
+
+def rounded_steps(counts: pd.DataFrame, min_cell: int) -> pd.DataFrame:
+    """Counts per time (each column: events of one kind, or censorings) whose running totals
+    are rounded up to multiples of `min_cell`, as OpenSAFELY's disclosure-safe Kaplan–Meier
+    (opensafely-actions/kaplan-meier-function, `min_count`): every step of the result is 0
+    or a multiple of `min_cell`, and a curve recomputed from it can reveal no count below
+    `min_cell`. Rows whose rounded counts are all 0 are dropped (nothing changes there)."""
+    cum = counts.cumsum()
+    rounded = np.ceil(cum / min_cell) * min_cell
+    steps = rounded.diff().fillna(rounded).astype(int)
+    return steps[(steps > 0).any(axis=1)]
+
+
+def published_step(count: int, rules: Rules) -> bool:
+    """Whether a change between two published values may be `count`: 0 or at least
+    `min_cell` (a change of 1 … min_cell − 1 persons is a small count)."""
+    return count == 0 or count >= rules.min_cell
