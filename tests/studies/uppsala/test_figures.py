@@ -92,7 +92,8 @@ def _zero_heavy_cohort() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _zero_heavy_pub(cohort: pd.DataFrame, min_cell: int) -> disclosure.Publication:
+def _zero_heavy_pub(cohort: pd.DataFrame, min_cell: int, min_quantile_n: int = 10
+                    ) -> disclosure.Publication:
     """The outcome rows `analysis.outcome_results` would give for the days outcomes, published."""
     rows = []
     for outcome in figures.DAYS_OUTCOMES:
@@ -103,7 +104,8 @@ def _zero_heavy_pub(cohort: pd.DataFrame, min_cell: int) -> disclosure.Publicati
             row.update({f"{k}_{p}": v for k, v in analysis._describe_days(values).items()})
         rows.append(row)
     return disclosure.publish(pd.DataFrame(rows), pd.DataFrame(columns=["variable", "kind"]),
-                              {"windows": {}}, disclosure.Rules(min_cell))
+                              {"windows": {}}, disclosure.Rules(min_cell,
+                                                                min_quantile_n=min_quantile_n))
 
 
 def test_share_with_any_days_by_hand():
@@ -123,13 +125,18 @@ def test_share_with_any_days_by_hand():
 
 
 def test_deciles_among_those_with_days_by_hand():
+    """With a quantile threshold of 4 (to check the numbers by hand): 4 with days are
+    drawn, 2 (a "<3" count) are withheld for too few persons, and marked."""
     cohort = _zero_heavy_cohort()
-    table = figures.days_among_with_days_table(cohort, _zero_heavy_pub(cohort, 3))
+    table = figures.days_among_with_days_table(_zero_heavy_pub(cohort, 3, min_quantile_n=4))
     sjp = table[table["outcome"] == "sjukpenning_netdays"].set_index("group")
     # 10, 20, 30, 40: R quantile type 7 at 0.1 is 10 + 0.3·10 = 13; median 25; at 0.9: 37
     assert sjp.loc["Intervention", ["n_with_days", "p10", "p50", "p90"]].tolist() == \
         [4, pytest.approx(13.0), pytest.approx(25.0), pytest.approx(37.0)]
     assert sjp.loc["Kontroll", "suppressed"] and pd.isna(sjp.loc["Kontroll", "p50"])
+    assert sjp.loc["Kontroll", "reason"] == disclosure.FEW_FOR_QUANTILES
+    default = figures.days_among_with_days_table(_zero_heavy_pub(cohort, 3))
+    assert default["suppressed"].all()  # 4 persons are below the default threshold 10
     fig = figures.days_among_with_days(table, "sv")
     assert any("undertryckt" in t.get_text() for ax in fig.axes
                for t in ax.get_legend().get_texts())
