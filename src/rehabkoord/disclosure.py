@@ -549,7 +549,9 @@ class Publication:
                 out.append((row["key"] + (name,), cell.reason))
         order = {"randomised_total": 0, "randomised": 0, "flow": 1, "power n": 1, "t1": 2,
                  "t1 n": 2}
-        return sorted(out, key=lambda kr: (order.get(kr[0][0], 3), [str(x) for x in kr[0]]))
+        return sorted(out, key=lambda kr: (order.get(kr[0][0], 3),
+                                           [f"{x:09d}" if isinstance(x, int) else str(x)
+                                            for x in kr[0]]))
 
     def statistics(self) -> list[tuple[Key, SafeCell]]:
         """Every non-count cell of the tables (shares, quantiles, means, deciles, p-values,

@@ -191,3 +191,25 @@ def test_outcome_table_statistics_as_indented_rows(male_subgroup_results):
     assert len(binary) == 3 and binary.loc[binary["Grupp"] == "Män", "p"].item() == "–"
     assert not any("Fisher" in note for note in shown.attrs["notes"])
     assert any(note.startswith("p (Holm): ") for note in shown.attrs["notes"])
+
+
+def test_appendix_states_the_rules_for_statistics_and_lists_their_withholdings(
+        male_subgroup_results):
+    params = {"report": {"min_cell": 3, "min_quantile_n": 12, "dominance": [3, 0.8]}}
+    rules = disclosure.Rules.from_params(params["report"])
+    for language, words in (("sv", ("p-värden", "Holm-justerade")),
+                            ("en", ("p-values", "Holm-adjusted"))):
+        text = report.ReportText(params, language).suppression_text([])
+        assert rules.describe(language) in text
+        assert all(w in text for w in words)
+    # the 12 controls get no quartiles under a threshold of 13, the men's p rests on "<3"
+    pub = disclosure.publish(male_subgroup_results, pd.DataFrame(columns=["variable", "kind"]),
+                             {"windows": {}}, disclosure.Rules(3, min_quantile_n=13))
+    sv = report.suppression_list(pub, language="sv")
+    en = report.suppression_list(pub, language="en")
+    assert ("Kalenderåret minst 12 månader efter randomisering, Män, Nettodagar med sjukpenning: "
+            "Kontroll, median [IQR] (färre personer än gränsen för kvantiler)") in sv
+    assert ("Calendar year at least 12 months after randomisation, Men, Mainly employed or "
+            "studying: p (would reveal a withheld count)") in en
+    shown = report.outcome_display(pub, 12, language="sv").to_string()
+    assert "0,054" not in shown and "0,055" not in shown  # Fisher's p for 9/21 against 1/12
