@@ -7,9 +7,10 @@ variable against its N, events + non-events = n. `protect` withholds the small c
 (primary suppression) and then further counts (complementary suppression) until a linear-
 programming audit — the attacker's bounds, as tau-ARGUS and R's sdcTable compute them — shows
 that no small count can be narrowed to fewer values than "<min_cell" allows. Percentages,
-effects and the power text's detectable difference are withheld whenever a count they would
-reveal is withheld; days statistics when their group is smaller than the threshold. Tests are
-computed on the real counts; only what is published is affected. `report` and `figures` format the
+effects, intervals, p-values and the power text's detectable difference are withheld whenever
+a count they rest on is withheld (they are functions of the counts); quantiles of groups below
+`Rules.min_quantile_n`, sums and means by `Rules.magnitude_reason`; minima and maxima never.
+Tests are computed on the real counts; only what is published is affected. `report` and `figures` format the
 resulting `SafeCell`s and take no decision of their own.
 """
 

@@ -74,6 +74,8 @@ def test_tables_and_figures_numbered_in_order_and_referred_to_by_number():
     assert sv.reference("results") == f"Tabell 3–5 redovisar utfallen per fönster; Figur 4–{last} " \
         "visar dem som figurer."
     assert sv.reference("flow").startswith("Figur 1–3 och Tabell 1 visar")
+    assert sv.figure_caption("dagar_bland_dem_med_dagar").endswith(
+        "grupper med färre än 10 personer med dagar visas inte.")
     en = report.ReportText(params, "en")
     assert en.reference("table1").startswith("Table 2 describes")
     assert en.figure_caption("andel_med_dagar").startswith(

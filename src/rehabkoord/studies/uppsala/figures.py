@@ -206,6 +206,10 @@ def days_among_with_days(table: pd.DataFrame, language: str) -> plt.Figure:
                 name = f"{label(r['group'], language)} (n = {int(r['n_with_days'])})"
                 ax.plot(r[cols].to_numpy(dtype=float), DECILES, marker="o", ms=3.5,
                         drawstyle="steps-post", color=PALETTE[r["group"]], label=name)
+            if part["suppressed"].all():  # an empty panel says so instead of a bare axis
+                ax.set_xticks([])
+                ax.text(0.5, 0.5, _suppressed(language), transform=ax.transAxes, ha="center",
+                        va="center", fontsize=9, color="#555555")
             ax.set_ylim(0, 100)
             ax.set_title(f"{label(outcome, language)}, {_window_label(w, language)}",
                          fontsize=8.5, wrap=True)

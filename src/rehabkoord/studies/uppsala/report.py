@@ -519,25 +519,27 @@ CAPTIONS = {
            "forest_riskskillnad": "Skillnad i andel i arbete eller studier (intervention minus "
            "kontroll), procentenheter med Newcombes 95 % KI.",
            "dagar_sjukpenning": "Nettodagar med sjukpenning per grupp (låda: kvartiler; "
-           "morrhår: 10:e–90:e percentilen).",
+           "morrhår: 10:e–90:e percentilen; grupper under {q} personer visas inte).",
            "consort": "Flöde av deltagare, kalenderåret minst {m} månader efter randomisering.",
            "andel_med_dagar": "Andel med minst en nettodag per grupp och fönster (95 % "
            "Wilson-intervall).",
            "dagar_bland_dem_med_dagar": "Nettodagar bland dem med minst en dag: kumulativ andel "
-           "vid 10:e–90:e percentilen per grupp."},
+           "vid 10:e–90:e percentilen per grupp; grupper med färre än {q} personer med dagar "
+           "visas inte."},
     "en": {"andel_sysselsatta": "Share mainly employed or studying by group and window "
            "(95% Wilson intervals).",
            "andel_sysselsatta_kon": "As above, for women and men.",
            "forest_riskskillnad": "Difference in the share employed or studying (intervention "
            "minus control), percentage points with Newcombe 95% CI.",
            "dagar_sjukpenning": "Net days of sickness benefit by group (box: quartiles; "
-           "whiskers: 10th–90th percentile).",
+           "whiskers: 10th–90th percentile; groups below {q} persons are not shown).",
            "consort": "Flow of participants, calendar year at least {m} months after "
            "randomisation.",
            "andel_med_dagar": "Share with at least one net day by group and window (95% Wilson "
            "intervals).",
            "dagar_bland_dem_med_dagar": "Net days among those with at least one day: cumulative "
-           "share at the 10th–90th percentiles by group."},
+           "share at the 10th–90th percentiles by group; groups with fewer than {q} persons "
+           "with days are not shown."},
 }
 
 #: Figures in the appendix after the CONSORT diagrams (one per window), in order.
@@ -597,7 +599,9 @@ class ReportText:
         """'Figur N. …' for a figure file stem."""
         key, months = ("consort", name[len("consort_"):-1]) if name.startswith("consort_") \
             else (name, None)
-        return f"{self._ref('figure', [name])}. {CAPTIONS[self.language][key].format(m=months)}"
+        q = disclosure.Rules.from_params(self.params["report"]).min_quantile_n
+        caption = CAPTIONS[self.language][key].format(m=months, q=q)
+        return f"{self._ref('figure', [name])}. {caption}"
 
     def reference(self, section: str) -> str:
         """The sentence that points the reader to a section's numbered tables and figures."""
