@@ -78,10 +78,16 @@ def test_flow_diagram_shows_what_the_flow_table_shows(synthetic_frames):
 def test_forest_draws_only_published_differences(synthetic_frames):
     _, results, baseline, flow = _inputs(synthetic_frames)
     pub = _publish(results, baseline, flow)
-    published = [r for r in pub.outcomes if r["outcome"] == "employed_or_studying"
-                 and not r["effect"].withheld]
+    rows = [r for r in pub.outcomes if r["outcome"] == "employed_or_studying"]
+    published = [r for r in rows if not r["effect"].withheld]
     fig = figures.forest_risk_difference(pub, "sv")
-    assert len(fig.axes[0].get_yticklabels()) == len(published) < 6
+    assert len(fig.axes[0].get_yticklabels()) == len(rows) == 6
+    assert len(fig.axes[0].containers) == len(published) < 6  # one error bar each
+    assert sum(t.get_text() == "undertryckt" for t in fig.axes[0].texts) == 6 - len(published)
+    table = figures.risk_difference_table(pub)
+    assert table["suppressed"].sum() == 6 - len(published)
+    assert table.loc[table["suppressed"], "estimate"].isna().all()
+    assert (table.loc[table["suppressed"], "reason"] == disclosure.REVEALS).all()
 
 
 def _zero_heavy_cohort() -> pd.DataFrame:

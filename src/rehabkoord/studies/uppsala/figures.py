@@ -258,20 +258,24 @@ def share_by_group(pub: Publication, language: str, by_sex: bool = False) -> plt
                          "Andel (%)" if language == "sv" else "Share (%)", language, 4)
 
 def forest_risk_difference(pub: Publication, language: str) -> plt.Figure:
-    """Risk differences (percentage points, Newcombe 95 % CI) across windows and strata; only
-    the differences the outcome tables publish."""
-    rows = [r for r in pub.outcomes if r["outcome"] == "employed_or_studying"
-            and not r["effect"].withheld and r["effect"].value is not None]
+    """Risk differences (percentage points, Newcombe 95 % CI) across windows and strata, as
+    the outcome tables publish them; a withheld difference is a row marked, not drawn."""
+    rows = _forest_rows(pub)
     fig, ax = plt.subplots(figsize=(7, 0.5 * max(len(rows), 2) + 1.2))
     ylabels = []
     for i, r in enumerate(rows[::-1]):
-        e = r["effect"].value
-        ax.errorbar(e["estimate"], i, xerr=[[e["estimate"] - e["low"]],
-                                            [e["high"] - e["estimate"]]],
-                    fmt="o", color=PALETTE[GROUP_INTERVENTION], capsize=3)
+        if r["effect"].withheld:
+            ax.text(0, i, _suppressed(language), ha="center", va="center", fontsize=8,
+                    bbox={"fc": "white", "ec": "none"})
+        else:
+            e = r["effect"].value
+            ax.errorbar(e["estimate"], i, xerr=[[e["estimate"] - e["low"]],
+                                                [e["high"] - e["estimate"]]],
+                        fmt="o", color=PALETTE[GROUP_INTERVENTION], capsize=3)
         win = f"≥ {r['window']} mån" if language == "sv" else f"≥ {r['window']} mo"
         ylabels.append(f"{label(r['stratum'], language)}, {win}")
     ax.axvline(0, color="grey", lw=1, ls="--")
+    ax.set_ylim(-0.6, len(ylabels) - 0.4)
     ax.set_yticks(range(len(ylabels)))
     ax.set_yticklabels(ylabels)
     ax.set_xlabel("Skillnad i andel i arbete eller studier, procentenheter (95 % KI)"
@@ -367,15 +371,25 @@ def share_table(pub: Publication, by_sex: bool = False) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _forest_rows(pub: Publication) -> list[dict]:
+    """Outcome rows of the share employed or studying with a difference, published or not."""
+    return [r for r in pub.outcomes if r["outcome"] == "employed_or_studying"
+            and (r["effect"].withheld or r["effect"].value is not None)]
+
+
 def risk_difference_table(pub: Publication) -> pd.DataFrame:
-    """The numbers of `forest_risk_difference` (percentage points; withheld rows left out)."""
-    rows = [{"stratum": r["stratum"], "window_months": int(r["window"]),
-             "estimate": r["effect"].value["estimate"], "conf_low": r["effect"].value["low"],
-             "conf_high": r["effect"].value["high"]}
-            for r in pub.outcomes if r["outcome"] == "employed_or_studying"
-            and not r["effect"].withheld and r["effect"].value is not None]
-    return pd.DataFrame(rows, columns=["stratum", "window_months", "estimate", "conf_low",
-                                       "conf_high"])
+    """The numbers of `forest_risk_difference` (percentage points; a withheld difference
+    empty, with its reason)."""
+    rows = []
+    for r in _forest_rows(pub):
+        e = r["effect"]
+        v = e.value or {}
+        rows.append({"stratum": r["stratum"], "window_months": int(r["window"]),
+                     "suppressed": e.withheld, "reason": e.reason,
+                     "estimate": v.get("estimate", np.nan), "conf_low": v.get("low", np.nan),
+                     "conf_high": v.get("high", np.nan)})
+    return pd.DataFrame(rows, columns=["stratum", "window_months", "suppressed", "reason",
+                                       "estimate", "conf_low", "conf_high"])
 
 
 def consort_table(pub: Publication, window: int) -> pd.DataFrame:
