@@ -318,9 +318,15 @@ def assert_appendix_cannot_be_undone(project: Path) -> str:
 def main(argv: list[str]) -> int:
     bad = 0
     for path in argv:
-        findings = attack(json.loads(Path(path).read_text(encoding="utf-8")))
+        published = json.loads(Path(path).read_text(encoding="utf-8"))
+        findings = attack(published)
         print(summary(findings, path))
         bad += sum(f.too_narrow for f in findings)
+        for key, values in pvalue_attack(published).items():
+            pinned = len(values) <= 1
+            bad += pinned
+            print(f"  {'PINNED BY p' if pinned else 'ok':10} {len(values)} values reproduce the "
+                  f"p-value  {' / '.join(map(str, key))}")
     return 1 if bad else 0
 
 
