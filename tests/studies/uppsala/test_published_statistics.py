@@ -89,9 +89,25 @@ def test_no_figure_or_published_cell_carries_a_minimum_or_maximum(default, tmp_p
     assert extremes  # the secure environment's tables keep them
 
 
+def test_seaborn_whiskers_ended_at_persons_values(default):
+    """The leak: the old box plot (seaborn, whis=(10, 90)) ends each whisker at the last
+    person inside the percentile, so its upper end is one person's days, not the 90th
+    percentile the caption names."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    table = default[0]
+    data = table[table["analysed"] & (table["window_months"] == 12)
+                 & (table["Grupp"] == "Kontroll")]["sjukpenning_netdays"].dropna()
+    fig, ax = plt.subplots()
+    sns.boxplot(y=data.to_numpy(), showfliers=False, whis=(10, 90), ax=ax)
+    top = max(y for line in ax.lines for y in line.get_ydata())
+    plt.close(fig)
+    assert top in set(data) and top != np.quantile(data, 0.9)
+
+
 def test_box_plot_whiskers_are_interpolated_percentiles_not_persons(default):
-    """Fixed: seaborn's whiskers end at the last person inside the 10th–90th percentile (one
-    person's value); the box plot is now drawn from the published percentiles alone."""
+    """Fixed: the box plot is drawn from the published (interpolated) percentiles alone."""
     *_, pub = default
     data = figures.days_percentiles_table(pub, "sjukpenning_netdays")
     fig = figures.days_distribution(data, "sjukpenning_netdays", "sv")
