@@ -173,8 +173,9 @@ def check_extremes(files: list[Path], root: Path, check: Check) -> None:
 def check_quantile_files(files: list[Path], root: Path, rules: disclosure.Rules,
                          check: Check) -> None:
     """Figure data with quantile columns: every row that shows a quantile must carry its
-    group's n (the column `n`, or the one `n_…` column: e.g. `n_with_days` for quantiles among
-    those with days), at least `min_quantile_n`."""
+    group's n, at least `min_quantile_n`: the column `n_at_least` (the smallest size the
+    published counts allow, for a group whose n is withheld), else `n`, else the one `n_…`
+    column (e.g. `n_with_days` for quantiles among those with days)."""
     for path in files:
         if path.suffix != ".csv":
             continue
@@ -184,11 +185,13 @@ def check_quantile_files(files: list[Path], root: Path, rules: disclosure.Rules,
             continue
         name = path.relative_to(root).as_posix()
         counts = [c for c in header if c == "n" or c.startswith("n_")]
-        if len(counts) != 1 and "n" not in counts:
+        chosen = next((c for c in ("n_at_least", "n") if c in counts),
+                      counts[0] if len(counts) == 1 else None)
+        if chosen is None:
             check.fail(f"{name}: quantile columns without the one column of the group's n "
-                       "(`n` or `n_…`)")
+                       "(`n_at_least`, `n` or a single `n_…`)")
             continue
-        ni = header.index("n" if "n" in counts else counts[0])
+        ni = header.index(chosen)
         bad = 0
         for row in body:
             shown = any(i < len(row) and row[i].strip() for i in qcols)

@@ -202,3 +202,22 @@ def test_figures_module_imports_neither_scipy_stats_nor_statsmodels():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["[]", "True"]
+
+
+def test_quantile_figures_carry_the_group_size_the_rule_was_applied_to(synthetic_frames):
+    """`n_at_least`: the group's n where published, else the least the published counts
+    allow (the audit's lower bound); quantiles are shown only where it reaches the threshold."""
+    table, results, baseline, flow = _inputs(synthetic_frames)
+    pub = _publish(results, baseline, flow)
+    boxes = figures.days_percentiles_table(pub, "sjukpenning_netdays")
+    deciles = figures.days_among_with_days_table(pub)
+    for frame, kind in ((boxes, "n"), (deciles, "any days")):
+        for r in frame.itertuples():
+            key = (kind, r.window_months, "alla", r.outcome, r.group)
+            low, _ = pub.bounds(key)
+            assert r.n_at_least == math.ceil(low - 1e-6)
+            if key not in pub.withheld:
+                assert r.n_at_least == pub.structure.values[key]
+            if not r.suppressed:
+                assert r.n_at_least >= pub.rules.min_quantile_n
+    assert boxes["n_at_least"].notna().all() and deciles["suppressed"].any()

@@ -15,6 +15,7 @@ with any days and the distribution among those with days, read at the deciles.
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def _import_seaborn():
 sns = _import_seaborn()
 
 from ...contract import GROUP_CONTROL, GROUP_INTERVENTION, GROUPS  # noqa: E402
-from ...disclosure import DECILE_KEYS, Publication, SafeCell  # noqa: E402
+from ...disclosure import DECILE_KEYS, TOLERANCE, Publication, SafeCell  # noqa: E402
 from ...style import ARM_COLOURS, save_all, set_style  # noqa: E402
 from .cohort import EXCLUSION_REASONS  # noqa: E402
 from .report import label  # noqa: E402
@@ -117,13 +118,17 @@ def _quantile_rows(pub: Publication, outcome: str, cell: str, names: dict[int, s
                    count: str | None) -> list[dict]:
     """Per window and group of the whole cohort: the published `cell` (quantiles or
     deciles) as columns p<percentile>, empty and with the reason when withheld; `count` the
-    published group size column shown with it."""
+    published group size column shown with it. `n_at_least` is the smallest size the
+    published counts allow the group (its size when published): what the quantile rule was
+    applied to, and what the output check (`rehabkoord.export`) checks it against."""
     rows = []
     for r in _alla_rows(pub, (outcome,)):
         for group in GROUPS:
             p = _prefix(group)
             c: SafeCell = r[f"{cell}_{p}"]
             row = {"outcome": outcome, "window_months": int(r["window"]), "group": group}
+            key = ("any days" if count else "n", int(r["window"]), "alla", outcome, group)
+            row["n_at_least"] = math.ceil(pub.bounds(key)[0] - TOLERANCE)
             if count is not None:
                 k = r[f"{count}_{p}"]
                 row["n_with_days"] = np.nan if k.withheld else k.value
