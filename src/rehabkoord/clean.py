@@ -22,13 +22,18 @@ import pandas as pd
 
 from .contract import (
     BAS,
+    CODE_SHAPES,
     LISA,
     PERSON_KEY,
+    PERSONAL_RULE,
     RANDOMISATION,
     SYSSSTAT_COLUMNS,
+    WITHHELD,
     YEAR,
     Column,
     Table,
+    fits_shape,
+    has_personal_number,
     normalise_key,
 )
 from .io import (
@@ -159,8 +164,38 @@ def _coerce(frame: pd.DataFrame, col: Column, source: str, out: list[Violation],
     return values
 
 
+#: The advice when delivered text looks like a personnummer (`contract.PERSONAL_RULE`).
+PERSONAL_HINT = ("remove names and personal identity numbers from the delivery: this column "
+                 "holds codes, and the person key is LopNr")
+
+
+def check_text(values: pd.Series, col: Column, source: str, out: list[Violation]) -> pd.Series:
+    """Delivered text that may identify a person: a value holding a personnummer or
+    samordningsnummer, or free text where a code of a known shape (`Column.shape`) is expected,
+    is a violation whose message never repeats it. Returns the rows flagged."""
+    flagged = pd.Series(False, index=values.index)
+    if col.kind != "str" or col.name == PERSON_KEY:
+        return flagged
+    personal = has_personal_number(values)
+    n, rows = _positions(personal)
+    if n:
+        out.append(Violation(source, col.name, PERSONAL_RULE, n, rows, hint=PERSONAL_HINT))
+        flagged = personal
+    if col.shape is not None:
+        rest = values.where(~flagged)
+        bad = rest.notna() & ~fits_shape(rest, col.shape)
+        n, rows = _positions(bad)
+        if n:
+            out.append(Violation(source, col.name, f"{CODE_SHAPES[col.shape][2]} ({WITHHELD})",
+                                 n, rows, hint="deliver the code, not text"))
+            flagged = flagged | bad
+    return flagged
+
+
 def _check_rules(values: pd.Series, col: Column, source: str, out: list[Violation]) -> None:
-    ok = values.notna()
+    """Codes and ranges; text that may identify a person (`check_text`) is reported as such and
+    not again as an unknown code. No message repeats a delivered value."""
+    ok = values.notna() & ~check_text(values, col, source, out)
     if col.codes is not None and col.name not in SYSSSTAT_COLUMNS:
         bad = ok & ~values.isin(list(col.codes))
         n, rows = _positions(bad)
