@@ -7,6 +7,7 @@ Real deliveries from Statistics Sweden (SCB) and the region use these variable n
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -320,3 +321,13 @@ PERSONAL_RULE = f"looks like a personnummer or samordningsnummer ({WITHHELD})"
 def quote(value: object) -> str:
     """A delivered value as a message may show it: quoted when code-like, else withheld."""
     return f"'{str(value).strip()}'" if is_code_like(value) else f"({WITHHELD})"
+
+
+def quote_values(values: Iterable[object], limit: int = 10) -> str:
+    """Distinct delivered values as a message may list them: the code-like ones quoted (at
+    most `limit`), the others only counted."""
+    distinct = sorted({str(v).strip() for v in values})
+    shown = [f"'{v}'" for v in distinct if is_code_like(v)][:limit]
+    hidden = sum(not is_code_like(v) for v in distinct)
+    return "; ".join(shown + ([f"{hidden} text(s) withheld: they may identify a person"]
+                              if hidden else []))

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..contract import PERSONAL_RULE, has_personal_number, is_code_like
+from ..contract import PERSONAL_RULE, has_personal_number, quote_values
 from ..disclosure import SMALL, SUPPRESSED, Interval, Rules, Structure, audit, protect
 from ..fmt import number
 from ..io import (
@@ -142,16 +142,6 @@ def _read_table(path: Path, sheet: str | None) -> tuple[pd.DataFrame, str | None
                                      f"{suffix})", 0, hint="deliver .xlsx (one sheet) or .csv")])
 
 
-def _found(values: pd.Series) -> str:
-    """The distinct delivered values a message may show: code-like ones quoted, the others
-    counted as withheld (they may name a person)."""
-    distinct = sorted(set(values))
-    shown = [f"'{v}'" for v in distinct if is_code_like(v)][:10]
-    hidden = sum(not is_code_like(v) for v in distinct)
-    return "; ".join(shown + ([f"{hidden} text(s) withheld: they may identify a person"]
-                              if hidden else []))
-
-
 def read_case_list(path: str | Path, *, sites: Sequence[str], mapping: pd.DataFrame,
                    sheet: str | None = None) -> CaseList:
     """Read and validate a case list; every problem names file, row and column.
@@ -190,7 +180,7 @@ def read_case_list(path: str | Path, *, sites: Sequence[str], mapping: pd.DataFr
     site = data["Enhet"]
     unknown = ~site.isin(list(sites)) & ~personal["Enhet"]
     if unknown.any():
-        flag(unknown, "Enhet", f"unknown site ({_found(site[unknown])}; known: "
+        flag(unknown, "Enhet", f"unknown site ({quote_values(site[unknown])}; known: "
              f"{', '.join(sites)})", "add the site to caseload.sites in the study's params.yaml")
     start = pd.to_datetime(data["Startdatum"].str.slice(0, 10), format="%Y-%m-%d",
                            errors="coerce")
@@ -200,7 +190,7 @@ def read_case_list(path: str | Path, *, sites: Sequence[str], mapping: pd.DataFr
     unmapped = diagnosis["diagnosgrupp"].isna() & ~personal["Diagnos"]
     if unmapped.any():
         table = Path(mapping.attrs.get("source", "")).name or "the mapping table"
-        found = _found(data.loc[unmapped, "Diagnos"])
+        found = quote_values(data.loc[unmapped, "Diagnos"])
         flag(unmapped, "Diagnos", f"maps to no diagnosis group ({found})",
              f"add the diagnosis (as text or ICD-10 code) to {table} (caseload.mapping in "
              "the study's params.yaml)")
