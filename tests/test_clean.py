@@ -331,6 +331,37 @@ def test_personal_numbers_are_found_in_every_text_column_but_the_key(tmp_path, d
     assert "8503121234" not in str(err.value)
 
 
+def test_personal_numbers_as_person_keys_stop(tmp_path, delivery, data_params):
+    """A randomisation list keyed by personnummer (12 digits pass as whole numbers) is not a
+    pseudonymised delivery: it stops, with no key in the message."""
+    rand = _csv(rand_file(delivery))
+    rand["LopNr"] = [f"19{80 + i % 10}0{1 + i % 9}{10 + i % 18}{1000 + i}" for i in
+                     range(len(rand))]
+    _put(rand, rand_file(delivery))
+    with pytest.raises(clean.ValidationError) as err:
+        clean.clean_from_params(data_params, tmp_path)
+    message = str(err.value)
+    assert ("randomisering.csv: column 'LopNr': looks like personnummer, not SCB's "
+            f"pseudonymised LopNr (values withheld: they identify persons): {len(rand)} row(s) "
+            "(rows 1, 2, 3, 4, 5, …)") in message
+    assert not any(k in message for k in rand["LopNr"])
+
+
+def test_ten_digit_serial_numbers_are_keys(tmp_path, delivery, data_params):
+    """Some 10-digit LopNr have a personnummer's shape by chance; a column of them is keys."""
+    frames = {p: _csv(p) for p in [rand_file(delivery), *sorted((delivery / "lisa").glob("*"))]}
+    for path, frame in frames.items():
+        frame["LopNr"] = (frame["LopNr"].astype("int64") * 7919 + 1_000_000_000).astype(str)
+        _put(frame, path)
+    for path in sorted((delivery / "bas").glob("*.parquet")):
+        bas = pd.read_parquet(path)
+        bas["LopNr"] = (bas["LopNr"].astype("int64") * 7919 + 1_000_000_000).astype(str)
+        bas.to_parquet(path, index=False)
+    keys = frames[rand_file(delivery)]["LopNr"]
+    assert keys.str.fullmatch(contract.PERSONAL_NUMBER.pattern).any()
+    assert len(clean.clean_from_params(data_params, tmp_path).randomisation) == len(keys)
+
+
 def test_cleaned_diagnosis_groups_are_the_contracts(tmp_path, delivery, data_params):
     """Table 2's row labels come from the cleaned column: only the contract's groups."""
     cleaned = clean.clean_from_params(data_params, tmp_path)

@@ -25,6 +25,7 @@ from .contract import (
     CODE_SHAPES,
     LISA,
     PERSON_KEY,
+    PERSONAL_NUMBER,
     PERSONAL_RULE,
     RANDOMISATION,
     SYSSSTAT_COLUMNS,
@@ -212,6 +213,29 @@ def _check_rules(values: pd.Series, col: Column, source: str, out: list[Violatio
                                  n, rows))
 
 
+#: Keys looked at to tell a column of personnummer from SCB's LopNr, and the share of them
+#: shaped like a personnummer that makes it one (a tenth of random 10-digit serial numbers
+#: happen to have that shape, so single keys are not judged).
+KEY_SAMPLE = 5000
+PERSONAL_KEY_SHARE = 0.5
+
+
+def _check_key_is_pseudonymous(keys: pd.Series, source: str, out: list[Violation]) -> None:
+    """A person key column that holds personnummer (whole, 10 or 12 digits) rather than
+    SCB's pseudonymised LopNr: one violation for the column, values never shown."""
+    sample = keys.iloc[:KEY_SAMPLE].dropna().unique()
+    if len(sample) < 10:
+        return
+    shaped = sum(PERSONAL_NUMBER.fullmatch(str(k)) is not None for k in sample)
+    if shaped < PERSONAL_KEY_SHARE * len(sample):
+        return
+    n, rows = _positions(keys.str.fullmatch(PERSONAL_NUMBER.pattern).fillna(False))
+    out.append(Violation(source, PERSON_KEY, "looks like personnummer, not SCB's pseudonymised "
+                         "LopNr (values withheld: they identify persons)", n, rows,
+                         hint="deliver the project's LopNr; identity numbers must not leave "
+                         "SCB's or the region's keeping"))
+
+
 def check_periods(periods: pd.DataFrame, out: list[Violation]) -> None:
     """MiDAS periods (`contract.SPELL_PERIODS`, validated) end on or after the day they start,
     both days inclusive; the breaches per file, with their first rows."""
@@ -266,6 +290,7 @@ def validate_table(frames: Sequence[pd.DataFrame], table: Table, out: list[Viola
             in_study = keys.isin(keep).to_numpy(dtype=bool)
             counts["rows_not_in_study"] += int((~in_study).sum())
             frame, keys, bad_keys = frame[in_study], keys[in_study], bad_keys[in_study]
+        _check_key_is_pseudonymous(keys, source, out)
         typed = pd.DataFrame(index=frame.index)
         for col in table.columns:
             if col.name not in frame.columns:
