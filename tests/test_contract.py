@@ -78,3 +78,10 @@ def test_diagnosis_groups_are_the_randomisation_lists_codes():
     column = contract.RANDOMISATION.column("Diagnosgrupp")
     assert column.codes == contract.DIAGNOSIS_GROUPS and not column.required
     assert contract.SPELL_PERIODS.column("Diagnos").shape == "icd10"
+
+
+def test_a_list_of_values_quotes_codes_and_counts_the_rest():
+    values = ["F99", "Anna Andersson", "F99", "Trötthet", "X1", "8503121234"]
+    assert contract.quote_values(values) == ("'F99'; 'X1'; 3 text(s) withheld: they may "
+                                             "identify a person")
+    assert contract.quote_values(["F1", "F2", "F3"], limit=2) == "'F1'; 'F2'"

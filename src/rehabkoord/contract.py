@@ -327,7 +327,7 @@ def quote_values(values: Iterable[object], limit: int = 10) -> str:
     """Distinct delivered values as a message may list them: the code-like ones quoted (at
     most `limit`), the others only counted."""
     distinct = sorted({str(v).strip() for v in values})
-    shown = [f"'{v}'" for v in distinct if is_code_like(v)][:limit]
+    shown = [quote(v) for v in distinct if is_code_like(v)][:limit]
     hidden = sum(not is_code_like(v) for v in distinct)
     return "; ".join(shown + ([f"{hidden} text(s) withheld: they may identify a person"]
                               if hidden else []))
