@@ -28,6 +28,7 @@ from scipy import stats as sps
 from sklearn.linear_model import LogisticRegression
 
 from ... import __version__, prediction
+from ...contract import quote
 
 MODEL_FORMAT = 1
 PURPOSE = "ranking patients for an offer of support"
@@ -116,7 +117,7 @@ class Predictors:
                 text = raw.astype("string")
                 unknown = ~absent & ~text.isin(t.levels).fillna(False).to_numpy()
                 for i in np.flatnonzero(unknown):
-                    reasons[i].append(f"unknown {t.name} {str(raw.iloc[i])!r}")
+                    reasons[i].append(f"unknown {t.name} {quote(raw.iloc[i])}")
                 for lvl in t.levels[1:]:
                     cols[f"{t.name}[{lvl}]"] = (text == lvl).fillna(False).to_numpy(float)
                 continue
