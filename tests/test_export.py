@@ -177,3 +177,12 @@ def test_the_command_refuses_and_writes_nothing(project, monkeypatch, capsys):
     (project / "reports" / "demo" / "figures" / "dagar.csv").unlink()
     assert export.main(["demo"]) == 0
     assert capsys.readouterr().out.strip() == f"Export (demo): {project / 'dist' / 'export' / 'demo'}"
+
+
+def test_withheld_rows_of_figure_data_are_listed_with_their_reason(project):
+    (project / "reports" / "demo" / "figures" / "andel.csv").write_text(
+        "group,suppressed,reason,n,pct\nA,False,,25,40.0\nB,True,small count,,\n",
+        encoding="utf-8")
+    result = export.check_study("demo", project)
+    (figure,) = [o for o in result.outputs if o.name == "figures/andel.csv"]
+    assert figure.cells == [{"row": 2, "column": "suppressed", "text": "small count"}]

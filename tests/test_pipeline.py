@@ -256,6 +256,30 @@ def test_every_study_exports_with_every_check_passed(built, tmp_path):
         assert (tmp_path / "export" / f"{study}.zip").is_file()
 
 
+def test_every_study_exports_in_english_under_stricter_rules(own, tmp_path):
+    """The output checks on another configuration of every study: English appendices (the
+    caseload summary is Swedish only) and larger minimum cells re-run only the studies'
+    publishing stages, and every export still passes."""
+    rules = {"uppsala": 5, "caseload": 4, "stockholm": 8, "risk": 8}
+    for study, min_cell in rules.items():
+        set_params(own, of=study, report={"min_cell": min_cell}
+                   | ({} if study == "caseload" else {"language": "en"}))
+    done = dvc("repro", cwd=own)
+    assert sorted(stages_run(done.stdout)) == ["caseload:report", "figures", "report",
+                                                "risk:report", "stockholm:report"]
+    exported = subprocess.run([str(BIN / "python"), "-m", "rehabkoord.export", "--out",
+                               str(tmp_path / "export")], cwd=own, env=env(),
+                              capture_output=True, text=True)
+    assert exported.returncode == 0, exported.stderr
+    for study, min_cell in rules.items():
+        report = json.loads((tmp_path / "export" / study / "utdatakontroll.json")
+                            .read_text(encoding="utf-8"))
+        assert report["rules"]["min_cell"] == min_cell
+    for study in ("uppsala", "stockholm", "risk"):
+        assert '<html lang="en">' in (own / "reports" / study / "bilaga.html").read_text("utf-8")
+    print(assert_appendix_cannot_be_undone(own))
+
+
 def test_small_cells_are_suppressed_in_html(tmp_path):
     """A 30-person study with min_cell 5: withheld shares are not in the HTML, and the
     attacker narrows no withheld count."""

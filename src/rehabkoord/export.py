@@ -66,6 +66,7 @@ class Check:
 
     name: str
     description: str
+    beskrivning: str = ""
     passed: bool = True
     findings: list[str] = field(default_factory=list)
     status: str = "pass"  # pass, fail or review (ACRO's three)
@@ -258,11 +259,18 @@ def check_statistics(record: dict, rules: disclosure.Rules, check: Check) -> lis
 
 
 def table_cells(path: Path, root: Path) -> list[dict]:
-    """Every marked cell of a published table or figure CSV, by row and column."""
+    """Every withheld cell of a published table or figure CSV, by row and column: a mark
+    ("<3", "–") in a table, a row flagged `suppressed` (with its `reason`) in figure data."""
     header, body = _csv_layout(_read_csv(path))
     marks = ("–", "..", "×")
+    flag = header.index("suppressed") if "suppressed" in header else None
+    why = header.index("reason") if "reason" in header else None
     out = []
     for r, row in enumerate(body, start=1):
+        if flag is not None and flag < len(row) and row[flag] == "True":
+            out.append({"row": r, "column": "suppressed",
+                        "text": row[why] if why is not None and why < len(row) else "True"})
+            continue
         for c, cell in enumerate(row):
             text = cell.strip()
             if text.startswith("<") or any(text == m or text.endswith(f"/ {m}") or
@@ -285,7 +293,7 @@ def check_study(study: str, root: Path | None = None) -> Result:
     outputs = [Output(p.relative_to(reports).as_posix(),
                       PUBLISHABLE.get(p.suffix.lower(), "not publishable"), _sha256(p),
                       p.stat().st_size) for p in files]
-    checks = {name: Check(name, text) for name, text in CHECKS.items()}
+    checks = {name: Check(name, en, sv) for name, (en, sv) in CHECKS.items()}
     check_files(outputs, checks["files"])
     check_persons(files, reports, checks["persons"])
     check_extremes(files, reports, checks["extremes"])
@@ -311,13 +319,21 @@ def check_study(study: str, root: Path | None = None) -> Result:
     return Result(study, outputs, list(checks.values()), rules, cells)
 
 
-CHECKS = {
-    "files": "Only publishable kinds of file (appendix, figures, published data, model card)",
-    "persons": "No personnummer, person key or individual date in any file",
-    "extremes": "No minimum or maximum published",
-    "quantiles": "Quantiles only for groups of at least report.min_quantile_n persons",
-    "audit": "Linear audit: no withheld count can be narrowed below what its mark allows",
-    "statistics": "Means, sums and model estimates by the dominance and degrees-of-freedom rules",
+CHECKS = {  # name -> (English, Swedish): the JSON states both, the reviewer's page Swedish
+    "files": ("Only publishable kinds of file (appendix, figures, published data, model card)",
+              "Endast publicerbara filslag (bilaga, figurer, publicerade data, modellkort)"),
+    "persons": ("No personnummer, person key or individual date in any file",
+                "Inget personnummer, ingen personnyckel och inget individdatum i någon fil"),
+    "extremes": ("No minimum or maximum published",
+                 "Inget minsta eller största värde publicerat"),
+    "quantiles": ("Quantiles only for groups of at least report.min_quantile_n persons",
+                  "Kvantiler endast för grupper med minst report.min_quantile_n personer"),
+    "audit": ("Linear audit: no withheld count can be narrowed below what its mark allows",
+              "Linjär granskning: inget undertryckt antal kan ringas in snävare än markeringen "
+              "tillåter"),
+    "statistics": ("Means, sums and model estimates by the dominance and degrees-of-freedom rules",
+                   "Medelvärden, summor och modellskattningar enligt dominans- och "
+                   "frihetsgradsreglerna"),
 }
 
 
@@ -327,8 +343,9 @@ def as_json(result: Result, when: str) -> dict:
         "study": result.study, "created": when, "rehabkoord": __version__,
         "passed": result.passed,
         "rules": disclosure.rules_json(result.rules),
-        "checks": [{"name": c.name, "description": c.description, "status": c.status,
-                    "findings": c.findings} for c in result.checks],
+        "checks": [{"name": c.name, "description": c.description,
+                    "beskrivning": c.beskrivning, "status": c.status, "findings": c.findings}
+                   for c in result.checks],
         "files": [{"name": o.name, "sha256": o.sha256, "size": o.size} for o in result.outputs],
         "cells": result.cells,
         "results": {f"output_{i}": {
@@ -348,7 +365,8 @@ def as_html(result: Result, when: str) -> str:
 
     r = result.rules
     verdict = "Alla kontroller godkända" if result.passed else "Kontroller underkända"
-    checks = rows([[c.name, c.description, c.status, "; ".join(c.findings)]
+    status = {"pass": "godkänd", "fail": "underkänd", "review": "granska"}
+    checks = rows([[c.name, c.beskrivning, status[c.status], "; ".join(c.findings)]
                    for c in result.checks])
     files = rows([[o.name, o.kind, o.size, o.sha256, o.summary] for o in result.outputs])
     cells = rows([[" / ".join(c["key"]), c.get("status", ""), c.get("rule", ""),
