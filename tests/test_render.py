@@ -297,3 +297,25 @@ def test_a_template_cache_folder_that_is_not_ours_alone_is_not_used(tmp_path, mo
     notebook, params = _small_report(tmp_path)
     assert "Resultat" in render.html(notebook, tmp_path / "r.html",
                                      params_file=params).read_text(encoding="utf-8")
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX file modes")
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_the_appendix_and_its_tables_get_the_users_umask(tmp_path, umask):
+    """Not mkstemp's 0600: co-authors on a shared project folder must be able to read them."""
+    import nbformat
+
+    notebook = tmp_path / "r.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+        "## Resultat\n\n| Grupp | n |\n|---|---|\n| Alla | 12 |")]), notebook)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"report": {"title": "T", "organisation": "O"}}),
+                      encoding="utf-8")
+    old = os.umask(umask)
+    try:
+        page = render.html(notebook, tmp_path / "out" / "bilaga.html", params_file=params)
+    finally:
+        os.umask(old)
+    written = [page, *sorted((page.parent / "tables").iterdir())]
+    assert len(written) == 2
+    assert {oct(p.stat().st_mode & 0o777) for p in written} == {oct(0o666 & ~umask)}
