@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -30,7 +31,8 @@ from page_rules import STUDIES
 from rehabkoord import render, style, word
 from rehabkoord.tables import styled
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
 
 
 def _output(html: str) -> nbformat.NotebookNode:
@@ -229,3 +231,45 @@ def test_every_word_figure_is_on_the_page_of_its_caption(document):
     assert len(pages) == len(captions)
     for page, caption in zip(pages, captions, strict=True):
         assert caption[:60] in printed.content[page - 1], (printed.study, caption, page)
+
+
+def _make_project(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """This checkout's Makefile over a built appendix, with the test's own Python as .venv."""
+    venv = Path(sys.executable).parents[1]
+    if not (venv / ".installed").exists():
+        pytest.skip(f"{venv} was not set up by `make setup`")
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("Makefile", "requirements.lock", "pyproject.toml"):
+        shutil.copy(ROOT / name, project / name)
+        os.utime(project / name, (0, 0))  # older than .venv/.installed: no re-install
+    (project / ".venv").symlink_to(venv)
+    page = _appendix(project)
+    shutil.move(page.parent, project / "reports" / "stockholm")
+    tools = tmp_path / "bin"  # a PATH with make and a shell, and no chromium
+    tools.mkdir()
+    for tool in ("make", "bash", "sh", "env"):
+        (tools / tool).symlink_to(shutil.which(tool))
+    environment = {"PATH": str(tools), "HOME": str(tmp_path)}
+    if os.environ.get("PYTHONPATH"):
+        environment["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return project, environment
+
+
+def test_make_leaves_no_stale_word_or_pdf_version_silently(tmp_path):
+    """`make report` ends with `refresh-formats`: an older .docx is rebuilt from the new
+    appendix, an older PDF without Chromium at hand is named with the command to rebuild it."""
+    project, environment = _make_project(tmp_path)
+    folder = project / "reports" / "stockholm"
+    for name in ("bilaga.docx", "bilaga.pdf"):
+        (folder / name).write_bytes(b"last week's")
+        os.utime(folder / name, (1, 1))
+    done = subprocess.run(["make", "refresh-formats", "STUDY=stockholm"], cwd=project,
+                          env=environment, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert Document(str(folder / "bilaga.docx")).tables  # rebuilt from the appendix
+    assert done.stderr.strip() == ("Out of date: reports/stockholm/bilaga.pdf is older than its "
+                                   "appendix (`make pdf STUDY=stockholm` rebuilds it with chromium)")
+    again = subprocess.run(["make", "refresh-formats", "STUDY=stockholm"], cwd=project,
+                           env=environment, capture_output=True, text=True, timeout=300)
+    assert "rehabkoord.word" not in again.stdout  # up to date now: not rebuilt again
