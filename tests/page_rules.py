@@ -183,18 +183,17 @@ def assert_no_page_ends_with_a_heading(p: Printed) -> None:
 def assert_no_page_starts_with_a_lone_table_row(p: Printed) -> None:
     """A page's first line below the running header may be a table's header row (a table
     continued with its header repeated; then at least two rows follow) but never a body row."""
-    found = tables(p.html)
+    found = [(h, f) for h, f in tables(p.html) if len(h.split()) >= 2]
     left = min(line[1] for page in p.lines for line in page)
     for i, lines in enumerate(p.lines[1:], start=2):
         top_text = lines[0][2]
-        for header, firsts in found:
-            if len(header.split()) < 2:
-                continue
+        continued = [(h, f) for h, f in found if top_text.startswith(" ".join(h.split()[:2]))]
+        for _, firsts in continued:
             words = {f.split()[0] for f in firsts if f}
             at_margin = [text for _, x, text in lines if x < left + 6 and text.split()[0] in words]
-            if top_text.startswith(header.split()[0] + " " + header.split()[1]):
-                assert len(at_margin) >= min(2, len(firsts)), \
-                    f"{p.study}: page {i} holds a single row of a table"
-            elif lines[0][1] < left + 6 and len(top_text.split()) >= 3:
+            assert len(at_margin) >= min(2, len(firsts)), \
+                f"{p.study}: page {i} holds a single row of a table"
+        if not continued and lines[0][1] < left + 6 and len(top_text.split()) >= 3:
+            for _, firsts in found:
                 assert not any(top_text.startswith(f.split()[0] + " ") for f in firsts if f), \
                     f"{p.study}: page {i} starts with a table row without its header: {top_text!r}"

@@ -22,7 +22,7 @@ from pathlib import Path
 import lxml.html
 from docx import Document
 from docx.enum.table import WD_TABLE_ALIGNMENT
-from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_BREAK, WD_TAB_ALIGNMENT
+from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_BREAK
 from docx.image.image import Image
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
@@ -48,8 +48,12 @@ FORMATS = {"strong": {"bold": True}, "b": {"bold": True}, "em": {"italic": True}
            "i": {"italic": True}, "sup": {"superscript": True}, "sub": {"subscript": True},
            "code": {"mono": True}}
 #: Width of a character of table text (8 pt, bold headers included) and a cell's margins.
-CHAR = Mm(1.65)
+CHAR = Mm(1.85)
 CELL_PADDING = Mm(4.2)
+#: Characters of a header's word kept unbroken when its column is narrow.
+HEADER_WORD = 10
+#: Columns at most this wide keep their width when long words elsewhere must be squeezed.
+NARROW = Mm(25)
 #: The document's font: Arial in Word, its metric twin Liberation Sans (or DejaVu Sans)
 #: where it is missing.
 FONT = "Arial"
@@ -294,6 +298,10 @@ class _Builder:
         table.alignment = WD_TABLE_ALIGNMENT.LEFT
         _borders(table)
         widths = _column_widths(grid, n_cols)
+        # a data frame without the display tables' classes: numbers right, as the page's
+        # stylesheet sets them (every cell but a row's first)
+        plain = not any(cell.classes & {"rk-num", "rk-label"} for _, _, cell in spans)
+        row_first = {r: cells[0] for r, cells in enumerate(rows) if cells}
         for r, c, cell in spans:
             target = table.cell(r, c)
             last = (min(r + cell.rows, n_rows) - 1, min(c + cell.cols, n_cols) - 1)
@@ -303,7 +311,7 @@ class _Builder:
             run = paragraph.add_run(cell.text)
             run.font.size = Pt(8)
             run.bold = True if cell.header else None
-            if "rk-num" in cell.classes:
+            if "rk-num" in cell.classes or (plain and c > 0 and cell is not row_first[r]):
                 paragraph.alignment = WD_ALIGN_PARAGRAPH.RIGHT
             level = next((int(k.rsplit("-", 1)[1]) for k in cell.classes
                           if re.fullmatch(r"rk-level-\d+", k)), 0)
@@ -329,21 +337,27 @@ class _Builder:
 
 def _column_widths(grid: dict, n_cols: int) -> list[int]:
     """Column widths over the text width: each column at least its longest word (a number
-    cell's whole text: as on the page, numbers are not wrapped), the space
+    cell's whole text: as on the page, numbers are not wrapped; a header's long word may
+    break after HEADER_WORD characters), the space
     left shared by how much more its longest text needs (cells spanning columns left out)."""
     longest, word = [1] * n_cols, [1] * n_cols
     for (_, c), cell in grid.items():
         if cell.cols == 1:
             longest[c] = max(longest[c], len(cell.text))
             whole = "rk-num" in cell.classes and not cell.header  # numbers do not wrap
-            word[c] = max([word[c], *(len(w) for w in ([cell.text] if whole
-                                                        else cell.text.split()))])
+            parts = [cell.text] if whole else cell.text.split()
+            cap = HEADER_WORD if cell.header and "rk-num" not in cell.classes else len(cell.text)
+            word[c] = max([word[c], *(min(len(w), cap) for w in parts)])
     need = [CHAR * n + CELL_PADDING for n in longest]
     least = [CHAR * n + CELL_PADDING for n in word]
     if sum(need) <= TEXT_WIDTH:
         widths = [n * TEXT_WIDTH / sum(need) for n in need]
-    elif sum(least) >= TEXT_WIDTH:
-        widths = [n * TEXT_WIDTH / sum(least) for n in least]
+    elif sum(least) >= TEXT_WIDTH:  # long words: narrow columns keep theirs, the rest share
+        narrow = [n if n <= NARROW else 0 for n in least]
+        wide = sum(least) - sum(narrow)
+        spare = TEXT_WIDTH - sum(narrow)
+        widths = ([n or lo * spare / wide for n, lo in zip(narrow, least, strict=True)]
+                  if spare > 0 else [n * TEXT_WIDTH / sum(least) for n in least])
     else:
         spare, wanted = TEXT_WIDTH - sum(least), sum(need) - sum(least)
         widths = [lo + (n - lo) * spare / wanted for n, lo in zip(need, least, strict=True)]
@@ -405,13 +419,24 @@ def _page_setup(doc, left: str, right: str, language: str) -> None:
     section.top_margin, section.bottom_margin = PAGE["top"], PAGE["bottom"]
     section.left_margin, section.right_margin = PAGE["left"], PAGE["right"]
     section.header_distance, section.footer_distance = Mm(10), Mm(8)
-    header = section.header.paragraphs[0]
-    header.paragraph_format.tab_stops.clear_all()
-    header.paragraph_format.tab_stops.add_tab_stop(TEXT_WIDTH, WD_TAB_ALIGNMENT.RIGHT)
-    for text in (left, "\t", right):
-        run = header.add_run(text)
+    # Study left, title right, as the printed page's margin boxes: two cells of a borderless
+    # table, so that long texts wrap in their own cell instead of running into each other.
+    header = section.header.add_table(rows=1, cols=2, width=TEXT_WIDTH)
+    share = min(0.7, max(0.3, len(left) / max(1, len(left) + len(right))))
+    for cell, text, width, align in zip(
+            header.rows[0].cells, (left, right), (share, 1 - share),
+            (WD_ALIGN_PARAGRAPH.LEFT, WD_ALIGN_PARAGRAPH.RIGHT), strict=True):
+        cell.width = Emu(int(TEXT_WIDTH * width))
+        paragraph = cell.paragraphs[0]
+        paragraph.alignment = align
+        paragraph.paragraph_format.space_after = Pt(0)
+        run = paragraph.add_run(text)
         run.font.size = Pt(7.5)
         run.font.color.rgb = RGBColor(0x55, 0x55, 0x55)
+    last = section.header.paragraphs[0]  # a header ends with a paragraph: the empty one, below
+    header._tbl.addnext(last._p)
+    last.paragraph_format.space_after = Pt(0)
+    last.paragraph_format.line_spacing = Pt(2)
     footer = section.footer.paragraphs[0]
     footer.alignment = WD_ALIGN_PARAGRAPH.CENTER
     words = PAGE_WORDS[language]
