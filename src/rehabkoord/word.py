@@ -50,6 +50,8 @@ FORMATS = {"strong": {"bold": True}, "b": {"bold": True}, "em": {"italic": True}
 #: Width of a character of table text (8 pt, bold headers included) and a cell's margins.
 CHAR = Mm(1.85)
 CELL_PADDING = Mm(4.2)
+#: Numbers up to this many characters are never wrapped ("0,0 [36,3–54,5]").
+NUMBER_CHARS = 16
 #: Characters of a header's word kept unbroken when its column is narrow.
 HEADER_WORD = 10
 #: Columns at most this wide keep their width when long words elsewhere must be squeezed.
@@ -317,6 +319,11 @@ class _Builder:
                           if re.fullmatch(r"rk-level-\d+", k)), 0)
             if level:
                 paragraph.paragraph_format.left_indent = Mm(4 * level)
+        # the header with the first row, and the table's last two groups (rows from the
+        # next-to-last that starts with a label) together: a page never gets a lone row
+        starts = [r for r in range(len(header), n_rows) if (r, 0) in grid and grid[(r, 0)].text
+                  and any(sr == r and sc == 0 for sr, sc, _ in spans)]
+        tail = starts[-2] if len(starts) >= 2 else n_rows - 2
         for i, row in enumerate(table.rows):
             _row_properties(row, header=i < len(header))
             for c, cell in enumerate(row.cells):
@@ -324,8 +331,8 @@ class _Builder:
                 for paragraph in cell.paragraphs:
                     paragraph.paragraph_format.space_after = Pt(0)
                     paragraph.paragraph_format.space_before = Pt(0)
-                    keep = (n_rows <= KEEP_WHOLE_ROWS and i < n_rows - 1) or i < len(header) + 1 \
-                        or i == n_rows - 2
+                    keep = i < n_rows - 1 and (n_rows <= KEEP_WHOLE_ROWS or i <= len(header)
+                                               or i >= min(tail, n_rows - 2))
                     paragraph.paragraph_format.keep_with_next = keep
         for c, width in enumerate(widths):
             table.columns[c].width = width
@@ -336,31 +343,37 @@ class _Builder:
 
 
 def _column_widths(grid: dict, n_cols: int) -> list[int]:
-    """Column widths over the text width: each column at least its longest word (a number
-    cell's whole text: as on the page, numbers are not wrapped; a header's long word may
-    break after HEADER_WORD characters), the space
-    left shared by how much more its longest text needs (cells spanning columns left out)."""
-    longest, word = [1] * n_cols, [1] * n_cols
+    """Column widths over the text width. Each column's least width is its longest unbroken
+    text: a number (up to NUMBER_CHARS characters: as on the page, numbers do not wrap), a
+    body word, or a header word's first HEADER_WORD characters. Columns of numbers and narrow
+    columns keep their least width; the others share what is left by how much more their
+    longest text needs (cells spanning columns left out)."""
+    longest, word, numeric = [1] * n_cols, [1] * n_cols, [False] * n_cols
     for (_, c), cell in grid.items():
-        if cell.cols == 1:
-            longest[c] = max(longest[c], len(cell.text))
-            whole = "rk-num" in cell.classes and not cell.header  # numbers do not wrap
-            parts = [cell.text] if whole else cell.text.split()
-            cap = HEADER_WORD if cell.header and "rk-num" not in cell.classes else len(cell.text)
-            word[c] = max([word[c], *(min(len(w), cap) for w in parts)])
+        if cell.cols != 1:
+            continue
+        longest[c] = max(longest[c], len(cell.text))
+        number = "rk-num" in cell.classes and not cell.header
+        numeric[c] = numeric[c] or number
+        parts = [cell.text] if number and len(cell.text) <= NUMBER_CHARS else cell.text.split()
+        cap = HEADER_WORD if cell.header else len(cell.text)
+        word[c] = max([word[c], *(min(len(w), cap) for w in parts)])
     need = [CHAR * n + CELL_PADDING for n in longest]
     least = [CHAR * n + CELL_PADDING for n in word]
     if sum(need) <= TEXT_WIDTH:
-        widths = [n * TEXT_WIDTH / sum(need) for n in need]
-    elif sum(least) >= TEXT_WIDTH:  # long words: narrow columns keep theirs, the rest share
-        narrow = [n if n <= NARROW else 0 for n in least]
-        wide = sum(least) - sum(narrow)
-        spare = TEXT_WIDTH - sum(narrow)
-        widths = ([n or lo * spare / wide for n, lo in zip(narrow, least, strict=True)]
-                  if spare > 0 else [n * TEXT_WIDTH / sum(least) for n in least])
-    else:
-        spare, wanted = TEXT_WIDTH - sum(least), sum(need) - sum(least)
-        widths = [lo + (n - lo) * spare / wanted for n, lo in zip(need, least, strict=True)]
+        return [Emu(int(n * TEXT_WIDTH / sum(need))) for n in need]
+    fixed = [lo if numeric[c] or lo <= NARROW else 0 for c, lo in enumerate(least)]
+    spare = TEXT_WIDTH - sum(fixed)
+    flexible = [(c, lo, n) for c, (lo, n) in enumerate(zip(least, need, strict=True))
+                if not fixed[c]]
+    if not flexible or spare <= sum(lo for _, lo, _ in flexible):
+        scale = TEXT_WIDTH / sum(least)  # too little room for least widths: all shrink
+        return [Emu(int(lo * scale)) for lo in least]
+    widths = list(fixed)
+    extra = spare - sum(lo for _, lo, _ in flexible)
+    wanted = sum(n - lo for _, lo, n in flexible) or 1
+    for c, lo, n in flexible:
+        widths[c] = lo + (n - lo) * extra / wanted
     return [Emu(int(w)) for w in widths]
 
 
