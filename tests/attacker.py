@@ -9,6 +9,12 @@ when zeros are small too); so must any other count the reader can tell is small 
 "–", or implied: non-events, all excluded), unless it is a published kind of zero. The power
 text's n is the smaller group's analysed n, so both cases are tried.
 
+Beyond the counts, two attacks on the other published numbers: `invert_quantiles` solves the
+linear system type-7 quantiles of a small group form (a figure's deciles of 6 persons give
+back all 6 values), and `pvalue_attack` searches every value of a withheld count for those
+that reproduce a published p-value (chi-square and Fisher as `rehabkoord.stats` computes
+them, the tests the appendix names) with the published counts.
+
     python tests/attacker.py data/processed/uppsala/tables/published.json
 """
 
@@ -22,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 from scipy.optimize import linprog
+
+from rehabkoord import stats
 
 GROUPS = ("Intervention", "Kontroll")
 STRATA = ("kvinna", "man")
@@ -174,6 +182,108 @@ def attack(published: dict) -> list[Finding]:
     return out
 
 
+# --- quantiles ---------------------------------------------------------------------------------
+
+def type7_weights(probs, n: int) -> np.ndarray:
+    """Rows of weights on the n sorted values giving R's type-7 quantile at each of `probs`:
+    h = (n − 1)p, the value x[⌊h⌋] + (h − ⌊h⌋)(x[⌊h⌋ + 1] − x[⌊h⌋])."""
+    a = np.zeros((len(probs), n))
+    for i, p in enumerate(probs):
+        h = (n - 1) * float(p)
+        lo = int(math.floor(h + 1e-12))
+        frac = h - lo
+        a[i, lo] += 1 - frac
+        if frac > 1e-12:
+            a[i, lo + 1] += frac
+    return a
+
+
+def invert_quantiles(quantiles, probs, n: int) -> np.ndarray | None:
+    """The n sorted values behind published type-7 quantiles of a group of n, when the
+    quantiles determine them (the system has full column rank and they fit it); None when
+    they do not or nothing was published (a withheld cell is empty)."""
+    q = np.asarray(quantiles, dtype=float)
+    if n < 1 or len(q) == 0 or np.isnan(q).any():
+        return None
+    a = type7_weights(probs, n)
+    if np.linalg.matrix_rank(a) < n:
+        return None
+    x, *_ = np.linalg.lstsq(a, q, rcond=None)
+    return x if np.allclose(a @ x, q, atol=1e-6) else None
+
+
+def deciles_attack(table) -> dict[tuple, np.ndarray]:
+    """Every group of a figure's published deciles table (columns n_with_days, p10 … p90)
+    whose values the deciles give back: (outcome, window, group) -> the values."""
+    cols = [c for c in table.columns if c.startswith("p") and c[1:].isdigit()]
+    probs = [int(c[1:]) / 100 for c in cols]
+    out = {}
+    for _, r in table.iterrows():
+        if np.isnan(r["n_with_days"]):
+            continue
+        got = invert_quantiles(r[cols].to_numpy(dtype=float), probs, int(r["n_with_days"]))
+        if got is not None:
+            out[(r["outcome"], int(r["window_months"]), r["group"])] = got
+    return out
+
+
+# --- p-values -------------------------------------------------------------------------------------
+
+def two_by_two_pvalues(events: tuple[int, int], n: tuple[int, int]) -> list[float]:
+    """The p-values the appendix may print for events/n in two groups: Pearson's chi-square
+    with and without Yates' correction, and Fisher's exact test."""
+    table = [[events[0], n[0] - events[0]], [events[1], n[1] - events[1]]]
+    if min(events[0] + events[1], n[0] + n[1] - events[0] - events[1]) == 0:
+        return []
+    return [stats.chisq_test(table, correct=True).pvalue,
+            stats.chisq_test(table, correct=False).pvalue, stats.fisher_test(table).pvalue]
+
+
+def consistent_counts(shown_p: float, decimals: int, events: list[int | None],
+                      n: list[int | None], candidates: range) -> list[int]:
+    """The values of the one unknown among `events` and `n` (None) within `candidates` for
+    which some test's p-value, rounded to `decimals`, is the published one."""
+    unknown = [(which, i) for which, xs in (("events", events), ("n", n))
+               for i, x in enumerate(xs) if x is None]
+    assert len(unknown) == 1, "one unknown count at a time"
+    which, i = unknown[0]
+    found = []
+    for v in candidates:
+        e, m = list(events), list(n)
+        (e if which == "events" else m)[i] = v
+        if e[i] is not None and m[i] is not None and not 0 <= e[i] <= m[i]:
+            continue
+        if any(round(p, decimals) == round(shown_p, decimals)
+               for p in two_by_two_pvalues((e[0], e[1]), (m[0], m[1]))):
+            found.append(v)
+    return found
+
+
+def pvalue_attack(published: dict, decimals: int = 3) -> dict[tuple, list[int]]:
+    """For every binary outcome with a published p-value and exactly one of its four counts
+    withheld: the values of that count (between 0 and the group's published randomised n)
+    that reproduce the p-value, by cell key. A list shorter than "<m" allows gives it away."""
+    value = {tuple(c["key"]): c["published"] for c in published["cells"]}
+    pvalues = {tuple(c["key"][:-1]): c["published"] for c in published.get("statistics", [])
+               if c["key"][0] == "outcome" and c["key"][-1] == "pvalue"
+               and c["published"] is not None}
+    out = {}
+    for (_, w, stratum, outcome), p in pvalues.items():
+        keys = {(kind, g): (kind, w, stratum, outcome, g) for kind in ("events", "n")
+                for g in GROUPS}
+        if any(k not in value for k in keys.values()):
+            continue  # not a binary outcome
+        hidden = [k for k in keys.values() if value[k] is None]
+        if len(hidden) != 1:
+            continue
+        top = max((v for k, v in value.items() if k[0] == "randomised" and v is not None),
+                  default=max(v for v in value.values() if v is not None))
+        events = [value[keys["events", g]] for g in GROUPS]
+        n = [value[keys["n", g]] for g in GROUPS]
+        out[hidden[0]] = consistent_counts(p, decimals, events, n, range(0, top + 1))
+    return out
+
+
 def summary(findings: list[Finding], title: str) -> str:
     lines = [f"{title}: {len(findings)} withheld or implied counts checked, "
              f"{sum(f.too_narrow for f in findings)} too narrow"]
@@ -186,8 +296,8 @@ def summary(findings: list[Finding], title: str) -> str:
 
 def assert_appendix_cannot_be_undone(project: Path) -> str:
     """The attacker against a built project's rendered appendix; returns the printout."""
-    published = json.loads((project / "data" / "processed" / "uppsala" / "tables" / "published.json")
-                           .read_text(encoding="utf-8"))
+    tables = project / "data" / "processed" / "uppsala" / "tables"
+    published = json.loads((tables / "published.json").read_text(encoding="utf-8"))
     html = (project / "reports" / "uppsala" / "bilaga.html").read_text(encoding="utf-8")
     marks = {c["mark"] for c in published["cells"] if c["mark"]}
     for mark in marks:
@@ -195,15 +305,28 @@ def assert_appendix_cannot_be_undone(project: Path) -> str:
     findings = attack(published)
     text = summary(findings, str(project.name))
     assert not [f for f in findings if f.too_narrow], text
+    pinned = {k: v for k, v in pvalue_attack(published).items() if len(v) <= 1}
+    assert not pinned, f"published p-values pin withheld counts: {pinned}"
+    deciles = project / "reports" / "uppsala" / "figures" / "dagar_bland_dem_med_dagar.csv"
+    if deciles.exists():
+        import pandas as pd
+        recovered = deciles_attack(pd.read_csv(deciles))
+        assert not recovered, f"the deciles give back persons' values: {sorted(recovered)}"
     return text
 
 
 def main(argv: list[str]) -> int:
     bad = 0
     for path in argv:
-        findings = attack(json.loads(Path(path).read_text(encoding="utf-8")))
+        published = json.loads(Path(path).read_text(encoding="utf-8"))
+        findings = attack(published)
         print(summary(findings, path))
         bad += sum(f.too_narrow for f in findings)
+        for key, values in pvalue_attack(published).items():
+            pinned = len(values) <= 1
+            bad += pinned
+            print(f"  {'PINNED BY p' if pinned else 'ok':10} {len(values)} values reproduce the "
+                  f"p-value  {' / '.join(map(str, key))}")
     return 1 if bad else 0
 
 

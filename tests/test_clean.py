@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rehabkoord import clean
+from rehabkoord import clean, contract
 from rehabkoord.io import DeliveryError
 
 
@@ -250,6 +250,17 @@ CORPUS = {
                                "'P1105_LopNr_PersonNr')"),
     "letters_in_key": (edit_csv(rand_file, set_cell("LopNr", "A12")),
                        "column 'LopNr': not a person key (SCB's LopNr is a whole number)"),
+    # issue 26: free text in a column the appendix prints as row labels
+    "personnummer_in_diagnosis_group": (
+        edit_csv(rand_file, set_cell("Diagnosgrupp", "Depression (Anna Andersson "
+                                     "19850312-1234)")),
+        "randomisering.csv: column 'Diagnosgrupp': looks like a personnummer or "
+        "samordningsnummer (value withheld: it may identify a person): 1 row(s) (rows 1) → "
+        "remove names and personal identity numbers"),
+    "name_in_diagnosis_group": (
+        edit_csv(rand_file, set_cell("Diagnosgrupp", "Anna Andersson")),
+        "column 'Diagnosgrupp': unknown code (allowed: Depression, Ångestsyndrom, Bipolär "
+        "sjukdom, PTSD, Neuropsykiatrisk funktionsnedsättning): 1 row(s) (rows 1)"),
 }
 
 #: Cases whose fault is in how params.yaml points at the delivery.
@@ -289,6 +300,88 @@ def test_error_never_shows_person_keys(tmp_path, delivery, data_params):
         clean.clean_from_params(data_params, tmp_path)
     assert not any(k in str(err.value) for k in rand["LopNr"])
     assert "rows 1, 2, 3, 4, 5, …" in str(err.value)
+
+
+@pytest.mark.parametrize("text", ["Depression (Anna Andersson 19850312-1234)",
+                                  "Anna Andersson", "850312-1234"])
+def test_free_text_in_diagnosis_group_stops_without_repeating_it(text, tmp_path, delivery,
+                                                                 data_params):
+    """Issue 26: a free-text Diagnosgrupp holding a name and a personnummer became a row label
+    of the appendix's tables. It now stops the run, and the message names file, column and row
+    but repeats neither the name nor any of the digits."""
+    edit_csv(rand_file, set_cell("Diagnosgrupp", text))(delivery)
+    with pytest.raises(clean.ValidationError) as err:
+        clean.clean_from_params(data_params, tmp_path)
+    message = str(err.value)
+    assert "randomisering.csv: column 'Diagnosgrupp': " in message and "(rows 1)" in message
+    for part in ("Anna", "Andersson", "850312", "1234"):
+        assert part not in message
+    assert len(err.value.violations) == 1
+
+
+def test_personal_numbers_are_found_in_every_text_column_but_the_key(tmp_path, delivery,
+                                                                    data_params):
+    """A personnummer in the optional employer column is reported as one, not as an unknown
+    code (which would not say what is wrong with it)."""
+    edit_csv(rand_file, set_cell("Arbetsgivare", "8503121234"))(delivery)
+    with pytest.raises(clean.ValidationError) as err:
+        clean.clean_from_params(data_params, tmp_path)
+    (violation,) = err.value.violations
+    assert (violation.column, violation.rule) == ("Arbetsgivare", contract.PERSONAL_RULE)
+    assert "8503121234" not in str(err.value)
+
+
+def test_personal_numbers_as_person_keys_stop(tmp_path, delivery, data_params):
+    """A randomisation list keyed by personnummer (12 digits pass as whole numbers) is not a
+    pseudonymised delivery: it stops, with no key in the message."""
+    rand = _csv(rand_file(delivery))
+    rand["LopNr"] = [f"19{80 + i % 10}0{1 + i % 9}{10 + i % 18}{1000 + i}" for i in
+                     range(len(rand))]
+    _put(rand, rand_file(delivery))
+    with pytest.raises(clean.ValidationError) as err:
+        clean.clean_from_params(data_params, tmp_path)
+    message = str(err.value)
+    assert ("randomisering.csv: column 'LopNr': looks like personnummer, not SCB's "
+            f"pseudonymised LopNr (values withheld: they identify persons): {len(rand)} row(s) "
+            "(rows 1, 2, 3, 4, 5, …)") in message
+    assert not any(k in message for k in rand["LopNr"])
+
+
+def test_ten_digit_serial_numbers_are_keys(tmp_path, delivery, data_params):
+    """Some 10-digit LopNr have a personnummer's shape by chance; a column of them is keys."""
+    frames = {p: _csv(p) for p in [rand_file(delivery), *sorted((delivery / "lisa").glob("*"))]}
+    for path, frame in frames.items():
+        frame["LopNr"] = (frame["LopNr"].astype("int64") * 7919 + 1_000_000_000).astype(str)
+        _put(frame, path)
+    for path in sorted((delivery / "bas").glob("*.parquet")):
+        bas = pd.read_parquet(path)
+        bas["LopNr"] = (bas["LopNr"].astype("int64") * 7919 + 1_000_000_000).astype(str)
+        bas.to_parquet(path, index=False)
+    keys = frames[rand_file(delivery)]["LopNr"]
+    assert keys.str.fullmatch(contract.PERSONAL_NUMBER.pattern).any()
+    assert len(clean.clean_from_params(data_params, tmp_path).randomisation) == len(keys)
+
+
+def test_cleaned_diagnosis_groups_are_the_contracts(tmp_path, delivery, data_params):
+    """Table 2's row labels come from the cleaned column: only the contract's groups."""
+    cleaned = clean.clean_from_params(data_params, tmp_path)
+    assert set(cleaned.randomisation["Diagnosgrupp"]) == set(contract.DIAGNOSIS_GROUPS)
+
+
+def test_free_text_where_an_icd10_code_is_expected_is_not_repeated():
+    """MiDAS diagnoses are codes: free text there stops, without the text in the message."""
+    frame = pd.DataFrame({"LopNr": ["1", "2", "3"], "FromDatum": ["2020-01-01"] * 3,
+                          "TomDatum": ["2020-01-31"] * 3, "Omfattning": ["100"] * 3,
+                          "Diagnos": ["F43.2", "Anna Andersson", "F32 (850312-1234)"]})
+    frame.attrs["source"] = "perioder.csv"
+    out: list = []
+    clean.validate_table([frame], contract.SPELL_PERIODS, out)
+    assert [(v.column, v.n_rows, v.rows) for v in out] == [("Diagnos", 1, (3,)),
+                                                           ("Diagnos", 1, (2,))]
+    assert out[0].rule == contract.PERSONAL_RULE
+    assert out[1].rule.startswith("not an ICD-10 code")
+    text = " ".join(map(str, out))
+    assert "Anna" not in text and "850312" not in text
 
 
 def test_all_violations_reported_together(tmp_path, delivery, data_params):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from attacker import attack, summary
@@ -329,3 +331,116 @@ def test_record_round_trip_keeps_the_audit():
     # a record whose complement was dropped fails the re-audit
     bare = {k: r for k, r in withheld2.items() if r == disclosure.SMALL}
     assert not all(iv.protected for iv in disclosure.audit(s2, bare, rules2))
+
+
+# --- statistics other than counts in the Uppsala publication -----------------------------------
+
+@pytest.mark.parametrize("seed", range(40))
+def test_dominance_from_the_kept_largest_equals_the_rule_on_all_values(seed):
+    """The publishing step sees only a group's n, its 10 largest |values| and their total;
+    its decision equals `magnitude_reason` on the persons' own values (random groups, a few
+    with one or two giants, zeros and negative values; several rule settings)."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 40))
+    values = rng.choice([0.0, 0.0, 5.0, 30.0, 365.0], n) * rng.uniform(0.5, 1.0, n)
+    values[: int(rng.integers(0, 3))] *= rng.choice([1, 50, -40])
+    kept = analysis.magnitudes(values)
+    largest = [kept[f"largest{i}"] for i in range(1, analysis.MAGNITUDE_TOP + 1)]
+    for rules in (disclosure.Rules(3), disclosure.Rules(5, dominance_n=3, dominance_k=0.6),
+                  disclosure.Rules(3, dominance_k=0.99, p_percent=0.3)):
+        assert disclosure.magnitude_reason_of(rules, n, kept["abs_sum"], largest) == \
+            rules.magnitude_reason(values), (n, sorted(values))
+
+
+def test_dominance_needs_as_many_kept_values_as_the_rule_reads():
+    largest = [50.0, 40.0, 30.0]
+    rules = disclosure.Rules(3, dominance_n=4)
+    with pytest.raises(ValueError, match="report.dominance n = 4 .* 3 largest"):
+        disclosure.magnitude_reason_of(rules, 20, 200.0, largest)
+    # a group no larger than what was kept is known in full
+    assert disclosure.magnitude_reason_of(rules, 3, 120.0, largest) == \
+        rules.magnitude_reason(largest)
+
+
+def _days_results(values_int: list[float], values_ctl: list[float]) -> pd.DataFrame:
+    rows = [{"LopNr": i, "Grupp": g, "sex": "kvinna", "window_months": 12, "analysed": True,
+             "employed_or_studying": True, "sjukpenning_netdays": v,
+             "sjukersattning_netdays": 0.0}
+            for i, (g, v) in enumerate([("Intervention", v) for v in values_int]
+                                       + [("Kontroll", v) for v in values_ctl])]
+    table = pd.DataFrame(rows)
+    table["Grupp"] = pd.Categorical(table["Grupp"], ["Intervention", "Kontroll"])
+    return analysis.outcome_results(table)
+
+
+def test_quantiles_and_means_decided_apart():
+    """12 against 8 persons: the 8 get no quartiles (below 10) but a mean; one person with
+    300 of the 12's 322 days dominates their mean, which is withheld, their quartiles not;
+    the Hodges–Lehmann shift, a quantile of both groups, goes with the smaller one."""
+    results = _days_results([300.0] + [2.0] * 11, [float(v) for v in range(10, 90, 10)])
+    pub = disclosure.publish(results, NO_BASELINE, {"windows": {}}, disclosure.Rules(3))
+    row = next(r for r in pub.outcomes
+               if r["stratum"] == "alla" and r["outcome"] == "sjukpenning_netdays")
+    assert row["mean_int"].reason == disclosure.DOMINATED
+    assert row["quantiles_int"].value["median"] == 2.0
+    assert row["quantiles_ctl"].reason == disclosure.FEW_FOR_QUANTILES
+    assert row["mean_ctl"].value["mean"] == pytest.approx(45.0)
+    assert row["effect"].reason == disclosure.FEW_FOR_QUANTILES
+    assert not row["pvalue"].withheld  # both n are published
+    assert set(row["quantiles_int"].value) == set(disclosure.QUANTILE_KEYS)  # no min, no max
+
+
+def test_quantiles_of_a_withheld_group_follow_what_a_reader_knows():
+    """A withheld count's quantiles are published when its audited bounds are all at least
+    the threshold, withheld as too few when they are all below it, and as revealing when
+    they straddle it: never decided on the hidden value itself."""
+    s = disclosure.Structure()
+    total = s.cell(("n", 12, "alla", "x", "Kontroll"), 14)
+    s.relation(total, [s.cell(("a",), 2), s.cell(("n", 12, "man", "x", "Kontroll"), 12)])
+    pub = disclosure.Publication(disclosure.Rules(3), s, disclosure.protect(s, disclosure.Rules(3)),
+                                 [], [], {}, disclosure.SafeCell(None))
+    men = ("n", 12, "man", "x", "Kontroll")
+    # "<3" is 1 or 2 of the 14, so the men are 12 or 13
+    assert men in pub.withheld and pub.bounds(men) == pytest.approx((12, 13))
+    assert pub.quantile_reason(men) == ""
+    for q, reason in ((12, ""), (13, disclosure.REVEALS), (14, disclosure.FEW_FOR_QUANTILES)):
+        strict = dataclasses.replace(pub, rules=disclosure.Rules(3, min_quantile_n=q),
+                                     _bounds={})
+        assert strict.quantile_reason(men) == reason
+
+
+def test_published_decision_lists_every_statistic_and_is_rebuilt_exactly(male_subgroup_results):
+    pub = disclosure.publish(male_subgroup_results, NO_BASELINE, {"windows": {}},
+                             disclosure.Rules(3))
+    published = json.loads(json.dumps(disclosure.to_json(pub)))
+    status = {tuple(c["key"]): c for c in published["statistics"]}
+    p = status["outcome", 12, "man", "employed_or_studying", "pvalue"]
+    assert p == {"key": list(p["key"]), "published": None, "reason": disclosure.REVEALS}
+    assert status["outcome", 12, "man", "sjukpenning_netdays", "quantiles_int"]["published"][
+        "median"] == pytest.approx(100.0)
+    assert published["rules"]["min_quantile_n"] == 10 and published["rules"]["dominance"] == [
+        2, 0.9]
+    rebuilt = disclosure.from_json(published, male_subgroup_results, NO_BASELINE,
+                                   {"windows": {}}, disclosure.Rules(3))
+    assert rebuilt.outcomes == pub.outcomes
+    tampered = copy.deepcopy(published)
+    cell = next(c for c in tampered["statistics"] if c["key"][-1] == "pvalue"
+                and c["reason"])
+    cell.update(published=0.05447, reason="")
+    with pytest.raises(ValueError, match="statistics differ .*pvalue"):
+        disclosure.from_json(tampered, male_subgroup_results, NO_BASELINE, {"windows": {}},
+                             disclosure.Rules(3))
+    with pytest.raises(ValueError, match="rules"):
+        disclosure.from_json(published, male_subgroup_results, NO_BASELINE, {"windows": {}},
+                             disclosure.Rules(3, min_quantile_n=5))
+    old = {k: v for k, v in published.items() if k != "statistics"}
+    with pytest.raises(ValueError, match="statistics differ"):
+        disclosure.from_json(old, male_subgroup_results, NO_BASELINE, {"windows": {}},
+                             disclosure.Rules(3))
+
+
+def test_tables_without_the_kept_magnitudes_are_refused(male_subgroup_results):
+    old = male_subgroup_results.drop(columns=[c for c in male_subgroup_results
+                                              if c.startswith("largest")])
+    with pytest.raises(ValueError, match="re-run the analysis stage"):
+        disclosure.publish(old, NO_BASELINE, {"windows": {}}, disclosure.Rules(3))

@@ -131,6 +131,13 @@ def test_quantiles_without_their_group_size_fail(project):
     assert "without the one column of the group's n" in _failed(project)["quantiles"][0]
 
 
+def test_a_withheld_n_is_judged_by_what_the_reader_knows_of_it(project):
+    (project / "reports" / "demo" / "figures" / "andel.csv").write_text(
+        "group,n_with_days,n_at_least,p10,p50\nA,,12,1,3\nB,,9,2,4\n", encoding="utf-8")
+    assert _failed(project)["quantiles"] == [
+        "figures/andel.csv: 1 row(s) show quantiles of fewer than 10 persons"]
+
+
 def test_a_decision_that_no_longer_protects_fails_the_audit(project):
     s, withheld, rules = _decision()
     bare = {k: r for k, r in withheld.items() if r == disclosure.SMALL}

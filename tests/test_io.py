@@ -118,3 +118,18 @@ def test_file_kind_is_recognised_by_content(tmp_path):
     p.write_text("LopNr;Ar\n1;2020\n")
     with pytest.raises(io.DeliveryError, match="the file is text, not .parquet"):
         io.read_delivery(p, LISA)
+
+
+@pytest.mark.parametrize("raw, shown", [
+    ("CSV parse error: Expected 7 columns, got 8: 863232;Anna Andersson;19850312-1234",
+     "CSV parse error: Expected 7 columns, got 8"),
+    ("could not convert string to float: 'Anna Andersson'\nmore", "could not convert string to "
+     "float: '…'"),
+    ('bad value "Depression (Anna)" in row 3', "bad value '…' in row 3"),
+    ("invalid 8503121234 here", "invalid (value withheld: it may identify a person) here"),
+    ("Invalid file: bad magic number", "Invalid file: bad magic number"),
+])
+def test_reader_errors_lose_the_cells_they_repeat(raw, shown):
+    """A reader's message can repeat a line or a cell of the file; `read_delivery` shows it
+    without them (issue 26)."""
+    assert io.reader_detail(ValueError(raw)) == shown

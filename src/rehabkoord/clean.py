@@ -22,13 +22,19 @@ import pandas as pd
 
 from .contract import (
     BAS,
+    CODE_SHAPES,
     LISA,
     PERSON_KEY,
+    PERSONAL_NUMBER,
+    PERSONAL_RULE,
     RANDOMISATION,
     SYSSSTAT_COLUMNS,
+    WITHHELD,
     YEAR,
     Column,
     Table,
+    fits_shape,
+    has_personal_number,
     normalise_key,
 )
 from .io import (
@@ -159,8 +165,38 @@ def _coerce(frame: pd.DataFrame, col: Column, source: str, out: list[Violation],
     return values
 
 
+#: The advice when delivered text looks like a personnummer (`contract.PERSONAL_RULE`).
+PERSONAL_HINT = ("remove names and personal identity numbers from the delivery: this column "
+                 "holds codes, and the person key is LopNr")
+
+
+def check_text(values: pd.Series, col: Column, source: str, out: list[Violation]) -> pd.Series:
+    """Delivered text that may identify a person: a value holding a personnummer or
+    samordningsnummer, or free text where a code of a known shape (`Column.shape`) is expected,
+    is a violation whose message never repeats it. Returns the rows flagged."""
+    flagged = pd.Series(False, index=values.index)
+    if col.kind != "str" or col.name == PERSON_KEY:
+        return flagged
+    personal = has_personal_number(values)
+    n, rows = _positions(personal)
+    if n:
+        out.append(Violation(source, col.name, PERSONAL_RULE, n, rows, hint=PERSONAL_HINT))
+        flagged = personal
+    if col.shape is not None:
+        rest = values.where(~flagged)
+        bad = rest.notna() & ~fits_shape(rest, col.shape)
+        n, rows = _positions(bad)
+        if n:
+            out.append(Violation(source, col.name, f"{CODE_SHAPES[col.shape][2]} ({WITHHELD})",
+                                 n, rows, hint="deliver the code, not text"))
+            flagged = flagged | bad
+    return flagged
+
+
 def _check_rules(values: pd.Series, col: Column, source: str, out: list[Violation]) -> None:
-    ok = values.notna()
+    """Codes and ranges; text that may identify a person (`check_text`) is reported as such and
+    not again as an unknown code. No message repeats a delivered value."""
+    ok = values.notna() & ~check_text(values, col, source, out)
     if col.codes is not None and col.name not in SYSSSTAT_COLUMNS:
         bad = ok & ~values.isin(list(col.codes))
         n, rows = _positions(bad)
@@ -175,6 +211,29 @@ def _check_rules(values: pd.Series, col: Column, source: str, out: list[Violatio
         if n:
             out.append(Violation(source, col.name, f"outside {col.min_value}–{col.max_value}",
                                  n, rows))
+
+
+#: Keys looked at to tell a column of personnummer from SCB's LopNr, and the share of them
+#: shaped like a personnummer that makes it one (a tenth of random 10-digit serial numbers
+#: happen to have that shape, so single keys are not judged).
+KEY_SAMPLE = 5000
+PERSONAL_KEY_SHARE = 0.5
+
+
+def _check_key_is_pseudonymous(keys: pd.Series, source: str, out: list[Violation]) -> None:
+    """A person key column that holds personnummer (whole, 10 or 12 digits) rather than
+    SCB's pseudonymised LopNr: one violation for the column, values never shown."""
+    sample = keys.iloc[:KEY_SAMPLE].dropna().unique()
+    if len(sample) < 10:
+        return
+    shaped = sum(PERSONAL_NUMBER.fullmatch(str(k)) is not None for k in sample)
+    if shaped < PERSONAL_KEY_SHARE * len(sample):
+        return
+    n, rows = _positions(keys.str.fullmatch(PERSONAL_NUMBER.pattern).fillna(False))
+    out.append(Violation(source, PERSON_KEY, "looks like personnummer, not SCB's pseudonymised "
+                         "LopNr (values withheld: they identify persons)", n, rows,
+                         hint="deliver the project's LopNr; identity numbers must not leave "
+                         "SCB's or the region's keeping"))
 
 
 def check_periods(periods: pd.DataFrame, out: list[Violation]) -> None:
@@ -231,6 +290,7 @@ def validate_table(frames: Sequence[pd.DataFrame], table: Table, out: list[Viola
             in_study = keys.isin(keep).to_numpy(dtype=bool)
             counts["rows_not_in_study"] += int((~in_study).sum())
             frame, keys, bad_keys = frame[in_study], keys[in_study], bad_keys[in_study]
+        _check_key_is_pseudonymous(keys, source, out)
         typed = pd.DataFrame(index=frame.index)
         for col in table.columns:
             if col.name not in frame.columns:

@@ -7,6 +7,7 @@ Real deliveries from Statistics Sweden (SCB) and the region use these variable n
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,7 +49,8 @@ MAX_DAYS_PER_YEAR = 366
 
 @dataclass(frozen=True)
 class Column:
-    """One contract column: name, kind ('int', 'float', 'str', 'date'), allowed codes or range."""
+    """One contract column: name, kind ('int', 'float', 'str', 'date'), allowed codes or range,
+    or the shape its codes take (`shape`, a key of `CODE_SHAPES`)."""
 
     name: str
     kind: str
@@ -56,6 +58,7 @@ class Column:
     codes: tuple | None = None
     min_value: float | None = None
     max_value: float | None = None
+    shape: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,13 +81,20 @@ class Table:
 
 DAYS = dict(kind="float", min_value=0, max_value=MAX_DAYS_PER_YEAR)
 
+#: The diagnosis groups of the Uppsala study (its inclusion criteria: moderate or severe
+#: affective or anxiety disorder, among them bipolar disorder, depression, PTSD, generalised
+#: anxiety and neurodevelopmental disorders), as the region's randomisation list records them.
+#: They are the only row labels of Diagnosgrupp the appendix can print.
+DIAGNOSIS_GROUPS = ("Depression", "Ångestsyndrom", "Bipolär sjukdom", "PTSD",
+                    "Neuropsykiatrisk funktionsnedsättning")
+
 RANDOMISATION = Table(
     name="randomisering",
     columns=(
         Column(PERSON_KEY, "str"),
         Column("Grupp", "str", codes=GROUPS),
         Column("RandDatum", "date"),
-        Column("Diagnosgrupp", "str", required=False),
+        Column("Diagnosgrupp", "str", required=False, codes=DIAGNOSIS_GROUPS),
         Column("Arbetsgivare", "str", required=False, codes=("Ja", "Nej")),
     ),
     key=(PERSON_KEY,),
@@ -177,7 +187,7 @@ SPELL_PERIODS = Table(
         Column("FromDatum", "date"),
         Column("TomDatum", "date"),
         Column("Omfattning", "int", codes=SICK_LEAVE_DEGREES),
-        Column("Diagnos", "str"),
+        Column("Diagnos", "str", shape="icd10"),
         Column("Formanstyp", "str", required=False),
     ),
     key=(PERSON_KEY, "FromDatum", "TomDatum", "Omfattning"),
@@ -231,6 +241,24 @@ def normalise_icd10(code: str) -> str:
     return re.sub(r"[\s.]", "", str(code)).upper()
 
 
+#: Shapes of codes in text columns without a closed code list: (what the value becomes before
+#: it is matched, the regular expression it must match, the rule as a message states it).
+CODE_SHAPES = {
+    "icd10": (normalise_icd10, re.compile(r"[A-Z]\d{2}[0-9A-Z]{0,4}"),
+              "not an ICD-10 code (a letter, two digits and up to four more characters, e.g. "
+              "F43.2)"),
+}
+
+
+def fits_shape(values: pd.Series, shape: str) -> pd.Series:
+    """Which non-missing `values` have the code shape `shape` (missing values count as fitting;
+    each distinct value is matched once, as registers repeat few codes many times)."""
+    normalise, pattern, _ = CODE_SHAPES[shape]
+    distinct = values.dropna().unique()
+    bad = [v for v in distinct if pattern.fullmatch(normalise(v)) is None]
+    return ~values.isin(bad) if bad else pd.Series(True, index=values.index)
+
+
 def normalise_icd10_sql(column: str) -> str:
     """`normalise_icd10` as a SQL expression on `column` (upper case, dots and white space
     removed), for derivations that run in the database."""
@@ -249,3 +277,57 @@ LISA_BACKGROUND = Table(
     key=LISA.key,
     yearly=True,
 )
+
+
+# --- Delivered text that may identify a person -------------------------------------------------
+
+#: A personnummer or samordningsnummer as people write it: YYYYMMDD-NNNN, YYMMDD-NNNN,
+#: YYMMDD+NNNN (aged 100 or more), with a space, or its 10 or 12 digits run together; month
+#: 01–12 and day 01–31, or 61–91 for a samordningsnummer (day + 60). The check digit is not
+#: tested: a mistyped number identifies a person as well. Digits on either side (a longer
+#: number) make it no match, and so do a date alone (2019-03-12, 20190312), an ICD-10 code or
+#: a percentage.
+PERSONAL_NUMBER = re.compile(
+    r"(?<!\d)(?:19|20)?\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]|6[1-9]|[78]\d|9[01])"
+    r"[-+ ]?\d{4}(?!\d)")
+
+#: A value a message may quote: up to 12 letters, digits and ``. - _`` with at least one digit
+#: (a code: F43.2, VC01, 7) and at most five (six make a birth date, 1985-03-12 or 850312).
+#: A word of letters alone is not quoted, as it may be a name (Andersson).
+_CODE_LIKE = re.compile(r"(?=\D*\d)(?!(?:\D*\d){6})[A-Za-z0-9._-]{1,12}")
+
+
+def has_personal_number(values: pd.Series) -> pd.Series:
+    """Which `values` hold text shaped like a personnummer or samordningsnummer anywhere
+    (`PERSONAL_NUMBER`); each distinct value is searched once."""
+    hits = [v for v in values.dropna().unique() if PERSONAL_NUMBER.search(str(v))]
+    if not hits:
+        return pd.Series(False, index=values.index)
+    return values.isin(hits).fillna(False).astype(bool)
+
+
+def is_code_like(value: object) -> bool:
+    """Whether a delivered value is short and code-like enough to be quoted in a message or
+    printed as a label (`_CODE_LIKE`); anything else may identify a person."""
+    return _CODE_LIKE.fullmatch(str(value).strip()) is not None
+
+
+#: What a message says instead of a delivered value that is not code-like.
+WITHHELD = "value withheld: it may identify a person"
+#: The rule a value breaks when it holds a personnummer (the message never repeats it).
+PERSONAL_RULE = f"looks like a personnummer or samordningsnummer ({WITHHELD})"
+
+
+def quote(value: object) -> str:
+    """A delivered value as a message may show it: quoted when code-like, else withheld."""
+    return f"'{str(value).strip()}'" if is_code_like(value) else f"({WITHHELD})"
+
+
+def quote_values(values: Iterable[object], limit: int = 10) -> str:
+    """Distinct delivered values as a message may list them: the code-like ones quoted (at
+    most `limit`), the others only counted."""
+    distinct = sorted({str(v).strip() for v in values})
+    shown = [quote(v) for v in distinct if is_code_like(v)][:limit]
+    hidden = sum(not is_code_like(v) for v in distinct)
+    return "; ".join(shown + ([f"{hidden} text(s) withheld: they may identify a person"]
+                              if hidden else []))

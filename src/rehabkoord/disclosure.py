@@ -7,9 +7,10 @@ variable against its N, events + non-events = n. `protect` withholds the small c
 (primary suppression) and then further counts (complementary suppression) until a linear-
 programming audit — the attacker's bounds, as tau-ARGUS and R's sdcTable compute them — shows
 that no small count can be narrowed to fewer values than "<min_cell" allows. Percentages,
-effects and the power text's detectable difference are withheld whenever a count they would
-reveal is withheld; days statistics when their group is smaller than the threshold. Tests are
-computed on the real counts; only what is published is affected. `report` and `figures` format the
+effects, intervals, p-values and the power text's detectable difference are withheld whenever
+a count they rest on is withheld (they are functions of the counts); quantiles of groups below
+`Rules.min_quantile_n`, sums and means by `Rules.magnitude_reason`; minima and maxima never.
+Tests are computed on the real counts; only what is published is affected. `report` and `figures` format the
 resulting `SafeCell`s and take no decision of their own.
 """
 
@@ -476,6 +477,17 @@ class Counts:
 # --- the appendix's tables ---------------------------------------------------------------
 
 GROUP_PREFIX = {"int": "Intervention", "ctl": "Kontroll"}
+#: The cells of an outcome or Table 1 row that are not people counts (each a `SafeCell`,
+#: named `<stat>_<group prefix>` or `<stat>`): what `to_json` lists as "statistics".
+STATISTICS = ("pct", "quantiles", "mean", "deciles", "pvalue", "pvalue_holm", "effect")
+#: Percentiles a days group's `quantiles` cell holds (box plot: whiskers and box).
+QUANTILE_KEYS = ("p10", "q1", "median", "q3", "p90")
+#: The deciles of days among those with at least one day (the `deciles` cell).
+DECILE_KEYS = tuple(f"p{d}" for d in range(10, 100, 10))
+
+
+def _is_statistic(name: str) -> bool:
+    return name.split("_")[0] in STATISTICS
 
 
 @dataclass
@@ -490,6 +502,7 @@ class Publication:
     flow: dict
     power_n: SafeCell
     flow_total: SafeCell = field(default_factory=lambda: SafeCell(None))
+    _bounds: dict = field(default_factory=dict, repr=False, compare=False)
 
     def count(self, key: Key) -> SafeCell:
         if key in self.withheld:
@@ -498,13 +511,38 @@ class Publication:
                             else SUPPRESSED)
         return SafeCell(self.structure.values[key])
 
+    def bounds(self, key: Key) -> tuple[float, float]:
+        """What a reader knows of a count: its value when published, else the audit's
+        interval (the attacker's LP bounds given everything published)."""
+        if key not in self.withheld:
+            v = self.structure.values[key]
+            return v, v
+        if key not in self._bounds:
+            (iv,) = audit(self.structure, self.withheld, self.rules, [key])
+            self._bounds[key] = (iv.low, iv.high)
+        return self._bounds[key]
+
+    def quantile_reason(self, key: Key) -> str:
+        """Why quantiles of the group counted by `key` may not be published, or "".
+
+        Decided on what a reader knows of the count, never on a withheld value (a withheld
+        count whose bounds straddle the threshold withholds them as REVEALS): publishing
+        or withholding them then tells the reader nothing the audit has not allowed."""
+        low, high = self.bounds(key)
+        low, high = math.ceil(low - TOLERANCE), high + TOLERANCE
+        if self.rules.quantiles_allowed(low):
+            return ""
+        if high < self.rules.min_quantile_n:
+            return FEW_FOR_QUANTILES
+        return REVEALS
+
     def withheld_cells(self) -> list[tuple[Key, str]]:
-        """Withheld shown counts and derived cells, flow first, then Table 1 and outcomes."""
+        """Withheld shown counts and derived cells, flow first, then Table 1 and outcomes
+        (a share is not listed again when its own count is)."""
         out = [(k, r) for k, r in self.withheld.items() if k in self.structure.shown]
         for row in self.baseline + self.outcomes:
             for name, cell in row.items():
-                if not (isinstance(cell, SafeCell) and cell.withheld and cell.reason in (
-                        REVEALS, SMALL_GROUP)):
+                if not (isinstance(cell, SafeCell) and cell.withheld and _is_statistic(name)):
                     continue
                 count = row.get(name.replace("pct", "events"))
                 if name.startswith("pct") and count is not None and count.withheld:
@@ -512,22 +550,78 @@ class Publication:
                 out.append((row["key"] + (name,), cell.reason))
         order = {"randomised_total": 0, "randomised": 0, "flow": 1, "power n": 1, "t1": 2,
                  "t1 n": 2}
-        return sorted(out, key=lambda kr: (order.get(kr[0][0], 3), [str(x) for x in kr[0]]))
+        return sorted(out, key=lambda kr: (order.get(kr[0][0], 3),
+                                           [f"{x:09d}" if isinstance(x, int) else str(x)
+                                            for x in kr[0]]))
+
+    def statistics(self) -> list[tuple[Key, SafeCell]]:
+        """Every non-count cell of the tables (shares, quantiles, means, deciles, p-values,
+        effects) by key, published or withheld."""
+        return [(row["key"] + (name,), cell) for row in self.baseline + self.outcomes
+                for name, cell in row.items()
+                if isinstance(cell, SafeCell) and _is_statistic(name)]
 
     def intervals(self) -> list[Interval]:
         return audit(self.structure, self.withheld, self.rules)
 
+    def record(self) -> dict:
+        """The decision for the output check (`record`), every non-count cell's status with
+        it (never a withheld value)."""
+        return record(self.structure, self.withheld, self.rules, [
+            {"key": [str(k) for k in key], "status": "withheld" if c.withheld else "published",
+             "reason": c.reason} for key, c in self.statistics()])
+
+
+def _withheld(reason: str) -> SafeCell:
+    return SafeCell(None, True, reason, SUPPRESSED)
+
 
 def _derived(pub: Publication, value: object, needs: Iterable[Key], reason: str = REVEALS
              ) -> SafeCell:
-    """A number computed from counts: published only when every count it reveals is."""
-    if any(k in pub.withheld for k in needs):
-        return SafeCell(None, True, reason, SUPPRESSED)
+    """A number computed from counts (share, difference, interval, test statistic, p-value):
+    published only when every count it rests on is, since it is a function of them. None
+    (no test, no estimate) is nothing to withhold."""
+    if value is not None and any(k in pub.withheld for k in needs):
+        return _withheld(reason)
     return SafeCell(value)
 
 
 def _num(x: object) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+def _values(r: pd.Series, keys: Iterable[str], prefix: str) -> dict:
+    """{key: r[f"{key}_{prefix}"]}; a table without them was made before these cells were
+    decided (re-run the analysis stage)."""
+    missing = [f"{k}_{prefix}" for k in keys if f"{k}_{prefix}" not in r.index]
+    if missing:
+        raise ValueError(f"disclosure: the analysis table has no {', '.join(missing)}; "
+                         "re-run the analysis stage")
+    return {k: _num(r[f"{k}_{prefix}"]) for k in keys}
+
+
+def _quantile_cell(reason: str, r: pd.Series, keys: Iterable[str], prefix: str,
+                   names: Iterable[str] | None = None) -> SafeCell:
+    if reason:
+        return _withheld(reason)
+    got = _values(r, keys, prefix)
+    return SafeCell(dict(zip(names or got, got.values(), strict=True)))
+
+
+def _mean_cell(rules: Rules, r: pd.Series, prefix: str) -> SafeCell:
+    """Mean and SD of days: withheld for a small group and by the dominance rules, decided
+    from the group's largest contributions the analysis stage kept (`largest1` …)."""
+    n = int(r[f"n_{prefix}"])
+    stored = 0
+    while f"largest{stored + 1}_{prefix}" in r.index:
+        stored += 1
+    if f"abs_sum_{prefix}" not in r.index or not stored:
+        raise ValueError(f"disclosure: the analysis table has no abs_sum_{prefix}/largest*_"
+                         f"{prefix} (the magnitudes the dominance rules need); re-run the "
+                         "analysis stage")
+    largest = [float(r[f"largest{i}_{prefix}"]) for i in range(1, stored + 1)]
+    reason = magnitude_reason_of(rules, n, float(r[f"abs_sum_{prefix}"]), largest)
+    return _withheld(reason) if reason else SafeCell(_values(r, ("mean", "sd"), prefix))
 
 
 def declare(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict,
@@ -619,8 +713,14 @@ def publish(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict, rules: Ru
             withheld: dict[Key, str] | None = None) -> Publication:
     """Decide every published cell of the appendix (outcomes, Table 1, flow, power text).
 
-    `withheld` is a decision already made by `protect` over the same tables and rules (see
-    `from_json`); without it the decision is made here."""
+    Counts by `protect`; then every other cell from the counts' decision and the rules:
+    shares, differences, intervals and p-values only when the counts they rest on are
+    published (REVEALS), Holm p-values only when every p-value of their family is;
+    quantiles (quartiles, whisker percentiles, deciles among those with days, the
+    Hodges–Lehmann shift) only for groups of at least `rules.min_quantile_n`; means and SDs
+    of days by `magnitude_reason`. Minima and maxima are never taken. `withheld` is a
+    decision already made by `protect` over the same tables and rules (see `from_json`);
+    without it the decision is made here."""
     structure = declare(results, baseline, flow, power_window)
     if withheld is None:
         withheld = protect(structure, rules)
@@ -629,8 +729,7 @@ def publish(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict, rules: Ru
     for _, r in results.iterrows():
         w, st, o = int(r["window_months"]), r["stratum"], r["outcome"]
         row: dict = {"key": ("outcome", w, st, o), "window": w, "stratum": st, "outcome": o,
-                     "kind": r["kind"], "test": r["test"], "pvalue": _num(r["pvalue"]),
-                     "pvalue_holm": _num(r.get("pvalue_holm"))}
+                     "kind": r["kind"], "test": r["test"]}
         needs = []
         for p, g in groups:
             n_key = ("n", w, st, o, g)
@@ -641,37 +740,60 @@ def publish(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict, rules: Ru
                 row[f"events_{p}"] = pub.count(e_key)
                 row[f"pct_{p}"] = _derived(pub, _num(r[f"pct_{p}"]), [n_key, e_key])
                 needs.append(e_key)
-            else:
-                if ("any days", w, st, o, g) in structure.values:
-                    row[f"any_days_{p}"] = pub.count(("any days", w, st, o, g))
-                small = rules.small(structure.values[n_key])
-                row[f"summary_{p}"] = (SafeCell(None, True, SMALL_GROUP, SUPPRESSED) if small
-                                       else SafeCell({k: _num(r[f"{k}_{p}"]) for k in
-                                                      ("median", "q1", "q3", "mean", "sd")}))
+                continue
+            row[f"quantiles_{p}"] = _quantile_cell(pub.quantile_reason(n_key), r,
+                                                   QUANTILE_KEYS, p)
+            row[f"mean_{p}"] = _mean_cell(rules, r, p)
+            k_key = ("any days", w, st, o, g)
+            if k_key in structure.values:
+                row[f"any_days_{p}"] = pub.count(k_key)
+                row[f"deciles_{p}"] = _quantile_cell(pub.quantile_reason(k_key), r,
+                                                     [f"pos_{d}" for d in DECILE_KEYS], p,
+                                                     DECILE_KEYS)
+        row["pvalue"] = _derived(pub, _num(r["pvalue"]), needs)
         estimate = _num(r.get("estimate"))
         effect = None if estimate is None else {
             "estimate": estimate, "low": _num(r["conf_low"]), "high": _num(r["conf_high"])}
-        if r["kind"] == "binary":
-            row["effect"] = _derived(pub, effect, needs)
-        else:
-            small = any(row[f"summary_{p}"].withheld for p, _ in groups)
-            row["effect"] = (SafeCell(None, True, SMALL_GROUP, SUPPRESSED) if small
-                             and effect is not None else SafeCell(effect))
+        row["effect"] = _derived(pub, effect, needs)
+        if r["kind"] != "binary" and effect is not None and not row["effect"].withheld:
+            hidden = [row[f"quantiles_{p}"] for p, _ in groups if row[f"quantiles_{p}"].withheld]
+            if hidden:  # the Hodges–Lehmann shift is a quantile of the pairwise differences
+                row["effect"] = _withheld(hidden[0].reason)
         pub.outcomes.append(row)
+    families: dict[str, list[dict]] = {}
+    for row, (_, r) in zip(pub.outcomes, results.iterrows(), strict=True):
+        families.setdefault(row["stratum"], []).append(row)
+        row["pvalue_holm"] = SafeCell(_num(r.get("pvalue_holm")))
+    for rows in families.values():
+        # a Holm p-value is the largest of (m − j + 1)·p over the family's smaller p-values,
+        # so it may equal (and give back) any of them
+        if any(row["pvalue"].withheld for row in rows):
+            for row in rows:
+                row["pvalue_holm"] = _withheld(REVEALS)
+    levels: dict[str, list[Key]] = {}
+    for _, r in baseline.iterrows():
+        if r["kind"] != "days":
+            levels.setdefault(r["variable"], []).extend(
+                ("t1", r["variable"], str(r["level"]), g) for _, g in groups)
     for _, r in baseline.iterrows():
         var, level, kind = r["variable"], str(r["level"]), r["kind"]
         row = {"key": ("t1", var, level), "variable": var, "level": level, "kind": kind,
-               "test": r.get("test"), "pvalue": _num(r.get("pvalue"))}
+               "test": r.get("test")}
+        if kind == "days":
+            needs = [("randomised", g) for _, g in groups if ("randomised", g) in structure.values]
+        else:
+            needs = levels[var] + [("t1 n", var, g) for _, g in groups]
         for p, g in groups:
             if kind == "days":
-                small = rules.small(int(r[f"n_{p}"]))
-                row[f"summary_{p}"] = (SafeCell(None, True, SMALL_GROUP, SUPPRESSED) if small
-                                       else SafeCell({k: _num(r[f"{k}_{p}"]) for k in
-                                                      ("median", "q1", "q3", "mean", "sd")}))
+                size = int(r[f"n_{p}"])
+                reason = "" if rules.quantiles_allowed(size) else FEW_FOR_QUANTILES
+                row[f"quantiles_{p}"] = _quantile_cell(reason, r, ("median", "q1", "q3"), p)
+                row[f"mean_{p}"] = _mean_cell(rules, r, p)
             else:
                 key = ("t1", var, level, g)
                 row[f"events_{p}"] = pub.count(key)
                 row[f"pct_{p}"] = _derived(pub, _num(r[f"pct_{p}"]), [key, ("t1 n", var, g)])
+        row["pvalue"] = _derived(pub, _num(r.get("pvalue")), needs)
         pub.baseline.append(row)
     for window, by_group in flow["windows"].items():
         w = int(window)
@@ -689,19 +811,28 @@ def publish(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict, rules: Ru
     return pub
 
 
+def rules_json(rules: Rules) -> dict:
+    """The rules as the decision files and the export state them (`rules_from_record` reads
+    them back)."""
+    return {"min_cell": rules.min_cell, "zeros_disclosive": rules.zeros_disclosive,
+            "mark_small_counts": rules.mark_small, "min_quantile_n": rules.min_quantile_n,
+            "dominance": [rules.dominance_n, rules.dominance_k], "p_percent": rules.p_percent,
+            "min_df": rules.min_df}
+
+
 def to_json(pub: Publication) -> dict:
-    """The published counts (withheld ones by mark only), the rules and the audit: what the
-    attacker test reads. Never a withheld value."""
+    """The published counts (withheld ones by mark only), the rules, and every other cell's
+    status (`statistics`: its published value, or None with the reason it is withheld): what
+    the attacker test and an output check read. Never a withheld value."""
     cells = []
     for k in pub.structure.values:
         if k not in pub.structure.shown:
             continue
         c = pub.count(k)
         cells.append({"key": list(k), "published": c.value, "mark": c.mark, "reason": c.reason})
-    return {"rules": {"min_cell": pub.rules.min_cell,
-                      "zeros_disclosive": pub.rules.zeros_disclosive,
-                      "mark_small_counts": pub.rules.mark_small},
-            "cells": cells}
+    statistics = [{"key": list(k), "published": c.value, "reason": c.reason}
+                  for k, c in pub.statistics()]
+    return {"rules": rules_json(pub.rules), "cells": cells, "statistics": statistics}
 
 
 def from_json(published: dict, results: pd.DataFrame, baseline: pd.DataFrame, flow: dict,
@@ -709,13 +840,12 @@ def from_json(published: dict, results: pd.DataFrame, baseline: pd.DataFrame, fl
     """The publication `to_json` wrote, rebuilt over the same tables without solving the audit
     again: one stage decides (figures), a later one formats (the appendix).
 
-    Exact, never a guess: `published` must state the same `rules`, and name every shown count
-    of these tables with the value these tables give it (withheld counts by reason); else the
-    decision was made over other tables or rules and a `ValueError` says so."""
+    Exact, never a guess: `published` must state the same `rules`, name every shown count
+    of these tables with the value these tables give it (withheld counts by reason), and
+    list every other cell as these tables and rules decide it; else the decision was made
+    over other tables or rules and a `ValueError` says so."""
     stated = published.get("rules", {})
-    if (stated.get("min_cell"), stated.get("zeros_disclosive"),
-            stated.get("mark_small_counts")) != (rules.min_cell, rules.zeros_disclosive,
-                                                 rules.mark_small):
+    if stated != rules_json(rules):
         raise ValueError(f"disclosure: the published decision was made under the rules {stated}, "
                          f"not {rules}; re-run the stage that decides it")
     structure = declare(results, baseline, flow, power_window)
@@ -739,7 +869,17 @@ def from_json(published: dict, results: pd.DataFrame, baseline: pd.DataFrame, fl
     if missing:
         raise ValueError("disclosure: the published decision does not cover "
                          f"{sorted(missing, key=str)[:3]}")
-    return publish(results, baseline, flow, rules, power_window, withheld=withheld)
+    pub = publish(results, baseline, flow, rules, power_window, withheld=withheld)
+    mine = to_json(pub)["statistics"]
+    theirs = published.get("statistics")
+    if theirs != mine:
+        stated_cells = {tuple(c["key"]): c for c in theirs or []}
+        differing = [tuple(c["key"]) for c in mine if stated_cells.get(tuple(c["key"])) != c]
+        extra = set(stated_cells) - {tuple(c["key"]) for c in mine}
+        raise ValueError("disclosure: the published decision's statistics differ from these "
+                         f"tables' at {(differing or sorted(extra, key=str))[:3]}; re-run the "
+                         "stage that decides it")
+    return pub
 
 
 # --- the decision as the output check re-audits it ----------------------------------------------
@@ -750,11 +890,7 @@ def record(structure: Structure, withheld: dict[Key, str], rules: Rules,
     value and status, the relations and (optionally) the study's other statistics with the n,
     degrees of freedom and status each was published under. Internal: it holds the values,
     so it is written under data/processed/, never under reports/."""
-    return {"rules": {"min_cell": rules.min_cell, "zeros_disclosive": rules.zeros_disclosive,
-                      "mark_small_counts": rules.mark_small,
-                      "min_quantile_n": rules.min_quantile_n,
-                      "dominance": [rules.dominance_n, rules.dominance_k],
-                      "p_percent": rules.p_percent, "min_df": rules.min_df},
+    return {"rules": rules_json(rules),
             "cells": [{"key": list(k), "value": v, "shown": k in structure.shown,
                        "withheld": withheld.get(k, "")} for k, v in structure.values.items()],
             "relations": [[list(total), [list(p) for p in parts]]
@@ -783,3 +919,43 @@ def from_record(rec: dict) -> tuple[Structure, dict[Key, str], Rules]:
     s.relations = [(tuple(total), tuple(tuple(p) for p in parts))
                    for total, parts in rec["relations"]]
     return s, withheld, rules_from_record(rec)
+
+
+# --- statistics other than counts: shared helpers ---------------------------------------
+
+def magnitude_reason_of(rules: Rules, n: int, total: float, largest: Iterable[float]) -> str:
+    """`Rules.magnitude_reason` from what an analysis table keeps of a group instead of every
+    person's value: its size `n`, the `total` of the absolute values and the largest absolute
+    values (any order; NaN padding ignored). The rule is applied to a stand-in with the same
+    n, the same largest values and the same total (the rest spread evenly, never above the
+    smallest kept), which every rule it applies agrees on. A `ValueError` naming
+    `report.dominance` when the rules look further down than was kept."""
+    top = sorted((abs(float(x)) for x in largest if not math.isnan(float(x))), reverse=True)
+    n = int(n)
+    rest = n - len(top)
+    if rest < 0:
+        raise ValueError(f"disclosure: {len(top)} largest values kept for a group of {n}")
+    if rest and max(rules.dominance_n, 2) > len(top):
+        raise ValueError(f"params.yaml report.dominance n = {rules.dominance_n} looks at more "
+                         f"contributors than the {len(top)} largest the analysis stage keeps "
+                         "per group; lower it or keep more")
+    filler = min((float(total) - sum(top)) / rest, top[-1]) if rest else 0.0
+    return rules.magnitude_reason([*top, *[max(filler, 0.0)] * rest])
+
+
+def rounded_steps(counts: pd.DataFrame, min_cell: int) -> pd.DataFrame:
+    """Counts per time (each column: events of one kind, or censorings) whose running totals
+    are rounded up to multiples of `min_cell`, as OpenSAFELY's disclosure-safe Kaplan–Meier
+    (opensafely-actions/kaplan-meier-function, `min_count`): every step of the result is 0
+    or a multiple of `min_cell`, and a curve recomputed from it can reveal no count below
+    `min_cell`. Rows whose rounded counts are all 0 are dropped (nothing changes there)."""
+    cum = counts.cumsum()
+    rounded = np.ceil(cum / min_cell) * min_cell
+    steps = rounded.diff().fillna(rounded).astype(int)
+    return steps[(steps > 0).any(axis=1)]
+
+
+def published_step(count: int, rules: Rules) -> bool:
+    """Whether a change between two published values may be `count`: 0 or at least
+    `min_cell` (a change of 1 … min_cell − 1 persons is a small count)."""
+    return count == 0 or count >= rules.min_cell

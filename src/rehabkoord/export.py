@@ -173,8 +173,9 @@ def check_extremes(files: list[Path], root: Path, check: Check) -> None:
 def check_quantile_files(files: list[Path], root: Path, rules: disclosure.Rules,
                          check: Check) -> None:
     """Figure data with quantile columns: every row that shows a quantile must carry its
-    group's n (the column `n`, or the one `n_…` column: e.g. `n_with_days` for quantiles among
-    those with days), at least `min_quantile_n`."""
+    group's n, at least `min_quantile_n`: the column `n_at_least` (the smallest size the
+    published counts allow, for a group whose n is withheld), else `n`, else the one `n_…`
+    column (e.g. `n_with_days` for quantiles among those with days)."""
     for path in files:
         if path.suffix != ".csv":
             continue
@@ -184,11 +185,13 @@ def check_quantile_files(files: list[Path], root: Path, rules: disclosure.Rules,
             continue
         name = path.relative_to(root).as_posix()
         counts = [c for c in header if c == "n" or c.startswith("n_")]
-        if len(counts) != 1 and "n" not in counts:
+        chosen = next((c for c in ("n_at_least", "n") if c in counts),
+                      counts[0] if len(counts) == 1 else None)
+        if chosen is None:
             check.fail(f"{name}: quantile columns without the one column of the group's n "
-                       "(`n` or `n_…`)")
+                       "(`n_at_least`, `n` or a single `n_…`)")
             continue
-        ni = header.index("n" if "n" in counts else counts[0])
+        ni = header.index(chosen)
         bad = 0
         for row in body:
             shown = any(i < len(row) and row[i].strip() for i in qcols)
@@ -227,7 +230,8 @@ def check_audit(record: dict, rules: disclosure.Rules, check: Check) -> list[dic
 def check_statistics(record: dict, rules: disclosure.Rules, check: Check) -> list[dict]:
     """The study's other statistics as it recorded them: a published quantile needs
     `min_quantile_n` persons, a published mean or sum no dominance reason and at least
-    `min_cell` persons, a published model estimate `min_df` residual degrees of freedom."""
+    `min_cell` persons, a published model estimate `min_df` residual degrees of freedom.
+    Statistics recorded by key and status only (the study decided them itself) are listed."""
     stats = record.get("statistics", [])
     if not stats:
         check.status = "review"
@@ -236,7 +240,7 @@ def check_statistics(record: dict, rules: disclosure.Rules, check: Check) -> lis
         return []
     bad = 0
     for s in stats:
-        if s.get("status") != "published":
+        if s.get("status") != "published" or "kind" not in s:
             continue
         kind, n, df = s.get("kind"), s.get("n"), s.get("df")
         if ((kind == "quantile" and (n is None or n < rules.min_quantile_n))
@@ -246,7 +250,9 @@ def check_statistics(record: dict, rules: disclosure.Rules, check: Check) -> lis
             bad += 1
             check.fail(f"{' / '.join(map(str, s.get('key', [])))}: a {kind} published against "
                        "the rules")
-    check.findings.insert(0, f"{len(stats)} statistics recorded, {bad} against the rules")
+    ruled = sum("kind" in s for s in stats)
+    check.findings.insert(0, f"{len(stats)} statistics recorded ({len(stats) - ruled} by the "
+                             f"study's own decision, status only), {bad} against the rules")
     return [{"key": [str(k) for k in s.get("key", [])], "kind": s.get("kind"),
              "status": s.get("status"), "rule": s.get("reason", "")} for s in stats]
 
@@ -317,14 +323,10 @@ CHECKS = {
 
 def as_json(result: Result, when: str) -> dict:
     """The machine-readable report; `results` in ACRO's record layout."""
-    r = result.rules
     return {
         "study": result.study, "created": when, "rehabkoord": __version__,
         "passed": result.passed,
-        "rules": {"min_cell": r.min_cell, "zeros_disclosive": r.zeros_disclosive,
-                  "mark_small_counts": r.mark_small, "min_quantile_n": r.min_quantile_n,
-                  "dominance": [r.dominance_n, r.dominance_k], "p_percent": r.p_percent,
-                  "min_df": r.min_df},
+        "rules": disclosure.rules_json(result.rules),
         "checks": [{"name": c.name, "description": c.description, "status": c.status,
                     "findings": c.findings} for c in result.checks],
         "files": [{"name": o.name, "sha256": o.sha256, "size": o.size} for o in result.outputs],

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 import pyreadstat
 
 from . import provenance
-from .contract import YEAR, Table
+from .contract import PERSONAL_NUMBER, WITHHELD, YEAR, Table
 
 MAX_EXAMPLES = 5
 
@@ -273,6 +273,21 @@ def _read_csv(path: Path, table: Table, column_map: Mapping[str, str]) -> tuple[
     return frame, mapping
 
 
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+#: Readers that echo the offending line after its field count ("Expected 6 columns, got 7: …").
+_ROW_ECHO = re.compile(r"(got \d+)\s*:.*")
+
+
+def reader_detail(err: BaseException) -> str:
+    """A reader's error as a message may show it: its first line, without what it quotes, the
+    line of data it echoes or anything shaped like a personnummer (a reader's message can
+    repeat a cell)."""
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    text = _ROW_ECHO.sub(r"\1", text)
+    text = PERSONAL_NUMBER.sub(f"({WITHHELD})", _QUOTED.sub("'…'", text))
+    return text[:160]
+
+
 def read_delivery(path: Path, table: Table, column_map: Mapping[str, str] | None = None,
                   year_pattern: str | None = None) -> pd.DataFrame:
     """One delivered file as a frame with contract column names; only contract columns are read.
@@ -308,7 +323,7 @@ def read_delivery(path: Path, table: Table, column_map: Mapping[str, str] | None
     except DeliveryError:
         raise
     except Exception as err:  # noqa: BLE001 — any reader failure is a delivery problem
-        detail = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+        detail = reader_detail(err)
         raise file_violation(path, f"cannot be read as {suffix} ({detail})",
                              "export the file again; a truncated copy?") from err
     frame = frame.rename(columns=mapping)

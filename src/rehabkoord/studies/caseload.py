@@ -6,6 +6,11 @@ patient contact, with site, start date, diagnosis (ICD-10 code or free text such
 ("SGI 0"). Output is counts per period and site by diagnosis group, occupation and benefit.
 Diagnoses are grouped through an editable mapping table (text or ICD-10 prefix → group), so a
 diagnosis that maps to nothing is listed, never dropped.
+
+Every label the summary prints comes from the study's own lists (sites in params.yaml,
+`OCCUPATIONS`, `BENEFITS`, the mapping table's groups), never from a cell of the case list, and
+no message repeats a delivered text unless it is short and code-like (`contract.quote`): a
+free-text cell may hold a name or a personnummer.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..contract import PERSONAL_RULE, has_personal_number, quote_values
 from ..disclosure import SMALL, SUPPRESSED, Interval, Rules, Structure, audit, protect
 from ..fmt import number
 from ..io import (
@@ -73,6 +79,7 @@ def read_mapping(path: str | Path) -> pd.DataFrame:
         raise ValidationError([Violation(str(path), ", ".join(sorted(missing)),
                                          "required column missing in the mapping table", 0)])
     table["monster"] = table["monster"].str.strip()
+    table.attrs["source"] = str(path)
     return table
 
 
@@ -120,9 +127,12 @@ def _read_table(path: Path, sheet: str | None) -> tuple[pd.DataFrame, str | None
         sheets = pd.read_excel(path, sheet_name=None, dtype=str, engine="openpyxl")
         chosen = sheet or (next(iter(sheets)) if len(sheets) == 1 else None)
         if chosen is None or chosen not in sheets:
-            raise ValidationError([Violation(str(path), "*", "the workbook has the sheets "
-                                             f"{', '.join(sheets)}", 0, hint="set "
-                                             "caseload.sheet in the study's params.yaml")])
+            asked = f"no sheet '{sheet}' among" if sheet else "a sheet must be chosen among"
+            raise ValidationError([Violation(str(path), "*", f"{asked} the workbook's "
+                                             f"{len(sheets)} sheets (their names are not shown: "
+                                             "they may identify a person)", 0, hint="set "
+                                             "caseload.sheet in the study's params.yaml to the "
+                                             "name of the sheet to read")])
         return sheets[chosen].fillna(""), chosen
     if suffix == ".csv" and kind == ".csv":
         text, _ = decode_text(path.read_bytes(), path)
@@ -134,15 +144,17 @@ def _read_table(path: Path, sheet: str | None) -> tuple[pd.DataFrame, str | None
 
 def read_case_list(path: str | Path, *, sites: Sequence[str], mapping: pd.DataFrame,
                    sheet: str | None = None) -> CaseList:
-    """Read and validate a case list; every problem names sheet, row and column.
+    """Read and validate a case list; every problem names file, row and column.
 
-    Rows are numbered as in Excel (the header is row 1). Raises `ValidationError` listing an
-    unknown site, an unreadable date, a diagnosis that maps to no group (with the texts, which
-    are diagnoses, not persons), an unknown occupation or benefit, and duplicated contacts.
+    Rows are numbered as in Excel (the header is row 1). Raises `ValidationError` listing a
+    cell that looks like a personnummer, an unknown site, an unreadable date, a diagnosis that
+    maps to no group (naming the mapping table to extend), an unknown occupation or benefit,
+    and duplicated contacts. A delivered text is quoted only when code-like, and the sheet only
+    by the name `sheet` gives (a sheet's own name may be a person's).
     """
     path = Path(path)
     raw, chosen = _read_table(path, sheet)
-    where = f"{path.name}" + (f", sheet '{chosen}'" if chosen else "")
+    where = f"{path.name}" + (f", sheet '{sheet}'" if sheet else "")
     raw.columns = [str(c).strip() for c in raw.columns]
     v: list[Violation] = []
     missing = [c for c in COLUMNS if c not in raw.columns]
@@ -159,26 +171,38 @@ def read_case_list(path: str | Path, *, sites: Sequence[str], mapping: pd.DataFr
             rows = tuple(int(i) + 2 for i in hits[:MAX_EXAMPLES])
             v.append(Violation(where, column, rule, len(hits), rows, hint=hint))
 
+    read = [c for c in (*COLUMNS, *OPTIONAL) if c in data.columns]
+    personal = pd.DataFrame({c: has_personal_number(data[c]) for c in read})
+    for column in read:
+        flag(personal[column], column, PERSONAL_RULE, "remove names and personal identity "
+             "numbers from the case list: the summary needs neither")
+    data[read] = data[read].mask(personal, "")  # reported above, and not again by the rules below
     site = data["Enhet"]
-    flag(~site.isin(list(sites)), "Enhet", f"unknown site (known: {', '.join(sites)})",
-         "add the site to caseload.sites in the study's params.yaml")
+    unknown = ~site.isin(list(sites)) & ~personal["Enhet"]
+    if unknown.any():
+        flag(unknown, "Enhet", f"unknown site ({quote_values(site[unknown])}; known: "
+             f"{', '.join(sites)})", "add the site to caseload.sites in the study's params.yaml")
     start = pd.to_datetime(data["Startdatum"].str.slice(0, 10), format="%Y-%m-%d",
                            errors="coerce")
-    flag(start.isna(), "Startdatum", "cannot be read as a date (YYYY-MM-DD)")
+    flag(start.isna() & ~personal["Startdatum"], "Startdatum",
+         "cannot be read as a date (YYYY-MM-DD)")
     diagnosis = map_diagnosis(data["Diagnos"], mapping)
-    unmapped = diagnosis["diagnosgrupp"].isna()
+    unmapped = diagnosis["diagnosgrupp"].isna() & ~personal["Diagnos"]
     if unmapped.any():
-        texts = ", ".join(f"'{t}'" for t in sorted(set(data.loc[unmapped, "Diagnos"]))[:10])
-        flag(unmapped, "Diagnos", f"maps to no diagnosis group ({texts})",
-             "add the text or ICD-10 code to the mapping table (caseload.mapping)")
+        table = Path(mapping.attrs.get("source", "")).name or "the mapping table"
+        found = quote_values(data.loc[unmapped, "Diagnos"])
+        flag(unmapped, "Diagnos", f"maps to no diagnosis group ({found})",
+             f"add the diagnosis (as text or ICD-10 code) to {table} (caseload.mapping in "
+             "the study's params.yaml)")
     occupation = data["Sysselsattning"].map(_occupation)
-    flag(occupation.isna(), "Sysselsattning", "unknown occupation (known: "
+    flag(occupation.isna() & ~personal["Sysselsattning"], "Sysselsattning",
+         "unknown occupation (known: "
          f"{', '.join(OCCUPATIONS)}, lönebidrag with its percentage)")
     benefit = data["Ersattning"].str.lower()
-    flag(~benefit.isin(list(BENEFITS)), "Ersattning",
+    flag(~benefit.isin(list(BENEFITS)) & ~personal["Ersattning"], "Ersattning",
          f"unknown benefit (known: {', '.join(BENEFITS)})")
     sgi = data["SGI_noll"].str.lower().map(YES_NO)
-    flag(sgi.isna(), "SGI_noll", "must be Ja or Nej")
+    flag(sgi.isna() & ~personal["SGI_noll"], "SGI_noll", "must be Ja or Nej")
     key = ["KontaktId"] if "KontaktId" in data.columns and (data["KontaktId"] != "").all() \
         else list(COLUMNS)
     flag(data.duplicated(key, keep="first"), ", ".join(key), "duplicated contact",
@@ -191,7 +215,7 @@ def read_case_list(path: str | Path, *, sites: Sequence[str], mapping: pd.DataFr
         "sysselsattning": occupation, "ersattning": benefit,
         "sgi_noll": sgi.map({True: "SGI 0", False: "SGI över 0"}),
     }).reset_index(drop=True)
-    return CaseList(contacts, str(path), chosen)
+    return CaseList(contacts, str(path), sheet if chosen else None)
 
 
 def assign_periods(contacts: pd.DataFrame, periods: Mapping[str, Sequence[str]]

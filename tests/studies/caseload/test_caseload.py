@@ -5,6 +5,7 @@ The fixture is the Värmland project report's two sites (Hagfors, Torsby; mid-Fe
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -97,10 +98,91 @@ def test_bad_case_list_names_sheet_row_and_column(tmp_path):
     with pytest.raises(ValidationError) as err:
         caseload.read_case_list(path, sites=SITES, mapping=caseload.read_mapping(MAPPING))
     text = str(err.value)
-    assert "arenden.xlsx, sheet 'Ärenden': column 'Enhet': unknown site" in text
+    assert "arenden.xlsx: column 'Enhet': unknown site (1 text(s) withheld" in text
     assert "column 'Startdatum': cannot be read as a date (YYYY-MM-DD): 1 row(s) (rows 3)" in text
-    assert "column 'Diagnos': maps to no diagnosis group ('Trötthet'): 1 row(s) (rows 4)" in text
+    assert ("column 'Diagnos': maps to no diagnosis group (1 text(s) withheld: they may "
+            "identify a person): 1 row(s) (rows 4) → add the diagnosis (as text or ICD-10 "
+            "code) to diagnosgrupper.csv") in text
     assert "column 'KontaktId': duplicated contact: 1 row(s) (rows 23)" in text
+    assert "Kil" not in text and "Trötthet" not in text and "Ärenden" not in text
+
+
+PERSON = "Anna Andersson 19850312-1234"
+
+
+def _assert_no_person(text: str) -> None:
+    for part in ("Anna", "Andersson", "19850312", "850312", "1234"):
+        assert part not in text
+
+
+def test_unmapped_diagnosis_holding_a_person_is_not_repeated(tmp_path):
+    """Issue 26: a free-text diagnosis with a name and a personnummer stopped the run with a
+    message quoting it (terminal, executed notebook). The message names file, column, rows and
+    the mapping table to extend, and holds neither the name nor any of the digits."""
+    frame = varmland()
+    frame.loc[3, "Diagnos"] = "Anna Andersson"
+    frame.loc[4, "Diagnos"] = f"Depression ({PERSON})"
+    frame.loc[6, "Diagnos"] = "F99"
+    path = tmp_path / "arenden.csv"
+    frame.to_csv(path, sep=";", index=False)
+    with pytest.raises(ValidationError) as err:
+        caseload.read_case_list(path, sites=SITES, mapping=caseload.read_mapping(MAPPING))
+    text = str(err.value)
+    _assert_no_person(text)
+    assert ("arenden.csv: column 'Diagnos': looks like a personnummer or samordningsnummer "
+            "(value withheld: it may identify a person): 1 row(s) (rows 6)") in text
+    assert ("arenden.csv: column 'Diagnos': maps to no diagnosis group ('F99'; 1 text(s) "
+            "withheld: they may identify a person): 2 row(s) (rows 5, 8) → add the diagnosis "
+            "(as text or ICD-10 code) to diagnosgrupper.csv") in text
+
+
+def test_unknown_site_is_named_only_when_code_like(tmp_path):
+    frame = varmland()
+    frame.loc[0, "Enhet"] = "VC9"
+    frame.loc[1, "Enhet"] = "Andersson"
+    frame.loc[2, "Enhet"] = "8503121234"
+    path = tmp_path / "arenden.csv"
+    frame.to_csv(path, sep=";", index=False)
+    with pytest.raises(ValidationError) as err:
+        caseload.read_case_list(path, sites=SITES, mapping=caseload.read_mapping(MAPPING))
+    text = str(err.value)
+    assert "column 'Enhet': unknown site ('VC9'; 1 text(s) withheld" in text
+    assert "column 'Enhet': looks like a personnummer" in text
+    assert "Andersson" not in text and "850312" not in text
+
+
+def test_sheet_names_of_the_workbook_are_not_shown(tmp_path):
+    """A sheet may be named after a patient: asking which sheet to read does not list them."""
+    path = tmp_path / "arenden.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        varmland().to_excel(writer, index=False, sheet_name="Ärenden")
+        varmland().to_excel(writer, index=False, sheet_name="Anna Andersson")
+    with pytest.raises(ValidationError) as err:
+        caseload.read_case_list(path, sites=SITES, mapping=caseload.read_mapping(MAPPING))
+    assert "the workbook's 2 sheets" in str(err.value) and "Anna" not in str(err.value)
+    cases = caseload.read_case_list(path, sites=SITES, mapping=caseload.read_mapping(MAPPING),
+                                    sheet="Ärenden")
+    assert cases.sheet == "Ärenden" and len(cases.contacts) == 21
+
+
+def test_printed_labels_come_from_the_studys_lists(varmland_xlsx):
+    """Every category the summary prints is a site of params, a group of the mapping table,
+    an occupation, a benefit or an SGI label of the module, never a delivered cell."""
+    mapping = caseload.read_mapping(MAPPING)
+    cases = caseload.read_case_list(varmland_xlsx, sites=SITES, mapping=mapping)
+    contacts, _ = caseload.assign_periods(cases.contacts, PERIODS)
+    pub = caseload.publish(caseload.all_counts(contacts), Rules(3))
+    allowed = {"diagnosgrupp": set(mapping["diagnosgrupp"]), "ersattning": set(caseload.BENEFITS),
+               "sgi_noll": {"SGI 0", "SGI över 0"}, "total": {caseload.TOTAL}}
+    for table in pub.tables.values():
+        assert set(table.columns) <= {*SITES, caseload.ALL_SITES}
+        for dimension, category in table.index:
+            if dimension == "sysselsattning":
+                assert category in caseload.OCCUPATIONS or \
+                    re.fullmatch(r"lönebidrag \d{1,3} %", category)
+            else:
+                assert category in allowed[dimension]
+    assert cases.sheet is None  # the workbook's only sheet, not named in the summary
 
 
 def test_synthetic_case_list_reads_back():

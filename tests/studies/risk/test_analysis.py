@@ -13,7 +13,6 @@ matplotlib.use("Agg")
 
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
-import yaml  # noqa: E402
 
 from rehabkoord.disclosure import SUPPRESSED, Rules  # noqa: E402
 from rehabkoord.fmt import number  # noqa: E402
@@ -21,28 +20,6 @@ from rehabkoord.studies import risk  # noqa: E402
 from rehabkoord.studies.risk import analysis, data, report, synth  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture(scope="module")
-def params() -> dict:
-    p = yaml.safe_load((ROOT / "notebooks" / "risk" / "params.yaml").read_text(encoding="utf-8"))
-    p = copy.deepcopy(p)
-    p["synthetic"]["n_persons"] = 5000
-    p["validation"]["n_boot"] = 5
-    return p
-
-
-@pytest.fixture(scope="module")
-def run(params, tmp_path_factory):
-    """01: the synthetic deliveries; 02: derive, fit, validate, write; 03 reads back."""
-    root = tmp_path_factory.mktemp("risk")
-    spec = synth.spec_from_params(params["synthetic"])
-    synth.write(synth.generate(spec), root / "raw")
-    deliveries = data.read(params["data"] | {"dir": "raw"}, root)
-    spells, derivation = data.new_spells(deliveries, params)
-    results = analysis.run(spells, params, derivation)
-    results.write(root / "tables", root / "modell.json")
-    return root, spells, results, analysis.Results.read(root / "tables", root / "modell.json")
 
 
 def test_the_derived_spells_are_the_generator_s_and_the_params_reach_the_truth(run, params):

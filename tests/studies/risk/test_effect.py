@@ -118,3 +118,26 @@ def _results(table: pd.DataFrame, model: risk.RiskModel):
                              "decision_thresholds": {"from": 0.1, "to": 0.5, "step": 0.1}},
               "risk_groups": {"proportions": [0.5, 0.3, 0.2], "cuts": None}}
     return analysis.run(table, params)
+
+
+def test_effects_follow_the_residual_df_and_dominance_rules(participants, model, tmp_path):
+    res = effect.effect_by_risk(participants, model)
+    spells = risk.with_outcome(risk.synthetic_spells(risk.RegisterSpec(n_persons=10000)), 90)
+    results = _results(spells.table, model)
+    pub = report.publish(results, Rules(min_cell=5), res)
+    assert all(report.effect_shown(res, pub, g) == (True, True) for g in ("low", "medium", "high"))
+    few_df = report.publish(results, Rules(min_cell=5, min_df=10**6), res)
+    table = report.effect_table(res, few_df, "en")
+    assert (table["HR for return (95% CI)"] == SUPPRESSED).all()
+    assert (table["Difference in net days (95% CI)"] == SUPPRESSED).all()
+    assert report.effect_figure(res, few_df, "en")[1].empty
+    dominated = report.publish(results, Rules(min_cell=5, dominance_n=1, dominance_k=0.001), res)
+    table = report.effect_table(res, dominated, "en")
+    assert (table["Difference in net days (95% CI)"] == SUPPRESSED).all()
+    assert SUPPRESSED not in set(table["HR for return (95% CI)"])
+    res.write(tmp_path)
+    back = effect.EffectByRisk.read(tmp_path)
+    pd.testing.assert_frame_equal(back.magnitudes, res.magnitudes)
+    assert (res.magnitudes.groupby("level")["n"].sum()
+            == pd.Series({g: sum(res.flow["scored"][g].values()) for g in res.flow["scored"]})
+            .reindex(res.magnitudes.groupby("level")["n"].sum().index)).all()

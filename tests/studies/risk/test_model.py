@@ -173,7 +173,7 @@ def test_score_gives_a_reason_for_every_row_it_cannot_score(model):
         "no_age": "missing age",
         "old": "age 70 out of range [18, 66]",
         "icd": "unknown diagnosis_group 'F32'",
-        "two": "unknown sex 'okänd'; missing income_group",
+        "two": "unknown sex (value withheld: it may identify a person); missing income_group",
         "neg": "prior_netdays_1y -3 out of range [0, 366]",
     }
     bad = out["reason"].notna()

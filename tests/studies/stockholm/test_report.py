@@ -48,21 +48,6 @@ def test_default_rules_publish_every_subgroup(sthlm_derived, sthlm_estimates):
     assert main.iloc[0, 0].startswith("Median days to return")
 
 
-def test_curves_stop_where_fewer_than_min_cell_remain(sthlm_estimates):
-    rules = Rules(min_cell=50)
-    km = sthlm_estimates.km
-    _, curves, at_risk = report.km_figure(sthlm_estimates, rules, "sv", [0, 365])
-    for g, part in curves.groupby("Grupp"):
-        last = km[(km["Grupp"] == g) & (km["time"] == part["time"].max())]
-        assert last["n_risk"].iloc[0] >= 50 and "n_risk" not in curves
-    _, shown = report.cuminc_figure(sthlm_estimates, Rules(min_cell=100), "sv")
-    ci = sthlm_estimates.cuminc
-    assert (ci.merge(shown, on=["Grupp", "time"])["n_risk"] >= 100).all()
-    assert len(shown) < len(ci) and "n_risk" not in shown
-    assert all(s == "<50" or int(s) >= 50 for s in at_risk["n_risk"])
-    assert "<50" in set(at_risk["n_risk"])  # a year after index, few remain on sick leave
-
-
 def test_methods_and_captions_in_both_languages():
     params = {"derivation": {"gap_days": 5, "after_days": 14, "follow_up_months": 12,
                              "full_return_days": 90},

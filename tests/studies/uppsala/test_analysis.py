@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pandas as pd
 import pytest
 from pipeline_helpers import UPPSALA_PARAMS
@@ -65,3 +68,31 @@ def test_headline_metrics_are_rounded_floats(analysis_table):
     assert set(metrics) == {"6m", "12m"}
     assert all(isinstance(v, (float, int)) or v is None for m in metrics.values()
                for v in m.values())
+
+
+def test_days_summaries_keep_what_the_publishing_rules_need_by_hand():
+    """0×6, 10, 20, 30, 40: type-7 10th percentile 0 (h = 0.9 between two zeros), 90th
+    30 + 0.1·10 = 31; among the 4 with days the median is 25; |values| total 100, largest
+    40, 30, 20, 10 and the six zeros; a group of three keeps three, then NaN."""
+    d = analysis._describe_days(pd.Series([0.0] * 6 + [10.0, 20.0, 30.0, 40.0]))
+    assert (d["p10"], d["p90"], d["any_days"], d["pos_p50"]) == (0.0, pytest.approx(31.0), 4,
+                                                               25.0)
+    assert d["pos_p10"] == pytest.approx(13.0)
+    assert d["abs_sum"] == 100.0
+    assert [d[f"largest{i}"] for i in range(1, 5)] == [40.0, 30.0, 20.0, 10.0]
+    assert [d[f"largest{i}"] for i in range(5, 11)] == [0.0] * 6
+    kept = analysis.magnitudes(np.array([3.0, -5.0, np.nan, 1.0]))
+    assert (kept["abs_sum"], kept["largest1"], kept["largest2"], kept["largest3"]) == \
+        (9.0, 5.0, 3.0, 1.0)
+    assert all(math.isnan(kept[f"largest{i}"]) for i in range(4, analysis.MAGNITUDE_TOP + 1))
+
+
+def test_baseline_days_rows_keep_their_magnitudes(analysis_table):
+    variables = load_params(UPPSALA_PARAMS)["analysis"]["baseline_variables"]
+    base = analysis.baseline_table(analysis_table, variables)
+    age = base[base["variable"] == "age_at_randomisation"].iloc[0]
+    people = analysis_table.drop_duplicates("LopNr")
+    ages = people.loc[people["Grupp"] == "Kontroll", "age_at_randomisation"]
+    assert age["abs_sum_ctl"] == ages.sum()
+    assert age["largest1_ctl"] == ages.max() and age["largest2_ctl"] <= age["largest1_ctl"]
+    assert base.loc[base["kind"] != "days", "abs_sum_int"].isna().all()

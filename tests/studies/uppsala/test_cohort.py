@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -83,3 +84,16 @@ def test_flow_adds_up(people, rule):
             part = table[(table["window_months"] == int(window)) & (table["Grupp"] == group)]
             assert g["randomised"] == len(part)
         assert sum(g["randomised"] for g in groups.values()) == len(people)
+
+
+def test_a_printed_level_outside_the_contract_stops_unrepeated():
+    """Issue 26: Diagnosgrupp's levels become Table 2's row labels; text outside the contract's
+    groups (a table not built by `clean`) stops the cohort without repeating it."""
+    rand, lisa, bas = _frames([("a", 2018, 2, 1980, 1.0, 0, 0, 1, 1)], [("a", 2019, 1)],
+                              [("a", "Intervention", "2018-03-01")])
+    rand["Diagnosgrupp"] = "Depression"
+    cohort.build_cohort(rand, lisa, bas, [6])
+    rand["Diagnosgrupp"] = "Depression (Anna Andersson 19850312-1234)"
+    with pytest.raises(ValueError, match="Diagnosgrupp: 1 value") as err:
+        cohort.build_cohort(rand, lisa, bas, [6])
+    assert "Anna" not in str(err.value) and "850312" not in str(err.value)

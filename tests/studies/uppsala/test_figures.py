@@ -32,8 +32,8 @@ def _publish(results, baseline, flow, min_cell=3):
 def test_all_figures_saved_twice_identically(tmp_path, synthetic_frames):
     table, results, baseline, flow = _inputs(synthetic_frames)
     pub = _publish(results, baseline, flow)
-    a = figures.all_figures(table, pub, tmp_path / "a", "sv")
-    b = figures.all_figures(table, pub, tmp_path / "b", "sv")
+    a = figures.all_figures(pub, tmp_path / "a", "sv")
+    b = figures.all_figures(pub, tmp_path / "b", "sv")
     assert {"consort_6m", "consort_12m", "forest_riskskillnad"} <= set(a)
     for name, paths in a.items():
         assert [p[-3:] for p in paths] == ["png", "svg", "csv"]
@@ -78,10 +78,16 @@ def test_flow_diagram_shows_what_the_flow_table_shows(synthetic_frames):
 def test_forest_draws_only_published_differences(synthetic_frames):
     _, results, baseline, flow = _inputs(synthetic_frames)
     pub = _publish(results, baseline, flow)
-    published = [r for r in pub.outcomes if r["outcome"] == "employed_or_studying"
-                 and not r["effect"].withheld]
+    rows = [r for r in pub.outcomes if r["outcome"] == "employed_or_studying"]
+    published = [r for r in rows if not r["effect"].withheld]
     fig = figures.forest_risk_difference(pub, "sv")
-    assert len(fig.axes[0].get_yticklabels()) == len(published) < 6
+    assert len(fig.axes[0].get_yticklabels()) == len(rows) == 6
+    assert len(fig.axes[0].containers) == len(published) < 6  # one error bar each
+    assert sum(t.get_text() == "undertryckt" for t in fig.axes[0].texts) == 6 - len(published)
+    table = figures.risk_difference_table(pub)
+    assert table["suppressed"].sum() == 6 - len(published)
+    assert table.loc[table["suppressed"], "estimate"].isna().all()
+    assert (table.loc[table["suppressed"], "reason"] == disclosure.REVEALS).all()
 
 
 def _zero_heavy_cohort() -> pd.DataFrame:
@@ -92,7 +98,8 @@ def _zero_heavy_cohort() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _zero_heavy_pub(cohort: pd.DataFrame, min_cell: int) -> disclosure.Publication:
+def _zero_heavy_pub(cohort: pd.DataFrame, min_cell: int, min_quantile_n: int = 10
+                    ) -> disclosure.Publication:
     """The outcome rows `analysis.outcome_results` would give for the days outcomes, published."""
     rows = []
     for outcome in figures.DAYS_OUTCOMES:
@@ -103,7 +110,8 @@ def _zero_heavy_pub(cohort: pd.DataFrame, min_cell: int) -> disclosure.Publicati
             row.update({f"{k}_{p}": v for k, v in analysis._describe_days(values).items()})
         rows.append(row)
     return disclosure.publish(pd.DataFrame(rows), pd.DataFrame(columns=["variable", "kind"]),
-                              {"windows": {}}, disclosure.Rules(min_cell))
+                              {"windows": {}}, disclosure.Rules(min_cell,
+                                                                min_quantile_n=min_quantile_n))
 
 
 def test_share_with_any_days_by_hand():
@@ -123,13 +131,18 @@ def test_share_with_any_days_by_hand():
 
 
 def test_deciles_among_those_with_days_by_hand():
+    """With a quantile threshold of 4 (to check the numbers by hand): 4 with days are
+    drawn, 2 (a "<3" count) are withheld for too few persons, and marked."""
     cohort = _zero_heavy_cohort()
-    table = figures.days_among_with_days_table(cohort, _zero_heavy_pub(cohort, 3))
+    table = figures.days_among_with_days_table(_zero_heavy_pub(cohort, 3, min_quantile_n=4))
     sjp = table[table["outcome"] == "sjukpenning_netdays"].set_index("group")
     # 10, 20, 30, 40: R quantile type 7 at 0.1 is 10 + 0.3·10 = 13; median 25; at 0.9: 37
     assert sjp.loc["Intervention", ["n_with_days", "p10", "p50", "p90"]].tolist() == \
         [4, pytest.approx(13.0), pytest.approx(25.0), pytest.approx(37.0)]
     assert sjp.loc["Kontroll", "suppressed"] and pd.isna(sjp.loc["Kontroll", "p50"])
+    assert sjp.loc["Kontroll", "reason"] == disclosure.FEW_FOR_QUANTILES
+    default = figures.days_among_with_days_table(_zero_heavy_pub(cohort, 3))
+    assert default["suppressed"].all()  # 4 persons are below the default threshold 10
     fig = figures.days_among_with_days(table, "sv")
     assert any("undertryckt" in t.get_text() for ax in fig.axes
                for t in ax.get_legend().get_texts())
@@ -137,7 +150,7 @@ def test_deciles_among_those_with_days_by_hand():
 
 def test_every_figure_has_its_numbers_as_a_table(tmp_path, synthetic_frames):
     table, results, baseline, flow = _inputs(synthetic_frames)
-    saved = figures.all_figures(table, _publish(results, baseline, flow), tmp_path, "sv")
+    saved = figures.all_figures(_publish(results, baseline, flow), tmp_path, "sv")
     for name, paths in saved.items():
         data = pd.read_csv(paths[2])
         assert len(data) > 0, name
@@ -189,3 +202,22 @@ def test_figures_module_imports_neither_scipy_stats_nor_statsmodels():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["[]", "True"]
+
+
+def test_quantile_figures_carry_the_group_size_the_rule_was_applied_to(synthetic_frames):
+    """`n_at_least`: the group's n where published, else the least the published counts
+    allow (the audit's lower bound); quantiles are shown only where it reaches the threshold."""
+    table, results, baseline, flow = _inputs(synthetic_frames)
+    pub = _publish(results, baseline, flow)
+    boxes = figures.days_percentiles_table(pub, "sjukpenning_netdays")
+    deciles = figures.days_among_with_days_table(pub)
+    for frame, kind in ((boxes, "n"), (deciles, "any days")):
+        for r in frame.itertuples():
+            key = (kind, r.window_months, "alla", r.outcome, r.group)
+            low, _ = pub.bounds(key)
+            assert r.n_at_least == math.ceil(low - 1e-6)
+            if key not in pub.withheld:
+                assert r.n_at_least == pub.structure.values[key]
+            if not r.suppressed:
+                assert r.n_at_least >= pub.rules.min_quantile_n
+    assert boxes["n_at_least"].notna().all() and deciles["suppressed"].any()

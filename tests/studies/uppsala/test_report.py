@@ -74,6 +74,8 @@ def test_tables_and_figures_numbered_in_order_and_referred_to_by_number():
     assert sv.reference("results") == f"Tabell 3–5 redovisar utfallen per fönster; Figur 4–{last} " \
         "visar dem som figurer."
     assert sv.reference("flow").startswith("Figur 1–3 och Tabell 1 visar")
+    assert sv.figure_caption("dagar_bland_dem_med_dagar").endswith(
+        "grupper med färre än 10 personer med dagar visas inte.")
     en = report.ReportText(params, "en")
     assert en.reference("table1").startswith("Table 2 describes")
     assert en.figure_caption("andel_med_dagar").startswith(
@@ -95,7 +97,8 @@ def _baseline_row(variable, level, kind, test, pvalue, **cells):
     row = {"variable": variable, "level": level, "kind": kind, "test": test, "pvalue": pvalue}
     for prefix in ("int", "ctl"):
         row[f"n_{prefix}"] = 12
-        for key in ("median", "q1", "q3", "mean", "sd", "events", "pct"):
+        for key in ("median", "q1", "q3", "mean", "sd", "events", "pct", "abs_sum",
+                    *(f"largest{i}" for i in range(1, 11))):
             row[f"{key}_{prefix}"] = cells.get(f"{key}_{prefix}", float("nan"))
     return row
 
@@ -105,7 +108,9 @@ def table1_pub():
     """Table 1 with a continuous, a two-level, a three-level and a binary variable; two men
     in the intervention group (below the threshold 3)."""
     days = {f"{k}_{p}": v for p in ("int", "ctl") for k, v in
-            (("median", 40.0), ("q1", 30.25), ("q3", 50.5), ("mean", 41.04), ("sd", 9.96))}
+            (("median", 40.0), ("q1", 30.25), ("q3", 50.5), ("mean", 41.04), ("sd", 9.96),
+             ("abs_sum", 12 * 41.04),
+             *((f"largest{i}", 60.0 - i) for i in range(1, 11)))}
     rows = [_baseline_row("age_at_randomisation", "", "days", "wilcoxon", 0.5, **days)]
     for level, e_int, e_ctl in (("kvinna", 10, 6), ("man", 2, 6)):
         rows.append(_baseline_row("sex", level, "categorical", "fisher", 0.19,
@@ -138,16 +143,16 @@ def test_table1_reads_like_gtsummary(table1_pub):
     assert labels[-1] == ("I arbete eller studier året före randomisering, n (%)", 0)
     age = shown.iloc[1]
     assert age.iloc[1] == "40,0 [30,3–50,5]" and shown.iloc[2].iloc[1] == "41,0 (10,0)"
-    # p on the label row with its test's mark; one footnote per test, in order of use
-    assert shown.iloc[0]["p"] == "0,500¹" and shown.iloc[3]["p"] == "0,190²"
-    assert shown.iloc[4]["p"] == "" and shown.iloc[6]["p"] == "1,000³"
-    assert shown.iloc[-1]["p"] == "0,680⁴"
-    assert shown.attrs["notes"] == ["¹ Wilcoxons rangsummetest", "² Fishers exakta test",
-                                    "³ Pearsons chi2-test",
-                                    "⁴ Pearsons chi2-test med Yates korrektion"]
+    # p on the label row with its test's mark; one footnote per test, in order of use; sex's
+    # p rests on the withheld "<3" men and is withheld with it (no test mark)
+    assert shown.iloc[0]["p"] == "0,500¹" and shown.iloc[3]["p"] == "–"
+    assert shown.iloc[4]["p"] == "" and shown.iloc[6]["p"] == "1,000²"
+    assert shown.iloc[-1]["p"] == "0,680³"
+    assert shown.attrs["notes"] == ["¹ Wilcoxons rangsummetest", "² Pearsons chi2-test",
+                                    "³ Pearsons chi2-test med Yates korrektion"]
     en = report.baseline_display(table1_pub, language="en", yates=False)
     assert en.columns[2] == "Control (N = 12)" and en.iloc[2, 0] == "Mean (SD)"
-    assert en.attrs["notes"][-1] == "³ Pearson's chi-square test"
+    assert en.attrs["notes"][-1] == "² Pearson's chi-square test"
 
 
 def test_table1_withheld_cells_show_their_marks(table1_pub):
@@ -159,7 +164,9 @@ def test_table1_withheld_cells_show_their_marks(table1_pub):
     assert "&lt;3" in html and "<td" in html and "<3<" not in html
     assert "<caption>Tabell 2. Deltagarnas egenskaper vid randomisering.</caption>" in html
     assert 'rk-label rk-level-1" >Män</td>' in html
-    assert "rk-num" in html and "<tfoot>" in html and "² Fishers exakta test" in html
+    assert "rk-num" in html and "<tfoot>" in html and "² Pearsons chi2-test" in html
+    sex = next(r for r in table1_pub.baseline if r["variable"] == "sex")
+    assert sex["pvalue"].withheld and sex["pvalue"].reason == disclosure.REVEALS
 
 
 def test_group_heading_shows_a_withheld_n_as_its_mark():
@@ -182,6 +189,29 @@ def test_outcome_table_statistics_as_indented_rows(male_subgroup_results):
     assert shown.attrs["levels"][days:days + 4] == [0, 1, 1, 1]
     assert list(shown.loc[days + 1:days + 3, "Grupp"]) == ["", "", ""]
     binary = shown[shown[outcome].str.startswith("Huvudsakligen")]
-    assert len(binary) == 3 and binary.loc[binary["Grupp"] == "Män", "p"].item().endswith("²")
-    assert "² Fishers exakta test" in shown.attrs["notes"]
+    # Fisher's p for 9/21 against "<3"/12 would pin the 1 (p is a function of the counts)
+    assert len(binary) == 3 and binary.loc[binary["Grupp"] == "Män", "p"].item() == "–"
+    assert not any("Fisher" in note for note in shown.attrs["notes"])
     assert any(note.startswith("p (Holm): ") for note in shown.attrs["notes"])
+
+
+def test_appendix_states_the_rules_for_statistics_and_lists_their_withholdings(
+        male_subgroup_results):
+    params = {"report": {"min_cell": 3, "min_quantile_n": 12, "dominance": [3, 0.8]}}
+    rules = disclosure.Rules.from_params(params["report"])
+    for language, words in (("sv", ("p-värden", "Holm-justerade")),
+                            ("en", ("p-values", "Holm-adjusted"))):
+        text = report.ReportText(params, language).suppression_text([])
+        assert rules.describe(language) in text
+        assert all(w in text for w in words)
+    # the 12 controls get no quartiles under a threshold of 13, the men's p rests on "<3"
+    pub = disclosure.publish(male_subgroup_results, pd.DataFrame(columns=["variable", "kind"]),
+                             {"windows": {}}, disclosure.Rules(3, min_quantile_n=13))
+    sv = report.suppression_list(pub, language="sv")
+    en = report.suppression_list(pub, language="en")
+    assert ("Kalenderåret minst 12 månader efter randomisering, Män, Nettodagar med sjukpenning: "
+            "Kontroll, median [IQR] (färre personer än gränsen för kvantiler)") in sv
+    assert ("Calendar year at least 12 months after randomisation, Men, Mainly employed or "
+            "studying: p (would reveal a withheld count)") in en
+    shown = report.outcome_display(pub, 12, language="sv").to_string()
+    assert "0,054" not in shown and "0,055" not in shown  # Fisher's p for 9/21 against 1/12

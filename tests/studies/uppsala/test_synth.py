@@ -45,3 +45,12 @@ def test_structure_and_realism(synthetic_frames):
 def test_spec_from_params_ignores_other_keys():
     spec = synth.spec_from_params({"seed": 3, "n_participants": 10, "out_dir": "x"})
     assert spec.seed == 3 and spec.n_participants == 10
+
+
+def test_diagnosis_groups_are_the_contracts_with_their_shares(synthetic_frames):
+    """One list of groups (the contract's), every group drawn, shares summing to one."""
+    groups = synthetic_frames["randomisering"]["Diagnosgrupp"]
+    assert set(groups) == set(synth.DIAGNOSIS_GROUPS) == set(RANDOMISATION.column(
+        "Diagnosgrupp").codes)
+    assert len(synth.DIAGNOSIS_SHARES) == len(synth.DIAGNOSIS_GROUPS)
+    assert np.isclose(sum(synth.DIAGNOSIS_SHARES), 1.0)

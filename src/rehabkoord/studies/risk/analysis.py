@@ -91,7 +91,8 @@ class Results:
     optimism: pd.DataFrame  # measure, apparent, optimism, corrected
     calibration: pd.DataFrame  # predicted, smoothed (test years, lowess on a grid)
     calibration_groups: pd.DataFrame  # deciles of test predictions: n, events, observed, mean
-    decisions: pd.DataFrame  # threshold, model, all, none (net benefit, test years)
+    decisions: pd.DataFrame  # threshold, model, all, none (net benefit, test years), and the
+    # counts each point rests on: n, events, tp and fp (predicted at or above the threshold)
     groups: pd.DataFrame  # sample, group, n, events, observed, mean_predicted
     flow: dict[str, Any]
 
@@ -198,7 +199,17 @@ def run(spells: pd.DataFrame, params: Mapping[str, Any],
                     for s in _sexes(v.table)}}
     model = replace(model, validation=model.validation | {"flow": flow})
     return Results(model, v.table, _coefficients(model), optimism, calibration,
-                   v.calibration.groups, v.decisions, groups, flow)
+                   v.calibration.groups, _with_counts(v.decisions, model.predict(Xte), yte),
+                   groups, flow)
+
+
+def _with_counts(decisions: pd.DataFrame, p: np.ndarray, y: np.ndarray) -> pd.DataFrame:
+    """The decision curve with the counts each point rests on (the report publishes a point
+    only where the patients between published thresholds are 0 or at least `min_cell`)."""
+    positive = p[None, :] >= decisions["threshold"].to_numpy()[:, None]
+    return decisions.assign(n=int(y.size), events=int(y.sum()),
+                            tp=(positive & (y == 1)).sum(axis=1),
+                            fp=(positive & (y == 0)).sum(axis=1))
 
 
 def _sexes(performance: pd.DataFrame) -> list[str]:

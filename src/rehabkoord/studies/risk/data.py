@@ -32,8 +32,18 @@ import pandas as pd
 
 from ... import spells
 from ...clean import check_periods, validate_table
-from ...contract import BAS, LISA_BACKGROUND, PERSON_KEY, POPULATION, SPELL_PERIODS, VISITS, Table
-from ...io import ValidationError, Violation, read_deliveries
+from ...contract import (
+    BAS,
+    LISA_BACKGROUND,
+    PERSON_KEY,
+    PERSONAL_RULE,
+    POPULATION,
+    SPELL_PERIODS,
+    VISITS,
+    Table,
+    has_personal_number,
+)
+from ...io import MAX_EXAMPLES, ValidationError, Violation, read_deliveries
 from ...registeryears import year_before_values
 from .model import INPUT_COLUMNS
 
@@ -188,7 +198,9 @@ def _gone(population: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
 def read_spells(path: str | Path) -> pd.DataFrame:
     """A list of new spells to score (or an extract that already carries the predictors):
     Parquet, or CSV (comma, semicolon or tab; a semicolon file may use decimal commas; UTF-8
-    with or without BOM). Text columns stay text, and `spell_start` is read as a date."""
+    with or without BOM). Text columns stay text, and `spell_start` is read as a date. A text
+    column holding a personnummer stops with a message that does not repeat it (the scores'
+    reasons quote a predictor's unknown level)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
@@ -206,6 +218,17 @@ def read_spells(path: str | Path) -> pd.DataFrame:
         if col in frame.columns:
             frame[col] = frame[col].astype("string").str.strip().astype(object)
             frame[col] = frame[col].where(frame[col].notna(), None)
+    personal = []
+    for col in TEXT_COLUMNS[1:]:
+        if col in frame.columns:
+            hits = np.flatnonzero(has_personal_number(frame[col]).to_numpy())
+            if len(hits):
+                personal.append(Violation(str(path), col, PERSONAL_RULE, len(hits),
+                                          tuple(int(i) + 1 for i in hits[:MAX_EXAMPLES]),
+                                          hint="the list to score holds codes, not names or "
+                                          "personal identity numbers"))
+    if personal:
+        raise ValidationError(personal)
     if "spell_start" in frame.columns:
         frame["spell_start"] = pd.to_datetime(frame["spell_start"])
     return frame

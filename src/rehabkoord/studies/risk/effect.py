@@ -64,29 +64,41 @@ def scoring_table(participants: pd.DataFrame, model: RiskModel) -> pd.DataFrame:
     }, index=participants.index)
 
 
+#: How many of a group's largest net days `magnitudes` keeps (enough for the dominance
+#: rules, `report.dominance` up to this n).
+LARGEST = 5
+
+
 @dataclass
 class EffectByRisk:
     """The coordinator effect per risk group (`effects`, rows of `subgroups.effect_by_level`)
-    and the flow: participants, scored, not scored by reason, scored per group and arm."""
+    and the flow: participants, scored, not scored by reason, scored per group and arm; and
+    per group and arm the n, total and largest net days (`magnitudes`, for the report's
+    dominance rules; None in results written before it was kept)."""
 
     effects: pd.DataFrame
     flow: dict[str, Any]
+    magnitudes: pd.DataFrame | None = None
 
     def write(self, out_dir: str | Path) -> list[Path]:
         out = Path(out_dir)
         targets = [out / "effect_by_risk.parquet", out / "effect_by_risk.csv",
-                   out / "effect_flow.json"]
-        with atomic_outputs(*targets) as (parquet, csv, flow):
+                   out / "effect_flow.json", out / "effect_magnitudes.parquet"]
+        magnitudes = self.magnitudes if self.magnitudes is not None else pd.DataFrame()
+        with atomic_outputs(*targets) as (parquet, csv, flow, mags):
             write_parquet(self.effects, parquet)
             self.effects.to_csv(csv, index=False, float_format="%.10g", lineterminator="\n")
             write_json(self.flow, flow)
+            write_parquet(magnitudes, mags)
         return targets
 
     @classmethod
     def read(cls, in_dir: str | Path) -> EffectByRisk:
         d = Path(in_dir)
+        mags = d / "effect_magnitudes.parquet"
         return cls(pd.read_parquet(d / "effect_by_risk.parquet"),
-                   read_json(d / "effect_flow.json"))
+                   read_json(d / "effect_flow.json"),
+                   pd.read_parquet(mags) if mags.is_file() else None)
 
 
 def effect_by_risk(participants: pd.DataFrame, model: RiskModel,
@@ -112,7 +124,21 @@ def effect_by_risk(participants: pd.DataFrame, model: RiskModel,
             "scored": {g: {"1": int(r.n_treated), "0": int(r.n_control)}
                        for g, r in zip(effects["level"], effects.itertuples(), strict=True)},
             "cuts": list(model.group_cuts)}
-    return EffectByRisk(effects, flow)
+    return EffectByRisk(effects, flow, _magnitudes(data))
+
+
+def _magnitudes(data: pd.DataFrame) -> pd.DataFrame:
+    """Per risk group and arm: n, total and the largest net days (never every value)."""
+    rows = []
+    for g in prediction.GROUPS:
+        for arm in (1, 0):
+            x = np.sort(np.abs(data.loc[(data["risk_group"] == g)
+                                        & (data["coordinator"].astype(int) == arm),
+                                        "NetDays"].dropna().to_numpy(float)))[::-1]
+            rows.append({"level": g, "arm": str(arm), "n": int(x.size), "total": float(x.sum()),
+                         **{f"largest_{i + 1}": float(x[i]) if i < x.size else np.nan
+                            for i in range(LARGEST)}})
+    return pd.DataFrame(rows)
 
 
 def run(participants_path: str | Path, model: RiskModel, params: Mapping[str, Any]

@@ -28,6 +28,7 @@ from scipy import stats as sps
 from sklearn.linear_model import LogisticRegression
 
 from ... import __version__, prediction
+from ...contract import quote
 
 MODEL_FORMAT = 1
 PURPOSE = "ranking patients for an offer of support"
@@ -116,7 +117,7 @@ class Predictors:
                 text = raw.astype("string")
                 unknown = ~absent & ~text.isin(t.levels).fillna(False).to_numpy()
                 for i in np.flatnonzero(unknown):
-                    reasons[i].append(f"unknown {t.name} {str(raw.iloc[i])!r}")
+                    reasons[i].append(f"unknown {t.name} {quote(raw.iloc[i])}")
                 for lvl in t.levels[1:]:
                     cols[f"{t.name}[{lvl}]"] = (text == lvl).fillna(False).to_numpy(float)
                 continue
@@ -252,8 +253,8 @@ class RiskModel:
     C: float | None
     threshold_days: int
     training_years: tuple[int, ...]
-    n_train: int
-    n_events: int
+    n_train: int | None  # None in a model read from the published card (counts withheld)
+    n_events: int | None
     excluded: dict[str, int]  # training rows that could not be used, by reason
     group_cuts: tuple[float, float]  # risk low < cut 1 ≤ medium < cut 2 ≤ high
     group_proportions: tuple[float, float, float] | None
@@ -453,11 +454,21 @@ def save_model(model: RiskModel, path: str | Path) -> Path:
     return path
 
 
+#: `card` of the published model card (`report.published_card`): what scoring needs, counts
+#: only as the appendix prints them.
+PUBLISHED = "published"
+
+
 def load_model(path: str | Path) -> RiskModel:
-    """Read a model written by `save_model`; refuses unknown format versions."""
+    """Read a model written by `save_model` (the full internal file) or the published card
+    (`report.published_card`: no counts, so `n_train`, `n_events` and `excluded` are empty;
+    its validation holds what scoring needs); refuses unknown format versions and a card whose
+    coefficients were withheld."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     if data.get("format_version") != MODEL_FORMAT:
         raise ValueError(f"model format {data.get('format_version')!r} is not {MODEL_FORMAT}")
+    if data.get("card") == PUBLISHED:
+        return _from_card(data)
     data.pop("predictor_definitions", None)
     data["predictors"] = Predictors.from_dict(data["predictors"])
     for key in ("training_years", "not_for", "group_cuts"):
@@ -465,6 +476,29 @@ def load_model(path: str | Path) -> RiskModel:
     if data["group_proportions"] is not None:
         data["group_proportions"] = tuple(data["group_proportions"])
     return RiskModel(**data)
+
+
+def _from_card(card: Mapping[str, Any]) -> RiskModel:
+    """The scoring model in a published card."""
+    if card.get("coefficients") is None:
+        raise ValueError(f"the model card withholds the coefficients ({card.get('withheld')}); "
+                         "it cannot score")
+    validation = dict(card.get("validation") or {})
+    validation["flow"] = {"derivation": {"income_groups": card.get("income_groups")}}
+    props = card.get("group_proportions")
+    return RiskModel(
+        predictors=Predictors.from_dict(card["predictors"]),
+        coefficients={k: float(v) for k, v in card["coefficients"].items()},
+        conf_low=card.get("conf_low"), conf_high=card.get("conf_high"),
+        std_errors=card.get("std_errors"), penalty=card.get("penalty"), C=card.get("C"),
+        threshold_days=int(card["threshold_days"]),
+        training_years=tuple(int(y) for y in card["training_years"]),
+        n_train=None, n_events=None, excluded={},
+        group_cuts=(float(card["group_cuts"][0]), float(card["group_cuts"][1])),
+        group_proportions=None if props is None else (float(props[0]), float(props[1]),
+                                                      float(props[2])),
+        validation=validation, purpose=card["purpose"], not_for=tuple(card["not_for"]),
+        package_version=card["package_version"], format_version=int(card["format_version"]))
 
 
 def score(new_spells: pd.DataFrame, model: RiskModel) -> pd.DataFrame:

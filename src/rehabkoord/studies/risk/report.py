@@ -12,6 +12,7 @@ without the event.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,13 +22,21 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ...disclosure import SUPPRESSED, Counts, Rules, Structure
+from ...disclosure import (
+    SUPPRESSED,
+    Counts,
+    Rules,
+    Structure,
+    magnitude_reason_of,
+    published_step,
+)
 from ...fmt import interval, number
+from ...io import atomic_outputs
 from ...style import ARM_COLOURS, save, set_style
 from ...tables import AppendixText
 from .analysis import SAMPLES, Results, years_text
-from .effect import EffectByRisk
-from .model import PURPOSE, RiskModel, Term
+from .effect import LARGEST, EffectByRisk
+from .model import MODEL_FORMAT, PUBLISHED, PURPOSE, RiskModel, Term
 
 SV, EN = 0, 1
 LABELS: dict[str, tuple[str, str]] = {
@@ -210,9 +219,23 @@ def _reason(reason: str, language: str) -> str:
     return reason
 
 
-def coefficient_table(res: Results, language: str) -> pd.DataFrame:
-    """Odds ratio (95 % Wald CI) and log-odds per design column, grouped by predictor."""
+def _df_ok(n: int | None, params: int, rules: Rules) -> bool:
+    """Whether a model estimate has at least `min_df` residual degrees of freedom
+    (observations less estimated parameters)."""
+    return n is not None and n - params >= rules.min_df
+
+
+def coefficients_shown(res: Results, rules: Rules) -> bool:
+    """Whether the model's coefficients may be published: the fit on the training years
+    leaves at least `min_df` residual degrees of freedom."""
+    return _df_ok(res.model.n_train, len(res.model.coefficients), rules)
+
+
+def coefficient_table(res: Results, language: str, pub: Counts | None = None) -> pd.DataFrame:
+    """Odds ratio (95 % Wald CI) and log-odds per design column, grouped by predictor; with
+    `pub`, withheld when the fit has fewer residual degrees of freedom than `min_df`."""
     sv = language == "sv"
+    shown = pub is None or coefficients_shown(res, pub.rules)
     c_var = "Prediktor" if sv else "Predictor"
     c_b = "Koefficient (log-odds)" if sv else "Coefficient (log-odds)"
     c_or = "Oddskvot (95 % KI)" if sv else "Odds ratio (95% CI)"
@@ -221,8 +244,8 @@ def coefficient_table(res: Results, language: str) -> pd.DataFrame:
     coefs = res.coefficients.set_index("column")
     for col in ["Intercept"]:
         r = coefs.loc[col]
-        rows.append({c_var: label(col, language), c_b: number(r.estimate, 3, language),
-                     c_or: ""})
+        rows.append({c_var: label(col, language),
+                     c_b: number(r.estimate, 3, language) if shown else SUPPRESSED, c_or: ""})
         levels.append(0)
     for term in model.predictors.terms:
         cols = term.columns()
@@ -240,8 +263,9 @@ def coefficient_table(res: Results, language: str) -> pd.DataFrame:
             name = (label(term.name, language) + (" (per " + UNITS.get(term.unit, (term.unit,) * 2)
                                                    [SV if sv else EN] + ")")
                     if term.kind == "linear" else column_label(col, language).split(": ", 1)[1])
-            rows.append({c_var: name, c_b: number(r.estimate, 3, language),
-                         c_or: number(r.odds_ratio, k, language) + ci})
+            rows.append({c_var: name,
+                         c_b: number(r.estimate, 3, language) if shown else SUPPRESSED,
+                         c_or: number(r.odds_ratio, k, language) + ci if shown else SUPPRESSED})
             levels.append(0 if term.kind == "linear" else 1)
     out = pd.DataFrame(rows)
     note = (("Ostraffad logistisk regression; Wald-intervall." if sv else
@@ -271,7 +295,8 @@ def performance_table(res: Results, pub: Counts, language: str) -> pd.DataFrame:
     for r in perf.itertuples():
         smp = SAMPLES[r.sample]
         nk, ek = ("n", smp, r.subgroup), ("events", smp, r.subgroup)
-        ok = pub.shown(nk, ek)
+        # the calibration intercept and slope are a logistic model of two parameters
+        ok = pub.shown(nk, ek) and _df_ok(int(r.n), 2, pub.rules)
         auc = number(r.auc, 3, language)
         if not pd.isna(getattr(r, "auc_low", np.nan)) and r.sample != "optimism_corrected":
             auc += f" ({interval(r.auc_low, r.auc_high, 3, language)})"
@@ -332,13 +357,18 @@ def risk_group_table(res: Results, pub: Counts, language: str) -> pd.DataFrame:
     return out
 
 
-def model_card(res: Results, language: str, model_file: str) -> pd.DataFrame:
+def model_card(res: Results, language: str, model_file: str,
+               pub: Counts | None = None) -> pd.DataFrame:
     """The model card as a two-column table: purpose, what it must not be used for, data,
-    predictors, and the validation figures."""
+    predictors, and the validation figures (with `pub`, only those the appendix publishes)."""
     sv = language == "sv"
     m: RiskModel = res.model
     test = res.performance.set_index(["sample", "subgroup"])
     t_all, corr = test.loc[("temporal_test", "all")], test.loc[("optimism_corrected", "all")]
+    if not _perf_shown(res, pub, "temporal_test"):
+        t_all = _withheld_row(t_all)
+    if not _perf_shown(res, pub, "optimism_corrected"):
+        corr = _withheld_row(corr)
     k, v = ("Uppgift" if sv else "Item"), ("Innehåll" if sv else "Content")
     purpose = ("Att rangordna patienter med nytt sjukfall för ett erbjudande om stöd av "
                "rehabiliteringskoordinator." if sv else
@@ -390,16 +420,102 @@ def model_card(res: Results, language: str, model_file: str) -> pd.DataFrame:
     return out
 
 
+def published_card(res: Results, pub: Counts) -> dict[str, Any]:
+    """The model card as it may be published (`reports/risk/modell.json`): what scoring
+    needs — predictors, coefficients, risk-group cut points, the income medians the income
+    groups rest on (medians of a whole LISA year), purpose and versions — the validation
+    figures of the rows the appendix shows, and counts only as the appendix prints them (its
+    protected texts, "<min_cell" or "–" where withheld), never a withheld count. The full
+    model file with every count stays internal (`model.save_model`); `model.load_model`
+    reads either. The coefficients (and their intervals) are withheld, and the card cannot
+    score, when the fit has fewer residual degrees of freedom than `min_df`."""
+    m = res.model
+    shown = coefficients_shown(res, pub.rules)
+    flow = res.flow
+
+    def text(key: tuple) -> str:
+        return pub.text(key, "en")
+
+    perf = []
+    for r in res.performance.itertuples():
+        smp = SAMPLES[r.sample]
+        keys = (("n", smp, r.subgroup), ("events", smp, r.subgroup))
+        if not (pub.shown(*keys) and _df_ok(int(r.n), 2, pub.rules)):
+            continue
+        perf.append({"sample": r.sample, "subgroup": r.subgroup, "n": text(keys[0]),
+                     "events": text(keys[1]),
+                     **{k: float(getattr(r, k)) for k in ("auc", "auc_low", "auc_high",
+                                                          "cal_intercept", "cal_slope", "brier")
+                        if hasattr(r, k) and not pd.isna(getattr(r, k))}})
+    return {
+        "card": PUBLISHED, "format_version": MODEL_FORMAT, "package_version": m.package_version,
+        "purpose": m.purpose, "not_for": list(m.not_for),
+        "threshold_days": m.threshold_days, "training_years": list(m.training_years),
+        "predictors": m.predictors.to_dict(),
+        "predictor_definitions": m.predictors.definitions(),
+        "penalty": m.penalty, "C": m.C,
+        "coefficients": dict(m.coefficients) if shown else None,
+        "conf_low": m.conf_low if shown else None, "conf_high": m.conf_high if shown else None,
+        "std_errors": m.std_errors if shown else None,
+        "withheld": None if shown else "fewer residual degrees of freedom than "
+                                       f"{pub.rules.min_df}",
+        "group_cuts": list(m.group_cuts),
+        "group_proportions": None if m.group_proportions is None else list(m.group_proportions),
+        "income_groups": (flow.get("derivation") or {}).get("income_groups"),
+        "validation": {k: m.validation[k] for k in ("train_years", "test_years", "n_boot", "seed")
+                       if k in m.validation} | {"performance": perf},
+        "counts": {"rules": {"min_cell": pub.rules.min_cell, "mark": pub.rules.mark},
+                   "training": {"n": text(("n", "training", "all")),
+                                "events": text(("events", "training", "all"))},
+                   "excluded_training": {r: text(("flow", "excluded_training", r))
+                                         for r in sorted(flow["excluded_training"])},
+                   "excluded_outcome": {r: text(("flow", "excluded", r))
+                                        for r in sorted(flow["excluded_outcome"])}},
+    }
+
+
+def write_published_card(res: Results, pub: Counts, path: str | Path) -> Path:
+    """`published_card` as UTF-8 JSON (sorted keys), atomically."""
+    path = Path(path)
+    with atomic_outputs(path) as (tmp,):
+        Path(tmp).write_text(json.dumps(published_card(res, pub), ensure_ascii=False, indent=2,
+                                        sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def calibration_deciles(res: Results, rules: Rules) -> pd.Series:
+    """Which decile points the calibration figure shows: a decile where fewer than `min_cell`
+    patients had, or did not have, the outcome is withheld, and, since the test years' totals
+    are published, further deciles (those with the fewest events, then the fewest without)
+    until the withheld deciles together hold no small number of either."""
+    g = res.calibration_groups
+    events, non = g["events"].astype(int), (g["n"] - g["events"]).astype(int)
+    shown = (events >= rules.min_cell) & (non >= rules.min_cell)
+    order = list(np.lexsort((non.to_numpy(), events.to_numpy())))
+
+    def exposed() -> bool:
+        hidden = ~shown
+        return bool(hidden.any()) and (rules.small(int(events[hidden].sum()))
+                                       or rules.small(int(non[hidden].sum())))
+
+    while exposed():
+        nxt = next((i for i in order if shown.iloc[i]), None)
+        if nxt is None:
+            break
+        shown.iloc[nxt] = False
+    return shown
+
+
 def calibration_figure(res: Results, rules: Rules, language: str) -> tuple:
     """Observed against predicted risk in the test years: the lowess smoother (on a grid),
-    decile points where both outcomes count at least `min_cell`, and the diagonal."""
+    the decile points `calibration_deciles` allows, and the diagonal."""
     sv = language == "sv"
     fig, ax = plt.subplots(figsize=(5.6, 5.2))
     c = res.calibration
     g = res.calibration_groups
-    ok = (g["events"] >= rules.min_cell) & (g["n"] - g["events"] >= rules.min_cell)
+    ok = calibration_deciles(res, rules)
     top = float(max(c["predicted"].max(), c["smoothed"].max(), g["observed"][ok].max()
-                    if ok.any() else 0, g["mean_predicted"].max())) * 1.05
+                    if ok.any() else 0, g["mean_predicted"][ok].max() if ok.any() else 0)) * 1.05
     top = min(1.0, top)
     ax.plot([0, top], [0, top], color="0.5", linestyle="--", linewidth=1,
             label="Ideal" if not sv else "Ideal")
@@ -419,10 +535,40 @@ def calibration_figure(res: Results, rules: Rules, language: str) -> tuple:
     return fig, data
 
 
-def decision_figure(res: Results, language: str) -> tuple:
-    """Net benefit in the test years: the model, treating all and treating none."""
+def decision_points(res: Results, rules: Rules, pub: Counts | None = None) -> pd.DataFrame:
+    """The decision curve's published points. A point's net benefit gives back the numbers
+    of true and false positives at its threshold (TP/n − FP/n · pt/(1 − pt) has one solution
+    in whole numbers), so a threshold is shown only where the patients between it and the
+    previous shown threshold, with and without the outcome, are 0 or at least `min_cell`
+    (and so are those above the last and below the first shown threshold). With `pub`, none
+    when the test years' counts are withheld (the curves rest on them)."""
+    d = res.decisions.sort_values("threshold").reset_index(drop=True)
+    if pub is not None and not pub.shown(("n", "test", "all"), ("events", "test", "all")):
+        return d.iloc[:0][["threshold", "model", "all", "none"]]
+    if not {"tp", "fp"} <= set(d.columns):
+        raise ValueError("the decision curve lacks its counts (tp, fp): re-run the fit stage")
+    events = int(d["events"].iloc[0]) if len(d) else 0
+    non = int(d["n"].iloc[0]) - events if len(d) else 0
+    kept: list[int] = []
+    tp, fp = events, non
+    for i, r in d.iterrows():
+        if published_step(tp - int(r.tp), rules) and published_step(fp - int(r.fp), rules):
+            kept.append(i)
+            tp, fp = int(r.tp), int(r.fp)
+    while kept and not (published_step(int(d.at[kept[-1], "tp"]), rules)
+                        and published_step(int(d.at[kept[-1], "fp"]), rules)):
+        kept.pop()
+    return d.loc[kept, ["threshold", "model", "all", "none"]].reset_index(drop=True)
+
+
+def decision_figure(res: Results, language: str, rules: Rules | None = None,
+                    pub: Counts | None = None) -> tuple:
+    """Net benefit in the test years: the model, treating all and treating none, at the
+    thresholds `decision_points` publishes (every threshold only without `rules`, for the
+    secure environment)."""
     sv = language == "sv"
-    d = res.decisions
+    d = (decision_points(res, rules, pub) if rules is not None
+         else res.decisions[["threshold", "model", "all", "none"]])
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     ax.plot(d["threshold"], d["model"], color=ARM_COLOURS[0], label="Modellen" if sv else "Model")
     ax.plot(d["threshold"], d["all"], color=ARM_COLOURS[1],
@@ -430,7 +576,8 @@ def decision_figure(res: Results, language: str) -> tuple:
     ax.plot(d["threshold"], d["none"], color="0.3", linestyle="--",
             label="Erbjud ingen" if sv else "Offer none")
     prevalence = float(d["all"].iloc[0]) if len(d) else 0.0
-    ax.set_ylim(min(-0.05, -0.1 * max(prevalence, 0.1)), max(d["model"].max(), 0.05) * 1.1)
+    top = max(d["model"].max(), 0.05) if len(d) else 0.05
+    ax.set_ylim(min(-0.05, -0.1 * max(prevalence, 0.1)), top * 1.1)
     ax.set_xlabel("Tröskelsannolikhet" if sv else "Threshold probability")
     ax.set_ylabel("Nettonytta" if sv else "Net benefit")
     ax.legend(frameon=False)
@@ -444,12 +591,36 @@ def all_figures(res: Results, rules: Rules, out_dir: str | Path, language: str,
     set_style()
     fig, data = calibration_figure(res, rules, language)
     saved = {"kalibrering": save(fig, f"{out_dir}/kalibrering", data)}
-    fig, data = decision_figure(res, language)
+    fig, data = decision_figure(res, language, rules, pub)
     saved["beslutskurva"] = save(fig, f"{out_dir}/beslutskurva", data)
     if eff is not None and pub is not None:
         fig, data = effect_figure(eff, pub, language)
         saved["effekt_per_risk"] = save(fig, f"{out_dir}/effekt_per_risk", data)
     return saved
+
+
+def effect_shown(eff: EffectByRisk, pub: Counts, level: str) -> tuple[bool, bool]:
+    """Whether a risk group's hazard ratio and its difference in mean net days may be
+    published: both need the group's counts per arm published and at least `min_df`
+    residual degrees of freedom (the Cox model within the group estimates one coefficient,
+    the difference two means); the difference also needs each arm's mean net days to pass
+    the dominance rules (`disclosure.magnitude_reason_of`)."""
+    keys = (("effect", level, "1"), ("effect", level, "0"))
+    row = eff.effects[eff.effects["level"] == level]
+    if not pub.shown(*keys) or row.empty:
+        return False, False
+    r = row.iloc[0]
+    n = sum(pub.structure.values[k] for k in keys)
+    hr = not pd.isna(r.get("hr", np.nan)) and _df_ok(n, 1, pub.rules)
+    m = eff.magnitudes
+    mags = None if m is None else m[m["level"] == level]
+    dominated = mags is None or len(mags) != 2 or any(
+        magnitude_reason_of(pub.rules, x["n"], x["total"],
+                            [x[f"largest_{k}"] for k in range(1, LARGEST + 1)])
+        for _, x in mags.iterrows())
+    diff = (not pd.isna(r.get("netdays_diff", np.nan)) and _df_ok(n, 2, pub.rules)
+            and not dominated)
+    return hr, diff
 
 
 def effect_table(eff: EffectByRisk, pub: Counts, language: str) -> pd.DataFrame:
@@ -466,15 +637,16 @@ def effect_table(eff: EffectByRisk, pub: Counts, language: str) -> pd.DataFrame:
     rows = []
     for r in eff.effects.itertuples():
         keys = (("effect", r.level, "1"), ("effect", r.level, "0"))
-        ok = pub.shown(*keys) and not pd.isna(getattr(r, "hr", np.nan))
+        hr_ok, diff_ok = effect_shown(eff, pub, r.level)
         rows.append({c_g: label(r.level, language),
-                     c_r: _pct(r.mean_risk, language) if ok else SUPPRESSED,
+                     c_r: _pct(r.mean_risk, language) if pub.shown(*keys) else SUPPRESSED,
                      c_t: pub.text(keys[0], language), c_c: pub.text(keys[1], language),
                      c_h: (f"{number(r.hr, 2, language)} "
-                           f"({interval(r.hr_low, r.hr_high, 2, language)})") if ok else SUPPRESSED,
+                           f"({interval(r.hr_low, r.hr_high, 2, language)})") if hr_ok
+                     else SUPPRESSED,
                      c_d: (f"{number(r.netdays_diff, 1, language)} "
                            f"({interval(r.netdays_low, r.netdays_high, 1, language)})")
-                     if ok else SUPPRESSED})
+                     if diff_ok else SUPPRESSED})
     out = pd.DataFrame(rows)
     p = float(eff.effects["p_interaction"].iloc[0])
     note = (f"Interaktionstest koordinator × riskgrupp (robust Wald, Cox): p = "
@@ -490,11 +662,13 @@ def effect_figure(eff: EffectByRisk, pub: Counts, language: str) -> tuple:
     side, so the reader sees at a glance where the coordinator helps most."""
     rows = []
     for r in eff.effects.itertuples():
-        if pub.shown(("effect", r.level, "1"), ("effect", r.level, "0")) \
-                and not pd.isna(getattr(r, "hr", np.nan)):
-            rows.append({"group": label(r.level, language), "hr": r.hr, "hr_low": r.hr_low,
-                         "hr_high": r.hr_high, "diff": r.netdays_diff, "diff_low": r.netdays_low,
-                         "diff_high": r.netdays_high})
+        hr_ok, diff_ok = effect_shown(eff, pub, r.level)
+        if hr_ok or diff_ok:
+            rows.append({"group": label(r.level, language),
+                         **({"hr": r.hr, "hr_low": r.hr_low, "hr_high": r.hr_high} if hr_ok
+                            else {}),
+                         **({"diff": r.netdays_diff, "diff_low": r.netdays_low,
+                             "diff_high": r.netdays_high} if diff_ok else {})})
     data = pd.DataFrame(rows, columns=["group", "hr", "hr_low", "hr_high", "diff", "diff_low",
                                        "diff_high"])
     fig, (left, right) = plt.subplots(1, 2, figsize=(8.0, 0.5 * len(data) + 1.6), sharey=True)
@@ -523,11 +697,14 @@ def effect_sentence(eff: EffectByRisk, pub: Counts, language: str) -> str:
     sv = language == "sv"
     parts = []
     for r in eff.effects.itertuples():
-        if pub.shown(("effect", r.level, "1"), ("effect", r.level, "0")) \
-                and not pd.isna(getattr(r, "hr", np.nan)):
+        if effect_shown(eff, pub, r.level)[0]:
             parts.append(f"{label(r.level, language).lower()} {number(r.hr, 2, language)} "
                          f"({interval(r.hr_low, r.hr_high, 2, language)})")
     p = number(float(eff.effects["p_interaction"].iloc[0]), 3, language)
+    if not parts:
+        return (f"Ingen riskgrupps hasardkvot kan redovisas; interaktionstestet gav p = {p}."
+                if sv else f"No risk group's hazard ratio can be shown; the interaction test "
+                f"gave p = {p}.")
     if sv:
         return (f"Hasardkvoten för återgång med koordinator var för {', '.join(parts)}; "
                 f"interaktionstestet gav p = {p}.")
@@ -673,11 +850,34 @@ def methods_text(params: Mapping[str, Any], res: Results, language: str) -> str:
     return text
 
 
-def result_sentences(res: Results, language: str) -> list[str]:
-    """The main findings as sentences, numbers from the tables."""
+def _perf_shown(res: Results, pub: Counts | None, sample: str, subgroup: str = "all") -> bool:
+    """Whether a row of the performance table may be published (its counts shown, at least
+    `min_df` residual degrees of freedom for the calibration model); always without `pub`."""
+    if pub is None:
+        return True
+    r = res.performance[(res.performance["sample"] == sample)
+                        & (res.performance["subgroup"] == subgroup)].iloc[0]
+    smp = SAMPLES[sample]
+    return pub.shown(("n", smp, subgroup), ("events", smp, subgroup)) and _df_ok(
+        int(r["n"]), 2, pub.rules)
+
+
+def _withheld_row(row: pd.Series) -> pd.Series:
+    """A performance row whose numbers print as withheld (`number` of NaN is "–")."""
+    return row.copy().where(~row.index.isin(["auc", "auc_low", "auc_high", "cal_intercept",
+                                             "cal_slope", "brier"]), np.nan)
+
+
+def result_sentences(res: Results, language: str, pub: Counts | None = None) -> list[str]:
+    """The main findings as sentences, numbers from the tables; with `pub`, only the rows and
+    decision-curve points the appendix publishes."""
     t = res.performance.set_index(["sample", "subgroup"])
     te, co = t.loc[("temporal_test", "all")], t.loc[("optimism_corrected", "all")]
-    d = res.decisions
+    if not _perf_shown(res, pub, "temporal_test"):
+        te = _withheld_row(te)
+    if not _perf_shown(res, pub, "optimism_corrected"):
+        co = _withheld_row(co)
+    d = res.decisions if pub is None else decision_points(res, pub.rules, pub)
     better = d[(d["model"] > d["all"] + 1e-12) & (d["model"] > 1e-12)]["threshold"]
     span = (f"{number(better.min(), 2, language)}–{number(better.max(), 2, language)}"
             if len(better) else None)
@@ -748,11 +948,25 @@ class Text(AppendixText):
     def disclosure(self, pub: Counts) -> str:
         m = pub.rules.min_cell
         if self.language == "sv":
-            return pub.statement("sv") + (" Andelar och skattningar för en rad vars antal "
-                                          "undertrycks visas inte. I kalibreringsfiguren visas "
-                                          f"tiondelar bara när minst {m} patienter i dem hade "
-                                          "respektive inte hade utfallet.")
-        return pub.statement("en") + (" Rates and estimates of a row whose count is withheld "
-                                      "are not shown. The calibration figure shows a decile only "
-                                      f"when at least {m} of its patients had, and did not have, "
-                                      "the outcome.")
+            return " ".join([
+                pub.statement("sv"),
+                "Andelar och skattningar för en rad vars antal undertrycks visas inte.",
+                pub.rules.describe("sv"),
+                "I kalibreringsfiguren visas tiondelar bara när minst "
+                f"{m} patienter i dem hade respektive inte hade utfallet, och fler tiondelar "
+                "döljs när de dolda annars skulle kunna räknas fram ur summorna. Beslutskurvan "
+                "visas bara vid tröskelsannolikheter där patienterna mellan två visade trösklar, "
+                f"med och utan utfallet, är 0 eller minst {m}. Det publicerade modellkortet "
+                "(modell.json) innehåller det som behövs för att poängsätta och antal bara så "
+                "som bilagan redovisar dem."])
+        return " ".join([
+            pub.statement("en"),
+            "Rates and estimates of a row whose count is withheld are not shown.",
+            pub.rules.describe("en"),
+            f"The calibration figure shows a decile only when at least {m} of its patients had, "
+            "and did not have, the outcome, and hides further deciles when the hidden ones "
+            "could otherwise be computed from the totals. The decision curve is shown only at "
+            "threshold probabilities where the patients between two shown thresholds, with and "
+            f"without the outcome, are 0 or at least {m}. The published model card "
+            "(modell.json) holds what scoring needs, and counts only as the appendix publishes "
+            "them."])

@@ -121,7 +121,10 @@ def flow_by_group(derived: Derived, participants: pd.DataFrame) -> dict[str, dic
     return out
 
 
-TABLES = ("main", "km", "months", "cuminc", "subgroups", "balance", "centres")
+TABLES = ("main", "km", "months", "cuminc", "subgroups", "balance", "centres", "magnitudes")
+#: How many of a group's largest values `magnitudes` keeps: enough for the dominance rules
+#: (`report.dominance` up to this n) without keeping every person's value.
+LARGEST = 5
 
 
 @dataclass
@@ -135,7 +138,7 @@ class Estimates:
     subgroups: pd.DataFrame
     balance: pd.DataFrame
     centres: pd.DataFrame
-
+    magnitudes: pd.DataFrame
 
     def write(self, out_dir: str | Path) -> list[Path]:
         """Every table as Parquet (for the report) and CSV (for readers), all or nothing."""
@@ -169,10 +172,13 @@ def _dummies(table: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
 
 
 def _row(outcome: str, measure: str, estimate: float, low: float, high: float, p: float,
-         method: str) -> dict:
+         method: str, n: int = 0, params: int = 0) -> dict:
+    """One estimate; `n` observations and `params` estimated parameters when it comes from a
+    model (the report withholds estimates with fewer residual degrees of freedom than
+    `report.min_df`)."""
     return {"outcome": outcome, "measure": measure, "estimate": float(estimate),
             "conf_low": float(low), "conf_high": float(high), "pvalue": float(p),
-            "method": method}
+            "method": method, "n": int(n), "params": int(params)}
 
 
 def _cox_row(table: pd.DataFrame, outcome: str, measure: str, adjust: tuple[str, ...],
@@ -184,7 +190,7 @@ def _cox_row(table: pd.DataFrame, outcome: str, measure: str, adjust: tuple[str,
                        weights=None if weights is None else weights[keep.to_numpy()],
                        conf_level=conf_level)
     return _row(outcome, measure, fit.hr[0], fit.conf_low[0], fit.conf_high[0], fit.pvalue[0],
-                "Cox (Efron), robust SE by vårdcentral")
+                "Cox (Efron), robust SE by vårdcentral", fit.n, len(fit.coef))
 
 
 IPTW_METHOD = ("IPT-weighted difference in means (logistic propensity score, ATE weights), "
@@ -196,7 +202,8 @@ def _iptw_row(t: pd.DataFrame, y: str, weights: np.ndarray, outcome: str, measur
     """Difference in IPT-weighted means of `y` (weighted least squares), CR1 by vårdcentral."""
     d = causal.weighted_mean_difference(t[y], t["Grupp"], t["Vardcentral"], weights, conf,
                                         treated=GROUP_COORDINATOR)
-    return _row(outcome, measure, d.estimate, d.conf_low, d.conf_high, d.pvalue, IPTW_METHOD)
+    return _row(outcome, measure, d.estimate, d.conf_low, d.conf_high, d.pvalue, IPTW_METHOD,
+                len(t), 2)
 
 
 def estimate(table: pd.DataFrame, months: pd.DataFrame, params: Mapping) -> Estimates:
@@ -214,8 +221,9 @@ def estimate(table: pd.DataFrame, months: pd.DataFrame, params: Mapping) -> Esti
         fit = survival.kaplan_meier(part["ReturnDays"], part["Returned"], conf_level=conf)
         medians[group] = fit
         km_rows.append(pd.DataFrame({"Grupp": group, "time": fit.time, "n_risk": fit.n_risk,
-                                     "n_event": fit.n_event, "surv": fit.surv,
-                                     "lower": fit.lower, "upper": fit.upper}))
+                                     "n_event": fit.n_event, "n_censor": fit.n_censor,
+                                     "surv": fit.surv, "lower": fit.lower, "upper": fit.upper,
+                                     "conf_level": conf}))
         rows.append(_row("return", f"median_days_{group}", fit.median, fit.median_lower,
                          fit.median_upper, np.nan, "Kaplan–Meier, log CI"))
     rows.append(_row("return", "logrank_chisq", lr.statistic, np.nan, np.nan, lr.pvalue,
@@ -234,11 +242,13 @@ def estimate(table: pd.DataFrame, months: pd.DataFrame, params: Mapping) -> Esti
     cm = causal.cluster_mean_difference(t["NetDays"], g, t["Vardcentral"], conf,
                                         treated=GROUP_COORDINATOR)
     rows.append(_row("net_days", "net_days_mean_difference", cm.estimate, cm.conf_low, cm.conf_high,
-                     cm.pvalue, "difference in means, cluster-robust (CR1, t with G−1 df)"))
+                     cm.pvalue, "difference in means, cluster-robust (CR1, t with G−1 df)",
+                     len(t), 2))
     cd = causal.cluster_mean_difference(t["MeanDegree"], g, t["Vardcentral"], conf,
                                         treated=GROUP_COORDINATOR)
     rows.append(_row("mean_degree", "degree_mean_difference", cd.estimate, cd.conf_low, cd.conf_high,
-                     cd.pvalue, "difference in means, cluster-robust (CR1, t with G−1 df)"))
+                     cd.pvalue, "difference in means, cluster-robust (CR1, t with G−1 df)",
+                     len(t), 2))
     if iptw is not None:
         for outcome, measure, y in (("net_days", "net_days_iptw_difference", "NetDays"),
                                     ("mean_degree", "degree_iptw_difference", "MeanDegree")):
@@ -268,38 +278,100 @@ def estimate(table: pd.DataFrame, months: pd.DataFrame, params: Mapping) -> Esti
                                      cluster=after["Vardcentral"], conf_level=conf)
     rows.append(_row("resick", "rate_ratio", rr.ratio[-1], rr.conf_low[-1], rr.conf_high[-1],
                      rr.pvalue[-1], "Poisson, person-years after return, robust SE by "
-                     "vårdcentral"))
+                     "vårdcentral", len(after), 2))
     ci_rows = []
     for group in GROUPS:
         part = after[after["Grupp"] == group]
         fit = survival.cumulative_incidence(part["ResickDays"], part["ResickStatus"],
                                             conf_level=conf)
         at = survival.cumulative_incidence_at(fit, params["cuminc_times"])
-        days = np.sort(part["ResickDays"].to_numpy())
-        at_risk = days.size - np.searchsorted(days, fit.time, side="left")
-        ci_rows.append(pd.DataFrame({"Grupp": group, "time": fit.time, "n_risk": at_risk,
-                                     "est": fit.est, "lower": fit.lower, "upper": fit.upper}))
+        ci_rows.append(_cuminc_rows(part, fit, group, conf))
         for time, est, lo, hi in zip(at.time, at.est, at.lower, at.upper, strict=True):
             rows.append(_row("resick", f"cuminc_{int(time)}d_{group}", est, lo, hi, np.nan,
                              "Aalen–Johansen"))
 
     return Estimates(main=pd.DataFrame(rows), km=pd.concat(km_rows, ignore_index=True),
-                     months=monthly_degree(months, t, conf), cuminc=pd.concat(ci_rows, ignore_index=True),
+                     months=monthly_degree(months, t, conf),
+                     cuminc=pd.concat(ci_rows, ignore_index=True),
                      subgroups=_subgroups(t, conf), balance=_balance(t),
-                     centres=_centres(t, conf))
+                     centres=_centres(t, conf), magnitudes=magnitudes(t))
+
+
+def _cuminc_rows(part: pd.DataFrame, fit: survival.CumIncResult, group: str,
+                 conf: float) -> pd.DataFrame:
+    """The cumulative incidence at every distinct time after return (the estimate carried
+    forward between the cause's events), with the counts it rests on: at risk, new spells,
+    competing events (death, emigration) and censorings. The report rounds these counts
+    before anything is published (`report.safe_cuminc`)."""
+    time = part["ResickDays"].to_numpy(float)
+    status = part["ResickStatus"].to_numpy(float)
+    ut, inv = np.unique(time, return_inverse=True)
+    counts = {name: np.bincount(inv, weights=(status == code).astype(float),
+                                minlength=ut.size).astype(int)
+              for name, code in (("n_event", 1), ("n_compete", 2), ("n_censor", 0))}
+    n_risk = np.cumsum(np.bincount(inv, minlength=ut.size)[::-1])[::-1]
+    idx = np.searchsorted(fit.time, ut, side="right") - 1
+    have = idx >= 0
+    pick = np.maximum(idx, 0)
+
+    def carried(values: np.ndarray, before: float) -> np.ndarray:
+        return np.where(have, values[pick], before) if values.size else np.full(ut.size, before)
+
+    return pd.DataFrame({"Grupp": group, "time": ut, "n_risk": n_risk, **counts,
+                         "est": carried(fit.est, 0.0), "lower": carried(fit.lower, np.nan),
+                         "upper": carried(fit.upper, np.nan), "conf_level": conf})
+
+
+def _largest(values: pd.Series) -> dict:
+    """A group's size, total and largest absolute values: what the dominance rules need
+    (`disclosure.magnitude_reason_of`), never every person's value."""
+    x = np.sort(np.abs(values.dropna().to_numpy(float)))[::-1]
+    return {"n": int(x.size), "total": float(x.sum()),
+            **{f"largest_{i + 1}": float(x[i]) if i < x.size else np.nan
+               for i in range(LARGEST)}}
+
+
+def magnitudes(t: pd.DataFrame) -> pd.DataFrame:
+    """Per published mean of days or counts of visits (Table 1's means, the main table's net
+    days and degree, the centres' mean net days, net days per subgroup level), per group:
+    n, total and the largest values, so the report can apply the dominance rules without the
+    persons' values."""
+    rows = []
+    for var in ("age", "NetDays12m", "VardbesokForeAr"):
+        for group, part in t.groupby("Grupp", observed=True, sort=True):
+            rows.append({"table": "balance", "variable": var, "level": "", "Grupp": group,
+                         **_largest(part[var])})
+    for var in ("NetDays", "MeanDegree"):
+        for group, part in t.groupby("Grupp", observed=True, sort=True):
+            rows.append({"table": "main", "variable": var, "level": "", "Grupp": group,
+                         **_largest(part[var])})
+    for (centre, group), part in t.groupby(["Vardcentral", "Grupp"], observed=True, sort=True):
+        rows.append({"table": "centres", "variable": "NetDays", "level": str(centre),
+                     "Grupp": group, **_largest(part["NetDays"])})
+    for var, levels in SUBGROUPS.items():
+        for level in levels:
+            for group in GROUPS:
+                part = t[(t[var] == level) & (t["Grupp"] == group)]
+                rows.append({"table": "subgroups", "variable": var, "level": level,
+                             "Grupp": group, **_largest(part["NetDays"])})
+    out = pd.DataFrame(rows)
+    out["Grupp"] = out["Grupp"].astype(str)
+    return out
 
 
 def monthly_degree(months: pd.DataFrame, table: pd.DataFrame, conf_level: float
                    ) -> pd.DataFrame:
     """Mean sick-leave degree (0–100) per month since index and group, over the persons at
-    risk that month, with a cluster-robust CI (vårdcentral)."""
+    risk that month, with a cluster-robust CI (vårdcentral), and the month's n, total and
+    largest values (for the report's dominance rules; not published)."""
     m = months[months["AtRiskDays"] > 0].merge(table[[PERSON_KEY, "Grupp", "Vardcentral"]],
                                                on=PERSON_KEY)
     rows = []
     for (month, group), part in m.groupby(["Month", "Grupp"], observed=True, sort=True):
         ci = causal.cluster_mean_ci(part["MeanDegree"], part["Vardcentral"], conf_level)
         rows.append({"Month": int(month), "Grupp": group, "n": len(part),
-                     "mean": ci.estimate, "lower": ci.conf_low, "upper": ci.conf_high})
+                     "mean": ci.estimate, "lower": ci.conf_low, "upper": ci.conf_high,
+                     **{k: v for k, v in _largest(part["MeanDegree"]).items() if k != "n"}})
     return pd.DataFrame(rows)
 
 

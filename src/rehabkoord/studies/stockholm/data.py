@@ -1,14 +1,20 @@
 """The spell study's deliveries: participants (the region), MiDAS sick-leave periods, the
 population register (death, emigration), LISA (sex, birth year, income) and, optionally, BAS
 (main activity; `data.bas`, for scoring the participants with the risk model), read and
-validated with
-the shared delivery code (`io`, `clean.validate_table`) in one pass: every problem in every
-file is reported together, and register rows of people outside the study are counted, not
-kept."""
+validated with the shared delivery code (`io`, `clean.validate_table`) in one pass: every
+problem in every file is reported together, and register rows of people outside the study are
+counted, not kept.
+
+The care centre (`Vardcentral`) is the one delivered text the appendix prints (a table per
+centre). Its printed label comes from `data.centres` in params.yaml (delivered name -> label, or
+a list of names), and a centre not listed there stops the run; without that key, delivered
+names are kept only when all are code-like (`contract.is_code_like`, e.g. VC01), and otherwise
+replaced by the codes VC1, VC2, … in alphabetical order of the delivered names: a free-text
+cell may hold a person's name, which no check of the text can tell from a centre's."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +29,10 @@ from ...contract import (
     POPULATION,
     SPELL_PERIODS,
     Table,
+    is_code_like,
+    quote_values,
 )
-from ...io import ValidationError, Violation, read_deliveries, write_all
+from ...io import MAX_EXAMPLES, ValidationError, Violation, read_deliveries, write_all
 
 #: params key under `data:` -> (contract table, whether it covers only the study's people)
 SOURCES: dict[str, tuple[Table, bool]] = {
@@ -79,6 +87,11 @@ def read(data_params: Mapping, root: Path) -> Deliveries:
         if own:
             keep = pd.Index(tables[key][PERSON_KEY].dropna().unique())
     check_periods(tables["periods"], violations)
+    participants = tables["participants"]
+    if CENTRE in participants.columns:
+        labels, how = centre_labels(participants, data_params.get("centres"), violations)
+        participants = participants.assign(**{CENTRE: labels})
+        flow["participants"]["centre_labels"] = how
     background = tables["lisa"]
     if {"Kon", "FodelseAr", "Ar"} <= set(background.columns) and \
             PERSON_KEY in tables["participants"].columns:
@@ -86,9 +99,39 @@ def read(data_params: Mapping, root: Path) -> Deliveries:
     if violations:
         raise ValidationError(violations)
     flow["participants"]["persons"] = int(len(tables["participants"]))
-    return Deliveries(_typed(tables["participants"]), _typed(tables["periods"]),
+    return Deliveries(_typed(participants), _typed(tables["periods"]),
                       _typed(tables["population"]), _typed(background), flow,
                       _registers(tables["lisa"], tables.get("bas")))
+
+
+#: The participants' column whose text the appendix prints.
+CENTRE = "Vardcentral"
+
+
+def centre_labels(participants: pd.DataFrame, centres: Mapping[str, str] | Sequence[str] | None,
+                  violations: list[Violation]) -> tuple[pd.Series, str]:
+    """Each participant's care centre as the appendix may print it, and how the labels were
+    made: 'data.centres' (the labels params.yaml gives; an unlisted centre is a violation),
+    'delivered codes' (every delivered name is code-like) or 'coded' (VC1, VC2, … in
+    alphabetical order of the delivered names)."""
+    names = participants[CENTRE]
+    if centres:
+        table = ({str(k): str(v) for k, v in centres.items()} if isinstance(centres, Mapping)
+                 else {str(c): str(c) for c in centres})
+        unknown = names.notna() & ~names.isin(list(table))
+        if unknown.any():
+            part = participants[unknown.to_numpy(dtype=bool)]
+            violations.append(Violation(
+                str(part["_source"].iloc[0]), CENTRE, "not a care centre of data.centres "
+                f"({quote_values(names[unknown])})", len(part),
+                tuple(int(r) for r in part["_row"].head(MAX_EXAMPLES)),
+                hint="add the centre to data.centres in the study's params.yaml, with the "
+                "label to print"))
+        return names.map(table).astype("string"), "data.centres"
+    distinct = sorted(names.dropna().unique())
+    if all(is_code_like(n) for n in distinct):
+        return names, "delivered codes"
+    return names.map({n: f"VC{i}" for i, n in enumerate(distinct, 1)}).astype("string"), "coded"
 
 
 def _registers(lisa: pd.DataFrame, bas: pd.DataFrame | None) -> pd.DataFrame:

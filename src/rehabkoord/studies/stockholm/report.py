@@ -21,12 +21,21 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import FancyBboxPatch
 
-from ...disclosure import SUPPRESSED, Counts, Key, Rules, Structure
+from ... import survival
+from ...disclosure import (
+    SUPPRESSED,
+    Counts,
+    Key,
+    Rules,
+    Structure,
+    magnitude_reason_of,
+    rounded_steps,
+)
 from ...fmt import interval, number, pvalue
 from ...spells import FLOW_STATUSES
 from ...style import ARM_COLOURS, save, set_style
 from ...tables import AppendixText
-from .analysis import GROUPS, SUBGROUPS, Estimates
+from .analysis import GROUPS, LARGEST, SUBGROUPS, Estimates
 
 PALETTE = dict(zip(GROUPS, ARM_COLOURS, strict=True))
 
@@ -166,7 +175,67 @@ def declare(table: pd.DataFrame, flow: Mapping, rules: Rules) -> Structure:
         centres = part["Vardcentral"].value_counts()
         s.relation(("n", g), [s.cell(("centre", c, g), int(v)) for c, v in
                               sorted(centres.items())])
+        # the counts the main table's statistics rest on: full return among the returned
+        # (risk difference), re-sick-listings after return (Gray's test), new spells (rate
+        # ratio, a count of spells)
+        known = part[part["FullReturn"].notna()]
+        s.relation(("returned", g), [s.cell(("full_return", g), int(known["FullReturn"].sum())),
+                                     s.cell(("no_full_return", g),
+                                            int((1 - known["FullReturn"]).sum()))],
+                   rest=("full_return_unknown", g))
+        after = part[part["ResickStatus"].notna()]
+        s.cell(("resick", g), int((after["ResickStatus"] == 1).sum()))
+        s.cell(("new_spells", g), int(after["NewSpells"].sum()))
     return s
+
+
+#: The counts each statistic of the main table rests on (published only when they are).
+NEEDS = {"risk_difference": ("full_return", "no_full_return"),
+         "risk_difference_iptw": ("full_return", "no_full_return"),
+         "gray_chisq": ("resick",), "rate_ratio": ("new_spells",)}
+#: The means a measure of the main table compares (the dominance rules apply to each group).
+MEANS = {"net_days_mean_difference": "NetDays", "net_days_iptw_difference": "NetDays",
+         "hodges_lehmann": "NetDays", "degree_mean_difference": "MeanDegree",
+         "degree_iptw_difference": "MeanDegree"}
+
+
+def _magnitude_ok(est: Estimates, rules: Rules, table: str, variable: str, level: str,
+                  groups: tuple[str, ...] = GROUPS) -> bool:
+    """Whether the means of `variable` in `groups` pass the dominance rules
+    (`disclosure.magnitude_reason_of` on the analysis' `magnitudes` table)."""
+    m = est.magnitudes
+    rows = m[(m["table"] == table) & (m["variable"] == variable)
+             & (m["level"].astype(str) == str(level)) & m["Grupp"].isin(groups)]
+    if len(rows) != len(groups):
+        return False
+    return all(not magnitude_reason_of(rules, r["n"], r["total"],
+                                       [r[f"largest_{k}"] for k in range(1, LARGEST + 1)])
+               for _, r in rows.iterrows())
+
+
+def _df_ok(n: int, params: int, rules: Rules) -> bool:
+    """Whether a model estimate has at least `min_df` residual degrees of freedom
+    (observations less estimated parameters)."""
+    return n - params >= rules.min_df
+
+
+def shown_measure(est: Estimates, pub: Counts, measure: str) -> bool:
+    """Whether a row of the main table may be published: a median only for groups of at least
+    `min_quantile_n`; a model estimate with at least `min_df` residual degrees of freedom; a
+    statistic computed from counts only when those counts are published; a comparison of
+    means only when each group's mean passes the dominance rules."""
+    rules = pub.rules
+    r = est.main.set_index("measure").loc[measure]
+    if measure.startswith("median_days_"):
+        g = measure.removeprefix("median_days_")
+        return pub.shown(("n", g)) and rules.quantiles_allowed(pub.structure.values[("n", g)])
+    if int(r.get("params", 0)) and not _df_ok(int(r["n"]), int(r["params"]), rules):
+        return False
+    if measure in NEEDS and not pub.shown(*[(k, g) for k in NEEDS[measure] for g in GROUPS]):
+        return False
+    if measure in MEANS and not _magnitude_ok(est, rules, "main", MEANS[measure], ""):
+        return False
+    return True
 
 
 def publish(table: pd.DataFrame, flow: Mapping, rules: Rules) -> Counts:
@@ -193,11 +262,12 @@ def main_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
 
     def add(name: str, measure: str, decimals: int = 1, scale: float = 1.0) -> None:
         r = m.loc[measure]
+        ok = shown_measure(est, pub, measure)
         rows.append({("Mått" if sv else "Measure"): name,
                      ("Skattning (95 % KI)" if sv else "Estimate (95% CI)"):
                      _fmt_ci(r.estimate * scale, r.conf_low * scale, r.conf_high * scale,
-                             decimals, language),
-                     "p": pvalue(r.pvalue, language)})
+                             decimals, language) if ok else SUPPRESSED,
+                     "p": pvalue(r.pvalue, language) if ok else SUPPRESSED})
 
     for g in GROUPS:
         add(("Mediantid till återgång, dagar, " if sv else "Median days to return, ")
@@ -230,10 +300,12 @@ def main_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
     add("Nya sjukfall per personår, kvot²" if sv else "New spells per person-year, ratio²",
         "rate_ratio", 2)
     g = m.loc["gray_chisq"]
+    ok = shown_measure(est, pub, "gray_chisq")
     rows.append({("Mått" if sv else "Measure"): ("Återinsjuknande, Grays test" if sv else
                                                   "Re-sick-listing, Gray's test"),
                  ("Skattning (95 % KI)" if sv else "Estimate (95% CI)"):
-                 f"χ² = {number(g.estimate, 2, language)}", "p": pvalue(g.pvalue, language)})
+                 f"χ² = {number(g.estimate, 2, language)}" if ok else SUPPRESSED,
+                 "p": pvalue(g.pvalue, language) if ok else SUPPRESSED})
     out = pd.DataFrame(rows)
     out.attrs["numeric"] = [c for c in out.columns if c != out.columns[0]]
     out.attrs["notes"] = [
@@ -281,10 +353,14 @@ def balance_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
     rows, levels = [], []
     for r in est.balance.itertuples():
         if r.kind == "continuous":
+            ok = {g: _magnitude_ok(est, pub.rules, "balance", r.variable, "", (g,))
+                  for g in GROUPS}
             rows.append({c_var: label(r.variable, language),
-                         cols[GROUPS[0]]: number(r.coordinator, 1, language),
-                         cols[GROUPS[1]]: number(r.control, 1, language),
-                         c_smd: number(r.smd, 2, language)})
+                         cols[GROUPS[0]]: number(r.coordinator, 1, language)
+                         if ok[GROUPS[0]] else SUPPRESSED,
+                         cols[GROUPS[1]]: number(r.control, 1, language)
+                         if ok[GROUPS[1]] else SUPPRESSED,
+                         c_smd: number(r.smd, 2, language) if all(ok.values()) else SUPPRESSED})
             levels.append(0)
             continue
         if not rows or rows[-1].get("_var") != r.variable:
@@ -307,6 +383,23 @@ def balance_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
     return out
 
 
+def subgroup_shown(est: Estimates, pub: Counts, variable: str, level: str) -> tuple[bool, bool]:
+    """Whether a subgroup level's hazard ratio and its difference in mean net days may be
+    published: both need the level's counts published and at least `min_df` residual degrees
+    of freedom (the Cox model within the level estimates one coefficient, the difference two
+    means); the difference also needs each group's mean net days to pass the dominance rules."""
+    keys = [(variable, level, g) for g in GROUPS]
+    if not all(pub.shown(k) for k in keys):
+        return False, False
+    n = sum(pub.structure.values[k] for k in keys)
+    r = est.subgroups[(est.subgroups["variable"] == variable)
+                      & (est.subgroups["level"] == level)].iloc[0]
+    hr = not pd.isna(r.get("hr", np.nan)) and _df_ok(n, 1, pub.rules)
+    nd = (not pd.isna(r.get("netdays_diff", np.nan)) and _df_ok(n, 2, pub.rules)
+          and _magnitude_ok(est, pub.rules, "subgroups", variable, level))
+    return hr, nd
+
+
 def subgroup_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
     """Hazard ratio and difference in mean net days within every pre-specified subgroup, with
     the interaction test per subgroup variable; withheld with the subgroup's count."""
@@ -323,13 +416,13 @@ def subgroup_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
         levels.append(0)
         for r in part.itertuples():
             keys = [(var, r.level, g) for g in GROUPS]
-            ok = all(pub.shown(k) for k in keys) and not pd.isna(getattr(r, "hr", np.nan))
+            hr_ok, nd_ok = subgroup_shown(est, pub, var, r.level)
             rows.append({c_sub: label(r.level, language),
                          c_n: " / ".join(pub.text(k, language) for k in keys),
-                         c_hr: _fmt_ci(r.hr, r.hr_low, r.hr_high, 2, language) if ok
+                         c_hr: _fmt_ci(r.hr, r.hr_low, r.hr_high, 2, language) if hr_ok
                          else SUPPRESSED,
                          c_nd: _fmt_ci(r.netdays_diff, r.netdays_low, r.netdays_high, 1,
-                                       language) if ok else SUPPRESSED, c_p: ""})
+                                       language) if nd_ok else SUPPRESSED, c_p: ""})
             levels.append(1)
     out = pd.DataFrame(rows)
     n_tests = est.subgroups["variable"].nunique()
@@ -342,13 +435,17 @@ def subgroup_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
 
 
 def centre_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
-    """Per vårdcentral (the unit that chose the model): patients, median days to return and
-    mean net days; only 7 clusters, so the cluster-robust intervals may be too narrow."""
+    """Per vårdcentral (the unit that chose the model): patients, median days to return (only
+    for at least `min_quantile_n` patients) and mean net days (only when it passes the
+    dominance rules); only 7 clusters, so the cluster-robust intervals may be too narrow."""
     sv = language == "sv"
     rows = []
     for r in est.centres.itertuples():
         key = ("centre", r.Vardcentral, r.Grupp)
-        ok = pub.shown(key)
+        shown = pub.shown(key)
+        ok = shown and pub.rules.quantiles_allowed(int(r.n))
+        mean_ok = shown and _magnitude_ok(est, pub.rules, "centres", "NetDays",
+                                          str(r.Vardcentral), (r.Grupp,))
         rows.append({("Vårdcentral" if sv else "Care centre"): r.Vardcentral,
                      ("Grupp" if sv else "Group"): label(r.Grupp, language),
                      "n": pub.text(key, language),
@@ -356,7 +453,7 @@ def centre_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
                       "(95% CI)"): _fmt_ci(r.median_return_days, r.median_low, r.median_high,
                                            0, language) if ok else SUPPRESSED,
                      ("Nettodagar, medel" if sv else "Net days, mean"):
-                     number(r.mean_net_days, 1, language) if ok else SUPPRESSED})
+                     number(r.mean_net_days, 1, language) if mean_ok else SUPPRESSED})
     out = pd.DataFrame(rows)
     out.attrs["numeric"] = list(out.columns[2:])
     return out
@@ -439,29 +536,99 @@ def flow_figure(pub: Counts, flow: Mapping, language: str) -> tuple:
     return fig, pd.DataFrame(cells)
 
 
-def _truncate(curve: pd.DataFrame, min_cell: int) -> pd.DataFrame:
-    """A curve up to the last time at least `min_cell` remain at risk."""
-    return curve[curve["n_risk"] >= min_cell] if "n_risk" in curve else curve
+def _pseudo(steps: pd.DataFrame, codes: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Times and statuses of the persons the rounded counts describe (one row per count)."""
+    time = np.concatenate([np.repeat(steps.index.to_numpy(float), steps[c].to_numpy(int))
+                           for c in codes])
+    status = np.concatenate([np.full(int(steps[c].sum()), code, dtype=float)
+                             for c, code in codes.items()])
+    return time, status
+
+
+def _at_risk(steps: pd.DataFrame) -> np.ndarray:
+    """Numbers at risk at each step of rounded counts (all who leave at or after it)."""
+    return steps.sum(axis=1).to_numpy()[::-1].cumsum()[::-1]
+
+
+def safe_km(km: pd.DataFrame, rules: Rules) -> pd.DataFrame:
+    """The Kaplan–Meier curve as published: OpenSAFELY's disclosure-safe Kaplan–Meier
+    (opensafely-actions/kaplan-meier-function): the running totals of returns and of
+    censorings are rounded up to multiples of `min_cell` (`disclosure.rounded_steps`), the
+    numbers at risk follow from them, and the curve and its log-scale Greenwood interval are
+    recomputed from these counts (`survival.kaplan_meier` on the persons they describe), so
+    every published step, number at risk and interval rests on changes of 0 or at least
+    `min_cell` persons. The curve stops at the last time at which at least `min_cell` remain
+    at risk, by the true and by the rounded count."""
+    out = []
+    for g in GROUPS:
+        part = km[km["Grupp"] == g].set_index("time")
+        if part.empty:
+            continue
+        steps = rounded_steps(part[["n_event", "n_censor"]], rules.min_cell)
+        time, event = _pseudo(steps, {"n_event": 1, "n_censor": 0})
+        fit = survival.kaplan_meier(time, event, conf_level=float(part["conf_level"].iloc[0]))
+        curve = pd.DataFrame({"Grupp": g, "time": fit.time, "n_risk": fit.n_risk,
+                              "n_event": fit.n_event, "n_censor": fit.n_censor,
+                              "surv": fit.surv, "lower": fit.lower, "upper": fit.upper})
+        true_risk = part["n_risk"].reindex(fit.time, method="bfill").fillna(0).to_numpy()
+        keep = (true_risk >= rules.min_cell) & (curve["n_risk"].to_numpy() >= rules.min_cell)
+        last = np.flatnonzero(~keep)
+        out.append(curve.iloc[:last[0] if last.size else len(curve)])
+    return pd.concat(out, ignore_index=True)
+
+
+def safe_cuminc(cuminc: pd.DataFrame, rules: Rules) -> pd.DataFrame:
+    """The cumulative incidence of a new spell as published, by the same method as
+    `safe_km`: running totals of new spells, of competing events (death, emigration) and of
+    censorings rounded up to multiples of `min_cell`, and the Aalen–Johansen estimate with
+    Gray's variance recomputed from them (`survival.cumulative_incidence`); stopped at the
+    last time with at least `min_cell` at risk, by the true and by the rounded count."""
+    out = []
+    codes = {"n_event": 1, "n_compete": 2, "n_censor": 0}
+    for g in GROUPS:
+        part = cuminc[cuminc["Grupp"] == g].set_index("time")
+        if part.empty:
+            continue
+        steps = rounded_steps(part[list(codes)], rules.min_cell)
+        time, status = _pseudo(steps, codes)
+        fit = survival.cumulative_incidence(time, status,
+                                            conf_level=float(part["conf_level"].iloc[0]))
+        at = survival.cumulative_incidence_at(fit, steps.index.to_numpy(float))
+        curve = pd.DataFrame({"Grupp": g, "time": steps.index.to_numpy(float),
+                              "n_risk": _at_risk(steps), **{c: steps[c].to_numpy() for c in codes},
+                              "est": at.est, "lower": at.lower, "upper": at.upper})
+        true_risk = part["n_risk"].reindex(curve["time"], method="bfill").fillna(0).to_numpy()
+        keep = (true_risk >= rules.min_cell) & (curve["n_risk"].to_numpy() >= rules.min_cell)
+        last = np.flatnonzero(~keep)
+        out.append(curve.iloc[:last[0] if last.size else len(curve)])
+    return pd.concat(out, ignore_index=True)
 
 
 def km_figure(est: Estimates, rules: Rules, language: str, times: list[int]) -> tuple:
-    """Share still on sick leave by days since index (Kaplan–Meier, log CI), numbers at risk
-    below; both stop where fewer than `min_cell` remain. The curve's table holds no counts
-    (differences of numbers at risk day by day would be small counts); numbers at risk are
-    given only at `times`."""
+    """Share still on sick leave by days since index with its 95 % CI, and numbers at risk
+    below: the published curve `safe_km` (rounded counts, stopped where fewer than `min_cell`
+    remain). Numbers at risk at `times` are the rounded ones, "<min_cell" where fewer than
+    `min_cell` remain and "–" where the rounded curve has stopped before. The curve's table
+    holds the rounded counts it is computed from."""
     fig, (ax, tab) = plt.subplots(2, 1, figsize=(7.5, 5.2), height_ratios=[4, 1], sharex=True)
+    curves = safe_km(est.km, rules)
     rows = []
     for i, g in enumerate(GROUPS):
-        c = _truncate(est.km[est.km["Grupp"] == g], rules.min_cell)
+        c = curves[curves["Grupp"] == g]
         t = np.concatenate([[0], c["time"]])
         s, lo, hi = (np.concatenate([[1.0], c[k]]) for k in ("surv", "lower", "upper"))
         ax.step(t, s, where="post", color=PALETTE[g], label=label(g, language))
         ax.fill_between(t, lo, hi, step="post", color=PALETTE[g], alpha=0.15, linewidth=0)
         full = est.km[est.km["Grupp"] == g]
         for time in times:
-            at = full[full["time"] >= time]
-            n = int(at["n_risk"].iloc[0]) if len(at) else 0
-            text = str(n) if n >= rules.min_cell else f"<{rules.min_cell}"
+            true = full.loc[full["time"] >= time, "n_risk"]
+            shown = c.loc[c["time"] >= time, "n_risk"]
+            if len(true) == 0 or int(true.iloc[0]) < rules.min_cell:
+                text = f"<{rules.min_cell}"
+            elif len(shown) and (time <= c["time"].max()):
+                text = str(int(shown.iloc[0]))
+            else:
+                text = SUPPRESSED
             tab.text(time, 1 - i, text, ha="center", va="center", fontsize=8, color=PALETTE[g])
             rows.append({"Grupp": g, "time": time, "n_risk": text})
     ax.set_ylabel(label("share_sick", language))
@@ -472,15 +639,29 @@ def km_figure(est: Estimates, rules: Rules, language: str, times: list[int]) -> 
     tab.set_xlabel(label("days", language))
     tab.set_title(label("at_risk", language), fontsize=9, loc="left")
     tab.grid(False)
-    curves = pd.concat([_truncate(est.km[est.km["Grupp"] == g], rules.min_cell)
-                        for g in GROUPS])[["Grupp", "time", "surv", "lower", "upper"]]
     return fig, curves, pd.DataFrame(rows)
 
 
+def safe_months(est: Estimates, rules: Rules) -> pd.DataFrame:
+    """The monthly means as published: a month whose mean rests on fewer than `min_cell`
+    persons or is dominated by a few of them (`disclosure.magnitude_reason_of`: a month late
+    in follow-up where most have returned, degree 0, and a few still sick-listed carry the
+    mean) is left out. The number of persons per month is not published: its changes from
+    month to month are the persons whose follow-up ended (death, emigration, age 65), often
+    1 or 2. The degree is bounded (0–100 %), which alone does not protect a mean that a
+    single person's degree dominates, hence the dominance rules."""
+    m = est.months
+    ok = [m.at[i, "n"] >= rules.min_cell and not magnitude_reason_of(
+        rules, m.at[i, "n"], m.at[i, "total"],
+        [m.at[i, f"largest_{k}"] for k in range(1, LARGEST + 1)]) for i in m.index]
+    return m.loc[ok, ["Month", "Grupp", "mean", "lower", "upper"]].reset_index(drop=True)
+
+
 def degree_figure(est: Estimates, rules: Rules, language: str) -> tuple:
-    """Mean sick-leave degree by month since index, with cluster-robust 95 % CIs."""
+    """Mean sick-leave degree by month since index, with cluster-robust 95 % CIs: the months
+    `safe_months` publishes."""
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
-    data = est.months[est.months["n"] >= rules.min_cell]
+    data = safe_months(est, rules)
     for g in GROUPS:
         d = data[data["Grupp"] == g]
         ax.plot(d["Month"] + 1, d["mean"], marker="o", color=PALETTE[g], label=label(g, language))
@@ -494,29 +675,28 @@ def degree_figure(est: Estimates, rules: Rules, language: str) -> tuple:
 
 
 def cuminc_figure(est: Estimates, rules: Rules, language: str) -> tuple:
-    """Cumulative incidence of a new spell after return (death/emigration competing), up to
-    the last time at least `min_cell` remain at risk."""
+    """Cumulative incidence of a new spell after return (death/emigration competing): the
+    published curve `safe_cuminc`, whose table holds the rounded counts it rests on."""
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    shown = safe_cuminc(est.cuminc, rules)
     for g in GROUPS:
-        c = _truncate(est.cuminc[est.cuminc["Grupp"] == g], rules.min_cell)
+        c = shown[shown["Grupp"] == g]
         ax.step(np.concatenate([[0], c["time"]]), np.concatenate([[0.0], c["est"]]),
                 where="post", color=PALETTE[g], label=label(g, language))
     ax.set_xlabel(label("days_after_return", language))
     ax.set_ylabel(label("cuminc", language))
     ax.legend(frameon=False)
-    shown = pd.concat([_truncate(est.cuminc[est.cuminc["Grupp"] == g], rules.min_cell)
-                       for g in GROUPS])
-    return fig, shown[["Grupp", "time", "est", "lower", "upper"]]
+    return fig, shown
 
 
 def forest_figure(est: Estimates, pub: Counts, language: str) -> tuple:
     """Hazard ratio for return per subgroup level (log scale), withheld levels left out."""
     rows = []
     for r in est.subgroups.itertuples():
-        if all(pub.shown((r.variable, r.level, g)) for g in GROUPS) and not pd.isna(r.hr):
+        if subgroup_shown(est, pub, r.variable, r.level)[0]:
             rows.append({"label": f"{label(r.variable, language)}: {label(r.level, language)}",
                          "hr": r.hr, "low": r.hr_low, "high": r.hr_high})
-    data = pd.DataFrame(rows)
+    data = pd.DataFrame(rows, columns=["label", "hr", "low", "high"])
     fig, ax = plt.subplots(figsize=(7.5, 0.35 * len(data) + 1.2))
     y = np.arange(len(data))[::-1]
     ax.errorbar(data["hr"], y, xerr=[data["hr"] - data["low"], data["high"] - data["hr"]],
@@ -616,10 +796,14 @@ def methods_text(params: Mapping, language: str) -> str:
     return text
 
 
-def result_sentences(est: Estimates, language: str) -> list[str]:
+def result_sentences(est: Estimates, language: str, pub: Counts | None = None) -> list[str]:
     """The main findings as sentences, numbers from the estimates; with the IPT-weighted
-    estimates (a non-randomised comparison) a sentence on them too."""
+    estimates (a non-randomised comparison) a sentence on them too. With `pub`, a number the
+    main table withholds (`shown_measure`) is printed as withheld."""
     m = est.main.set_index("measure")
+    if pub is not None:
+        hidden = [k for k in m.index if not shown_measure(est, pub, k)]
+        m.loc[hidden, ["estimate", "conf_low", "conf_high", "pvalue"]] = np.nan
     hr, hl, fr = m.loc["hr_adjusted"], m.loc["hodges_lehmann"], m.loc["risk_difference"]
     rr = m.loc["rate_ratio"]
     med = {g: m.loc[f"median_days_{g}"] for g in GROUPS}
@@ -691,17 +875,21 @@ CAPTIONS = {
                "Participants' characteristics at the index date, by group."),
     "main": ("table", 3, "Huvudresultat.", "Main results."),
     "atergang_km": ("figure", 2, "Andel fortfarande sjukskrivna efter dagar sedan indexdatum "
-                    "(Kaplan–Meier med 95 % konfidensintervall) och antal i risk.",
+                    "(Kaplan–Meier med 95 % konfidensintervall) och antal i risk, beräknade ur "
+                    "avrundade antal (se Röjandekontroll).",
                     "Share still on sick leave by days since the index date (Kaplan–Meier "
-                    "with 95% confidence interval) and numbers at risk."),
+                    "with 95% confidence interval) and numbers at risk, computed from rounded "
+                    "counts (see Disclosure control)."),
     "sjukskrivningsgrad": ("figure", 3, "Medelsjukskrivningsgrad per månad sedan indexdatum "
                            "(95 % konfidensintervall, klusterrobust per vårdcentral).",
                            "Mean sick-leave degree per month since the index date (95% "
                            "confidence interval, cluster-robust by care centre)."),
     "aterinsjuknande": ("figure", 4, "Kumulativ incidens av nytt sjukfall efter återgång "
-                        "(dödsfall och utvandring konkurrerande).",
+                        "(dödsfall och utvandring konkurrerande), beräknad ur avrundade antal "
+                        "(se Röjandekontroll).",
                         "Cumulative incidence of a new spell after return (death and "
-                        "emigration competing)."),
+                        "emigration competing), computed from rounded counts (see Disclosure "
+                        "control)."),
     "subgroups": ("table", 4, "Effekt inom förbestämda undergrupper.",
                   "Effect within pre-specified subgroups."),
     "forest_undergrupper": ("figure", 5, "Hazardkvot för återgång per undergrupp (95 % KI).",
@@ -719,9 +907,27 @@ class Text(AppendixText):
     def disclosure(self, pub: Counts) -> str:
         m = pub.rules.min_cell
         if self.language == "sv":
-            return pub.statement("sv") + (" Skattningar för en undergrupp eller vårdcentral vars "
-                                          "antal undertrycks visas inte. Kurvorna slutar där "
-                                          f"färre än {m} återstår i risk.")
-        return pub.statement("en") + (" Estimates for a subgroup or care centre whose count is "
-                                      "withheld are not shown. Curves stop where fewer than "
-                                      f"{m} remain at risk.")
+            return " ".join([
+                pub.statement("sv"),
+                "Skattningar för en undergrupp eller vårdcentral vars antal undertrycks visas "
+                "inte, och skattningar som bygger på antal som inte redovisas visas inte heller.",
+                pub.rules.describe("sv"),
+                "Kaplan–Meier- och kumulativa incidenskurvor och antal i risk redovisas med "
+                "OpenSAFELY:s röjandesäkra metod (opensafely-actions/kaplan-meier-function): "
+                "löpande summor av händelser och censureringar avrundas uppåt till multipler av "
+                f"{m}, och kurvor och konfidensintervall beräknas om från de avrundade antalen, "
+                f"så att varje steg bygger på 0 eller minst {m} personer; kurvorna slutar där "
+                f"färre än {m} återstår i risk. Medelsjukskrivningsgrad per månad visas utan "
+                "antal per månad och bara för månader som klarar dominansreglerna."])
+        return " ".join([
+            pub.statement("en"),
+            "Estimates for a subgroup or care centre whose count is withheld are not shown, nor "
+            "are estimates resting on counts that are not published.",
+            pub.rules.describe("en"),
+            "Kaplan–Meier and cumulative incidence curves and numbers at risk are published by "
+            "OpenSAFELY's disclosure-safe method (opensafely-actions/kaplan-meier-function): "
+            f"running totals of events and censorings are rounded up to multiples of {m}, and "
+            "the curves and confidence intervals are recomputed from the rounded counts, so "
+            f"that every step rests on 0 or at least {m} persons; the curves stop where fewer "
+            f"than {m} remain at risk. The mean sick-leave degree per month is shown without "
+            "the number per month and only for months that pass the dominance rules."])

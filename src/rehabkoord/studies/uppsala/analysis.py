@@ -36,14 +36,43 @@ STRATA = ("alla", *SEX_CODES.values())
 MIN_GROUP_FOR_TEST = 2
 
 
+#: How many of a group's largest absolute values the tables keep (`largest1` … ), so that the
+#: publishing stage can apply the dominance rules (`report.dominance`, `report.p_percent`)
+#: without the person-level data, for any `dominance` n up to this.
+MAGNITUDE_TOP = 10
+#: Percentiles of a box plot's whiskers (R quantile type 7); the box is the quartiles.
+WHISKER_PERCENTILES = (10, 90)
+#: Percentiles at which the days of those with at least one day are read (type 7).
+DECILES = (10, 20, 30, 40, 50, 60, 70, 80, 90)
+
+
+def magnitudes(values: np.ndarray) -> dict:
+    """What the dominance rules need of a group: the total of absolute values (`abs_sum`) and
+    the `MAGNITUDE_TOP` largest absolute values in descending order (`largest1` …, NaN when
+    the group is smaller). Internal: the tables that hold them are never published."""
+    a = np.sort(np.abs(values[~np.isnan(values)]))[::-1]
+    top = [float(x) for x in a[:MAGNITUDE_TOP]] + [math.nan] * max(0, MAGNITUDE_TOP - len(a))
+    return {"abs_sum": float(a.sum()), **{f"largest{i}": x for i, x in enumerate(top, 1)}}
+
+
 def _describe_days(values: pd.Series) -> dict:
+    """Group summaries of days: quartiles, whisker percentiles, mean, SD, the count with any
+    days and the deciles among them, and the magnitudes the dominance rules need. Min and
+    max are kept for the secure environment's tables only (each is one person's value)."""
     v = values.dropna().to_numpy(dtype=float)
     if len(v) == 0:
         return {"n": 0}
     q1, med, q3 = np.quantile(v, [0.25, 0.5, 0.75])
+    lo, hi = np.quantile(v, np.array(WHISKER_PERCENTILES) / 100)
+    positive = v[v > 0]
+    deciles = (np.quantile(positive, np.array(DECILES) / 100) if len(positive)
+               else [math.nan] * len(DECILES))
     return {"n": len(v), "median": med, "q1": q1, "q3": q3, "mean": float(v.mean()),
             "sd": float(v.std(ddof=1)) if len(v) > 1 else math.nan,
-            "min": float(v.min()), "max": float(v.max()), "any_days": int((v > 0).sum())}
+            "min": float(v.min()), "max": float(v.max()), "any_days": len(positive),
+            f"p{WHISKER_PERCENTILES[0]}": float(lo), f"p{WHISKER_PERCENTILES[1]}": float(hi),
+            **{f"pos_p{d}": float(x) for d, x in zip(DECILES, deciles, strict=True)},
+            **magnitudes(v)}
 
 
 def _describe_binary(values: pd.Series) -> dict:
@@ -150,6 +179,11 @@ def baseline_table(cohort: pd.DataFrame, variables: Mapping[str, str], *,
                     conf_level=conf_level)
     table = res.table.rename(columns={"type": "kind"})
     table["kind"] = table["kind"].map(KIND_OF_TYPE)
+    for var in table.loc[table["kind"] == "days", "variable"]:
+        for group, prefix in ((GROUP_INTERVENTION, "int"), (GROUP_CONTROL, "ctl")):
+            values = people.loc[people["Grupp"] == group, var].to_numpy(dtype=float)
+            for k, v in magnitudes(values).items():
+                table.loc[table["variable"] == var, f"{k}_{prefix}"] = v
     return table
 
 

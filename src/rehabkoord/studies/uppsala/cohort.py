@@ -16,6 +16,7 @@ from ...contract import (
     BAS_EMPLOYED_OR_STUDYING,
     GROUPS,
     PERSON_KEY,
+    RANDOMISATION,
     SEX_CODES,
     SYSSSTAT_EMPLOYED,
     YEAR,
@@ -58,8 +59,11 @@ def build_cohort(
 
     A person absent from LISA in the outcome year (emigrated, died) is missing for that
     window, not zero; an outcome year after the last delivered register year is missing too.
-    Both are counted in the flow with their reason.
+    Both are counted in the flow with their reason. The baseline columns the tables print by
+    level must hold the contract's codes only (as `clean` ensures): their levels become row
+    labels of the appendix, so other text stops here too, unrepeated.
     """
+    _check_printed_codes(randomisation)
     rand = randomisation.copy()
     rand["RandDatum"] = pd.to_datetime(rand["RandDatum"])
     lisa_years = set(int(y) for y in lisa[YEAR].unique())
@@ -108,6 +112,23 @@ def build_cohort(
     table["Grupp"] = pd.Categorical(table["Grupp"], categories=list(GROUPS))
     table = table.sort_values(["window_months", PERSON_KEY], kind="stable").reset_index(drop=True)
     return table, flow_table(table)
+
+
+#: Randomisation columns whose levels the appendix prints as row labels.
+PRINTED_CODES = ("Grupp", "Diagnosgrupp", "Arbetsgivare")
+
+
+def _check_printed_codes(randomisation: pd.DataFrame) -> None:
+    for name in PRINTED_CODES:
+        if name not in randomisation.columns:
+            continue
+        values = randomisation[name]
+        codes = list(RANDOMISATION.column(name).codes)
+        outside = int((values.notna() & ~values.isin(codes)).sum())
+        if outside:
+            raise ValueError(f"{name}: {outside} value(s) outside the contract's codes "
+                             f"({', '.join(codes)}; values withheld: they may identify a "
+                             "person): build the cohort from rehabkoord.clean's tables")
 
 
 def flow_table(table: pd.DataFrame) -> dict:

@@ -1,10 +1,13 @@
 """Report figures: one palette and style, labels in the report language, PNG + SVG.
 
-Figures show only aggregates (quartiles, shares with intervals); no individual value is drawn
-(box plots without outlier points, whiskers at the 10th and 90th percentiles). What to draw is
-decided by `rehabkoord.disclosure`: a bar, box, point or label for a withheld cell is not
-drawn, so a figure never shows a number the tables withhold. Every figure is saved with the
-table of the numbers it draws (`<name>.csv`, withheld values empty).
+Figures show only aggregates (quantiles, shares with intervals), every number taken from the
+published cells of `rehabkoord.disclosure`, never from person-level rows: no individual value
+is drawn (box plots are drawn from their interpolated percentiles, whiskers at the 10th and
+90th, no outlier points; no minimum or maximum; quantiles only for groups of at least
+`report.min_quantile_n`). A bar, box or curve for a withheld cell is not drawn but marked
+"undertryckt"/"suppressed", so a figure never shows a number the tables withhold. Every figure
+is saved with the table of the numbers it draws (`<name>.csv`: withheld values empty, with the
+reason).
 
 Days outcomes are zero-heavy (most people have no days), so they are also shown as the share
 with any days and the distribution among those with days, read at the deciles.
@@ -12,6 +15,7 @@ with any days and the distribution among those with days, read at the deciles.
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -21,6 +25,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 from scipy.special import ndtri  # noqa: E402
 
 
@@ -45,7 +50,7 @@ def _import_seaborn():
 sns = _import_seaborn()
 
 from ...contract import GROUP_CONTROL, GROUP_INTERVENTION, GROUPS  # noqa: E402
-from ...disclosure import Publication  # noqa: E402
+from ...disclosure import DECILE_KEYS, TOLERANCE, Publication, SafeCell  # noqa: E402
 from ...style import ARM_COLOURS, save_all, set_style  # noqa: E402
 from .cohort import EXCLUSION_REASONS  # noqa: E402
 from .report import label  # noqa: E402
@@ -53,8 +58,9 @@ from .report import label  # noqa: E402
 PALETTE = dict(zip(GROUPS, ARM_COLOURS, strict=True))
 DAYS_OUTCOMES = ("sjukpenning_netdays", "sjukersattning_netdays")
 #: Percentiles at which the distribution among those with days is read (R quantile type 7).
-DECILES = (10, 20, 30, 40, 50, 60, 70, 80, 90)
-BOX_PERCENTILES = (10, 25, 50, 75, 90)
+DECILES = tuple(int(k[1:]) for k in DECILE_KEYS)
+#: A box plot's percentiles (whiskers, box, median) and the published cell's names for them.
+BOX_PERCENTILES = {10: "p10", 25: "q1", 50: "median", 75: "q3", 90: "p90"}
 
 def wilson_interval(count: int, nobs: int, conf_level: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for count/nobs (proportions, clipped to [0, 1]), as R's
@@ -104,26 +110,42 @@ def any_days_table(pub: Publication, conf_level: float = 0.95,
     return pd.DataFrame(rows)
 
 
-def days_among_with_days_table(cohort: pd.DataFrame, pub: Publication,
+def _suppressed(language: str) -> str:
+    return "undertryckt" if language == "sv" else "suppressed"
+
+
+def _quantile_rows(pub: Publication, outcome: str, cell: str, names: dict[int, str],
+                   count: str | None) -> list[dict]:
+    """Per window and group of the whole cohort: the published `cell` (quantiles or
+    deciles) as columns p<percentile>, empty and with the reason when withheld; `count` the
+    published group size column shown with it. `n_at_least` is the smallest size the
+    published counts allow the group (its size when published): what the quantile rule was
+    applied to, and what the output check (`rehabkoord.export`) checks it against."""
+    rows = []
+    for r in _alla_rows(pub, (outcome,)):
+        for group in GROUPS:
+            p = _prefix(group)
+            c: SafeCell = r[f"{cell}_{p}"]
+            row = {"outcome": outcome, "window_months": int(r["window"]), "group": group}
+            key = ("any days" if count else "n", int(r["window"]), "alla", outcome, group)
+            row["n_at_least"] = math.ceil(pub.bounds(key)[0] - TOLERANCE)
+            if count is not None:
+                k = r[f"{count}_{p}"]
+                row["n_with_days"] = np.nan if k.withheld else k.value
+            row.update(suppressed=c.withheld, reason=c.reason)
+            row.update({f"p{d}": np.nan if c.withheld else c.value[name]
+                        for d, name in names.items()})
+            rows.append(row)
+    return rows
+
+
+def days_among_with_days_table(pub: Publication,
                                outcomes: tuple[str, ...] = DAYS_OUTCOMES) -> pd.DataFrame:
     """Per outcome, window and group, among those with at least one day: their number and
-    the days at each of `DECILES` (R quantile type 7); drawn only where that number is
-    published and at least the release threshold."""
-    data = cohort[cohort["analysed"]]
-    rows = []
-    for r in _alla_rows(pub, outcomes):
-        w = data[data["window_months"] == r["window"]]
-        for group in GROUPS:
-            k = r[f"any_days_{_prefix(group)}"]
-            suppressed = k.withheld or k.value < pub.rules.min_cell
-            v = w.loc[w["Grupp"] == group, r["outcome"]].dropna().to_numpy(dtype=float)
-            v = v[v > 0]
-            row = {"outcome": r["outcome"], "window_months": int(r["window"]), "group": group,
-                   "n_with_days": np.nan if k.withheld else k.value, "suppressed": suppressed}
-            q = (np.quantile(v, np.array(DECILES) / 100) if len(v) and not suppressed
-                 else [np.nan] * len(DECILES))
-            row.update({f"p{d}": float(x) for d, x in zip(DECILES, q, strict=True)})
-            rows.append(row)
+    the days at each of `DECILES` (R quantile type 7), as published; a group below
+    `report.min_quantile_n` (or whose number is withheld) is a row with its reason."""
+    rows = [row for o in outcomes for row in _quantile_rows(
+        pub, o, "deciles", {d: f"p{d}" for d in DECILES}, "any_days")]
     return pd.DataFrame(rows)
 
 
@@ -184,12 +206,15 @@ def days_among_with_days(table: pd.DataFrame, language: str) -> plt.Figure:
             for _, r in part.iterrows():
                 if r["suppressed"]:
                     ax.plot([], [], color=PALETTE[r["group"]],
-                            label=f"{label(r['group'], language)}: "
-                                  + ("undertryckt" if language == "sv" else "suppressed"))
+                            label=f"{label(r['group'], language)}: {_suppressed(language)}")
                     continue
                 name = f"{label(r['group'], language)} (n = {int(r['n_with_days'])})"
                 ax.plot(r[cols].to_numpy(dtype=float), DECILES, marker="o", ms=3.5,
                         drawstyle="steps-post", color=PALETTE[r["group"]], label=name)
+            if part["suppressed"].all():  # an empty panel says so instead of a bare axis
+                ax.set_xticks([])
+                ax.text(0.5, 0.5, _suppressed(language), transform=ax.transAxes, ha="center",
+                        va="center", fontsize=9, color="#555555")
             ax.set_ylim(0, 100)
             ax.set_title(f"{label(outcome, language)}, {_window_label(w, language)}",
                          fontsize=8.5, wrap=True)
@@ -202,25 +227,31 @@ def days_among_with_days(table: pd.DataFrame, language: str) -> plt.Figure:
     return fig
 
 
-def days_distribution(cohort: pd.DataFrame, outcome: str, language: str,
-                      pub: Publication) -> plt.Figure:
-    """Box plots of days by group and window (whiskers 10th–90th percentile, no points);
-    a window and group whose summary the outcome table withholds is not drawn."""
-    data = cohort[cohort["analysed"]].copy()
-    shown = {(r["window"], g) for r in pub.outcomes
-             if r["stratum"] == "alla" and r["outcome"] == outcome
-             for g in GROUPS if not r[f"summary_{_prefix(g)}"].withheld}
-    data = data[[(int(w), str(g)) in shown for w, g in zip(data["window_months"],
-                                                            data["Grupp"], strict=True)]]
-    data["group"] = data["Grupp"].astype(str).map(lambda g: label(g, language))
-    data["window"] = data["window_months"].map(lambda m: f"≥ {m} mån" if language == "sv"
-                                               else f"≥ {m} mo")
+def days_distribution(table: pd.DataFrame, outcome: str, language: str) -> plt.Figure:
+    """Box plots of days by group and window from their published percentiles
+    (`days_percentiles_table`: box the quartiles, whiskers the 10th and 90th percentile,
+    interpolated, so no end is a person's value; no points); a withheld group is marked."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    sns.boxplot(data=data, x="window", y=outcome, hue="group", showfliers=False, whis=(10, 90),
-                palette={label(g, language): c for g, c in PALETTE.items()}, ax=ax)
+    windows = sorted(table["window_months"].unique())
+    for j, group in enumerate(GROUPS):
+        for i, w in enumerate(windows):
+            r = table[(table["window_months"] == w) & (table["group"] == group)].iloc[0]
+            xpos = i + (j - 0.5) * 0.4
+            if r["suppressed"]:
+                ax.text(xpos, 0, _suppressed(language), rotation=90, ha="center", va="bottom",
+                        fontsize=8)
+                continue
+            ax.bxp([{"whislo": r["p10"], "q1": r["p25"], "med": r["p50"], "q3": r["p75"],
+                     "whishi": r["p90"], "fliers": []}], positions=[xpos], widths=0.34,
+                   showfliers=False, patch_artist=True,
+                   boxprops={"facecolor": PALETTE[group]}, medianprops={"color": "black"})
+    ax.set_xticks(range(len(windows)))
+    ax.set_xticklabels([_window_label(w, language) for w in windows])
+    ax.set_xlim(-0.6, len(windows) - 0.4)
     ax.set_xlabel("")
     ax.set_ylabel(label(outcome, language))
-    ax.legend(title="")
+    ax.legend(handles=[Patch(color=PALETTE[g], label=label(g, language))
+                       for g in GROUPS], title="")
     return fig
 
 
@@ -232,20 +263,24 @@ def share_by_group(pub: Publication, language: str, by_sex: bool = False) -> plt
                          "Andel (%)" if language == "sv" else "Share (%)", language, 4)
 
 def forest_risk_difference(pub: Publication, language: str) -> plt.Figure:
-    """Risk differences (percentage points, Newcombe 95 % CI) across windows and strata; only
-    the differences the outcome tables publish."""
-    rows = [r for r in pub.outcomes if r["outcome"] == "employed_or_studying"
-            and not r["effect"].withheld and r["effect"].value is not None]
+    """Risk differences (percentage points, Newcombe 95 % CI) across windows and strata, as
+    the outcome tables publish them; a withheld difference is a row marked, not drawn."""
+    rows = _forest_rows(pub)
     fig, ax = plt.subplots(figsize=(7, 0.5 * max(len(rows), 2) + 1.2))
     ylabels = []
     for i, r in enumerate(rows[::-1]):
-        e = r["effect"].value
-        ax.errorbar(e["estimate"], i, xerr=[[e["estimate"] - e["low"]],
-                                            [e["high"] - e["estimate"]]],
-                    fmt="o", color=PALETTE[GROUP_INTERVENTION], capsize=3)
+        if r["effect"].withheld:
+            ax.text(0, i, _suppressed(language), ha="center", va="center", fontsize=8,
+                    bbox={"fc": "white", "ec": "none"})
+        else:
+            e = r["effect"].value
+            ax.errorbar(e["estimate"], i, xerr=[[e["estimate"] - e["low"]],
+                                                [e["high"] - e["estimate"]]],
+                        fmt="o", color=PALETTE[GROUP_INTERVENTION], capsize=3)
         win = f"≥ {r['window']} mån" if language == "sv" else f"≥ {r['window']} mo"
         ylabels.append(f"{label(r['stratum'], language)}, {win}")
     ax.axvline(0, color="grey", lw=1, ls="--")
+    ax.set_ylim(-0.6, len(ylabels) - 0.4)
     ax.set_yticks(range(len(ylabels)))
     ax.set_yticklabels(ylabels)
     ax.set_xlabel("Skillnad i andel i arbete eller studier, procentenheter (95 % KI)"
@@ -283,23 +318,24 @@ def consort(pub: Publication, window: int, language: str) -> plt.Figure:
     return fig
 
 
-def all_figures(cohort: pd.DataFrame, pub: Publication, out_dir: str | Path,
-                language: str, *, parallel: bool = True) -> dict[str, list[str]]:
+def all_figures(pub: Publication, out_dir: str | Path, language: str, *,
+                parallel: bool = True) -> dict[str, list[str]]:
     """Draw and save every report figure from the published cells, each with the table of its
-    numbers; returns name -> files (`parallel`: see `style.save_all`)."""
+    numbers; returns name -> files (`parallel`: see `style.save_all`). Every number comes
+    from `pub`: the figures never see a person-level row."""
     set_style()
     out = Path(out_dir)
     any_days = any_days_table(pub)
-    among = days_among_with_days_table(cohort, pub)
+    among = days_among_with_days_table(pub)
+    boxes = days_percentiles_table(pub, "sjukpenning_netdays")
     data = {"andel_med_dagar": any_days, "dagar_bland_dem_med_dagar": among,
-            "dagar_sjukpenning": days_percentiles_table(cohort, "sjukpenning_netdays", pub),
+            "dagar_sjukpenning": boxes,
             "andel_sysselsatta": share_table(pub),
             "andel_sysselsatta_kon": share_table(pub, by_sex=True),
             "forest_riskskillnad": risk_difference_table(pub),
             **{f"consort_{w}m": consort_table(pub, w) for w in pub.flow}}
     drawings = {
-        "dagar_sjukpenning": lambda: days_distribution(cohort, "sjukpenning_netdays", language,
-                                                       pub),
+        "dagar_sjukpenning": lambda: days_distribution(boxes, "sjukpenning_netdays", language),
         "andel_med_dagar": lambda: share_with_days(any_days, language),
         "dagar_bland_dem_med_dagar": lambda: days_among_with_days(among, language),
         "andel_sysselsatta": lambda: share_by_group(pub, language),
@@ -311,27 +347,10 @@ def all_figures(cohort: pd.DataFrame, pub: Publication, out_dir: str | Path,
             for name, paths in save_all(drawings, out, data, parallel=parallel).items()}
 
 
-def _shown_groups(pub: Publication, outcome: str) -> set[tuple[int, str]]:
-    """(window, group) whose days summary the outcome table publishes."""
-    return {(int(r["window"]), g) for r in _alla_rows(pub, (outcome,)) for g in GROUPS
-            if not r[f"summary_{_prefix(g)}"].withheld}
-
-
-def days_percentiles_table(cohort: pd.DataFrame, outcome: str, pub: Publication) -> pd.DataFrame:
-    """The numbers of a box plot: days at `BOX_PERCENTILES` per window and group, for the
-    groups the outcome table publishes."""
-    data = cohort[cohort["analysed"]]
-    shown = _shown_groups(pub, outcome)
-    rows = []
-    for window, w in data.groupby("window_months", sort=True):
-        for group in GROUPS:
-            if (int(window), group) not in shown:
-                continue
-            v = w.loc[w["Grupp"] == group, outcome].dropna().to_numpy(dtype=float)
-            q = np.quantile(v, np.array(BOX_PERCENTILES) / 100)
-            rows.append({"outcome": outcome, "window_months": int(window), "group": group,
-                         **{f"p{p}": float(x) for p, x in zip(BOX_PERCENTILES, q, strict=True)}})
-    return pd.DataFrame(rows)
+def days_percentiles_table(pub: Publication, outcome: str) -> pd.DataFrame:
+    """The numbers of a box plot: days at `BOX_PERCENTILES` per window and group, as the
+    outcome table publishes them (a withheld group empty, with its reason)."""
+    return pd.DataFrame(_quantile_rows(pub, outcome, "quantiles", BOX_PERCENTILES, None))
 
 
 def share_table(pub: Publication, by_sex: bool = False) -> pd.DataFrame:
@@ -357,15 +376,25 @@ def share_table(pub: Publication, by_sex: bool = False) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _forest_rows(pub: Publication) -> list[dict]:
+    """Outcome rows of the share employed or studying with a difference, published or not."""
+    return [r for r in pub.outcomes if r["outcome"] == "employed_or_studying"
+            and (r["effect"].withheld or r["effect"].value is not None)]
+
+
 def risk_difference_table(pub: Publication) -> pd.DataFrame:
-    """The numbers of `forest_risk_difference` (percentage points; withheld rows left out)."""
-    rows = [{"stratum": r["stratum"], "window_months": int(r["window"]),
-             "estimate": r["effect"].value["estimate"], "conf_low": r["effect"].value["low"],
-             "conf_high": r["effect"].value["high"]}
-            for r in pub.outcomes if r["outcome"] == "employed_or_studying"
-            and not r["effect"].withheld and r["effect"].value is not None]
-    return pd.DataFrame(rows, columns=["stratum", "window_months", "estimate", "conf_low",
-                                       "conf_high"])
+    """The numbers of `forest_risk_difference` (percentage points; a withheld difference
+    empty, with its reason)."""
+    rows = []
+    for r in _forest_rows(pub):
+        e = r["effect"]
+        v = e.value or {}
+        rows.append({"stratum": r["stratum"], "window_months": int(r["window"]),
+                     "suppressed": e.withheld, "reason": e.reason,
+                     "estimate": v.get("estimate", np.nan), "conf_low": v.get("low", np.nan),
+                     "conf_high": v.get("high", np.nan)})
+    return pd.DataFrame(rows, columns=["stratum", "window_months", "suppressed", "reason",
+                                       "estimate", "conf_low", "conf_high"])
 
 
 def consort_table(pub: Publication, window: int) -> pd.DataFrame:

@@ -143,16 +143,22 @@ def group_heading(pub: disclosure.Publication, group: str, language: str) -> str
     return label(group, language)
 
 
-def _summary_rows(cell: disclosure.SafeCell, language: str) -> list[tuple[str, str]]:
-    """'Median [IQR]' and 'Medel (SD)' sub-rows of a days summary (its mark when withheld)."""
+def _summary_rows(row: dict, prefix: str, language: str) -> list[tuple[str, str]]:
+    """'Median [IQR]' and 'Medel (SD)' sub-rows of a days summary, each its mark when
+    withheld (quantiles and means are decided apart)."""
     stats = STAT_LABELS[language]
-    if cell.withheld:
-        return [(stats["median_iqr"], cell.mark), (stats["mean_sd"], cell.mark)]
-    v = cell.value
-    return [(stats["median_iqr"], f"{number(v['median'], 1, language)} "
-             f"[{number(v['q1'], 1, language)}–{number(v['q3'], 1, language)}]"),
-            (stats["mean_sd"], f"{number(v['mean'], 1, language)} "
-             f"({number(v['sd'], 1, language)})")]
+    q, m = row[f"quantiles_{prefix}"], row[f"mean_{prefix}"]
+    median = q.mark if q.withheld else (
+        f"{number(q.value['median'], 1, language)} "
+        f"[{number(q.value['q1'], 1, language)}–{number(q.value['q3'], 1, language)}]")
+    mean = m.mark if m.withheld else (
+        f"{number(m.value['mean'], 1, language)} ({number(m.value['sd'], 1, language)})")
+    return [(stats["median_iqr"], median), (stats["mean_sd"], mean)]
+
+
+def _p(cell: disclosure.SafeCell, language: str) -> str:
+    """A p-value as printed: three decimals, or its mark when withheld."""
+    return cell.mark if cell.withheld else pvalue(cell.value, language)
 
 
 def _events_of_n(row: dict, prefix: str, language: str) -> str:
@@ -186,10 +192,10 @@ def outcome_display(pub: disclosure.Publication, window: int, *, language: str,
     for r in pub.outcomes:
         if r["window"] != window:
             continue
-        mark = notes.mark(r["test"], True, yates)
+        mark = "" if r["pvalue"].withheld else notes.mark(r["test"], True, yates)
         head = {c_stratum: label(r["stratum"], language), c_outcome: label(r["outcome"], language),
-                c_int: "", c_ctl: "", c_p: pvalue(r["pvalue"], language) + mark,
-                c_holm: pvalue(r["pvalue_holm"], language), c_eff: _effect(r, language)}
+                c_int: "", c_ctl: "", c_p: _p(r["pvalue"], language) + mark,
+                c_holm: _p(r["pvalue_holm"], language), c_eff: _effect(r, language)}
         if r["kind"] == "binary":
             head[c_outcome] += f", {stats['n_of_n']}"
             head[c_int] = _events_of_n(r, "int", language)
@@ -203,13 +209,14 @@ def outcome_display(pub: disclosure.Publication, window: int, *, language: str,
         rows.append({**blank, c_outcome: stats["n"], c_int: r["n_int"].text,
                      c_ctl: r["n_ctl"].text})
         levels.append(1)
-        for (name, v_int), (_, v_ctl) in zip(_summary_rows(r["summary_int"], language),
-                                             _summary_rows(r["summary_ctl"], language),
-                                             strict=True):
+        for (name, v_int), (_, v_ctl) in zip(_summary_rows(r, "int", language),
+                                             _summary_rows(r, "ctl", language), strict=True):
             rows.append({**blank, c_outcome: name, c_int: v_int, c_ctl: v_ctl})
             levels.append(1)
     lines = notes.lines()
-    if any(r["window"] == window and r.get("pvalue_holm") is not None for r in pub.outcomes):
+    if any(r["window"] == window and (r["pvalue_holm"].withheld
+                                      or r["pvalue_holm"].value is not None)
+           for r in pub.outcomes):
         lines.append(HOLM_NOTE[language])
     return _table(rows, levels, [c_int, c_ctl, c_p, c_holm, c_eff], lines)
 
@@ -235,15 +242,15 @@ def baseline_display(pub: disclosure.Publication, *, language: str,
         first = var not in seen
         seen.add(var)
         two_by_two = r["kind"] == "binary" or n_levels[var] == 2
-        p = (pvalue(r.get("pvalue"), language) + notes.mark(r.get("test"), two_by_two, yates)
+        p = (_p(r["pvalue"], language) + ("" if r["pvalue"].withheld else
+                                           notes.mark(r.get("test"), two_by_two, yates))
              if first else "")
         name = label(var, language)
         if r["kind"] == "days":
             rows.append({c_var: name, c_int: "", c_ctl: "", c_p: p})
             levels.append(0)
-            for (stat, v_int), (_, v_ctl) in zip(_summary_rows(r["summary_int"], language),
-                                                 _summary_rows(r["summary_ctl"], language),
-                                                 strict=True):
+            for (stat, v_int), (_, v_ctl) in zip(_summary_rows(r, "int", language),
+                                                 _summary_rows(r, "ctl", language), strict=True):
                 rows.append({c_var: stat, c_int: v_int, c_ctl: v_ctl, c_p: ""})
                 levels.append(1)
         elif r["kind"] == "binary":
@@ -322,12 +329,17 @@ def cell_name(key: tuple, language: str) -> str:
 
 
 def _column_name(column: str, language: str) -> str:
-    """'pct_ctl' -> 'Kontroll, %'; 'effect' -> the effect column's heading."""
-    if column == "effect":
-        return label("effect", language)
+    """'pct_ctl' -> 'Kontroll, %'; 'effect', 'pvalue', 'pvalue_holm' -> their headings;
+    'deciles_int' -> the figure's deciles among those with days."""
+    if column in ("effect", "pvalue", "pvalue_holm"):
+        return label({"pvalue": "p", "pvalue_holm": "p_holm"}.get(column, column), language)
     what, prefix = column.split("_")
     group = label(GROUP_INTERVENTION if prefix == "int" else GROUP_CONTROL, language)
-    return f"{group}, %" if what == "pct" else f"{group}, {label('median_iqr', language)}"
+    stat = {"pct": "%", "quantiles": label("median_iqr", language),
+            "mean": label("mean_sd", language),
+            "deciles": "deciler bland dem med minst en dag" if language == "sv"
+            else "deciles among those with at least one day"}[what]
+    return f"{group}, {stat}"
 
 
 def suppression_list(pub: disclosure.Publication, *, language: str) -> list[str]:
@@ -335,11 +347,15 @@ def suppression_list(pub: disclosure.Publication, *, language: str) -> list[str]
     reasons = {"sv": {disclosure.SMALL: "litet antal",
                       disclosure.COMPLEMENT: "sekundär undertryckning",
                       disclosure.REVEALS: "skulle avslöja ett undertryckt antal",
-                      disclosure.SMALL_GROUP: "gruppen är mindre än gränsen"},
+                      disclosure.SMALL_GROUP: "gruppen är mindre än gränsen",
+                      disclosure.FEW_FOR_QUANTILES: "färre personer än gränsen för kvantiler",
+                      disclosure.DOMINATED: "domineras av få personer"},
                "en": {disclosure.SMALL: "small count",
                       disclosure.COMPLEMENT: "complementary suppression",
                       disclosure.REVEALS: "would reveal a withheld count",
-                      disclosure.SMALL_GROUP: "group smaller than the threshold"}}[language]
+                      disclosure.SMALL_GROUP: "group smaller than the threshold",
+                      disclosure.FEW_FOR_QUANTILES: "fewer persons than the quantile threshold",
+                      disclosure.DOMINATED: "dominated by few persons"}}[language]
     return [f"{cell_name(key, language)} ({reasons[reason]})"
             for key, reason in pub.withheld_cells()]
 
@@ -350,16 +366,20 @@ def result_sentences(pub: disclosure.Publication, *, alpha: float, language: str
     alla = [r for r in pub.outcomes if r["stratum"] == "alla" and r["test"] != "none"]
     for r in alla:
         window = label("window", language).format(m=r["window"]).lower()
-        significant = r["pvalue"] < alpha
-        p = pvalue(r["pvalue"], language)
+        p = _p(r["pvalue"], language)
         p_text = f"p {p}" if p.startswith("<") else f"p = {p}"
-        if r["effect"].withheld or r["effect"].value is None:
+        cells = [r["effect"], r["pvalue"]] + [r[f"{stat}_{g}"] for g in ("int", "ctl") for stat in
+                                              (("pct",) if r["kind"] == "binary"
+                                               else ("quantiles", "mean"))]
+        if any(c.withheld for c in cells) or r["effect"].value is None:
+            p_note = "" if r["pvalue"].withheld else f" ({p_text})"
             out.append(("Under " + window + f" redovisas inte skillnaden för "
-                        f"{label(r['outcome'], language).lower()} av sekretesskäl ({p_text})."
+                        f"{label(r['outcome'], language).lower()} av sekretesskäl{p_note}."
                         ) if language == "sv" else
                        (f"In the {window}, the difference in "
-                        f"{label(r['outcome'], language).lower()} is suppressed ({p_text})."))
+                        f"{label(r['outcome'], language).lower()} is suppressed{p_note}."))
             continue
+        significant = r["pvalue"].value < alpha
         estimate = r["effect"].value["estimate"]
         diff = abs(estimate)
         if r["kind"] == "binary":
@@ -380,7 +400,8 @@ def result_sentences(pub: disclosure.Publication, *, alpha: float, language: str
                         f"{number(pct_ctl, 1, language)} per cent, {p_text}); the difference "
                         f"was {'' if significant else 'not '}statistically significant.")
         else:
-            v_int, v_ctl = r["summary_int"].value, r["summary_ctl"].value
+            v_int = {**r["quantiles_int"].value, **r["mean_int"].value}
+            v_ctl = {**r["quantiles_ctl"].value, **r["mean_ctl"].value}
             name = label(r["outcome"], language).lower()
             if language == "sv":
                 text = (f"Under {window} var medianen för {name} "
@@ -498,25 +519,27 @@ CAPTIONS = {
            "forest_riskskillnad": "Skillnad i andel i arbete eller studier (intervention minus "
            "kontroll), procentenheter med Newcombes 95 % KI.",
            "dagar_sjukpenning": "Nettodagar med sjukpenning per grupp (låda: kvartiler; "
-           "morrhår: 10:e–90:e percentilen).",
+           "morrhår: 10:e–90:e percentilen; grupper under {q} personer visas inte).",
            "consort": "Flöde av deltagare, kalenderåret minst {m} månader efter randomisering.",
            "andel_med_dagar": "Andel med minst en nettodag per grupp och fönster (95 % "
            "Wilson-intervall).",
            "dagar_bland_dem_med_dagar": "Nettodagar bland dem med minst en dag: kumulativ andel "
-           "vid 10:e–90:e percentilen per grupp."},
+           "vid 10:e–90:e percentilen per grupp; grupper med färre än {q} personer med dagar "
+           "visas inte."},
     "en": {"andel_sysselsatta": "Share mainly employed or studying by group and window "
            "(95% Wilson intervals).",
            "andel_sysselsatta_kon": "As above, for women and men.",
            "forest_riskskillnad": "Difference in the share employed or studying (intervention "
            "minus control), percentage points with Newcombe 95% CI.",
            "dagar_sjukpenning": "Net days of sickness benefit by group (box: quartiles; "
-           "whiskers: 10th–90th percentile).",
+           "whiskers: 10th–90th percentile; groups below {q} persons are not shown).",
            "consort": "Flow of participants, calendar year at least {m} months after "
            "randomisation.",
            "andel_med_dagar": "Share with at least one net day by group and window (95% Wilson "
            "intervals).",
            "dagar_bland_dem_med_dagar": "Net days among those with at least one day: cumulative "
-           "share at the 10th–90th percentiles by group."},
+           "share at the 10th–90th percentiles by group; groups with fewer than {q} persons "
+           "with days are not shown."},
 }
 
 #: Figures in the appendix after the CONSORT diagrams (one per window), in order.
@@ -576,7 +599,9 @@ class ReportText:
         """'Figur N. …' for a figure file stem."""
         key, months = ("consort", name[len("consort_"):-1]) if name.startswith("consort_") \
             else (name, None)
-        return f"{self._ref('figure', [name])}. {CAPTIONS[self.language][key].format(m=months)}"
+        q = disclosure.Rules.from_params(self.params["report"]).min_quantile_n
+        caption = CAPTIONS[self.language][key].format(m=months, q=q)
+        return f"{self._ref('figure', [name])}. {caption}"
 
     def reference(self, section: str) -> str:
         """The sentence that points the reader to a section's numbered tables and figures."""
@@ -685,6 +710,7 @@ class ReportText:
     def suppression_text(self, suppressed: list[str]) -> str:
         """The release rules applied, then every withheld cell by name and reason."""
         r = self.params["report"]
+        rules = disclosure.Rules.from_params(r)
         m = r["min_cell"]
         zeros = r.get("zeros_disclosive", False)
         low = 0 if zeros else 1
@@ -697,9 +723,11 @@ class ReportText:
                     "fönstren, analyserade mot tabellernas n). Ytterligare celler undertrycks "
                     "(visas som \"–\") tills en granskning med linjärprogrammering (som i "
                     "tau-ARGUS och sdcTable) visar att inget litet antal kan räknas fram eller "
-                    f"ringas in snävare än {low}–{m - 1}. Andelar, skillnader, medianer och "
-                    "styrkeberäkningar som skulle avslöja ett undertryckt antal visas inte heller. "
-                    "Testen är beräknade på de verkliga antalen.")
+                    f"ringas in snävare än {low}–{m - 1}. Andelar, skillnader, konfidensintervall, "
+                    "p-värden, medianer och styrkeberäkningar som skulle avslöja ett undertryckt "
+                    "antal visas inte heller (de är funktioner av antalen); Holm-justerade "
+                    "p-värden visas bara när alla p-värden i deras grupp visas. Testen är "
+                    "beräknade på de verkliga antalen. " + rules.describe("sv"))
             none = "Inga celler undertrycktes."
         else:
             head = (f"Rules: counts below {m} are not published"
@@ -710,9 +738,11 @@ class ReportText:
                     "windows, analysed against the tables' n). Further cells are withheld "
                     "(shown as \"–\") until a linear-programming audit (as in tau-ARGUS and "
                     "sdcTable) shows that no small count can be derived or narrowed below "
-                    f"{low}–{m - 1}. Shares, differences, medians and power figures that would "
-                    "reveal a withheld count are not shown either. Tests are computed on the "
-                    "real counts.")
+                    f"{low}–{m - 1}. Shares, differences, confidence intervals, p-values, "
+                    "medians and power figures that would reveal a withheld count are not shown "
+                    "either (they are functions of the counts); Holm-adjusted p-values are shown "
+                    "only when every p-value of their group is. Tests are computed on the real "
+                    "counts. " + rules.describe("en"))
             none = "No cells were suppressed."
         items = "\n".join(f"- {s}" for s in suppressed) if suppressed else none
         return f"{head}\n\n{items}"

@@ -14,16 +14,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ...contract import BAS_EMPLOYED_OR_STUDYING, GROUP_CONTROL, GROUP_INTERVENTION, PERSON_KEY
+from ...contract import (
+    BAS_EMPLOYED_OR_STUDYING,
+    DIAGNOSIS_GROUPS,
+    GROUP_CONTROL,
+    GROUP_INTERVENTION,
+    PERSON_KEY,
+)
 from ...io import atomic_outputs
 
-DIAGNOSIS_GROUPS = {
-    "Depression": 0.45,
-    "Ångestsyndrom": 0.25,
-    "Bipolär sjukdom": 0.10,
-    "PTSD": 0.10,
-    "Neuropsykiatrisk funktionsnedsättning": 0.10,
-}
+#: The share of each of the contract's diagnosis groups (`contract.DIAGNOSIS_GROUPS`).
+DIAGNOSIS_SHARES = (0.45, 0.25, 0.10, 0.10, 0.10)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def generate(spec: SyntheticSpec) -> dict[str, pd.DataFrame]:
     rand_year = np.concatenate([rand_date.year.to_numpy(),
                                 rng.integers(2017, 2020, size=n_all - n)])
     birth_year = rand_year - age
-    diagnosis = rng.choice(list(DIAGNOSIS_GROUPS), p=list(DIAGNOSIS_GROUPS.values()), size=n)
+    diagnosis = rng.choice(list(DIAGNOSIS_GROUPS), p=list(DIAGNOSIS_SHARES), size=n)
     has_employer = rng.random(n) < 0.6
 
     randomisation = pd.DataFrame({
