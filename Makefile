@@ -19,8 +19,15 @@ BUNDLE_DIR ?= dist
 STUDIES := uppsala caseload stockholm risk
 # `make report STUDY=caseload` builds one study; `make stage STAGE=analyse` is the Uppsala study's
 STUDY ?= $(STUDIES)
+# Each study's appendix, reports/<study>/<name>.html (bilaga unless named here), and beside it
+# its PDF and Word versions (`make pdf`, `make docx`), rebuilt whenever the HTML is newer.
+APPENDIX_caseload := sammanstallning
+appendix = reports/$(1)/$(or $(APPENDIX_$(1)),bilaga)
+PDFS := $(foreach s,$(STUDY),$(call appendix,$(s)).pdf)
+DOCXS := $(foreach s,$(STUDY),$(call appendix,$(s)).docx)
+HAVE_CHROMIUM := command -v chromium || command -v chromium-browser || command -v google-chrome
 
-.PHONY: setup report check-data stage strip lab test pdf verify reference bundle worker export
+.PHONY: setup report refresh-formats check-data stage strip lab test pdf docx verify reference bundle worker export
 
 $(STAMP): requirements.lock pyproject.toml
 	@if [ -n "$(OFFLINE)" ] && [ ! -d "$(WHEELS)" ]; then \
@@ -53,6 +60,19 @@ report: strip
 	$(RUN) $(BIN)/dvc repro $(foreach s,$(STUDY),notebooks/$(s)/dvc.yaml:report) || { \
 	  $(RUN) $(BIN)/python -m rehabkoord.clean >/dev/null; exit 1; }
 	@$(foreach s,$(STUDY),for f in reports/$(s)/*.html; do echo "Appendix ($(s)): $(CURDIR)/$$f"; done;)
+	@$(MAKE) --no-print-directory refresh-formats
+
+# A PDF or Word version older than its appendix is rebuilt (a PDF only where Chromium is
+# installed, else named with the command that rebuilds it): none is left stale silently.
+refresh-formats:
+	@for f in $(wildcard $(DOCXS)); do \
+	  $(MAKE) -q "$$f" 2>/dev/null || $(MAKE) --no-print-directory "$$f"; done
+	@for f in $(wildcard $(PDFS)); do \
+	  study=$${f#reports/}; study=$${study%%/*}; \
+	  if $(MAKE) -q "$$f" 2>/dev/null; then :; \
+	  elif { $(HAVE_CHROMIUM); } >/dev/null 2>&1; then $(MAKE) --no-print-directory "$$f"; \
+	  else echo "Out of date: $$f is older than its appendix (\`make pdf STUDY=$$study\` rebuilds it with chromium)" >&2; fi; \
+	done
 
 # Check the delivery params.yaml points at, print every problem or the flow; writes nothing.
 check-data: $(STAMP)
@@ -79,11 +99,29 @@ lab: $(STAMP) $(LAB)/jupyter
 worker: $(STAMP)
 	$(RUN) $(BIN)/python -m rehabkoord.worker
 
+# `make pdf` / `make docx`: every study's appendix as PDF (printed by Debian's Chromium, which is
+# installed with apt-get when missing) or Word (python-docx, nothing to install); STUDY=<study>
+# for one. Each is rebuilt from its HTML whenever the HTML is newer.
 pdf: report
-	command -v chromium >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	@{ $(HAVE_CHROMIUM); } >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
-	$(RUN) $(BIN)/python -m rehabkoord.render pdf reports/uppsala/bilaga.html reports/uppsala/bilaga.pdf
-	@echo "PDF: $(CURDIR)/reports/uppsala/bilaga.pdf"
+	@$(MAKE) --no-print-directory $(PDFS)
+	@$(foreach f,$(PDFS),echo "PDF: $(CURDIR)/$(f)";)
+
+docx: report
+	@$(MAKE) --no-print-directory $(DOCXS)
+	@$(foreach f,$(DOCXS),echo "Word: $(CURDIR)/$(f)";)
+
+reports/%.pdf: reports/%.html | $(STAMP)
+	$(RUN) $(BIN)/python -m rehabkoord.render pdf $< $@
+
+reports/%.docx: reports/%.html | $(STAMP)
+	$(RUN) $(BIN)/python -m rehabkoord.word $< $@
+
+# The appendix itself is DVC's output (`make report`): never made, nor deleted, by make.
+.PRECIOUS: reports/%.html
+reports/%.html:
+	@echo "$@ is missing: \`make report\` writes it" >&2; exit 1
 
 # What may leave SCB's environment: each study's reports/<study>/ checked (rehabkoord.export) and
 # gathered with its output-check report in dist/export/<study>/ and dist/export/<study>.zip.

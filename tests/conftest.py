@@ -1,4 +1,5 @@
-"""Shared fixtures: a synthetic delivery on disk, and R for cross-checks."""
+"""Shared fixtures: a synthetic delivery on disk, R for cross-checks, and one executed pipeline
+of every study (`built`) for the slow tests that read its outputs."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from pipeline_helpers import copy_project, dvc
 
 from rehabkoord.studies.uppsala import analysis, synth
 
@@ -87,3 +89,17 @@ def run_r():
         return done.stdout
 
     return run
+
+
+@pytest.fixture(scope="session")
+def built_run(tmp_path_factory) -> tuple[Path, str]:
+    """Every study's pipeline run once (`dvc repro`) in a temporary copy of the working tree,
+    and what DVC printed. Tests only read it; one that changes something works in its own
+    copy (`pipeline_helpers.copy_built`)."""
+    project = copy_project(tmp_path_factory.mktemp("run_a"))
+    return project, dvc("repro", cwd=project).stdout
+
+
+@pytest.fixture(scope="session")
+def built(built_run) -> Path:
+    return built_run[0]

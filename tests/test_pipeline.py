@@ -1,6 +1,6 @@
 """The pipeline end to end: caching, determinism, faults, privacy.
 
-One executed pipeline (`built`, a session fixture in a temporary copy) is shared by every test
+One executed pipeline (`built`, a session fixture of conftest.py in a temporary copy) is shared by every test
 that only reads its outputs; a test that changes parameters, code or data works in its own
 copy of that run (`copy_built`) and re-runs only what its change invalidates. Only the
 determinism and small-data tests run the whole pipeline again. Marked `slow`.
@@ -46,14 +46,11 @@ def changed_stages(project: Path) -> set[str]:
     return {short_name(name) for name in status if name.startswith("notebooks/uppsala/")}
 
 
-@pytest.fixture(scope="session")
-def built(tmp_path_factory) -> Path:
-    project = copy_project(tmp_path_factory.mktemp("run_a"))
-    done = dvc("repro", cwd=project)  # every study
-    ran = stages_run(done.stdout)
+def test_one_run_builds_every_stage(built_run):
+    """`built` (conftest.py, shared with the print and Word tests): one `dvc repro`."""
+    ran = stages_run(built_run[1])
     assert sorted(s for s in ran if ":" not in s) == sorted(STAGES)
     assert "caseload:report" in ran
-    return project
 
 
 @pytest.fixture()

@@ -178,6 +178,10 @@ NOT_RUN = {
     "make check-data": "needs a delivery in data.dir (tests/test_clean.py runs the check)",
     "make export STUDY=uppsala": "runs the pipeline first (test_pipeline.py runs the export "
                                  "command on every study)",
+    "make pdf STUDY=stockholm": "runs the pipeline first, then Chromium (test_render.py prints "
+                                "every study's appendix; test_word.py runs the Makefile rule)",
+    "make docx STUDY=stockholm": "runs the pipeline first (test_word.py builds every study's "
+                                 "document and runs the Makefile rule)",
 }
 
 

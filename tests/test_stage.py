@@ -4,6 +4,7 @@ message alone; other errors keep their traceback."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,7 @@ def test_contract_failure_prints_only_its_message(tmp_path):
     cells = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells
     errors = [o.ename for c in cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert errors == ["ValidationError"]  # the executed copy keeps it
+    assert re.fullmatch(r"stage in\.ipynb: failed after \d+\.\d s", done.stdout.splitlines()[-1])
 
 
 @pytest.mark.parametrize("code", ["1 / 0", "raise ValueError('not a contract')"])
@@ -72,3 +74,21 @@ def test_a_stage_leaves_the_users_ipython_history_alone(tmp_path):
     assert nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[1].outputs[0].data == {
         "text/plain": "2"}
     assert not list(profile.rglob("history.sqlite"))
+
+
+def test_a_stage_says_when_it_starts_and_how_long_it_took(tmp_path):
+    """A first run of a long stage (the risk model's fit) is not silent."""
+    done = run_stage(tmp_path, "import time\ntime.sleep(0.3)")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "stage in.ipynb: started"
+    assert re.fullmatch(r"stage in\.ipynb: finished in \d+\.\d s", lines[-1])
+    assert float(lines[-1].split()[-2]) >= 0.3
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(0.04, "0.0 s"), (12.34, "12.3 s"),
+                                                (59.94, "59.9 s"), (185.4, "3 min 05 s")])
+def test_elapsed_reads_as_seconds_then_minutes(seconds, text):
+    from rehabkoord.stage import elapsed
+
+    assert elapsed(seconds) == text

@@ -1,9 +1,12 @@
-"""The house style's files: the same bytes whether figures are saved in one process or two,
-and a figure that fails in the second process is reported, never left out silently."""
+"""The house style: axis numbers in the report language's format on every figure (decimal
+comma, thin-space thousands, log ticks as plain numbers); the same file bytes whether figures
+are saved in one process or two, and a figure that fails in the second process is reported,
+never left out silently."""
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 
@@ -94,3 +97,77 @@ def test_one_process_when_asked(tmp_path, monkeypatch):
     drawings, data = _figures(3)
     saved = style.save_all(drawings, tmp_path, data, parallel=False)
     assert all(p.exists() for paths in saved.values() for p in paths)
+
+
+@pytest.fixture
+def house():
+    """The house style in Swedish again after each test (the language is process-wide)."""
+    yield style
+    style.set_style("sv")
+
+
+def _labels(ax, axis: str = "x", which: str = "major") -> list[str]:
+    """The labels of the ticks in view, as drawn."""
+    ax.figure.canvas.draw()
+    low, high = sorted(getattr(ax, f"get_{axis}lim")())
+    ticks = getattr(ax, f"get_{axis}ticklabels")(minor=which == "minor")
+    return [t.get_text() for t in ticks if low <= t.get_position()[axis == "y"] <= high]
+
+
+@pytest.mark.parametrize(("text", "language", "expected"), [
+    ("0.25", "sv", "0,25"), ("−12500", "sv", "−12\u2009500"), ("2018", "sv", "2018"),
+    ("1234567.5", "sv", "1\u2009234\u2009567,5"), ("12500", "en", "12,500"), ("0.5", "en", "0.5"),
+    ("1e6", "sv", "1e6"), ("", "sv", "")])
+def test_tick_text_writes_numbers_in_the_language(text, language, expected):
+    assert style.tick_text(text, language) == expected
+
+
+def test_a_figure_drawn_after_set_style_has_swedish_axis_numbers(house, tmp_path):
+    """No figure function sets a formatter: the house's linear scale does it, into the SVG."""
+    house.set_style()
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([0, 0.5], [0, 25000])
+    assert _labels(ax, "x") == ["0,0", "0,1", "0,2", "0,3", "0,4", "0,5"]
+    assert _labels(ax, "y") == ["0", "5000", "10\u2009000", "15\u2009000", "20\u2009000",
+                                "25\u2009000"]
+    svg = style.save(fig, tmp_path / "andel")[1].read_text(encoding="utf-8")
+    drawn = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert "0,3" in drawn and "10\u2009000" in drawn
+    assert not [t for t in drawn if re.fullmatch(r"[−-]?\d+\.\d+", t)]
+
+
+def test_english_figures_keep_decimal_points(house):
+    house.set_style("en")
+    fig, ax = plt.subplots()
+    ax.plot([0, 0.5], [0, 25000])
+    assert "0.3" in _labels(ax, "x") and "10,000" in _labels(ax, "y")
+    plt.close(fig)
+
+
+@pytest.mark.parametrize(("limits", "expected"), [
+    ((0.56, 2.46), ["0,7", "1", "1,5", "2"]),  # a forest plot of hazard ratios
+    ((0.3, 3.4), ["0,5", "1", "2"]),
+    ((0.0005, 6000), ["0,001", "0,01", "0,1", "1", "10", "100", "1000"])])
+def test_log_axes_read_as_plain_numbers(house, limits, expected):
+    house.set_style()
+    fig, ax = plt.subplots(figsize=(6, 2))
+    ax.set_xscale("log")
+    ax.set_xlim(*limits)
+    assert _labels(ax) == expected
+    assert not any(_labels(ax, which="minor"))  # no "6 × 10⁻¹" between them
+    plt.close(fig)
+
+
+def test_ticks_a_figure_labels_itself_keep_their_labels(house):
+    house.set_style()
+    fig, ax = plt.subplots()
+    ax.set_xscale("log")
+    ax.set_xlim(0.5, 2)
+    ax.set_xticks([0.75, 1.5], ["0,75 (egen)", "1,50 (egen)"])
+    assert _labels(ax) == ["0,75 (egen)", "1,50 (egen)"]
+    plt.close(fig)
+
+
+def test_an_unknown_language_is_refused(house):
+    with pytest.raises(ValueError, match="report language 'de'"):
+        house.set_style("de")

@@ -363,14 +363,18 @@ def atomic_outputs(*targets: str | Path) -> Iterator[list[Path]]:
     """Temporary paths for `targets`, renamed into place only if the block finishes.
 
     A crash or an exception leaves earlier outputs untouched and no half-written file that
-    a later ``dvc repro`` could trust.
+    a later ``dvc repro`` could trust. Each file gets the mode a plain `open` would give it
+    under the user's umask (mkstemp's own is 0600: an appendix others could not read).
     """
     finals = [Path(t) for t in targets]
     temps = []
+    umask = os.umask(0o077)
+    os.umask(umask)
     for final in finals:
         final.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
         os.close(fd)
+        os.chmod(tmp, 0o666 & ~umask)
         temps.append(Path(tmp))
     try:
         yield temps

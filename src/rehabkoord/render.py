@@ -79,8 +79,15 @@ CSS = """
     .jp-Cell, .jp-OutputArea, .jp-OutputArea-child, .jp-OutputArea-output, .jp-Cell-outputWrapper,
     .jp-Cell-outputArea, .jp-RenderedHTMLCommon { overflow: visible !important;
       display: block; padding: 0 !important; margin: 0 !important; }
-    h1, h2, h3, h4, caption, h2 + p { break-after: avoid; page-break-after: avoid; }
+    h1, h2, h3, h4, caption { break-after: avoid; page-break-after: avoid; }
+    /* a heading that ends its cell's output stays with what follows in the next output */
+    .jp-OutputArea-child:has(> .jp-RenderedHTMLCommon > :is(h1, h2, h3, h4):last-child),
+    .jp-Cell:has(.jp-OutputArea-child:last-child > .jp-RenderedHTMLCommon
+                 > :is(h1, h2, h3, h4):last-child) { break-after: avoid; page-break-after: avoid; }
     h2 { margin-top: 1.1rem; }
+    /* JupyterLab's headings have line-height 1: the ring of "Å" rises above the line, and
+       Chromium paints it at the foot of the page before one that starts with the heading */
+    h1, h2, h3, h4 { line-height: 1.3 !important; }
     p { orphans: 3; widows: 3; }
     table { font-size: 8pt; width: 100%; overflow: visible; }
     thead { display: table-header-group; }
@@ -109,6 +116,23 @@ def print_css(study: str, title: str, language: str) -> str:
             .replace("__PAGE__", words["page"]).replace("__OF__", words["of"]))
 
 
+def appendix_title(report: dict, language: str) -> str:
+    """The appendix's title (page title, running header): `report.title`, else
+    `report.title_note` – "statistisk analys"; with neither, "Bilaga – statistisk analys"
+    (never a header that starts with a dash)."""
+    if report.get("title"):
+        return report["title"]
+    note = report.get("title_note") or ("Bilaga" if language == "sv" else "Appendix")
+    return f"{note} – " + ("statistisk analys" if language == "sv" else "statistical analysis")
+
+
+def running_header(params: dict, language: str) -> tuple[str, str]:
+    """(left, right) of every printed page's header: the study's name (`study.name`, else
+    `report.organisation`) and the appendix's title."""
+    name = (params.get("study") or {}).get("name") or params["report"].get("organisation", "")
+    return name, appendix_title(params["report"], language)
+
+
 def table_of_contents(body: str, language: str) -> str:
     """Insert a linked list of the second-level headings before the first of them."""
     headings = re.findall(r'<h2 id="([^"]+)">(.*?)<a class="anchor-link"', body, flags=re.S)
@@ -122,9 +146,11 @@ def table_of_contents(body: str, language: str) -> str:
 
 
 def figure_html(svg_file: str | Path, caption: str, alt: str) -> str:
-    """A figure and its caption as one block (printed on one page), the SVG embedded."""
+    """A figure and its caption as one block (printed on one page), the SVG embedded; the
+    file's name in `data-file`, by which the Word version finds the figure's PNG."""
     data = base64.b64encode(Path(svg_file).read_bytes()).decode("ascii")
-    return (f'<figure class="figur"><img src="data:image/svg+xml;base64,{data}" '
+    return (f'<figure class="figur" data-file="{html_escape(Path(svg_file).name)}">'
+            f'<img src="data:image/svg+xml;base64,{data}" '
             f'alt="{html_escape(alt)}"><figcaption>{html_escape(caption)}</figcaption></figure>')
 
 
@@ -174,9 +200,7 @@ def html(notebook: str | Path, out: str | Path, language: str | None = None, *,
                             exclude_output_prompt=True)
     exporter.environment.bytecode_cache = template_cache()
     body, _ = exporter.from_notebook_node(nb)
-    title = params["report"].get("title") or f"{params['report'].get('title_note', '')} – " + (
-        "statistisk analys" if language == "sv" else "statistical analysis")
-    name = params.get("study", {}).get("name") or params["report"].get("organisation", "")
+    name, title = running_header(params, language)
     body = body.replace("</head>", provenance.html_meta(provenance.collect(output=out))
                         + print_css(name, title, language) + "</head>", 1)
     body = table_of_contents(body, language)

@@ -8,13 +8,15 @@ The executed notebook has the same outputs as under a separate kernel (inline fi
 rich displays). A contract failure (`rehabkoord.io.DeliveryError` and its subclasses) ends the
 stage with only its message on stderr and exit status 1; any other error keeps its traceback.
 While a warm worker runs (`rehabkoord.worker`), the command runs in a fork of it instead, with
-the libraries already imported.
+the libraries already imported. A stage says on stdout when it starts and how long it took
+(a first run of a model fit takes minutes; silence looks like a hang).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from contextlib import contextmanager
 
 from . import worker
@@ -112,14 +114,30 @@ def execute(notebook: str | Path, executed: str | Path) -> None:
     scrub(executed)
 
 
+def elapsed(seconds: float) -> str:
+    """`0.4 s`, `12.3 s`, `3 min 05 s`: a stage's run time as the progress line prints it."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
 def run(notebook: str | Path, executed: str | Path) -> int:
-    """`execute`, turning a contract failure into its message on stderr and a non-zero exit."""
+    """`execute`, turning a contract failure into its message on stderr and a non-zero exit;
+    its start and its end, with the time taken, are printed on stdout."""
+    name = Path(notebook).name
+    started = time.monotonic()
+    print(f"stage {name}: started", flush=True)
+    outcome = "failed after"
     try:
         execute(notebook, executed)
+        outcome = "finished in"
     except DeliveryError as err:
         sys.stderr.write(f"{err}\n")
         sys.stderr.flush()
         return CONTRACT_FAILURE
+    finally:
+        print(f"stage {name}: {outcome} {elapsed(time.monotonic() - started)}", flush=True)
     return 0
 
 

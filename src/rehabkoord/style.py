@@ -1,9 +1,12 @@
-"""The house style of every study's figures: one theme, deterministic files, PNG + SVG + the
-figure's numbers as CSV, each stamped with its provenance."""
+"""The house style of every study's figures: one theme, numbers on the axes in the report
+language's format, deterministic files, PNG + SVG + the figure's numbers as CSV, each stamped
+with its provenance."""
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable, Mapping
@@ -13,6 +16,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.scale as mscale  # noqa: E402
+import matplotlib.ticker as mticker  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
@@ -22,12 +27,122 @@ from . import provenance  # noqa: E402
 ARM_COLOURS = ("#1b6f8a", "#d08c2e")
 
 
-def set_style() -> None:
-    """The house style; deterministic SVG ids and no timestamps in saved files."""
+#: Decimal mark and thousands separator of axis numbers: Swedish writes 0,25 and 12 500
+#: (a thin space, as Språkrådet and SI recommend); English 0.25 and 12,500.
+NUMBER_MARKS = {"sv": (",", "\u2009"), "en": (".", ",")}
+#: Digits of a whole number from which thousands are grouped: four-digit numbers stay whole
+#: (Språkrådet allows it, and years on an axis must read 2018, not 2 018).
+GROUP_FROM_DIGITS = 5
+
+_language = "sv"
+
+
+def tick_text(text: str, language: str) -> str:
+    """Every plain number in `text` (as matplotlib writes it: `0.25`, `−12500`) in the
+    language's format: decimal comma and thin-space thousands in Swedish."""
+    decimal, thousands = NUMBER_MARKS[language]
+
+    def local(m: re.Match) -> str:
+        whole, fraction = m.group(1), m.group(2)
+        if len(whole) >= GROUP_FROM_DIGITS:
+            whole = f"{int(whole):,}".replace(",", thousands)
+        return whole + (decimal + fraction if fraction is not None else "")
+
+    return re.sub(r"(?<![\d.])(\d+)(?:\.(\d+))?", local, text)
+
+
+class HouseFormatter(mticker.ScalarFormatter):
+    """matplotlib's default tick labels (its decimals, offset and scale), written in the report
+    language's number format."""
+
+    def __init__(self, language: str | None = None) -> None:
+        super().__init__()
+        self.language = language or _language
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return tick_text(super().__call__(x, pos), self.language)
+
+    def get_offset(self) -> str:
+        return tick_text(super().get_offset(), self.language)
+
+
+class LogNumberFormatter(mticker.Formatter):
+    """A log axis's ticks as plain numbers (0,5  1  2  10), not powers of ten (2 × 10⁰)."""
+
+    def __init__(self, language: str | None = None) -> None:
+        self.language = language or _language
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        if x <= 0 or not math.isfinite(x):
+            return ""
+        digits = max(0, -math.floor(math.log10(x) + 1e-9)) + 1
+        text = f"{round(x, digits):.{digits}f}".rstrip("0").rstrip(".")
+        return tick_text(text.replace("-", "\u2212"), self.language)
+
+
+class ReadableLogLocator(mticker.LogLocator):
+    """Ticks of a log axis that a reader can name: powers of ten over wide ranges; over a
+    range of a decade or two (hazard and odds ratios) the 1–2–5 series, or 1–1,5–2–3–5–7
+    when fewer than three of those fall in view."""
+
+    SERIES = ((1.0,), (1.0, 2.0, 5.0), (1.0, 1.5, 2.0, 3.0, 5.0, 7.0))
+
+    def __init__(self) -> None:
+        super().__init__(base=10.0)
+
+    def tick_values(self, vmin: float, vmax: float) -> list[float]:
+        vmin, vmax = sorted((vmin, vmax))
+        if vmin <= 0 or not math.isfinite(vmax) or math.log10(vmax / vmin) > 3:
+            return super().tick_values(vmin, vmax)
+        low, high = math.floor(math.log10(vmin)) - 1, math.ceil(math.log10(vmax)) + 1
+        for series in self.SERIES:
+            ticks = [m * 10.0**e for e in range(low, high + 1) for m in series]
+            inside = [t for t in ticks if vmin * (1 - 1e-9) <= t <= vmax * (1 + 1e-9)]
+            if len(inside) >= 3 or series is self.SERIES[-1]:
+                return ticks
+        return ticks  # unreachable: the last series returns
+
+
+class HouseLinearScale(mscale.LinearScale):
+    """matplotlib's linear scale with the house's number format on its major ticks."""
+
+    def __init__(self) -> None:  # no axis parameter: matplotlib 3.11 deprecates it
+        super().__init__(None)
+
+    def set_default_locators_and_formatters(self, axis) -> None:
+        super().set_default_locators_and_formatters(axis)
+        axis.set_major_formatter(HouseFormatter())
+
+
+class HouseLogScale(mscale.LogScale):
+    """matplotlib's log scale with readable ticks: plain numbers, unlabelled minor ticks."""
+
+    def __init__(self, *, base: float = 10, subs=None, nonpositive: str = "clip") -> None:
+        super().__init__(None, base=base, subs=subs, nonpositive=nonpositive)
+
+    def set_default_locators_and_formatters(self, axis) -> None:
+        super().set_default_locators_and_formatters(axis)
+        if self.base == 10:
+            axis.set_major_locator(ReadableLogLocator())
+            axis.set_major_formatter(LogNumberFormatter())
+            axis.set_minor_formatter(mticker.NullFormatter())
+
+
+def set_style(language: str = "sv") -> None:
+    """The house style; deterministic SVG ids and no timestamps in saved files; axis numbers
+    in `language`'s format on every axis drawn afterwards (the "linear" and "log" scales are
+    registered as the house's, so a figure function needs no formatter of its own; ticks a
+    figure labels itself keep its labels)."""
+    global _language
+    if language not in NUMBER_MARKS:
+        raise ValueError(f"report language {language!r}: expected one of {sorted(NUMBER_MARKS)}")
+    _language = language
     sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)
     plt.rcParams.update({"svg.hashsalt": "rehabkoord", "figure.dpi": 100,
                          "savefig.dpi": 200, "font.family": "DejaVu Sans",
                          "svg.fonttype": "none"})  # text stays text: searchable in the PDF
+    for scale in (HouseLinearScale, HouseLogScale):
+        mscale.register_scale(scale)
 
 
 def _paths(stem: Path, data: pd.DataFrame | None) -> list[Path]:
