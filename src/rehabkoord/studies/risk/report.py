@@ -588,7 +588,7 @@ def all_figures(res: Results, rules: Rules, out_dir: str | Path, language: str,
                 eff: EffectByRisk | None = None, pub: Counts | None = None) -> dict[str, list]:
     """The figures as PNG + SVG + the CSV of their numbers (the effect per risk group with
     `eff` and its publication `pub`)."""
-    set_style()
+    set_style(language)
     fig, data = calibration_figure(res, rules, language)
     saved = {"kalibrering": save(fig, f"{out_dir}/kalibrering", data)}
     fig, data = decision_figure(res, language, rules, pub)

@@ -711,7 +711,7 @@ def forest_figure(est: Estimates, pub: Counts, language: str) -> tuple:
 def all_figures(est: Estimates, pub: Counts, flow: Mapping, out_dir, language: str,
                 km_times: list[int]) -> dict[str, list]:
     """Every figure of the appendix as PNG + SVG + the CSV of its numbers."""
-    set_style()
+    set_style(language)
     saved = {}
     fig, cells = flow_figure(pub, flow, language)
     saved["flode"] = save(fig, f"{out_dir}/flode", cells)

@@ -323,7 +323,7 @@ def all_figures(pub: Publication, out_dir: str | Path, language: str, *,
     """Draw and save every report figure from the published cells, each with the table of its
     numbers; returns name -> files (`parallel`: see `style.save_all`). Every number comes
     from `pub`: the figures never see a person-level row."""
-    set_style()
+    set_style(language)
     out = Path(out_dir)
     any_days = any_days_table(pub)
     among = days_among_with_days_table(pub)
