@@ -186,3 +186,12 @@ def test_withheld_rows_of_figure_data_are_listed_with_their_reason(project):
     result = export.check_study("demo", project)
     (figure,) = [o for o in result.outputs if o.name == "figures/andel.csv"]
     assert figure.cells == [{"row": 2, "column": "suppressed", "text": "small count"}]
+
+
+def test_a_personnummer_in_the_word_file_fails(project):
+    from docx import Document
+
+    doc = Document()
+    doc.add_paragraph("Depression (19850312-1234)")
+    doc.save(project / "reports" / "demo" / "bilaga.docx")
+    assert _failed(project)["persons"] == ["bilaga.docx: 1 string(s) shaped like a personnummer"]

@@ -30,6 +30,7 @@ import hashlib
 import json
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import zipfile
@@ -107,8 +108,19 @@ def _sha256(path: Path) -> str:
 
 
 def _texts(path: Path) -> list[str]:
-    """The text a reader can see in a file: the file itself and, for HTML, its embedded SVG
-    figures decoded."""
+    """The text a reader can see in a file: the file itself; for HTML also its embedded SVG
+    figures decoded; a Word file's document parts without their markup; a PDF's text
+    (Poppler's `pdftotext`, where installed)."""
+    if path.suffix == ".docx":
+        with zipfile.ZipFile(path) as z:
+            return [re.sub(r"<[^>]+>", " ", z.read(n).decode("utf-8", "replace"))
+                    for n in z.namelist() if n.startswith("word/") and n.endswith(".xml")]
+    if path.suffix == ".pdf":
+        if shutil.which("pdftotext") is None:
+            return []
+        done = subprocess.run(["pdftotext", "-q", str(path), "-"], capture_output=True,
+                              text=True, check=False)
+        return [done.stdout]
     if path.suffix not in (".html", ".csv", ".svg", ".json"):
         return []
     text = path.read_text(encoding="utf-8", errors="replace")
