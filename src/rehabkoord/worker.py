@@ -98,8 +98,8 @@ def key() -> str:
 
 
 def socket_path(worker_key: str | None = None, *, create: bool = False) -> Path:
-    """The worker's socket, in a directory only this user can enter; `create` makes the
-    directory (the worker does, a stage command only looks)."""
+    """The worker's socket, in a directory only this user can enter (its lock and log beside
+    it); `create` makes the directory, as a worker and a command that may start one do."""
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
     folder = Path(base) / f"rehabkoord-{os.getuid()}"
     if create:
