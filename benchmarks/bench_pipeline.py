@@ -12,9 +12,11 @@ median wall time (and CPU time, user + system, of the command and what it ran) o
 - papermill on a one-cell notebook (`1+1`, separate kernel), the stage runner on it, and
   `python -c 'import pandas, scipy, seaborn'`.
 
-With `--worker` the same runs are timed while a warm worker (`rehabkoord.worker`, started in
-the copy's environment) serves the stage commands; CPU then counts only the commands' own
-processes (DVC and the hand-over), not the worker's forks, so compare wall times.
+Without `--worker` the stage commands start their own worker in the background, as for any
+user (`REHABKOORD_NO_WORKER=1` in the environment times every stage in its own process). With
+`--worker` the same runs are timed while a warm worker started by hand (`rehabkoord.worker`,
+in the copy's environment) serves the stage commands. CPU counts only the commands' own
+processes (DVC and the hand-over), not a worker's forks, so compare wall times.
 
 With `--breakdown` it prints instead where a `report.min_cell` change spends its time: DVC
 alone (a no-op `dvc repro`, `dvc status`), each stage's command run directly as DVC runs it

@@ -4,7 +4,10 @@ compared with a plain per-person Python implementation on random persons (exact 
 from __future__ import annotations
 
 import calendar
+import gc
+import tempfile
 from datetime import date, timedelta
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -152,6 +155,30 @@ def test_sparse_degree_by_month_keeps_only_months_with_sick_leave():
     pd.testing.assert_frame_equal(sparse, dense[dense.NetDays > 0].reset_index(drop=True))
     pd.testing.assert_frame_equal(sp.dense_months(sparse, index, 3).df(), dense)
     assert len(dense) == 9 and dense.MeanDegree.isna().sum() == 1  # person 1, month 2
+
+
+def test_a_month_shared_by_two_spells_is_one_row_at_both_boundaries():
+    """`derive_all` sums a month only when a neighbouring spell may have a day in it: spell B
+    starts in the month whose first day is spell A's last, and spell D starts on the last day
+    of the month spell C ends in; each such month is one row with both spells' days, as when
+    every edge month is summed (`degree_by_month` on the periods)."""
+    periods = periods_frame([("1", "2020-01-15", "2020-02-15", 100, "F32"),   # A
+                             ("1", "2020-02-21", "2020-02-25", 50, "F32"),    # B: 5 free days
+                             ("1", "2020-03-16", "2020-03-20", 100, "F43"),   # C
+                             ("1", "2020-04-14", "2020-04-16", 100, "F43")])  # D
+    participants = people([("1", "2020-01-15")])
+    d = sp.derive_all(periods, participants, pd.DataFrame({"LopNr": ["1"]}),
+                      pd.DataFrame({"LopNr": ["1"], "FodelseAr": [1970]}),
+                      extraction_date="2030-01-01", months=4, sparse_months=True)
+    assert d.flow["spells"] == 4
+    got = d.months.df()
+    assert list(got.Month) == [0, 1, 2, 3]
+    assert list(got.NetDays) == [31.0, 3.5, 6.0, 2.0]   # month 1: 1 + 5 × 0.5; month 2: 5 + 1
+    assert list(got.AtRiskDays) == [31, 29, 31, 30]
+    assert list(got.MeanDegree) == [100.0, 350 / 29, 600 / 31, 200 / 30]
+    index = pd.DataFrame({"LopNr": ["1"], "IndexDatum": pd.to_datetime(["2020-01-15"]),
+                          "FollowUpEnd": pd.to_datetime(["2020-05-15"])})
+    pd.testing.assert_frame_equal(got, sp.degree_by_month(periods, index, 4, sparse=True).df())
 
 
 # --- follow_up --------------------------------------------------------------------------------
@@ -622,3 +649,16 @@ def test_a_missing_diagnosis_stays_missing():
                                                            "f43.8")]
     got = sp.join_periods(periods_frame(rows)).df()
     assert got.Diagnos.isna().tolist() == [True] and got.NetDays.tolist() == [15.0]
+
+
+def test_a_connection_spills_to_its_own_temporary_folder_removed_with_it():
+    """Not DuckDB's default `.tmp` in the working directory (beside the notebooks)."""
+    con = sp.connect(memory_limit="100MB")
+    folder = Path(con.sql("SELECT current_setting('temp_directory')").fetchall()[0][0])
+    assert folder.parent == Path(tempfile.gettempdir()).resolve() or \
+        folder.parent == Path(tempfile.gettempdir())
+    assert folder.name.startswith("rehabkoord-duckdb-") and folder.is_dir()
+    con.close()
+    del con
+    gc.collect()
+    assert not folder.exists()

@@ -1,11 +1,15 @@
 """The warm worker: a served stage command behaves as the command itself (streams, exit
-status, directory, environment), and a command from another environment is not served."""
+status, directory, environment), a command from another environment is not served, and a
+stage command starts a worker by itself, detached, which exits when idle."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +40,7 @@ def running(tmp_path, monkeypatch):
     run = tempfile.mkdtemp(prefix="rkw-")
     monkeypatch.setenv("XDG_RUNTIME_DIR", run)
     monkeypatch.delenv(worker.DISABLE, raising=False)
+    monkeypatch.setenv(worker.IDLE, "0")  # commands it does not serve start no other worker
     ready = tmp_path / "ready"
     log = open(tmp_path / "worker.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "rehabkoord.worker", "--ready", str(ready)],
@@ -115,8 +120,120 @@ def test_the_key_follows_what_the_preloaded_libraries_read(monkeypatch):
 
 def test_without_a_worker_the_command_runs_itself(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.setenv(worker.IDLE, "0")  # 0: start none
     assert worker.delegate("rehabkoord.stage", ["a.ipynb", "b.ipynb"]) is None
-    assert list(tmp_path.iterdir()) == []  # a command only looks; the worker makes the folder
+    assert list((tmp_path / f"rehabkoord-{os.getuid()}").iterdir()) == []
+    monkeypatch.delenv(worker.IDLE)
+    monkeypatch.setenv(worker.DISABLE, "1")  # bypassed: not even a folder
+    shutil.rmtree(tmp_path / f"rehabkoord-{os.getuid()}")
+    assert worker.delegate("rehabkoord.stage", ["a.ipynb", "b.ipynb"]) is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def _wait(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def test_a_stage_command_starts_a_worker_that_serves_the_next_and_exits_when_idle(
+        tmp_path, monkeypatch):
+    """Nothing started by hand: the first command runs itself and leaves a detached worker
+    (the command's captured streams are not held: `run` returns while the worker lives); the
+    next command is served; a command from another environment is not served by it (it
+    starts its own); each worker exits after the idle period and removes its socket."""
+    run = tempfile.mkdtemp(prefix="rkw-")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", run)
+    monkeypatch.delenv(worker.DISABLE, raising=False)
+    monkeypatch.setenv(worker.IDLE, "8")
+    folder = Path(run) / f"rehabkoord-{os.getuid()}"
+    probe = "import os\nprint(os.environ.get('REHABKOORD_IN_WORKER'))"
+    try:
+        _notebook(tmp_path / "a.ipynb", probe)
+        first = _stage(tmp_path, "a")
+        assert first.returncode == 0, first.stderr
+        assert _first_output(tmp_path / "a_out.ipynb").strip() == "None"  # ran itself
+        [lock] = folder.glob("worker-*.lock")
+        assert worker._held(lock)  # alive after the command returned with its streams
+        sock = lock.with_suffix(".sock")
+        _wait(sock.exists, 120, "the worker did not start listening")
+        served = _stage(tmp_path, "a")
+        assert served.returncode == 0, served.stderr
+        assert _first_output(tmp_path / "a_out.ipynb").strip() == "1"
+        other = _stage(tmp_path, "a", MPLBACKEND="agg")  # another environment: another key
+        assert other.returncode == 0, other.stderr
+        assert _first_output(tmp_path / "a_out.ipynb").strip() == "None"
+        assert len(list(folder.glob("worker-*.lock"))) == 2
+        log = lock.with_suffix(".log")
+        assert log.read_text().count("-> exit 0") == 1
+        _wait(lambda: not any(worker._held(f) for f in folder.glob("worker-*.lock")), 120,
+              "a worker did not exit when idle")
+        assert "no stage for 8 s, stopping" in log.read_text()
+        assert list(folder.glob("*.sock")) == []
+    finally:
+        for lock in folder.glob("worker-*.lock"):  # a failed test leaves no worker behind
+            if worker._held(lock):
+                os.kill(int(lock.read_text()), signal.SIGTERM)
+        shutil.rmtree(run, ignore_errors=True)
+
+
+def test_a_worker_that_closes_without_taking_the_command_leaves_it_to_run_here(monkeypatch):
+    """A worker stopping when idle may close a connection it has not taken: the command then
+    runs itself (no answer yet means nothing ran), never reports a failure."""
+    run = tempfile.mkdtemp(prefix="rkw-")  # short: socket paths are limited to about 100 bytes
+    monkeypatch.setenv("XDG_RUNTIME_DIR", run)
+    monkeypatch.setenv(worker.IDLE, "0")
+    path = worker.socket_path(create=True)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+    with server:
+        def close_unanswered():  # reads the whole request, then closes without answering
+            conn, _ = server.accept()
+            head, fds, _, _ = socket.recv_fds(conn, 8, 3)
+            size = int.from_bytes(head, "big")
+            while size > 0:
+                size -= len(conn.recv(size))
+            for fd in fds:
+                os.close(fd)
+            conn.close()
+
+        import threading
+
+        closer = threading.Thread(target=close_unanswered)
+        closer.start()
+        assert worker.delegate("rehabkoord.stage", ["a.ipynb", "b.ipynb"]) is None
+        closer.join()
+    shutil.rmtree(run)
+
+
+def test_no_worker_is_started_beyond_the_limit_or_beside_a_running_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.delenv(worker.IDLE, raising=False)
+    folder = worker.socket_path(create=True).parent
+    held = [open(folder / f"worker-other{i}.lock", "a") for i in range(worker.MAX_WORKERS)]
+    for f in held:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        assert not worker.start()  # as many workers as allowed already run
+        held.pop().close()
+        own = open(worker.socket_path().with_suffix(".lock"), "a")  # this key's, starting
+        fcntl.flock(own, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert not worker.start()
+        own.close()
+    finally:
+        for f in held:
+            f.close()
+    assert not list(folder.glob("*.log"))  # nothing was started
+
+
+def test_an_edited_worker_module_is_another_environment(tmp_path, monkeypatch):
+    base = worker.key()
+    edited = tmp_path / "worker.py"
+    edited.write_bytes(Path(worker.__file__).read_bytes() + b"\n")
+    monkeypatch.setattr(worker, "__file__", str(edited))
+    assert worker.key() != base
 
 
 def test_a_second_worker_for_the_same_environment_refuses_to_start(running, tmp_path):
@@ -129,8 +246,8 @@ def test_a_second_worker_for_the_same_environment_refuses_to_start(running, tmp_
     assert "still.ipynb still_out.ipynb -> exit 0" in running.read_text()  # the first serves
 
 
-def test_the_worker_takes_only_its_documented_option():
-    for argv in (["--ready"], ["--other"], ["a"]):
+def test_the_worker_takes_only_its_documented_options():
+    for argv in (["--ready"], ["--other"], ["a"], ["--idle", "soon"]):
         with pytest.raises(SystemExit) as done:
             worker.main(argv)
         assert done.value.code == 2

@@ -22,6 +22,8 @@ column types Spark reports for the tables a statement reads:
   accepted;
 - a cast around a generator (``CAST(UNNEST(…) AS INTEGER)``) is refused by Spark: the cast
   moves onto the array;
+- ``arg_min_null(x, y)`` (x at the least y, a NULL x included; DuckDB's ``arg_min`` skips
+  rows whose x is NULL) is Spark's ``MIN_BY``, which keeps a NULL x;
 - ``CAST(x AS INTEGER)`` rounds a DOUBLE half to even and a DECIMAL half away from zero in
   DuckDB, and truncates in Spark: ``BROUND(x)`` / ``ROUND(x)`` first.
 
@@ -209,10 +211,18 @@ def _tables(tree: exp.Expression) -> set[str]:
             if isinstance(t.this, exp.Identifier) and t.name not in ctes}
 
 
+def _arg_min_null(tree: exp.Expression) -> None:
+    for node in list(tree.find_all(exp.Anonymous)):
+        if node.name.lower() == "arg_min_null":
+            node.replace(exp.Anonymous(this="MIN_BY", expressions=[e.copy()
+                                                                  for e in node.expressions]))
+
+
 def to_spark_sql(sql: str, schema: dict[str, dict[str, str]]) -> str:
     """One DuckDB SELECT (or WITH …) as Spark SQL. `schema`: table → column → type (DuckDB
     type names) of every table the statement reads."""
     tree = sqlglot.parse_one(sql, read=READ)
+    _arg_min_null(tree)
     _regexes(tree)
     _boundary_date_diffs(tree)
     _ranges(tree)

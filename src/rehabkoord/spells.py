@@ -23,6 +23,9 @@ from __future__ import annotations
 import contextvars
 import itertools
 import os
+import shutil
+import tempfile
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,14 +117,19 @@ def _order(columns: str) -> str:
 def connect(memory_limit: str | None = None, threads: int | None = None,
             temp_directory: str | os.PathLike | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with its memory limit (e.g. ``"2GB"``), threads and spill directory
-    set explicitly, so large derivations spill to disk instead of failing."""
+    set explicitly, so large derivations spill to disk instead of failing. Without
+    `temp_directory` it spills to a fresh folder of the system's temporary directory, removed
+    with the connection (DuckDB's own default, ``.tmp`` in the working directory, would put
+    person-level rows beside the notebooks)."""
     con = duckdb.connect()
     if memory_limit is not None:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     if threads is not None:
         con.execute(f"SET threads = {int(threads)}")
-    if temp_directory is not None:
-        con.execute(f"SET temp_directory = '{Path(temp_directory).as_posix()}'")
+    if temp_directory is None:
+        temp_directory = tempfile.mkdtemp(prefix="rehabkoord-duckdb-")
+        weakref.finalize(con, shutil.rmtree, temp_directory, ignore_errors=True)
+    con.execute(f"SET temp_directory = '{Path(temp_directory).as_posix()}'")
     con.execute("SET preserve_insertion_order = false")
     return con
 
@@ -260,21 +268,27 @@ def join_periods(periods: Source, gap_days: int = GAP_DAYS, *,
 
 
 def _spell_segments_sql(numbered: str) -> str:
-    """CTEs ending in `spell_seg` (`_segments_sql`'s columns with SpellNr and Single) from
-    numbered periods. A spell of one period shares no day with another period, so it is its
-    own segment; only the periods of spells with several are swept."""
+    """CTEs ending in `spell_seg` (`_segments_sql`'s columns with SpellNr and Single, and for a
+    spell of one period the neighbouring spells' PrevEnd and NextStart) from numbered periods.
+    A spell of one period shares no day with another period, so it is its own segment; only
+    the periods of spells with several are swept."""
     return f"""multi AS (SELECT * FROM {numbered} WHERE Single = 0),
     {_segments_sql('multi', 'SpellNr, Single')},
-    spell_seg AS (SELECT LopNr, SpellNr, Single, SegStart, SegEnd, Degree, Active FROM seg
+    spell_seg AS (SELECT LopNr, SpellNr, Single, SegStart, SegEnd, Degree, Active,
+                         CAST(NULL AS DATE) AS PrevEnd, CAST(NULL AS DATE) AS NextStart FROM seg
                   UNION ALL
                   SELECT LopNr, SpellNr, Single, FromDatum AS SegStart, TomDatum + 1 AS SegEnd,
-                         Omfattning AS Degree, 1 AS Active FROM {numbered} WHERE Single = 1)"""
+                         Omfattning AS Degree, 1 AS Active, PrevEnd, NextStart
+                  FROM {numbered} WHERE Single = 1)"""
 
 
 def _numbered_sql(view: str, gap_days: int) -> str:
     """Typed periods with the person's SpellNr (the gap rule of `join_periods`), `First`
     (1 on the spell's first period: earliest start, then higher degree, then code) and
-    `Single` (1 when the period is its spell's only one: the next period starts a new spell).
+    `Single` (1 when the period is its spell's only one: the next period starts a new spell),
+    `PrevEnd` (the latest end of the person's earlier periods: on a spell's first period, the
+    previous spell's end) and `NextStart` (the next period's start: after a spell's only
+    period, the next spell's start).
 
     Periods are ordered by start, then degree (descending), code and end. Only the first
     period of a start day can begin a spell (the others start on or before the end of one
@@ -294,7 +308,8 @@ def _numbered_sql(view: str, gap_days: int) -> str:
     SELECT LopNr, FromDatum, TomDatum, Omfattning, Diagnos,
            CAST(SUM(First) OVER ({w} ROWS UNBOUNDED PRECEDING) AS INTEGER) AS SpellNr,
            CAST(First AS INTEGER) AS First,
-           CAST(First = 1 AND COALESCE(LEAD(First) OVER ({w}), 1) = 1 AS INTEGER) AS Single
+           CAST(First = 1 AND COALESCE(LEAD(First) OVER ({w}), 1) = 1 AS INTEGER) AS Single,
+           prev_end AS PrevEnd, LEAD(FromDatum) OVER ({w}) AS NextStart
     FROM f"""
 
 
@@ -424,15 +439,23 @@ def dense_months(sparse: Source, index: Source, months: int, *,
     return con.sql(_dense_sql(_month_index_sql(i, end, k), sv, k))
 
 
-def _sparse_months_sql(seg_cte: str, index_view: str, end: str, k: int) -> str:
+def _sparse_months_sql(seg_cte: str, index_view: str, end: str, k: int,
+                       neighbours: bool = False) -> str:
     """The sparse rows of `degree_by_month` (see there) as one query.
 
     Each segment, clipped to the days at risk, covers months ma … mb since index. Its interior
     months (ma < m < mb) lie wholly inside it and so inside the days at risk: no other segment
     has a day there, and the row follows from the segment alone (MeanDegree is its degree).
     Only its first and last month can be shared with the person's other segments; only those
-    are summed by person and month. At national scale most pieces are interior, so the
-    aggregation, the costly step, sees about a third of them."""
+    are summed by person and month.
+
+    With `neighbours` (segments from `derive_all`: `Single`, `PrevEnd`, `NextStart`), an edge
+    month is summed only when another segment may have a day in it: a spell of one period is
+    one segment, and the spells before and after it end on PrevEnd and start on NextStart, so
+    its first month is its own when PrevEnd falls before that month, and its last when
+    NextStart falls after it. At national scale almost every edge month is a segment's own,
+    and the aggregation, the costly step, sees only the others. A month counted alone gets the
+    same integer degree-days as its group of one would, so the rows are the same."""
 
     def month_of(d: str) -> str:
         """The month since index (0-based) that day `d` falls in."""
@@ -443,28 +466,47 @@ def _sparse_months_sql(seg_cte: str, index_view: str, end: str, k: int) -> str:
         return (f"SELECT r.*, {_add_months('r.IndexDatum', 'r.Month')} AS MonthStart, "
                 f"{_add_months('r.IndexDatum', 'r.Month + 1')} AS MonthEnd FROM ({rows}) AS r")
 
+    if neighbours:
+        near = "seg.Single AS lone, seg.PrevEnd AS pe, seg.NextStart AS ns"
+        left = f"NOT (lone = 1 AND (pe IS NULL OR pe < {_add_months('IndexDatum', 'ma')}))"
+        right = ("NOT (lone = 1 AND (ns IS NULL OR ns >= "
+                 f"{_add_months('IndexDatum', 'mb + 1')}))")
+    else:
+        near, left, right = "0 AS lone", "TRUE", "TRUE"
+
+    def edge(shared: bool) -> str:
+        """Edge months, with (`shared`) or without another segment that may have a day there
+        (a union rather than an UNNEST of two: Spark allows one generator per select)."""
+        cols = "s.LopNr, s.IndexDatum, s.stop, s.a, s.b, s.deg"
+        is_ = "" if shared else "NOT "
+        return f"""SELECT {cols}, CAST(s.ma AS INTEGER) AS Month FROM spans AS s
+            WHERE {is_}(CASE WHEN s.mb > s.ma THEN s.ls ELSE s.ls OR s.rs END)
+            UNION ALL
+            SELECT {cols}, CAST(s.mb AS INTEGER) AS Month FROM spans AS s
+            WHERE s.mb > s.ma AND {is_}s.rs"""
+
+    m0, m1 = _add_months("IndexDatum", "Month"), _add_months("IndexDatum", "Month + 1")
+    summed = (f"SELECT LopNr, IndexDatum, stop, Month, "
+              f"SUM(deg * (LEAST(b, {m1}) - GREATEST(a, {m0}))) AS degree_days "
+              f"FROM ({edge(True)}) AS x GROUP BY LopNr, IndexDatum, stop, Month")
+    alone = (f"SELECT LopNr, IndexDatum, stop, Month, "
+             f"deg * (LEAST(b, {m1}) - GREATEST(a, {m0})) AS degree_days FROM ({edge(False)})")
     return f"""
     WITH {seg_cte},
     i AS ({_month_index_sql(index_view, end, k)}),
     clipped AS (SELECT i.LopNr, i.IndexDatum, i.stop, GREATEST(seg.SegStart, i.IndexDatum) AS a,
-                       LEAST(seg.SegEnd, i.stop) AS b, LEAST(seg.Degree, 100) AS deg
+                       LEAST(seg.SegEnd, i.stop) AS b, LEAST(seg.Degree, 100) AS deg, {near}
                 FROM seg JOIN i ON seg.LopNr = i.LopNr
                 WHERE seg.SegEnd > i.IndexDatum AND seg.SegStart < i.stop),
-    spans AS (SELECT c.*, {month_of('c.a')} AS ma, {month_of('c.b - 1')} AS mb
-              FROM clipped AS c WHERE c.b > c.a),
+    spanned AS (SELECT c.*, {month_of('c.a')} AS ma, {month_of('c.b - 1')} AS mb
+                FROM clipped AS c WHERE c.b > c.a),
+    spans AS (SELECT *, {left} AS ls, {right} AS rs FROM spanned),
     inner_ AS ({bounds("SELECT s.LopNr, s.IndexDatum, s.deg, "
                        "CAST(UNNEST(range(s.ma + 1, s.mb)) AS INTEGER) AS Month "
                        "FROM spans AS s WHERE s.mb > s.ma + 1")}),
-    edge AS ({bounds("SELECT s.LopNr, s.IndexDatum, s.stop, s.a, s.b, s.deg, "
-                     "CAST(s.ma AS INTEGER) AS Month FROM spans AS s UNION ALL "
-                     "SELECT s.LopNr, s.IndexDatum, s.stop, s.a, s.b, s.deg, "
-                     "CAST(s.mb AS INTEGER) AS Month FROM spans AS s WHERE s.mb > s.ma")}),
-    shared AS (SELECT LopNr, Month, ANY_VALUE(MonthStart) AS MonthStart,
-                      ANY_VALUE(MonthEnd) AS MonthEnd, ANY_VALUE(stop) AS stop,
-                      SUM(deg * (LEAST(b, MonthEnd) - GREATEST(a, MonthStart))) AS degree_days
-               FROM edge GROUP BY LopNr, Month),
-    shared_at_risk AS (SELECT *, GREATEST(LEAST(MonthEnd, stop), MonthStart) AS we
-                       FROM shared)
+    edges AS ({bounds(summed)} UNION ALL {bounds(alone)}),
+    edges_at_risk AS (SELECT *, GREATEST(LEAST(MonthEnd, stop), MonthStart) AS we
+                      FROM edges)
     SELECT LopNr, Month, MonthStart, MonthEnd,
            CAST(MonthEnd - MonthStart AS INTEGER) AS AtRiskDays,
            CAST(deg * (MonthEnd - MonthStart) AS DOUBLE) / 100 AS NetDays,
@@ -474,7 +516,7 @@ def _sparse_months_sql(seg_cte: str, index_view: str, end: str, k: int) -> str:
     SELECT LopNr, Month, MonthStart, MonthEnd, CAST(we - MonthStart AS INTEGER) AS AtRiskDays,
            CAST(degree_days AS DOUBLE) / 100 AS NetDays,
            CAST(degree_days AS DOUBLE) / (we - MonthStart) AS MeanDegree
-    FROM shared_at_risk"""
+    FROM edges_at_risk"""
 
 
 def degree_by_month(periods: Source, index: Source, months: int, *, sparse: bool = False,
@@ -501,7 +543,8 @@ def degree_by_month(periods: Source, index: Source, months: int, *, sparse: bool
     p, i = _view(con, periods), _view(con, index)
     end = "FollowUpEnd" if "FollowUpEnd" in _columns(con, i) else "CAST(NULL AS DATE)"
     k = int(months)
-    rows = _sparse_months_sql(_seg_cte(con, p), i, end, k)
+    rows = _sparse_months_sql(_seg_cte(con, p), i, end, k,
+                              neighbours="NextStart" in _columns(con, p))
     if sparse:
         return con.sql(f"SELECT * FROM ({rows}) AS s {_order('LopNr, Month')}")
     name = _fresh_name()
@@ -558,8 +601,9 @@ def index_spells(spells: Source, participants: Source, after_days: int, *,
     """The index spell per participant: the spell ongoing on IndexDatum (SpellStart ≤ IndexDatum
     ≤ SpellEnd, 'ongoing'), else the first starting 1 … `after_days` days after it
     ('started_after'); else 'no_spell' with the spell columns NULL. One row per participant.
-    Spell numbers follow start days, so the first candidate is the one with the lowest number
-    (an integer aggregate, cheaper than ranking the candidates by start).
+    Spell numbers follow start days, so the first candidate is the one with the lowest number:
+    one join and one aggregate per participant (`arg_min` over the candidates' spell numbers,
+    unique per person; `arg_min_null` keeps a missing code), no ranking and no join back.
     `PriorRef` is the day prior sick leave is measured up to: the index spell's start, or
     IndexDatum when it has none (so the index spell itself is never 'prior').
     """
@@ -568,19 +612,19 @@ def index_spells(spells: Source, participants: Source, after_days: int, *,
     return con.sql(f"""
     WITH p AS (SELECT {_key()} AS LopNr, CAST(IndexDatum AS DATE) AS IndexDatum
                FROM {p}),
-    cand AS (SELECT p.LopNr, p.IndexDatum, s.SpellNr, s.SpellStart, s.SpellEnd, s.Diagnos
-             FROM p JOIN {s} AS s ON s.LopNr = p.LopNr AND s.SpellEnd >= p.IndexDatum
-                  AND s.SpellStart <= p.IndexDatum + {int(after_days)}),
-    first AS (SELECT LopNr, MIN(SpellNr) AS SpellNr FROM cand GROUP BY LopNr),
-    c AS (SELECT cand.*, CASE WHEN cand.SpellStart <= cand.IndexDatum THEN 'ongoing'
-                              ELSE 'started_after' END AS IndexType
-          FROM cand JOIN first USING (LopNr, SpellNr))
-    SELECT p.LopNr, p.IndexDatum, c.SpellNr, c.SpellStart, c.SpellEnd, c.Diagnos,
-           COALESCE(c.IndexType, 'no_spell') AS IndexType,
-           CAST(c.SpellStart - p.IndexDatum AS INTEGER) AS StartDays,
-           LEAST(p.IndexDatum, COALESCE(c.SpellStart, p.IndexDatum)) AS PriorRef
-    FROM p LEFT JOIN c USING (LopNr)
-    {_order("p.LopNr")}""")
+    c AS (SELECT p.LopNr, p.IndexDatum, MIN(s.SpellNr) AS SpellNr,
+                 arg_min(s.SpellStart, s.SpellNr) AS SpellStart,
+                 arg_min(s.SpellEnd, s.SpellNr) AS SpellEnd,
+                 arg_min_null(s.Diagnos, s.SpellNr) AS Diagnos
+          FROM p LEFT JOIN {s} AS s ON s.LopNr = p.LopNr AND s.SpellEnd >= p.IndexDatum
+               AND s.SpellStart <= p.IndexDatum + {int(after_days)}
+          GROUP BY p.LopNr, p.IndexDatum)
+    SELECT LopNr, IndexDatum, SpellNr, SpellStart, SpellEnd, Diagnos,
+           CASE WHEN SpellNr IS NULL THEN 'no_spell' WHEN SpellStart <= IndexDatum THEN 'ongoing'
+                ELSE 'started_after' END AS IndexType,
+           CAST(SpellStart - IndexDatum AS INTEGER) AS StartDays,
+           LEAST(IndexDatum, COALESCE(SpellStart, IndexDatum)) AS PriorRef
+    FROM c {_order("LopNr")}""")
 
 
 def _analysed_sql(index_view: str, follow_view: str) -> str:
@@ -921,7 +965,8 @@ def _derive_all(con: duckdb.DuckDBPyConnection, periods: Source, participants: S
     nv = _view(con, numbered)
     segments = keep("segments", con.sql(
         f"WITH {_spell_segments_sql(nv)} SELECT LopNr, SpellNr, Single, SegStart, SegEnd, "
-        "CAST(Degree AS INTEGER) AS Degree, CAST(Active AS INTEGER) AS Active FROM spell_seg"))
+        "CAST(Degree AS INTEGER) AS Degree, CAST(Active AS INTEGER) AS Active, PrevEnd, "
+        "NextStart FROM spell_seg"))
     sv = _view(con, segments)
     out["spells"] = keep("spells", con.sql(f"WITH s AS (SELECT * FROM {nv}), seg AS (SELECT * "
                                            f"FROM {sv}) {_spells_sql('s', 'seg')}"))
@@ -933,15 +978,17 @@ def _derive_all(con: duckdb.DuckDBPyConnection, periods: Source, participants: S
     out["index"] = keep("index", index_spells(out["spells"], part, after_days, con=con))
     out["prior"] = keep("prior", prior_sick_leave(segments, out["spells"], out["index"],
                                                   con=con))
+    drop("participants")
+    # Each table is dropped after its last reader, the largest first: less is held or spilled
+    # while the month rows, the largest output, are written.
+    out["groups"] = keep("groups", diagnosis_groups(out["index"], numbered, mapping, con=con))
+    drop("numbered")
     iv, fv = _view(con, out["index"]), _view(con, out["follow"])
     at_risk = con.sql(f"SELECT i.LopNr, i.IndexDatum, f.FollowUpEnd FROM {iv} AS i "
                       f"JOIN {fv} AS f USING (LopNr) WHERE f.AtRisk")
     out["months"] = keep("months", degree_by_month(segments, at_risk, months,
                                                      sparse=sparse_months, con=con))
     drop("segments")
-    out["groups"] = keep("groups", diagnosis_groups(out["index"], numbered, mapping, con=con))
-    drop("numbered")
-    drop("participants")
     later = keep("later", con.sql(_later_sql(iv, _view(con, out["spells"]), fv)))
     lv = _view(con, later)
     out["returns"] = keep("returns", con.sql(_returns_sql(lv, full_return_days)))
