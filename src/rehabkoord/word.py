@@ -385,28 +385,25 @@ def _row_properties(row, header: bool) -> None:
         tr_pr.append(OxmlElement("w:tblHeader"))
 
 
-def _borders(table: Table) -> None:
-    """A rule above and below the table (the page's look), none inside."""
-    tbl_pr = table._tbl.tblPr
-    borders = OxmlElement("w:tblBorders")
-    for side in ("top", "bottom"):
+def _rules(kind: str, sides: tuple[str, ...]):
+    """A `w:tblBorders`/`w:tcBorders` element with the page's thin dark rule on `sides`."""
+    borders = OxmlElement(kind)
+    for side in sides:
         border = OxmlElement(f"w:{side}")
         border.set(qn("w:val"), "single")
         border.set(qn("w:sz"), "6")
         border.set(qn("w:color"), "444444")
         borders.append(border)
-    tbl_pr.append(borders)
+    return borders
+
+
+def _borders(table: Table) -> None:
+    """A rule above and below the table (the page's look), none inside."""
+    table._tbl.tblPr.append(_rules("w:tblBorders", ("top", "bottom")))
 
 
 def _cell_border(cell, side: str) -> None:
-    tc_pr = cell._tc.get_or_add_tcPr()
-    borders = OxmlElement("w:tcBorders")
-    border = OxmlElement(f"w:{side}")
-    border.set(qn("w:val"), "single")
-    border.set(qn("w:sz"), "6")
-    border.set(qn("w:color"), "444444")
-    borders.append(border)
-    tc_pr.append(borders)
+    cell._tc.get_or_add_tcPr().append(_rules("w:tcBorders", (side,)))
 
 
 def _field(paragraph: Paragraph, instruction: str, size: Pt) -> None:
