@@ -464,6 +464,10 @@ class Counts:
     def n_withheld(self) -> int:
         return sum(1 for k in self.withheld if k in self.structure.shown)
 
+    def record(self) -> dict:
+        """The decision for the output check (`record`; internal: true counts)."""
+        return record(self.structure, self.withheld, self.rules)
+
     def statement(self, language: str = "sv") -> str:
         """The rule as the appendix states it, with the number of withheld counts."""
         m, n = self.rules.min_cell, self.n_withheld()

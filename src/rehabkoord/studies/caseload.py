@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..contract import PERSONAL_RULE, has_personal_number, quote_values
-from ..disclosure import SMALL, SUPPRESSED, Interval, Rules, Structure, audit, protect
+from ..disclosure import SMALL, SUPPRESSED, Interval, Rules, Structure, audit, protect, record
 from ..fmt import number
 from ..io import (
     MAX_EXAMPLES,
@@ -328,6 +328,11 @@ class Publication:
     withheld: list[tuple[tuple, str]]
     intervals: list[Interval]
     rules: Rules
+    structure: Structure
+
+    def record(self) -> dict:
+        """The decision for the output check (`disclosure.record`; internal: true counts)."""
+        return record(self.structure, dict(self.withheld), self.rules)
 
 
 def declare(table: pd.DataFrame) -> Structure:
@@ -382,7 +387,7 @@ def publish(table: pd.DataFrame, rules: Rules) -> Publication:
         wide = wide.sort_index(key=lambda ix: ix.map(order) if ix.name == "dimension" else ix)
         tables[period] = wide
     listed = sorted(withheld.items(), key=lambda kv: [str(x) for x in kv[0]])
-    return Publication(tables, listed, audit(structure, withheld, rules), rules)
+    return Publication(tables, listed, audit(structure, withheld, rules), rules, structure)
 
 
 DIMENSION_LABELS = {"total": "Totalt", "diagnosgrupp": "Diagnosgrupp",
