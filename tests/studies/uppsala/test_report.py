@@ -215,3 +215,19 @@ def test_appendix_states_the_rules_for_statistics_and_lists_their_withholdings(
             "studying: p (would reveal a withheld count)") in en
     shown = report.outcome_display(pub, 12, language="sv").to_string()
     assert "0,054" not in shown and "0,055" not in shown  # Fisher's p for 9/21 against 1/12
+
+
+def test_the_flow_table_lists_the_windows_in_order():
+    """flow.json keys its windows as text ("12" sorts before "6"); the table reads 6, then 12."""
+    def window(excluded: int) -> dict:
+        group = {"randomised": 62, "excluded": {"outcome_year_not_in_registers": 0,
+                                                "absent_from_lisa_in_outcome_year": excluded},
+                 "analysed": 62 - excluded, "employment_status_missing": 0}
+        return {"Intervention": group, "Kontroll": group}
+
+    flow = {"windows": {"12": window(9), "6": window(7)}}
+    empty = pd.DataFrame(columns=["window_months", "stratum", "outcome", "kind"])
+    pub = disclosure.publish(empty, pd.DataFrame(columns=["variable", "kind"]), flow,
+                             disclosure.Rules(3))
+    table = report.flow_display(pub, language="sv")
+    assert table.iloc[:, 0].tolist() == [6, 6, 12, 12]

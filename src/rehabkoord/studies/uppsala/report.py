@@ -271,7 +271,7 @@ def baseline_display(pub: disclosure.Publication, *, language: str,
 def flow_display(pub: disclosure.Publication, *, language: str) -> pd.DataFrame:
     """CONSORT counts as a publishable table."""
     rows = []
-    for window, groups in pub.flow.items():
+    for window, groups in sorted(pub.flow.items()):  # 6 months before 12
         for group, g in groups.items():
             row = {label("window_short", language): window,
                    label("stratum", language): label(group, language),
