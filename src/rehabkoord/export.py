@@ -375,7 +375,6 @@ def as_html(result: Result, when: str) -> str:
         return "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>"
                        for row in items)
 
-    r = result.rules
     verdict = "Alla kontroller godkända" if result.passed else "Kontroller underkända"
     status = {"pass": "godkänd", "fail": "underkänd", "review": "granska"}
     checks = rows([[c.name, c.beskrivning, status[c.status], "; ".join(c.findings)]
@@ -385,11 +384,7 @@ def as_html(result: Result, when: str) -> str:
                    c.get("mark", "")] for c in result.cells])
     marked = rows([[o.name, c["row"], c["column"], c["text"]] for o in result.outputs
                    for c in o.cells])
-    rules = rows([["report.min_cell", r.min_cell], ["report.zeros_disclosive", r.zeros_disclosive],
-                  ["report.mark_small_counts", r.mark_small],
-                  ["report.min_quantile_n", r.min_quantile_n],
-                  ["report.dominance", f"[{r.dominance_n}, {r.dominance_k}]"],
-                  ["report.p_percent", r.p_percent], ["report.min_df", r.min_df]])
+    rules = rows([[f"report.{k}", v] for k, v in disclosure.rules_json(result.rules).items()])
     return f"""<!DOCTYPE html>
 <html lang="sv"><head><meta charset="utf-8"><title>Utdatakontroll – {escape(result.study)}</title>
 <style>body {{ font-family: sans-serif; max-width: 70rem; margin: 1rem auto; }}
