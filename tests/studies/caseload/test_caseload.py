@@ -99,7 +99,8 @@ def test_bad_case_list_names_sheet_row_and_column(tmp_path):
         caseload.read_case_list(path, sites=SITES, mapping=caseload.read_mapping(MAPPING))
     text = str(err.value)
     assert "arenden.xlsx: column 'Enhet': unknown site (1 text(s) withheld" in text
-    assert "column 'Startdatum': cannot be read as a date (YYYY-MM-DD): 1 row(s) (rows 3)" in text
+    assert ("column 'Startdatum': cannot be read as a date (YYYY-MM-DD, YYYYMMDD or an "
+            "Excel date): 1 row(s) (rows 3)") in text
     assert ("column 'Diagnos': maps to no diagnosis group (1 text(s) withheld: they may "
             "identify a person): 1 row(s) (rows 4) → add the diagnosis (as text or ICD-10 "
             "code) to diagnosgrupper.csv") in text
