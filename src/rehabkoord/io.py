@@ -254,14 +254,17 @@ def _mapping(columns: Sequence[str], table: Table, column_map: Mapping[str, str]
 
 
 def missing_columns(source: Path | str, missing: Sequence[str], found: Sequence[object],
-                    n_rows: int, header_note: str = "") -> list[Violation]:
+                    n_rows: int, header_note: str = "",
+                    matched: Sequence[object] = ()) -> list[Violation]:
     """One violation per required column not delivered, listing the columns the file has and
-    the nearest of them (difflib on `header_key`), so a misspelt or renamed header is one
-    ``data.column_map`` entry away. A header shaped like a personnummer is not repeated.
-    `header_note` says where the header was taken from (`ExcelTable.note`)."""
+    the nearest of those not `matched` to another contract column (difflib on `header_key`),
+    so a misspelt or renamed header is one ``data.column_map`` entry away. A header shaped
+    like a personnummer is not repeated. `header_note` says where the header was taken from
+    (`ExcelTable.note`)."""
     shown = [str(c).strip() for c in found
              if str(c).strip() and not PERSONAL_NUMBER.search(str(c))]
-    keys = {header_key(c): c for c in shown}
+    taken = {header_key(c) for c in matched}
+    keys = {header_key(c): c for c in shown if header_key(c) not in taken}
     listed = ", ".join(f"'{c}'" for c in shown[:30]) + (", …" if len(shown) > 30 else "")
     out = []
     for name in missing:
@@ -295,10 +298,10 @@ class ExcelTable:
         """Where the header came from, for messages; empty when it is the first row."""
         if self.header_row == 1:
             return ""
-        how = ("as data.header_row says" if self.found_by == "parameter" else
-               f"the row matching the most required columns; {self.header_row - 1} title "
-               f"row(s) above it skipped (set data.header_row to choose another)")
-        return f"header taken from row {self.header_row} ({how})"
+        if self.found_by == "parameter":
+            return f"header taken from row {self.header_row}, as data.header_row says"
+        return (f"header taken from row {self.header_row}, under {self.header_row - 1} title "
+                "row(s) skipped (set data.header_row to choose another row)")
 
 
 def _cell_text(value: object) -> str:

@@ -244,7 +244,7 @@ def read_case_list(path: str | Path, *, sites: Sequence[str], mapping: pd.DataFr
         raise ValidationError(v)
     mapped = match_columns(list(raw.columns), (*COLUMNS, *OPTIONAL), column_map or {}, where)
     missing = [c for c in COLUMNS if c not in mapped.values()]
-    v.extend(missing_columns(where, missing, list(raw.columns), len(raw), note))
+    v.extend(missing_columns(where, missing, list(raw.columns), len(raw), note, list(mapped)))
     if v:
         raise ValidationError(v)
     data = raw[list(mapped)].rename(columns=mapped).apply(lambda s: s.astype(str).str.strip())
