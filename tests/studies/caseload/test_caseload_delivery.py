@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import json
 import random
 from collections import Counter
 from pathlib import Path
@@ -13,10 +14,10 @@ from pathlib import Path
 import caseload_delivery as region
 import pandas as pd
 import pytest
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 from pipeline_helpers import copy_project, dvc, set_params
 
-from rehabkoord.io import DeliveryError, ValidationError
+from rehabkoord.io import DeliveryError
 from rehabkoord.studies import caseload
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -60,6 +61,47 @@ def test_region_list_reads_by_parameters_alone(tmp_path, truth):
         k: v for k, v in expected.items() if v and k[1] != "all" and k[2] != "total"}
 
 
+@pytest.mark.slow
+def test_region_list_end_to_end_by_parameters(tmp_path_factory, truth):
+    """`dvc repro` of the caseload study in a copy of the project, pointed at the list by an
+    absolute data.dir, data.column_map and the study's periods only: nothing synthetic runs,
+    every row is accounted for, and every count the published tables show (reports/caseload/
+    tables/*.csv) equals the independent count."""
+    folder = tmp_path_factory.mktemp("region")
+    region.write_workbook(truth, folder / "arenden_region.xlsx")
+    project = copy_project(tmp_path_factory.mktemp("caseload_project"))
+    p = params(folder)
+    set_params(project, of="caseload", data=p["data"],
+               caseload={"sites": p["caseload"]["sites"], "periods": p["caseload"]["periods"]})
+    done = dvc("repro", "notebooks/caseload/dvc.yaml:report", cwd=project)
+    assert "synthesize" not in done.stdout
+    flow = json.loads((project / "data/processed/caseload/flow.json").read_text())
+    inside = sum(region.independent_counts(truth, {k: v})[(k, "all", "total", "Antal kontakter")]
+                 for k, v in region.PERIODS.items())
+    assert flow["contacts_read"] == N and flow["blank_rows"] == 1 and flow["header_row"] == 2
+    assert (flow["contacts_in_periods"], flow["contacts_outside_periods"]) == (inside, N - inside)
+    expected = region.independent_counts(truth, region.PERIODS)
+    dimensions = {label: dim for dim, label in caseload.DIMENSION_LABELS.items()}
+    labels = {(dim, cat[:1].upper() + cat[1:]): cat for _, _, dim, cat in expected}
+    tables = sorted((project / "reports/caseload/tables").glob("*.csv"))
+    assert len(tables) == len(region.PERIODS)
+    shown = 0
+    for period, path in zip(sorted(region.PERIODS), tables, strict=True):
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        sites = list(table.columns[2:])
+        assert sites == [*sorted(region.SITES), caseload.ALL_SITES]
+        for row in table.itertuples(index=False):
+            dim = dimensions[row[0]]
+            for site, text in zip(sites, row[2:], strict=True):
+                if text in ("–", "<3"):
+                    continue
+                key = (period, "all" if site == caseload.ALL_SITES else site, dim,
+                       labels[(dim, row[1])])
+                assert int(text) == expected.get(key, 0), (path.name, key)
+                shown += 1
+    assert shown > 40
+
+
 # --- the bad-delivery corpus --------------------------------------------------------------
 
 def _edit(truth: pd.DataFrame, row: int, column: str, value: object) -> pd.DataFrame:
@@ -75,7 +117,6 @@ def _workbook(folder: Path, frame: pd.DataFrame, **kw) -> Path:
 
 def _two_sheets(folder: Path, frame: pd.DataFrame) -> None:
     path = _workbook(folder, frame)
-    from openpyxl import load_workbook
     book = load_workbook(path)
     book.create_sheet("Anna Andersson").append(["x"])
     book.save(path)
