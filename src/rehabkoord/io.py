@@ -295,11 +295,11 @@ class ExcelTable:
 
     @property
     def note(self) -> str:
-        """Where the header came from, for messages; empty when it is the first row."""
-        if self.header_row == 1:
-            return ""
+        """Where the header came from, for messages; empty when found in the first row."""
         if self.found_by == "parameter":
             return f"header taken from row {self.header_row}, as data.header_row says"
+        if self.header_row == 1:
+            return ""
         return (f"header taken from row {self.header_row}, under {self.header_row - 1} title "
                 "row(s) skipped (set data.header_row to choose another row)")
 
