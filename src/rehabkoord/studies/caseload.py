@@ -181,8 +181,8 @@ def _read_csv_rows(path: Path, header_row: int | None, where: str
                            tuple(bad[:MAX_EXAMPLES]), hint="a hand-edited file? export it again"))
     frame = pd.DataFrame([r for n, r in body.items() if len(r) == width], columns=header,
                          index=[n for n, r in body.items() if len(r) == width], dtype=object)
-    blank = sum(1 for i, r in enumerate(rows) if i > top and not any(c for c in r))
-    frame.attrs["blank_rows"] = blank
+    frame = frame.loc[:, [bool(c) for c in header]]  # as in a workbook: unnamed columns unread
+    frame.attrs["blank_rows"] = sum(1 for i, r in enumerate(rows) if i > top and not any(r))
     return frame, top + 1, found_by, v
 
 
