@@ -440,12 +440,13 @@ def counts(contacts: pd.DataFrame, dimension: str,
            periods: Sequence[str] | None = None) -> pd.DataFrame:
     """Contacts per period, site and category of one dimension (long format, zeros kept so the
     table's structure does not depend on the data), with each period's and site's total.
-    `periods` (all of ``caseload.periods``) keeps a period without contacts, as zeros."""
+    `periods` (all of ``caseload.periods``, in their order) keeps a period without contacts,
+    as zeros, and orders the table (else periods sort by name)."""
     if dimension not in DIMENSIONS:
         raise ValueError(f"dimension must be one of {DIMENSIONS}")
     cats = sorted(contacts[dimension].unique())
     sites = sorted(contacts["enhet"].unique())
-    names = sorted(set(contacts["period"]) | set(periods or ()))
+    names = [*(periods or ()), *sorted(set(contacts["period"]) - set(periods or ()))]
     full = pd.MultiIndex.from_product([names, sites, cats],
                                       names=["period", "enhet", "kategori"])
     n = contacts.groupby(["period", "enhet", dimension]).size()
@@ -555,7 +556,7 @@ def declare(table: pd.DataFrame) -> Structure:
     count cannot be recovered from row or column totals, nor through another dimension."""
     s = Structure()
     shown = table[table["dimension"].isin(PUBLISHED)]
-    for period, part in shown.groupby("period", sort=True):
+    for period, part in shown.groupby("period", sort=False):  # in the table's order
         sites = sorted(part["enhet"].unique())
         first = part[part["dimension"] == PUBLISHED[0]].groupby("enhet")["antal"].sum()
         totals = [s.cell((period, site, TOTAL), int(first[site]), cost=20) for site in sites]
@@ -594,7 +595,7 @@ def publish(table: pd.DataFrame, rules: Rules) -> Publication:
     frame = pd.DataFrame(rows)
     order = {d: i for i, d in enumerate(("total", *PUBLISHED))}
     tables = {}
-    for period, part in frame.groupby("period", sort=True):
+    for period, part in frame.groupby("period", sort=False):  # in caseload.periods' order
         wide = part.pivot(index=["dimension", "kategori"], columns="enhet", values="text")
         sites = [c for c in wide.columns if c != ALL_SITES]
         wide = wide[[*sites, ALL_SITES]]
