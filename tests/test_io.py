@@ -236,3 +236,21 @@ def test_excel_sheet_is_chosen_by_name_and_never_listed(tmp_path):
     text.write_text("Enhet\nHagfors\n")
     with pytest.raises(io.ValidationError, match="the file is text, not an Excel workbook"):
         io.read_excel_table(text, ["Enhet"])
+
+
+def test_a_contract_table_delivered_as_excel(tmp_path):
+    """Any study's table from a sheet: title skipped, headers matched, only contract columns,
+    and what a missing-column message needs kept with the frame."""
+    from rehabkoord.contract import RANDOMISATION
+
+    path = tmp_path / "randomisering.xlsx"
+    _sheet(path, [["LOPNR", "grupp", "Rand datum", "Anteckning"], [863232, "Intervention",
+                                                                   "2018-03-01", ""]],
+           title="Randomiseringslista")
+    frame, mapping = io.read_excel_delivery(path, RANDOMISATION, {"Rand datum":
+                                                                        "RandDatum"})
+    assert mapping == {"LOPNR": "LopNr", "grupp": "Grupp", "Rand datum": "RandDatum"}
+    assert frame.to_dict("list") == {"LOPNR": ["863232"], "grupp": ["Intervention"],
+                                     "Rand datum": ["2018-03-01"]}
+    assert frame.attrs["columns_found"][-1] == "Anteckning"
+    assert frame.attrs["header_note"].startswith("header taken from row 3")

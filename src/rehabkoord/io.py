@@ -382,6 +382,22 @@ def read_excel_table(path: Path, names: Sequence[str], column_map: Mapping[str, 
     return ExcelTable(frame, sheet if sheet is not None else None, top + 1, found_by)
 
 
+def read_excel_delivery(path: Path, table: Table, column_map: Mapping[str, str] | None = None,
+                        sheet: str | None = None, header_row: int | None = None
+                        ) -> tuple[pd.DataFrame, dict]:
+    """A contract table delivered as an .xlsx sheet, as `_read_csv` gives it: text values
+    (empty cells as missing), only contract columns, and the delivered name -> contract name
+    mapping; the header found under title rows (`read_excel_table`). The frame keeps the
+    delivered headers (`attrs["columns_found"]`) and where the header was taken from
+    (`attrs["header_note"]`) for `missing_columns`."""
+    sheet_table = read_excel_table(path, table.names, column_map or {}, sheet, header_row)
+    frame = sheet_table.frame
+    mapping = match_columns(list(frame.columns), table.names, column_map or {}, path)
+    out = frame[list(mapping)].replace("", None).reset_index(drop=True)
+    out.attrs.update(columns_found=list(frame.columns), header_note=sheet_table.note)
+    return out, mapping
+
+
 def _read_csv(path: Path, table: Table, column_map: Mapping[str, str]) -> tuple[pd.DataFrame,
                                                                                dict]:
     """Delimited text, every value as text; every row must have the header's number of fields."""
