@@ -409,6 +409,10 @@ def summarise(params: Mapping, root: Path) -> Summary:
             v.extend(err.violations)
     if v or cases is None:
         raise ValidationError(v)
+    if cases.contacts.empty:
+        raise ValidationError([Violation(
+            Path(cases.source).name, "*", f"no contact below the header (row {cases.header_row})",
+            0, hint="check data.case_list, data.sheet and data.header_row in params.yaml")])
     contacts, outside = assign_periods(cases.contacts, study["periods"])
     if contacts.empty:
         raise ValidationError([Violation(

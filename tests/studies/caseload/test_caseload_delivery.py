@@ -173,6 +173,9 @@ CORPUS = {
                                          "found: 'Ärendelista rehabiliteringskoordinator 2023')"),
     "header_row past the sheet": (lambda d, t: _workbook(d, t), {"header_row": 999},
                                   "data.header_row is 999 but the sheet has"),
+    "a header and no contacts": (lambda d, t: _workbook(d, t.iloc[:0]), {},
+                                 "arenden_region.xlsx: no contact below the header (row 2) → "
+                                 "check data.case_list, data.sheet and data.header_row"),
     "only a title, no header": (_empty_sheet, {}, "column 'Enhet': required column missing"),
     "two sheets, none chosen": (_two_sheets, {}, "a sheet must be chosen among the workbook's "
                                 "2 sheets"),
