@@ -424,18 +424,20 @@ def summarise(params: Mapping, root: Path) -> Summary:
                                                 periods=list(study["periods"])))
 
 
-def check(params_path: str | Path = "notebooks/caseload/params.yaml") -> int:
-    """`make check-data STUDY=caseload`: read and check everything the summary reads, print
-    every problem (or the flow) and write nothing. Exit status 0 when the list fits."""
-    root = project_root()
-    params = load_params(params_path)
-    where = Path(params["data"]["dir"]) / str(params["data"]["case_list"])
+def check(params: Mapping | str | Path = "notebooks/caseload/params.yaml") -> int:
+    """`make check-data STUDY=caseload` (`rehabkoord.clean.CHECKS`): read and check everything
+    the summary reads, with `params` the study's parameters or its params.yaml; every problem
+    on stderr, or the flow on stdout; writes nothing. Exit status 0 when the list fits."""
+    if not isinstance(params, Mapping):
+        params = load_params(params)
+    where = Path(str(params["data"]["dir"])) / str(params["data"]["case_list"])
     try:
-        summary = summarise(params, root)
+        summary = summarise(params, project_root())
     except ValidationError as err:
-        print(f"The case list {where} does not fit the caseload study (caseload):\n{err}")
+        print(f"caseload: the case list {where} does not fit the study.\n{err}",
+              file=sys.stderr)
         return 1
-    print(f"The case list {where} fits the caseload study:")
+    print(f"caseload: the case list {where} fits the study.")
     print(json.dumps(summary.flow, ensure_ascii=False, indent=2, sort_keys=True))
     return 0
 

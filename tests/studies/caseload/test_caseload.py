@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from rehabkoord.disclosure import Rules
 from rehabkoord.io import ValidationError
@@ -223,8 +224,6 @@ def test_synthetic_workbook_is_the_same_bytes_every_time(tmp_path):
 
 
 def _params_file(tmp_path: Path, list_name: str, periods: dict, sites=SITES) -> Path:
-    import yaml
-
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump({
         "data": {"dir": str(tmp_path), "case_list": list_name, "sheet": None,
@@ -243,14 +242,14 @@ def test_check_prints_every_problem_in_one_pass_and_writes_nothing(tmp_path, cap
     before = sorted(tmp_path.iterdir())
     bad = _params_file(tmp_path, "arenden.csv", {"a": ["2020-06-30", "2020-01-01"]})
     assert caseload.check(bad) == 1
-    out = capsys.readouterr().out
-    assert "does not fit the caseload study" in out
+    out = capsys.readouterr().err  # the problems on stderr: `make report` discards stdout
+    assert "caseload: the case list" in out and "does not fit the study" in out
     assert "caseload.periods': period 'a' ends before it starts" in out
     assert "column 'Enhet': unknown site ('VC9'" in out
     frame.loc[0, "Enhet"] = "hagfors "  # case and spaces do not matter
     frame.to_csv(tmp_path / "arenden.csv", sep=";", index=False)
     good = _params_file(tmp_path, "arenden.csv", PERIODS)
-    assert caseload.check(good) == 0
+    assert caseload.check(yaml.safe_load(good.read_text(encoding="utf-8"))) == 0
     out = capsys.readouterr().out
     assert '"contacts_in_periods": 21' in out
     assert sorted(tmp_path.iterdir()) == sorted({*before, bad, good})
@@ -262,7 +261,7 @@ def test_no_contact_in_any_period_stops_with_the_parameter_to_change(tmp_path, c
     varmland().to_csv(tmp_path / "arenden.csv", sep=";", index=False)
     path = _params_file(tmp_path, "arenden.csv", {"2023": ["2023-01-01", "2023-12-31"]})
     assert caseload.check(path) == 1
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert ("arenden.csv: column 'Startdatum': no contact starts in any period of "
             "caseload.periods (contacts start 2020-03 to 2020-04): 21 row(s) → change "
             "caseload.periods in params.yaml") in out
