@@ -133,3 +133,124 @@ def test_reader_errors_lose_the_cells_they_repeat(raw, shown):
     """A reader's message can repeat a line or a cell of the file; `read_delivery` shows it
     without them (issue 26)."""
     assert io.reader_detail(ValueError(raw)) == shown
+
+
+# --- header matching and Excel sheets (shared by every study) -----------------------------
+
+CASE_NAMES = ("Enhet", "Startdatum", "Diagnos", "Sysselsattning", "Ersattning", "SGI_noll")
+
+
+@pytest.mark.parametrize("delivered", ["Sysselsättning", "SYSSELSATTNING", "sysselsattning",
+                                       " Syssel sättning ", "\ufeffSysselsättning"])
+def test_headers_match_without_case_spaces_or_swedish_letters(delivered):
+    assert io.match_columns([delivered], CASE_NAMES, {}, "f.xlsx") == {delivered:
+                                                                       "Sysselsattning"}
+
+
+def test_headers_match_contract_names_as_delivered_by_regions():
+    """`Start datum` and `Ersättning` by themselves; `SGI 0` and `Diagnos/ICD-10` through a
+    column map whose keys are compared the same way."""
+    delivered = ["ENHET", "Start datum", "DIAGNOS / ICD 10", "Sysselsättning", "Ersättning",
+                 "SGI 0", "Anteckning"]
+    got = io.match_columns(delivered, CASE_NAMES, {"Diagnos/ICD-10": "Diagnos",
+                                                   "sgi_0": "SGI_noll"}, "f.xlsx")
+    assert got == dict(zip(delivered[:6], CASE_NAMES, strict=True))
+    assert io.match_columns(["P1105_LopNr_PersonNr"], LISA.names,
+                            {"p1105_lopnr_personnr": "LopNr"}, "f") == {
+        "P1105_LopNr_PersonNr": "LopNr"}
+
+
+def test_two_spellings_of_one_header_are_a_clash():
+    with pytest.raises(io.ValidationError) as err:
+        io.match_columns(["Start datum", "Startdatum"], CASE_NAMES, {}, "f.xlsx")
+    assert ("f.xlsx: column 'Startdatum': several delivered columns become this contract column "
+            "('Start datum', 'Startdatum')") in str(err.value)
+
+
+def test_a_missing_column_lists_the_columns_found_and_the_nearest():
+    [v] = io.missing_columns("f.xlsx", ["Ersattning"], ["ENHET", "Sysselsättning", "Ersätning",
+                                                       "19850312-1234"], 12,
+                             matched=["ENHET", "Sysselsättning"])
+    assert str(v) == ("f.xlsx: column 'Ersattning': required column missing (columns found: "
+                      "'ENHET', 'Sysselsättning', 'Ersätning'; nearest: 'Ersätning'): 12 row(s) "
+                      "→ map it: data.column_map: {'Ersätning': Ersattning}")
+    [v] = io.missing_columns("f.csv", ["LopNr"], ["Kon", "Ar"], 3)
+    assert "nearest" not in str(v) and "(columns found: 'Kon', 'Ar')" in str(v)
+
+
+def _sheet(path: Path, rows: list[list], title: str | None = None, merge: int = 3,
+           sheet: str = "Blad1", book=None):
+    from openpyxl import Workbook
+
+    if book is None:
+        book = Workbook()
+        ws = book.active
+    else:
+        ws = book.create_sheet()
+    ws.title = sheet
+    if title is not None:
+        ws.append([title])
+        ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=merge)
+        ws.append([])
+    for row in rows:
+        ws.append(row)
+    book.save(path)
+    return book
+
+
+def test_excel_header_is_found_under_a_merged_title(tmp_path):
+    import datetime
+
+    path = tmp_path / "lista.xlsx"
+    _sheet(path, [["ENHET", "Start datum", "Antal"], ["Hagfors", datetime.datetime(2023, 2, 1),
+                                                      2.0], ["Torsby", "2023-03-04", 15]],
+           title="Ärendelista 2023")
+    table = io.read_excel_table(path, ["Enhet", "Startdatum"])
+    assert table.header_row == 3 and table.sheet is None
+    assert list(table.frame.columns) == ["ENHET", "Start datum", "Antal"]
+    assert table.frame.to_dict("list") == {"ENHET": ["Hagfors", "Torsby"],
+                                           "Start datum": ["2023-02-01", "2023-03-04"],
+                                           "Antal": ["2", "15"]}
+    assert list(table.frame.index) == [4, 5]  # rows as Excel numbers them
+    assert table.note == ("header taken from row 3, under 2 title row(s) skipped (set "
+                          "data.header_row to choose another row)")
+    chosen = io.read_excel_table(path, ["Enhet"], header_row=1)
+    assert list(chosen.frame.columns) == ["Ärendelista 2023"] and "data.header_row says" in \
+        chosen.note
+    with pytest.raises(io.ValidationError, match="data.header_row is 9 but the sheet has 5 row"):
+        io.read_excel_table(path, ["Enhet"], header_row=9)
+
+
+def test_excel_sheet_is_chosen_by_name_and_never_listed(tmp_path):
+    path = tmp_path / "lista.xlsx"
+    book = _sheet(path, [["Enhet"], ["Hagfors"]])
+    _sheet(path, [["Enhet"], ["Torsby"], ["Arvika"]], sheet="Anna Andersson", book=book)
+    with pytest.raises(io.ValidationError) as err:
+        io.read_excel_table(path, ["Enhet"])
+    assert "a sheet must be chosen among the workbook's 2 sheets" in str(err.value)
+    assert "Anna" not in str(err.value) and "data.sheet" in str(err.value)
+    assert len(io.read_excel_table(path, ["Enhet"], sheet="Anna Andersson").frame) == 2
+    with pytest.raises(io.ValidationError, match="no sheet 'Ärenden' among"):
+        io.read_excel_table(path, ["Enhet"], sheet="Ärenden")
+    text = tmp_path / "text.xlsx"
+    text.write_text("Enhet\nHagfors\n")
+    with pytest.raises(io.ValidationError, match="the file is text, not an Excel workbook"):
+        io.read_excel_table(text, ["Enhet"])
+
+
+def test_a_contract_table_delivered_as_excel(tmp_path):
+    """Any study's table from a sheet: title skipped, headers matched, only contract columns,
+    and what a missing-column message needs kept with the frame."""
+    from rehabkoord.contract import RANDOMISATION
+
+    path = tmp_path / "randomisering.xlsx"
+    _sheet(path, [["LOPNR", "grupp", "Rand datum", "Anteckning"], [863232, "Intervention",
+                                                                   "2018-03-01", ""]],
+           title="Randomiseringslista")
+    frame, mapping = io.read_excel_delivery(path, RANDOMISATION, {"Rand datum":
+                                                                        "RandDatum"})
+    assert mapping == {"LOPNR": "LopNr", "grupp": "Grupp", "Rand datum": "RandDatum"}
+    assert frame.to_dict("list") == {"LOPNR": ["863232"], "grupp": ["Intervention"],
+                                     "Rand datum": ["2018-03-01"]}
+    assert frame.attrs["columns_found"][-1] == "Anteckning"
+    assert frame.attrs["header_note"].startswith("header taken from row 3")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime
+import difflib
 import fnmatch
 import glob
 import io as _io
@@ -19,10 +21,12 @@ import json
 import os
 import re
 import tempfile
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -199,22 +203,36 @@ def csv_header(text: str, path: Path) -> tuple[list[str], str]:
     return [n.strip() for n in names], delimiter
 
 
-def _mapping(columns: Sequence[str], table: Table, column_map: Mapping[str, str],
-             source: Path | str) -> dict:
-    """Delivered name -> contract name, case-insensitively, through the column map.
+def header_key(name: object) -> str:
+    """A header as it is compared: without case, spaces, underscores, slashes, hyphens, dots
+    and accents (``Sysselsättning``, ``SYSSELSATTNING`` and ``sysselsattning`` are one key), so
+    a Swedish workbook's headers meet the contract's ASCII names."""
+    text = unicodedata.normalize("NFKD", str(name).lstrip("\ufeff")).casefold()
+    return _HEADER_NOISE.sub("", "".join(ch for ch in text if not unicodedata.combining(ch)))
 
-    Two delivered columns that would become the same contract column (``LopNr`` and
-    ``LOPNR``, or a mapped ``P1105_LopNr_PersonNr`` next to an existing ``LopNr``) are an
-    error: which one holds the data is a decision for the person who knows the delivery.
+
+_HEADER_NOISE = re.compile(r"[\s_/\\.\-]+")
+
+
+def match_columns(columns: Sequence[object], names: Sequence[str],
+                  column_map: Mapping[str, str], source: Path | str) -> dict:
+    """Delivered name -> contract name (`names`), through the column map and `header_key`.
+
+    A column map entry wins over a name that matches by itself; its keys are compared the same
+    way (``{"Diagnos/ICD-10": Diagnos}`` also maps ``DIAGNOS / ICD 10``). Two delivered
+    columns that would become the same contract column (``LopNr`` and ``LOPNR``, ``Start
+    datum`` next to ``Startdatum``, or a mapped ``P1105_LopNr_PersonNr`` next to an existing
+    ``LopNr``) are an error: which one holds the data is a decision for the person who knows
+    the delivery.
     """
-    lowered_map = {str(k).lower(): str(v) for k, v in column_map.items()}
-    contract = {n.lower(): n for n in table.names}
+    mapped = {header_key(k): str(v) for k, v in column_map.items()}
+    contract = {header_key(n): n for n in names}
     out: dict = {}
     for col in columns:
-        key = str(col).strip().lstrip("\ufeff")
-        target = lowered_map.get(key.lower(), key)
-        if target.lower() in contract:
-            out[col] = contract[target.lower()]
+        key = header_key(col)
+        target = mapped.get(key, col)
+        if header_key(target) in contract:
+            out[col] = contract[header_key(target)]
     seen: dict[str, list[str]] = {}
     for delivered, name in out.items():
         seen.setdefault(name, []).append(str(delivered))
@@ -223,10 +241,161 @@ def _mapping(columns: Sequence[str], table: Table, column_map: Mapping[str, str]
         raise ValidationError([
             Violation(str(source), name, "several delivered columns become this contract column "
                       f"({', '.join(repr(c) for c in cols)})", 0,
-                      hint="names are matched case-insensitively; drop one column or change "
-                      "data.column_map in params.yaml")
+                      hint="names are matched without regard to case, spaces, underscores and "
+                      "å/ä/ö; drop one column or change data.column_map in params.yaml")
             for name, cols in sorted(clashes.items())])
     return out
+
+
+def _mapping(columns: Sequence[str], table: Table, column_map: Mapping[str, str],
+             source: Path | str) -> dict:
+    """`match_columns` for a contract table."""
+    return match_columns(columns, table.names, column_map, source)
+
+
+def missing_columns(source: Path | str, missing: Sequence[str], found: Sequence[object],
+                    n_rows: int, header_note: str = "",
+                    matched: Sequence[object] = ()) -> list[Violation]:
+    """One violation per required column not delivered, listing the columns the file has and
+    the nearest of those not `matched` to another contract column (difflib on `header_key`),
+    so a misspelt or renamed header is one ``data.column_map`` entry away. A header shaped
+    like a personnummer is not repeated. `header_note` says where the header was taken from
+    (`ExcelTable.note`)."""
+    shown = [str(c).strip() for c in found
+             if str(c).strip() and not PERSONAL_NUMBER.search(str(c))]
+    taken = {header_key(c) for c in matched}
+    keys = {header_key(c): c for c in shown if header_key(c) not in taken}
+    listed = ", ".join(f"'{c}'" for c in shown[:30]) + (", …" if len(shown) > 30 else "")
+    out = []
+    for name in missing:
+        near = difflib.get_close_matches(header_key(name), list(keys), n=1, cutoff=0.6)
+        hint = (f"map it: data.column_map: {{'{keys[near[0]]}': {name}}}" if near
+                else "add the column, or map the delivered column to it in data.column_map")
+        rule = (f"required column missing (columns found: {listed or 'none'}"
+                + (f"; nearest: '{keys[near[0]]}'" if near else "") + ")"
+                + (f"; {header_note}" if header_note else ""))
+        out.append(Violation(str(source), name, rule, n_rows, hint=hint))
+    return out
+
+
+#: How many rows from the top of a sheet are searched for the header row.
+HEADER_SEARCH_ROWS = 20
+
+
+@dataclass(frozen=True)
+class ExcelTable:
+    """One sheet read as text: the data below the header row (`frame`, delivered names), the
+    sheet's name as asked for (`sheet`, None for a workbook's only sheet: a sheet's own name
+    may be a person's), and the 1-based row the header was taken from (`header_row`)."""
+
+    frame: pd.DataFrame
+    sheet: str | None
+    header_row: int
+    found_by: str
+
+    @property
+    def note(self) -> str:
+        """Where the header came from, for messages; empty when found in the first row."""
+        if self.found_by == "parameter":
+            return f"header taken from row {self.header_row}, as data.header_row says"
+        if self.header_row == 1:
+            return ""
+        return (f"header taken from row {self.header_row}, under {self.header_row - 1} title "
+                "row(s) skipped (set data.header_row to choose another row)")
+
+
+def _cell_text(value: object) -> str:
+    """An Excel cell as text: dates as ISO (YYYY-MM-DD, with a time only when it has one),
+    whole numbers without '.0', empty cells as ''."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, datetime.datetime):
+        return value.strftime("%Y-%m-%d" if value.time() == datetime.time() else
+                              "%Y-%m-%d %H:%M:%S")
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def find_header_row(rows: Sequence[Sequence[str]], names: Sequence[str],
+                    column_map: Mapping[str, str]) -> int:
+    """The 0-based row among the first `HEADER_SEARCH_ROWS` whose cells match the most
+    contract `names` (through `column_map`); the first non-empty row when none matches. A
+    title above the header (a merged cell, a date line) matches none and is skipped."""
+    mapped = {header_key(k): header_key(v) for k, v in column_map.items()}
+    wanted = {header_key(n) for n in names}
+    best, best_hits = None, 0
+    for i, row in enumerate(rows[:HEADER_SEARCH_ROWS]):
+        keys = {mapped.get(header_key(c), header_key(c)) for c in row if str(c).strip()}
+        hits = len(keys & wanted)
+        if hits > best_hits:
+            best, best_hits = i, hits
+    if best is not None:
+        return best
+    return next((i for i, row in enumerate(rows) if any(str(c).strip() for c in row)), 0)
+
+
+def read_excel_table(path: Path, names: Sequence[str], column_map: Mapping[str, str] | None = None,
+                     sheet: str | None = None, header_row: int | None = None) -> ExcelTable:
+    """A sheet of an .xlsx workbook as text, with its header row found under title rows.
+
+    `sheet` (``data.sheet``) is required when the workbook has several; `header_row`
+    (``data.header_row``, 1-based as Excel numbers rows) overrides the search
+    (`find_header_row`). Sheet names are never listed in a message (a sheet may be named after
+    a patient). Rows are numbered as in Excel in every later message (`frame.index` + 1).
+    """
+    kind, what = sniff_format(path)
+    if kind != ".zip":
+        raise file_violation(path, f"the file is {what}, not an Excel workbook",
+                             "deliver the list as .xlsx or .csv")
+    try:
+        book = pd.read_excel(path, sheet_name=None, header=None, dtype=object,
+                             engine="openpyxl")
+    except Exception as err:  # noqa: BLE001 — any reader failure is a delivery problem
+        raise file_violation(path, f"cannot be read as an Excel workbook ({reader_detail(err)})",
+                             "save it again from Excel as .xlsx") from err
+    chosen = sheet if sheet is not None else (next(iter(book)) if len(book) == 1 else None)
+    if chosen is None or chosen not in book:
+        asked = f"no sheet '{sheet}' among" if sheet is not None else \
+            "a sheet must be chosen among"
+        raise file_violation(path, f"{asked} the workbook's {len(book)} sheets (their names "
+                             "are not shown: they may identify a person)",
+                             "set data.sheet in the study's params.yaml to the name of the "
+                             "sheet to read")
+    raw = book[chosen]
+    rows = [[_cell_text(v) for v in row] for row in raw.itertuples(index=False)]
+    if header_row is not None:
+        if not 1 <= int(header_row) <= max(len(rows), 1):
+            raise file_violation(path, f"data.header_row is {header_row} but the sheet has "
+                                 f"{len(rows)} row(s)", "set data.header_row to the header's "
+                                 "row number as Excel shows it, or null to find it")
+        top, found_by = int(header_row) - 1, "parameter"
+    else:
+        top, found_by = find_header_row(rows, names, column_map or {}), "search"
+    header = rows[top] if rows else []
+    keep = [i for i, h in enumerate(header) if h]
+    body = [[row[i] for i in keep] for row in rows[top + 1:]]
+    frame = pd.DataFrame(body, columns=[header[i] for i in keep], dtype=object)
+    frame.index = pd.RangeIndex(top + 2, top + 2 + len(body))
+    return ExcelTable(frame, sheet if sheet is not None else None, top + 1, found_by)
+
+
+def read_excel_delivery(path: Path, table: Table, column_map: Mapping[str, str] | None = None,
+                        sheet: str | None = None, header_row: int | None = None
+                        ) -> tuple[pd.DataFrame, dict]:
+    """A contract table delivered as an .xlsx sheet, as `_read_csv` gives it: text values
+    (empty cells as missing), only contract columns, and the delivered name -> contract name
+    mapping; the header found under title rows (`read_excel_table`). The frame keeps the
+    delivered headers (`attrs["columns_found"]`) and where the header was taken from
+    (`attrs["header_note"]`) for `missing_columns`."""
+    sheet_table = read_excel_table(path, table.names, column_map or {}, sheet, header_row)
+    frame = sheet_table.frame
+    mapping = match_columns(list(frame.columns), table.names, column_map or {}, path)
+    out = frame[list(mapping)].replace("", None).reset_index(drop=True)
+    out.attrs.update(columns_found=list(frame.columns), header_note=sheet_table.note)
+    return out, mapping
 
 
 def _read_csv(path: Path, table: Table, column_map: Mapping[str, str]) -> tuple[pd.DataFrame,

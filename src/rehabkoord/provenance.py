@@ -229,7 +229,8 @@ def stage_inputs(root: Path, stage: str | None) -> tuple[tuple[str, ...] | None,
         else:
             for listed in entry.values():
                 keys.extend(listed or [])
-    deps = [os.path.relpath((base / d).resolve(), root.resolve())
+    wdir = base / stages[name].get("wdir", ".")
+    deps = [os.path.relpath((wdir / d).resolve(), root.resolve())
             for d in stages[name].get("deps", []) if isinstance(d, str) and "${" not in d]
     rel = base.relative_to(root)
     return tuple(keys), (*deps, (rel / "params.yaml").as_posix(), (rel / "dvc.yaml").as_posix())
@@ -248,7 +249,8 @@ def stage_of(root: Path, output: str | Path) -> str | None:
     for dvc_file in _dvc_files(root):
         for name, stage in _stages(dvc_file).items():
             for out in stage.get("outs", []) + stage.get("metrics", []):
-                out_path = (dvc_file.parent / (out if isinstance(out, str) else next(iter(out))))
+                out_path = (dvc_file.parent / stage.get("wdir", ".")
+                            / (out if isinstance(out, str) else next(iter(out))))
                 out_path = out_path.resolve()
                 if output == out_path or out_path in output.parents:
                     return _address(root, dvc_file, name)

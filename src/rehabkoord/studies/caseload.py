@@ -15,7 +15,12 @@ free-text cell may hold a name or a personnummer.
 
 from __future__ import annotations
 
+import csv
+import difflib
+import json
 import re
+import sys
+import unicodedata
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,18 +30,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..contract import PERSONAL_RULE, has_personal_number, quote_values
+from ..contract import PERSONAL_RULE, has_personal_number, is_code_like, quote_values
 from ..disclosure import SMALL, SUPPRESSED, Interval, Rules, Structure, audit, protect, record
 from ..fmt import number
 from ..io import (
+    HEADER_SEARCH_ROWS,
     MAX_EXAMPLES,
+    ExcelTable,
     ValidationError,
     Violation,
-    csv_header,
     decode_text,
+    find_header_row,
+    match_columns,
+    missing_columns,
+    read_excel_table,
     sniff_format,
     write_all,
 )
+from ..params import load_params, project_root
 
 COLUMNS = ("Enhet", "Startdatum", "Diagnos", "Sysselsattning", "Ersattning", "SGI_noll")
 OPTIONAL = ("KontaktId",)
@@ -45,10 +56,10 @@ OPTIONAL = ("KontaktId",)
 OCCUPATIONS = ("anställd", "arbetslös", "lönebidrag", "arbetsförberedande insats", "studerande")
 BENEFITS = ("sjukpenning", "aktivitetsersättning", "sjukersättning", "ekonomiskt bistånd",
             "annan ersättning", "ingen")
-YES_NO = {"ja": True, "nej": False}
+YES_NO_LABEL = {"Ja": "SGI 0", "Nej": "SGI över 0"}
 DIMENSIONS = ("diagnosgrupp", "diagnos", "sysselsattning", "ersattning", "sgi_noll")
 
-_WAGE_SUBSIDY = re.compile(r"^lönebidrag\s*(\d{1,3})\s*%?$")
+_WAGE_SUBSIDY = re.compile(r"^lonebidrag\s*(\d{1,4})\s*%?$")  # on `_fold`ed text
 _ICD10 = re.compile(r"^([A-Z])(\d{2})\.?(\d{0,2})$")
 
 
@@ -59,6 +70,8 @@ class CaseList:
     contacts: pd.DataFrame
     source: str
     sheet: str | None
+    header_row: int = 1
+    blank_rows: int = 0
 
 
 def normalise_icd10(text: str) -> str | None:
@@ -108,67 +121,138 @@ def map_diagnosis(values: pd.Series, mapping: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"diagnos": labels, "diagnosgrupp": groups}, index=values.index)
 
 
+def _fold(text: object) -> str:
+    """A category as it is compared: without case, accents (å/ä/ö), repeated or non-breaking
+    spaces and spaces around '%', so ``Arbetslös``, ``ARBETSLOS`` and ``arbetslös `` meet."""
+    t = unicodedata.normalize("NFKD", str(text)).casefold()
+    t = "".join(ch for ch in t if not unicodedata.combining(ch))
+    return re.sub(r"\s*%", " %", re.sub(r"\s+", " ", t)).strip()
+
+
+def _categories(values: pd.Series, known: Sequence[str]) -> pd.Series:
+    """Each value as the study's own label (`known`), matched by `_fold`; NA when unknown."""
+    labels = {_fold(k): k for k in known}
+    return values.map(lambda v: labels.get(_fold(v), pd.NA))
+
+
 def _occupation(value: str) -> str | None:
-    """Readable occupation; ``lönebidrag 25 %`` keeps its percentage."""
-    v = re.sub(r"\s+", " ", value.strip().lower())
-    wage = _WAGE_SUBSIDY.match(v)
+    """Readable occupation; ``Lönebidrag 25%`` becomes ``lönebidrag 25 %``. A percentage
+    outside 1–100 is not a wage subsidy (`_wage_out_of_range` names it)."""
+    wage = _WAGE_SUBSIDY.match(_fold(value))
     if wage:
-        return f"lönebidrag {int(wage.group(1))} %"
-    return v if v in OCCUPATIONS and v != "lönebidrag" else None
+        pct = int(wage.group(1))
+        return f"lönebidrag {pct} %" if 1 <= pct <= 100 else None
+    known = {_fold(o): o for o in OCCUPATIONS if o != "lönebidrag"}
+    return known.get(_fold(value))
 
 
-def _read_table(path: Path, sheet: str | None) -> tuple[pd.DataFrame, str | None]:
+def _wage_out_of_range(value: str) -> bool:
+    wage = _WAGE_SUBSIDY.match(_fold(value))
+    return bool(wage) and not 1 <= int(wage.group(1)) <= 100
+
+
+def _read_csv_rows(path: Path, header_row: int | None, where: str
+                   ) -> tuple[pd.DataFrame, int, str, list[Violation]]:
+    """A delimited case list as text with its header found as in a workbook
+    (`io.find_header_row`); the frame's index is each row's line number."""
+    text, _ = decode_text(path.read_bytes(), path)
+    lines = text.splitlines()
+    if not any(line.strip() for line in lines):
+        raise ValidationError([Violation(where, "*", "the file is empty", 0)])
+    counts = {d: sum(line.count(d) for line in lines[:HEADER_SEARCH_ROWS]) for d in ";,\t"}
+    delimiter = max(counts, key=counts.get)
+    rows = [[c.strip() for c in row] for row in csv.reader(StringIO(text), delimiter=delimiter)]
+    if header_row is not None:
+        if not 1 <= int(header_row) <= len(rows):
+            raise ValidationError([Violation(where, "*", f"data.header_row is {header_row} but "
+                                             f"the file has {len(rows)} row(s)", 0,
+                                             hint="set data.header_row to the header's line "
+                                             "number, or null to find it")])
+        top, found_by = int(header_row) - 1, "parameter"
+    else:
+        top, found_by = find_header_row(rows, (*COLUMNS, *OPTIONAL), {}), "search"
+    header = rows[top]
+    width = len(header)
+    body = {i + 1: r for i, r in enumerate(rows) if i > top and any(c for c in r)}
+    bad = [n for n, r in body.items() if len(r) != width]
+    v = []
+    if bad:
+        v.append(Violation(where, "*", f"rows must have the header's {width} fields", len(bad),
+                           tuple(bad[:MAX_EXAMPLES]), hint="a hand-edited file? export it again"))
+    frame = pd.DataFrame([r for n, r in body.items() if len(r) == width], columns=header,
+                         index=[n for n, r in body.items() if len(r) == width], dtype=object)
+    frame = frame.loc[:, [bool(c) for c in header]]  # as in a workbook: unnamed columns unread
+    frame.attrs["blank_rows"] = sum(1 for i, r in enumerate(rows) if i > top and not any(r))
+    return frame, top + 1, found_by, v
+
+
+def _read_table(path: Path, sheet: str | None, header_row: int | None,
+                column_map: Mapping[str, str], where: str
+                ) -> tuple[pd.DataFrame, str | None, int, str, list[Violation]]:
+    """The case list as delivered (text, delivered headers, rows numbered as the file numbers
+    them), the sheet as asked for, the header's row, a note on where the header came from
+    (for messages) and problems of shape found while reading."""
     kind, what = sniff_format(path)
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
-        if kind != ".zip":
-            raise ValidationError([Violation(str(path), "*", f"the file is {what}, not an Excel "
-                                             "workbook", 0)])
-        sheets = pd.read_excel(path, sheet_name=None, dtype=str, engine="openpyxl")
-        chosen = sheet or (next(iter(sheets)) if len(sheets) == 1 else None)
-        if chosen is None or chosen not in sheets:
-            asked = f"no sheet '{sheet}' among" if sheet else "a sheet must be chosen among"
-            raise ValidationError([Violation(str(path), "*", f"{asked} the workbook's "
-                                             f"{len(sheets)} sheets (their names are not shown: "
-                                             "they may identify a person)", 0, hint="set "
-                                             "caseload.sheet in the study's params.yaml to the "
-                                             "name of the sheet to read")])
-        return sheets[chosen].fillna(""), chosen
-    if suffix == ".csv" and kind == ".csv":
-        text, _ = decode_text(path.read_bytes(), path)
-        _, delimiter = csv_header(text, path)
-        return pd.read_csv(StringIO(text), sep=delimiter, dtype=str, keep_default_na=False), None
-    raise ValidationError([Violation(str(path), "*", f"unsupported case list ({what}, named "
-                                     f"{suffix})", 0, hint="deliver .xlsx (one sheet) or .csv")])
+        table = read_excel_table(path, (*COLUMNS, *OPTIONAL), column_map, sheet, header_row)
+        frame = table.frame
+        empty = frame.apply(lambda r: not any(str(c).strip() for c in r), axis=1) \
+            if len(frame.columns) else pd.Series(True, index=frame.index)
+        frame = frame[~empty.astype(bool)]
+        frame.attrs["blank_rows"] = int(empty.sum())
+        return frame, table.sheet, table.header_row, table.note, []
+    if suffix in (".csv", ".txt") and kind == ".csv":
+        frame, top, found_by, v = _read_csv_rows(path, header_row, where)
+        note = ExcelTable(frame, None, top, found_by).note
+        return frame, None, top, note, v
+    raise ValidationError([Violation(where, "*", f"unsupported case list ({what}, named "
+                                     f"{suffix})", 0, hint="deliver .xlsx or .csv")])
+
+
+def _parse_dates(values: pd.Series) -> pd.Series:
+    """Start dates as Excel stores them or as text: YYYY-MM-DD (a time after it is ignored)
+    or YYYYMMDD; anything else NaT."""
+    iso = pd.to_datetime(values.str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
+    compact = pd.to_datetime(values.where(values.str.fullmatch(r"\d{8}")), format="%Y%m%d",
+                             errors="coerce")
+    return iso.fillna(compact)
 
 
 def read_case_list(path: str | Path, *, sites: Sequence[str], mapping: pd.DataFrame,
-                   sheet: str | None = None) -> CaseList:
+                   sheet: str | None = None, header_row: int | None = None,
+                   column_map: Mapping[str, str] | None = None) -> CaseList:
     """Read and validate a case list; every problem names file, row and column.
 
-    Rows are numbered as in Excel (the header is row 1). Raises `ValidationError` listing a
-    cell that looks like a personnummer, an unknown site, an unreadable date, a diagnosis that
-    maps to no group (naming the mapping table to extend), an unknown occupation or benefit,
-    and duplicated contacts. A delivered text is quoted only when code-like, and the sheet only
-    by the name `sheet` gives (a sheet's own name may be a person's).
+    Headers match the contract without regard to case, spaces and å/ä/ö (``Start datum``,
+    ``Sysselsättning``), others through `column_map` (``data.column_map``, e.g. ``{"SGI 0":
+    SGI_noll, "Diagnos/ICD-10": Diagnos}``); a title row above the header is skipped or the
+    header set by `header_row` (``data.header_row``). Rows are numbered as in Excel. Raises
+    `ValidationError` listing every missing column with the columns found and the nearest,
+    a cell that looks like a personnummer, an unknown site, an unreadable date, a diagnosis
+    that maps to no group (naming the mapping table to extend), an unknown occupation or
+    benefit, and duplicated contacts. A delivered text is quoted only when code-like, and the
+    sheet only by the name `sheet` gives (a sheet's own name may be a person's).
     """
     path = Path(path)
-    raw, chosen = _read_table(path, sheet)
     where = f"{path.name}" + (f", sheet '{sheet}'" if sheet else "")
-    raw.columns = [str(c).strip() for c in raw.columns]
-    v: list[Violation] = []
-    missing = [c for c in COLUMNS if c not in raw.columns]
-    for c in missing:
-        v.append(Violation(where, c, "required column missing", len(raw)))
-    if missing:
+    raw, chosen, top, note, v = _read_table(path, sheet, header_row, column_map or {}, where)
+    if raw.columns.duplicated().any():
+        twice = sorted({str(c) for c in raw.columns[raw.columns.duplicated()]})
+        v.append(Violation(where, ", ".join(twice), "the header names this column more than "
+                           "once", 0, hint="rename or remove one of them"))
         raise ValidationError(v)
-    data = raw.apply(lambda s: s.astype(str).str.strip())
-    data = data[~(data[list(COLUMNS)] == "").all(axis=1)]
+    mapped = match_columns(list(raw.columns), (*COLUMNS, *OPTIONAL), column_map or {}, where)
+    missing = [c for c in COLUMNS if c not in mapped.values()]
+    v.extend(missing_columns(where, missing, list(raw.columns), len(raw), note, list(mapped)))
+    if v:
+        raise ValidationError(v)
+    data = raw[list(mapped)].rename(columns=mapped).apply(lambda s: s.astype(str).str.strip())
 
     def flag(mask: pd.Series, column: str, rule: str, hint: str = "") -> None:
         hits = data.index[np.asarray(mask, dtype=bool)]
         if len(hits):
-            rows = tuple(int(i) + 2 for i in hits[:MAX_EXAMPLES])
+            rows = tuple(int(i) for i in hits[:MAX_EXAMPLES])
             v.append(Violation(where, column, rule, len(hits), rows, hint=hint))
 
     read = [c for c in (*COLUMNS, *OPTIONAL) if c in data.columns]
@@ -177,15 +261,15 @@ def read_case_list(path: str | Path, *, sites: Sequence[str], mapping: pd.DataFr
         flag(personal[column], column, PERSONAL_RULE, "remove names and personal identity "
              "numbers from the case list: the summary needs neither")
     data[read] = data[read].mask(personal, "")  # reported above, and not again by the rules below
-    site = data["Enhet"]
-    unknown = ~site.isin(list(sites)) & ~personal["Enhet"]
+    site = _categories(data["Enhet"], sites)
+    unknown = site.isna() & ~personal["Enhet"]
     if unknown.any():
-        flag(unknown, "Enhet", f"unknown site ({quote_values(site[unknown])}; known: "
-             f"{', '.join(sites)})", "add the site to caseload.sites in the study's params.yaml")
-    start = pd.to_datetime(data["Startdatum"].str.slice(0, 10), format="%Y-%m-%d",
-                           errors="coerce")
+        flag(unknown, "Enhet", f"unknown site ({quote_values(data.loc[unknown, 'Enhet'])}"
+             f"{_nearest_sites(data.loc[unknown, 'Enhet'], sites)}; known: {', '.join(sites)})",
+             "add the site to caseload.sites in the study's params.yaml, or correct the list")
+    start = _parse_dates(data["Startdatum"])
     flag(start.isna() & ~personal["Startdatum"], "Startdatum",
-         "cannot be read as a date (YYYY-MM-DD)")
+         "cannot be read as a date (YYYY-MM-DD, YYYYMMDD or an Excel date)")
     diagnosis = map_diagnosis(data["Diagnos"], mapping)
     unmapped = diagnosis["diagnosgrupp"].isna() & ~personal["Diagnos"]
     if unmapped.any():
@@ -195,13 +279,21 @@ def read_case_list(path: str | Path, *, sites: Sequence[str], mapping: pd.DataFr
              f"add the diagnosis (as text or ICD-10 code) to {table} (caseload.mapping in "
              "the study's params.yaml)")
     occupation = data["Sysselsattning"].map(_occupation)
-    flag(occupation.isna() & ~personal["Sysselsattning"], "Sysselsattning",
-         "unknown occupation (known: "
-         f"{', '.join(OCCUPATIONS)}, lönebidrag with its percentage)")
-    benefit = data["Ersattning"].str.lower()
-    flag(~benefit.isin(list(BENEFITS)) & ~personal["Ersattning"], "Ersattning",
-         f"unknown benefit (known: {', '.join(BENEFITS)})")
-    sgi = data["SGI_noll"].str.lower().map(YES_NO)
+    wage_range = data["Sysselsattning"].map(_wage_out_of_range) & ~personal["Sysselsattning"]
+    flag(wage_range, "Sysselsattning", "lönebidrag percentage outside 1–100 % "
+         f"({quote_values(data.loc[wage_range, 'Sysselsattning'].map(_wage_percent))})",
+         "correct the list: a wage subsidy covers at most 100 %")
+    flag(occupation.isna() & ~wage_range & ~personal["Sysselsattning"], "Sysselsattning",
+         "unknown occupation ("
+         f"{quote_values(data.loc[occupation.isna() & ~wage_range, 'Sysselsattning'])}; known: "
+         f"{', '.join(o for o in OCCUPATIONS if o != 'lönebidrag')}, lönebidrag N %)",
+         "correct the list (letter case, spaces and å/ä/ö do not matter)")
+    benefit = _categories(data["Ersattning"], BENEFITS)
+    flag(benefit.isna() & ~personal["Ersattning"], "Ersattning",
+         f"unknown benefit ({quote_values(data.loc[benefit.isna(), 'Ersattning'])}; known: "
+         f"{', '.join(BENEFITS)})", "correct the list (letter case, spaces and å/ä/ö do not "
+         "matter)")
+    sgi = _categories(data["SGI_noll"], ("Ja", "Nej")).map(YES_NO_LABEL)
     flag(sgi.isna() & ~personal["SGI_noll"], "SGI_noll", "must be Ja or Nej")
     key = ["KontaktId"] if "KontaktId" in data.columns and (data["KontaktId"] != "").all() \
         else list(COLUMNS)
@@ -212,10 +304,52 @@ def read_case_list(path: str | Path, *, sites: Sequence[str], mapping: pd.DataFr
     contacts = pd.DataFrame({
         "enhet": site, "startdatum": start,
         "diagnos": diagnosis["diagnos"], "diagnosgrupp": diagnosis["diagnosgrupp"],
-        "sysselsattning": occupation, "ersattning": benefit,
-        "sgi_noll": sgi.map({True: "SGI 0", False: "SGI över 0"}),
-    }).reset_index(drop=True)
-    return CaseList(contacts, str(path), sheet if chosen else None)
+        "sysselsattning": occupation, "ersattning": benefit, "sgi_noll": sgi,
+    }).reset_index(drop=True).astype({c: object for c in ("enhet", "ersattning", "sgi_noll")})
+    return CaseList(contacts, str(path), chosen, top, int(raw.attrs.get("blank_rows", 0)))
+
+
+def _wage_percent(value: str) -> str:
+    wage = _WAGE_SUBSIDY.match(_fold(value))
+    return f"{int(wage.group(1))}" if wage else ""
+
+
+def _nearest_sites(values: pd.Series, sites: Sequence[str]) -> str:
+    """Known sites close to unknown, withheld values (``Hagfors VC`` → Hagfors): names from
+    params, so they may be printed; the delivered text is not."""
+    folded = {_fold(s): s for s in sites}
+    near = sorted({folded[m] for v in values.unique() if not is_code_like(v)
+                   for m in difflib.get_close_matches(_fold(v), list(folded), n=1, cutoff=0.6)})
+    return f"; near known: {', '.join(near)}" if near else ""
+
+
+def check_periods(periods: Mapping[str, Sequence[str]]) -> list[Violation]:
+    """`caseload.periods` as the summary needs them: each a name with [first day, last day]
+    (YYYY-MM-DD, first not after last), none overlapping another (a contact would be counted
+    in the first only)."""
+    where, v = "params.yaml", []
+    if not periods:
+        return [Violation(where, "caseload.periods", "no period given", 0,
+                          hint="name at least one period: name: [first day, last day]")]
+    spans = {}
+    for name, span in periods.items():
+        try:
+            first, last = (pd.Timestamp(str(d)) for d in span)
+        except (TypeError, ValueError):
+            v.append(Violation(where, "caseload.periods", f"period '{name}' is not [first day, "
+                               "last day] as YYYY-MM-DD", 0, hint="correct it in params.yaml"))
+            continue
+        if first > last:
+            v.append(Violation(where, "caseload.periods", f"period '{name}' ends before it "
+                               "starts", 0, hint="correct it in params.yaml"))
+        spans[name] = (first, last)
+    names = list(spans)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if spans[a][0] <= spans[b][1] and spans[b][0] <= spans[a][1]:
+                v.append(Violation(where, "caseload.periods", f"periods '{a}' and '{b}' "
+                                   "overlap", 0, hint="make the periods disjoint"))
+    return v
 
 
 def assign_periods(contacts: pd.DataFrame, periods: Mapping[str, Sequence[str]]
@@ -226,18 +360,100 @@ def assign_periods(contacts: pd.DataFrame, periods: Mapping[str, Sequence[str]]
     for name, (first, last) in periods.items():
         inside = contacts["startdatum"].between(pd.Timestamp(first), pd.Timestamp(last))
         period[inside & period.isna()] = name
-    out = contacts.assign(period=period)
+    out = contacts.assign(period=period.astype(object))
     return out[period.notna()].reset_index(drop=True), int(period.isna().sum())
 
 
-def counts(contacts: pd.DataFrame, dimension: str) -> pd.DataFrame:
+def _months(dates: pd.Series) -> str:
+    return (f"{dates.min():%Y-%m} to {dates.max():%Y-%m}" if dates.notna().any()
+            else "no dates")
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A case list read and counted: what the summarise stage writes (`table`, `flow`)."""
+
+    cases: CaseList
+    contacts: pd.DataFrame
+    table: pd.DataFrame
+    flow: dict
+
+
+def summarise(params: Mapping, root: Path) -> Summary:
+    """Read the case list `data:` points at, check `caseload:` and count per period, site and
+    dimension: every problem of the parameters and the list in one `ValidationError`. No
+    contact in any period stops (the report would be empty); a period without contacts is
+    kept with zeros and named in the flow (`empty_periods`)."""
+    data, study = params["data"], params["caseload"]
+    v = check_periods(study.get("periods") or {})
+    if not study.get("sites"):
+        v.append(Violation("params.yaml", "caseload.sites", "no site given", 0,
+                           hint="list the sites (Enhet) of the case list"))
+    mapping = None
+    try:
+        mapping = read_mapping(root / study["mapping"])
+    except FileNotFoundError:
+        v.append(Violation(str(study["mapping"]), "*", "no such file", 0,
+                           hint="check caseload.mapping in params.yaml"))
+    path = root / data["dir"] / data["case_list"]
+    cases = None
+    if not path.is_file():
+        v.append(Violation(str(path), "*", "no such file", 0,
+                           hint="check data.dir and data.case_list in params.yaml"))
+    elif mapping is not None and study.get("sites"):
+        try:
+            cases = read_case_list(path, sites=study["sites"], mapping=mapping,
+                                   sheet=data.get("sheet"), header_row=data.get("header_row"),
+                                   column_map=data.get("column_map") or {})
+        except ValidationError as err:
+            v.extend(err.violations)
+    if v or cases is None:
+        raise ValidationError(v)
+    if cases.contacts.empty:
+        raise ValidationError([Violation(
+            Path(cases.source).name, "*", f"no contact below the header (row {cases.header_row})",
+            0, hint="check data.case_list, data.sheet and data.header_row in params.yaml")])
+    contacts, outside = assign_periods(cases.contacts, study["periods"])
+    if contacts.empty:
+        raise ValidationError([Violation(
+            Path(cases.source).name, "Startdatum", "no contact starts in any period of "
+            f"caseload.periods (contacts start {_months(cases.contacts['startdatum'])})",
+            len(cases.contacts), hint="change caseload.periods in params.yaml")])
+    table = all_counts(contacts, periods=list(study["periods"]))
+    return Summary(cases, contacts, table, flow(cases, contacts, outside,
+                                                periods=list(study["periods"])))
+
+
+def check(params: Mapping | str | Path = "notebooks/caseload/params.yaml") -> int:
+    """`make check-data STUDY=caseload` (`rehabkoord.clean.CHECKS`): read and check everything
+    the summary reads, with `params` the study's parameters or its params.yaml; every problem
+    on stderr, or the flow on stdout; writes nothing. Exit status 0 when the list fits."""
+    if not isinstance(params, Mapping):
+        params = load_params(params)
+    where = Path(str(params["data"]["dir"])) / str(params["data"]["case_list"])
+    try:
+        summary = summarise(params, project_root())
+    except ValidationError as err:
+        print(f"caseload: the case list {where} does not fit the study.\n{err}",
+              file=sys.stderr)
+        return 1
+    print(f"caseload: the case list {where} fits the study.")
+    print(json.dumps(summary.flow, ensure_ascii=False, indent=2, sort_keys=True))
+    return 0
+
+
+def counts(contacts: pd.DataFrame, dimension: str,
+           periods: Sequence[str] | None = None) -> pd.DataFrame:
     """Contacts per period, site and category of one dimension (long format, zeros kept so the
-    table's structure does not depend on the data), with each period's and site's total."""
+    table's structure does not depend on the data), with each period's and site's total.
+    `periods` (all of ``caseload.periods``, in their order) keeps a period without contacts,
+    as zeros, and orders the table (else periods sort by name)."""
     if dimension not in DIMENSIONS:
         raise ValueError(f"dimension must be one of {DIMENSIONS}")
     cats = sorted(contacts[dimension].unique())
     sites = sorted(contacts["enhet"].unique())
-    full = pd.MultiIndex.from_product([sorted(contacts["period"].unique()), sites, cats],
+    names = [*(periods or ()), *sorted(set(contacts["period"]) - set(periods or ()))]
+    full = pd.MultiIndex.from_product([names, sites, cats],
                                       names=["period", "enhet", "kategori"])
     n = contacts.groupby(["period", "enhet", dimension]).size()
     n.index = n.index.set_names(["period", "enhet", "kategori"])
@@ -246,9 +462,9 @@ def counts(contacts: pd.DataFrame, dimension: str) -> pd.DataFrame:
     return table
 
 
-def all_counts(contacts: pd.DataFrame) -> pd.DataFrame:
+def all_counts(contacts: pd.DataFrame, periods: Sequence[str] | None = None) -> pd.DataFrame:
     """`counts` for every dimension, one long table (the internal, unsuppressed summary)."""
-    return pd.concat([counts(contacts, d) for d in DIMENSIONS], ignore_index=True)
+    return pd.concat([counts(contacts, d, periods) for d in DIMENSIONS], ignore_index=True)
 
 
 def synthetic_case_list(seed: int, sites: Sequence[str], first_day: str, last_day: str,
@@ -300,11 +516,16 @@ def write_case_list(frame: pd.DataFrame, path: Path) -> None:
                          compress_type=zipfile.ZIP_DEFLATED)
 
 
-def flow(cases: CaseList, contacts: pd.DataFrame, outside_periods: int) -> dict:
-    """Every contact read is either counted in a period or outside every period."""
+def flow(cases: CaseList, contacts: pd.DataFrame, outside_periods: int,
+         periods: Sequence[str] = ()) -> dict:
+    """Every row below the header is a blank row or a contact, and every contact read is
+    counted in a period or outside every period; `empty_periods` are periods of
+    ``caseload.periods`` no contact starts in (kept in the tables as zeros)."""
     return {"contacts_read": int(len(cases.contacts)), "contacts_in_periods": int(len(contacts)),
             "contacts_outside_periods": int(outside_periods), "source": Path(cases.source).name,
-            "sheet": cases.sheet}
+            "sheet": cases.sheet, "header_row": cases.header_row,
+            "blank_rows": cases.blank_rows,
+            "empty_periods": sorted(set(periods) - set(contacts["period"]))}
 
 
 def write_summary(table: pd.DataFrame, flow_record: dict, out_dir: Path) -> list[Path]:
@@ -341,7 +562,7 @@ def declare(table: pd.DataFrame) -> Structure:
     count cannot be recovered from row or column totals, nor through another dimension."""
     s = Structure()
     shown = table[table["dimension"].isin(PUBLISHED)]
-    for period, part in shown.groupby("period", sort=True):
+    for period, part in shown.groupby("period", sort=False):  # in the table's order
         sites = sorted(part["enhet"].unique())
         first = part[part["dimension"] == PUBLISHED[0]].groupby("enhet")["antal"].sum()
         totals = [s.cell((period, site, TOTAL), int(first[site]), cost=20) for site in sites]
@@ -380,7 +601,7 @@ def publish(table: pd.DataFrame, rules: Rules) -> Publication:
     frame = pd.DataFrame(rows)
     order = {d: i for i, d in enumerate(("total", *PUBLISHED))}
     tables = {}
-    for period, part in frame.groupby("period", sort=True):
+    for period, part in frame.groupby("period", sort=False):  # in caseload.periods' order
         wide = part.pivot(index=["dimension", "kategori"], columns="enhet", values="text")
         sites = [c for c in wide.columns if c != ALL_SITES]
         wide = wide[[*sites, ALL_SITES]]
@@ -439,3 +660,7 @@ def withheld_list(pub: Publication) -> list[str]:
                else "kompletterande undertryckning")
         out.append(f"{period}, {site}, {what} ({why})")
     return out
+
+
+if __name__ == "__main__":
+    sys.exit(check(*sys.argv[1:2]))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from rehabkoord.disclosure import Rules
 from rehabkoord.io import ValidationError
@@ -99,7 +100,8 @@ def test_bad_case_list_names_sheet_row_and_column(tmp_path):
         caseload.read_case_list(path, sites=SITES, mapping=caseload.read_mapping(MAPPING))
     text = str(err.value)
     assert "arenden.xlsx: column 'Enhet': unknown site (1 text(s) withheld" in text
-    assert "column 'Startdatum': cannot be read as a date (YYYY-MM-DD): 1 row(s) (rows 3)" in text
+    assert ("column 'Startdatum': cannot be read as a date (YYYY-MM-DD, YYYYMMDD or an "
+            "Excel date): 1 row(s) (rows 3)") in text
     assert ("column 'Diagnos': maps to no diagnosis group (1 text(s) withheld: they may "
             "identify a person): 1 row(s) (rows 4) → add the diagnosis (as text or ICD-10 "
             "code) to diagnosgrupper.csv") in text
@@ -219,3 +221,60 @@ def test_synthetic_workbook_is_the_same_bytes_every_time(tmp_path):
     cases = caseload.read_case_list(tmp_path / "a.xlsx", sites=SITES,
                                     mapping=caseload.read_mapping(MAPPING))
     assert len(cases.contacts) == len(frame)
+
+
+def _params_file(tmp_path: Path, list_name: str, periods: dict, sites=SITES) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({
+        "data": {"dir": str(tmp_path), "case_list": list_name, "sheet": None,
+                 "header_row": None, "column_map": {}},
+        "caseload": {"mapping": str(MAPPING), "sites": list(sites), "periods": periods}},
+        allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_check_prints_every_problem_in_one_pass_and_writes_nothing(tmp_path, capsys):
+    """`make check-data STUDY=caseload`: the parameters' problems and the list's together,
+    exit status 1; a list that fits prints its flow, exit status 0; no file is written."""
+    frame = varmland()
+    frame.loc[0, "Enhet"] = "VC9"
+    frame.to_csv(tmp_path / "arenden.csv", sep=";", index=False)
+    before = sorted(tmp_path.iterdir())
+    bad = _params_file(tmp_path, "arenden.csv", {"a": ["2020-06-30", "2020-01-01"]})
+    assert caseload.check(bad) == 1
+    out = capsys.readouterr().err  # the problems on stderr: `make report` discards stdout
+    assert "caseload: the case list" in out and "does not fit the study" in out
+    assert "caseload.periods': period 'a' ends before it starts" in out
+    assert "column 'Enhet': unknown site ('VC9'" in out
+    frame.loc[0, "Enhet"] = "hagfors "  # case and spaces do not matter
+    frame.to_csv(tmp_path / "arenden.csv", sep=";", index=False)
+    good = _params_file(tmp_path, "arenden.csv", PERIODS)
+    assert caseload.check(yaml.safe_load(good.read_text(encoding="utf-8"))) == 0
+    out = capsys.readouterr().out
+    assert '"contacts_in_periods": 21' in out
+    assert sorted(tmp_path.iterdir()) == sorted({*before, bad, good})
+
+
+def test_no_contact_in_any_period_stops_with_the_parameter_to_change(tmp_path, capsys):
+    """Issue 28: periods matching no contact wrote 0 contacts and the report died with
+    KeyError 'period'."""
+    varmland().to_csv(tmp_path / "arenden.csv", sep=";", index=False)
+    path = _params_file(tmp_path, "arenden.csv", {"2023": ["2023-01-01", "2023-12-31"]})
+    assert caseload.check(path) == 1
+    out = capsys.readouterr().err
+    assert ("arenden.csv: column 'Startdatum': no contact starts in any period of "
+            "caseload.periods (contacts start 2020-03 to 2020-04): 21 row(s) → change "
+            "caseload.periods in params.yaml") in out
+
+
+def test_csv_list_with_a_title_line_and_trailing_delimiters(tmp_path):
+    """A CSV saved from Excel: a title line, the region's headers, empty trailing columns."""
+    frame = varmland()
+    frame.columns = ["kontakt id", "ENHET", "Start datum", "Diagnos/ICD-10", "Sysselsättning", "Ersättning",
+                     "SGI 0"]
+    text = "Ärenden 2020;;;;;;;\n" + frame.assign(a="", b="").to_csv(sep=";", index=False)
+    (tmp_path / "arenden.csv").write_text(text.replace(";a;b\n", ";;\n", 1), encoding="cp1252")
+    cases = caseload.read_case_list(tmp_path / "arenden.csv", sites=SITES,
+                                    mapping=caseload.read_mapping(MAPPING),
+                                    column_map={"SGI 0": "SGI_noll", "diagnos/icd-10": "Diagnos"})
+    assert cases.header_row == 2 and len(cases.contacts) == 21
