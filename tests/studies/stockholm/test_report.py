@@ -78,7 +78,7 @@ def _svg_lines(path) -> list[str]:
             if t.tag.endswith("}text")]
 
 
-COUNT = re.compile(r"(?:n = |: )(<?\d{1,3}(?:[ ,]\d{3})*|–)")
+COUNT = re.compile(r"(?:n = |: )(<?\d{1,3}(?:[ ,]\d{3})*|×)")
 
 
 @pytest.mark.parametrize("language", ["sv", "en"])
@@ -92,7 +92,7 @@ def test_flow_figure_prints_exactly_the_published_counts(tmp_path, sthlm_derived
     fig, cells = report.flow_figure(pub, f, language)
     save(fig, tmp_path / "flode", cells)
     lines = _svg_lines(tmp_path / "flode.svg")
-    # the counts each arm shows, as published: the number, the mark, or "–" when withheld or
+    # the counts each arm shows, as published: the number, the mark, or "×" when withheld or
     # only implied (a step whose total is small is not split by group)
     keys = [("flow", "participants")] + [
         k for g in ("Koordinator", "Kontroll") for k in
