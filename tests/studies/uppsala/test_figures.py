@@ -15,7 +15,6 @@ from rehabkoord import disclosure, style
 from rehabkoord.params import load_params
 from rehabkoord.studies.uppsala import analysis, cohort, figures
 
-
 WITHHELD = "× skyddad"
 
 
