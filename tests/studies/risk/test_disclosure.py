@@ -155,8 +155,10 @@ def test_calibration_deciles_cannot_be_recovered_from_the_totals(run):
     hidden = groups[~shown]
     assert len(hidden) >= 2 and not rules.small(int(hidden["events"].sum()))
     assert not rules.small(int((hidden["n"] - hidden["events"]).sum()))
-    data = report.calibration_figure(tweaked, rules, "en")[1]
+    fig, data = report.calibration_figure(tweaked, rules, "en")
     assert (data["kind"] == "decile").sum() == int(shown.sum()) == len(groups) - len(hidden)
+    said = [t.get_text() for t in fig.axes[0].texts]
+    assert said == [f"× {len(hidden)} of {len(groups)} deciles withheld"]  # not left out silently
 
 
 def test_appendix_states_the_rules_in_both_languages(withholding):

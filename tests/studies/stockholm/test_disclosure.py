@@ -179,7 +179,9 @@ def test_medians_means_and_model_estimates_follow_the_rules(sthlm_derived, sthlm
     main = report.main_table(sthlm_estimates, few, "en")
     hr = main[main["Measure"].str.startswith("Hazard ratio")]
     assert (hr["Estimate (95% CI)"] == SUPPRESSED).all()
-    assert report.forest_figure(sthlm_estimates, few, "en")[1].empty
+    fig, data = report.forest_figure(sthlm_estimates, few, "en")
+    assert data["suppressed"].all() and data[["hr", "low", "high"]].isna().all(axis=None)
+    assert [t.get_text() for t in fig.axes[0].texts] == ["× withheld"] * len(data)
     first = report.result_sentences(sthlm_estimates, "en", few)[0]
     assert f"adjusted hazard ratio {SUPPRESSED}, 95% CI {SUPPRESSED}" in first
     assert SUPPRESSED not in report.result_sentences(sthlm_estimates, "en", pub)[0]
