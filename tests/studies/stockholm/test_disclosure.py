@@ -143,9 +143,15 @@ def test_a_month_dominated_by_one_person_is_not_published(sthlm_derived):
                                                np.where(late, 75.0, months["MeanDegree"])))
     est = analysis.Estimates(**{**vars(_estimates_stub()),
                                 "months": analysis.monthly_degree(months, table, 0.95)})
-    _, data = report.degree_figure(est, Rules(min_cell=5), "sv")
+    fig, data = report.degree_figure(est, Rules(min_cell=5), "sv")
     assert not ((data["Month"] == 11) & (data["Grupp"] == "Koordinator")).any()
     assert ((data["Month"] == 10) & (data["Grupp"] == "Koordinator")).any()
+    # the withheld month is marked at its place in the group's colour, not bridged by a line
+    marks = [t for t in fig.axes[0].texts if t.get_text() == SUPPRESSED]
+    assert (12, report.PALETTE["Koordinator"]) in [(t.get_position()[0], t.get_color())
+                                                   for t in marks]
+    line = fig.axes[0].get_lines()[0]  # Koordinator's
+    assert np.isnan(line.get_ydata()[list(line.get_xdata()).index(12)])
 
 
 def _estimates_stub() -> analysis.Estimates:

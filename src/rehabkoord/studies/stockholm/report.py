@@ -17,6 +17,7 @@ import textwrap
 from collections.abc import Mapping
 
 import matplotlib.pyplot as plt
+import matplotlib.transforms as mtransforms
 import numpy as np
 import pandas as pd
 from matplotlib.patches import FancyBboxPatch
@@ -659,14 +660,20 @@ def safe_months(est: Estimates, rules: Rules) -> pd.DataFrame:
 
 def degree_figure(est: Estimates, rules: Rules, language: str) -> tuple:
     """Mean sick-leave degree by month since index, with cluster-robust 95 % CIs: the months
-    `safe_months` publishes."""
+    `safe_months` publishes. A withheld month breaks its group's line (no line is drawn across
+    it) and is marked with the protection mark in the group's colour at the axis' foot."""
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
     data = safe_months(est, rules)
-    for g in GROUPS:
-        d = data[data["Grupp"] == g]
-        ax.plot(d["Month"] + 1, d["mean"], marker="o", color=PALETTE[g], label=label(g, language))
-        ax.fill_between(d["Month"] + 1, d["lower"], d["upper"], color=PALETTE[g], alpha=0.15,
+    foot = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
+    for i, g in enumerate(GROUPS):
+        months = np.sort(est.months.loc[est.months["Grupp"] == g, "Month"].unique())
+        d = data[data["Grupp"] == g].set_index("Month").reindex(months)
+        ax.plot(months + 1, d["mean"], marker="o", color=PALETTE[g], label=label(g, language))
+        ax.fill_between(months + 1, d["lower"], d["upper"], color=PALETTE[g], alpha=0.15,
                         linewidth=0)
+        for month in months[d["mean"].isna().to_numpy()]:
+            ax.text(month + 1, 0.03 + 0.07 * i, SUPPRESSED, transform=foot, ha="center",
+                    va="bottom", fontsize=9, color=PALETTE[g])
     ax.set_xlabel(label("month", language))
     ax.set_ylabel(label("degree", language))
     ax.set_ylim(0, 100)
