@@ -200,7 +200,9 @@ def test_a_personnummer_in_the_word_file_fails(project):
 def test_withheld_marks_within_a_cell_are_listed_and_numbers_are_not(project):
     (project / "reports" / "demo" / "tables" / "02_tabell_2_t2.csv").write_text(
         "Tabell 2. Utfall\nGrupp,n / N (%),p\nAlla,9 / × (×),< 0,001\nMän,<3 / 12,0\n"
-        "Kvinnor,0 / 14 (0),..\n", encoding="utf-8")
+        "Kvinnor,0 / 14 (0),..\n"
+        "Teckenförklaring: × uppgift skyddad av sekretesskäl (röjandekontroll); <3 färre än 3 "
+        "personer.\n", encoding="utf-8")
     result = export.check_study("demo", project)
     (table,) = [o for o in result.outputs if o.name == "tables/02_tabell_2_t2.csv"]
     assert [(c["row"], c["text"]) for c in table.cells] == [(1, "9 / × (×)"), (2, "<3 / 12")]

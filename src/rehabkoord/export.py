@@ -294,6 +294,8 @@ def table_cells(path: Path, root: Path) -> list[dict]:
             out.append({"row": r, "column": "suppressed",
                         "text": row[why] if why is not None and why < len(row) else "True"})
             continue
+        if len(row) == 1 < len(header):
+            continue  # a table's note or symbol legend (one field), not a cell
         for c, cell in enumerate(row):
             if _withheld_mark(cell.strip()):
                 out.append({"row": r, "column": header[c] if c < len(header) else c,
