@@ -188,6 +188,10 @@ def test_medians_means_and_model_estimates_follow_the_rules(sthlm_derived, sthlm
     fig, data = report.forest_figure(sthlm_estimates, few, "en")
     assert data["suppressed"].all() and data[["hr", "low", "high"]].isna().all(axis=None)
     assert [t.get_text() for t in fig.axes[0].texts] == ["× withheld"] * len(data)
+    fig.canvas.draw()
+    axes = fig.axes[0].get_window_extent()
+    for box in (t.get_window_extent(fig.canvas.get_renderer()) for t in fig.axes[0].texts):
+        assert axes.x0 <= box.x0 and box.x1 <= axes.x1 and axes.y0 <= box.y0 <= box.y1 <= axes.y1
     first = report.result_sentences(sthlm_estimates, "en", few)[0]
     assert f"adjusted hazard ratio {SUPPRESSED}, 95% CI {SUPPRESSED}" in first
     assert SUPPRESSED not in report.result_sentences(sthlm_estimates, "en", pub)[0]
