@@ -121,7 +121,10 @@ def test_decision_curve_points_rest_on_bins_of_zero_or_at_least_min_cell(run):
     n, events = int(d["n"].iloc[0]), int(d["events"].iloc[0])
     rules = Rules(min_cell=40)
     before = res.decisions[["threshold", "model", "all", "none"]]
-    after = report.decision_figure(res, "sv", rules)[1]
+    fig, after = report.decision_figure(res, "sv", rules)
+    hidden = len(res.decisions) - len(after)
+    assert [t.get_text() for t in fig.axes[0].texts] == [
+        f"× {hidden} av {len(res.decisions)} tröskelvärden skyddade"]  # not left out silently
     assert list(after.columns) == ["threshold", "model", "all", "none"]
     np.testing.assert_array_equal(after["model"], d.loc[after["threshold"], "model"])
 
@@ -137,7 +140,8 @@ def test_decision_curve_points_rest_on_bins_of_zero_or_at_least_min_cell(run):
     assert 3 <= len(after) < len(before) and small_bins(after) == []
     # the curves rest on the test years' counts: none when these are withheld
     assert not report.publish(res, rules).shown(("n", "test", "all"))
-    assert report.decision_figure(res, "sv", rules, report.publish(res, rules))[1].empty
+    fig, none = report.decision_figure(res, "en", rules, report.publish(res, rules))
+    assert none.empty and [t.get_text() for t in fig.axes[0].texts] == ["× withheld"]
 
 
 def test_calibration_deciles_cannot_be_recovered_from_the_totals(run):

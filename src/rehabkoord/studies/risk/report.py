@@ -32,7 +32,7 @@ from ...disclosure import (
 )
 from ...fmt import interval, number
 from ...io import atomic_outputs
-from ...style import ARM_COLOURS, mark_withheld, save, set_style
+from ...style import ARM_COLOURS, mark_withheld, save, set_style, withheld_label
 from ...tables import AppendixText
 from .analysis import SAMPLES, Results, years_text
 from .effect import LARGEST, EffectByRisk
@@ -571,7 +571,8 @@ def decision_figure(res: Results, language: str, rules: Rules | None = None,
                     pub: Counts | None = None) -> tuple:
     """Net benefit in the test years: the model, treating all and treating none, at the
     thresholds `decision_points` publishes (every threshold only without `rules`, for the
-    secure environment)."""
+    secure environment); how many thresholds are withheld is stated in the axes with the
+    protection mark."""
     sv = language == "sv"
     d = (decision_points(res, rules, pub) if rules is not None
          else res.decisions[["threshold", "model", "all", "none"]])
@@ -584,6 +585,15 @@ def decision_figure(res: Results, language: str, rules: Rules | None = None,
     prevalence = float(d["all"].iloc[0]) if len(d) else 0.0
     top = max(d["model"].max(), 0.05) if len(d) else 0.05
     ax.set_ylim(min(-0.05, -0.1 * max(prevalence, 0.1)), top * 1.1)
+    hidden, total = len(res.decisions) - len(d), len(res.decisions)
+    if hidden == total:  # every threshold withheld: the panel says so instead of a bare axis
+        ax.text(0.5, 0.5, withheld_label(language), transform=ax.transAxes, ha="center",
+                va="center", fontsize=9, color="#333333")
+    elif hidden:  # the curves join the published thresholds; the figure says how many are not
+        ax.text(0.02, 0.03, f"{SUPPRESSED} " + (f"{hidden} av {total} tröskelvärden skyddade"
+                                                 if sv else f"{hidden} of {total} thresholds "
+                                                 "withheld"),
+                transform=ax.transAxes, ha="left", va="bottom", fontsize=8, color="#333333")
     ax.set_xlabel("Tröskelsannolikhet" if sv else "Threshold probability")
     ax.set_ylabel("Nettonytta" if sv else "Net benefit")
     ax.legend(frameon=False)
