@@ -39,7 +39,7 @@ def project(tmp_path):
         f'<html><body><p>Bilaga</p><img src="data:image/svg+xml;base64,{data}"></body></html>',
         encoding="utf-8")
     (reports / "tables" / "01_tabell_1_t1.csv").write_text(
-        "Tabell 1. Antal\nEnhet,n\nA,<3\nB,–\nC,11\nAlla,–\n", encoding="utf-8")
+        "Tabell 1. Antal\nEnhet,n\nA,<3\nB,×\nC,11\nAlla,×\n", encoding="utf-8")
     (reports / "figures" / "andel.csv").write_text("group,n,median\nA,25,3.5\n", encoding="utf-8")
     (reports / "figures" / "andel.svg").write_text(svg, encoding="utf-8")
     processed = tmp_path / "data" / "processed" / "demo"
@@ -69,7 +69,7 @@ def test_a_clean_study_passes_and_is_written_with_its_report(project):
     assert not any("value" in c for c in report["cells"])  # never a withheld value
     assert {r["status"] for r in report["results"].values()} == {"pass"}
     marked = report["results"]["output_3"]["files"][0]["sdc"]["withheld_cells"]
-    assert [c["text"] for c in marked] == ["<3", "–", "–"]
+    assert [c["text"] for c in marked] == ["<3", "×", "×"]
     assert "Utdatakontroll: demo" in (folder / "utdatakontroll.html").read_text(encoding="utf-8")
     with zipfile.ZipFile(project / "dist" / "demo.zip") as z:
         assert "demo/utdatakontroll.json" in z.namelist()
@@ -195,3 +195,22 @@ def test_a_personnummer_in_the_word_file_fails(project):
     doc.add_paragraph("Depression (19850312-1234)")
     doc.save(project / "reports" / "demo" / "bilaga.docx")
     assert _failed(project)["persons"] == ["bilaga.docx: 1 string(s) shaped like a personnummer"]
+
+
+def test_withheld_marks_within_a_cell_are_listed_and_numbers_are_not(project):
+    (project / "reports" / "demo" / "tables" / "02_tabell_2_t2.csv").write_text(
+        "Tabell 2. Utfall\nGrupp,n / N (%),p\nAlla,9 / × (×),< 0,001\nMän,<3 / 12,0\n"
+        "Kvinnor,0 / 14 (0),..\n"
+        "Teckenförklaring: × uppgift skyddad av sekretesskäl (röjandekontroll); <3 färre än 3 "
+        "personer.\n", encoding="utf-8")
+    result = export.check_study("demo", project)
+    (table,) = [o for o in result.outputs if o.name == "tables/02_tabell_2_t2.csv"]
+    assert [(c["row"], c["text"]) for c in table.cells] == [(1, "9 / × (×)"), (2, "<3 / 12")]
+
+
+@pytest.mark.parametrize("text", ["–", "– (–)", "-"])
+def test_a_value_printed_as_a_dash_fails_as_it_reads_as_zero(project, text):
+    (project / "reports" / "demo" / "tables" / "02_tabell_2_t2.csv").write_text(
+        f"Tabell 2. Utfall\nGrupp,n\nAlla,12\nMän,{text}\nÅlder,25–34\n", encoding="utf-8")
+    (found,) = _failed(project)["symbols"]
+    assert "tables/02_tabell_2_t2.csv: 1 cell(s)" in found and "row 2, column n" in found

@@ -171,3 +171,45 @@ def test_ticks_a_figure_labels_itself_keep_their_labels(house):
 def test_an_unknown_language_is_refused(house):
     with pytest.raises(ValueError, match="report language 'de'"):
         house.set_style("de")
+
+
+def _inside(text) -> bool:
+    fig = text.axes.figure
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    box, axes = text.get_window_extent(r), text.axes.get_window_extent(r)
+    return axes.x0 <= box.x0 and box.x1 <= axes.x1 and axes.y0 <= box.y0 and box.y1 <= axes.y1
+
+
+@pytest.mark.parametrize("language, word", [("sv", "× skyddad"), ("en", "× withheld")])
+def test_a_withheld_mark_stays_inside_its_axes_whatever_the_data(house, language, word):
+    """A bar slot's mark reads up from the foot of the axes, a forest row's sits across the
+    middle: neither depends on the data's range (a mark at y = 2 on an axis of thousands, or
+    at x = 0 when every interval is above 1, would fall outside)."""
+    house.set_style(language)
+    fig, (bars, forest) = plt.subplots(1, 2, figsize=(6, 3))
+    bars.bar([0], [25000])
+    bars.set_xlim(-0.6, 1.6)
+    up = style.mark_withheld(bars, 1)
+    forest.errorbar([2.0], [0], xerr=[[0.5], [1.0]], fmt="o")
+    forest.set_xscale("log")
+    forest.set_ylim(-0.6, 1.6)
+    across = style.mark_withheld(forest, 1, across=True)
+    assert up.get_text() == across.get_text() == word
+    assert _inside(up) and _inside(across)
+
+
+def test_a_saved_figure_explains_its_marks_and_one_without_marks_has_no_legend(house, tmp_path):
+    house.set_style("sv")
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.bar([0], [3])
+    ax.text(0, 1, "n = <3")
+    style.mark_withheld(ax, 0.5)
+    svg = style.save(fig, tmp_path / "flode")[1].read_text(encoding="utf-8")
+    drawn = " ".join(re.findall(r"<text[^>]*>([^<]*)</text>", svg))  # wrapped lines joined
+    assert drawn.endswith("Teckenförklaring: × uppgift skyddad av sekretesskäl "
+                          "(röjandekontroll); &lt;3 färre än 3 personer.")
+    plain, ax = plt.subplots(figsize=(4, 3))
+    ax.bar([0], [0])
+    svg = style.save(plain, tmp_path / "andel")[1].read_text(encoding="utf-8")
+    assert "Teckenförklaring" not in svg

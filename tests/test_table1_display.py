@@ -47,3 +47,13 @@ def test_the_footnote_names_the_test_as_run():
                      "² Pearson's chi-square test"]
     _, notes = table1_display.display_table(yates, language="sv")
     assert notes[0] == "¹ Pearsons chi2-test med Yates korrektion"
+
+
+def test_a_group_without_values_prints_not_applicable_never_the_zero_dash():
+    data = trial_like()
+    data.loc[data["trt"] == "Drug B", "age"] = float("nan")  # no ages in one group
+    res = table1.summarize(data, "trt", ["age"])
+    shown, _ = table1_display.display_table(res, language="sv")
+    row = shown.iloc[0]
+    assert row.iloc[2] == "."  # "." (cannot occur): no median of an empty group
+    assert row.iloc[1][0].isdigit() and "–" not in row.iloc[2]

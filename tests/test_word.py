@@ -52,11 +52,10 @@ def _appendix(tmp_path: Path, language: str = "sv", with_file: bool = True) -> P
                                 alt="Figur 1")
     if not with_file:
         figure = re.sub(r' data-file="[^"]*"', "", figure)
-    table = pd.DataFrame({"Grupp": ["Alla", "Män"], "n": ["55", "<3"], "%": ["40,0", "–"]})
-    table.attrs.update(numeric=["n", "%"], notes=["¹ Wilcoxons test", "”–” undertryckt"],
-                       levels=[0, 1])
+    table = pd.DataFrame({"Grupp": ["Alla", "Män"], "n": ["55", "<3"], "%": ["0,0", "×"]})
+    table.attrs.update(numeric=["n", "%"], notes=["¹ Wilcoxons test"], levels=[0, 1])
     index = pd.MultiIndex.from_tuples([("Diagnos", "F43"), ("Diagnos", "F32")])
-    frame = pd.DataFrame({"Arvika": ["3", "–"], "Alla": ["7", "4"]}, index=index)
+    frame = pd.DataFrame({"Arvika": ["3", "0"], "Alla": ["7", "4"]}, index=index)
     cells = [nbformat.v4.new_markdown_cell("# Bilaga\n\nText med **fet** och *kursiv* ²."),
              nbformat.v4.new_markdown_cell("## Resultat\n\n- ett\n- två"),
              nbformat.v4.new_code_cell(outputs=[_output(styled(table, "Tabell 1. Utfall.", "t1")),
@@ -95,9 +94,11 @@ def test_word_has_the_pages_headings_text_and_exact_table_cells(tmp_path):
     assert len(doc.tables) == len(published) == 2
     for table, shown in zip(doc.tables, published, strict=True):
         assert _cells(table) == shown.header + shown.rows
-    assert _cells(doc.tables[0])[2] == ["Män", "<3", "–"]  # marks as printed
-    assert text.index("Tabell 1. Utfall.") < text.index("¹ Wilcoxons test") < text.index(
-        "”–” undertryckt")
+    assert _cells(doc.tables[0])[1:] == [["Alla", "55", "0,0"], ["Män", "<3", "×"]]  # as printed
+    legend = ("Teckenförklaring: × uppgift skyddad av sekretesskäl (röjandekontroll); "
+              "<3 färre än 3 personer.")
+    assert text.index("Tabell 1. Utfall.") < text.index("¹ Wilcoxons test") < text.index(legend)
+    assert text.count(legend) == 1  # the table without marks (zeros only) has no legend
     header_rows = [row for row in doc.tables[0].rows
                    if row._tr.trPr is not None and row._tr.trPr.find(qn("w:tblHeader")) is not None]
     assert len(header_rows) == 1  # repeated on each page the table runs over

@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .fmt import number
+from .fmt import PROTECTED, number
 
-SUPPRESSED = "–"
+#: The mark of a withheld value (`fmt.PROTECTED`, "×"): never "–", which in Swedish official
+#: statistics means zero (`fmt.SYMBOLS` has every symbol and its legend).
+SUPPRESSED = PROTECTED
 SMALL = "small count"
 COMPLEMENT = "complementary suppression"
 REVEALS = "would reveal a withheld count"

@@ -39,6 +39,7 @@ from html import escape
 from pathlib import Path
 
 from . import __version__, disclosure
+from .fmt import SMALL_MARK, marks_in
 from .params import load_params, project_root
 
 STUDIES = ("uppsala", "caseload", "stockholm", "risk")
@@ -270,11 +271,21 @@ def check_statistics(record: dict, rules: disclosure.Rules, check: Check) -> lis
              "status": s.get("status"), "rule": s.get("reason", "")} for s in stats]
 
 
+def _withheld_mark(text: str) -> bool:
+    """Whether a printed cell holds a withheld value: the protection mark "×" or a small
+    count's "<3", alone or within the cell ("× (×)", "9 / ×")."""
+    return any(m == disclosure.SUPPRESSED or SMALL_MARK.fullmatch(m) for m in marks_in(text))
+
+
+#: A cell made only of dashes (and brackets): "–" in Swedish statistics means zero, so a
+#: withheld or missing value printed so would be read as a zero.
+DASH_CELL = re.compile(r"[\s()\[\]]*[–—-]+[\s()\[\]–—-]*")
+
+
 def table_cells(path: Path, root: Path) -> list[dict]:
     """Every withheld cell of a published table or figure CSV, by row and column: a mark
-    ("<3", "–") in a table, a row flagged `suppressed` (with its `reason`) in figure data."""
+    ("<3", "×") in a table, a row flagged `suppressed` (with its `reason`) in figure data."""
     header, body = _csv_layout(_read_csv(path))
-    marks = ("–", "..", "×")
     flag = header.index("suppressed") if "suppressed" in header else None
     why = header.index("reason") if "reason" in header else None
     out = []
@@ -283,13 +294,31 @@ def table_cells(path: Path, root: Path) -> list[dict]:
             out.append({"row": r, "column": "suppressed",
                         "text": row[why] if why is not None and why < len(row) else "True"})
             continue
+        if len(row) == 1 < len(header):
+            continue  # a table's note or symbol legend (one field), not a cell
         for c, cell in enumerate(row):
-            text = cell.strip()
-            if text.startswith("<") or any(text == m or text.endswith(f"/ {m}") or
-                                           text.startswith(f"{m} /") for m in marks):
+            if _withheld_mark(cell.strip()):
                 out.append({"row": r, "column": header[c] if c < len(header) else c,
-                            "text": text})
+                            "text": cell.strip()})
     return out
+
+
+def check_dashes(files: list[Path], reports: Path, check: Check) -> None:
+    """No published cell printed as a bare dash: in a Swedish table "–" means zero, so a
+    withheld (or missing) value printed so is read as 0 (withheld is "×", see `fmt.SYMBOLS`)."""
+    for path in files:
+        if path.suffix != ".csv":
+            continue
+        header, body = _csv_layout(_read_csv(path))
+        dashes = [(r, header[c] if c < len(header) else c)
+                  for r, row in enumerate(body, start=1) for c, cell in enumerate(row)
+                  if DASH_CELL.fullmatch(cell.strip())]
+        if dashes:
+            r, column = dashes[0]
+            check.fail(f"{path.relative_to(reports).as_posix()}: {len(dashes)} cell(s) printed "
+                       f"as a dash (first: row {r}, column {column}), which in Swedish "
+                       f"statistics means zero; a withheld value is “{disclosure.SUPPRESSED}” "
+                       "(re-run make report)")
 
 
 def check_study(study: str, root: Path | None = None) -> Result:
@@ -310,6 +339,7 @@ def check_study(study: str, root: Path | None = None) -> Result:
     check_persons(files, reports, checks["persons"])
     check_extremes(files, reports, checks["extremes"])
     check_quantile_files(files, reports, rules, checks["quantiles"])
+    check_dashes(files, reports, checks["symbols"])
     record_file = root / "data" / "processed" / study / "disclosure.json"
     cells: list[dict] = []
     if not record_file.is_file():
@@ -340,6 +370,9 @@ CHECKS = {  # name -> (English, Swedish): the JSON states both, the reviewer's p
                  "Inget minsta eller största värde publicerat"),
     "quantiles": ("Quantiles only for groups of at least report.min_quantile_n persons",
                   "Kvantiler endast för grupper med minst report.min_quantile_n personer"),
+    "symbols": ("One symbol for one meaning: no value printed as “–” (zero in Swedish tables)",
+                "Ett tecken för en betydelse: inget värde tryckt som ”–” (noll i svenska "
+                "tabeller)"),
     "audit": ("Linear audit: no withheld count can be narrowed below what its mark allows",
               "Linjär granskning: inget undertryckt antal kan ringas in snävare än markeringen "
               "tillåter"),

@@ -1,16 +1,75 @@
-"""Number formatting for the appendix: Swedish (decimal comma, space thousands) or English."""
+"""Number formatting for the appendix: Swedish (decimal comma, space thousands) or English,
+and the symbols a table or figure prints instead of a number.
+
+The symbols follow the "Teckenförklaring" of Swedish official statistics (SCB and the other
+statistics authorities, e.g. Trafikanalys): "–" means zero (nothing to report), ".." not
+available, "." cannot occur. "–" is therefore never printed for anything but a zero, and this
+compendium prints zeros as "0"; a value withheld by disclosure control has its own mark, "×",
+and a small count "<min_cell". Every table or figure holding a mark gets a legend line
+(`legend`), in the appendix language.
+"""
 
 from __future__ import annotations
 
 import math
+import re
 
 NBSP = "\u00a0"
+#: A value withheld by disclosure control (primary or complementary suppression).
+PROTECTED = "\u00d7"
+#: A value that exists in principle but is not available (not estimable, NaN).
+NOT_AVAILABLE = ".."
+#: A value that cannot occur for the cell (no test for the row, no median of an empty group).
+NOT_APPLICABLE = "."
+#: What each symbol means, in the legend's order: symbol -> (Swedish, English).
+SYMBOLS = {
+    PROTECTED: ("uppgift skyddad av sekretesskäl (röjandekontroll)",
+                "withheld to protect confidentiality (disclosure control)"),
+    NOT_AVAILABLE: ("uppgift inte tillgänglig", "not available"),
+    NOT_APPLICABLE: ("uppgift kan inte förekomma", "not applicable"),
+}
+#: A small count's mark, "<3": the count is below the publication threshold.
+SMALL_MARK = re.compile(r"<(\d+)")
+_TOKENS = re.compile(r"[^\s()\[\]/,;:=]+")
+
+
+def marks_in(text: str) -> list[str]:
+    """The symbols (and small-count marks "<3") that `text` prints, in order of appearance;
+    "< 0,001" (a p-value) and "2,5" are numbers, not marks."""
+    found: list[str] = []
+    for token in _TOKENS.findall(text):
+        if (token in SYMBOLS or SMALL_MARK.fullmatch(token)) and token not in found:
+            found.append(token)
+    return found
+
+
+def legend(marks: list[str], language: str = "sv") -> str:
+    """The legend line for the `marks` a table or figure holds ("" when none): each symbol
+    and its meaning, in the appendix language, in the order of `SYMBOLS` (small counts
+    after the protection mark)."""
+    def order(mark: str) -> int:
+        return 1 if SMALL_MARK.fullmatch(mark) else 2 * list(SYMBOLS).index(mark)
+
+    parts = []
+    for mark in sorted(dict.fromkeys(marks), key=order):
+        m = SMALL_MARK.fullmatch(mark)
+        if m:
+            meaning = (f"färre än {m.group(1)} personer" if language == "sv"
+                       else f"fewer than {m.group(1)} persons")
+        else:
+            sv, en = SYMBOLS[mark]
+            meaning = sv if language == "sv" else en
+        parts.append(f"{mark} {meaning}")
+    if not parts:
+        return ""
+    return ("Teckenförklaring: " if language == "sv" else "Symbols: ") + "; ".join(parts) + "."
 
 
 def number(value: float | None, decimals: int = 1, language: str = "sv") -> str:
-    """`value` rounded half away from zero to `decimals`, in the report language's format."""
+    """`value` rounded half away from zero to `decimals`, in the report language's format;
+    a missing value (None, NaN) as `NOT_AVAILABLE`."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
+        return NOT_AVAILABLE
     if math.isinf(value):
         return "∞" if value > 0 else "−∞"
     rounded = _round_half_away(value, decimals) + 0.0  # + 0.0 turns -0.0 into 0.0
@@ -31,7 +90,7 @@ def _round_half_away(value: float, decimals: int) -> float:
 def pvalue(p: float | None, language: str = "sv") -> str:
     """p with three decimals, 'p < 0,001' style below one per mille."""
     if p is None or (isinstance(p, float) and math.isnan(p)):
-        return "–"
+        return NOT_AVAILABLE
     if p < 0.001:
         return "< " + number(0.001, 3, language)
     return number(p, 3, language)

@@ -37,6 +37,7 @@ from jinja2 import BytecodeCache, FileSystemBytecodeCache  # noqa: E402
 from nbconvert import HTMLExporter  # noqa: E402
 
 from . import provenance, stage  # noqa: E402
+from .fmt import legend, marks_in  # noqa: E402
 from .io import atomic_outputs  # noqa: E402
 from .params import load_params  # noqa: E402
 
@@ -56,7 +57,7 @@ CSS = """
   table.rk-table td.rk-num { white-space: nowrap; }
   table.rk-table td.rk-level-1 { padding-left: 1.5rem; }
   table.rk-table thead th { vertical-align: bottom; border-bottom: 1px solid #444; }
-  table.rk-table tfoot td.rk-notes { text-align: left; font-size: 0.75rem; white-space: normal;
+  table tfoot td.rk-notes { text-align: left; font-size: 0.75rem; white-space: normal;
     border-top: 1px solid #444; padding-top: 0.3rem; }
   caption { caption-side: top; text-align: left; font-weight: bold; padding: 0.3rem 0; }
   figure.figur { margin: 0.8rem 0 1.2rem; }
@@ -204,6 +205,7 @@ def html(notebook: str | Path, out: str | Path, language: str | None = None, *,
     body = body.replace("</head>", provenance.html_meta(provenance.collect(output=out))
                         + print_css(name, title, language) + "</head>", 1)
     body = table_of_contents(body, language)
+    body = add_legends(body, language)
     body = re.sub(r'<html lang="[a-z]+">', f'<html lang="{language}">', body, count=1)
     body = body.replace('alt="No description has been provided for this image"',
                         'alt="Figur"' if language == "sv" else 'alt="Figure"')
@@ -215,10 +217,36 @@ def html(notebook: str | Path, out: str | Path, language: str | None = None, *,
     return Path(out)
 
 
+def add_legends(page: str, language: str) -> str:
+    """Every table of the page that prints a symbol or mark ("×", "<3", "..", ".") gets the
+    legend line for exactly those marks (`fmt.legend`) as the last line of its foot, in the
+    page's language; a table without marks gets none. Done here, on the rendered page, so
+    every study's every table (display tables, Styler tables, plain data frames) has it, and
+    the table CSVs and the Word version, both read from the page, carry it too."""
+    def one(m: re.Match) -> str:
+        table = m.group(0)
+        (parsed,) = published_tables(table) or (None,)
+        if parsed is None:
+            return table
+        line = legend([k for row in parsed.rows for cell in row for k in marks_in(cell)],
+                      language)
+        if not line or line in parsed.notes:
+            return table
+        note = f'<div class="rk-legend">{html_escape(line)}</div>'
+        if "</tfoot>" in table:
+            return re.sub(r"(</div>)(\s*</td>\s*</tr>\s*</tfoot>)", rf"\1{note}\2", table,
+                          count=1)
+        width = max((len(r) for r in parsed.header + parsed.rows), default=1)
+        return table.replace("</table>", f'<tfoot><tr><td class="rk-notes" colspan="{width}">'
+                             f"{note}</td></tr></tfoot>\n</table>", 1)
+
+    return re.sub(r"<table\b.*?</table>", one, page, flags=re.S)
+
+
 @dataclass
 class PublishedTable:
     """One display table as the appendix prints it: caption, header rows, body rows and the
-    notes in its foot, every cell the printed text (marks such as "<3" and "–" included)."""
+    notes in its foot, every cell the printed text (marks such as "<3" and "×" included)."""
 
     uuid: str = ""
     caption: str = ""

@@ -18,10 +18,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.scale as mscale  # noqa: E402
 import matplotlib.ticker as mticker  # noqa: E402
+import matplotlib.transforms as mtransforms  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
 
 from . import provenance  # noqa: E402
+from .fmt import PROTECTED, legend, marks_in  # noqa: E402
 
 #: Colours for the two arms of a study, in the order (intervention, control).
 ARM_COLOURS = ("#1b6f8a", "#d08c2e")
@@ -145,18 +148,56 @@ def set_style(language: str = "sv") -> None:
         mscale.register_scale(scale)
 
 
+def withheld_label(language: str | None = None) -> str:
+    """What a figure draws in place of a withheld bar, box, point or curve: the protection
+    mark and its word ("× skyddad"), so nothing is left out without a word."""
+    return f"{PROTECTED} " + ("skyddad" if (language or _language) == "sv" else "withheld")
+
+
+def mark_withheld(ax, at: float, language: str | None = None, *, across: bool = False,
+                  **kwargs) -> Text:
+    """`withheld_label` where a withheld group would be drawn, always inside the axes: at
+    x = `at` (data) reading upwards from the axis' foot (bars, boxes), or with `across` at
+    y = `at` (data) centred across the axes (a forest plot's row). The position that is not
+    data is in axes fractions, so the label stays inside whatever the data's range."""
+    if across:
+        where = mtransforms.blended_transform_factory(ax.transAxes, ax.transData)
+        options = {"x": 0.5, "y": at, "ha": "center", "va": "center"}
+    else:
+        where = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
+        options = {"x": at, "y": 0.03, "ha": "center", "va": "bottom", "rotation": 90}
+    options.update(fontsize=8, color="#333333", transform=where, clip_on=False, **kwargs)
+    x, y = options.pop("x"), options.pop("y")
+    return ax.text(x, y, withheld_label(language), **options)
+
+
+def mark_legend(fig: plt.Figure, language: str | None = None) -> Text | None:
+    """The legend line (`fmt.legend`) of the marks the figure prints ("×", "<3", ".."),
+    under the figure, in the report language; None when it prints none. `save` adds it to
+    every figure, so no figure shows a mark without saying what it means."""
+    texts = [t.get_text() for t in fig.findobj(Text) if t.get_visible()]
+    if any(t.get_gid() == "rk-mark-legend" for t in fig.findobj(Text)):
+        return None
+    line = legend([m for t in texts for m in marks_in(t)], language or _language)
+    if not line:
+        return None
+    return fig.text(0.01, -0.01, line, ha="left", va="top", fontsize=7.5, color="#333333",
+                    wrap=True, gid="rk-mark-legend")
+
+
 def _paths(stem: Path, data: pd.DataFrame | None) -> list[Path]:
     suffixes = (".png", ".svg") if data is None else (".png", ".svg", ".csv")
     return [stem.with_suffix(s) for s in suffixes]
 
 
 def save(fig: plt.Figure, stem: str | Path, data: pd.DataFrame | None = None) -> list[Path]:
-    """Save as PNG (200 dpi) and SVG without date metadata, and the figure's numbers as CSV
-    when given; returns the paths."""
+    """Save as PNG (200 dpi) and SVG without date metadata, with the legend of the marks it
+    prints (`mark_legend`), and the figure's numbers as CSV when given; returns the paths."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = _paths(stem, data)
     stamp = provenance.collect(output=paths[0])
+    mark_legend(fig)
     fig.savefig(paths[0], bbox_inches="tight",
                 metadata={"Software": None, **provenance.png_metadata(stamp)})
     fig.savefig(paths[1], bbox_inches="tight",

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from .fmt import number, pvalue
+from .fmt import NOT_APPLICABLE, number, pvalue
 from .table1 import Table1
 
 WORDS = {
@@ -52,7 +52,8 @@ def display_table(result: Table1, labels: Mapping[str, str] | None = None,
     else the column name) with levels beneath (attrs "levels" indents them), one column per
     group headed with its N, p-values marked with the test's footnote, and a missing row
     where values are missing. Continuous variables show median [Q1–Q3] (the quartiles of
-    `result.quantile_type`). The frame's attrs are ready for `tables.styled`."""
+    `result.quantile_type`), "." (`fmt.NOT_APPLICABLE`) for a group with no values. The
+    frame's attrs are ready for `tables.styled`."""
     words, labels = WORDS[language], dict(labels or {})
     marks = footnote_marks(result)
     heads = {g: f"{labels.get(g, g)} (N = {result.n[g]})" for g in result.groups}
@@ -73,7 +74,7 @@ def display_table(result: Table1, labels: Mapping[str, str] | None = None,
             for g in result.groups:
                 sfx = result.suffixes[g]
                 if kind == "continuous":
-                    cells[heads[g]] = "–" if r[f"n_{sfx}"] == 0 else (
+                    cells[heads[g]] = NOT_APPLICABLE if r[f"n_{sfx}"] == 0 else (
                         f"{number(float(r[f'median_{sfx}']), 1, language)} "
                         f"[{number(float(r[f'q1_{sfx}']), 1, language)}–"
                         f"{number(float(r[f'q3_{sfx}']), 1, language)}]")

@@ -5,7 +5,7 @@ samordningsförbund's slutrapport form (a Word template).
 
 Built from the rendered appendix (`rehabkoord.render.html`), so it holds exactly what the page
 publishes: headings, text and lists; every table as a native Word table with the page's cells
-(marks such as "<3" and "–" included), its caption before it and its notes after it, header
+(marks such as "<3" and "×" included), its caption before it and its notes after it, header
 rows repeated on each page; every figure as its PNG (the print-resolution file next to the SVG
 the page embeds, found by the `data-file` of its <figure>) with its caption. Pages are A4 with
 the page's running header (study, appendix title) and "Sida N av M" (Word's PAGE and NUMPAGES

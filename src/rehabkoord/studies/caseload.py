@@ -542,7 +542,7 @@ TOTAL = "Antal kontakter"
 @dataclass(frozen=True)
 class Publication:
     """The summary as it may be published: per period, one row per dimension and category and
-    one column per site plus all sites (text: the count, "<min_cell" or "–"); the withheld
+    one column per site plus all sites (text: the count, "<min_cell" or `SUPPRESSED`); the withheld
     cells by name and reason (never values); and the audit's interval for each of them."""
 
     tables: dict[str, pd.DataFrame]
@@ -645,7 +645,8 @@ def summary_text(params: dict, flow_record: dict, pub: Publication) -> str:
         f"(*{Path(c['mapping']).name}*); fritext som \"Utmattning\" mappas på samma sätt. "
         f"Antal under {m} redovisas inte och visas som \"{pub.rules.mark}\"; celler som annars "
         "kunde räknas fram ur rad- eller kolumnsummor eller via en annan indelning visas som "
-        "\"–\" (kompletterande undertryckning, granskad med linjärprogrammering som i "
+        f"\"{SUPPRESSED}\" (kompletterande undertryckning, granskad med linjärprogrammering "
+        "som i "
         "tau-ARGUS).")
 
 

@@ -121,7 +121,10 @@ def test_decision_curve_points_rest_on_bins_of_zero_or_at_least_min_cell(run):
     n, events = int(d["n"].iloc[0]), int(d["events"].iloc[0])
     rules = Rules(min_cell=40)
     before = res.decisions[["threshold", "model", "all", "none"]]
-    after = report.decision_figure(res, "sv", rules)[1]
+    fig, after = report.decision_figure(res, "sv", rules)
+    hidden = len(res.decisions) - len(after)
+    assert [t.get_text() for t in fig.axes[0].texts] == [
+        f"× {hidden} av {len(res.decisions)} tröskelvärden skyddade"]  # not left out silently
     assert list(after.columns) == ["threshold", "model", "all", "none"]
     np.testing.assert_array_equal(after["model"], d.loc[after["threshold"], "model"])
 
@@ -137,7 +140,8 @@ def test_decision_curve_points_rest_on_bins_of_zero_or_at_least_min_cell(run):
     assert 3 <= len(after) < len(before) and small_bins(after) == []
     # the curves rest on the test years' counts: none when these are withheld
     assert not report.publish(res, rules).shown(("n", "test", "all"))
-    assert report.decision_figure(res, "sv", rules, report.publish(res, rules))[1].empty
+    fig, none = report.decision_figure(res, "en", rules, report.publish(res, rules))
+    assert none.empty and [t.get_text() for t in fig.axes[0].texts] == ["× withheld"]
 
 
 def test_calibration_deciles_cannot_be_recovered_from_the_totals(run):
@@ -155,8 +159,10 @@ def test_calibration_deciles_cannot_be_recovered_from_the_totals(run):
     hidden = groups[~shown]
     assert len(hidden) >= 2 and not rules.small(int(hidden["events"].sum()))
     assert not rules.small(int((hidden["n"] - hidden["events"]).sum()))
-    data = report.calibration_figure(tweaked, rules, "en")[1]
+    fig, data = report.calibration_figure(tweaked, rules, "en")
     assert (data["kind"] == "decile").sum() == int(shown.sum()) == len(groups) - len(hidden)
+    said = [t.get_text() for t in fig.axes[0].texts]
+    assert said == [f"× {len(hidden)} of {len(groups)} deciles withheld"]  # not left out silently
 
 
 def test_appendix_states_the_rules_in_both_languages(withholding):

@@ -102,7 +102,15 @@ def test_appendix_withholds_a_small_risk_group_and_its_estimates(participants, m
     row = table.iloc[0]
     assert row["HK för återgång (95 % KI)"] == SUPPRESSED and row["Medelrisk"] == SUPPRESSED
     fig, data = report.effect_figure(res, pub, "sv")
-    assert "Låg risk" not in set(data["group"])
+    low = data.set_index("group").loc["Låg risk"]
+    assert low["suppressed"] and low[["hr", "diff"]].isna().all()  # kept as a row, no numbers
+    marks = [t for ax in fig.axes for t in ax.texts if t.get_text() == "× skyddad"]
+    assert len(marks) == data["hr"].isna().sum() + data["diff"].isna().sum()  # in its panel
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for t in marks:  # inside its axes
+        box, axes = t.get_window_extent(renderer), t.axes.get_window_extent(renderer)
+        assert axes.x0 <= box.x0 and box.x1 <= axes.x1 and axes.y0 <= box.y0 <= box.y1 <= axes.y1
     sentence = report.effect_sentence(res, pub, "en")
     assert "low risk" not in sentence and "interaction test gave p" in sentence
 
@@ -130,7 +138,8 @@ def test_effects_follow_the_residual_df_and_dominance_rules(participants, model,
     table = report.effect_table(res, few_df, "en")
     assert (table["HR for return (95% CI)"] == SUPPRESSED).all()
     assert (table["Difference in net days (95% CI)"] == SUPPRESSED).all()
-    assert report.effect_figure(res, few_df, "en")[1].empty
+    data = report.effect_figure(res, few_df, "en")[1]
+    assert data["suppressed"].all() and data[["hr", "diff"]].isna().all(axis=None)
     dominated = report.publish(results, Rules(min_cell=5, dominance_n=1, dominance_k=0.001), res)
     table = report.effect_table(res, dominated, "en")
     assert (table["Difference in net days (95% CI)"] == SUPPRESSED).all()

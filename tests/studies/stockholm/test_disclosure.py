@@ -143,9 +143,15 @@ def test_a_month_dominated_by_one_person_is_not_published(sthlm_derived):
                                                np.where(late, 75.0, months["MeanDegree"])))
     est = analysis.Estimates(**{**vars(_estimates_stub()),
                                 "months": analysis.monthly_degree(months, table, 0.95)})
-    _, data = report.degree_figure(est, Rules(min_cell=5), "sv")
+    fig, data = report.degree_figure(est, Rules(min_cell=5), "sv")
     assert not ((data["Month"] == 11) & (data["Grupp"] == "Koordinator")).any()
     assert ((data["Month"] == 10) & (data["Grupp"] == "Koordinator")).any()
+    # the withheld month is marked at its place in the group's colour, not bridged by a line
+    marks = [t for t in fig.axes[0].texts if t.get_text() == SUPPRESSED]
+    assert (12, report.PALETTE["Koordinator"]) in [(t.get_position()[0], t.get_color())
+                                                   for t in marks]
+    line = fig.axes[0].get_lines()[0]  # Koordinator's
+    assert np.isnan(line.get_ydata()[list(line.get_xdata()).index(12)])
 
 
 def _estimates_stub() -> analysis.Estimates:
@@ -179,7 +185,13 @@ def test_medians_means_and_model_estimates_follow_the_rules(sthlm_derived, sthlm
     main = report.main_table(sthlm_estimates, few, "en")
     hr = main[main["Measure"].str.startswith("Hazard ratio")]
     assert (hr["Estimate (95% CI)"] == SUPPRESSED).all()
-    assert report.forest_figure(sthlm_estimates, few, "en")[1].empty
+    fig, data = report.forest_figure(sthlm_estimates, few, "en")
+    assert data["suppressed"].all() and data[["hr", "low", "high"]].isna().all(axis=None)
+    assert [t.get_text() for t in fig.axes[0].texts] == ["× withheld"] * len(data)
+    fig.canvas.draw()
+    axes = fig.axes[0].get_window_extent()
+    for box in (t.get_window_extent(fig.canvas.get_renderer()) for t in fig.axes[0].texts):
+        assert axes.x0 <= box.x0 and box.x1 <= axes.x1 and axes.y0 <= box.y0 <= box.y1 <= axes.y1
     first = report.result_sentences(sthlm_estimates, "en", few)[0]
     assert f"adjusted hazard ratio {SUPPRESSED}, 95% CI {SUPPRESSED}" in first
     assert SUPPRESSED not in report.result_sentences(sthlm_estimates, "en", pub)[0]

@@ -78,7 +78,7 @@ def _svg_lines(path) -> list[str]:
             if t.tag.endswith("}text")]
 
 
-COUNT = re.compile(r"(?:n = |: )(<?\d{1,3}(?:[ ,]\d{3})*|–)")
+COUNT = re.compile(r"(?:n = |: )(<?\d{1,3}(?:[ ,]\d{3})*|×)")
 
 
 @pytest.mark.parametrize("language", ["sv", "en"])
@@ -92,7 +92,7 @@ def test_flow_figure_prints_exactly_the_published_counts(tmp_path, sthlm_derived
     fig, cells = report.flow_figure(pub, f, language)
     save(fig, tmp_path / "flode", cells)
     lines = _svg_lines(tmp_path / "flode.svg")
-    # the counts each arm shows, as published: the number, the mark, or "–" when withheld or
+    # the counts each arm shows, as published: the number, the mark, or "×" when withheld or
     # only implied (a step whose total is small is not split by group)
     keys = [("flow", "participants")] + [
         k for g in ("Koordinator", "Kontroll") for k in
@@ -109,6 +109,10 @@ def test_flow_figure_prints_exactly_the_published_counts(tmp_path, sthlm_derived
         return f"{s.values[k]:,}".replace(",", " " if language == "sv" else ",")
 
     expected = sorted(published(k) for k in keys)
+    starts = [i for i, line in enumerate(lines)
+              if line.startswith(("Teckenförklaring:", "Symbols:"))]
+    assert len(starts) == (SUPPRESSED in expected or "<5" in expected)  # its marks explained
+    lines = lines[:starts[0]] if starts else lines  # the legend is drawn last, maybe wrapped
     text = " ".join(lines)  # wrapped lines joined again
     assert sorted(COUNT.findall(text)) == expected
     assert sorted(cells["text"].str.replace("\xa0", " ")) == expected

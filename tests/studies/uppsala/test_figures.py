@@ -11,9 +11,25 @@ import pandas as pd
 import pytest
 from pipeline_helpers import UPPSALA_PARAMS
 
-from rehabkoord import disclosure
+from rehabkoord import disclosure, style
 from rehabkoord.params import load_params
 from rehabkoord.studies.uppsala import analysis, cohort, figures
+
+WITHHELD = "× skyddad"
+
+
+def _inside_axes(text) -> bool:
+    """Whether a drawn text lies within its axes (window extents after drawing)."""
+    fig = text.axes.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    box, axes = text.get_window_extent(renderer), text.axes.get_window_extent(renderer)
+    return (axes.x0 <= box.x0 and box.x1 <= axes.x1 and axes.y0 <= box.y0
+            and box.y1 <= axes.y1)
+
+
+def _marks(fig) -> list:
+    return [t for ax in fig.axes for t in ax.texts if t.get_text() == WITHHELD]
 
 
 def _inputs(frames, min_cell=3):
@@ -56,7 +72,9 @@ def test_withheld_share_is_not_drawn(synthetic_frames):
                 if r["stratum"] == stratum and r["outcome"] == "employed_or_studying"]
         published = sum(not r[f"pct_{p}"].withheld for r in rows for p in ("int", "ctl"))
         assert len(ax.patches) == published
-        assert sum(t.get_text() == "undertryckt" for t in ax.texts) == 4 - published
+        marks = [t for t in ax.texts if t.get_text() == WITHHELD]
+        assert len(marks) == 2 * len(rows) - published  # each withheld bar marked in its place
+    assert _marks(fig) and all(_inside_axes(t) for t in _marks(fig))
     men_ctl = [r["pct_ctl"] for r in pub.outcomes
                if r["stratum"] == "man" and r["outcome"] == "employed_or_studying"]
     assert all(c.withheld for c in men_ctl)
@@ -71,7 +89,11 @@ def test_flow_diagram_shows_what_the_flow_table_shows(synthetic_frames):
     assert g["analysed"].withheld
     fig = figures.consort(pub, 6, "sv")
     texts = " ".join(t.get_text() for t in fig.axes[0].texts)
-    assert "<3" in texts and "n = –" in texts
+    assert "<3" in texts and "n = ×" in texts and "–" not in texts
+    legend = style.mark_legend(fig, "sv").get_text()
+    assert legend == ("Teckenförklaring: × uppgift skyddad av sekretesskäl (röjandekontroll); "
+                      "<3 färre än 3 personer.")
+    assert style.mark_legend(fig, "sv") is None  # once
     assert f"n = {flow['windows']['6']['Kontroll']['analysed']}" not in texts
 
 
@@ -83,7 +105,11 @@ def test_forest_draws_only_published_differences(synthetic_frames):
     fig = figures.forest_risk_difference(pub, "sv")
     assert len(fig.axes[0].get_yticklabels()) == len(rows) == 6
     assert len(fig.axes[0].containers) == len(published) < 6  # one error bar each
-    assert sum(t.get_text() == "undertryckt" for t in fig.axes[0].texts) == 6 - len(published)
+    marks = _marks(fig)
+    assert len(marks) == 6 - len(published)
+    assert all(_inside_axes(t) for t in marks)  # whatever the differences' range
+    drawn = rows[::-1]  # the first row at the top
+    assert all(drawn[round(t.get_position()[1])]["effect"].withheld for t in marks)
     table = figures.risk_difference_table(pub)
     assert table["suppressed"].sum() == 6 - len(published)
     assert table.loc[table["suppressed"], "estimate"].isna().all()
@@ -144,8 +170,20 @@ def test_deciles_among_those_with_days_by_hand():
     default = figures.days_among_with_days_table(_zero_heavy_pub(cohort, 3))
     assert default["suppressed"].all()  # 4 persons are below the default threshold 10
     fig = figures.days_among_with_days(table, "sv")
-    assert any("undertryckt" in t.get_text() for ax in fig.axes
+    assert any(WITHHELD in t.get_text() for ax in fig.axes
                for t in ax.get_legend().get_texts())
+
+
+def test_a_withheld_box_is_marked_inside_its_axes():
+    pub = _zero_heavy_pub(_zero_heavy_cohort(), 3, min_quantile_n=11)  # 10 a group: withheld
+    table = figures.days_percentiles_table(pub, "sjukpenning_netdays")
+    assert table["suppressed"].all()
+    fig = figures.days_distribution(table, "sjukpenning_netdays", "sv")
+    marks = _marks(fig)
+    assert len(marks) == len(table) and all(_inside_axes(t) for t in marks)
+    assert not fig.axes[0].patches  # no box drawn
+    english = figures.days_distribution(table, "sjukpenning_netdays", "en")
+    assert [t.get_text() for t in english.axes[0].texts] == ["× withheld"] * len(table)
 
 
 def test_every_figure_has_its_numbers_as_a_table(tmp_path, synthetic_frames):

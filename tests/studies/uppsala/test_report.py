@@ -145,7 +145,7 @@ def test_table1_reads_like_gtsummary(table1_pub):
     assert age.iloc[1] == "40,0 [30,3–50,5]" and shown.iloc[2].iloc[1] == "41,0 (10,0)"
     # p on the label row with its test's mark; one footnote per test, in order of use; sex's
     # p rests on the withheld "<3" men and is withheld with it (no test mark)
-    assert shown.iloc[0]["p"] == "0,500¹" and shown.iloc[3]["p"] == "–"
+    assert shown.iloc[0]["p"] == "0,500¹" and shown.iloc[3]["p"] == "×"
     assert shown.iloc[4]["p"] == "" and shown.iloc[6]["p"] == "1,000²"
     assert shown.iloc[-1]["p"] == "0,680³"
     assert shown.attrs["notes"] == ["¹ Wilcoxons rangsummetest", "² Pearsons chi2-test",
@@ -190,7 +190,7 @@ def test_outcome_table_statistics_as_indented_rows(male_subgroup_results):
     assert list(shown.loc[days + 1:days + 3, "Grupp"]) == ["", "", ""]
     binary = shown[shown[outcome].str.startswith("Huvudsakligen")]
     # Fisher's p for 9/21 against "<3"/12 would pin the 1 (p is a function of the counts)
-    assert len(binary) == 3 and binary.loc[binary["Grupp"] == "Män", "p"].item() == "–"
+    assert len(binary) == 3 and binary.loc[binary["Grupp"] == "Män", "p"].item() == "×"
     assert not any("Fisher" in note for note in shown.attrs["notes"])
     assert any(note.startswith("p (Holm): ") for note in shown.attrs["notes"])
 

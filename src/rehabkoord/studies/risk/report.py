@@ -32,7 +32,7 @@ from ...disclosure import (
 )
 from ...fmt import interval, number
 from ...io import atomic_outputs
-from ...style import ARM_COLOURS, save, set_style
+from ...style import ARM_COLOURS, mark_withheld, save, set_style, withheld_label
 from ...tables import AppendixText
 from .analysis import SAMPLES, Results, years_text
 from .effect import LARGEST, EffectByRisk
@@ -508,7 +508,8 @@ def calibration_deciles(res: Results, rules: Rules) -> pd.Series:
 
 def calibration_figure(res: Results, rules: Rules, language: str) -> tuple:
     """Observed against predicted risk in the test years: the lowess smoother (on a grid),
-    the decile points `calibration_deciles` allows, and the diagonal."""
+    the decile points `calibration_deciles` allows (the number withheld stated in the axes,
+    with the protection mark), and the diagonal."""
     sv = language == "sv"
     fig, ax = plt.subplots(figsize=(5.6, 5.2))
     c = res.calibration
@@ -523,6 +524,11 @@ def calibration_figure(res: Results, rules: Rules, language: str) -> tuple:
             label="Utjämnad (lowess)" if sv else "Smoothed (lowess)")
     ax.plot(g.loc[ok, "mean_predicted"], g.loc[ok, "observed"], "o", color=ARM_COLOURS[1],
             label="Tiondelar" if sv else "Deciles")
+    hidden = int((~ok).sum())
+    if hidden:  # withheld deciles are not drawn, and the figure says how many
+        ax.text(0.98, 0.02, f"{SUPPRESSED} " + (f"{hidden} av {len(g)} tiondelar skyddade" if sv
+                                                 else f"{hidden} of {len(g)} deciles withheld"),
+                transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="#333333")
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
     ax.set_xlabel("Predikterad risk" if sv else "Predicted risk")
@@ -565,7 +571,8 @@ def decision_figure(res: Results, language: str, rules: Rules | None = None,
                     pub: Counts | None = None) -> tuple:
     """Net benefit in the test years: the model, treating all and treating none, at the
     thresholds `decision_points` publishes (every threshold only without `rules`, for the
-    secure environment)."""
+    secure environment); how many thresholds are withheld is stated in the axes with the
+    protection mark."""
     sv = language == "sv"
     d = (decision_points(res, rules, pub) if rules is not None
          else res.decisions[["threshold", "model", "all", "none"]])
@@ -578,6 +585,15 @@ def decision_figure(res: Results, language: str, rules: Rules | None = None,
     prevalence = float(d["all"].iloc[0]) if len(d) else 0.0
     top = max(d["model"].max(), 0.05) if len(d) else 0.05
     ax.set_ylim(min(-0.05, -0.1 * max(prevalence, 0.1)), top * 1.1)
+    hidden, total = len(res.decisions) - len(d), len(res.decisions)
+    if hidden == total:  # every threshold withheld: the panel says so instead of a bare axis
+        ax.text(0.5, 0.5, withheld_label(language), transform=ax.transAxes, ha="center",
+                va="center", fontsize=9, color="#333333")
+    elif hidden:  # the curves join the published thresholds; the figure says how many are not
+        ax.text(0.02, 0.03, f"{SUPPRESSED} " + (f"{hidden} av {total} tröskelvärden skyddade"
+                                                 if sv else f"{hidden} of {total} thresholds "
+                                                 "withheld"),
+                transform=ax.transAxes, ha="left", va="bottom", fontsize=8, color="#333333")
     ax.set_xlabel("Tröskelsannolikhet" if sv else "Threshold probability")
     ax.set_ylabel("Nettonytta" if sv else "Net benefit")
     ax.legend(frameon=False)
@@ -659,33 +675,41 @@ def effect_table(eff: EffectByRisk, pub: Counts, language: str) -> pd.DataFrame:
 
 def effect_figure(eff: EffectByRisk, pub: Counts, language: str) -> tuple:
     """Hazard ratio for return (log scale) and difference in net days per risk group, side by
-    side, so the reader sees at a glance where the coordinator helps most."""
+    side, so the reader sees at a glance where the coordinator helps most. Every risk group
+    keeps its row: an estimate that is withheld is marked "× skyddad" in its panel
+    (`style.mark_withheld`), not left out; the table has every group, `suppressed` where
+    either estimate is withheld (its numbers empty)."""
     rows = []
     for r in eff.effects.itertuples():
         hr_ok, diff_ok = effect_shown(eff, pub, r.level)
-        if hr_ok or diff_ok:
-            rows.append({"group": label(r.level, language),
-                         **({"hr": r.hr, "hr_low": r.hr_low, "hr_high": r.hr_high} if hr_ok
-                            else {}),
-                         **({"diff": r.netdays_diff, "diff_low": r.netdays_low,
-                             "diff_high": r.netdays_high} if diff_ok else {})})
-    data = pd.DataFrame(rows, columns=["group", "hr", "hr_low", "hr_high", "diff", "diff_low",
-                                       "diff_high"])
+        rows.append({"group": label(r.level, language), "suppressed": not (hr_ok and diff_ok),
+                     "hr": r.hr if hr_ok else np.nan, "hr_low": r.hr_low if hr_ok else np.nan,
+                     "hr_high": r.hr_high if hr_ok else np.nan,
+                     "diff": r.netdays_diff if diff_ok else np.nan,
+                     "diff_low": r.netdays_low if diff_ok else np.nan,
+                     "diff_high": r.netdays_high if diff_ok else np.nan})
+    data = pd.DataFrame(rows, columns=["group", "suppressed", "hr", "hr_low", "hr_high", "diff",
+                                       "diff_low", "diff_high"])
     fig, (left, right) = plt.subplots(1, 2, figsize=(8.0, 0.5 * len(data) + 1.6), sharey=True)
     y = np.arange(len(data))[::-1]
-    left.errorbar(data["hr"], y, xerr=[data["hr"] - data["hr_low"], data["hr_high"] - data["hr"]],
-                  fmt="o", color=ARM_COLOURS[0], capsize=3)
+    for ax, k in ((left, "hr"), (right, "diff")):
+        drawn = data[k].notna().to_numpy()
+        d = data[drawn]
+        ax.errorbar(d[k], y[drawn], xerr=[d[k] - d[f"{k}_low"], d[f"{k}_high"] - d[k]],
+                    fmt="o", color=ARM_COLOURS[0], capsize=3)
+        for row in y[~drawn]:
+            mark_withheld(ax, row, language, across=True)
     left.axvline(1.0, color="0.4", linewidth=1)
     left.set_xscale("log")
+    shown = data["hr"].notna()
     ticks = [t for t in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
-             if data["hr_low"].min() / 1.2 <= t <= data["hr_high"].max() * 1.2 or t == 1.0]
+             if t == 1.0 or (shown.any() and data.loc[shown, "hr_low"].min() / 1.2 <= t
+                             <= data.loc[shown, "hr_high"].max() * 1.2)]
     left.set_xticks(ticks, [number(t, 2, language) for t in ticks])
     left.minorticks_off()
     left.set_yticks(y, data["group"])
+    left.set_ylim(-0.6, len(data) - 0.4)
     left.set_xlabel("Hasardkvot för återgång" if language == "sv" else "Hazard ratio for return")
-    right.errorbar(data["diff"], y, xerr=[data["diff"] - data["diff_low"],
-                                          data["diff_high"] - data["diff"]],
-                   fmt="o", color=ARM_COLOURS[0], capsize=3)
     right.axvline(0.0, color="0.4", linewidth=1)
     right.set_xlabel("Skillnad i nettodagar" if language == "sv" else "Difference in net days")
     fig.tight_layout()

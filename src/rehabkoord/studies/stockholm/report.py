@@ -17,6 +17,7 @@ import textwrap
 from collections.abc import Mapping
 
 import matplotlib.pyplot as plt
+import matplotlib.transforms as mtransforms
 import numpy as np
 import pandas as pd
 from matplotlib.patches import FancyBboxPatch
@@ -33,7 +34,7 @@ from ...disclosure import (
 )
 from ...fmt import interval, number, pvalue
 from ...spells import FLOW_STATUSES
-from ...style import ARM_COLOURS, save, set_style
+from ...style import ARM_COLOURS, mark_withheld, save, set_style
 from ...tables import AppendixText
 from .analysis import GROUPS, LARGEST, SUBGROUPS, Estimates
 
@@ -608,7 +609,7 @@ def km_figure(est: Estimates, rules: Rules, language: str, times: list[int]) -> 
     """Share still on sick leave by days since index with its 95 % CI, and numbers at risk
     below: the published curve `safe_km` (rounded counts, stopped where fewer than `min_cell`
     remain). Numbers at risk at `times` are the rounded ones, "<min_cell" where fewer than
-    `min_cell` remain and "–" where the rounded curve has stopped before. The curve's table
+    `min_cell` remain and "×" where the rounded curve has stopped before. The curve's table
     holds the rounded counts it is computed from."""
     fig, (ax, tab) = plt.subplots(2, 1, figsize=(7.5, 5.2), height_ratios=[4, 1], sharex=True)
     curves = safe_km(est.km, rules)
@@ -659,14 +660,20 @@ def safe_months(est: Estimates, rules: Rules) -> pd.DataFrame:
 
 def degree_figure(est: Estimates, rules: Rules, language: str) -> tuple:
     """Mean sick-leave degree by month since index, with cluster-robust 95 % CIs: the months
-    `safe_months` publishes."""
+    `safe_months` publishes. A withheld month breaks its group's line (no line is drawn across
+    it) and is marked with the protection mark in the group's colour at the axis' foot."""
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
     data = safe_months(est, rules)
-    for g in GROUPS:
-        d = data[data["Grupp"] == g]
-        ax.plot(d["Month"] + 1, d["mean"], marker="o", color=PALETTE[g], label=label(g, language))
-        ax.fill_between(d["Month"] + 1, d["lower"], d["upper"], color=PALETTE[g], alpha=0.15,
+    foot = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
+    for i, g in enumerate(GROUPS):
+        months = np.sort(est.months.loc[est.months["Grupp"] == g, "Month"].unique())
+        d = data[data["Grupp"] == g].set_index("Month").reindex(months)
+        ax.plot(months + 1, d["mean"], marker="o", color=PALETTE[g], label=label(g, language))
+        ax.fill_between(months + 1, d["lower"], d["upper"], color=PALETTE[g], alpha=0.15,
                         linewidth=0)
+        for month in months[d["mean"].isna().to_numpy()]:
+            ax.text(month + 1, 0.03 + 0.07 * i, SUPPRESSED, transform=foot, ha="center",
+                    va="bottom", fontsize=9, color=PALETTE[g])
     ax.set_xlabel(label("month", language))
     ax.set_ylabel(label("degree", language))
     ax.set_ylim(0, 100)
@@ -690,20 +697,29 @@ def cuminc_figure(est: Estimates, rules: Rules, language: str) -> tuple:
 
 
 def forest_figure(est: Estimates, pub: Counts, language: str) -> tuple:
-    """Hazard ratio for return per subgroup level (log scale), withheld levels left out."""
+    """Hazard ratio for return per subgroup level (log scale); a withheld level keeps its row,
+    marked "× skyddad" (`style.mark_withheld`) instead of drawn. Its table has every level,
+    a withheld one with `suppressed` and no numbers."""
     rows = []
     for r in est.subgroups.itertuples():
-        if subgroup_shown(est, pub, r.variable, r.level)[0]:
-            rows.append({"label": f"{label(r.variable, language)}: {label(r.level, language)}",
-                         "hr": r.hr, "low": r.hr_low, "high": r.hr_high})
-    data = pd.DataFrame(rows, columns=["label", "hr", "low", "high"])
+        shown = bool(subgroup_shown(est, pub, r.variable, r.level)[0])
+        rows.append({"label": f"{label(r.variable, language)}: {label(r.level, language)}",
+                     "suppressed": not shown, "hr": r.hr if shown else np.nan,
+                     "low": r.hr_low if shown else np.nan,
+                     "high": r.hr_high if shown else np.nan})
+    data = pd.DataFrame(rows, columns=["label", "suppressed", "hr", "low", "high"])
     fig, ax = plt.subplots(figsize=(7.5, 0.35 * len(data) + 1.2))
     y = np.arange(len(data))[::-1]
-    ax.errorbar(data["hr"], y, xerr=[data["hr"] - data["low"], data["high"] - data["hr"]],
+    drawn = ~data["suppressed"].to_numpy(bool)
+    d = data[drawn]
+    ax.errorbar(d["hr"], y[drawn], xerr=[d["hr"] - d["low"], d["high"] - d["hr"]],
                 fmt="o", color=ARM_COLOURS[0], capsize=3)
+    for row in y[~drawn]:
+        mark_withheld(ax, row, language, across=True)
     ax.axvline(1.0, color="0.4", linewidth=1)
     ax.set_xscale("log")
     ax.set_yticks(y, data["label"])
+    ax.set_ylim(-0.6, len(data) - 0.4)
     ax.set_xlabel(label("hr", language))
     return fig, data
 
@@ -808,18 +824,22 @@ def result_sentences(est: Estimates, language: str, pub: Counts | None = None) -
     rr = m.loc["rate_ratio"]
     med = {g: m.loc[f"median_days_{g}"] for g in GROUPS}
 
-    def num(value: float, k: int) -> str:
-        return number(value, k, language)
+    def num(value: float, k: int) -> str:  # NaN here is a withheld number
+        return SUPPRESSED if pd.isna(value) else number(value, k, language)
+
+    def pv(value: float) -> str:
+        return SUPPRESSED if pd.isna(value) else pvalue(value, language)
 
     def ci(r, k=2, s=1.0):
-        return interval(r.conf_low * s, r.conf_high * s, k, language)
+        return (SUPPRESSED if pd.isna(r.conf_low) else
+                interval(r.conf_low * s, r.conf_high * s, k, language))
 
     if language == "sv":
         out = [
             f"Mediantiden till återgång var {num(med[GROUPS[0]].estimate, 0)} dagar "
             f"med koordinator och {num(med[GROUPS[1]].estimate, 0)} dagar i "
             f"kontrollgruppen (justerad hazardkvot {num(hr.estimate, 2)}, 95 % KI "
-            f"{ci(hr)}, p {pvalue(hr.pvalue, language)}).",
+            f"{ci(hr)}, p {pv(hr.pvalue)}).",
             f"Skillnaden i nettodagar (Hodges–Lehmann) var {num(hl.estimate, 1)} "
             f"dagar (95 % KI {ci(hl, 1)}).",
             f"Andelen med full återgång skilde sig med {num(100 * fr.estimate, 1)} "
@@ -831,7 +851,7 @@ def result_sentences(est: Estimates, language: str, pub: Counts | None = None) -
             f"The median time to return was {num(med[GROUPS[0]].estimate, 0)} days "
             f"with a coordinator and {num(med[GROUPS[1]].estimate, 0)} days in the "
             f"control group (adjusted hazard ratio {num(hr.estimate, 2)}, 95% CI "
-            f"{ci(hr)}, p {pvalue(hr.pvalue, language)}).",
+            f"{ci(hr)}, p {pv(hr.pvalue)}).",
             f"The difference in net days (Hodges–Lehmann) was {num(hl.estimate, 1)} "
             f"days (95% CI {ci(hl, 1)}).",
             f"The share with full return differed by {num(100 * fr.estimate, 1)} "

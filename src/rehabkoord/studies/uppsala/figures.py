@@ -4,8 +4,10 @@ Figures show only aggregates (quantiles, shares with intervals), every number ta
 published cells of `rehabkoord.disclosure`, never from person-level rows: no individual value
 is drawn (box plots are drawn from their interpolated percentiles, whiskers at the 10th and
 90th, no outlier points; no minimum or maximum; quantiles only for groups of at least
-`report.min_quantile_n`). A bar, box or curve for a withheld cell is not drawn but marked
-"undertryckt"/"suppressed", so a figure never shows a number the tables withhold. Every figure
+`report.min_quantile_n`). A bar, box, point or curve for a withheld cell is not drawn but
+marked "× skyddad"/"× withheld" inside the axes (`style.mark_withheld`), and every figure that
+prints a mark has its legend line (`style.save`), so a figure never shows a number the tables
+withhold nor leaves a group out without a word. Every figure
 is saved with the table of the numbers it draws (`<name>.csv`: withheld values empty, with the
 reason).
 
@@ -51,7 +53,7 @@ sns = _import_seaborn()
 
 from ...contract import GROUP_CONTROL, GROUP_INTERVENTION, GROUPS  # noqa: E402
 from ...disclosure import DECILE_KEYS, TOLERANCE, Publication, SafeCell  # noqa: E402
-from ...style import ARM_COLOURS, save_all, set_style  # noqa: E402
+from ...style import ARM_COLOURS, mark_withheld, save_all, set_style, withheld_label  # noqa: E402
 from .cohort import EXCLUSION_REASONS  # noqa: E402
 from .report import label  # noqa: E402
 
@@ -110,10 +112,6 @@ def any_days_table(pub: Publication, conf_level: float = 0.95,
     return pd.DataFrame(rows)
 
 
-def _suppressed(language: str) -> str:
-    return "undertryckt" if language == "sv" else "suppressed"
-
-
 def _quantile_rows(pub: Publication, outcome: str, cell: str, names: dict[int, str],
                    count: str | None) -> list[dict]:
     """Per window and group of the whole cohort: the published `cell` (quantiles or
@@ -164,8 +162,7 @@ def _share_panels(table: pd.DataFrame, panel: str, panels: list[str], ylabel: st
                 r = part[(part["window_months"] == w) & (part["group"] == group)].iloc[0]
                 xpos = i + (j - 0.5) * 0.36
                 if r["suppressed"]:
-                    ax.text(xpos, 2, "undertryckt" if language == "sv" else "suppressed",
-                            rotation=90, ha="center", va="bottom", fontsize=8)
+                    mark_withheld(ax, xpos, language)
                     continue
                 ax.bar(xpos, r["pct"], width=0.34, color=PALETTE[group],
                        label=label(group, language) if i == 0 else None)
@@ -174,6 +171,7 @@ def _share_panels(table: pd.DataFrame, panel: str, panels: list[str], ylabel: st
                             color="black", capsize=3, lw=1)
         ax.set_xticks(range(len(windows)))
         ax.set_xticklabels([_window_label(w, language) for w in windows])
+        ax.set_xlim(-0.6, len(windows) - 0.4)  # every slot, drawn or marked withheld
         ax.set_ylim(0, 100)
         ax.set_title(label(name, language), fontsize=9, wrap=True)
         ax.set_ylabel(ylabel)
@@ -206,14 +204,14 @@ def days_among_with_days(table: pd.DataFrame, language: str) -> plt.Figure:
             for _, r in part.iterrows():
                 if r["suppressed"]:
                     ax.plot([], [], color=PALETTE[r["group"]],
-                            label=f"{label(r['group'], language)}: {_suppressed(language)}")
+                            label=f"{label(r['group'], language)}: {withheld_label(language)}")
                     continue
                 name = f"{label(r['group'], language)} (n = {int(r['n_with_days'])})"
                 ax.plot(r[cols].to_numpy(dtype=float), DECILES, marker="o", ms=3.5,
                         drawstyle="steps-post", color=PALETTE[r["group"]], label=name)
             if part["suppressed"].all():  # an empty panel says so instead of a bare axis
                 ax.set_xticks([])
-                ax.text(0.5, 0.5, _suppressed(language), transform=ax.transAxes, ha="center",
+                ax.text(0.5, 0.5, withheld_label(language), transform=ax.transAxes, ha="center",
                         va="center", fontsize=9, color="#555555")
             ax.set_ylim(0, 100)
             ax.set_title(f"{label(outcome, language)}, {_window_label(w, language)}",
@@ -238,8 +236,7 @@ def days_distribution(table: pd.DataFrame, outcome: str, language: str) -> plt.F
             r = table[(table["window_months"] == w) & (table["group"] == group)].iloc[0]
             xpos = i + (j - 0.5) * 0.4
             if r["suppressed"]:
-                ax.text(xpos, 0, _suppressed(language), rotation=90, ha="center", va="bottom",
-                        fontsize=8)
+                mark_withheld(ax, xpos, language)
                 continue
             ax.bxp([{"whislo": r["p10"], "q1": r["p25"], "med": r["p50"], "q3": r["p75"],
                      "whishi": r["p90"], "fliers": []}], positions=[xpos], widths=0.34,
@@ -270,8 +267,7 @@ def forest_risk_difference(pub: Publication, language: str) -> plt.Figure:
     ylabels = []
     for i, r in enumerate(rows[::-1]):
         if r["effect"].withheld:
-            ax.text(0, i, _suppressed(language), ha="center", va="center", fontsize=8,
-                    bbox={"fc": "white", "ec": "none"})
+            mark_withheld(ax, i, language, across=True, bbox={"fc": "white", "ec": "none"})
         else:
             e = r["effect"].value
             ax.errorbar(e["estimate"], i, xerr=[[e["estimate"] - e["low"]],

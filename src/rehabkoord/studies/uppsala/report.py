@@ -12,7 +12,7 @@ import yaml
 
 from ... import disclosure, provenance
 from ...contract import GROUP_CONTROL, GROUP_INTERVENTION
-from ...fmt import interval, number, pvalue
+from ...fmt import NOT_APPLICABLE, interval, number, pvalue
 from ...params import project_root
 from ...tables import software_versions
 from .cohort import EXCLUSION_REASONS, REASON_EMPLOYMENT_MISSING
@@ -84,7 +84,7 @@ def _effect(row: dict, language: str) -> str:
     if cell.withheld:
         return cell.mark
     if cell.value is None:
-        return "–"
+        return NOT_APPLICABLE
     unit = label("pp" if row["kind"] == "binary" else "days", language)
     v = cell.value
     return (f"{number(v['estimate'], 1, language)} {unit} "
@@ -721,7 +721,8 @@ class ReportText:
                     "(rader och totaler, alla = kvinnor + män, nivåer mot N i Tabell 1, "
                     "randomiserade − exkluderade = analyserade, samma randomiserade i båda "
                     "fönstren, analyserade mot tabellernas n). Ytterligare celler undertrycks "
-                    "(visas som \"–\") tills en granskning med linjärprogrammering (som i "
+                    f"(visas som \"{disclosure.SUPPRESSED}\") tills en granskning med "
+                    "linjärprogrammering (som i "
                     "tau-ARGUS och sdcTable) visar att inget litet antal kan räknas fram eller "
                     f"ringas in snävare än {low}–{m - 1}. Andelar, skillnader, konfidensintervall, "
                     "p-värden, medianer och styrkeberäkningar som skulle avslöja ett undertryckt "
@@ -736,7 +737,8 @@ class ReportText:
                     "(rows and totals, all = women + men, levels against N in Table 1, "
                     "randomised − excluded = analysed, the same randomised people in both "
                     "windows, analysed against the tables' n). Further cells are withheld "
-                    "(shown as \"–\") until a linear-programming audit (as in tau-ARGUS and "
+                    f"(shown as \"{disclosure.SUPPRESSED}\") until a linear-programming audit "
+                    "(as in tau-ARGUS and "
                     "sdcTable) shows that no small count can be derived or narrowed below "
                     f"{low}–{m - 1}. Shares, differences, confidence intervals, p-values, "
                     "medians and power figures that would reveal a withheld count are not shown "
