@@ -8,14 +8,16 @@ only formats. Person-level rows never reach its output.
 from __future__ import annotations
 
 import pandas as pd
-import yaml
 
-from ... import disclosure, provenance
+from ... import disclosure, provenance, texts
 from ...contract import GROUP_CONTROL, GROUP_INTERVENTION
 from ...fmt import interval, number, pvalue
 from ...params import project_root
+from ...registeryears import WINDOW_RULES
 from ...tables import software_versions
 from .cohort import EXCLUSION_REASONS, REASON_EMPLOYMENT_MISSING
+
+STUDY = "uppsala"
 
 LABELS = {
     "sv": {
@@ -29,7 +31,7 @@ LABELS = {
         "alla": "Alla", "kvinna": "Kvinnor", "man": "Män",
         GROUP_INTERVENTION: "Intervention", GROUP_CONTROL: "Kontroll",
         "variable": "Variabel", "test": "Test", "p": "p", "p_holm": "p (Holm)",
-        "effect": "Skillnad (95 % KI)", "outcome": "Utfall", "stratum": "Grupp",
+        "effect": "Skillnad", "outcome": "Utfall", "stratum": "Grupp",
         "wilcoxon": "Wilcoxon rangsummetest", "fisher": "Fishers exakta test",
         "chisq": "Pearsons chi2-test", "none": "ej testat",
         "window": "Kalenderåret minst {m} månader efter randomisering",
@@ -52,7 +54,7 @@ LABELS = {
         "alla": "All", "kvinna": "Women", "man": "Men",
         GROUP_INTERVENTION: "Intervention", GROUP_CONTROL: "Control",
         "variable": "Variable", "test": "Test", "p": "p", "p_holm": "p (Holm)",
-        "effect": "Difference (95% CI)", "outcome": "Outcome", "stratum": "Group",
+        "effect": "Difference", "outcome": "Outcome", "stratum": "Group",
         "wilcoxon": "Wilcoxon rank-sum test", "fisher": "Fisher's exact test",
         "chisq": "Pearson's chi-square test", "none": "not tested",
         "window": "Calendar year at least {m} months after randomisation",
@@ -69,6 +71,11 @@ LABELS = {
 
 def label(key: str, language: str) -> str:
     return LABELS[language].get(str(key), str(key))
+
+
+def effect_heading(conf_level: float, language: str) -> str:
+    """'Skillnad (90 % KI)': the effect column's header at the analysis' confidence level."""
+    return f"{label('effect', language)} ({texts.conf_label(conf_level, language)})"
 
 
 def _group_cells(row: dict, prefix: str, language: str) -> str:
@@ -139,7 +146,8 @@ def group_heading(pub: disclosure.Publication, group: str, language: str) -> str
     the bare group name when the publication has no flow."""
     for by_group in pub.flow.values():
         if group in by_group:
-            return f"{label(group, language)} (N = {by_group[group]['randomised'].text})"
+            return texts.keep_together(
+                f"{label(group, language)} (N = {by_group[group]['randomised'].text})")
     return label(group, language)
 
 
@@ -176,17 +184,19 @@ def _table(rows: list[dict], levels: list[int], numeric: list[str], notes: list[
 
 
 def outcome_display(pub: disclosure.Publication, window: int, *, language: str,
-                    yates: bool = True) -> pd.DataFrame:
+                    conf_level: float, yates: bool = True) -> pd.DataFrame:
     """The published outcome table for one window (all, women, men), laid out as gtsummary:
     one label row per group × outcome (binary outcomes: n / N (%) on it), then indented n,
     median [IQR] and mean (SD) rows for day counts. p carries a numbered mark for its test;
-    `attrs` holds the indentation per row, the numeric columns and the footnotes."""
+    `attrs` holds the indentation per row, the numeric columns and the footnotes;
+    `conf_level` (0–1) is the analysis' level, named in the effect column's header."""
     notes = _Notes(language)
     stats = STAT_LABELS[language]
     c_stratum, c_outcome = label("stratum", language), label("outcome", language)
     c_int = group_heading(pub, GROUP_INTERVENTION, language)
     c_ctl = group_heading(pub, GROUP_CONTROL, language)
-    c_p, c_holm, c_eff = (label(k, language) for k in ("p", "p_holm", "effect"))
+    c_p, c_holm = label("p", language), label("p_holm", language)
+    c_eff = effect_heading(conf_level, language)
     rows: list[dict] = []
     levels: list[int] = []
     for r in pub.outcomes:
@@ -422,83 +432,29 @@ def result_sentences(pub: disclosure.Publication, *, alpha: float, language: str
 
 
 def methods_text(params: dict, language: str) -> str:
-    """Methods paragraph from the parameters actually used."""
-    a = params["analysis"]
-    c = params["cohort"]
-    windows = ", ".join(str(m) for m in c["offsets_months"])
-    rule_sv = {"first_full_year": "det första kalenderår vars 1 januari infaller på eller efter "
-                                  "randomiseringsdatum plus {m} månader",
-               "year_containing": "det kalenderår som innehåller randomiseringsdatum plus {m} "
-                                  "månader"}
-    rule_en = {"first_full_year": "the first calendar year whose 1 January falls on or after the "
-                                  "randomisation date plus {m} months",
-               "year_containing": "the calendar year that contains the randomisation date plus "
-                                  "{m} months"}
-    alpha = number(a["alpha"], 2, language)
-    corr = a["chisq_correct"]
-    versions = software_versions()
+    """Methods paragraph from the parameters actually used (template `metod`)."""
+    a, c = params["analysis"], params["cohort"]
+    if c["window_rule"] not in WINDOW_RULES:
+        raise ValueError(f"cohort.window_rule must be one of {list(WINDOW_RULES)}, "
+                         f"not {c['window_rule']!r}")
     zero_figures = ReportText(params, language)._ref(
         "figure", ["andel_med_dagar", "dagar_bland_dem_med_dagar"])
-    if language == "sv":
-        return (
-            f"Utfallen mättes under kalenderåret minst {windows} månader efter randomiseringen, "
-            f"definierat som {rule_sv[c['window_rule']].format(m='N')}. Nettodagar med sjukpenning "
-            "är LISA:s SjukP_Ndag_MiDAS; nettodagar med sjuk- eller aktivitetsersättning är "
-            "summan av SjukErs_Ndag_MiDAS och AktErs_Ndag_MiDAS. Huvudsakligen i arbete eller "
-            "studier är BAS-kod 1 (sysselsatt) eller 3 (studerande); för år före BAS används "
-            "LISA:s SyssStat (förvärvsarbetande), som inte fångar studier. Personer som saknas i "
-            "LISA utfallsåret (utvandrade eller avlidna) räknas som bortfall, inte som noll dagar. "
-            "Andelar jämfördes med Pearsons chi2-test"
-            + (" med Yates kontinuitetskorrektion" if corr else " utan kontinuitetskorrektion")
-            + f", eller Fishers exakta test när någon förväntad cellfrekvens var under "
-            f"{number(a['fisher_expected_below'], 0, language)}. Fördelningar av dagar jämfördes "
-            "med Wilcoxons rangsummetest (exakt p-värde när båda grupperna har färre än 50 "
-            "observationer och inga lika värden, annars normalapproximation med korrektion för "
-            "lika värden och kontinuitet) med Hodges–Lehmann-skattning av skillnaden. "
-            "Hodges–Lehmann-skattningen är medianen av alla parvisa skillnader mellan en person "
-            "i interventionsgruppen och en i kontrollgruppen; när de flesta i båda grupperna "
-            "har 0 dagar är de flesta parvisa skillnader 0, och skattningen och dess intervall "
-            "blir 0 även när andelen med dagar skiljer sig. Därför redovisas för dagar även "
-            f"andelen med minst en dag och fördelningen bland dem med dagar ({zero_figures}). "
-            "Riskskillnader anges i procentenheter med Newcombes (Wilson) konfidensintervall och "
-            "oddskvoter som betingad ML-skattning med exakt intervall. Alla test var tvåsidiga med "
-            f"signifikansnivån {alpha}; p-värden redovisas både ojusterade och Holm-justerade "
-            "över utfall och fönster. Resultaten redovisas även för kvinnor och män. Antal under "
-            f"{params['report']['min_cell']} redovisas inte (röjandekontroll). "
-            f"Programvara: {versions}."
-        )
-    return (
-        f"Outcomes were measured in the calendar year at least {windows} months after "
-        f"randomisation, defined as {rule_en[c['window_rule']].format(m='N')}. Net days of "
-        "sickness benefit are LISA's SjukP_Ndag_MiDAS; net days of sickness or activity "
-        "compensation are SjukErs_Ndag_MiDAS plus AktErs_Ndag_MiDAS. Mainly employed or "
-        "studying is BAS code 1 (employed) or 3 (studying); for years before BAS, LISA's "
-        "SyssStat (gainfully employed) is used, which does not capture studies. People absent "
-        "from LISA in the outcome year (emigrated or died) are missing, not zero days. "
-        "Proportions were compared with Pearson's chi-square test"
-        + (" with Yates' continuity correction" if corr else " without continuity correction")
-        + f", or Fisher's exact test when any expected count was below "
-        f"{number(a['fisher_expected_below'], 0, language)}. Distributions of days were compared "
-        "with the Wilcoxon rank-sum test (exact p when both groups have fewer than 50 "
-        "observations and no ties, otherwise the normal approximation with tie and continuity "
-        "correction) with the Hodges–Lehmann shift. The Hodges–Lehmann estimate is the median "
-        "of all pairwise differences between a person in the intervention group and one in the "
-        "control group; when most people in both groups have 0 days, most pairwise differences "
-        "are 0, and the estimate and its interval are 0 even when the share with days differs. "
-        "Days are therefore also shown as the share with at least one day and the distribution "
-        f"among those with days ({zero_figures}). Risk differences are in percentage points "
-        "with Newcombe's (Wilson) interval, odds ratios the conditional maximum-likelihood "
-        f"estimate with exact interval. All tests were two-sided at α = {alpha}; p-values are "
-        "reported unadjusted and Holm-adjusted across outcomes and windows. Results are also "
-        f"given for women and men. Counts below {params['report']['min_cell']} are not "
-        f"published (disclosure control). Software: {versions}."
-    )
+    return texts.render(
+        STUDY, "metod", language,
+        windows=", ".join(str(m) for m in c["offsets_months"]), window_rule=c["window_rule"],
+        yates=bool(a["chisq_correct"]),
+        fisher_below=number(a["fisher_expected_below"], 0, language),
+        zero_figures=zero_figures, alpha=number(a["alpha"], 2, language),
+        conf=texts.conf_percent(a["conf_level"], language),
+        min_cell=params["report"]["min_cell"], versions=software_versions())
 
 
-def code_version() -> str:
-    """The git commit of the report's sources (provenance), '+ändringar' when dirty."""
+def code_version(language: str = "sv") -> str:
+    """The git commit of the report's sources (provenance), with a note when they differ from
+    it ('+ändringar' / '+changes')."""
     stamp = _appendix_stamp()
-    return stamp.git_commit[:12] + (" (+ändringar)" if stamp.git_dirty else "")
+    return stamp.git_commit[:12] + ((" (+ändringar)" if language == "sv" else " (+changes)")
+                                    if stamp.git_dirty else "")
 
 
 HEADINGS = {
@@ -514,28 +470,28 @@ HEADINGS = {
 
 CAPTIONS = {
     "sv": {"andel_sysselsatta": "Andel huvudsakligen i arbete eller studier per grupp och "
-           "fönster (95 % Wilson-intervall).",
+           "fönster ({conf} Wilson-intervall).",
            "andel_sysselsatta_kon": "Som ovan, för kvinnor och män.",
            "forest_riskskillnad": "Skillnad i andel i arbete eller studier (intervention minus "
-           "kontroll), procentenheter med Newcombes 95 % KI.",
+           "kontroll), procentenheter med Newcombes {ci}.",
            "dagar_sjukpenning": "Nettodagar med sjukpenning per grupp (låda: kvartiler; "
            "morrhår: 10:e–90:e percentilen; grupper under {q} personer visas inte).",
            "consort": "Flöde av deltagare, kalenderåret minst {m} månader efter randomisering.",
-           "andel_med_dagar": "Andel med minst en nettodag per grupp och fönster (95 % "
+           "andel_med_dagar": "Andel med minst en nettodag per grupp och fönster ({conf} "
            "Wilson-intervall).",
            "dagar_bland_dem_med_dagar": "Nettodagar bland dem med minst en dag: kumulativ andel "
            "vid 10:e–90:e percentilen per grupp; grupper med färre än {q} personer med dagar "
            "visas inte."},
     "en": {"andel_sysselsatta": "Share mainly employed or studying by group and window "
-           "(95% Wilson intervals).",
+           "({conf} Wilson intervals).",
            "andel_sysselsatta_kon": "As above, for women and men.",
            "forest_riskskillnad": "Difference in the share employed or studying (intervention "
-           "minus control), percentage points with Newcombe 95% CI.",
+           "minus control), percentage points with Newcombe {ci}.",
            "dagar_sjukpenning": "Net days of sickness benefit by group (box: quartiles; "
            "whiskers: 10th–90th percentile; groups below {q} persons are not shown).",
            "consort": "Flow of participants, calendar year at least {m} months after "
            "randomisation.",
-           "andel_med_dagar": "Share with at least one net day by group and window (95% Wilson "
+           "andel_med_dagar": "Share with at least one net day by group and window ({conf} Wilson "
            "intervals).",
            "dagar_bland_dem_med_dagar": "Net days among those with at least one day: cumulative "
            "share at the 10th–90th percentiles by group; groups with fewer than {q} persons "
@@ -549,10 +505,12 @@ REPORT_FIGURES = ["andel_sysselsatta", "andel_sysselsatta_kon", "forest_riskskil
 TABLE_CAPTIONS = {
     "sv": {"flow": "Flöde av deltagare per grupp och fönster.",
            "table1": "Deltagarnas egenskaper vid randomisering.",
-           "outcomes": "Utfall kalenderåret minst {m} månader efter randomisering."},
+           "outcomes": "Utfall kalenderåret minst {m} månader efter randomisering.",
+           "parameters": "Studiens parametrar (params.yaml) som bilagan bygger på."},
     "en": {"flow": "Flow of participants by group and window.",
            "table1": "Characteristics at randomisation.",
-           "outcomes": "Outcomes in the calendar year at least {m} months after randomisation."},
+           "outcomes": "Outcomes in the calendar year at least {m} months after randomisation.",
+           "parameters": "The study's parameters (params.yaml) this appendix is built with."},
 }
 
 
@@ -571,7 +529,8 @@ class ReportText:
     @property
     def tables(self) -> list[str]:
         """Numbered tables in order of appearance."""
-        return ["flow", "table1", *(f"outcomes_{m}" for m in self.params["cohort"]["offsets_months"])]
+        return ["flow", "table1", *(f"outcomes_{m}" for m in self.params["cohort"]["offsets_months"]),
+                "parameters"]
 
     @property
     def figures(self) -> list[str]:
@@ -600,7 +559,10 @@ class ReportText:
         key, months = ("consort", name[len("consort_"):-1]) if name.startswith("consort_") \
             else (name, None)
         q = disclosure.Rules.from_params(self.params["report"]).min_quantile_n
-        caption = CAPTIONS[self.language][key].format(m=months, q=q)
+        conf = self.params["analysis"]["conf_level"]
+        caption = CAPTIONS[self.language][key].format(
+            m=months, q=q, conf=texts.conf_percent(conf, self.language),
+            ci=texts.conf_label(conf, self.language))
         return f"{self._ref('figure', [name])}. {caption}"
 
     def reference(self, section: str) -> str:
@@ -645,131 +607,74 @@ class ReportText:
                 f"| | |\n|---|---|\n{table}")
 
     def flow_intro(self, clean_flow: dict) -> str:
-        if self.language == "sv":
-            n = {k: number(v, 0, "sv") for k, v in clean_flow.items() if k.endswith("_rows_read")
-                 or k.endswith("_not_in_study")}
-            return (f"Leveranserna innehöll {n['lisa_rows_read']} LISA-rader och "
-                    f"{n['bas_rows_read']} BAS-rader; {n['lisa_rows_not_in_study']}"
-                    f" respektive {n['bas_rows_not_in_study']} rader gällde personer "
-                    "utanför studien och togs bort. LISA-år: "
-                    f"{_years(clean_flow['lisa_years'])}; BAS-år: {_years(clean_flow['bas_years'])}."
-                    + _delivery_notes(clean_flow, "sv", self.params["report"]["min_cell"]))
-        n = {k: number(v, 0, "en") for k, v in clean_flow.items() if k.endswith("_rows_read")
-             or k.endswith("_not_in_study")}
-        return (f"The deliveries held {n['lisa_rows_read']} LISA rows and "
-                f"{n['bas_rows_read']} BAS rows; {n['lisa_rows_not_in_study']} "
-                f"and {n['bas_rows_not_in_study']} rows concerned people outside the "
-                f"study and were removed. LISA years: {_years(clean_flow['lisa_years'])}; BAS "
-                f"years: {_years(clean_flow['bas_years'])}." + _delivery_notes(clean_flow, "en",
-                                                                 self.params["report"]["min_cell"]))
+        """The deliveries' rows and years, the lowest linkage share and the unknown codes
+        counted and ignored in cleaning (counts below min_cell shown as "<min_cell")."""
+        lang, m = self.language, self.params["report"]["min_cell"]
+        n = {k: number(v, 0, lang) for k, v in clean_flow.items()
+             if k.endswith("_rows_read") or k.endswith("_not_in_study")}
+        shares = [s for per in clean_flow.get("linkage", {}).values() for s in per.values()]
+        unknown = [{"column": column,
+                    "listed": ", ".join(f"{code} ({number(k, 0, lang) if k >= m else f'<{m}'})"
+                                        for code, k in codes.items())}
+                   for column, codes in sorted(clean_flow.get("unknown_codes_ignored", {}).items())]
+        return texts.render(
+            STUDY, "flode", lang, lisa_rows=n["lisa_rows_read"], bas_rows=n["bas_rows_read"],
+            lisa_outside=n["lisa_rows_not_in_study"], bas_outside=n["bas_rows_not_in_study"],
+            lisa_years=_years(clean_flow["lisa_years"]), bas_years=_years(clean_flow["bas_years"]),
+            min_linkage=number(100 * min(shares), 0, lang) if shares else "",
+            unknown_codes=unknown)
 
     def power_text(self, power: dict, achieved: disclosure.SafeCell, detectable_pp: float) -> str:
         """`power` is power.json (the design); `achieved` the published analysed n and
         `detectable_pp` the difference detectable with it, withheld with the n."""
         lang = self.language
-        n_text = achieved.text
-        detectable = (disclosure.SUPPRESSED if achieved.withheld
-                      else number(detectable_pp, 1, lang))
-        pc, pi = number(100 * power["p_control"], 0, lang), number(100 * power["p_intervention"],
-                                                                  0, lang)
-        pw = number(100 * power["power"], 0, lang)
-        days = number(power["mean_sick_days_control"], 0, lang)
-        comp = number(100 * power["p_sickness_compensation"], 0, lang)
-        if lang == "sv":
-            return (f"För att med {pw} % styrka (tvåsidigt α = {number(power['alpha'], 2, lang)}) "
-                    f"upptäcka en ökning av andelen i arbete eller studier från {pc} % till {pi} % "
-                    f"behövs {power['a_priori_n_per_group_ceiling']} personer per grupp (R: "
-                    f"power.prop.test, n = {number(power['a_priori_n_per_group'], 2, lang)}). Med "
-                    f"{n_text} analyserade per grupp "
-                    f"({power['window_months']}-månadersfönstret) är den minsta skillnad som kan "
-                    f"upptäckas med {pw} % styrka "
-                    f"{detectable} procentenheter. För "
-                    "nettodagar med sjukpenning gav simulering under studiens designantaganden "
-                    f"({power['n_per_group']} per grupp, i genomsnitt {days} dagar per år utan "
-                    f"insats, kvot {number(power['effect_sick_days_ratio'], 2, lang)} med insats, "
-                    f"{comp} % med sjukersättning; {power['n_sim']} replikat) styrkan "
-                    f"{number(100 * power['simulated_power_sjukpenning'], 1, lang)} %. "
-                    "Antagandena är studiens egna (params.yaml, avsnitt power), inte skattade ur "
-                    "data. Ingen 'observerad styrka' beräknas.")
-        return (f"Detecting an increase in the share employed or studying from {pc}% to {pi}% "
-                f"with {pw}% power (two-sided α = {number(power['alpha'], 2, lang)}) needs "
-                f"{power['a_priori_n_per_group_ceiling']} people per group (R: power.prop.test, "
-                f"n = {number(power['a_priori_n_per_group'], 2, lang)}). With "
-                f"{n_text} analysed per group "
-                f"({power['window_months']}-month window), the smallest difference detectable "
-                f"with {pw}% power is {detectable} "
-                "percentage points. For net days of sickness benefit, simulation under the "
-                f"study's design assumptions ({power['n_per_group']} per group, on average {days} "
-                "days a year without the intervention, ratio "
-                f"{number(power['effect_sick_days_ratio'], 2, lang)} with it, {comp}% on "
-                f"sickness compensation; {power['n_sim']} replicates) gave a power of "
-                f"{number(100 * power['simulated_power_sjukpenning'], 1, lang)}%. The assumptions "
-                "are the study's own (params.yaml, section power), not estimated from the data. "
-                "No 'observed power' is computed.")
+        return texts.render(
+            STUDY, "styrka", lang, power_pct=number(100 * power["power"], 0, lang),
+            alpha=number(power["alpha"], 2, lang),
+            p_control=number(100 * power["p_control"], 0, lang),
+            p_intervention=number(100 * power["p_intervention"], 0, lang),
+            n_ceiling=power["a_priori_n_per_group_ceiling"],
+            n_exact=number(power["a_priori_n_per_group"], 2, lang), n_analysed=achieved.text,
+            window_months=power["window_months"],
+            detectable=(disclosure.SUPPRESSED if achieved.withheld
+                        else number(detectable_pp, 1, lang)),
+            n_per_group=power["n_per_group"],
+            days=number(power["mean_sick_days_control"], 0, lang),
+            ratio=number(power["effect_sick_days_ratio"], 2, lang),
+            comp=number(100 * power["p_sickness_compensation"], 0, lang), n_sim=power["n_sim"],
+            simulated=number(100 * power["simulated_power_sjukpenning"], 1, lang))
 
     def suppression_text(self, suppressed: list[str]) -> str:
         """The release rules applied, then every withheld cell by name and reason."""
         r = self.params["report"]
-        rules = disclosure.Rules.from_params(r)
-        m = r["min_cell"]
-        zeros = r.get("zeros_disclosive", False)
-        low = 0 if zeros else 1
-        if self.language == "sv":
-            head = (f"Regler: antal under {m} redovisas inte"
-                    + (" (även noll räknas som litet antal)" if zeros else " (noll redovisas)")
-                    + f" och visas som \"<{m}\". Varje tabell anger sina additiva samband "
-                    "(rader och totaler, alla = kvinnor + män, nivåer mot N i Tabell 1, "
-                    "randomiserade − exkluderade = analyserade, samma randomiserade i båda "
-                    "fönstren, analyserade mot tabellernas n). Ytterligare celler undertrycks "
-                    "(visas som \"–\") tills en granskning med linjärprogrammering (som i "
-                    "tau-ARGUS och sdcTable) visar att inget litet antal kan räknas fram eller "
-                    f"ringas in snävare än {low}–{m - 1}. Andelar, skillnader, konfidensintervall, "
-                    "p-värden, medianer och styrkeberäkningar som skulle avslöja ett undertryckt "
-                    "antal visas inte heller (de är funktioner av antalen); Holm-justerade "
-                    "p-värden visas bara när alla p-värden i deras grupp visas. Testen är "
-                    "beräknade på de verkliga antalen. " + rules.describe("sv"))
-            none = "Inga celler undertrycktes."
-        else:
-            head = (f"Rules: counts below {m} are not published"
-                    + (" (zero counts as small too)" if zeros else " (zeros are published)")
-                    + f" and are shown as \"<{m}\". Each table declares its additive relations "
-                    "(rows and totals, all = women + men, levels against N in Table 1, "
-                    "randomised − excluded = analysed, the same randomised people in both "
-                    "windows, analysed against the tables' n). Further cells are withheld "
-                    "(shown as \"–\") until a linear-programming audit (as in tau-ARGUS and "
-                    "sdcTable) shows that no small count can be derived or narrowed below "
-                    f"{low}–{m - 1}. Shares, differences, confidence intervals, p-values, "
-                    "medians and power figures that would reveal a withheld count are not shown "
-                    "either (they are functions of the counts); Holm-adjusted p-values are shown "
-                    "only when every p-value of their group is. Tests are computed on the real "
-                    "counts. " + rules.describe("en"))
-            none = "No cells were suppressed."
+        m, zeros = r["min_cell"], r.get("zeros_disclosive", False)
+        head = texts.render(STUDY, "rojande", self.language, min_cell=m, zeros=zeros,
+                            low=0 if zeros else 1, high=m - 1,
+                            rules=disclosure.Rules.from_params(r).describe(self.language))
+        none = "Inga celler undertrycktes." if self.language == "sv" else \
+            "No cells were suppressed."
         items = "\n".join(f"- {s}" for s in suppressed) if suppressed else none
         return f"{head}\n\n{items}"
 
-    def parameters_block(self) -> str:
-        shown = {k: self.params[k] for k in ("data", "cohort", "analysis", "power", "report")}
-        return "```yaml\n" + yaml.safe_dump(shown, allow_unicode=True, sort_keys=True) + "```"
+    def parameters_table(self) -> pd.DataFrame:
+        """The study's parameters as a table in the report language: name, value, meaning
+        (words from `text/<language>/parametrar.yaml`, in its order; a key without words
+        there is listed last by its params.yaml name, never left out)."""
+        words = texts.glossary(STUDY, "parametrar", self.language)
+        values = {f"{section}.{key}": value for section in PARAMETER_SECTIONS
+                  for key, value in (self.params.get(section) or {}).items()}
+        keys = [k for k in words if k in values] + [k for k in values if k not in words]
+        heads = (("Parameter", "Värde", "Betydelse") if self.language == "sv"
+                 else ("Parameter", "Value", "Meaning"))
+        rows = []
+        for k in keys:
+            name, meaning = words.get(k, (k, ""))
+            rows.append((name, texts.value_text(values[k], self.language), meaning))
+        return pd.DataFrame(rows, columns=list(heads))
 
 
-def _delivery_notes(clean_flow: dict, language: str, min_cell: int) -> str:
-    """The linkage check's lowest share and the unknown codes counted and ignored in cleaning
-    (counts below `min_cell` shown as "<min_cell")."""
-    shares = [s for per in clean_flow.get("linkage", {}).values() for s in per.values()]
-    out = ""
-    if shares:
-        low = number(100 * min(shares), 0, language)
-        out += (f" Varje registerår innehöll minst {low} % av de randomiserade personerna."
-                if language == "sv" else
-                f" Every register year held at least {low}% of the randomised persons.")
-    for column, codes in sorted(clean_flow.get("unknown_codes_ignored", {}).items()):
-        listed = ", ".join(f"{code} ({number(n, 0, language) if n >= min_cell else f'<{min_cell}'})"
-                           for code, n in codes.items())
-        out += (f" Okända koder i {column}, som inte används de år BAS täcker, räknades och "
-                f"lämnades utan avseende: {listed}." if language == "sv" else
-                f" Unknown codes in {column}, which is not used in years BAS covers, were "
-                f"counted and ignored: {listed}.")
-    return out
+#: The params.yaml sections the appendix's parameter table lists.
+PARAMETER_SECTIONS = ("data", "cohort", "analysis", "power", "report")
 
 
 def _years(years: list[int]) -> str:
