@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import FancyBboxPatch
 
-from ... import survival
+from ... import survival, texts
 from ...disclosure import (
     SUPPRESSED,
     Counts,
@@ -250,6 +250,21 @@ def count_text(pub: Counts, key: Key, language: str) -> str:
     return pub.text(key, language) if key in pub.structure.shown else SUPPRESSED
 
 
+def conf_level(est: Estimates) -> float:
+    """The confidence level (0–1) the analyse stage computed every interval at (it records
+    it with the Kaplan–Meier curves), so headers and captions name the level of the numbers."""
+    levels = est.km["conf_level"].unique()
+    if len(levels) != 1:
+        raise ValueError(f"the estimates mix confidence levels {sorted(levels)}; "
+                         "re-run the analyse stage")
+    return float(levels[0])
+
+
+def _ci_head(name: str, est: Estimates, language: str) -> str:
+    """'Hazardkvot (90 % KI)': a column header at the estimates' level, unbreakable inside."""
+    return f"{name} ({texts.conf_label(conf_level(est), language)})"
+
+
 def _fmt_ci(est: float, low: float, high: float, decimals: int, language: str) -> str:
     return f"{number(est, decimals, language)} ({interval(low, high, decimals, language)})"
 
@@ -259,12 +274,13 @@ def main_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
     m = est.main.set_index("measure")
     sv = language == "sv"
     rows = []
+    c_est = _ci_head("Skattning" if sv else "Estimate", est, language)
 
     def add(name: str, measure: str, decimals: int = 1, scale: float = 1.0) -> None:
         r = m.loc[measure]
         ok = shown_measure(est, pub, measure)
         rows.append({("Mått" if sv else "Measure"): name,
-                     ("Skattning (95 % KI)" if sv else "Estimate (95% CI)"):
+                     c_est:
                      _fmt_ci(r.estimate * scale, r.conf_low * scale, r.conf_high * scale,
                              decimals, language) if ok else SUPPRESSED,
                      "p": pvalue(r.pvalue, language) if ok else SUPPRESSED})
@@ -303,7 +319,7 @@ def main_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
     ok = shown_measure(est, pub, "gray_chisq")
     rows.append({("Mått" if sv else "Measure"): ("Återinsjuknande, Grays test" if sv else
                                                   "Re-sick-listing, Gray's test"),
-                 ("Skattning (95 % KI)" if sv else "Estimate (95% CI)"):
+                 c_est:
                  f"χ² = {number(g.estimate, 2, language)}" if ok else SUPPRESSED,
                  "p": pvalue(g.pvalue, language) if ok else SUPPRESSED})
     out = pd.DataFrame(rows)
@@ -405,9 +421,9 @@ def subgroup_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
     the interaction test per subgroup variable; withheld with the subgroup's count."""
     sv = language == "sv"
     c_sub = "Undergrupp" if sv else "Subgroup"
-    c_n = "n (koord./kontroll)" if sv else "n (coord./control)"
-    c_hr, c_nd = ("Hazardkvot (95 % KI)" if sv else "Hazard ratio (95% CI)",
-                  "Skillnad nettodagar (95 % KI)" if sv else "Difference net days (95% CI)")
+    c_n = texts.keep_together("n (koord./kontroll)" if sv else "n (coord./control)")
+    c_hr = _ci_head("Hazardkvot" if sv else "Hazard ratio", est, language)
+    c_nd = _ci_head("Skillnad nettodagar" if sv else "Difference net days", est, language)
     c_p = "p (interaktion)" if sv else "p (interaction)"
     rows, levels = [], []
     for var, part in est.subgroups.groupby("variable", sort=False):
@@ -440,6 +456,8 @@ def centre_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
     dominance rules); only 7 clusters, so the cluster-robust intervals may be too narrow."""
     sv = language == "sv"
     rows = []
+    c_median = _ci_head("Mediantid till återgång" if sv else "Median days to return", est,
+                        language)
     for r in est.centres.itertuples():
         key = ("centre", r.Vardcentral, r.Grupp)
         shown = pub.shown(key)
@@ -449,8 +467,7 @@ def centre_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
         rows.append({("Vårdcentral" if sv else "Care centre"): r.Vardcentral,
                      ("Grupp" if sv else "Group"): label(r.Grupp, language),
                      "n": pub.text(key, language),
-                     ("Mediantid till återgång (95 % KI)" if sv else "Median days to return "
-                      "(95% CI)"): _fmt_ci(r.median_return_days, r.median_low, r.median_high,
+                     c_median: _fmt_ci(r.median_return_days, r.median_low, r.median_high,
                                            0, language) if ok else SUPPRESSED,
                      ("Nettodagar, medel" if sv else "Net days, mean"):
                      number(r.mean_net_days, 1, language) if mean_ok else SUPPRESSED})
@@ -605,7 +622,7 @@ def safe_cuminc(cuminc: pd.DataFrame, rules: Rules) -> pd.DataFrame:
 
 
 def km_figure(est: Estimates, rules: Rules, language: str, times: list[int]) -> tuple:
-    """Share still on sick leave by days since index with its 95 % CI, and numbers at risk
+    """Share still on sick leave by days since index with its CI, and numbers at risk
     below: the published curve `safe_km` (rounded counts, stopped where fewer than `min_cell`
     remain). Numbers at risk at `times` are the rounded ones, "<min_cell" where fewer than
     `min_cell` remain and "–" where the rounded curve has stopped before. The curve's table
@@ -658,7 +675,7 @@ def safe_months(est: Estimates, rules: Rules) -> pd.DataFrame:
 
 
 def degree_figure(est: Estimates, rules: Rules, language: str) -> tuple:
-    """Mean sick-leave degree by month since index, with cluster-robust 95 % CIs: the months
+    """Mean sick-leave degree by month since index, with cluster-robust CIs: the months
     `safe_months` publishes."""
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
     data = safe_months(est, rules)
@@ -814,43 +831,45 @@ def result_sentences(est: Estimates, language: str, pub: Counts | None = None) -
     def ci(r, k=2, s=1.0):
         return interval(r.conf_low * s, r.conf_high * s, k, language)
 
+    kl = texts.conf_label(conf_level(est), language)
+
     if language == "sv":
         out = [
             f"Mediantiden till återgång var {num(med[GROUPS[0]].estimate, 0)} dagar "
             f"med koordinator och {num(med[GROUPS[1]].estimate, 0)} dagar i "
-            f"kontrollgruppen (justerad hazardkvot {num(hr.estimate, 2)}, 95 % KI "
+            f"kontrollgruppen (justerad hazardkvot {num(hr.estimate, 2)}, {kl} "
             f"{ci(hr)}, p {pvalue(hr.pvalue, language)}).",
             f"Skillnaden i nettodagar (Hodges–Lehmann) var {num(hl.estimate, 1)} "
-            f"dagar (95 % KI {ci(hl, 1)}).",
+            f"dagar ({kl} {ci(hl, 1)}).",
             f"Andelen med full återgång skilde sig med {num(100 * fr.estimate, 1)} "
-            f"procentenheter (95 % KI {ci(fr, 1, 100.0)}), och kvoten av nya sjukfall per personår "
-            f"var {num(rr.estimate, 2)} (95 % KI {ci(rr)}).",
+            f"procentenheter ({kl} {ci(fr, 1, 100.0)}), och kvoten av nya sjukfall per personår "
+            f"var {num(rr.estimate, 2)} ({kl} {ci(rr)}).",
         ]
     else:
         out = [
             f"The median time to return was {num(med[GROUPS[0]].estimate, 0)} days "
             f"with a coordinator and {num(med[GROUPS[1]].estimate, 0)} days in the "
-            f"control group (adjusted hazard ratio {num(hr.estimate, 2)}, 95% CI "
+            f"control group (adjusted hazard ratio {num(hr.estimate, 2)}, {kl} "
             f"{ci(hr)}, p {pvalue(hr.pvalue, language)}).",
             f"The difference in net days (Hodges–Lehmann) was {num(hl.estimate, 1)} "
-            f"days (95% CI {ci(hl, 1)}).",
+            f"days ({kl} {ci(hl, 1)}).",
             f"The share with full return differed by {num(100 * fr.estimate, 1)} "
-            f"percentage points (95% CI {ci(fr, 1, 100.0)}), and the ratio of new spells per "
-            f"person-year was {num(rr.estimate, 2)} (95% CI {ci(rr)}).",
+            f"percentage points ({kl} {ci(fr, 1, 100.0)}), and the ratio of new spells per "
+            f"person-year was {num(rr.estimate, 2)} ({kl} {ci(rr)}).",
         ]
     if "hr_iptw" in m.index:
         wh, wn, wf = (m.loc[k] for k in ("hr_iptw", "net_days_iptw_difference",
                                            "risk_difference_iptw"))
         out.append(
             f"Viktat med inverterad sannolikhet för behandling var hazardkvoten "
-            f"{num(wh.estimate, 2)} (95 % KI {ci(wh)}), skillnaden i nettodagar "
-            f"{num(wn.estimate, 1)} dagar (95 % KI {ci(wn, 1)}) och skillnaden i andel med full "
-            f"återgång {num(100 * wf.estimate, 1)} procentenheter (95 % KI {ci(wf, 1, 100.0)})."
+            f"{num(wh.estimate, 2)} ({kl} {ci(wh)}), skillnaden i nettodagar "
+            f"{num(wn.estimate, 1)} dagar ({kl} {ci(wn, 1)}) och skillnaden i andel med full "
+            f"återgång {num(100 * wf.estimate, 1)} procentenheter ({kl} {ci(wf, 1, 100.0)})."
             if language == "sv" else
             f"Weighted by the inverse probability of treatment, the hazard ratio was "
-            f"{num(wh.estimate, 2)} (95% CI {ci(wh)}), the difference in net days "
-            f"{num(wn.estimate, 1)} days (95% CI {ci(wn, 1)}) and the difference in the share "
-            f"with full return {num(100 * wf.estimate, 1)} percentage points (95% CI "
+            f"{num(wh.estimate, 2)} ({kl} {ci(wh)}), the difference in net days "
+            f"{num(wn.estimate, 1)} days ({kl} {ci(wn, 1)}) and the difference in the share "
+            f"with full return {num(100 * wf.estimate, 1)} percentage points ({kl} "
             f"{ci(wf, 1, 100.0)}).")
     return out
 
@@ -875,14 +894,14 @@ CAPTIONS = {
                "Participants' characteristics at the index date, by group."),
     "main": ("table", 3, "Huvudresultat.", "Main results."),
     "atergang_km": ("figure", 2, "Andel fortfarande sjukskrivna efter dagar sedan indexdatum "
-                    "(Kaplan–Meier med 95 % konfidensintervall) och antal i risk, beräknade ur "
+                    "(Kaplan–Meier med {conf} konfidensintervall) och antal i risk, beräknade ur "
                     "avrundade antal (se Röjandekontroll).",
                     "Share still on sick leave by days since the index date (Kaplan–Meier "
-                    "with 95% confidence interval) and numbers at risk, computed from rounded "
+                    "with {conf} confidence interval) and numbers at risk, computed from rounded "
                     "counts (see Disclosure control)."),
     "sjukskrivningsgrad": ("figure", 3, "Medelsjukskrivningsgrad per månad sedan indexdatum "
-                           "(95 % konfidensintervall, klusterrobust per vårdcentral).",
-                           "Mean sick-leave degree per month since the index date (95% "
+                           "({conf} konfidensintervall, klusterrobust per vårdcentral).",
+                           "Mean sick-leave degree per month since the index date ({conf} "
                            "confidence interval, cluster-robust by care centre)."),
     "aterinsjuknande": ("figure", 4, "Kumulativ incidens av nytt sjukfall efter återgång "
                         "(dödsfall och utvandring konkurrerande), beräknad ur avrundade antal "
@@ -892,17 +911,24 @@ CAPTIONS = {
                         "control)."),
     "subgroups": ("table", 4, "Effekt inom förbestämda undergrupper.",
                   "Effect within pre-specified subgroups."),
-    "forest_undergrupper": ("figure", 5, "Hazardkvot för återgång per undergrupp (95 % KI).",
-                            "Hazard ratio for return per subgroup (95% CI)."),
+    "forest_undergrupper": ("figure", 5, "Hazardkvot för återgång per undergrupp ({ci}).",
+                            "Hazard ratio for return per subgroup ({ci})."),
     "centres": ("table", 5, "Resultat per vårdcentral.", "Results per care centre."),
 }
 
 
 class Text(AppendixText):
-    """The study's headings and captions (`AppendixText`), and its disclosure paragraph."""
+    """The study's headings and captions (`AppendixText`), and its disclosure paragraph;
+    `conf_level` (0–1, `conf_level(estimates)`) is named in the captions of intervals."""
 
-    def __init__(self, language: str) -> None:
+    def __init__(self, language: str, conf_level: float) -> None:
         super().__init__(language, HEADINGS, CAPTIONS)
+        object.__setattr__(self, "conf_level", conf_level)  # AppendixText is frozen
+
+    def caption(self, key: str) -> str:
+        return super().caption(key).format(
+            conf=texts.conf_percent(self.conf_level, self.language),
+            ci=texts.conf_label(self.conf_level, self.language))
 
     def disclosure(self, pub: Counts) -> str:
         m = pub.rules.min_cell
