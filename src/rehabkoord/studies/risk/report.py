@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ... import texts
 from ...disclosure import (
     SUPPRESSED,
     Counts,
@@ -64,6 +65,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "temporal_test": ("Temporal test (senare år)", "Temporal test (later years)"),
     "training": ("Träningsår", "Training years"), "test": ("Testår", "Test years"),
 }
+#: The level of the model's Wald intervals (`model.py`: z at 0,975) and of DeLong's AUC
+#: interval (`prediction.auc`'s default): fixed by the model, not a parameter of this study.
+MODEL_CONF_LEVEL = 0.95
+
 UNITS = {"year": ("år", "year"), "earlier spell": ("tidigare sjukfall", "earlier spell"),
          "care visit in the 12 months before": ("vårdbesök de 12 månaderna före",
                                                 "care visit in the 12 months before"),
@@ -238,7 +243,7 @@ def coefficient_table(res: Results, language: str, pub: Counts | None = None) ->
     shown = pub is None or coefficients_shown(res, pub.rules)
     c_var = "Prediktor" if sv else "Predictor"
     c_b = "Koefficient (log-odds)" if sv else "Coefficient (log-odds)"
-    c_or = "Oddskvot (95 % KI)" if sv else "Odds ratio (95% CI)"
+    c_or = f"{'Oddskvot' if sv else 'Odds ratio'} ({texts.conf_label(MODEL_CONF_LEVEL, language)})"
     model = res.model
     rows, levels = [], []
     coefs = res.coefficients.set_index("column")
@@ -286,7 +291,7 @@ def performance_table(res: Results, pub: Counts, language: str) -> pd.DataFrame:
     sv = language == "sv"
     cols = {"sample": "Validering" if sv else "Validation", "sub": "Grupp" if sv else "Group",
             "n": "n", "events": "Långa sjukfall" if sv else "Long spells",
-            "auc": "AUC (95 % KI)" if sv else "AUC (95% CI)",
+            "auc": f"AUC ({texts.conf_label(MODEL_CONF_LEVEL, language)})",
             "ci": "Kalibrering, intercept" if sv else "Calibration intercept",
             "cs": "Kalibrering, lutning" if sv else "Calibration slope", "brier": "Brier"}
     rows, levels = [], []
@@ -623,17 +628,19 @@ def effect_shown(eff: EffectByRisk, pub: Counts, level: str) -> tuple[bool, bool
     return hr, diff
 
 
-def effect_table(eff: EffectByRisk, pub: Counts, language: str) -> pd.DataFrame:
+def effect_table(eff: EffectByRisk, pub: Counts, language: str,
+                 conf_level: float = 0.95) -> pd.DataFrame:
     """Per risk group: mean predicted risk, participants per arm, hazard ratio for return
-    and difference in net days (coordinator − control) with 95 % CIs; a group whose counts
-    are withheld shows no estimate."""
+    and difference in net days (coordinator − control) with CIs at `conf_level` (the effect
+    stage's, `effect.conf_level`); a group whose counts are withheld shows no estimate."""
     sv = language == "sv"
     c_g = "Riskgrupp" if sv else "Risk group"
     c_r = "Medelrisk" if sv else "Mean risk"
     c_t, c_c = ("Koordinator, n" if sv else "Coordinator, n", "Kontroll, n" if sv else
                 "Control, n")
-    c_h = "HK för återgång (95 % KI)" if sv else "HR for return (95% CI)"
-    c_d = "Skillnad i nettodagar (95 % KI)" if sv else "Difference in net days (95% CI)"
+    ci = texts.conf_label(conf_level, language)
+    c_h = f"HK för återgång ({ci})" if sv else f"HR for return ({ci})"
+    c_d = f"Skillnad i nettodagar ({ci})" if sv else f"Difference in net days ({ci})"
     rows = []
     for r in eff.effects.itertuples():
         keys = (("effect", r.level, "1"), ("effect", r.level, "0"))
@@ -714,7 +721,7 @@ def effect_sentence(eff: EffectByRisk, pub: Counts, language: str) -> str:
 
 def effect_methods(params: Mapping[str, Any], language: str) -> str:
     """How the effect per risk group was estimated."""
-    conf = f"{number(100 * float(params['effect']['conf_level']), 0, language)} %"
+    conf = texts.conf_percent(params["effect"]["conf_level"], language)
     if language == "sv":
         return ("Modellen tillämpades på sjukfallsstudiens deltagare vid indexsjukfallets start "
                 "(deras sjukfallshistorik ur MiDAS, inkomst och sysselsättning året före ur LISA "
@@ -882,7 +889,8 @@ def result_sentences(res: Results, language: str, pub: Counts | None = None) -> 
     span = (f"{number(better.min(), 2, language)}–{number(better.max(), 2, language)}"
             if len(better) else None)
     if language == "sv":
-        out = [f"I teståren var AUC {number(te.auc, 3, language)} (95 % KI "
+        out = [f"I teståren var AUC {number(te.auc, 3, language)} "
+               f"({texts.conf_label(MODEL_CONF_LEVEL, language)} "
                f"{interval(te.auc_low, te.auc_high, 3, language)}), kalibreringens intercept "
                f"{number(te.cal_intercept, 3, language)} och lutning "
                f"{number(te.cal_slope, 3, language)}; optimismkorrigerad AUC i träningsåren var "
@@ -892,7 +900,8 @@ def result_sentences(res: Results, language: str, pub: Counts | None = None) -> 
                    "Modellen gav inte större nettonytta än att erbjuda alla eller ingen vid "
                    "någon av de undersökta tröskelsannolikheterna.")
         return out
-    out = [f"In the test years the AUC was {number(te.auc, 3, language)} (95% CI "
+    out = [f"In the test years the AUC was {number(te.auc, 3, language)} "
+           f"({texts.conf_label(MODEL_CONF_LEVEL, language)} "
            f"{interval(te.auc_low, te.auc_high, 3, language)}), the calibration intercept "
            f"{number(te.cal_intercept, 3, language)} and slope {number(te.cal_slope, 3, language)}; "
            f"the optimism-corrected AUC in the training years was {number(co.auc, 3, language)}."]
@@ -933,17 +942,23 @@ CAPTIONS = {
                "återgång och nettodagar.", "The spell study's participants by risk group: the "
                "coordinator effect on return and net days."),
     "effekt_per_risk": ("figure", 3, "Koordinatorns effekt per riskgrupp: hasardkvot för "
-                        "återgång och skillnad i nettodagar (95 % KI).", "The coordinator effect "
+                        "återgång och skillnad i nettodagar ({ci}).", "The coordinator effect "
                         "by risk group: hazard ratio for return and difference in net days "
-                        "(95% CI)."),
+                        "({ci})."),
 }
 
 
 class Text(AppendixText):
     """The study's headings and captions (`AppendixText`), and its disclosure paragraph."""
 
-    def __init__(self, language: str) -> None:
+    def __init__(self, language: str, effect_conf_level: float = 0.95) -> None:
         super().__init__(language, HEADINGS, CAPTIONS)
+        object.__setattr__(self, "effect_conf_level", effect_conf_level)  # frozen dataclass
+
+    def caption(self, key: str) -> str:
+        """The numbered caption; intervals of the effect named at `effect.conf_level`."""
+        return super().caption(key).format(ci=texts.conf_label(self.effect_conf_level,
+                                                               self.language))
 
     def disclosure(self, pub: Counts) -> str:
         m = pub.rules.min_cell
