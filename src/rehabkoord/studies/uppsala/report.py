@@ -65,6 +65,10 @@ LABELS = {
         "True": "Yes", "False": "No", "Ja": "Yes", "Nej": "No",
         "median_iqr": "median [IQR]", "mean_sd": "mean (SD)", "n_pct": "n (%)",
         "pp": "percentage points", "days": "days", "window_short": "Window (months)",
+        # the diagnosis groups (contract.DIAGNOSIS_GROUPS), as they are delivered
+        "Depression": "Depression", "Ångestsyndrom": "Anxiety disorder",
+        "Bipolär sjukdom": "Bipolar disorder", "PTSD": "PTSD",
+        "Neuropsykiatrisk funktionsnedsättning": "Neurodevelopmental disorder",
     },
 }
 
