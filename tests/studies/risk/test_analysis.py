@@ -127,7 +127,7 @@ def test_appendix_pieces_in_both_languages(run, params, language, tmp_path):
         1 for line in card.iloc[:, 1] if ":" in line and ("per" in line or "[" in line or
                                                           "kateg" in line or "categ" in line))
     coef = report.coefficient_table(res, language)
-    assert (coef.columns[2] == ("Oddskvot (95 % KI)" if sv else "Odds ratio (95% CI)"))
+    assert (coef.columns[2] == ("Oddskvot (95\u00a0%\u00a0KI)" if sv else "Odds ratio (95%\u00a0CI)"))
     assert len(coef) > len(res.model.predictors.terms)
     perf = report.performance_table(res, pub, language)
     assert len(perf) == 9 and ("Optimismkorrigerad" if sv else "Optimism-corrected") in \
