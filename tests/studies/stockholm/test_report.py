@@ -51,16 +51,18 @@ def test_default_rules_publish_every_subgroup(sthlm_derived, sthlm_estimates):
 def test_methods_and_captions_in_both_languages():
     params = {"derivation": {"gap_days": 5, "after_days": 14, "follow_up_months": 12,
                              "full_return_days": 90},
-              "analysis": {"randomised": False}, "report": {"min_cell": 5}}
-    sv, en = report.methods_text(params, "sv"), report.methods_text(params, "en")
+              "analysis": {"randomised": False, "conf_level": 0.9}, "report": {"min_cell": 5}}
+    sv, en = report.methods_text(params, "sv", 7), report.methods_text(params, "en", 12)
     assert "inom 5 dagar" in sv and "propensity" in sv
     assert "within 5 days" in en and "inverse probability" in en
+    assert "Med endast 7 vårdcentraler" in sv and "With only 12 care centres" in en
+    assert "90\u00a0% konfidensintervall" in sv and "90% confidence interval" in en
     assert report.Text("sv", 0.95).caption("main") == "Tabell 3. Huvudresultat."
     assert report.Text("en", 0.95).caption("atergang_km").startswith("Figure 2. Share still")
     assert report.Text("sv", 0.95).caption("flode").startswith("Figur 1. Flöde av deltagare")
     assert "not propagated" in en and "förs inte vidare" in sv
-    randomised = {**params, "analysis": {"randomised": True}}
-    assert "propensity" not in report.methods_text(randomised, "en")
+    randomised = {**params, "analysis": {"randomised": True, "conf_level": 0.95}}
+    assert "propensity" not in report.methods_text(randomised, "en", 7)
 
 
 def _with_reasons(flow: dict, died: int, emigrated: int) -> dict:

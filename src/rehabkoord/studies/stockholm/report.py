@@ -39,6 +39,8 @@ from .analysis import GROUPS, LARGEST, SUBGROUPS, Estimates
 
 PALETTE = dict(zip(GROUPS, ARM_COLOURS, strict=True))
 
+STUDY = "stockholm"
+
 LABELS = {
     "sv": {
         "Koordinator": "Koordinator", "Kontroll": "Kontroll", "Diagnosgrupp": "Diagnosgrupp",
@@ -742,75 +744,16 @@ def all_figures(est: Estimates, pub: Counts, flow: Mapping, out_dir, language: s
     return saved
 
 
-def methods_text(params: Mapping, language: str) -> str:
-    """The methods section, generated from the study's parameters."""
-    d, a, r = params["derivation"], params["analysis"], params["report"]
-    design = ("randomiserad" if a.get("randomised", True) else "icke-randomiserad")
-    if language == "sv":
-        text = (
-            f"Sjukskrivningsperioder från Försäkringskassan (MiDAS) slogs samman till sjukfall när "
-            f"en ny period började inom {d['gap_days']} dagar efter den föregående. Indexsjukfallet "
-            f"är det som pågick vid indexdatum eller började inom {d['after_days']} dagar efter det. "
-            f"Uppföljningen är {d['follow_up_months']} månader från indexdatum och slutar tidigare "
-            "vid dödsfall, utvandring, 65 års ålder eller uttagsdatum. Sjukskrivningsgraden en dag "
-            "är summan av dagens perioder (högst 100 %); nettodagar = Σ grad/100. Återgång är "
-            "indexsjukfallets slut; full återgång = återgång utan nytt sjukfall inom "
-            f"{d['full_return_days']} dagar. Jämförelsen är {design}. Tid till återgång: "
-            "Kaplan–Meier (logaritmiskt konfidensintervall), log-rank-test och Cox-modell (Efron) "
-            "med robust varians per vårdcentral, ojusterad och justerad för ålder, kön, "
-            "diagnosgrupp och tidigare sjukskrivning. Nettodagar: Wilcoxons rangsummetest med "
-            "Hodges–Lehmann-skattning och medelvärdesskillnad med klusterrobust standardfel. "
-            "Återinsjuknande: kumulativ incidens (Aalen–Johansen) med dödsfall och utvandring som "
-            "konkurrerande händelser, Grays test och kvot av nya sjukfall per personår (Poisson). "
-            "Med endast sju vårdcentraler kan klusterrobusta intervall bli för smala; resultaten "
-            "per vårdcentral redovisas därför också. Undergrupperna bestämdes i förväg. "
-            f"Antal under {r['min_cell']} redovisas inte (röjandekontroll), inte heller antal som "
-            "skulle avslöja dem.")
-    else:
-        text = (
-            f"Sick-leave periods from Försäkringskassan (MiDAS) were joined into spells when a "
-            f"new period started within {d['gap_days']} days of the previous one. The index spell "
-            f"is the one ongoing at the index date or starting within {d['after_days']} days "
-            f"after it. Follow-up is {d['follow_up_months']} months from the index date, ending "
-            "earlier at death, emigration, age 65 or the extraction date. The degree on a day is "
-            "the sum of that day's periods (at most 100 %); net days = Σ degree/100. Return is "
-            "the end of the index spell; full return = return without a new spell within "
-            f"{d['full_return_days']} days. The comparison is "
-            f"{'randomised' if a.get('randomised', True) else 'not randomised'}. Time to return: "
-            "Kaplan–Meier (log-scale confidence interval), log-rank test and Cox model (Efron) "
-            "with robust variance by care centre, unadjusted and adjusted for age, sex, "
-            "diagnosis group and prior sick leave. Net days: Wilcoxon rank-sum test with "
-            "Hodges–Lehmann estimate and difference in means with cluster-robust standard error. "
-            "Re-sick-listing: cumulative incidence (Aalen–Johansen) with death and emigration as "
-            "competing events, Gray's test and the ratio of new spells per person-year (Poisson). "
-            "With only seven care centres, cluster-robust intervals may be too narrow; results "
-            "per care centre are therefore also shown. The subgroups were pre-specified. Counts "
-            f"below {r['min_cell']} are not published (disclosure control), nor are counts that "
-            "would reveal them.")
-    if not a.get("randomised", True):
-        text += (" Huvudskattningarna viktas också med inverterad sannolikhet för behandling från "
-                 "en logistisk propensity-modell (ålder, kön, diagnosgrupp, tidigare "
-                 "sjukskrivning; vikter för den genomsnittliga effekten i hela populationen): "
-                 "hazardkvoten med viktad Cox-modell och robust varians per vårdcentral, "
-                 "skillnaderna i nettodagar, i medelsjukskrivningsgrad och i andel med full "
-                 "återgång som skillnader mellan viktade medelvärden (viktad minsta-kvadrat-"
-                 "skattning) med klusterrobust standardfel per vårdcentral (CR1, t-fördelning "
-                 "med G − 1 frihetsgrader). Variansen behandlar vikterna som kända: osäkerheten i "
-                 "propensity-modellens skattning förs inte vidare, vilket för den genomsnittliga "
-                 "effekten oftast ger något för breda intervall (Lunceford & Davidian 2004)."
-                 if language == "sv" else
-                 " The main estimates are also weighted by inverse probability of treatment from "
-                 "a logistic propensity model (age, sex, diagnosis group, prior sick leave; "
-                 "weights for the average treatment effect in the whole population): the hazard "
-                 "ratio by a weighted Cox model with robust variance by care centre, and the "
-                 "differences in net days, in mean sick-leave degree and in the share with full "
-                 "return as differences of weighted means (weighted least squares) with "
-                 "cluster-robust standard errors by care centre (CR1, t distribution with G − 1 "
-                 "degrees of freedom). The variance treats the weights as known: the "
-                 "uncertainty of the propensity model's estimation is not propagated, which for "
-                 "the average treatment effect usually makes the intervals somewhat too wide "
-                 "(Lunceford & Davidian 2004).")
-    return text
+def methods_text(params: Mapping, language: str, n_centres: int) -> str:
+    """The methods section from the study's parameters (template `metod`); `n_centres`: the
+    care centres in the analysis (the clusters of the robust intervals)."""
+    d, a = params["derivation"], params["analysis"]
+    return texts.render(
+        STUDY, "metod", language, gap_days=d["gap_days"], after_days=d["after_days"],
+        follow_up_months=d["follow_up_months"], full_return_days=d["full_return_days"],
+        randomised=bool(a.get("randomised", True)),
+        conf=texts.conf_percent(a["conf_level"], language),
+        n_centres=number(n_centres, 0, language), min_cell=params["report"]["min_cell"])
 
 
 def result_sentences(est: Estimates, language: str, pub: Counts | None = None) -> list[str]:
@@ -931,29 +874,7 @@ class Text(AppendixText):
             ci=texts.conf_label(self.conf_level, self.language))
 
     def disclosure(self, pub: Counts) -> str:
-        m = pub.rules.min_cell
-        if self.language == "sv":
-            return " ".join([
-                pub.statement("sv"),
-                "Skattningar för en undergrupp eller vårdcentral vars antal undertrycks visas "
-                "inte, och skattningar som bygger på antal som inte redovisas visas inte heller.",
-                pub.rules.describe("sv"),
-                "Kaplan–Meier- och kumulativa incidenskurvor och antal i risk redovisas med "
-                "OpenSAFELY:s röjandesäkra metod (opensafely-actions/kaplan-meier-function): "
-                "löpande summor av händelser och censureringar avrundas uppåt till multipler av "
-                f"{m}, och kurvor och konfidensintervall beräknas om från de avrundade antalen, "
-                f"så att varje steg bygger på 0 eller minst {m} personer; kurvorna slutar där "
-                f"färre än {m} återstår i risk. Medelsjukskrivningsgrad per månad visas utan "
-                "antal per månad och bara för månader som klarar dominansreglerna."])
-        return " ".join([
-            pub.statement("en"),
-            "Estimates for a subgroup or care centre whose count is withheld are not shown, nor "
-            "are estimates resting on counts that are not published.",
-            pub.rules.describe("en"),
-            "Kaplan–Meier and cumulative incidence curves and numbers at risk are published by "
-            "OpenSAFELY's disclosure-safe method (opensafely-actions/kaplan-meier-function): "
-            f"running totals of events and censorings are rounded up to multiples of {m}, and "
-            "the curves and confidence intervals are recomputed from the rounded counts, so "
-            f"that every step rests on 0 or at least {m} persons; the curves stop where fewer "
-            f"than {m} remain at risk. The mean sick-leave degree per month is shown without "
-            "the number per month and only for months that pass the dominance rules."])
+        """The release rules (template `rojande`)."""
+        return texts.render(STUDY, "rojande", self.language,
+                            statement=pub.statement(self.language),
+                            rules=pub.rules.describe(self.language), min_cell=pub.rules.min_cell)
