@@ -328,9 +328,11 @@ def performance_table(res: Results, pub: Counts, language: str) -> pd.DataFrame:
 
 
 def risk_group_table(res: Results, pub: Counts, language: str) -> pd.DataFrame:
-    """n, observed rate of long sick leave and mean predicted risk per risk group."""
+    """n, observed rate of long sick leave and mean predicted risk per risk group: a heading
+    row per sample (training, test years) with its risk groups indented under it, so every
+    row label starts where the level says."""
     sv = language == "sv"
-    c_s, c_g = ("Data" if sv else "Data"), ("Riskgrupp" if sv else "Risk group")
+    c_g = "Riskgrupp" if sv else "Risk group"
     c_e = "Långa sjukfall" if sv else "Long spells"
     c_o, c_p = ("Observerad andel" if sv else "Observed rate",
                 "Medelrisk enligt modellen" if sv else "Mean predicted risk")
@@ -341,15 +343,17 @@ def risk_group_table(res: Results, pub: Counts, language: str) -> pd.DataFrame:
               "high": f"≥ {_pct(hi, language)}"}
     for smp in ("training", "test"):
         g = res.groups[res.groups["sample"] == smp]
-        for i, r in enumerate(g.itertuples()):
+        rows.append({c_g: label(smp, language), "n": "", c_e: "", c_o: "", c_p: ""})
+        levels.append(0)
+        for r in g.itertuples():
             nk, ek = ("group_n", smp, r.group), ("group_events", smp, r.group)
             ok = pub.shown(nk, ek)
-            rows.append({c_s: label(smp, language) if i == 0 else "",
-                         c_g: f"{label(r.group, language)} ({bounds[r.group]})",
+            rows.append({c_g: texts.keep_together(f"{label(r.group, language)} "
+                                                  f"({bounds[r.group]})"),
                          "n": pub.text(nk, language), c_e: pub.text(ek, language),
                          c_o: _pct(r.observed, language) if ok else SUPPRESSED,
                          c_p: _pct(r.mean_predicted, language) if ok else SUPPRESSED})
-            levels.append(0 if i == 0 else 1)
+            levels.append(1)
     out = pd.DataFrame(rows)
     props = res.model.group_proportions
     note = ((f"Gränserna valdes så att {', '.join(_pct(p, language) for p in props)} av "
