@@ -24,13 +24,15 @@ def test_every_study_has_templates_in_both_languages_with_the_same_fields():
 
 
 FLAGS = ("synthetic", "yates", "zeros", "marked")
+#: Text fields that are left empty when their sentence does not apply.
+OPTIONAL_TEXT = ("proportions", "sheet", "outside", "min_linkage")
 
 
 def _sample(fields: set[str], flags: bool) -> dict:
     """A value for every field: a distinctive word, a list for the loops, `flags` for the
     yes/no fields, a count for the counts."""
     return {f: ([{"column": "Kol", "listed": "X (4)"}] if f == "unknown_codes" else
-                flags if f in FLAGS else
+                flags if f in FLAGS else "" if f in OPTIONAL_TEXT and not flags else
                 2 if f in ("n_periods", "n", "files") else f"«{f}»") for f in fields}
 
 

@@ -39,6 +39,7 @@ from .analysis import SAMPLES, Results, years_text
 from .effect import LARGEST, EffectByRisk
 from .model import MODEL_FORMAT, PUBLISHED, PURPOSE, RiskModel, Term
 
+STUDY = "risk"
 SV, EN = 0, 1
 LABELS: dict[str, tuple[str, str]] = {
     "Intercept": ("Intercept", "Intercept"),
@@ -724,141 +725,38 @@ def effect_sentence(eff: EffectByRisk, pub: Counts, language: str) -> str:
 
 
 def effect_methods(params: Mapping[str, Any], language: str) -> str:
-    """How the effect per risk group was estimated."""
-    conf = texts.conf_percent(params["effect"]["conf_level"], language)
-    if language == "sv":
-        return ("Modellen tillämpades på sjukfallsstudiens deltagare vid indexsjukfallets start "
-                "(deras sjukfallshistorik ur MiDAS, inkomst och sysselsättning året före ur LISA "
-                "och BAS; vårdkonsumtion som antal vårdbesök året före indexdatum, regionens "
-                "uppgift), och deltagarna delades i riskgrupper med modellens gränser. Inom varje "
-                "riskgrupp skattades koordinatoreffekten som hasardkvot för återgång (Cox, Efron, "
-                "robust varians klustrad på vårdcentral) och som skillnad i medelantal nettodagar "
-                f"(klusterrobust), med {conf} konfidensintervall. Interaktionen koordinator × "
-                "riskgrupp prövades med ett robust Wald-test i en Cox-modell. Analysen var "
-                "förspecificerad; den är ett test, inte en jämförelse av många undergrupper. "
-                "Deltagare som inte kunde poängsättas räknas per orsak. Riskgrupperna bygger på "
-                "en modell skattad i en annan population; de beskriver vilka som fick mest "
-                "effekt, inte vem som bör nekas stöd.")
-    return ("The model was applied to the spell study's participants at the start of their "
-            "index spell (their spell history from MiDAS, income and employment the year before "
-            "from LISA and BAS; care use as the number of care visits the year before the index "
-            "date, as the region reports it), and participants were put in risk groups by the "
-            "model's cut points. Within each risk group the coordinator effect was estimated as "
-            "the hazard ratio for return (Cox, Efron, robust variance clustered by vårdcentral) "
-            f"and as the difference in mean net days (cluster-robust), with {conf} confidence "
-            "intervals. The interaction coordinator × risk group was tested by a robust Wald test "
-            "in one Cox model. The analysis was pre-specified; it is one test, not a comparison "
-            "of many subgroups. Participants who could not be scored are counted by reason. The "
-            "risk groups rest on a model estimated in another population; they describe who "
-            "benefited most, not who should be denied support.")
+    """How the effect per risk group was estimated (template `effekt_metod`)."""
+    return texts.render(STUDY, "effekt_metod", language,
+                        conf=texts.conf_percent(params["effect"]["conf_level"], language))
 
 
 def methods_text(params: Mapping[str, Any], res: Results, language: str) -> str:
-    """The methods section from the parameters (and the model file's predictor list)."""
+    """The methods section from the parameters (and the model file's predictor list), in
+    the template `metod`."""
     o, p, mo, v = params["outcome"], params["predictors"], params["model"], params["validation"]
-    rg, r = params["risk_groups"], params["report"]
-    m = res.model
-    sv = language == "sv"
-    names = ", ".join(label(t.name, language).lower() for t in m.predictors.terms)
-    pen = str(mo.get("penalty", "none"))
-    t = v["decision_thresholds"]
-    if sv:
-        text = (
-            "Sjukfallen bildades ur MiDAS sjukpenningperioder: en period som börjar högst "
-            f"{params['derivation']['gap_days']} dagar efter föregående slut fortsätter "
-            "sjukfallet. Varje persons första sjukfall som började under indexåren är en "
-            "observation (en per person, så att observationerna är oberoende). Prediktorerna "
-            "avser läget när sjukfallet började och hämtades ur registren: ålder och kön (LISA), "
-            "diagnosgrupp från sjukfallets första diagnos (båda = psykisk ohälsa med en "
-            "smärtdiagnos de 12 månaderna före eller omvänt), nettodagar året och tre år före "
-            "och tidigare sjukfall som slutade de tre åren före (MiDAS), vårdbesöksdagar året "
-            "före, sysselsättning (BAS) och inkomstgrupp (LISA:s disponibla inkomst under "
-            f"{_pct(p['income_low_share'], language)} respektive över "
-            f"{_pct(p['income_high_share'], language)} av årets median i leveransen), de två "
-            "sista året före startåret. Utfallet är långvarig sjukskrivning: sjukfallet pågår efter "
-            f"{o['threshold_days']} dagar. Ett sjukfall som censurerats (pågick vid uttaget, "
-            "eller personen dog eller utvandrade) "
-            "före tröskeln har okänt utfall och exkluderas, liksom alla sjukfall med kortare "
-            f"uppföljning än {o['threshold_days']} dagar före uttagsdatum "
-            f"{params['data']['extraction_date']} (annars skulle periodens korta sjukfall "
-            "men inte dess långa ingå). "
-            f"Prediktorerna bestämdes i förväg: {names}. De hålls enkla så att varje "
-            "koefficient kan läsas i modellkortet och en poäng kan förklaras: ålder är linjär, "
-            "tidigare sjukskrivning (snedfördelad) i band – året före med gränserna "
-            f"{', '.join(number(e, 0, language) for e in p['prior_netdays_1y_edges'])} och tre år "
-            f"före med {', '.join(number(e, 0, language) for e in p['prior_netdays_3y_edges'])} "
-            f"nettodagar – och antal tidigare sjukfall och vårdbesök linjärt, avhuggna vid "
-            f"{p['prior_spells_cap']} respektive {p['care_visits_cap']} så att ett fåtal "
-            "extrema historiker inte styr lutningen. Modellen är en logistisk regression "
-            + ("utan straff (R:s glm-algoritm). " if pen == "none" else
-               f"med {'lasso' if pen == 'l1' else 'ridge'}-straff (C = {mo['C']}, "
-               "standardiserade prediktorer). ")
-            + f"Den anpassades på sjukfall som började {years_text(v['train_years'])} och "
-            f"validerades temporalt på {years_text(v['test_years'])}, som aldrig ingick i "
-            "anpassningen. Optimism i träningsårens skattningar korrigerades med Harrells "
-            f"bootstrap ({v['n_boot']} dragningar, frö {v['seed']}), där hela anpassningen "
-            "upprepades i varje dragning. Diskrimination: AUC med DeLongs konfidensintervall "
-            "(som pROC). Kalibrering: intercept (kalibrering i stort, logit-risk som offset) och "
-            "lutning från logistisk regression av utfallet på logit-risken, och en "
-            "kalibreringskurva utjämnad med lowess (spann 2/3). Brier-poäng: medelkvadratfel. "
-            "Klinisk nytta: beslutskurva (nettonytta) för tröskelsannolikheter "
-            f"{number(t['from'], 2, language)}–{number(t['to'], 2, language)} mot att erbjuda "
-            "alla eller ingen. Riskgrupper: "
-            + (f"gränser som ger {', '.join(_pct(x, language) for x in rg['proportions'])} av "
-               "träningsårens patienter i låg, medelhög och hög risk. " if rg.get("proportions")
-               else f"fasta gränser {', '.join(_pct(x, language) for x in rg['cuts'])}. ")
-            + f"Antal under {r['min_cell']} redovisas inte (röjandekontroll), inte heller antal "
-            "som skulle avslöja dem.")
-    else:
-        text = (
-            "Spells were formed from MiDAS's sickness benefit periods: a period starting at "
-            f"most {params['derivation']['gap_days']} days after the previous end continues the "
-            "spell. Each person's first spell starting in the index years is one observation "
-            "(one per person, so that observations are independent). The predictors describe "
-            "the situation when the spell started, from the registers: age and sex (LISA), "
-            "diagnosis group from the spell's first diagnosis (both = mental ill-health with a "
-            "pain diagnosis in the 12 months before or vice versa), net days the year and three "
-            "years before and earlier spells ending in the three years before (MiDAS), care "
-            "visit days the year before, employment (BAS) and income group (LISA's disposable "
-            f"income below {_pct(p['income_low_share'], language)} or above "
-            f"{_pct(p['income_high_share'], language)} of the year's median in the delivery), "
-            "the last two in the year before the start year. The outcome is long sick leave: the spell is "
-            f"still ongoing after {o['threshold_days']} days. A spell censored (ongoing at "
-            "extraction, or the person died or emigrated) before the threshold has an unknown "
-            "outcome and is excluded, as are "
-            f"all spells followed for fewer than {o['threshold_days']} days before the "
-            f"extraction date {params['data']['extraction_date']} (else the period's short spells "
-            f"would be in but not its long ones). The predictors were pre-specified: {names}. "
-            "They are kept simple, so that every coefficient can be read on the model card and "
-            "a score can be explained: age is linear, prior sick leave (skewed) in bands – the "
-            "year before with edges "
-            f"{', '.join(number(e, 0, language) for e in p['prior_netdays_1y_edges'])} and the "
-            "three years before with "
-            f"{', '.join(number(e, 0, language) for e in p['prior_netdays_3y_edges'])} net days – "
-            "and the numbers of earlier spells and care visits linear, capped at "
-            f"{p['prior_spells_cap']} and {p['care_visits_cap']} so that a few extreme "
-            "histories do not drive the slope. The model is a logistic regression "
-            + ("without penalty (R's glm algorithm). " if pen == "none" else
-               f"with a {'lasso' if pen == 'l1' else 'ridge'} penalty (C = {mo['C']}, "
-               "standardised predictors). ")
-            + f"It was fitted to spells starting in {years_text(v['train_years'])} and "
-            f"validated temporally on {years_text(v['test_years'])}, which never entered the "
-            "fit. Optimism in the training years' figures was corrected by Harrell's bootstrap "
-            f"({v['n_boot']} resamples, seed {v['seed']}), repeating the whole fit in each. "
-            "Discrimination: AUC with DeLong's confidence interval (as pROC). Calibration: "
-            "intercept (calibration-in-the-large, logit risk as offset) and slope from a "
-            "logistic regression of the outcome on the logit risk, and a calibration curve "
-            "smoothed by lowess (span 2/3). Brier score: mean squared error. Clinical "
-            "usefulness: decision curve (net benefit) for threshold probabilities "
-            f"{number(t['from'], 2, language)}–{number(t['to'], 2, language)} against offering "
-            "all or none. Risk groups: "
-            + (f"cut points giving {', '.join(_pct(x, language) for x in rg['proportions'])} of "
-               "the training years' patients in low, medium and high risk. "
-               if rg.get("proportions") else
-               f"fixed cut points {', '.join(_pct(x, language) for x in rg['cuts'])}. ")
-            + f"Counts below {r['min_cell']} are not published (disclosure control), nor are "
-            "counts that would reveal them.")
-    return text
+    rg, t = params["risk_groups"], v["decision_thresholds"]
+
+    def listed(values, show) -> str:
+        return ", ".join(show(x) for x in values) if values else ""
+
+    return texts.render(
+        STUDY, "metod", language, gap_days=params["derivation"]["gap_days"],
+        income_low=_pct(p["income_low_share"], language),
+        income_high=_pct(p["income_high_share"], language),
+        threshold_days=o["threshold_days"], extraction_date=params["data"]["extraction_date"],
+        names=", ".join(label(term.name, language).lower() for term in res.model.predictors.terms),
+        edges_1y=listed(p["prior_netdays_1y_edges"], lambda e: number(e, 0, language)),
+        edges_3y=listed(p["prior_netdays_3y_edges"], lambda e: number(e, 0, language)),
+        spells_cap=p["prior_spells_cap"], visits_cap=p["care_visits_cap"],
+        penalty=str(mo.get("penalty", "none")),
+        C=texts.value_text(mo.get("C"), language),
+        train_years=years_text(v["train_years"]), test_years=years_text(v["test_years"]),
+        n_boot=v["n_boot"], seed=v["seed"], t_from=number(t["from"], 2, language),
+        t_to=number(t["to"], 2, language),
+        proportions=listed(rg.get("proportions"), lambda x: _pct(x, language)),
+        cuts=listed(rg.get("cuts"), lambda x: _pct(x, language)),
+        conf=texts.conf_percent(MODEL_CONF_LEVEL, language),
+        min_cell=params["report"]["min_cell"])
 
 
 def _perf_shown(res: Results, pub: Counts | None, sample: str, subgroup: str = "all") -> bool:
@@ -965,27 +863,7 @@ class Text(AppendixText):
                                                                self.language))
 
     def disclosure(self, pub: Counts) -> str:
-        m = pub.rules.min_cell
-        if self.language == "sv":
-            return " ".join([
-                pub.statement("sv"),
-                "Andelar och skattningar för en rad vars antal undertrycks visas inte.",
-                pub.rules.describe("sv"),
-                "I kalibreringsfiguren visas tiondelar bara när minst "
-                f"{m} patienter i dem hade respektive inte hade utfallet, och fler tiondelar "
-                "döljs när de dolda annars skulle kunna räknas fram ur summorna. Beslutskurvan "
-                "visas bara vid tröskelsannolikheter där patienterna mellan två visade trösklar, "
-                f"med och utan utfallet, är 0 eller minst {m}. Det publicerade modellkortet "
-                "(modell.json) innehåller det som behövs för att poängsätta och antal bara så "
-                "som bilagan redovisar dem."])
-        return " ".join([
-            pub.statement("en"),
-            "Rates and estimates of a row whose count is withheld are not shown.",
-            pub.rules.describe("en"),
-            f"The calibration figure shows a decile only when at least {m} of its patients had, "
-            "and did not have, the outcome, and hides further deciles when the hidden ones "
-            "could otherwise be computed from the totals. The decision curve is shown only at "
-            "threshold probabilities where the patients between two shown thresholds, with and "
-            f"without the outcome, are 0 or at least {m}. The published model card "
-            "(modell.json) holds what scoring needs, and counts only as the appendix publishes "
-            "them."])
+        """The release rules (template `rojande`)."""
+        return texts.render(STUDY, "rojande", self.language,
+                            statement=pub.statement(self.language),
+                            rules=pub.rules.describe(self.language), min_cell=pub.rules.min_cell)
