@@ -23,9 +23,9 @@ def test_every_study_has_templates_in_both_languages_with_the_same_fields():
                 (study, name)
 
 
-FLAGS = ("synthetic", "yates", "zeros", "marked")
+FLAGS = ("synthetic", "yates", "zeros", "marked", "higher", "significant")
 #: Text fields that are left empty when their sentence does not apply.
-OPTIONAL_TEXT = ("proportions", "sheet", "outside", "min_linkage")
+OPTIONAL_TEXT = ("proportions", "sheet", "outside", "min_linkage", "p_text")
 
 
 def _sample(fields: set[str], flags: bool) -> dict:

@@ -375,63 +375,42 @@ def suppression_list(pub: disclosure.Publication, *, language: str) -> list[str]
 
 
 def result_sentences(pub: disclosure.Publication, *, alpha: float, language: str) -> list[str]:
-    """One sentence per whole-cohort outcome and window, phrased like the study's report."""
+    """One sentence per whole-cohort outcome and window, phrased like the study's report
+    (templates `resultat_andel`, `resultat_dagar`, `resultat_undertryckt`)."""
     out = []
     alla = [r for r in pub.outcomes if r["stratum"] == "alla" and r["test"] != "none"]
     for r in alla:
         window = label("window", language).format(m=r["window"]).lower()
+        outcome = label(r["outcome"], language).lower()
         p = _p(r["pvalue"], language)
         p_text = f"p {p}" if p.startswith("<") else f"p = {p}"
         cells = [r["effect"], r["pvalue"]] + [r[f"{stat}_{g}"] for g in ("int", "ctl") for stat in
                                               (("pct",) if r["kind"] == "binary"
                                                else ("quantiles", "mean"))]
         if any(c.withheld for c in cells) or r["effect"].value is None:
-            p_note = "" if r["pvalue"].withheld else f" ({p_text})"
-            out.append(("Under " + window + f" redovisas inte skillnaden för "
-                        f"{label(r['outcome'], language).lower()} av sekretesskäl{p_note}."
-                        ) if language == "sv" else
-                       (f"In the {window}, the difference in "
-                        f"{label(r['outcome'], language).lower()} is suppressed{p_note}."))
+            out.append(texts.render(STUDY, "resultat_undertryckt", language, window=window,
+                                    outcome=outcome,
+                                    p_text="" if r["pvalue"].withheld else p_text))
             continue
         significant = r["pvalue"].value < alpha
         estimate = r["effect"].value["estimate"]
-        diff = abs(estimate)
         if r["kind"] == "binary":
-            pct_int, pct_ctl = r["pct_int"].value, r["pct_ctl"].value
-            more = estimate > 0
-            if language == "sv":
-                text = (f"Under {window} var andelen som var huvudsakligen sysselsatta i arbete "
-                        f"eller studier {number(diff, 1, language)} procentenheter "
-                        f"{'högre' if more else 'lägre'} i interventionsgruppen än i "
-                        f"kontrollgruppen ({number(pct_int, 1, language)} mot "
-                        f"{number(pct_ctl, 1, language)} procent, {p_text}); skillnaden var "
-                        f"{'' if significant else 'inte '}statistiskt signifikant.")
-            else:
-                text = (f"In the {window}, the share mainly employed or studying was "
-                        f"{number(diff, 1, language)} percentage points "
-                        f"{'higher' if more else 'lower'} in the intervention group than in the "
-                        f"control group ({number(pct_int, 1, language)} vs "
-                        f"{number(pct_ctl, 1, language)} per cent, {p_text}); the difference "
-                        f"was {'' if significant else 'not '}statistically significant.")
-        else:
-            v_int = {**r["quantiles_int"].value, **r["mean_int"].value}
-            v_ctl = {**r["quantiles_ctl"].value, **r["mean_ctl"].value}
-            name = label(r["outcome"], language).lower()
-            if language == "sv":
-                text = (f"Under {window} var medianen för {name} "
-                        f"{number(v_int['median'], 1, language)} dagar i interventionsgruppen och "
-                        f"{number(v_ctl['median'], 1, language)} dagar i kontrollgruppen (medelvärde "
-                        f"{number(v_int['mean'], 1, language)} respektive "
-                        f"{number(v_ctl['mean'], 1, language)}; {p_text}); skillnaden var "
-                        f"{'' if significant else 'inte '}statistiskt signifikant.")
-            else:
-                text = (f"In the {window}, the median of {name} was "
-                        f"{number(v_int['median'], 1, language)} days in the intervention group "
-                        f"and {number(v_ctl['median'], 1, language)} days in the control group "
-                        f"(means {number(v_int['mean'], 1, language)} and "
-                        f"{number(v_ctl['mean'], 1, language)}; {p_text}); the difference was "
-                        f"{'' if significant else 'not '}statistically significant.")
-        out.append(text)
+            out.append(texts.render(
+                STUDY, "resultat_andel", language, window=window,
+                diff=number(abs(estimate), 1, language), higher=estimate > 0,
+                pct_int=number(r["pct_int"].value, 1, language),
+                pct_ctl=number(r["pct_ctl"].value, 1, language), p_text=p_text,
+                significant=significant))
+            continue
+        v_int = {**r["quantiles_int"].value, **r["mean_int"].value}
+        v_ctl = {**r["quantiles_ctl"].value, **r["mean_ctl"].value}
+        out.append(texts.render(
+            STUDY, "resultat_dagar", language, window=window, outcome=outcome,
+            median_int=number(v_int["median"], 1, language),
+            median_ctl=number(v_ctl["median"], 1, language),
+            mean_int=number(v_int["mean"], 1, language),
+            mean_ctl=number(v_ctl["mean"], 1, language), p_text=p_text,
+            significant=significant))
     return out
 
 
