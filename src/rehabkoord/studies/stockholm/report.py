@@ -367,7 +367,8 @@ def balance_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
     """Table 1 by group: counts with percentages, means, and standardised mean differences."""
     sv = language == "sv"
     c_var, c_smd = ("Variabel" if sv else "Variable"), "SMD"
-    cols = {g: f"{label(g, language)} (n = {pub.text(('n', g), language)})" for g in GROUPS}
+    cols = {g: texts.keep_together(f"{label(g, language)} (n = {pub.text(('n', g), language)})")
+            for g in GROUPS}
     rows, levels = [], []
     for r in est.balance.itertuples():
         if r.kind == "continuous":
