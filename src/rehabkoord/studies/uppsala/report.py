@@ -1,8 +1,10 @@
 """The appendix's words and tables, generated from the numbers so they can never disagree.
 
-Swedish by default (`language: sv`), English with `language: en`. Every cell arrives already
-decided by `rehabkoord.disclosure` (value, or withheld with its mark and reason); this module
-only formats. Person-level rows never reach its output.
+Swedish by default (`language: sv`), English with `language: en`. The prose is in templates
+beside the notebooks (`notebooks/uppsala/text/<language>/*.md.j2`, `rehabkoord.texts`): this
+module decides and formats the numbers they receive and builds the tables. Every cell
+arrives already decided by `rehabkoord.disclosure` (value, or withheld with its mark and
+reason); this module only formats. Person-level rows never reach its output.
 """
 
 from __future__ import annotations
