@@ -101,3 +101,30 @@ def test_data_statement_is_decided_from_the_files(tmp_path):
     assert "The data are synthetic" in texts.data_statement("uppsala", str(raw), "en")
     (raw / "a.csv").write_text("x\n22\n")  # a real value put in the generator's file
     assert "not the project's synthetic data" in texts.data_statement("uppsala", str(raw), "en")
+
+
+GLOSSARIES = [(study, name) for study in STUDIES for name in texts.names(study, suffix=".yaml")["sv"]]
+
+
+@pytest.mark.parametrize(("study", "name"), GLOSSARIES)
+def test_every_glossary_has_the_same_keys_and_fields_in_both_languages(study, name):
+    """Headings, captions and parameter names: what Swedish has, English has, with the same
+    fields; each text renders with its fields and fails without one. (The caseload list's
+    categories are its own Swedish words, so only English translates them.)"""
+    sv, en = (texts.glossary(study, name, lang) for lang in texts.LANGUAGES)
+    if name != "kategorier":
+        assert list(sv) == list(en)
+    for words in (sv, en):
+        for key, text in words.items():
+            for part in ([text] if isinstance(text, str) else text):
+                fields = texts.phrase_fields(part)
+                if name == "kategorier" or key not in sv:
+                    continue
+                other = en[key] if words is sv else sv[key]
+                assert fields == set().union(*(texts.phrase_fields(o) for o in
+                                               ([other] if isinstance(other, str) else other)))
+                given = {f: f"«{f}»" for f in fields}
+                assert all(g in texts.fill(part, **given) for g in given.values())
+                for f in fields:
+                    with pytest.raises(jinja2.UndefinedError):
+                        texts.fill(part, **{k: v for k, v in given.items() if k != f})

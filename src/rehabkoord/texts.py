@@ -45,10 +45,11 @@ def render(study: str, name: str, language: str, root: Path | None = None, **fie
     return template.render(**fields).strip()
 
 
-def names(study: str, root: Path | None = None) -> dict[str, list[str]]:
-    """Language -> the study's template names in it (sorted)."""
+def names(study: str, root: Path | None = None, suffix: str = SUFFIX) -> dict[str, list[str]]:
+    """Language -> the study's template names in it (sorted); `suffix=".yaml"`: its
+    glossaries."""
     base = text_dir(study, root)
-    return {lang: sorted(p.name[:-len(SUFFIX)] for p in (base / lang).glob(f"*{SUFFIX}"))
+    return {lang: sorted(p.name[:-len(suffix)] for p in (base / lang).glob(f"*{suffix}"))
             for lang in LANGUAGES}
 
 
@@ -60,10 +61,24 @@ def fields(study: str, name: str, language: str, root: Path | None = None) -> se
 
 
 def glossary(study: str, name: str, language: str, root: Path | None = None) -> dict:
-    """A study's YAML word list `text/<language>/<name>.yaml` (e.g. parameter names and
-    meanings), in file order."""
+    """A study's YAML word list `text/<language>/<name>.yaml` (parameter names and meanings,
+    headings, captions: texts too short for a template of their own), in file order."""
     path = text_dir(study, root) / language / f"{name}.yaml"
     return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+def fill(text: str, **fields) -> str:
+    """A short text from a glossary (a caption, a heading) with its `{{ field }}`s filled; a
+    field it names but `fields` lacks is an error, as in the templates."""
+    return _PHRASES.from_string(text).render(**fields)
+
+
+def phrase_fields(text: str) -> set[str]:
+    """The fields a glossary text reads."""
+    return meta.find_undeclared_variables(_PHRASES.parse(text))
+
+
+_PHRASES = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
 
 
 def value_text(value: object, language: str) -> str:

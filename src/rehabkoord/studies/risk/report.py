@@ -814,52 +814,39 @@ def result_sentences(res: Results, language: str, pub: Counts | None = None) -> 
     return out
 
 
-HEADINGS = {
-    "sv": {"card": "Modellkort", "methods": "Metod", "flow": "Flöde av sjukfall",
-           "model": "Modellen", "validation": "Validering", "groups": "Riskgrupper",
-           "effect": "Koordinatorns effekt per riskgrupp", "disclosure": "Röjandekontroll"},
-    "en": {"card": "Model card", "methods": "Methods", "flow": "Flow of spells",
-           "model": "The model", "validation": "Validation", "groups": "Risk groups",
-           "effect": "The coordinator effect by risk group", "disclosure": "Disclosure control"},
-}
+#: (kind, number) of each table and figure, in appendix order; their texts and the headings
+#: are in `text/<language>/bildtexter.yaml` and `rubriker.yaml` beside the notebooks.
 CAPTIONS = {
-    "card": ("table", 1, "Modellkort.", "Model card."),
-    "flow": ("table", 2, "Sjukfall, exkluderade och analyserade.",
-             "Spells, excluded and analysed."),
-    "coefficients": ("table", 3, "Modellens koefficienter.", "The model's coefficients."),
-    "performance": ("table", 4, "Diskrimination, kalibrering och Brier-poäng: skenbar, "
-                    "optimismkorrigerad och i teståren, alla och per kön.",
-                    "Discrimination, calibration and Brier score: apparent, optimism-corrected "
-                    "and in the test years, all and by sex."),
-    "kalibrering": ("figure", 1, "Kalibrering i teståren: observerad andel långa sjukfall mot "
-                    "predikterad risk.", "Calibration in the test years: observed rate of long "
-                    "spells against predicted risk."),
-    "beslutskurva": ("figure", 2, "Beslutskurva i teståren: nettonytta för modellen, att "
-                     "erbjuda alla och att erbjuda ingen.", "Decision curve in the test years: "
-                     "net benefit of the model, of offering all and of offering none."),
-    "groups": ("table", 5, "Riskgrupper: antal, observerad andel långa sjukfall och "
-               "medelrisk enligt modellen.", "Risk groups: numbers, observed rate of long "
-               "spells and mean predicted risk."),
-    "effect": ("table", 6, "Sjukfallsstudiens deltagare per riskgrupp: koordinatorns effekt på "
-               "återgång och nettodagar.", "The spell study's participants by risk group: the "
-               "coordinator effect on return and net days."),
-    "effekt_per_risk": ("figure", 3, "Koordinatorns effekt per riskgrupp: hasardkvot för "
-                        "återgång och skillnad i nettodagar ({ci}).", "The coordinator effect "
-                        "by risk group: hazard ratio for return and difference in net days "
-                        "({ci})."),
+    "card": ("table", 1),
+    "flow": ("table", 2),
+    "coefficients": ("table", 3),
+    "performance": ("table", 4),
+    "kalibrering": ("figure", 1),
+    "beslutskurva": ("figure", 2),
+    "groups": ("table", 5),
+    "effect": ("table", 6),
+    "effekt_per_risk": ("figure", 3),
 }
+
+
+def _appendix_words() -> tuple[dict, dict]:
+    """(headings by language, captions as `AppendixText` takes them) from the glossaries."""
+    words = {lang: texts.glossary(STUDY, "bildtexter", lang) for lang in texts.LANGUAGES}
+    return ({lang: texts.glossary(STUDY, "rubriker", lang) for lang in texts.LANGUAGES},
+            {key: (kind, n, words["sv"][key], words["en"][key])
+             for key, (kind, n) in CAPTIONS.items()})
 
 
 class Text(AppendixText):
     """The study's headings and captions (`AppendixText`), and its disclosure paragraph."""
 
     def __init__(self, language: str, effect_conf_level: float = 0.95) -> None:
-        super().__init__(language, HEADINGS, CAPTIONS)
+        super().__init__(language, *_appendix_words())
         object.__setattr__(self, "effect_conf_level", effect_conf_level)  # frozen dataclass
 
     def caption(self, key: str) -> str:
         """The numbered caption; intervals of the effect named at `effect.conf_level`."""
-        return super().caption(key).format(ci=texts.conf_label(self.effect_conf_level,
+        return texts.fill(super().caption(key), ci=texts.conf_label(self.effect_conf_level,
                                                                self.language))
 
     def disclosure(self, pub: Counts) -> str:

@@ -818,47 +818,28 @@ def result_sentences(est: Estimates, language: str, pub: Counts | None = None) -
     return out
 
 
-HEADINGS = {
-    "sv": {"methods": "Metod", "flow": "Flöde av deltagare", "table1": "Deltagarnas egenskaper",
-           "results": "Resultat", "subgroups": "Vem har nytta? Förbestämda undergrupper",
-           "centres": "Resultat per vårdcentral", "disclosure": "Röjandekontroll"},
-    "en": {"methods": "Methods", "flow": "Flow of participants", "table1": "Participants",
-           "results": "Results", "subgroups": "Who benefits? Pre-specified subgroups",
-           "centres": "Results per care centre", "disclosure": "Disclosure control"},
-}
-#: (kind, number, Swedish caption, English caption) per table and figure, in appendix order.
+#: (kind, number) of each table and figure, in appendix order; their texts and the headings
+#: are in `text/<language>/bildtexter.yaml` and `rubriker.yaml` beside the notebooks.
 CAPTIONS = {
-    "flode": ("figure", 1, "Flöde av deltagare per grupp: exkluderade med skäl och "
-              "analyserade (samma antal som tabell 1).",
-              "Flow of participants by group: excluded with reasons and analysed (the counts "
-              "of Table 1)."),
-    "flow": ("table", 1, "Flöde av deltagare: alla och per grupp (figur 1 som tabell).",
-             "Flow of participants: all and by group (Figure 1 as a table)."),
-    "table1": ("table", 2, "Deltagarnas egenskaper vid indexdatum, per grupp.",
-               "Participants' characteristics at the index date, by group."),
-    "main": ("table", 3, "Huvudresultat.", "Main results."),
-    "atergang_km": ("figure", 2, "Andel fortfarande sjukskrivna efter dagar sedan indexdatum "
-                    "(Kaplan–Meier med {conf} konfidensintervall) och antal i risk, beräknade ur "
-                    "avrundade antal (se Röjandekontroll).",
-                    "Share still on sick leave by days since the index date (Kaplan–Meier "
-                    "with {conf} confidence interval) and numbers at risk, computed from rounded "
-                    "counts (see Disclosure control)."),
-    "sjukskrivningsgrad": ("figure", 3, "Medelsjukskrivningsgrad per månad sedan indexdatum "
-                           "({conf} konfidensintervall, klusterrobust per vårdcentral).",
-                           "Mean sick-leave degree per month since the index date ({conf} "
-                           "confidence interval, cluster-robust by care centre)."),
-    "aterinsjuknande": ("figure", 4, "Kumulativ incidens av nytt sjukfall efter återgång "
-                        "(dödsfall och utvandring konkurrerande), beräknad ur avrundade antal "
-                        "(se Röjandekontroll).",
-                        "Cumulative incidence of a new spell after return (death and "
-                        "emigration competing), computed from rounded counts (see Disclosure "
-                        "control)."),
-    "subgroups": ("table", 4, "Effekt inom förbestämda undergrupper.",
-                  "Effect within pre-specified subgroups."),
-    "forest_undergrupper": ("figure", 5, "Hazardkvot för återgång per undergrupp ({ci}).",
-                            "Hazard ratio for return per subgroup ({ci})."),
-    "centres": ("table", 5, "Resultat per vårdcentral.", "Results per care centre."),
+    "flode": ("figure", 1),
+    "flow": ("table", 1),
+    "table1": ("table", 2),
+    "main": ("table", 3),
+    "atergang_km": ("figure", 2),
+    "sjukskrivningsgrad": ("figure", 3),
+    "aterinsjuknande": ("figure", 4),
+    "subgroups": ("table", 4),
+    "forest_undergrupper": ("figure", 5),
+    "centres": ("table", 5),
 }
+
+
+def _appendix_words() -> tuple[dict, dict]:
+    """(headings by language, captions as `AppendixText` takes them) from the glossaries."""
+    words = {lang: texts.glossary(STUDY, "bildtexter", lang) for lang in texts.LANGUAGES}
+    return ({lang: texts.glossary(STUDY, "rubriker", lang) for lang in texts.LANGUAGES},
+            {key: (kind, n, words["sv"][key], words["en"][key])
+             for key, (kind, n) in CAPTIONS.items()})
 
 
 class Text(AppendixText):
@@ -866,11 +847,12 @@ class Text(AppendixText):
     `conf_level` (0–1, `conf_level(estimates)`) is named in the captions of intervals."""
 
     def __init__(self, language: str, conf_level: float) -> None:
-        super().__init__(language, HEADINGS, CAPTIONS)
+        super().__init__(language, *_appendix_words())
         object.__setattr__(self, "conf_level", conf_level)  # AppendixText is frozen
 
     def caption(self, key: str) -> str:
-        return super().caption(key).format(
+        return texts.fill(
+            super().caption(key),
             conf=texts.conf_percent(self.conf_level, self.language),
             ci=texts.conf_label(self.conf_level, self.language))
 

@@ -340,7 +340,7 @@ def cell_name(key: tuple, language: str) -> str:
     if kind == "randomised_total":
         return label("randomised", language)
     if kind == "power n":
-        return HEADINGS[language]["power"]
+        return texts.glossary(STUDY, "rubriker", language)["power"]
     return " ".join(map(str, key))
 
 
@@ -442,62 +442,9 @@ def code_version(language: str = "sv") -> str:
                                     if stamp.git_dirty else "")
 
 
-HEADINGS = {
-    "sv": {"methods": "Metod", "flow": "Flöde av deltagare", "table1": "Deltagarnas "
-           "egenskaper vid randomisering", "results": "Resultat", "figures": "Figurer",
-           "power": "Styrka och stickprovsstorlek", "disclosure": "Röjandekontroll",
-           "parameters": "Parametrar och version"},
-    "en": {"methods": "Methods", "flow": "Flow of participants", "table1": "Characteristics "
-           "at randomisation", "results": "Results", "figures": "Figures",
-           "power": "Power and sample size", "disclosure": "Disclosure control",
-           "parameters": "Parameters and version"},
-}
-
-CAPTIONS = {
-    "sv": {"andel_sysselsatta": "Andel huvudsakligen i arbete eller studier per grupp och "
-           "fönster ({conf} Wilson-intervall).",
-           "andel_sysselsatta_kon": "Som ovan, för kvinnor och män.",
-           "forest_riskskillnad": "Skillnad i andel i arbete eller studier (intervention minus "
-           "kontroll), procentenheter med Newcombes {ci}.",
-           "dagar_sjukpenning": "Nettodagar med sjukpenning per grupp (låda: kvartiler; "
-           "morrhår: 10:e–90:e percentilen; grupper under {q} personer visas inte).",
-           "consort": "Flöde av deltagare, kalenderåret minst {m} månader efter randomisering.",
-           "andel_med_dagar": "Andel med minst en nettodag per grupp och fönster ({conf} "
-           "Wilson-intervall).",
-           "dagar_bland_dem_med_dagar": "Nettodagar bland dem med minst en dag: kumulativ andel "
-           "vid 10:e–90:e percentilen per grupp; grupper med färre än {q} personer med dagar "
-           "visas inte."},
-    "en": {"andel_sysselsatta": "Share mainly employed or studying by group and window "
-           "({conf} Wilson intervals).",
-           "andel_sysselsatta_kon": "As above, for women and men.",
-           "forest_riskskillnad": "Difference in the share employed or studying (intervention "
-           "minus control), percentage points with Newcombe {ci}.",
-           "dagar_sjukpenning": "Net days of sickness benefit by group (box: quartiles; "
-           "whiskers: 10th–90th percentile; groups below {q} persons are not shown).",
-           "consort": "Flow of participants, calendar year at least {m} months after "
-           "randomisation.",
-           "andel_med_dagar": "Share with at least one net day by group and window ({conf} Wilson "
-           "intervals).",
-           "dagar_bland_dem_med_dagar": "Net days among those with at least one day: cumulative "
-           "share at the 10th–90th percentiles by group; groups with fewer than {q} persons "
-           "with days are not shown."},
-}
-
 #: Figures in the appendix after the CONSORT diagrams (one per window), in order.
 REPORT_FIGURES = ["andel_sysselsatta", "andel_sysselsatta_kon", "forest_riskskillnad",
                   "dagar_sjukpenning", "andel_med_dagar", "dagar_bland_dem_med_dagar"]
-
-TABLE_CAPTIONS = {
-    "sv": {"flow": "Flöde av deltagare per grupp och fönster.",
-           "table1": "Deltagarnas egenskaper vid randomisering.",
-           "outcomes": "Utfall kalenderåret minst {m} månader efter randomisering.",
-           "parameters": "Studiens parametrar (params.yaml) som bilagan bygger på."},
-    "en": {"flow": "Flow of participants by group and window.",
-           "table1": "Characteristics at randomisation.",
-           "outcomes": "Outcomes in the calendar year at least {m} months after randomisation.",
-           "parameters": "The study's parameters (params.yaml) this appendix is built with."},
-}
-
 
 class ReportText:
     """The appendix's fixed texts in the report language, filled from the parameters."""
@@ -509,7 +456,7 @@ class ReportText:
         self.language = language
 
     def heading(self, key: str) -> str:
-        return f"## {HEADINGS[self.language][key]}"
+        return f"## {texts.glossary(STUDY, 'rubriker', self.language)[key]}"
 
     @property
     def tables(self) -> list[str]:
@@ -536,7 +483,8 @@ class ReportText:
     def table_caption(self, key: str, months: int | None = None) -> str:
         """'Tabell N. …' for `key` (flow, table1, outcomes with `months`)."""
         name = key if months is None else f"{key}_{months}"
-        text = TABLE_CAPTIONS[self.language][key].format(m=months)
+        text = texts.fill(texts.glossary(STUDY, "bildtexter", self.language)[f"table_{key}"],
+                          m=months)
         return f"{self._ref('table', [name])}. {text}"
 
     def figure_caption(self, name: str) -> str:
@@ -545,9 +493,9 @@ class ReportText:
             else (name, None)
         q = disclosure.Rules.from_params(self.params["report"]).min_quantile_n
         conf = self.params["analysis"]["conf_level"]
-        caption = CAPTIONS[self.language][key].format(
-            m=months, q=q, conf=texts.conf_percent(conf, self.language),
-            ci=texts.conf_label(conf, self.language))
+        caption = texts.fill(texts.glossary(STUDY, "bildtexter", self.language)[key],
+                             m=months, q=q, conf=texts.conf_percent(conf, self.language),
+                             ci=texts.conf_label(conf, self.language))
         return f"{self._ref('figure', [name])}. {caption}"
 
     def reference(self, section: str) -> str:
