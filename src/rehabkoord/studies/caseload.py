@@ -414,6 +414,11 @@ def _labels(language: str) -> dict[str, str]:
     return {**texts.glossary(STUDY, "kategorier", language), **DIMENSION_LABELS[language]}
 
 
+def words(key: str, language: str, **fields) -> str:
+    """A heading or caption of the summary (`text/<language>/rubriker.yaml`), filled."""
+    return texts.fill(texts.glossary(STUDY, "rubriker", language)[key], **fields)
+
+
 def display_table(pub: Publication, period: str, language: str = "sv") -> pd.DataFrame:
     """One period's published table to print with `tables.styled`: a heading row per
     dimension and its categories indented under it (`attrs["levels"]`), one column per site

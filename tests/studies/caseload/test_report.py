@@ -78,3 +78,10 @@ def test_summary_text_in_both_languages(summary):
     assert f"The list held {read} contacts" in en and "(2 periods)" in en
     with pytest.raises(ValueError, match="report.language"):
         caseload.display_table(pub, next(iter(pub.tables)), "de")
+
+
+def test_headings_and_captions_in_both_languages():
+    assert caseload.words("table", "sv", n=2, period="2023 juli–december") == \
+        "Tabell 2. Kontakter per enhet, 2023 juli–december."
+    assert caseload.words("table", "en", n=1, period="P") == "Table 1. Contacts per site, P."
+    assert caseload.words("disclosure", "en") == "Disclosure control"
