@@ -64,6 +64,13 @@ def glossary(study: str, name: str, language: str, root: Path | None = None) -> 
     """A study's YAML word list `text/<language>/<name>.yaml` (parameter names and meanings,
     headings, captions: texts too short for a template of their own), in file order."""
     path = text_dir(study, root) / language / f"{name}.yaml"
+    return _parsed_yaml(path, path.stat().st_mtime_ns)
+
+
+@cache
+def _parsed_yaml(path: Path, mtime_ns: int) -> dict:
+    """A glossary parsed once per version of the file (labels are looked up per cell);
+    callers must not mutate it."""
     return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
 

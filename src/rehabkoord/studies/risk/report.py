@@ -40,47 +40,19 @@ from .effect import LARGEST, EffectByRisk
 from .model import MODEL_FORMAT, PUBLISHED, PURPOSE, RiskModel, Term
 
 STUDY = "risk"
-SV, EN = 0, 1
-LABELS: dict[str, tuple[str, str]] = {
-    "Intercept": ("Intercept", "Intercept"),
-    "age": ("Ålder", "Age"), "sex": ("Kön", "Sex"),
-    "diagnosis_group": ("Diagnosgrupp", "Diagnosis group"),
-    "prior_netdays_1y": ("Sjukskrivning året före, nettodagar",
-                         "Sick leave the year before, net days"),
-    "prior_netdays_3y": ("Sjukskrivning tre år före, nettodagar",
-                         "Sick leave three years before, net days"),
-    "prior_spells": ("Tidigare sjukfall", "Earlier spells"),
-    "care_visits": ("Vårdbesök 12 mån före", "Care visits 12 months before"),
-    "employment": ("Sysselsättning", "Employment"), "income_group": ("Inkomst", "Income"),
-    "man": ("Män", "Men"), "kvinna": ("Kvinnor", "Women"), "all": ("Alla", "All"),
-    "ovrig": ("Övrig", "Other"), "other": ("Övrig diagnos", "Other diagnosis"),
-    "mental": ("Psykisk ohälsa", "Mental ill-health"), "pain": ("Smärta", "Pain"),
-    "both": ("Både psykisk ohälsa och smärta", "Both mental ill-health and pain"),
-    "sysselsatt": ("Sysselsatt", "Employed"), "arbetslos": ("Arbetslös", "Unemployed"),
-    "studerande": ("Studerande", "Student"), "mellan": ("Mellan", "Middle"),
-    "lag": ("Låg", "Low"), "hog": ("Hög", "High"),
-    "low": ("Låg risk", "Low risk"), "medium": ("Medelhög risk", "Medium risk"),
-    "high": ("Hög risk", "High risk"),
-    "apparent": ("Skenbar (träningsåren)", "Apparent (training years)"),
-    "optimism_corrected": ("Optimismkorrigerad (bootstrap)", "Optimism-corrected (bootstrap)"),
-    "temporal_test": ("Temporal test (senare år)", "Temporal test (later years)"),
-    "training": ("Träningsår", "Training years"), "test": ("Testår", "Test years"),
-}
 #: The level of the model's Wald intervals (`model.py`: z at 0,975) and of DeLong's AUC
 #: interval (`prediction.auc`'s default): fixed by the model, not a parameter of this study.
 MODEL_CONF_LEVEL = 0.95
 
-UNITS = {"year": ("år", "year"), "earlier spell": ("tidigare sjukfall", "earlier spell"),
-         "care visit in the 12 months before": ("vårdbesök de 12 månaderna före",
-                                                "care visit in the 12 months before"),
-         "net days in the year before": ("nettodagar året före", "net days in the year before"),
-         "net days in the three years before": ("nettodagar de tre åren före",
-                                                "net days in the three years before")}
-
-
 def label(key: str, language: str) -> str:
-    pair = LABELS.get(key)
-    return key if pair is None else pair[SV if language == "sv" else EN]
+    """A predictor's, level's or sample's words (`text/<language>/etiketter.yaml`); a key
+    without words is shown as it is."""
+    return texts.glossary(STUDY, "etiketter", language).get(key, key)
+
+
+def unit(name: str, language: str) -> str:
+    """A linear predictor's unit in words (`text/<language>/enheter.yaml`)."""
+    return texts.glossary(STUDY, "enheter", language).get(name, name)
 
 
 def column_label(column: str, language: str) -> str:
@@ -88,17 +60,17 @@ def column_label(column: str, language: str) -> str:
     if "[" not in column:
         return label(column, language)
     term, level = column[:-1].split("[", 1)
-    lvl = LABELS[level][SV if language == "sv" else EN] if level in LABELS else level
+    lvl = label(level, language)
     return f"{label(term, language)}: {lvl.replace('-', '–')}"
 
 
 def definition(term: Term, language: str) -> str:
     """A predictor's definition for the model card, from the model file."""
     sv = language == "sv"
-    unit = UNITS.get(term.unit, (term.unit, term.unit))[SV if sv else EN]
+    per = unit(term.unit, language)
     name = label(term.name, language)
     if term.kind == "linear":
-        text = (f"{name}: linjär, per {unit}" if sv else f"{name}: linear, per {unit}")
+        text = (f"{name}: linjär, per {per}" if sv else f"{name}: linear, per {per}")
         if term.cap is not None:
             c = number(term.cap, 0, language)
             text += (f"; värden över {c} räknas som {c}" if sv else f"; values above {c} count as {c}")
@@ -266,8 +238,7 @@ def coefficient_table(res: Results, language: str, pub: Counts | None = None) ->
             r = coefs.loc[col]
             k = 3 if term.kind == "linear" else 2  # per unit (year, visit): small effects
             ci = "" if pd.isna(r.or_low) else f" ({interval(r.or_low, r.or_high, k, language)})"
-            name = (label(term.name, language) + (" (per " + UNITS.get(term.unit, (term.unit,) * 2)
-                                                   [SV if sv else EN] + ")")
+            name = (f"{label(term.name, language)} (per {unit(term.unit, language)})"
                     if term.kind == "linear" else column_label(col, language).split(": ", 1)[1])
             rows.append({c_var: name,
                          c_b: number(r.estimate, 3, language) if shown else SUPPRESSED,

@@ -41,57 +41,10 @@ PALETTE = dict(zip(GROUPS, ARM_COLOURS, strict=True))
 
 STUDY = "stockholm"
 
-LABELS = {
-    "sv": {
-        "Koordinator": "Koordinator", "Kontroll": "Kontroll", "Diagnosgrupp": "Diagnosgrupp",
-        "PriorCategory": "Sjukskrivning 12 mån före", "care": "Vårdkonsumtion", "sex": "Kön",
-        "mental": "Lindrig/medelsvår psykisk ohälsa", "pain": "Risk för långvarig smärta",
-        "both": "Både psykisk ohälsa och smärta", "other": "Övriga diagnoser",
-        "none": "Ingen", "1-90": "1–90 nettodagar", ">90": "Mer än 90 nettodagar",
-        "low": "Låg", "high": "Hög", "kvinna": "Kvinnor", "man": "Män",
-        "age": "Ålder, medel (år)", "NetDays12m": "Nettodagar 12 mån före, medel",
-        "VardbesokForeAr": "Vårdbesök 12 mån före, medel",
-        "days": "Dagar sedan indexdatum", "days_after_return": "Dagar efter återgång",
-        "share_sick": "Andel fortfarande sjukskrivna", "cuminc": "Kumulativ incidens",
-        "degree": "Medelsjukskrivningsgrad (%)", "month": "Månad sedan indexdatum",
-        "hr": "Hazardkvot för återgång (koordinator/kontroll)", "at_risk": "Antal i risk",
-        "participants": "Deltagare", "excluded": "Exkluderade", "analysed": "Analyserade",
-        "no_follow_up": "Ingen uppföljningstid",
-        "no_index_spell": "Inget pågående sjukfall vid indexdatum",
-        "index_spell_after_follow_up": "Sjukfallet började efter uppföljningen",
-        "died": "avliden före indexdatum", "emigrated": "utvandrad före indexdatum",
-        "age_65": "65 år före indexdatum", "extraction": "uttaget slutade före indexdatum",
-        "planned": "uppföljningen slutade före indexdatum",
-        "all": "Alla", "step": "Steg", "of_which": "varav",
-    },
-    "en": {
-        "Koordinator": "Coordinator", "Kontroll": "Control", "Diagnosgrupp": "Diagnosis group",
-        "PriorCategory": "Sick leave 12 months before", "care": "Care use", "sex": "Sex",
-        "mental": "Mild/moderate mental ill-health", "pain": "Risk of long-term pain",
-        "both": "Both mental ill-health and pain", "other": "Other diagnoses",
-        "none": "None", "1-90": "1–90 net days", ">90": "More than 90 net days",
-        "low": "Low", "high": "High", "kvinna": "Women", "man": "Men",
-        "age": "Age, mean (years)", "NetDays12m": "Net days 12 months before, mean",
-        "VardbesokForeAr": "Care visits 12 months before, mean",
-        "days": "Days since index date", "days_after_return": "Days after return",
-        "share_sick": "Share still on sick leave", "cuminc": "Cumulative incidence",
-        "degree": "Mean sick-leave degree (%)", "month": "Month since index date",
-        "hr": "Hazard ratio for return (coordinator/control)", "at_risk": "Number at risk",
-        "participants": "Participants", "excluded": "Excluded", "analysed": "Analysed",
-        "no_follow_up": "No follow-up time",
-        "no_index_spell": "No spell ongoing at the index date",
-        "index_spell_after_follow_up": "Spell started after follow-up",
-        "died": "died before the index date", "emigrated": "emigrated before the index date",
-        "age_65": "aged 65 before the index date",
-        "extraction": "data ended before the index date",
-        "planned": "follow-up ended before the index date",
-        "all": "All", "step": "Step", "of_which": "of which",
-    },
-}
-
-
 def label(key: str, language: str) -> str:
-    return LABELS[language].get(key, key)
+    """A group's, variable's or level's words (`text/<language>/etiketter.yaml`); a key
+    without words is shown as it is."""
+    return texts.glossary(STUDY, "etiketter", language).get(key, key)
 
 
 #: Exclusion steps of the flow, in the order the derivations check them (`spells.flow`).

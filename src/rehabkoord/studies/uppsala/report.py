@@ -21,62 +21,17 @@ from .cohort import EXCLUSION_REASONS, REASON_EMPLOYMENT_MISSING
 
 STUDY = "uppsala"
 
-LABELS = {
-    "sv": {
-        "sjukpenning_netdays": "Nettodagar med sjukpenning",
-        "sjukersattning_netdays": "Nettodagar med sjuk- eller aktivitetsersättning",
-        "employed_or_studying": "Huvudsakligen i arbete eller studier",
-        "age_at_randomisation": "Ålder vid randomisering, år",
-        "sex": "Kön", "Diagnosgrupp": "Diagnosgrupp", "Arbetsgivare": "Har arbetsgivare",
-        "baseline_sjukpenning_netdays": "Nettodagar med sjukpenning året före randomisering",
-        "baseline_employed_or_studying": "I arbete eller studier året före randomisering",
-        "alla": "Alla", "kvinna": "Kvinnor", "man": "Män",
-        GROUP_INTERVENTION: "Intervention", GROUP_CONTROL: "Kontroll",
-        "variable": "Variabel", "test": "Test", "p": "p", "p_holm": "p (Holm)",
-        "effect": "Skillnad", "outcome": "Utfall", "stratum": "Grupp",
-        "wilcoxon": "Wilcoxon rangsummetest", "fisher": "Fishers exakta test",
-        "chisq": "Pearsons chi2-test", "none": "ej testat",
-        "window": "Kalenderåret minst {m} månader efter randomisering",
-        "randomised": "Randomiserade", "analysed": "Analyserade",
-        "outcome_year_not_in_registers": "Utfallsåret finns ännu inte i registren",
-        "absent_from_lisa_in_outcome_year": "Saknas i LISA utfallsåret (utvandrat/avlidit)",
-        "employment_status_missing": "varav sysselsättningsstatus saknas",
-        "True": "Ja", "False": "Nej", "Ja": "Ja", "Nej": "Nej",
-        "median_iqr": "median [IQR]", "mean_sd": "medel (SD)", "n_pct": "n (%)",
-        "pp": "procentenheter", "days": "dagar", "window_short": "Fönster (månader)",
-    },
-    "en": {
-        "sjukpenning_netdays": "Net days of sickness benefit",
-        "sjukersattning_netdays": "Net days of sickness or activity compensation",
-        "employed_or_studying": "Mainly employed or studying",
-        "age_at_randomisation": "Age at randomisation, years",
-        "sex": "Sex", "Diagnosgrupp": "Diagnosis group", "Arbetsgivare": "Has an employer",
-        "baseline_sjukpenning_netdays": "Net days of sickness benefit, year before randomisation",
-        "baseline_employed_or_studying": "Employed or studying, year before randomisation",
-        "alla": "All", "kvinna": "Women", "man": "Men",
-        GROUP_INTERVENTION: "Intervention", GROUP_CONTROL: "Control",
-        "variable": "Variable", "test": "Test", "p": "p", "p_holm": "p (Holm)",
-        "effect": "Difference", "outcome": "Outcome", "stratum": "Group",
-        "wilcoxon": "Wilcoxon rank-sum test", "fisher": "Fisher's exact test",
-        "chisq": "Pearson's chi-square test", "none": "not tested",
-        "window": "Calendar year at least {m} months after randomisation",
-        "randomised": "Randomised", "analysed": "Analysed",
-        "outcome_year_not_in_registers": "Outcome year not yet in the registers",
-        "absent_from_lisa_in_outcome_year": "Absent from LISA in the outcome year (emigrated/died)",
-        "employment_status_missing": "of whom employment status missing",
-        "True": "Yes", "False": "No", "Ja": "Yes", "Nej": "No",
-        "median_iqr": "median [IQR]", "mean_sd": "mean (SD)", "n_pct": "n (%)",
-        "pp": "percentage points", "days": "days", "window_short": "Window (months)",
-        # the diagnosis groups (contract.DIAGNOSIS_GROUPS), as they are delivered
-        "Depression": "Depression", "Ångestsyndrom": "Anxiety disorder",
-        "Bipolär sjukdom": "Bipolar disorder", "PTSD": "PTSD",
-        "Neuropsykiatrisk funktionsnedsättning": "Neurodevelopmental disorder",
-    },
-}
-
 
 def label(key: str, language: str) -> str:
-    return LABELS[language].get(str(key), str(key))
+    """A variable's, level's or heading's words (`text/<language>/etiketter.yaml`); a key
+    without words is shown as it is."""
+    return texts.glossary(STUDY, "etiketter", language).get(str(key), str(key))
+
+
+def _notes(prefix: str, language: str) -> dict[str, str]:
+    """Footnotes and statistics' names of `text/<language>/noter.yaml` under `prefix`."""
+    return {k[len(prefix):]: v for k, v in texts.glossary(STUDY, "noter", language).items()
+            if k.startswith(prefix)}
 
 
 def effect_heading(conf_level: float, language: str) -> str:
@@ -104,26 +59,8 @@ def _effect(row: dict, language: str) -> str:
             f"({interval(v['low'], v['high'], 1, language)})")
 
 
-#: The test behind a p-value, as a footnote ("chisq_yates": a 2×2 table with Yates' correction).
-TEST_NOTES = {
-    "sv": {"wilcoxon": "Wilcoxons rangsummetest", "chisq": "Pearsons chi2-test",
-           "chisq_yates": "Pearsons chi2-test med Yates korrektion",
-           "fisher": "Fishers exakta test"},
-    "en": {"wilcoxon": "Wilcoxon rank-sum test", "chisq": "Pearson's chi-square test",
-           "chisq_yates": "Pearson's chi-square test with Yates' continuity correction",
-           "fisher": "Fisher's exact test"},
-}
+#: Footnote marks of the tests behind p-values, in order of first use.
 SUPERSCRIPTS = "¹²³⁴⁵⁶⁷⁸⁹"
-HOLM_NOTE = {
-    "sv": "p (Holm): p-värdet justerat för flera jämförelser med Holms metod, över utfall och "
-          "fönster inom varje grupp (alla, kvinnor, män).",
-    "en": "p (Holm): the p-value adjusted for multiple comparisons with Holm's method, across "
-          "outcomes and windows within each group (all, women, men).",
-}
-STAT_LABELS = {"sv": {"n": "n", "median_iqr": "Median [IQR]", "mean_sd": "Medel (SD)",
-                      "n_of_n": "n / N (%)"},
-               "en": {"n": "n", "median_iqr": "Median [IQR]", "mean_sd": "Mean (SD)",
-                      "n_of_n": "n / N (%)"}}
 
 
 class _Notes:
@@ -142,7 +79,7 @@ class _Notes:
         return SUPERSCRIPTS[self.keys.index(key)]
 
     def lines(self) -> list[str]:
-        notes = TEST_NOTES[self.language]
+        notes = _notes("test_", self.language)  # "chisq_yates": a 2×2 table with Yates
         return [f"{SUPERSCRIPTS[i]} {notes.get(k, label(k, self.language))}"
                 for i, k in enumerate(self.keys)]
 
@@ -160,7 +97,7 @@ def group_heading(pub: disclosure.Publication, group: str, language: str) -> str
 def _summary_rows(row: dict, prefix: str, language: str) -> list[tuple[str, str]]:
     """'Median [IQR]' and 'Medel (SD)' sub-rows of a days summary, each its mark when
     withheld (quantiles and means are decided apart)."""
-    stats = STAT_LABELS[language]
+    stats = _notes("stat_", language)
     q, m = row[f"quantiles_{prefix}"], row[f"mean_{prefix}"]
     median = q.mark if q.withheld else (
         f"{number(q.value['median'], 1, language)} "
@@ -197,7 +134,7 @@ def outcome_display(pub: disclosure.Publication, window: int, *, language: str,
     `attrs` holds the indentation per row, the numeric columns and the footnotes;
     `conf_level` (0–1) is the analysis' level, named in the effect column's header."""
     notes = _Notes(language)
-    stats = STAT_LABELS[language]
+    stats = _notes("stat_", language)
     c_stratum, c_outcome = label("stratum", language), label("outcome", language)
     c_int = group_heading(pub, GROUP_INTERVENTION, language)
     c_ctl = group_heading(pub, GROUP_CONTROL, language)
@@ -233,7 +170,7 @@ def outcome_display(pub: disclosure.Publication, window: int, *, language: str,
     if any(r["window"] == window and (r["pvalue_holm"].withheld
                                       or r["pvalue_holm"].value is not None)
            for r in pub.outcomes):
-        lines.append(HOLM_NOTE[language])
+        lines.append(texts.glossary(STUDY, "noter", language)["holm"])
     return _table(rows, levels, [c_int, c_ctl, c_p, c_holm, c_eff], lines)
 
 
@@ -450,8 +387,9 @@ class ReportText:
     """The appendix's fixed texts in the report language, filled from the parameters."""
 
     def __init__(self, params: dict, language: str):
-        if language not in LABELS:
-            raise ValueError(f"report.language must be one of {sorted(LABELS)}, not {language!r}")
+        if language not in texts.LANGUAGES:
+            raise ValueError(f"report.language must be one of {list(texts.LANGUAGES)}, "
+                             f"not {language!r}")
         self.params = params
         self.language = language
 
