@@ -170,3 +170,38 @@ def test_command_line_prints_the_stamp_or_says_there_is_none(project):
     done = subprocess.run([sys.executable, "-m", "rehabkoord.provenance", "plain.csv"],
                           cwd=project, capture_output=True, text=True)
     assert done.returncode == 1 and "no provenance stamp" in done.stderr
+
+
+def test_synthetic_only_while_every_file_is_what_the_generator_wrote(tmp_path):
+    """Decided from the bytes: a changed, added or removed file, or no manifest, is a delivery."""
+    raw = tmp_path / "raw"
+    (raw / "lisa").mkdir(parents=True)
+    (raw / "lisa" / "lisa_2019.csv").write_text("LopNr;Ar\n1;2019\n", encoding="utf-8")
+    (raw / "randomisering.csv").write_text("LopNr,Grupp\n1,Kontroll\n", encoding="utf-8")
+    assert not provenance.data_source(raw).synthetic  # nothing marks it
+    provenance.mark_synthetic(raw, "tests")
+    source = provenance.data_source(raw)
+    assert source.synthetic and source.files == 2
+    (raw / "extra.csv").write_text("LopNr\n2\n", encoding="utf-8")
+    assert not provenance.data_source(raw).synthetic
+    (raw / "extra.csv").unlink()
+    assert provenance.data_source(raw).synthetic
+    (raw / "lisa" / "lisa_2019.csv").write_text("LopNr;Ar\n7;2019\n", encoding="utf-8")
+    changed = provenance.data_source(raw)
+    assert not changed.synthetic and "changed" in changed.reason
+    provenance.mark_synthetic(raw, "tests")
+    (raw / "randomisering.csv").unlink()
+    assert not provenance.data_source(raw).synthetic
+    (raw / provenance.SYNTHETIC_MANIFEST).write_text("not json", encoding="utf-8")
+    assert not provenance.data_source(raw).synthetic
+
+
+def test_a_single_file_delivery_carries_its_manifest_beside_it(tmp_path):
+    book = tmp_path / "arenden.xlsx"
+    book.write_bytes(b"PK\x03\x04synthetic")
+    provenance.mark_synthetic(book, "tests")
+    assert (tmp_path / "arenden.xlsx.synthetic.json").is_file()
+    assert provenance.data_source(book).synthetic
+    book.write_bytes(b"PK\x03\x04the region's own list")
+    assert not provenance.data_source(book).synthetic
+    assert not provenance.data_source(tmp_path / "missing.xlsx").synthetic

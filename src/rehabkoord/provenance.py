@@ -282,6 +282,76 @@ def collect(sections: Iterable[str] | None = None, root: Path | None = None,
                       package_version=_package_version(), run_time=run_time(commit_time))
 
 
+#: The synthetic generator's list of what it wrote: inside a delivery folder, or beside a
+#: single-file delivery as ``<file>.synthetic.json``.
+SYNTHETIC_MANIFEST = "syntetiskt_underlag.json"
+_SYNTHETIC_SIDECAR = ".synthetic.json"
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Whether a study's input is exactly what the project's synthetic generator wrote.
+
+    `synthetic` is decided from the bytes (every file's sha256 against the generator's
+    manifest), never from a name or a title; `files` counts the delivered files; `reason`
+    says why an input is not the generator's (for the notebook, never published)."""
+
+    path: str
+    synthetic: bool
+    files: int
+    reason: str
+
+
+def _manifest_path(path: Path) -> Path:
+    return path / SYNTHETIC_MANIFEST if path.is_dir() else path.with_name(
+        path.name + _SYNTHETIC_SIDECAR)
+
+
+def _delivered(path: Path) -> dict[str, Path]:
+    """Relative name -> file of a delivery (a folder, less the manifest, or one file)."""
+    if path.is_file():
+        return {path.name: path}
+    if not path.is_dir():
+        return {}
+    return {f.relative_to(path).as_posix(): f for f in sorted(path.rglob("*"))
+            if f.is_file() and f.name != SYNTHETIC_MANIFEST}
+
+
+def mark_synthetic(path: str | Path, generator: str) -> Path:
+    """Write the manifest of a synthetic delivery just written by `generator` (a folder or one
+    file): every file's sha256. Called by each study's synthesize stage, last."""
+    path = Path(path)
+    files = {name: _file_digest(f).hex() for name, f in _delivered(path).items()}
+    manifest = _manifest_path(path)
+    manifest.write_text(json.dumps({"generator": generator, "sha256": files}, indent=1,
+                                   sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    return manifest
+
+
+def data_source(path: str | Path) -> DataSource:
+    """Is the delivery at `path` (folder or file) byte for byte what the generator wrote?
+    A file added, removed or changed after generation makes it a delivery (not synthetic)."""
+    path = Path(path)
+    delivered = _delivered(path)
+    manifest = _manifest_path(path)
+
+    def answer(synthetic: bool, reason: str) -> DataSource:
+        return DataSource(str(path), synthetic, len(delivered), reason)
+
+    if not manifest.is_file():
+        return answer(False, "no manifest of the synthetic generator")
+    try:
+        listed = json.loads(manifest.read_text(encoding="utf-8"))["sha256"]
+    except (ValueError, KeyError, TypeError):
+        return answer(False, f"{manifest.name} is not the generator's manifest")
+    if set(listed) != set(delivered):
+        return answer(False, "the files differ from those the generator wrote")
+    changed = [n for n, f in delivered.items() if _file_digest(f).hex() != listed[n]]
+    if changed:
+        return answer(False, f"{len(changed)} file(s) changed since generation")
+    return answer(True, "every file as the generator wrote it")
+
+
 def parquet_metadata(stamp: Provenance) -> dict[bytes, bytes]:
     """Key-value metadata for a Parquet schema."""
     return {KEY.encode(): stamp.to_json().encode()}

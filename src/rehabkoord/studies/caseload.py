@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import texts
 from ..contract import PERSONAL_RULE, has_personal_number, is_code_like, quote_values
 from ..disclosure import SMALL, SUPPRESSED, Interval, Rules, Structure, audit, protect, record
 from ..fmt import number
@@ -611,55 +612,98 @@ def publish(table: pd.DataFrame, rules: Rules) -> Publication:
     return Publication(tables, listed, audit(structure, withheld, rules), rules, structure)
 
 
-DIMENSION_LABELS = {"total": "Totalt", "diagnosgrupp": "Diagnosgrupp",
-                    "sysselsattning": "Sysselsättning", "ersattning": "Ersättning",
-                    "sgi_noll": "Sjukpenninggrundande inkomst"}
+#: Row groups and fixed labels of the summary by report language; categories are the
+#: list's own words (Swedish), given in English by `text/en/kategorier.yaml`.
+DIMENSION_LABELS = {
+    "sv": {"total": "Totalt", "diagnosgrupp": "Diagnosgrupp", "diagnos": "Diagnos",
+           "sysselsattning": "Sysselsättning", "ersattning": "Ersättning",
+           "sgi_noll": "Sjukpenninggrundande inkomst", ALL_SITES: ALL_SITES, TOTAL: TOTAL},
+    "en": {"total": "Total", "diagnosgrupp": "Diagnosis group", "diagnos": "Diagnosis",
+           "sysselsattning": "Employment", "ersattning": "Benefit",
+           "sgi_noll": "Sickness-benefit qualifying income", ALL_SITES: "All sites",
+           TOTAL: "Contacts"},
+}
+STUDY = "caseload"
 
 
-def display_table(pub: Publication, period: str) -> pd.DataFrame:
-    """One period's published table with readable row labels, ready to print."""
-    wide = pub.tables[period].copy()
-    wide.index = wide.index.set_levels(
-        [wide.index.levels[0].map(lambda d: DIMENSION_LABELS.get(d, d)),
-         wide.index.levels[1].map(lambda c: c[:1].upper() + c[1:])])
-    wide.index.names = ["", ""]
-    wide.columns.name = None
-    return wide
+def _labels(language: str) -> dict[str, str]:
+    """Every fixed label and category in the report language (`text/<language>/
+    kategorier.yaml` for the categories; a category it lacks keeps the list's word)."""
+    if language not in DIMENSION_LABELS:
+        raise ValueError(f"report.language must be one of {sorted(DIMENSION_LABELS)}, "
+                         f"not {language!r}")
+    return {**texts.glossary(STUDY, "kategorier", language), **DIMENSION_LABELS[language]}
 
 
-def summary_text(params: dict, flow_record: dict, pub: Publication) -> str:
-    """The summary's introduction: what was counted, from what, and the release rules."""
+def words(key: str, language: str, **fields) -> str:
+    """A heading or caption of the summary (`text/<language>/rubriker.yaml`), filled."""
+    return texts.fill(texts.glossary(STUDY, "rubriker", language)[key], **fields)
+
+
+def display_table(pub: Publication, period: str, language: str = "sv") -> pd.DataFrame:
+    """One period's published table to print with `tables.styled`: a heading row per
+    dimension and its categories indented under it (`attrs["levels"]`), one column per site
+    and all sites, right-aligned (`attrs["numeric"]`)."""
+    words = _labels(language)
+    wide = pub.tables[period]
+    stub = "Kategori" if language == "sv" else "Category"
+    columns = [words.get(c, c) for c in wide.columns]
+    rows, levels = [], []
+    for dim in wide.index.get_level_values(0).unique():
+        block = wide.loc[dim]
+        if dim == "total":
+            for cat, values in block.iterrows():
+                rows.append([words.get(cat, cat), *values])
+                levels.append(0)
+            continue
+        rows.append([words.get(dim, dim), *([""] * len(columns))])
+        levels.append(0)
+        for cat, values in block.iterrows():
+            shown = words.get(cat, cat)
+            rows.append([shown[:1].upper() + shown[1:], *values])
+            levels.append(1)
+    out = pd.DataFrame(rows, columns=[stub, *columns])
+    out.attrs.update(levels=levels, numeric=columns)
+    return out
+
+
+def summary_text(params: dict, flow_record: dict, pub: Publication, language: str = "sv") -> str:
+    """The summary's introduction: what was counted, from what, and the release rules
+    (template `sammanfattning` in the report language)."""
     c = params["caseload"]
-    n_periods = len(c["periods"])
-    m = pub.rules.min_cell
     outside = flow_record["contacts_outside_periods"]
-    return (
-        f"Sammanställningen räknar rehabiliteringskoordinatorns kontakter per enhet och period "
-        f"({n_periods} {'period' if n_periods == 1 else 'perioder'}) utifrån ärendelistan "
-        f"*{flow_record['source']}*"
-        + (f" (blad *{flow_record['sheet']}*)" if flow_record.get("sheet") else "")
-        + f". Listan innehöll {number(flow_record['contacts_read'], 0, 'sv')} kontakter, varav "
-        f"{number(flow_record['contacts_in_periods'], 0, 'sv')} med startdatum inom perioderna"
-        + (f" ({number(outside, 0, 'sv')} utanför)" if outside else "")
-        + ". Diagnoser är grupperade efter ICD-10-kapitel genom en redigerbar tabell "
-        f"(*{Path(c['mapping']).name}*); fritext som \"Utmattning\" mappas på samma sätt. "
-        f"Antal under {m} redovisas inte och visas som \"{pub.rules.mark}\"; celler som annars "
-        "kunde räknas fram ur rad- eller kolumnsummor eller via en annan indelning visas som "
-        f"\"{SUPPRESSED}\" (kompletterande undertryckning, granskad med linjärprogrammering "
-        "som i "
-        "tau-ARGUS).")
+    return texts.render(
+        STUDY, "sammanfattning", language, n_periods=len(c["periods"]),
+        source=flow_record["source"], sheet=flow_record.get("sheet") or "",
+        contacts_read=number(flow_record["contacts_read"], 0, language),
+        contacts_in_periods=number(flow_record["contacts_in_periods"], 0, language),
+        outside=number(outside, 0, language) if outside else "",
+        mapping=Path(c["mapping"]).name, min_cell=pub.rules.min_cell, mark=pub.rules.mark,
+        suppressed=SUPPRESSED)
 
 
-def withheld_list(pub: Publication) -> list[str]:
-    """Withheld cells by name and reason (never their values); when small counts are not
-    marked, neither is the reason, which would tell them from their complements."""
+def withheld_list(pub: Publication, language: str = "sv") -> list[str]:
+    """One sentence per published table (period): how many cells are withheld and in which
+    rows (never their values); when small counts are not marked, neither is the reason,
+    which would tell them from their complements."""
+    words = _labels(language)
     out = []
-    for key, reason in pub.withheld:
-        period, site, *rest = key
-        what = TOTAL if rest == [TOTAL] else f"{DIMENSION_LABELS[rest[0]]}: {rest[1]}"
-        why = ("undertryckt" if not pub.rules.mark_small else "litet antal" if reason == SMALL
-               else "kompletterande undertryckning")
-        out.append(f"{period}, {site}, {what} ({why})")
+    for period in pub.tables:
+        cells = [(key, reason) for key, reason in pub.withheld if key[0] == period]
+        if not cells:
+            continue
+        hidden = {("total", TOTAL) if rest == [TOTAL] else tuple(rest)
+                  for (_, _site, *rest), _reason in cells}
+        by_dimension: dict[str, list[str]] = {}
+        for dim, cat in pub.tables[period].index:  # the table's order
+            if (dim, cat) in hidden:
+                by_dimension.setdefault(words.get(dim, dim), []).append(words.get(cat, cat))
+        rows = [f"{dim}: {', '.join(cats)}" for dim, cats in by_dimension.items()]
+        small = sum(reason == SMALL for _, reason in cells)
+        out.append(texts.render(
+            STUDY, "undertryckta", language, period=period, n=len(cells),
+            marked=pub.rules.mark_small, small=small, complement=len(cells) - small,
+            rows="; ".join(rows)))
     return out
 
 

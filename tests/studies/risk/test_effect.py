@@ -100,7 +100,7 @@ def test_appendix_withholds_a_small_risk_group_and_its_estimates(participants, m
     assert len(hidden) >= 2  # the complement too: totals per arm are published
     table = report.effect_table(res, pub, "sv")
     row = table.iloc[0]
-    assert row["HK för återgång (95 % KI)"] == SUPPRESSED and row["Medelrisk"] == SUPPRESSED
+    assert row["HK för återgång (95\u00a0%\u00a0KI)"] == SUPPRESSED and row["Medelrisk"] == SUPPRESSED
     fig, data = report.effect_figure(res, pub, "sv")
     low = data.set_index("group").loc["Låg risk"]
     assert low["suppressed"] and low[["hr", "diff"]].isna().all()  # kept as a row, no numbers
@@ -136,14 +136,14 @@ def test_effects_follow_the_residual_df_and_dominance_rules(participants, model,
     assert all(report.effect_shown(res, pub, g) == (True, True) for g in ("low", "medium", "high"))
     few_df = report.publish(results, Rules(min_cell=5, min_df=10**6), res)
     table = report.effect_table(res, few_df, "en")
-    assert (table["HR for return (95% CI)"] == SUPPRESSED).all()
-    assert (table["Difference in net days (95% CI)"] == SUPPRESSED).all()
+    assert (table["HR for return (95%\u00a0CI)"] == SUPPRESSED).all()
+    assert (table["Difference in net days (95%\u00a0CI)"] == SUPPRESSED).all()
     data = report.effect_figure(res, few_df, "en")[1]
     assert data["suppressed"].all() and data[["hr", "diff"]].isna().all(axis=None)
     dominated = report.publish(results, Rules(min_cell=5, dominance_n=1, dominance_k=0.001), res)
     table = report.effect_table(res, dominated, "en")
-    assert (table["Difference in net days (95% CI)"] == SUPPRESSED).all()
-    assert SUPPRESSED not in set(table["HR for return (95% CI)"])
+    assert (table["Difference in net days (95%\u00a0CI)"] == SUPPRESSED).all()
+    assert SUPPRESSED not in set(table["HR for return (95%\u00a0CI)"])
     res.write(tmp_path)
     back = effect.EffectByRisk.read(tmp_path)
     pd.testing.assert_frame_equal(back.magnitudes, res.magnitudes)

@@ -164,7 +164,7 @@ def test_medians_means_and_model_estimates_follow_the_rules(sthlm_derived, sthlm
     q = int(n_centre.median()) + 1  # half the centres' groups are below the quantile threshold
     pub = report.publish(table, flow["derivation"], Rules(min_cell=5, min_quantile_n=q))
     centres = report.centre_table(sthlm_estimates, pub, "en")
-    median = centres["Median days to return (95% CI)"]
+    median = centres["Median days to return (95%\u00a0CI)"]
     assert ((median == SUPPRESSED) == (n_centre < q).to_numpy()).all()
     assert (centres["Net days, mean"] != SUPPRESSED).all()
     # every mean dominated: (1, 0.1 %) rule
@@ -174,17 +174,17 @@ def test_medians_means_and_model_estimates_follow_the_rules(sthlm_derived, sthlm
     assert (balance.loc[balance["SMD"] != "", "SMD"].iloc[:3] == SUPPRESSED).all()
     main = report.main_table(sthlm_estimates, strict, "en")
     net = main[main["Measure"].str.startswith("Difference in net days, mean")]
-    assert (net["Estimate (95% CI)"] == SUPPRESSED).all()
+    assert (net["Estimate (95%\u00a0CI)"] == SUPPRESSED).all()
     assert (report.centre_table(sthlm_estimates, strict, "en")["Net days, mean"]
             == SUPPRESSED).all()
     # fewer residual degrees of freedom than min_df: within-subgroup estimates withheld
     few = report.publish(table, flow["derivation"], Rules(min_cell=5, min_df=10**6))
     sub = report.subgroup_table(sthlm_estimates, few, "en")
     levels = sub[sub["n (coord./control)"] != ""]
-    assert (levels["Hazard ratio (95% CI)"] == SUPPRESSED).all()
+    assert (levels["Hazard ratio (95%\u00a0CI)"] == SUPPRESSED).all()
     main = report.main_table(sthlm_estimates, few, "en")
     hr = main[main["Measure"].str.startswith("Hazard ratio")]
-    assert (hr["Estimate (95% CI)"] == SUPPRESSED).all()
+    assert (hr["Estimate (95%\u00a0CI)"] == SUPPRESSED).all()
     fig, data = report.forest_figure(sthlm_estimates, few, "en")
     assert data["suppressed"].all() and data[["hr", "low", "high"]].isna().all(axis=None)
     assert [t.get_text() for t in fig.axes[0].texts] == ["× withheld"] * len(data)
@@ -193,7 +193,7 @@ def test_medians_means_and_model_estimates_follow_the_rules(sthlm_derived, sthlm
     for box in (t.get_window_extent(fig.canvas.get_renderer()) for t in fig.axes[0].texts):
         assert axes.x0 <= box.x0 and box.x1 <= axes.x1 and axes.y0 <= box.y0 <= box.y1 <= axes.y1
     first = report.result_sentences(sthlm_estimates, "en", few)[0]
-    assert f"adjusted hazard ratio {SUPPRESSED}, 95% CI {SUPPRESSED}" in first
+    assert f"adjusted hazard ratio {SUPPRESSED}, 95%\u00a0CI {SUPPRESSED}" in first
     assert SUPPRESSED not in report.result_sentences(sthlm_estimates, "en", pub)[0]
 
 
@@ -206,5 +206,5 @@ def test_statistics_from_withheld_counts_are_withheld(sthlm_derived, sthlm_estim
     assert not pub.shown(("full_return", "Kontroll"))
     main = report.main_table(sthlm_estimates, pub, "en")
     full = main[main["Measure"].str.startswith("Full return")].iloc[0]
-    assert full["Estimate (95% CI)"] == SUPPRESSED and full["p"] == SUPPRESSED
+    assert full["Estimate (95%\u00a0CI)"] == SUPPRESSED and full["p"] == SUPPRESSED
     assert all(i.protected for i in pub.intervals())

@@ -27,7 +27,7 @@ def test_small_subgroup_is_withheld_with_its_estimates_and_cannot_be_recovered(
     assert all(i.protected for i in pub.intervals())
     sub = report.subgroup_table(sthlm_estimates, pub, "sv")
     both = sub[sub["Undergrupp"] == report.label("both", "sv")].iloc[0]
-    assert both["Hazardkvot (95 % KI)"] == SUPPRESSED
+    assert both["Hazardkvot (95\u00a0%\u00a0KI)"] == SUPPRESSED
     assert "<60" in both["n (koord./kontroll)"]
     assert "55" not in " ".join(sub.astype(str).to_numpy().ravel())
 
@@ -51,16 +51,18 @@ def test_default_rules_publish_every_subgroup(sthlm_derived, sthlm_estimates):
 def test_methods_and_captions_in_both_languages():
     params = {"derivation": {"gap_days": 5, "after_days": 14, "follow_up_months": 12,
                              "full_return_days": 90},
-              "analysis": {"randomised": False}, "report": {"min_cell": 5}}
-    sv, en = report.methods_text(params, "sv"), report.methods_text(params, "en")
+              "analysis": {"randomised": False, "conf_level": 0.9}, "report": {"min_cell": 5}}
+    sv, en = report.methods_text(params, "sv", 7), report.methods_text(params, "en", 12)
     assert "inom 5 dagar" in sv and "propensity" in sv
     assert "within 5 days" in en and "inverse probability" in en
-    assert report.Text("sv").caption("main") == "Tabell 3. Huvudresultat."
-    assert report.Text("en").caption("atergang_km").startswith("Figure 2. Share still")
-    assert report.Text("sv").caption("flode").startswith("Figur 1. Flöde av deltagare")
+    assert "Med endast 7 vårdcentraler" in sv and "With only 12 care centres" in en
+    assert "90\u00a0% konfidensintervall" in sv and "90% confidence interval" in en
+    assert report.Text("sv", 0.95).caption("main") == "Tabell 3. Huvudresultat."
+    assert report.Text("en", 0.95).caption("atergang_km").startswith("Figure 2. Share still")
+    assert report.Text("sv", 0.95).caption("flode").startswith("Figur 1. Flöde av deltagare")
     assert "not propagated" in en and "förs inte vidare" in sv
-    randomised = {**params, "analysis": {"randomised": True}}
-    assert "propensity" not in report.methods_text(randomised, "en")
+    randomised = {**params, "analysis": {"randomised": True, "conf_level": 0.95}}
+    assert "propensity" not in report.methods_text(randomised, "en", 7)
 
 
 def _with_reasons(flow: dict, died: int, emigrated: int) -> dict:
@@ -154,7 +156,7 @@ def test_iptw_rows_and_sentence_only_when_not_randomised(sthlm_derived, sthlm_es
     assert len(iptw) == 4 and iptw["Mått"].str.endswith("³").all()
     net = main[main["Mått"] == "Skillnad i nettodagar, medelvärde viktat med propensity score²³"]
     r = m.loc["net_days_iptw_difference"]
-    assert net.iloc[0]["Skattning (95 % KI)"] == (
+    assert net.iloc[0]["Skattning (95\u00a0%\u00a0KI)"] == (
         f"{number(r.estimate, 1, 'sv')} ({interval(r.conf_low, r.conf_high, 1, 'sv')})")
     assert any(n.startswith("³ Viktad") for n in main.attrs["notes"])
     sentences = report.result_sentences(sthlm_estimates, "en")
@@ -165,3 +167,26 @@ def test_iptw_rows_and_sentence_only_when_not_randomised(sthlm_derived, sthlm_es
     assert len(report.result_sentences(randomised, "sv")) == 3
     main_r = report.main_table(randomised, pub, "en")
     assert len(main_r) == len(main) - 4 and len(main_r.attrs["notes"]) == 1
+
+
+def test_the_confidence_level_of_the_estimates_reaches_headers_captions_and_sentences(
+        sthlm_derived, sthlm_estimates):
+    """Estimates at 90 %: every table header, caption and sentence names 90 %, none 95 %, and
+    the intervals they name are the narrower 90 % ones."""
+    table, months, flow = sthlm_derived
+    at90 = analysis.estimate(table, months, {"conf_level": 0.90, "randomised": False,
+                                             "cuminc_times": [90, 180]})
+    assert report.conf_level(at90) == 0.90 and report.conf_level(sthlm_estimates) == 0.95
+    pub = report.publish(table, flow["derivation"], Rules(min_cell=5))
+    for language, ci in (("sv", "90\u00a0%\u00a0KI"), ("en", "90%\u00a0CI")):
+        heads = " ".join(" ".join(f(at90, pub, language).columns) for f in
+                         (report.main_table, report.subgroup_table, report.centre_table))
+        assert heads.count(ci) == 4 and "95" not in heads
+        sentences = " ".join(report.result_sentences(at90, language, pub))
+        assert ci in sentences and "95" not in sentences
+        text = report.Text(language, report.conf_level(at90))
+        captions = " ".join(text.caption(k) for k in report.CAPTIONS)
+        assert ci in captions and "95" not in captions and "{" not in captions
+    hr90, hr95 = (e.main.set_index("measure").loc["hr_adjusted"] for e in (at90, sthlm_estimates))
+    assert hr90.estimate == pytest.approx(hr95.estimate)
+    assert hr95.conf_low < hr90.conf_low < hr90.estimate < hr90.conf_high < hr95.conf_high

@@ -16,6 +16,7 @@ from pipeline_helpers import UPPSALA_PARAMS
 from rehabkoord import disclosure
 from rehabkoord.params import load_params
 from rehabkoord.studies.uppsala import analysis, cohort, figures
+from rehabkoord.style import withheld_label
 
 DECILE_PROBS = [d / 100 for d in figures.DECILES]
 
@@ -72,7 +73,7 @@ def test_figures_publish_no_deciles_that_invert(default, tmp_path):
     assert (shown["n_with_days"] >= rules.min_quantile_n).all()
     fig = figures.days_among_with_days(figures.days_among_with_days_table(pub), "sv")
     legends = [t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts()]
-    assert sum(t.endswith(": undertryckt") for t in legends) == 4
+    assert sum(t.endswith(": " + withheld_label("sv")) for t in legends) == 4
 
 
 def test_no_figure_or_published_cell_carries_a_minimum_or_maximum(default, tmp_path):

@@ -1,8 +1,12 @@
 """Report text and tables are generated from the numbers and respect disclosure control."""
 
+import html
+import re
+from pathlib import Path
+
 import pandas as pd
 import pytest
-from pipeline_helpers import UPPSALA_PARAMS
+from pipeline_helpers import UPPSALA_PARAMS, copy_built, dvc, set_params
 
 from rehabkoord import disclosure
 from rehabkoord.params import load_params
@@ -19,7 +23,7 @@ def test_male_subgroup_reports_fisher(male_subgroup_results):
 def test_small_cell_not_published(male_subgroup_results):
     pub = disclosure.publish(male_subgroup_results, pd.DataFrame(columns=["variable", "kind"]),
                              {"windows": {}}, disclosure.Rules(3))
-    shown = report.outcome_display(pub, 12, language="sv")
+    shown = report.outcome_display(pub, 12, language="sv", conf_level=0.95)
     text = shown.to_string()
     assert "<3" in text
     assert "8,3" not in text  # 1 of 12
@@ -28,7 +32,7 @@ def test_small_cell_not_published(male_subgroup_results):
     listed = report.suppression_list(pub, language="sv")
     assert "Kalenderåret minst 12 månader efter randomisering, Män, Huvudsakligen i arbete " \
            "eller studier, Kontroll: n (%) (litet antal)" in listed
-    assert any("Skillnad (95 % KI) (skulle avslöja" in item for item in listed)
+    assert any("Skillnad (skulle avslöja" in item for item in listed)
     assert all("1" not in item.split(":")[-1] for item in listed)  # names, never values
 
 
@@ -134,7 +138,7 @@ def table1_pub():
 def test_table1_reads_like_gtsummary(table1_pub):
     shown = report.baseline_display(table1_pub, language="sv")
     variable = shown.columns[0]
-    assert list(shown.columns[1:]) == ["Intervention (N = 12)", "Kontroll (N = 12)", "p"]
+    assert list(shown.columns[1:]) == ["Intervention (N\u00a0=\u00a012)", "Kontroll (N\u00a0=\u00a012)", "p"]
     labels = list(zip(shown[variable], shown.attrs["levels"], strict=True))
     # a label row, then one indented row per level or statistic
     assert labels[:6] == [("Ålder vid randomisering, år", 0), ("Median [IQR]", 1),
@@ -151,7 +155,7 @@ def test_table1_reads_like_gtsummary(table1_pub):
     assert shown.attrs["notes"] == ["¹ Wilcoxons rangsummetest", "² Pearsons chi2-test",
                                     "³ Pearsons chi2-test med Yates korrektion"]
     en = report.baseline_display(table1_pub, language="en", yates=False)
-    assert en.columns[2] == "Control (N = 12)" and en.iloc[2, 0] == "Mean (SD)"
+    assert en.columns[2] == "Control (N\u00a0=\u00a012)" and en.iloc[2, 0] == "Mean (SD)"
     assert en.attrs["notes"][-1] == "² Pearson's chi-square test"
 
 
@@ -174,14 +178,14 @@ def test_group_heading_shows_a_withheld_n_as_its_mark():
         12: {"Intervention": {"randomised": disclosure.SafeCell(None, True, disclosure.SMALL,
                                                                 "<3")},
              "Kontroll": {"randomised": disclosure.SafeCell(40)}}}, disclosure.SafeCell(None))
-    assert report.group_heading(pub, "Intervention", "sv") == "Intervention (N = <3)"
-    assert report.group_heading(pub, "Kontroll", "en") == "Control (N = 40)"
+    assert report.group_heading(pub, "Intervention", "sv") == "Intervention (N\u00a0=\u00a0<3)"
+    assert report.group_heading(pub, "Kontroll", "en") == "Control (N\u00a0=\u00a040)"
 
 
 def test_outcome_table_statistics_as_indented_rows(male_subgroup_results):
     pub = disclosure.publish(male_subgroup_results, pd.DataFrame(columns=["variable", "kind"]),
                              {"windows": {}}, disclosure.Rules(3))
-    shown = report.outcome_display(pub, 12, language="sv")
+    shown = report.outcome_display(pub, 12, language="sv", conf_level=0.95)
     outcome = "Utfall"
     days = shown[shown[outcome] == "Nettodagar med sjukpenning"].index[0]
     assert shown.loc[days, "Grupp"] == "Alla" and shown.loc[days, "p"].endswith("¹")
@@ -213,7 +217,7 @@ def test_appendix_states_the_rules_for_statistics_and_lists_their_withholdings(
             "Kontroll, median [IQR] (färre personer än gränsen för kvantiler)") in sv
     assert ("Calendar year at least 12 months after randomisation, Men, Mainly employed or "
             "studying: p (would reveal a withheld count)") in en
-    shown = report.outcome_display(pub, 12, language="sv").to_string()
+    shown = report.outcome_display(pub, 12, language="sv", conf_level=0.95).to_string()
     assert "0,054" not in shown and "0,055" not in shown  # Fisher's p for 9/21 against 1/12
 
 
@@ -231,3 +235,117 @@ def test_the_flow_table_lists_the_windows_in_order():
                              disclosure.Rules(3))
     table = report.flow_display(pub, language="sv")
     assert table.iloc[:, 0].tolist() == [6, 6, 12, 12]
+
+
+def test_the_confidence_level_reaches_headers_captions_and_methods(male_subgroup_results):
+    """analysis.conf_level 0.90: every table, caption and the methods say 90 %, none 95 %."""
+    params = load_params(UPPSALA_PARAMS)
+    params["analysis"] = {**params["analysis"], "conf_level": 0.90}
+    pub = disclosure.publish(male_subgroup_results, pd.DataFrame(columns=["variable", "kind"]),
+                             {"windows": {}}, disclosure.Rules(3))
+    for language, label in (("sv", "90\u00a0%\u00a0KI"), ("en", "90%\u00a0CI")):
+        shown = report.outcome_display(pub, 12, language=language, conf_level=0.90)
+        assert f"({label})" in " ".join(shown.columns) and "95" not in " ".join(shown.columns)
+        text = report.ReportText(params, language)
+        captions = " ".join(text.figure_caption(n) for n in report.REPORT_FIGURES)
+        assert captions.count(label.rsplit("\u00a0", 1)[0]) == 3 and "95" not in captions
+        methods = report.methods_text(params, language)
+        assert ("90\u00a0% konfidensintervall" if language == "sv" else
+                "90% confidence interval") in methods
+        assert "95\u00a0%" not in methods and "95%" not in methods
+
+
+def test_the_methods_follow_the_tests_parameters():
+    params = load_params(UPPSALA_PARAMS)
+    params["analysis"] = {**params["analysis"], "alpha": 0.1, "chisq_correct": False,
+                          "fisher_expected_below": 3}
+    params["report"] = {**params["report"], "min_cell": 4}
+    params["cohort"] = {**params["cohort"], "offsets_months": [6, 12, 24],
+                        "window_rule": "year_containing"}
+    sv = report.methods_text(params, "sv")
+    assert "utan kontinuitetskorrektion" in sv and "förväntad cellfrekvens var under 3" in sv
+    assert "signifikansnivån 0,10" in sv and "Antal under 4 redovisas inte" in sv
+    assert "minst 6, 12, 24 månader" in sv and "det kalenderår som innehåller" in sv
+    en = report.methods_text(params, "en")
+    assert "without continuity correction" in en and "α = 0.10" in en
+    with pytest.raises(ValueError, match="cohort.window_rule"):
+        report.methods_text({**params, "cohort": {**params["cohort"], "window_rule": "x"}}, "sv")
+
+
+def test_the_parameter_table_names_every_parameter_in_the_report_language():
+    params = load_params(UPPSALA_PARAMS)
+    for language in ("sv", "en"):
+        table = report.ReportText(params, language).parameters_table()
+        n_keys = sum(len(params[s]) for s in report.PARAMETER_SECTIONS)
+        assert len(table) == n_keys  # nothing left out
+        names = table.iloc[:, 0].tolist()
+        assert not [n for n in names if "." in n], "a parameter without words in parametrar.yaml"
+        assert not [m for m in table.iloc[:, 2] if not m]
+    sv = report.ReportText(params, "sv").parameters_table().set_index("Parameter")
+    assert sv.loc["Konfidensnivå", "Värde"] == "0,95" and sv.loc["Yates korrektion", "Värde"] == "ja"
+    assert sv.loc["Fönster (månader)", "Värde"] == "6, 12"
+    params["analysis"] = {**params["analysis"], "conf_level": 0.9, "new_key": 1}
+    listed = report.ReportText(params, "sv").parameters_table().set_index("Parameter")
+    assert listed.loc["Konfidensnivå", "Värde"] == "0,9"
+    assert listed.loc["analysis.new_key", "Värde"] == "1"  # shown by its key, never dropped
+
+
+def test_english_names_the_diagnosis_groups_and_the_version_note():
+    from rehabkoord.contract import DIAGNOSIS_GROUPS
+    assert all(report.label(g, "en") != g or g in ("Depression", "PTSD")
+               for g in DIAGNOSIS_GROUPS)
+    assert report.label("Ångestsyndrom", "en") == "Anxiety disorder"
+    assert "ändringar" not in report.code_version("en")
+
+
+def _appendix_text(project: Path) -> str:
+    """The appendix's visible text (tags dropped, entities and non-breaking spaces kept)."""
+    page = (project / "reports" / "uppsala" / "bilaga.html").read_text(encoding="utf-8")
+    page = re.sub(r"<(style|script)\b.*?</\1>", "", page, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+#: The parameters the appendix test changes (each one's words are checked in the appendix).
+CHANGED = {"analysis": {"conf_level": 0.90, "alpha": 0.10, "chisq_correct": False,
+                        "fisher_expected_below": 3},
+           "report": {"min_cell": 4, "min_quantile_n": 12}}
+
+
+@pytest.mark.slow
+def test_the_appendix_follows_its_parameters(built, tmp_path):
+    """Each parameter of CHANGED changed in a copy of the executed pipeline (DVC re-runs
+    analyse, figures and report only): the appendix's tables, captions, methods, rules and
+    parameter table say the new values, none the old; the figures' Wilson intervals are at
+    the new level (statsmodels' Wilson interval, an independent reference, to the CSV's 4
+    decimals); then in English."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    project = copy_built(built, tmp_path / "project")
+    set_params(project, **CHANGED)
+    dvc("repro", "notebooks/uppsala/dvc.yaml:report", cwd=project)
+    sv = _appendix_text(project)
+    nb = "\u00a0"
+    assert f"Skillnad (90{nb}%{nb}KI)" in sv and f"95{nb}%" not in sv
+    assert f"(90{nb}% Wilson-intervall)" in sv and f"Newcombes 90{nb}%{nb}KI" in sv
+    assert f"Newcombes (Wilson) 90{nb}% konfidensintervall" in sv
+    assert "utan kontinuitetskorrektion" in sv and "Yates" not in sv.split("Programvara")[0]
+    assert "förväntad cellfrekvens var under 3" in sv and "signifikansnivån 0,10" in sv
+    assert "Antal under 4 redovisas inte" in sv and "antal under 4 redovisas inte" in sv
+    assert "grupper under 12 personer visas inte" in sv
+    assert re.search(r"Konfidensnivå\s+0,9\s", sv) and re.search(r"Minsta antal\s+4\s", sv)
+    assert "Underlaget är syntetiskt" in sv and "(N = " not in sv  # headers never break
+    shares = pd.read_csv(project / "reports" / "uppsala" / "figures" / "andel_sysselsatta.csv")
+    drawn = shares[~shares["suppressed"]]
+    assert len(drawn)
+    for r in drawn.itertuples():
+        low, high = proportion_confint(r.events, r.n, alpha=0.10, method="wilson")
+        assert r.conf_low == pytest.approx(100 * low, abs=5e-5)
+        assert r.conf_high == pytest.approx(100 * high, abs=5e-5)
+
+    set_params(project, report={"language": "en"})
+    dvc("repro", "notebooks/uppsala/dvc.yaml:report", cwd=project)
+    en = _appendix_text(project)
+    assert f"Difference (90%{nb}CI)" in en and "95%" not in en
+    assert "without continuity correction" in en and "Anxiety disorder" in en
+    assert "The data are synthetic" in en and "ändringar" not in en
+    assert re.search(r"Confidence level\s+0.9\s", en)

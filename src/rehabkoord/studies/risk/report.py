@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ... import texts
 from ...disclosure import (
     SUPPRESSED,
     Counts,
@@ -38,43 +39,20 @@ from .analysis import SAMPLES, Results, years_text
 from .effect import LARGEST, EffectByRisk
 from .model import MODEL_FORMAT, PUBLISHED, PURPOSE, RiskModel, Term
 
-SV, EN = 0, 1
-LABELS: dict[str, tuple[str, str]] = {
-    "Intercept": ("Intercept", "Intercept"),
-    "age": ("Ålder", "Age"), "sex": ("Kön", "Sex"),
-    "diagnosis_group": ("Diagnosgrupp", "Diagnosis group"),
-    "prior_netdays_1y": ("Sjukskrivning året före, nettodagar",
-                         "Sick leave the year before, net days"),
-    "prior_netdays_3y": ("Sjukskrivning tre år före, nettodagar",
-                         "Sick leave three years before, net days"),
-    "prior_spells": ("Tidigare sjukfall", "Earlier spells"),
-    "care_visits": ("Vårdbesök 12 mån före", "Care visits 12 months before"),
-    "employment": ("Sysselsättning", "Employment"), "income_group": ("Inkomst", "Income"),
-    "man": ("Män", "Men"), "kvinna": ("Kvinnor", "Women"), "all": ("Alla", "All"),
-    "ovrig": ("Övrig", "Other"), "other": ("Övrig diagnos", "Other diagnosis"),
-    "mental": ("Psykisk ohälsa", "Mental ill-health"), "pain": ("Smärta", "Pain"),
-    "both": ("Både psykisk ohälsa och smärta", "Both mental ill-health and pain"),
-    "sysselsatt": ("Sysselsatt", "Employed"), "arbetslos": ("Arbetslös", "Unemployed"),
-    "studerande": ("Studerande", "Student"), "mellan": ("Mellan", "Middle"),
-    "lag": ("Låg", "Low"), "hog": ("Hög", "High"),
-    "low": ("Låg risk", "Low risk"), "medium": ("Medelhög risk", "Medium risk"),
-    "high": ("Hög risk", "High risk"),
-    "apparent": ("Skenbar (träningsåren)", "Apparent (training years)"),
-    "optimism_corrected": ("Optimismkorrigerad (bootstrap)", "Optimism-corrected (bootstrap)"),
-    "temporal_test": ("Temporal test (senare år)", "Temporal test (later years)"),
-    "training": ("Träningsår", "Training years"), "test": ("Testår", "Test years"),
-}
-UNITS = {"year": ("år", "year"), "earlier spell": ("tidigare sjukfall", "earlier spell"),
-         "care visit in the 12 months before": ("vårdbesök de 12 månaderna före",
-                                                "care visit in the 12 months before"),
-         "net days in the year before": ("nettodagar året före", "net days in the year before"),
-         "net days in the three years before": ("nettodagar de tre åren före",
-                                                "net days in the three years before")}
-
+STUDY = "risk"
+#: The level of the model's Wald intervals (`model.py`: z at 0,975) and of DeLong's AUC
+#: interval (`prediction.auc`'s default): fixed by the model, not a parameter of this study.
+MODEL_CONF_LEVEL = 0.95
 
 def label(key: str, language: str) -> str:
-    pair = LABELS.get(key)
-    return key if pair is None else pair[SV if language == "sv" else EN]
+    """A predictor's, level's or sample's words (`text/<language>/etiketter.yaml`); a key
+    without words is shown as it is."""
+    return texts.glossary(STUDY, "etiketter", language).get(key, key)
+
+
+def unit(name: str, language: str) -> str:
+    """A linear predictor's unit in words (`text/<language>/enheter.yaml`)."""
+    return texts.glossary(STUDY, "enheter", language).get(name, name)
 
 
 def column_label(column: str, language: str) -> str:
@@ -82,17 +60,17 @@ def column_label(column: str, language: str) -> str:
     if "[" not in column:
         return label(column, language)
     term, level = column[:-1].split("[", 1)
-    lvl = LABELS[level][SV if language == "sv" else EN] if level in LABELS else level
+    lvl = label(level, language)
     return f"{label(term, language)}: {lvl.replace('-', '–')}"
 
 
 def definition(term: Term, language: str) -> str:
     """A predictor's definition for the model card, from the model file."""
     sv = language == "sv"
-    unit = UNITS.get(term.unit, (term.unit, term.unit))[SV if sv else EN]
+    per = unit(term.unit, language)
     name = label(term.name, language)
     if term.kind == "linear":
-        text = (f"{name}: linjär, per {unit}" if sv else f"{name}: linear, per {unit}")
+        text = (f"{name}: linjär, per {per}" if sv else f"{name}: linear, per {per}")
         if term.cap is not None:
             c = number(term.cap, 0, language)
             text += (f"; värden över {c} räknas som {c}" if sv else f"; values above {c} count as {c}")
@@ -238,7 +216,7 @@ def coefficient_table(res: Results, language: str, pub: Counts | None = None) ->
     shown = pub is None or coefficients_shown(res, pub.rules)
     c_var = "Prediktor" if sv else "Predictor"
     c_b = "Koefficient (log-odds)" if sv else "Coefficient (log-odds)"
-    c_or = "Oddskvot (95 % KI)" if sv else "Odds ratio (95% CI)"
+    c_or = f"{'Oddskvot' if sv else 'Odds ratio'} ({texts.conf_label(MODEL_CONF_LEVEL, language)})"
     model = res.model
     rows, levels = [], []
     coefs = res.coefficients.set_index("column")
@@ -260,8 +238,7 @@ def coefficient_table(res: Results, language: str, pub: Counts | None = None) ->
             r = coefs.loc[col]
             k = 3 if term.kind == "linear" else 2  # per unit (year, visit): small effects
             ci = "" if pd.isna(r.or_low) else f" ({interval(r.or_low, r.or_high, k, language)})"
-            name = (label(term.name, language) + (" (per " + UNITS.get(term.unit, (term.unit,) * 2)
-                                                   [SV if sv else EN] + ")")
+            name = (f"{label(term.name, language)} (per {unit(term.unit, language)})"
                     if term.kind == "linear" else column_label(col, language).split(": ", 1)[1])
             rows.append({c_var: name,
                          c_b: number(r.estimate, 3, language) if shown else SUPPRESSED,
@@ -286,7 +263,7 @@ def performance_table(res: Results, pub: Counts, language: str) -> pd.DataFrame:
     sv = language == "sv"
     cols = {"sample": "Validering" if sv else "Validation", "sub": "Grupp" if sv else "Group",
             "n": "n", "events": "Långa sjukfall" if sv else "Long spells",
-            "auc": "AUC (95 % KI)" if sv else "AUC (95% CI)",
+            "auc": f"AUC ({texts.conf_label(MODEL_CONF_LEVEL, language)})",
             "ci": "Kalibrering, intercept" if sv else "Calibration intercept",
             "cs": "Kalibrering, lutning" if sv else "Calibration slope", "brier": "Brier"}
     rows, levels = [], []
@@ -323,9 +300,11 @@ def performance_table(res: Results, pub: Counts, language: str) -> pd.DataFrame:
 
 
 def risk_group_table(res: Results, pub: Counts, language: str) -> pd.DataFrame:
-    """n, observed rate of long sick leave and mean predicted risk per risk group."""
+    """n, observed rate of long sick leave and mean predicted risk per risk group: a heading
+    row per sample (training, test years) with its risk groups indented under it, so every
+    row label starts where the level says."""
     sv = language == "sv"
-    c_s, c_g = ("Data" if sv else "Data"), ("Riskgrupp" if sv else "Risk group")
+    c_g = "Riskgrupp" if sv else "Risk group"
     c_e = "Långa sjukfall" if sv else "Long spells"
     c_o, c_p = ("Observerad andel" if sv else "Observed rate",
                 "Medelrisk enligt modellen" if sv else "Mean predicted risk")
@@ -336,15 +315,17 @@ def risk_group_table(res: Results, pub: Counts, language: str) -> pd.DataFrame:
               "high": f"≥ {_pct(hi, language)}"}
     for smp in ("training", "test"):
         g = res.groups[res.groups["sample"] == smp]
-        for i, r in enumerate(g.itertuples()):
+        rows.append({c_g: label(smp, language), "n": "", c_e: "", c_o: "", c_p: ""})
+        levels.append(0)
+        for r in g.itertuples():
             nk, ek = ("group_n", smp, r.group), ("group_events", smp, r.group)
             ok = pub.shown(nk, ek)
-            rows.append({c_s: label(smp, language) if i == 0 else "",
-                         c_g: f"{label(r.group, language)} ({bounds[r.group]})",
+            rows.append({c_g: texts.keep_together(f"{label(r.group, language)} "
+                                                  f"({bounds[r.group]})"),
                          "n": pub.text(nk, language), c_e: pub.text(ek, language),
                          c_o: _pct(r.observed, language) if ok else SUPPRESSED,
                          c_p: _pct(r.mean_predicted, language) if ok else SUPPRESSED})
-            levels.append(0 if i == 0 else 1)
+            levels.append(1)
     out = pd.DataFrame(rows)
     props = res.model.group_proportions
     note = ((f"Gränserna valdes så att {', '.join(_pct(p, language) for p in props)} av "
@@ -639,17 +620,19 @@ def effect_shown(eff: EffectByRisk, pub: Counts, level: str) -> tuple[bool, bool
     return hr, diff
 
 
-def effect_table(eff: EffectByRisk, pub: Counts, language: str) -> pd.DataFrame:
+def effect_table(eff: EffectByRisk, pub: Counts, language: str,
+                 conf_level: float = 0.95) -> pd.DataFrame:
     """Per risk group: mean predicted risk, participants per arm, hazard ratio for return
-    and difference in net days (coordinator − control) with 95 % CIs; a group whose counts
-    are withheld shows no estimate."""
+    and difference in net days (coordinator − control) with CIs at `conf_level` (the effect
+    stage's, `effect.conf_level`); a group whose counts are withheld shows no estimate."""
     sv = language == "sv"
     c_g = "Riskgrupp" if sv else "Risk group"
     c_r = "Medelrisk" if sv else "Mean risk"
     c_t, c_c = ("Koordinator, n" if sv else "Coordinator, n", "Kontroll, n" if sv else
                 "Control, n")
-    c_h = "HK för återgång (95 % KI)" if sv else "HR for return (95% CI)"
-    c_d = "Skillnad i nettodagar (95 % KI)" if sv else "Difference in net days (95% CI)"
+    ci = texts.conf_label(conf_level, language)
+    c_h = f"HK för återgång ({ci})" if sv else f"HR for return ({ci})"
+    c_d = f"Skillnad i nettodagar ({ci})" if sv else f"Difference in net days ({ci})"
     rows = []
     for r in eff.effects.itertuples():
         keys = (("effect", r.level, "1"), ("effect", r.level, "0"))
@@ -737,141 +720,38 @@ def effect_sentence(eff: EffectByRisk, pub: Counts, language: str) -> str:
 
 
 def effect_methods(params: Mapping[str, Any], language: str) -> str:
-    """How the effect per risk group was estimated."""
-    conf = f"{number(100 * float(params['effect']['conf_level']), 0, language)} %"
-    if language == "sv":
-        return ("Modellen tillämpades på sjukfallsstudiens deltagare vid indexsjukfallets start "
-                "(deras sjukfallshistorik ur MiDAS, inkomst och sysselsättning året före ur LISA "
-                "och BAS; vårdkonsumtion som antal vårdbesök året före indexdatum, regionens "
-                "uppgift), och deltagarna delades i riskgrupper med modellens gränser. Inom varje "
-                "riskgrupp skattades koordinatoreffekten som hasardkvot för återgång (Cox, Efron, "
-                "robust varians klustrad på vårdcentral) och som skillnad i medelantal nettodagar "
-                f"(klusterrobust), med {conf} konfidensintervall. Interaktionen koordinator × "
-                "riskgrupp prövades med ett robust Wald-test i en Cox-modell. Analysen var "
-                "förspecificerad; den är ett test, inte en jämförelse av många undergrupper. "
-                "Deltagare som inte kunde poängsättas räknas per orsak. Riskgrupperna bygger på "
-                "en modell skattad i en annan population; de beskriver vilka som fick mest "
-                "effekt, inte vem som bör nekas stöd.")
-    return ("The model was applied to the spell study's participants at the start of their "
-            "index spell (their spell history from MiDAS, income and employment the year before "
-            "from LISA and BAS; care use as the number of care visits the year before the index "
-            "date, as the region reports it), and participants were put in risk groups by the "
-            "model's cut points. Within each risk group the coordinator effect was estimated as "
-            "the hazard ratio for return (Cox, Efron, robust variance clustered by vårdcentral) "
-            f"and as the difference in mean net days (cluster-robust), with {conf} confidence "
-            "intervals. The interaction coordinator × risk group was tested by a robust Wald test "
-            "in one Cox model. The analysis was pre-specified; it is one test, not a comparison "
-            "of many subgroups. Participants who could not be scored are counted by reason. The "
-            "risk groups rest on a model estimated in another population; they describe who "
-            "benefited most, not who should be denied support.")
+    """How the effect per risk group was estimated (template `effekt_metod`)."""
+    return texts.render(STUDY, "effekt_metod", language,
+                        conf=texts.conf_percent(params["effect"]["conf_level"], language))
 
 
 def methods_text(params: Mapping[str, Any], res: Results, language: str) -> str:
-    """The methods section from the parameters (and the model file's predictor list)."""
+    """The methods section from the parameters (and the model file's predictor list), in
+    the template `metod`."""
     o, p, mo, v = params["outcome"], params["predictors"], params["model"], params["validation"]
-    rg, r = params["risk_groups"], params["report"]
-    m = res.model
-    sv = language == "sv"
-    names = ", ".join(label(t.name, language).lower() for t in m.predictors.terms)
-    pen = str(mo.get("penalty", "none"))
-    t = v["decision_thresholds"]
-    if sv:
-        text = (
-            "Sjukfallen bildades ur MiDAS sjukpenningperioder: en period som börjar högst "
-            f"{params['derivation']['gap_days']} dagar efter föregående slut fortsätter "
-            "sjukfallet. Varje persons första sjukfall som började under indexåren är en "
-            "observation (en per person, så att observationerna är oberoende). Prediktorerna "
-            "avser läget när sjukfallet började och hämtades ur registren: ålder och kön (LISA), "
-            "diagnosgrupp från sjukfallets första diagnos (båda = psykisk ohälsa med en "
-            "smärtdiagnos de 12 månaderna före eller omvänt), nettodagar året och tre år före "
-            "och tidigare sjukfall som slutade de tre åren före (MiDAS), vårdbesöksdagar året "
-            "före, sysselsättning (BAS) och inkomstgrupp (LISA:s disponibla inkomst under "
-            f"{_pct(p['income_low_share'], language)} respektive över "
-            f"{_pct(p['income_high_share'], language)} av årets median i leveransen), de två "
-            "sista året före startåret. Utfallet är långvarig sjukskrivning: sjukfallet pågår efter "
-            f"{o['threshold_days']} dagar. Ett sjukfall som censurerats (pågick vid uttaget, "
-            "eller personen dog eller utvandrade) "
-            "före tröskeln har okänt utfall och exkluderas, liksom alla sjukfall med kortare "
-            f"uppföljning än {o['threshold_days']} dagar före uttagsdatum "
-            f"{params['data']['extraction_date']} (annars skulle periodens korta sjukfall "
-            "men inte dess långa ingå). "
-            f"Prediktorerna bestämdes i förväg: {names}. De hålls enkla så att varje "
-            "koefficient kan läsas i modellkortet och en poäng kan förklaras: ålder är linjär, "
-            "tidigare sjukskrivning (snedfördelad) i band – året före med gränserna "
-            f"{', '.join(number(e, 0, language) for e in p['prior_netdays_1y_edges'])} och tre år "
-            f"före med {', '.join(number(e, 0, language) for e in p['prior_netdays_3y_edges'])} "
-            f"nettodagar – och antal tidigare sjukfall och vårdbesök linjärt, avhuggna vid "
-            f"{p['prior_spells_cap']} respektive {p['care_visits_cap']} så att ett fåtal "
-            "extrema historiker inte styr lutningen. Modellen är en logistisk regression "
-            + ("utan straff (R:s glm-algoritm). " if pen == "none" else
-               f"med {'lasso' if pen == 'l1' else 'ridge'}-straff (C = {mo['C']}, "
-               "standardiserade prediktorer). ")
-            + f"Den anpassades på sjukfall som började {years_text(v['train_years'])} och "
-            f"validerades temporalt på {years_text(v['test_years'])}, som aldrig ingick i "
-            "anpassningen. Optimism i träningsårens skattningar korrigerades med Harrells "
-            f"bootstrap ({v['n_boot']} dragningar, frö {v['seed']}), där hela anpassningen "
-            "upprepades i varje dragning. Diskrimination: AUC med DeLongs konfidensintervall "
-            "(som pROC). Kalibrering: intercept (kalibrering i stort, logit-risk som offset) och "
-            "lutning från logistisk regression av utfallet på logit-risken, och en "
-            "kalibreringskurva utjämnad med lowess (spann 2/3). Brier-poäng: medelkvadratfel. "
-            "Klinisk nytta: beslutskurva (nettonytta) för tröskelsannolikheter "
-            f"{number(t['from'], 2, language)}–{number(t['to'], 2, language)} mot att erbjuda "
-            "alla eller ingen. Riskgrupper: "
-            + (f"gränser som ger {', '.join(_pct(x, language) for x in rg['proportions'])} av "
-               "träningsårens patienter i låg, medelhög och hög risk. " if rg.get("proportions")
-               else f"fasta gränser {', '.join(_pct(x, language) for x in rg['cuts'])}. ")
-            + f"Antal under {r['min_cell']} redovisas inte (röjandekontroll), inte heller antal "
-            "som skulle avslöja dem.")
-    else:
-        text = (
-            "Spells were formed from MiDAS's sickness benefit periods: a period starting at "
-            f"most {params['derivation']['gap_days']} days after the previous end continues the "
-            "spell. Each person's first spell starting in the index years is one observation "
-            "(one per person, so that observations are independent). The predictors describe "
-            "the situation when the spell started, from the registers: age and sex (LISA), "
-            "diagnosis group from the spell's first diagnosis (both = mental ill-health with a "
-            "pain diagnosis in the 12 months before or vice versa), net days the year and three "
-            "years before and earlier spells ending in the three years before (MiDAS), care "
-            "visit days the year before, employment (BAS) and income group (LISA's disposable "
-            f"income below {_pct(p['income_low_share'], language)} or above "
-            f"{_pct(p['income_high_share'], language)} of the year's median in the delivery), "
-            "the last two in the year before the start year. The outcome is long sick leave: the spell is "
-            f"still ongoing after {o['threshold_days']} days. A spell censored (ongoing at "
-            "extraction, or the person died or emigrated) before the threshold has an unknown "
-            "outcome and is excluded, as are "
-            f"all spells followed for fewer than {o['threshold_days']} days before the "
-            f"extraction date {params['data']['extraction_date']} (else the period's short spells "
-            f"would be in but not its long ones). The predictors were pre-specified: {names}. "
-            "They are kept simple, so that every coefficient can be read on the model card and "
-            "a score can be explained: age is linear, prior sick leave (skewed) in bands – the "
-            "year before with edges "
-            f"{', '.join(number(e, 0, language) for e in p['prior_netdays_1y_edges'])} and the "
-            "three years before with "
-            f"{', '.join(number(e, 0, language) for e in p['prior_netdays_3y_edges'])} net days – "
-            "and the numbers of earlier spells and care visits linear, capped at "
-            f"{p['prior_spells_cap']} and {p['care_visits_cap']} so that a few extreme "
-            "histories do not drive the slope. The model is a logistic regression "
-            + ("without penalty (R's glm algorithm). " if pen == "none" else
-               f"with a {'lasso' if pen == 'l1' else 'ridge'} penalty (C = {mo['C']}, "
-               "standardised predictors). ")
-            + f"It was fitted to spells starting in {years_text(v['train_years'])} and "
-            f"validated temporally on {years_text(v['test_years'])}, which never entered the "
-            "fit. Optimism in the training years' figures was corrected by Harrell's bootstrap "
-            f"({v['n_boot']} resamples, seed {v['seed']}), repeating the whole fit in each. "
-            "Discrimination: AUC with DeLong's confidence interval (as pROC). Calibration: "
-            "intercept (calibration-in-the-large, logit risk as offset) and slope from a "
-            "logistic regression of the outcome on the logit risk, and a calibration curve "
-            "smoothed by lowess (span 2/3). Brier score: mean squared error. Clinical "
-            "usefulness: decision curve (net benefit) for threshold probabilities "
-            f"{number(t['from'], 2, language)}–{number(t['to'], 2, language)} against offering "
-            "all or none. Risk groups: "
-            + (f"cut points giving {', '.join(_pct(x, language) for x in rg['proportions'])} of "
-               "the training years' patients in low, medium and high risk. "
-               if rg.get("proportions") else
-               f"fixed cut points {', '.join(_pct(x, language) for x in rg['cuts'])}. ")
-            + f"Counts below {r['min_cell']} are not published (disclosure control), nor are "
-            "counts that would reveal them.")
-    return text
+    rg, t = params["risk_groups"], v["decision_thresholds"]
+
+    def listed(values, show) -> str:
+        return ", ".join(show(x) for x in values) if values else ""
+
+    return texts.render(
+        STUDY, "metod", language, gap_days=params["derivation"]["gap_days"],
+        income_low=_pct(p["income_low_share"], language),
+        income_high=_pct(p["income_high_share"], language),
+        threshold_days=o["threshold_days"], extraction_date=params["data"]["extraction_date"],
+        names=", ".join(label(term.name, language).lower() for term in res.model.predictors.terms),
+        edges_1y=listed(p["prior_netdays_1y_edges"], lambda e: number(e, 0, language)),
+        edges_3y=listed(p["prior_netdays_3y_edges"], lambda e: number(e, 0, language)),
+        spells_cap=p["prior_spells_cap"], visits_cap=p["care_visits_cap"],
+        penalty=str(mo.get("penalty", "none")),
+        C=texts.value_text(mo.get("C"), language),
+        train_years=years_text(v["train_years"]), test_years=years_text(v["test_years"]),
+        n_boot=v["n_boot"], seed=v["seed"], t_from=number(t["from"], 2, language),
+        t_to=number(t["to"], 2, language),
+        proportions=listed(rg.get("proportions"), lambda x: _pct(x, language)),
+        cuts=listed(rg.get("cuts"), lambda x: _pct(x, language)),
+        conf=texts.conf_percent(MODEL_CONF_LEVEL, language),
+        min_cell=params["report"]["min_cell"])
 
 
 def _perf_shown(res: Results, pub: Counts | None, sample: str, subgroup: str = "all") -> bool:
@@ -906,7 +786,8 @@ def result_sentences(res: Results, language: str, pub: Counts | None = None) -> 
     span = (f"{number(better.min(), 2, language)}–{number(better.max(), 2, language)}"
             if len(better) else None)
     if language == "sv":
-        out = [f"I teståren var AUC {number(te.auc, 3, language)} (95 % KI "
+        out = [f"I teståren var AUC {number(te.auc, 3, language)} "
+               f"({texts.conf_label(MODEL_CONF_LEVEL, language)} "
                f"{interval(te.auc_low, te.auc_high, 3, language)}), kalibreringens intercept "
                f"{number(te.cal_intercept, 3, language)} och lutning "
                f"{number(te.cal_slope, 3, language)}; optimismkorrigerad AUC i träningsåren var "
@@ -916,7 +797,8 @@ def result_sentences(res: Results, language: str, pub: Counts | None = None) -> 
                    "Modellen gav inte större nettonytta än att erbjuda alla eller ingen vid "
                    "någon av de undersökta tröskelsannolikheterna.")
         return out
-    out = [f"In the test years the AUC was {number(te.auc, 3, language)} (95% CI "
+    out = [f"In the test years the AUC was {number(te.auc, 3, language)} "
+           f"({texts.conf_label(MODEL_CONF_LEVEL, language)} "
            f"{interval(te.auc_low, te.auc_high, 3, language)}), the calibration intercept "
            f"{number(te.cal_intercept, 3, language)} and slope {number(te.cal_slope, 3, language)}; "
            f"the optimism-corrected AUC in the training years was {number(co.auc, 3, language)}."]
@@ -927,70 +809,43 @@ def result_sentences(res: Results, language: str, pub: Counts | None = None) -> 
     return out
 
 
-HEADINGS = {
-    "sv": {"card": "Modellkort", "methods": "Metod", "flow": "Flöde av sjukfall",
-           "model": "Modellen", "validation": "Validering", "groups": "Riskgrupper",
-           "effect": "Koordinatorns effekt per riskgrupp", "disclosure": "Röjandekontroll"},
-    "en": {"card": "Model card", "methods": "Methods", "flow": "Flow of spells",
-           "model": "The model", "validation": "Validation", "groups": "Risk groups",
-           "effect": "The coordinator effect by risk group", "disclosure": "Disclosure control"},
-}
+#: (kind, number) of each table and figure, in appendix order; their texts and the headings
+#: are in `text/<language>/bildtexter.yaml` and `rubriker.yaml` beside the notebooks.
 CAPTIONS = {
-    "card": ("table", 1, "Modellkort.", "Model card."),
-    "flow": ("table", 2, "Sjukfall, exkluderade och analyserade.",
-             "Spells, excluded and analysed."),
-    "coefficients": ("table", 3, "Modellens koefficienter.", "The model's coefficients."),
-    "performance": ("table", 4, "Diskrimination, kalibrering och Brier-poäng: skenbar, "
-                    "optimismkorrigerad och i teståren, alla och per kön.",
-                    "Discrimination, calibration and Brier score: apparent, optimism-corrected "
-                    "and in the test years, all and by sex."),
-    "kalibrering": ("figure", 1, "Kalibrering i teståren: observerad andel långa sjukfall mot "
-                    "predikterad risk.", "Calibration in the test years: observed rate of long "
-                    "spells against predicted risk."),
-    "beslutskurva": ("figure", 2, "Beslutskurva i teståren: nettonytta för modellen, att "
-                     "erbjuda alla och att erbjuda ingen.", "Decision curve in the test years: "
-                     "net benefit of the model, of offering all and of offering none."),
-    "groups": ("table", 5, "Riskgrupper: antal, observerad andel långa sjukfall och "
-               "medelrisk enligt modellen.", "Risk groups: numbers, observed rate of long "
-               "spells and mean predicted risk."),
-    "effect": ("table", 6, "Sjukfallsstudiens deltagare per riskgrupp: koordinatorns effekt på "
-               "återgång och nettodagar.", "The spell study's participants by risk group: the "
-               "coordinator effect on return and net days."),
-    "effekt_per_risk": ("figure", 3, "Koordinatorns effekt per riskgrupp: hasardkvot för "
-                        "återgång och skillnad i nettodagar (95 % KI).", "The coordinator effect "
-                        "by risk group: hazard ratio for return and difference in net days "
-                        "(95% CI)."),
+    "card": ("table", 1),
+    "flow": ("table", 2),
+    "coefficients": ("table", 3),
+    "performance": ("table", 4),
+    "kalibrering": ("figure", 1),
+    "beslutskurva": ("figure", 2),
+    "groups": ("table", 5),
+    "effect": ("table", 6),
+    "effekt_per_risk": ("figure", 3),
 }
+
+
+def _appendix_words() -> tuple[dict, dict]:
+    """(headings by language, captions as `AppendixText` takes them) from the glossaries."""
+    words = {lang: texts.glossary(STUDY, "bildtexter", lang) for lang in texts.LANGUAGES}
+    return ({lang: texts.glossary(STUDY, "rubriker", lang) for lang in texts.LANGUAGES},
+            {key: (kind, n, words["sv"][key], words["en"][key])
+             for key, (kind, n) in CAPTIONS.items()})
 
 
 class Text(AppendixText):
     """The study's headings and captions (`AppendixText`), and its disclosure paragraph."""
 
-    def __init__(self, language: str) -> None:
-        super().__init__(language, HEADINGS, CAPTIONS)
+    def __init__(self, language: str, effect_conf_level: float = 0.95) -> None:
+        super().__init__(language, *_appendix_words())
+        object.__setattr__(self, "effect_conf_level", effect_conf_level)  # frozen dataclass
+
+    def caption(self, key: str) -> str:
+        """The numbered caption; intervals of the effect named at `effect.conf_level`."""
+        return texts.fill(super().caption(key), ci=texts.conf_label(self.effect_conf_level,
+                                                               self.language))
 
     def disclosure(self, pub: Counts) -> str:
-        m = pub.rules.min_cell
-        if self.language == "sv":
-            return " ".join([
-                pub.statement("sv"),
-                "Andelar och skattningar för en rad vars antal undertrycks visas inte.",
-                pub.rules.describe("sv"),
-                "I kalibreringsfiguren visas tiondelar bara när minst "
-                f"{m} patienter i dem hade respektive inte hade utfallet, och fler tiondelar "
-                "döljs när de dolda annars skulle kunna räknas fram ur summorna. Beslutskurvan "
-                "visas bara vid tröskelsannolikheter där patienterna mellan två visade trösklar, "
-                f"med och utan utfallet, är 0 eller minst {m}. Det publicerade modellkortet "
-                "(modell.json) innehåller det som behövs för att poängsätta och antal bara så "
-                "som bilagan redovisar dem."])
-        return " ".join([
-            pub.statement("en"),
-            "Rates and estimates of a row whose count is withheld are not shown.",
-            pub.rules.describe("en"),
-            f"The calibration figure shows a decile only when at least {m} of its patients had, "
-            "and did not have, the outcome, and hides further deciles when the hidden ones "
-            "could otherwise be computed from the totals. The decision curve is shown only at "
-            "threshold probabilities where the patients between two shown thresholds, with and "
-            f"without the outcome, are 0 or at least {m}. The published model card "
-            "(modell.json) holds what scoring needs, and counts only as the appendix publishes "
-            "them."])
+        """The release rules (template `rojande`)."""
+        return texts.render(STUDY, "rojande", self.language,
+                            statement=pub.statement(self.language),
+                            rules=pub.rules.describe(self.language), min_cell=pub.rules.min_cell)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import FancyBboxPatch
 
-from ... import survival
+from ... import survival, texts
 from ...disclosure import (
     SUPPRESSED,
     Counts,
@@ -40,57 +40,12 @@ from .analysis import GROUPS, LARGEST, SUBGROUPS, Estimates
 
 PALETTE = dict(zip(GROUPS, ARM_COLOURS, strict=True))
 
-LABELS = {
-    "sv": {
-        "Koordinator": "Koordinator", "Kontroll": "Kontroll", "Diagnosgrupp": "Diagnosgrupp",
-        "PriorCategory": "Sjukskrivning 12 mån före", "care": "Vårdkonsumtion", "sex": "Kön",
-        "mental": "Lindrig/medelsvår psykisk ohälsa", "pain": "Risk för långvarig smärta",
-        "both": "Både psykisk ohälsa och smärta", "other": "Övriga diagnoser",
-        "none": "Ingen", "1-90": "1–90 nettodagar", ">90": "Mer än 90 nettodagar",
-        "low": "Låg", "high": "Hög", "kvinna": "Kvinnor", "man": "Män",
-        "age": "Ålder, medel (år)", "NetDays12m": "Nettodagar 12 mån före, medel",
-        "VardbesokForeAr": "Vårdbesök 12 mån före, medel",
-        "days": "Dagar sedan indexdatum", "days_after_return": "Dagar efter återgång",
-        "share_sick": "Andel fortfarande sjukskrivna", "cuminc": "Kumulativ incidens",
-        "degree": "Medelsjukskrivningsgrad (%)", "month": "Månad sedan indexdatum",
-        "hr": "Hazardkvot för återgång (koordinator/kontroll)", "at_risk": "Antal i risk",
-        "participants": "Deltagare", "excluded": "Exkluderade", "analysed": "Analyserade",
-        "no_follow_up": "Ingen uppföljningstid",
-        "no_index_spell": "Inget pågående sjukfall vid indexdatum",
-        "index_spell_after_follow_up": "Sjukfallet började efter uppföljningen",
-        "died": "avliden före indexdatum", "emigrated": "utvandrad före indexdatum",
-        "age_65": "65 år före indexdatum", "extraction": "uttaget slutade före indexdatum",
-        "planned": "uppföljningen slutade före indexdatum",
-        "all": "Alla", "step": "Steg", "of_which": "varav",
-    },
-    "en": {
-        "Koordinator": "Coordinator", "Kontroll": "Control", "Diagnosgrupp": "Diagnosis group",
-        "PriorCategory": "Sick leave 12 months before", "care": "Care use", "sex": "Sex",
-        "mental": "Mild/moderate mental ill-health", "pain": "Risk of long-term pain",
-        "both": "Both mental ill-health and pain", "other": "Other diagnoses",
-        "none": "None", "1-90": "1–90 net days", ">90": "More than 90 net days",
-        "low": "Low", "high": "High", "kvinna": "Women", "man": "Men",
-        "age": "Age, mean (years)", "NetDays12m": "Net days 12 months before, mean",
-        "VardbesokForeAr": "Care visits 12 months before, mean",
-        "days": "Days since index date", "days_after_return": "Days after return",
-        "share_sick": "Share still on sick leave", "cuminc": "Cumulative incidence",
-        "degree": "Mean sick-leave degree (%)", "month": "Month since index date",
-        "hr": "Hazard ratio for return (coordinator/control)", "at_risk": "Number at risk",
-        "participants": "Participants", "excluded": "Excluded", "analysed": "Analysed",
-        "no_follow_up": "No follow-up time",
-        "no_index_spell": "No spell ongoing at the index date",
-        "index_spell_after_follow_up": "Spell started after follow-up",
-        "died": "died before the index date", "emigrated": "emigrated before the index date",
-        "age_65": "aged 65 before the index date",
-        "extraction": "data ended before the index date",
-        "planned": "follow-up ended before the index date",
-        "all": "All", "step": "Step", "of_which": "of which",
-    },
-}
-
+STUDY = "stockholm"
 
 def label(key: str, language: str) -> str:
-    return LABELS[language].get(key, key)
+    """A group's, variable's or level's words (`text/<language>/etiketter.yaml`); a key
+    without words is shown as it is."""
+    return texts.glossary(STUDY, "etiketter", language).get(key, key)
 
 
 #: Exclusion steps of the flow, in the order the derivations check them (`spells.flow`).
@@ -251,6 +206,21 @@ def count_text(pub: Counts, key: Key, language: str) -> str:
     return pub.text(key, language) if key in pub.structure.shown else SUPPRESSED
 
 
+def conf_level(est: Estimates) -> float:
+    """The confidence level (0–1) the analyse stage computed every interval at (it records
+    it with the Kaplan–Meier curves), so headers and captions name the level of the numbers."""
+    levels = est.km["conf_level"].unique()
+    if len(levels) != 1:
+        raise ValueError(f"the estimates mix confidence levels {sorted(levels)}; "
+                         "re-run the analyse stage")
+    return float(levels[0])
+
+
+def _ci_head(name: str, est: Estimates, language: str) -> str:
+    """'Hazardkvot (90 % KI)': a column header at the estimates' level, unbreakable inside."""
+    return f"{name} ({texts.conf_label(conf_level(est), language)})"
+
+
 def _fmt_ci(est: float, low: float, high: float, decimals: int, language: str) -> str:
     return f"{number(est, decimals, language)} ({interval(low, high, decimals, language)})"
 
@@ -260,12 +230,13 @@ def main_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
     m = est.main.set_index("measure")
     sv = language == "sv"
     rows = []
+    c_est = _ci_head("Skattning" if sv else "Estimate", est, language)
 
     def add(name: str, measure: str, decimals: int = 1, scale: float = 1.0) -> None:
         r = m.loc[measure]
         ok = shown_measure(est, pub, measure)
         rows.append({("Mått" if sv else "Measure"): name,
-                     ("Skattning (95 % KI)" if sv else "Estimate (95% CI)"):
+                     c_est:
                      _fmt_ci(r.estimate * scale, r.conf_low * scale, r.conf_high * scale,
                              decimals, language) if ok else SUPPRESSED,
                      "p": pvalue(r.pvalue, language) if ok else SUPPRESSED})
@@ -304,7 +275,7 @@ def main_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
     ok = shown_measure(est, pub, "gray_chisq")
     rows.append({("Mått" if sv else "Measure"): ("Återinsjuknande, Grays test" if sv else
                                                   "Re-sick-listing, Gray's test"),
-                 ("Skattning (95 % KI)" if sv else "Estimate (95% CI)"):
+                 c_est:
                  f"χ² = {number(g.estimate, 2, language)}" if ok else SUPPRESSED,
                  "p": pvalue(g.pvalue, language) if ok else SUPPRESSED})
     out = pd.DataFrame(rows)
@@ -350,7 +321,8 @@ def balance_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
     """Table 1 by group: counts with percentages, means, and standardised mean differences."""
     sv = language == "sv"
     c_var, c_smd = ("Variabel" if sv else "Variable"), "SMD"
-    cols = {g: f"{label(g, language)} (n = {pub.text(('n', g), language)})" for g in GROUPS}
+    cols = {g: texts.keep_together(f"{label(g, language)} (n = {pub.text(('n', g), language)})")
+            for g in GROUPS}
     rows, levels = [], []
     for r in est.balance.itertuples():
         if r.kind == "continuous":
@@ -406,9 +378,9 @@ def subgroup_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
     the interaction test per subgroup variable; withheld with the subgroup's count."""
     sv = language == "sv"
     c_sub = "Undergrupp" if sv else "Subgroup"
-    c_n = "n (koord./kontroll)" if sv else "n (coord./control)"
-    c_hr, c_nd = ("Hazardkvot (95 % KI)" if sv else "Hazard ratio (95% CI)",
-                  "Skillnad nettodagar (95 % KI)" if sv else "Difference net days (95% CI)")
+    c_n = texts.keep_together("n (koord./kontroll)" if sv else "n (coord./control)")
+    c_hr = _ci_head("Hazardkvot" if sv else "Hazard ratio", est, language)
+    c_nd = _ci_head("Skillnad nettodagar" if sv else "Difference net days", est, language)
     c_p = "p (interaktion)" if sv else "p (interaction)"
     rows, levels = [], []
     for var, part in est.subgroups.groupby("variable", sort=False):
@@ -441,6 +413,8 @@ def centre_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
     dominance rules); only 7 clusters, so the cluster-robust intervals may be too narrow."""
     sv = language == "sv"
     rows = []
+    c_median = _ci_head("Mediantid till återgång" if sv else "Median days to return", est,
+                        language)
     for r in est.centres.itertuples():
         key = ("centre", r.Vardcentral, r.Grupp)
         shown = pub.shown(key)
@@ -450,8 +424,7 @@ def centre_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
         rows.append({("Vårdcentral" if sv else "Care centre"): r.Vardcentral,
                      ("Grupp" if sv else "Group"): label(r.Grupp, language),
                      "n": pub.text(key, language),
-                     ("Mediantid till återgång (95 % KI)" if sv else "Median days to return "
-                      "(95% CI)"): _fmt_ci(r.median_return_days, r.median_low, r.median_high,
+                     c_median: _fmt_ci(r.median_return_days, r.median_low, r.median_high,
                                            0, language) if ok else SUPPRESSED,
                      ("Nettodagar, medel" if sv else "Net days, mean"):
                      number(r.mean_net_days, 1, language) if mean_ok else SUPPRESSED})
@@ -606,7 +579,7 @@ def safe_cuminc(cuminc: pd.DataFrame, rules: Rules) -> pd.DataFrame:
 
 
 def km_figure(est: Estimates, rules: Rules, language: str, times: list[int]) -> tuple:
-    """Share still on sick leave by days since index with its 95 % CI, and numbers at risk
+    """Share still on sick leave by days since index with its CI, and numbers at risk
     below: the published curve `safe_km` (rounded counts, stopped where fewer than `min_cell`
     remain). Numbers at risk at `times` are the rounded ones, "<min_cell" where fewer than
     `min_cell` remain and "×" where the rounded curve has stopped before. The curve's table
@@ -659,7 +632,7 @@ def safe_months(est: Estimates, rules: Rules) -> pd.DataFrame:
 
 
 def degree_figure(est: Estimates, rules: Rules, language: str) -> tuple:
-    """Mean sick-leave degree by month since index, with cluster-robust 95 % CIs: the months
+    """Mean sick-leave degree by month since index, with cluster-robust CIs: the months
     `safe_months` publishes. A withheld month breaks its group's line (no line is drawn across
     it) and is marked with the protection mark in the group's colour at the axis' foot."""
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
@@ -741,75 +714,16 @@ def all_figures(est: Estimates, pub: Counts, flow: Mapping, out_dir, language: s
     return saved
 
 
-def methods_text(params: Mapping, language: str) -> str:
-    """The methods section, generated from the study's parameters."""
-    d, a, r = params["derivation"], params["analysis"], params["report"]
-    design = ("randomiserad" if a.get("randomised", True) else "icke-randomiserad")
-    if language == "sv":
-        text = (
-            f"Sjukskrivningsperioder från Försäkringskassan (MiDAS) slogs samman till sjukfall när "
-            f"en ny period började inom {d['gap_days']} dagar efter den föregående. Indexsjukfallet "
-            f"är det som pågick vid indexdatum eller började inom {d['after_days']} dagar efter det. "
-            f"Uppföljningen är {d['follow_up_months']} månader från indexdatum och slutar tidigare "
-            "vid dödsfall, utvandring, 65 års ålder eller uttagsdatum. Sjukskrivningsgraden en dag "
-            "är summan av dagens perioder (högst 100 %); nettodagar = Σ grad/100. Återgång är "
-            "indexsjukfallets slut; full återgång = återgång utan nytt sjukfall inom "
-            f"{d['full_return_days']} dagar. Jämförelsen är {design}. Tid till återgång: "
-            "Kaplan–Meier (logaritmiskt konfidensintervall), log-rank-test och Cox-modell (Efron) "
-            "med robust varians per vårdcentral, ojusterad och justerad för ålder, kön, "
-            "diagnosgrupp och tidigare sjukskrivning. Nettodagar: Wilcoxons rangsummetest med "
-            "Hodges–Lehmann-skattning och medelvärdesskillnad med klusterrobust standardfel. "
-            "Återinsjuknande: kumulativ incidens (Aalen–Johansen) med dödsfall och utvandring som "
-            "konkurrerande händelser, Grays test och kvot av nya sjukfall per personår (Poisson). "
-            "Med endast sju vårdcentraler kan klusterrobusta intervall bli för smala; resultaten "
-            "per vårdcentral redovisas därför också. Undergrupperna bestämdes i förväg. "
-            f"Antal under {r['min_cell']} redovisas inte (röjandekontroll), inte heller antal som "
-            "skulle avslöja dem.")
-    else:
-        text = (
-            f"Sick-leave periods from Försäkringskassan (MiDAS) were joined into spells when a "
-            f"new period started within {d['gap_days']} days of the previous one. The index spell "
-            f"is the one ongoing at the index date or starting within {d['after_days']} days "
-            f"after it. Follow-up is {d['follow_up_months']} months from the index date, ending "
-            "earlier at death, emigration, age 65 or the extraction date. The degree on a day is "
-            "the sum of that day's periods (at most 100 %); net days = Σ degree/100. Return is "
-            "the end of the index spell; full return = return without a new spell within "
-            f"{d['full_return_days']} days. The comparison is "
-            f"{'randomised' if a.get('randomised', True) else 'not randomised'}. Time to return: "
-            "Kaplan–Meier (log-scale confidence interval), log-rank test and Cox model (Efron) "
-            "with robust variance by care centre, unadjusted and adjusted for age, sex, "
-            "diagnosis group and prior sick leave. Net days: Wilcoxon rank-sum test with "
-            "Hodges–Lehmann estimate and difference in means with cluster-robust standard error. "
-            "Re-sick-listing: cumulative incidence (Aalen–Johansen) with death and emigration as "
-            "competing events, Gray's test and the ratio of new spells per person-year (Poisson). "
-            "With only seven care centres, cluster-robust intervals may be too narrow; results "
-            "per care centre are therefore also shown. The subgroups were pre-specified. Counts "
-            f"below {r['min_cell']} are not published (disclosure control), nor are counts that "
-            "would reveal them.")
-    if not a.get("randomised", True):
-        text += (" Huvudskattningarna viktas också med inverterad sannolikhet för behandling från "
-                 "en logistisk propensity-modell (ålder, kön, diagnosgrupp, tidigare "
-                 "sjukskrivning; vikter för den genomsnittliga effekten i hela populationen): "
-                 "hazardkvoten med viktad Cox-modell och robust varians per vårdcentral, "
-                 "skillnaderna i nettodagar, i medelsjukskrivningsgrad och i andel med full "
-                 "återgång som skillnader mellan viktade medelvärden (viktad minsta-kvadrat-"
-                 "skattning) med klusterrobust standardfel per vårdcentral (CR1, t-fördelning "
-                 "med G − 1 frihetsgrader). Variansen behandlar vikterna som kända: osäkerheten i "
-                 "propensity-modellens skattning förs inte vidare, vilket för den genomsnittliga "
-                 "effekten oftast ger något för breda intervall (Lunceford & Davidian 2004)."
-                 if language == "sv" else
-                 " The main estimates are also weighted by inverse probability of treatment from "
-                 "a logistic propensity model (age, sex, diagnosis group, prior sick leave; "
-                 "weights for the average treatment effect in the whole population): the hazard "
-                 "ratio by a weighted Cox model with robust variance by care centre, and the "
-                 "differences in net days, in mean sick-leave degree and in the share with full "
-                 "return as differences of weighted means (weighted least squares) with "
-                 "cluster-robust standard errors by care centre (CR1, t distribution with G − 1 "
-                 "degrees of freedom). The variance treats the weights as known: the "
-                 "uncertainty of the propensity model's estimation is not propagated, which for "
-                 "the average treatment effect usually makes the intervals somewhat too wide "
-                 "(Lunceford & Davidian 2004).")
-    return text
+def methods_text(params: Mapping, language: str, n_centres: int) -> str:
+    """The methods section from the study's parameters (template `metod`); `n_centres`: the
+    care centres in the analysis (the clusters of the robust intervals)."""
+    d, a = params["derivation"], params["analysis"]
+    return texts.render(
+        STUDY, "metod", language, gap_days=d["gap_days"], after_days=d["after_days"],
+        follow_up_months=d["follow_up_months"], full_return_days=d["full_return_days"],
+        randomised=bool(a.get("randomised", True)),
+        conf=texts.conf_percent(a["conf_level"], language),
+        n_centres=number(n_centres, 0, language), min_cell=params["report"]["min_cell"])
 
 
 def result_sentences(est: Estimates, language: str, pub: Counts | None = None) -> list[str]:
@@ -834,120 +748,89 @@ def result_sentences(est: Estimates, language: str, pub: Counts | None = None) -
         return (SUPPRESSED if pd.isna(r.conf_low) else
                 interval(r.conf_low * s, r.conf_high * s, k, language))
 
+    kl = texts.conf_label(conf_level(est), language)
+
     if language == "sv":
         out = [
             f"Mediantiden till återgång var {num(med[GROUPS[0]].estimate, 0)} dagar "
             f"med koordinator och {num(med[GROUPS[1]].estimate, 0)} dagar i "
-            f"kontrollgruppen (justerad hazardkvot {num(hr.estimate, 2)}, 95 % KI "
+            f"kontrollgruppen (justerad hazardkvot {num(hr.estimate, 2)}, {kl} "
             f"{ci(hr)}, p {pv(hr.pvalue)}).",
             f"Skillnaden i nettodagar (Hodges–Lehmann) var {num(hl.estimate, 1)} "
-            f"dagar (95 % KI {ci(hl, 1)}).",
+            f"dagar ({kl} {ci(hl, 1)}).",
             f"Andelen med full återgång skilde sig med {num(100 * fr.estimate, 1)} "
-            f"procentenheter (95 % KI {ci(fr, 1, 100.0)}), och kvoten av nya sjukfall per personår "
-            f"var {num(rr.estimate, 2)} (95 % KI {ci(rr)}).",
+            f"procentenheter ({kl} {ci(fr, 1, 100.0)}), och kvoten av nya sjukfall per personår "
+            f"var {num(rr.estimate, 2)} ({kl} {ci(rr)}).",
         ]
     else:
         out = [
             f"The median time to return was {num(med[GROUPS[0]].estimate, 0)} days "
             f"with a coordinator and {num(med[GROUPS[1]].estimate, 0)} days in the "
-            f"control group (adjusted hazard ratio {num(hr.estimate, 2)}, 95% CI "
+            f"control group (adjusted hazard ratio {num(hr.estimate, 2)}, {kl} "
             f"{ci(hr)}, p {pv(hr.pvalue)}).",
             f"The difference in net days (Hodges–Lehmann) was {num(hl.estimate, 1)} "
-            f"days (95% CI {ci(hl, 1)}).",
+            f"days ({kl} {ci(hl, 1)}).",
             f"The share with full return differed by {num(100 * fr.estimate, 1)} "
-            f"percentage points (95% CI {ci(fr, 1, 100.0)}), and the ratio of new spells per "
-            f"person-year was {num(rr.estimate, 2)} (95% CI {ci(rr)}).",
+            f"percentage points ({kl} {ci(fr, 1, 100.0)}), and the ratio of new spells per "
+            f"person-year was {num(rr.estimate, 2)} ({kl} {ci(rr)}).",
         ]
     if "hr_iptw" in m.index:
         wh, wn, wf = (m.loc[k] for k in ("hr_iptw", "net_days_iptw_difference",
                                            "risk_difference_iptw"))
         out.append(
             f"Viktat med inverterad sannolikhet för behandling var hazardkvoten "
-            f"{num(wh.estimate, 2)} (95 % KI {ci(wh)}), skillnaden i nettodagar "
-            f"{num(wn.estimate, 1)} dagar (95 % KI {ci(wn, 1)}) och skillnaden i andel med full "
-            f"återgång {num(100 * wf.estimate, 1)} procentenheter (95 % KI {ci(wf, 1, 100.0)})."
+            f"{num(wh.estimate, 2)} ({kl} {ci(wh)}), skillnaden i nettodagar "
+            f"{num(wn.estimate, 1)} dagar ({kl} {ci(wn, 1)}) och skillnaden i andel med full "
+            f"återgång {num(100 * wf.estimate, 1)} procentenheter ({kl} {ci(wf, 1, 100.0)})."
             if language == "sv" else
             f"Weighted by the inverse probability of treatment, the hazard ratio was "
-            f"{num(wh.estimate, 2)} (95% CI {ci(wh)}), the difference in net days "
-            f"{num(wn.estimate, 1)} days (95% CI {ci(wn, 1)}) and the difference in the share "
-            f"with full return {num(100 * wf.estimate, 1)} percentage points (95% CI "
+            f"{num(wh.estimate, 2)} ({kl} {ci(wh)}), the difference in net days "
+            f"{num(wn.estimate, 1)} days ({kl} {ci(wn, 1)}) and the difference in the share "
+            f"with full return {num(100 * wf.estimate, 1)} percentage points ({kl} "
             f"{ci(wf, 1, 100.0)}).")
     return out
 
 
-HEADINGS = {
-    "sv": {"methods": "Metod", "flow": "Flöde av deltagare", "table1": "Deltagarnas egenskaper",
-           "results": "Resultat", "subgroups": "Vem har nytta? Förbestämda undergrupper",
-           "centres": "Resultat per vårdcentral", "disclosure": "Röjandekontroll"},
-    "en": {"methods": "Methods", "flow": "Flow of participants", "table1": "Participants",
-           "results": "Results", "subgroups": "Who benefits? Pre-specified subgroups",
-           "centres": "Results per care centre", "disclosure": "Disclosure control"},
-}
-#: (kind, number, Swedish caption, English caption) per table and figure, in appendix order.
+#: (kind, number) of each table and figure, in appendix order; their texts and the headings
+#: are in `text/<language>/bildtexter.yaml` and `rubriker.yaml` beside the notebooks.
 CAPTIONS = {
-    "flode": ("figure", 1, "Flöde av deltagare per grupp: exkluderade med skäl och "
-              "analyserade (samma antal som tabell 1).",
-              "Flow of participants by group: excluded with reasons and analysed (the counts "
-              "of Table 1)."),
-    "flow": ("table", 1, "Flöde av deltagare: alla och per grupp (figur 1 som tabell).",
-             "Flow of participants: all and by group (Figure 1 as a table)."),
-    "table1": ("table", 2, "Deltagarnas egenskaper vid indexdatum, per grupp.",
-               "Participants' characteristics at the index date, by group."),
-    "main": ("table", 3, "Huvudresultat.", "Main results."),
-    "atergang_km": ("figure", 2, "Andel fortfarande sjukskrivna efter dagar sedan indexdatum "
-                    "(Kaplan–Meier med 95 % konfidensintervall) och antal i risk, beräknade ur "
-                    "avrundade antal (se Röjandekontroll).",
-                    "Share still on sick leave by days since the index date (Kaplan–Meier "
-                    "with 95% confidence interval) and numbers at risk, computed from rounded "
-                    "counts (see Disclosure control)."),
-    "sjukskrivningsgrad": ("figure", 3, "Medelsjukskrivningsgrad per månad sedan indexdatum "
-                           "(95 % konfidensintervall, klusterrobust per vårdcentral).",
-                           "Mean sick-leave degree per month since the index date (95% "
-                           "confidence interval, cluster-robust by care centre)."),
-    "aterinsjuknande": ("figure", 4, "Kumulativ incidens av nytt sjukfall efter återgång "
-                        "(dödsfall och utvandring konkurrerande), beräknad ur avrundade antal "
-                        "(se Röjandekontroll).",
-                        "Cumulative incidence of a new spell after return (death and "
-                        "emigration competing), computed from rounded counts (see Disclosure "
-                        "control)."),
-    "subgroups": ("table", 4, "Effekt inom förbestämda undergrupper.",
-                  "Effect within pre-specified subgroups."),
-    "forest_undergrupper": ("figure", 5, "Hazardkvot för återgång per undergrupp (95 % KI).",
-                            "Hazard ratio for return per subgroup (95% CI)."),
-    "centres": ("table", 5, "Resultat per vårdcentral.", "Results per care centre."),
+    "flode": ("figure", 1),
+    "flow": ("table", 1),
+    "table1": ("table", 2),
+    "main": ("table", 3),
+    "atergang_km": ("figure", 2),
+    "sjukskrivningsgrad": ("figure", 3),
+    "aterinsjuknande": ("figure", 4),
+    "subgroups": ("table", 4),
+    "forest_undergrupper": ("figure", 5),
+    "centres": ("table", 5),
 }
+
+
+def _appendix_words() -> tuple[dict, dict]:
+    """(headings by language, captions as `AppendixText` takes them) from the glossaries."""
+    words = {lang: texts.glossary(STUDY, "bildtexter", lang) for lang in texts.LANGUAGES}
+    return ({lang: texts.glossary(STUDY, "rubriker", lang) for lang in texts.LANGUAGES},
+            {key: (kind, n, words["sv"][key], words["en"][key])
+             for key, (kind, n) in CAPTIONS.items()})
 
 
 class Text(AppendixText):
-    """The study's headings and captions (`AppendixText`), and its disclosure paragraph."""
+    """The study's headings and captions (`AppendixText`), and its disclosure paragraph;
+    `conf_level` (0–1, `conf_level(estimates)`) is named in the captions of intervals."""
 
-    def __init__(self, language: str) -> None:
-        super().__init__(language, HEADINGS, CAPTIONS)
+    def __init__(self, language: str, conf_level: float) -> None:
+        super().__init__(language, *_appendix_words())
+        object.__setattr__(self, "conf_level", conf_level)  # AppendixText is frozen
+
+    def caption(self, key: str) -> str:
+        return texts.fill(
+            super().caption(key),
+            conf=texts.conf_percent(self.conf_level, self.language),
+            ci=texts.conf_label(self.conf_level, self.language))
 
     def disclosure(self, pub: Counts) -> str:
-        m = pub.rules.min_cell
-        if self.language == "sv":
-            return " ".join([
-                pub.statement("sv"),
-                "Skattningar för en undergrupp eller vårdcentral vars antal undertrycks visas "
-                "inte, och skattningar som bygger på antal som inte redovisas visas inte heller.",
-                pub.rules.describe("sv"),
-                "Kaplan–Meier- och kumulativa incidenskurvor och antal i risk redovisas med "
-                "OpenSAFELY:s röjandesäkra metod (opensafely-actions/kaplan-meier-function): "
-                "löpande summor av händelser och censureringar avrundas uppåt till multipler av "
-                f"{m}, och kurvor och konfidensintervall beräknas om från de avrundade antalen, "
-                f"så att varje steg bygger på 0 eller minst {m} personer; kurvorna slutar där "
-                f"färre än {m} återstår i risk. Medelsjukskrivningsgrad per månad visas utan "
-                "antal per månad och bara för månader som klarar dominansreglerna."])
-        return " ".join([
-            pub.statement("en"),
-            "Estimates for a subgroup or care centre whose count is withheld are not shown, nor "
-            "are estimates resting on counts that are not published.",
-            pub.rules.describe("en"),
-            "Kaplan–Meier and cumulative incidence curves and numbers at risk are published by "
-            "OpenSAFELY's disclosure-safe method (opensafely-actions/kaplan-meier-function): "
-            f"running totals of events and censorings are rounded up to multiples of {m}, and "
-            "the curves and confidence intervals are recomputed from the rounded counts, so "
-            f"that every step rests on 0 or at least {m} persons; the curves stop where fewer "
-            f"than {m} remain at risk. The mean sick-leave degree per month is shown without "
-            "the number per month and only for months that pass the dominance rules."])
+        """The release rules (template `rojande`)."""
+        return texts.render(STUDY, "rojande", self.language,
+                            statement=pub.statement(self.language),
+                            rules=pub.rules.describe(self.language), min_cell=pub.rules.min_cell)

@@ -54,6 +54,7 @@ sns = _import_seaborn()
 from ...contract import GROUP_CONTROL, GROUP_INTERVENTION, GROUPS  # noqa: E402
 from ...disclosure import DECILE_KEYS, TOLERANCE, Publication, SafeCell  # noqa: E402
 from ...style import ARM_COLOURS, mark_withheld, save_all, set_style, withheld_label  # noqa: E402
+from ...texts import conf_label  # noqa: E402
 from .cohort import EXCLUSION_REASONS  # noqa: E402
 from .report import label  # noqa: E402
 
@@ -252,16 +253,19 @@ def days_distribution(table: pd.DataFrame, outcome: str, language: str) -> plt.F
     return fig
 
 
-def share_by_group(pub: Publication, language: str, by_sex: bool = False) -> plt.Figure:
-    """Share employed or studying by group and window, with Wilson 95 % intervals (from
-    `share_table`); a withheld share is marked, not drawn."""
+def share_by_group(pub: Publication, language: str, by_sex: bool = False,
+                   conf_level: float = 0.95) -> plt.Figure:
+    """Share employed or studying by group and window, with Wilson intervals at `conf_level`
+    (from `share_table`); a withheld share is marked, not drawn."""
     strata = ["kvinna", "man"] if by_sex else ["alla"]
-    return _share_panels(share_table(pub, by_sex), "stratum", strata,
+    return _share_panels(share_table(pub, by_sex, conf_level), "stratum", strata,
                          "Andel (%)" if language == "sv" else "Share (%)", language, 4)
 
-def forest_risk_difference(pub: Publication, language: str) -> plt.Figure:
-    """Risk differences (percentage points, Newcombe 95 % CI) across windows and strata, as
-    the outcome tables publish them; a withheld difference is a row marked, not drawn."""
+def forest_risk_difference(pub: Publication, language: str,
+                           conf_level: float = 0.95) -> plt.Figure:
+    """Risk differences (percentage points, Newcombe CI at the analysis' `conf_level`, named
+    on the axis) across windows and strata, as the outcome tables publish them; a withheld
+    difference is a row marked, not drawn."""
     rows = _forest_rows(pub)
     fig, ax = plt.subplots(figsize=(7, 0.5 * max(len(rows), 2) + 1.2))
     ylabels = []
@@ -279,9 +283,10 @@ def forest_risk_difference(pub: Publication, language: str) -> plt.Figure:
     ax.set_ylim(-0.6, len(ylabels) - 0.4)
     ax.set_yticks(range(len(ylabels)))
     ax.set_yticklabels(ylabels)
-    ax.set_xlabel("Skillnad i andel i arbete eller studier, procentenheter (95 % KI)"
+    ci = conf_label(conf_level, language)
+    ax.set_xlabel(f"Skillnad i andel i arbete eller studier, procentenheter ({ci})"
                   if language == "sv" else
-                  "Difference in share employed or studying, percentage points (95% CI)")
+                  f"Difference in share employed or studying, percentage points ({ci})")
     fig.tight_layout()
     return fig
 
@@ -315,28 +320,30 @@ def consort(pub: Publication, window: int, language: str) -> plt.Figure:
 
 
 def all_figures(pub: Publication, out_dir: str | Path, language: str, *,
-                parallel: bool = True) -> dict[str, list[str]]:
+                conf_level: float = 0.95, parallel: bool = True) -> dict[str, list[str]]:
     """Draw and save every report figure from the published cells, each with the table of its
-    numbers; returns name -> files (`parallel`: see `style.save_all`). Every number comes
-    from `pub`: the figures never see a person-level row."""
+    numbers; returns name -> files (`parallel`: see `style.save_all`; `conf_level`: the
+    analysis' level, for the Wilson intervals drawn here). Every number comes from `pub`:
+    the figures never see a person-level row."""
     set_style(language)
     out = Path(out_dir)
-    any_days = any_days_table(pub)
+    any_days = any_days_table(pub, conf_level)
     among = days_among_with_days_table(pub)
     boxes = days_percentiles_table(pub, "sjukpenning_netdays")
     data = {"andel_med_dagar": any_days, "dagar_bland_dem_med_dagar": among,
             "dagar_sjukpenning": boxes,
-            "andel_sysselsatta": share_table(pub),
-            "andel_sysselsatta_kon": share_table(pub, by_sex=True),
+            "andel_sysselsatta": share_table(pub, conf_level=conf_level),
+            "andel_sysselsatta_kon": share_table(pub, by_sex=True, conf_level=conf_level),
             "forest_riskskillnad": risk_difference_table(pub),
             **{f"consort_{w}m": consort_table(pub, w) for w in pub.flow}}
     drawings = {
         "dagar_sjukpenning": lambda: days_distribution(boxes, "sjukpenning_netdays", language),
         "andel_med_dagar": lambda: share_with_days(any_days, language),
         "dagar_bland_dem_med_dagar": lambda: days_among_with_days(among, language),
-        "andel_sysselsatta": lambda: share_by_group(pub, language),
-        "andel_sysselsatta_kon": lambda: share_by_group(pub, language, by_sex=True),
-        "forest_riskskillnad": lambda: forest_risk_difference(pub, language),
+        "andel_sysselsatta": lambda: share_by_group(pub, language, conf_level=conf_level),
+        "andel_sysselsatta_kon": lambda: share_by_group(pub, language, by_sex=True,
+                                                        conf_level=conf_level),
+        "forest_riskskillnad": lambda: forest_risk_difference(pub, language, conf_level),
         **{f"consort_{w}m": lambda w=w: consort(pub, w, language) for w in pub.flow},
     }
     return {name: [str(p) for p in paths]
@@ -349,9 +356,10 @@ def days_percentiles_table(pub: Publication, outcome: str) -> pd.DataFrame:
     return pd.DataFrame(_quantile_rows(pub, outcome, "quantiles", BOX_PERCENTILES, None))
 
 
-def share_table(pub: Publication, by_sex: bool = False) -> pd.DataFrame:
-    """The numbers of `share_by_group`: n, events, share (%) and Wilson interval (%), as
-    published (withheld values empty)."""
+def share_table(pub: Publication, by_sex: bool = False, conf_level: float = 0.95
+                ) -> pd.DataFrame:
+    """The numbers of `share_by_group`: n, events, share (%) and Wilson interval (%) at
+    `conf_level`, as published (withheld values empty)."""
     rows = []
     strata = ["kvinna", "man"] if by_sex else ["alla"]
     for r in pub.outcomes:
@@ -361,7 +369,7 @@ def share_table(pub: Publication, by_sex: bool = False) -> pd.DataFrame:
             p = _prefix(group)
             n, e = r[f"n_{p}"], r[f"events_{p}"]
             withheld = r[f"pct_{p}"].withheld
-            lo, hi = (np.nan, np.nan) if withheld else wilson_interval(e.value, n.value)
+            lo, hi = (np.nan, np.nan) if withheld else wilson_interval(e.value, n.value, conf_level)
             rows.append({"stratum": r["stratum"], "window_months": int(r["window"]),
                          "group": group, "suppressed": withheld,
                          "n": np.nan if n.withheld else n.value,

@@ -1,74 +1,42 @@
 """The appendix's words and tables, generated from the numbers so they can never disagree.
 
-Swedish by default (`language: sv`), English with `language: en`. Every cell arrives already
-decided by `rehabkoord.disclosure` (value, or withheld with its mark and reason); this module
-only formats. Person-level rows never reach its output.
+Swedish by default (`language: sv`), English with `language: en`. The prose is in templates
+beside the notebooks (`notebooks/uppsala/text/<language>/*.md.j2`, `rehabkoord.texts`): this
+module decides and formats the numbers they receive and builds the tables. Every cell
+arrives already decided by `rehabkoord.disclosure` (value, or withheld with its mark and
+reason); this module only formats. Person-level rows never reach its output.
 """
 
 from __future__ import annotations
 
 import pandas as pd
-import yaml
 
-from ... import disclosure, provenance
+from ... import disclosure, provenance, texts
 from ...contract import GROUP_CONTROL, GROUP_INTERVENTION
 from ...fmt import NOT_APPLICABLE, interval, number, pvalue
 from ...params import project_root
+from ...registeryears import WINDOW_RULES
 from ...tables import software_versions
 from .cohort import EXCLUSION_REASONS, REASON_EMPLOYMENT_MISSING
 
-LABELS = {
-    "sv": {
-        "sjukpenning_netdays": "Nettodagar med sjukpenning",
-        "sjukersattning_netdays": "Nettodagar med sjuk- eller aktivitetsersättning",
-        "employed_or_studying": "Huvudsakligen i arbete eller studier",
-        "age_at_randomisation": "Ålder vid randomisering, år",
-        "sex": "Kön", "Diagnosgrupp": "Diagnosgrupp", "Arbetsgivare": "Har arbetsgivare",
-        "baseline_sjukpenning_netdays": "Nettodagar med sjukpenning året före randomisering",
-        "baseline_employed_or_studying": "I arbete eller studier året före randomisering",
-        "alla": "Alla", "kvinna": "Kvinnor", "man": "Män",
-        GROUP_INTERVENTION: "Intervention", GROUP_CONTROL: "Kontroll",
-        "variable": "Variabel", "test": "Test", "p": "p", "p_holm": "p (Holm)",
-        "effect": "Skillnad (95 % KI)", "outcome": "Utfall", "stratum": "Grupp",
-        "wilcoxon": "Wilcoxon rangsummetest", "fisher": "Fishers exakta test",
-        "chisq": "Pearsons chi2-test", "none": "ej testat",
-        "window": "Kalenderåret minst {m} månader efter randomisering",
-        "randomised": "Randomiserade", "analysed": "Analyserade",
-        "outcome_year_not_in_registers": "Utfallsåret finns ännu inte i registren",
-        "absent_from_lisa_in_outcome_year": "Saknas i LISA utfallsåret (utvandrat/avlidit)",
-        "employment_status_missing": "varav sysselsättningsstatus saknas",
-        "True": "Ja", "False": "Nej", "Ja": "Ja", "Nej": "Nej",
-        "median_iqr": "median [IQR]", "mean_sd": "medel (SD)", "n_pct": "n (%)",
-        "pp": "procentenheter", "days": "dagar", "window_short": "Fönster (månader)",
-    },
-    "en": {
-        "sjukpenning_netdays": "Net days of sickness benefit",
-        "sjukersattning_netdays": "Net days of sickness or activity compensation",
-        "employed_or_studying": "Mainly employed or studying",
-        "age_at_randomisation": "Age at randomisation, years",
-        "sex": "Sex", "Diagnosgrupp": "Diagnosis group", "Arbetsgivare": "Has an employer",
-        "baseline_sjukpenning_netdays": "Net days of sickness benefit, year before randomisation",
-        "baseline_employed_or_studying": "Employed or studying, year before randomisation",
-        "alla": "All", "kvinna": "Women", "man": "Men",
-        GROUP_INTERVENTION: "Intervention", GROUP_CONTROL: "Control",
-        "variable": "Variable", "test": "Test", "p": "p", "p_holm": "p (Holm)",
-        "effect": "Difference (95% CI)", "outcome": "Outcome", "stratum": "Group",
-        "wilcoxon": "Wilcoxon rank-sum test", "fisher": "Fisher's exact test",
-        "chisq": "Pearson's chi-square test", "none": "not tested",
-        "window": "Calendar year at least {m} months after randomisation",
-        "randomised": "Randomised", "analysed": "Analysed",
-        "outcome_year_not_in_registers": "Outcome year not yet in the registers",
-        "absent_from_lisa_in_outcome_year": "Absent from LISA in the outcome year (emigrated/died)",
-        "employment_status_missing": "of whom employment status missing",
-        "True": "Yes", "False": "No", "Ja": "Yes", "Nej": "No",
-        "median_iqr": "median [IQR]", "mean_sd": "mean (SD)", "n_pct": "n (%)",
-        "pp": "percentage points", "days": "days", "window_short": "Window (months)",
-    },
-}
+STUDY = "uppsala"
 
 
 def label(key: str, language: str) -> str:
-    return LABELS[language].get(str(key), str(key))
+    """A variable's, level's or heading's words (`text/<language>/etiketter.yaml`); a key
+    without words is shown as it is."""
+    return texts.glossary(STUDY, "etiketter", language).get(str(key), str(key))
+
+
+def _notes(prefix: str, language: str) -> dict[str, str]:
+    """Footnotes and statistics' names of `text/<language>/noter.yaml` under `prefix`."""
+    return {k[len(prefix):]: v for k, v in texts.glossary(STUDY, "noter", language).items()
+            if k.startswith(prefix)}
+
+
+def effect_heading(conf_level: float, language: str) -> str:
+    """'Skillnad (90 % KI)': the effect column's header at the analysis' confidence level."""
+    return f"{label('effect', language)} ({texts.conf_label(conf_level, language)})"
 
 
 def _group_cells(row: dict, prefix: str, language: str) -> str:
@@ -91,26 +59,8 @@ def _effect(row: dict, language: str) -> str:
             f"({interval(v['low'], v['high'], 1, language)})")
 
 
-#: The test behind a p-value, as a footnote ("chisq_yates": a 2×2 table with Yates' correction).
-TEST_NOTES = {
-    "sv": {"wilcoxon": "Wilcoxons rangsummetest", "chisq": "Pearsons chi2-test",
-           "chisq_yates": "Pearsons chi2-test med Yates korrektion",
-           "fisher": "Fishers exakta test"},
-    "en": {"wilcoxon": "Wilcoxon rank-sum test", "chisq": "Pearson's chi-square test",
-           "chisq_yates": "Pearson's chi-square test with Yates' continuity correction",
-           "fisher": "Fisher's exact test"},
-}
+#: Footnote marks of the tests behind p-values, in order of first use.
 SUPERSCRIPTS = "¹²³⁴⁵⁶⁷⁸⁹"
-HOLM_NOTE = {
-    "sv": "p (Holm): p-värdet justerat för flera jämförelser med Holms metod, över utfall och "
-          "fönster inom varje grupp (alla, kvinnor, män).",
-    "en": "p (Holm): the p-value adjusted for multiple comparisons with Holm's method, across "
-          "outcomes and windows within each group (all, women, men).",
-}
-STAT_LABELS = {"sv": {"n": "n", "median_iqr": "Median [IQR]", "mean_sd": "Medel (SD)",
-                      "n_of_n": "n / N (%)"},
-               "en": {"n": "n", "median_iqr": "Median [IQR]", "mean_sd": "Mean (SD)",
-                      "n_of_n": "n / N (%)"}}
 
 
 class _Notes:
@@ -129,7 +79,7 @@ class _Notes:
         return SUPERSCRIPTS[self.keys.index(key)]
 
     def lines(self) -> list[str]:
-        notes = TEST_NOTES[self.language]
+        notes = _notes("test_", self.language)  # "chisq_yates": a 2×2 table with Yates
         return [f"{SUPERSCRIPTS[i]} {notes.get(k, label(k, self.language))}"
                 for i, k in enumerate(self.keys)]
 
@@ -139,14 +89,15 @@ def group_heading(pub: disclosure.Publication, group: str, language: str) -> str
     the bare group name when the publication has no flow."""
     for by_group in pub.flow.values():
         if group in by_group:
-            return f"{label(group, language)} (N = {by_group[group]['randomised'].text})"
+            return texts.keep_together(
+                f"{label(group, language)} (N = {by_group[group]['randomised'].text})")
     return label(group, language)
 
 
 def _summary_rows(row: dict, prefix: str, language: str) -> list[tuple[str, str]]:
     """'Median [IQR]' and 'Medel (SD)' sub-rows of a days summary, each its mark when
     withheld (quantiles and means are decided apart)."""
-    stats = STAT_LABELS[language]
+    stats = _notes("stat_", language)
     q, m = row[f"quantiles_{prefix}"], row[f"mean_{prefix}"]
     median = q.mark if q.withheld else (
         f"{number(q.value['median'], 1, language)} "
@@ -176,17 +127,19 @@ def _table(rows: list[dict], levels: list[int], numeric: list[str], notes: list[
 
 
 def outcome_display(pub: disclosure.Publication, window: int, *, language: str,
-                    yates: bool = True) -> pd.DataFrame:
+                    conf_level: float, yates: bool = True) -> pd.DataFrame:
     """The published outcome table for one window (all, women, men), laid out as gtsummary:
     one label row per group × outcome (binary outcomes: n / N (%) on it), then indented n,
     median [IQR] and mean (SD) rows for day counts. p carries a numbered mark for its test;
-    `attrs` holds the indentation per row, the numeric columns and the footnotes."""
+    `attrs` holds the indentation per row, the numeric columns and the footnotes;
+    `conf_level` (0–1) is the analysis' level, named in the effect column's header."""
     notes = _Notes(language)
-    stats = STAT_LABELS[language]
+    stats = _notes("stat_", language)
     c_stratum, c_outcome = label("stratum", language), label("outcome", language)
     c_int = group_heading(pub, GROUP_INTERVENTION, language)
     c_ctl = group_heading(pub, GROUP_CONTROL, language)
-    c_p, c_holm, c_eff = (label(k, language) for k in ("p", "p_holm", "effect"))
+    c_p, c_holm = label("p", language), label("p_holm", language)
+    c_eff = effect_heading(conf_level, language)
     rows: list[dict] = []
     levels: list[int] = []
     for r in pub.outcomes:
@@ -217,7 +170,7 @@ def outcome_display(pub: disclosure.Publication, window: int, *, language: str,
     if any(r["window"] == window and (r["pvalue_holm"].withheld
                                       or r["pvalue_holm"].value is not None)
            for r in pub.outcomes):
-        lines.append(HOLM_NOTE[language])
+        lines.append(texts.glossary(STUDY, "noter", language)["holm"])
     return _table(rows, levels, [c_int, c_ctl, c_p, c_holm, c_eff], lines)
 
 
@@ -324,7 +277,7 @@ def cell_name(key: tuple, language: str) -> str:
     if kind == "randomised_total":
         return label("randomised", language)
     if kind == "power n":
-        return HEADINGS[language]["power"]
+        return texts.glossary(STUDY, "rubriker", language)["power"]
     return " ".join(map(str, key))
 
 
@@ -361,217 +314,93 @@ def suppression_list(pub: disclosure.Publication, *, language: str) -> list[str]
 
 
 def result_sentences(pub: disclosure.Publication, *, alpha: float, language: str) -> list[str]:
-    """One sentence per whole-cohort outcome and window, phrased like the study's report."""
+    """One sentence per whole-cohort outcome and window, phrased like the study's report
+    (templates `resultat_andel`, `resultat_dagar`, `resultat_undertryckt`)."""
     out = []
     alla = [r for r in pub.outcomes if r["stratum"] == "alla" and r["test"] != "none"]
     for r in alla:
         window = label("window", language).format(m=r["window"]).lower()
+        outcome = label(r["outcome"], language).lower()
         p = _p(r["pvalue"], language)
         p_text = f"p {p}" if p.startswith("<") else f"p = {p}"
         cells = [r["effect"], r["pvalue"]] + [r[f"{stat}_{g}"] for g in ("int", "ctl") for stat in
                                               (("pct",) if r["kind"] == "binary"
                                                else ("quantiles", "mean"))]
         if any(c.withheld for c in cells) or r["effect"].value is None:
-            p_note = "" if r["pvalue"].withheld else f" ({p_text})"
-            out.append(("Under " + window + f" redovisas inte skillnaden för "
-                        f"{label(r['outcome'], language).lower()} av sekretesskäl{p_note}."
-                        ) if language == "sv" else
-                       (f"In the {window}, the difference in "
-                        f"{label(r['outcome'], language).lower()} is suppressed{p_note}."))
+            out.append(texts.render(STUDY, "resultat_undertryckt", language, window=window,
+                                    outcome=outcome,
+                                    p_text="" if r["pvalue"].withheld else p_text))
             continue
         significant = r["pvalue"].value < alpha
         estimate = r["effect"].value["estimate"]
-        diff = abs(estimate)
         if r["kind"] == "binary":
-            pct_int, pct_ctl = r["pct_int"].value, r["pct_ctl"].value
-            more = estimate > 0
-            if language == "sv":
-                text = (f"Under {window} var andelen som var huvudsakligen sysselsatta i arbete "
-                        f"eller studier {number(diff, 1, language)} procentenheter "
-                        f"{'högre' if more else 'lägre'} i interventionsgruppen än i "
-                        f"kontrollgruppen ({number(pct_int, 1, language)} mot "
-                        f"{number(pct_ctl, 1, language)} procent, {p_text}); skillnaden var "
-                        f"{'' if significant else 'inte '}statistiskt signifikant.")
-            else:
-                text = (f"In the {window}, the share mainly employed or studying was "
-                        f"{number(diff, 1, language)} percentage points "
-                        f"{'higher' if more else 'lower'} in the intervention group than in the "
-                        f"control group ({number(pct_int, 1, language)} vs "
-                        f"{number(pct_ctl, 1, language)} per cent, {p_text}); the difference "
-                        f"was {'' if significant else 'not '}statistically significant.")
-        else:
-            v_int = {**r["quantiles_int"].value, **r["mean_int"].value}
-            v_ctl = {**r["quantiles_ctl"].value, **r["mean_ctl"].value}
-            name = label(r["outcome"], language).lower()
-            if language == "sv":
-                text = (f"Under {window} var medianen för {name} "
-                        f"{number(v_int['median'], 1, language)} dagar i interventionsgruppen och "
-                        f"{number(v_ctl['median'], 1, language)} dagar i kontrollgruppen (medelvärde "
-                        f"{number(v_int['mean'], 1, language)} respektive "
-                        f"{number(v_ctl['mean'], 1, language)}; {p_text}); skillnaden var "
-                        f"{'' if significant else 'inte '}statistiskt signifikant.")
-            else:
-                text = (f"In the {window}, the median of {name} was "
-                        f"{number(v_int['median'], 1, language)} days in the intervention group "
-                        f"and {number(v_ctl['median'], 1, language)} days in the control group "
-                        f"(means {number(v_int['mean'], 1, language)} and "
-                        f"{number(v_ctl['mean'], 1, language)}; {p_text}); the difference was "
-                        f"{'' if significant else 'not '}statistically significant.")
-        out.append(text)
+            out.append(texts.render(
+                STUDY, "resultat_andel", language, window=window,
+                diff=number(abs(estimate), 1, language), higher=estimate > 0,
+                pct_int=number(r["pct_int"].value, 1, language),
+                pct_ctl=number(r["pct_ctl"].value, 1, language), p_text=p_text,
+                significant=significant))
+            continue
+        v_int = {**r["quantiles_int"].value, **r["mean_int"].value}
+        v_ctl = {**r["quantiles_ctl"].value, **r["mean_ctl"].value}
+        out.append(texts.render(
+            STUDY, "resultat_dagar", language, window=window, outcome=outcome,
+            median_int=number(v_int["median"], 1, language),
+            median_ctl=number(v_ctl["median"], 1, language),
+            mean_int=number(v_int["mean"], 1, language),
+            mean_ctl=number(v_ctl["mean"], 1, language), p_text=p_text,
+            significant=significant))
     return out
 
 
 def methods_text(params: dict, language: str) -> str:
-    """Methods paragraph from the parameters actually used."""
-    a = params["analysis"]
-    c = params["cohort"]
-    windows = ", ".join(str(m) for m in c["offsets_months"])
-    rule_sv = {"first_full_year": "det första kalenderår vars 1 januari infaller på eller efter "
-                                  "randomiseringsdatum plus {m} månader",
-               "year_containing": "det kalenderår som innehåller randomiseringsdatum plus {m} "
-                                  "månader"}
-    rule_en = {"first_full_year": "the first calendar year whose 1 January falls on or after the "
-                                  "randomisation date plus {m} months",
-               "year_containing": "the calendar year that contains the randomisation date plus "
-                                  "{m} months"}
-    alpha = number(a["alpha"], 2, language)
-    corr = a["chisq_correct"]
-    versions = software_versions()
+    """Methods paragraph from the parameters actually used (template `metod`)."""
+    a, c = params["analysis"], params["cohort"]
+    if c["window_rule"] not in WINDOW_RULES:
+        raise ValueError(f"cohort.window_rule must be one of {list(WINDOW_RULES)}, "
+                         f"not {c['window_rule']!r}")
     zero_figures = ReportText(params, language)._ref(
         "figure", ["andel_med_dagar", "dagar_bland_dem_med_dagar"])
-    if language == "sv":
-        return (
-            f"Utfallen mättes under kalenderåret minst {windows} månader efter randomiseringen, "
-            f"definierat som {rule_sv[c['window_rule']].format(m='N')}. Nettodagar med sjukpenning "
-            "är LISA:s SjukP_Ndag_MiDAS; nettodagar med sjuk- eller aktivitetsersättning är "
-            "summan av SjukErs_Ndag_MiDAS och AktErs_Ndag_MiDAS. Huvudsakligen i arbete eller "
-            "studier är BAS-kod 1 (sysselsatt) eller 3 (studerande); för år före BAS används "
-            "LISA:s SyssStat (förvärvsarbetande), som inte fångar studier. Personer som saknas i "
-            "LISA utfallsåret (utvandrade eller avlidna) räknas som bortfall, inte som noll dagar. "
-            "Andelar jämfördes med Pearsons chi2-test"
-            + (" med Yates kontinuitetskorrektion" if corr else " utan kontinuitetskorrektion")
-            + f", eller Fishers exakta test när någon förväntad cellfrekvens var under "
-            f"{number(a['fisher_expected_below'], 0, language)}. Fördelningar av dagar jämfördes "
-            "med Wilcoxons rangsummetest (exakt p-värde när båda grupperna har färre än 50 "
-            "observationer och inga lika värden, annars normalapproximation med korrektion för "
-            "lika värden och kontinuitet) med Hodges–Lehmann-skattning av skillnaden. "
-            "Hodges–Lehmann-skattningen är medianen av alla parvisa skillnader mellan en person "
-            "i interventionsgruppen och en i kontrollgruppen; när de flesta i båda grupperna "
-            "har 0 dagar är de flesta parvisa skillnader 0, och skattningen och dess intervall "
-            "blir 0 även när andelen med dagar skiljer sig. Därför redovisas för dagar även "
-            f"andelen med minst en dag och fördelningen bland dem med dagar ({zero_figures}). "
-            "Riskskillnader anges i procentenheter med Newcombes (Wilson) konfidensintervall och "
-            "oddskvoter som betingad ML-skattning med exakt intervall. Alla test var tvåsidiga med "
-            f"signifikansnivån {alpha}; p-värden redovisas både ojusterade och Holm-justerade "
-            "över utfall och fönster. Resultaten redovisas även för kvinnor och män. Antal under "
-            f"{params['report']['min_cell']} redovisas inte (röjandekontroll). "
-            f"Programvara: {versions}."
-        )
-    return (
-        f"Outcomes were measured in the calendar year at least {windows} months after "
-        f"randomisation, defined as {rule_en[c['window_rule']].format(m='N')}. Net days of "
-        "sickness benefit are LISA's SjukP_Ndag_MiDAS; net days of sickness or activity "
-        "compensation are SjukErs_Ndag_MiDAS plus AktErs_Ndag_MiDAS. Mainly employed or "
-        "studying is BAS code 1 (employed) or 3 (studying); for years before BAS, LISA's "
-        "SyssStat (gainfully employed) is used, which does not capture studies. People absent "
-        "from LISA in the outcome year (emigrated or died) are missing, not zero days. "
-        "Proportions were compared with Pearson's chi-square test"
-        + (" with Yates' continuity correction" if corr else " without continuity correction")
-        + f", or Fisher's exact test when any expected count was below "
-        f"{number(a['fisher_expected_below'], 0, language)}. Distributions of days were compared "
-        "with the Wilcoxon rank-sum test (exact p when both groups have fewer than 50 "
-        "observations and no ties, otherwise the normal approximation with tie and continuity "
-        "correction) with the Hodges–Lehmann shift. The Hodges–Lehmann estimate is the median "
-        "of all pairwise differences between a person in the intervention group and one in the "
-        "control group; when most people in both groups have 0 days, most pairwise differences "
-        "are 0, and the estimate and its interval are 0 even when the share with days differs. "
-        "Days are therefore also shown as the share with at least one day and the distribution "
-        f"among those with days ({zero_figures}). Risk differences are in percentage points "
-        "with Newcombe's (Wilson) interval, odds ratios the conditional maximum-likelihood "
-        f"estimate with exact interval. All tests were two-sided at α = {alpha}; p-values are "
-        "reported unadjusted and Holm-adjusted across outcomes and windows. Results are also "
-        f"given for women and men. Counts below {params['report']['min_cell']} are not "
-        f"published (disclosure control). Software: {versions}."
-    )
+    return texts.render(
+        STUDY, "metod", language,
+        windows=", ".join(str(m) for m in c["offsets_months"]), window_rule=c["window_rule"],
+        yates=bool(a["chisq_correct"]),
+        fisher_below=number(a["fisher_expected_below"], 0, language),
+        zero_figures=zero_figures, alpha=number(a["alpha"], 2, language),
+        conf=texts.conf_percent(a["conf_level"], language),
+        min_cell=params["report"]["min_cell"], versions=software_versions())
 
 
-def code_version() -> str:
-    """The git commit of the report's sources (provenance), '+ändringar' when dirty."""
+def code_version(language: str = "sv") -> str:
+    """The git commit of the report's sources (provenance), with a note when they differ from
+    it ('+ändringar' / '+changes')."""
     stamp = _appendix_stamp()
-    return stamp.git_commit[:12] + (" (+ändringar)" if stamp.git_dirty else "")
+    return stamp.git_commit[:12] + ((" (+ändringar)" if language == "sv" else " (+changes)")
+                                    if stamp.git_dirty else "")
 
-
-HEADINGS = {
-    "sv": {"methods": "Metod", "flow": "Flöde av deltagare", "table1": "Deltagarnas "
-           "egenskaper vid randomisering", "results": "Resultat", "figures": "Figurer",
-           "power": "Styrka och stickprovsstorlek", "disclosure": "Röjandekontroll",
-           "parameters": "Parametrar och version"},
-    "en": {"methods": "Methods", "flow": "Flow of participants", "table1": "Characteristics "
-           "at randomisation", "results": "Results", "figures": "Figures",
-           "power": "Power and sample size", "disclosure": "Disclosure control",
-           "parameters": "Parameters and version"},
-}
-
-CAPTIONS = {
-    "sv": {"andel_sysselsatta": "Andel huvudsakligen i arbete eller studier per grupp och "
-           "fönster (95 % Wilson-intervall).",
-           "andel_sysselsatta_kon": "Som ovan, för kvinnor och män.",
-           "forest_riskskillnad": "Skillnad i andel i arbete eller studier (intervention minus "
-           "kontroll), procentenheter med Newcombes 95 % KI.",
-           "dagar_sjukpenning": "Nettodagar med sjukpenning per grupp (låda: kvartiler; "
-           "morrhår: 10:e–90:e percentilen; grupper under {q} personer visas inte).",
-           "consort": "Flöde av deltagare, kalenderåret minst {m} månader efter randomisering.",
-           "andel_med_dagar": "Andel med minst en nettodag per grupp och fönster (95 % "
-           "Wilson-intervall).",
-           "dagar_bland_dem_med_dagar": "Nettodagar bland dem med minst en dag: kumulativ andel "
-           "vid 10:e–90:e percentilen per grupp; grupper med färre än {q} personer med dagar "
-           "visas inte."},
-    "en": {"andel_sysselsatta": "Share mainly employed or studying by group and window "
-           "(95% Wilson intervals).",
-           "andel_sysselsatta_kon": "As above, for women and men.",
-           "forest_riskskillnad": "Difference in the share employed or studying (intervention "
-           "minus control), percentage points with Newcombe 95% CI.",
-           "dagar_sjukpenning": "Net days of sickness benefit by group (box: quartiles; "
-           "whiskers: 10th–90th percentile; groups below {q} persons are not shown).",
-           "consort": "Flow of participants, calendar year at least {m} months after "
-           "randomisation.",
-           "andel_med_dagar": "Share with at least one net day by group and window (95% Wilson "
-           "intervals).",
-           "dagar_bland_dem_med_dagar": "Net days among those with at least one day: cumulative "
-           "share at the 10th–90th percentiles by group; groups with fewer than {q} persons "
-           "with days are not shown."},
-}
 
 #: Figures in the appendix after the CONSORT diagrams (one per window), in order.
 REPORT_FIGURES = ["andel_sysselsatta", "andel_sysselsatta_kon", "forest_riskskillnad",
                   "dagar_sjukpenning", "andel_med_dagar", "dagar_bland_dem_med_dagar"]
 
-TABLE_CAPTIONS = {
-    "sv": {"flow": "Flöde av deltagare per grupp och fönster.",
-           "table1": "Deltagarnas egenskaper vid randomisering.",
-           "outcomes": "Utfall kalenderåret minst {m} månader efter randomisering."},
-    "en": {"flow": "Flow of participants by group and window.",
-           "table1": "Characteristics at randomisation.",
-           "outcomes": "Outcomes in the calendar year at least {m} months after randomisation."},
-}
-
-
 class ReportText:
     """The appendix's fixed texts in the report language, filled from the parameters."""
 
     def __init__(self, params: dict, language: str):
-        if language not in LABELS:
-            raise ValueError(f"report.language must be one of {sorted(LABELS)}, not {language!r}")
+        if language not in texts.LANGUAGES:
+            raise ValueError(f"report.language must be one of {list(texts.LANGUAGES)}, "
+                             f"not {language!r}")
         self.params = params
         self.language = language
 
     def heading(self, key: str) -> str:
-        return f"## {HEADINGS[self.language][key]}"
+        return f"## {texts.glossary(STUDY, 'rubriker', self.language)[key]}"
 
     @property
     def tables(self) -> list[str]:
         """Numbered tables in order of appearance."""
-        return ["flow", "table1", *(f"outcomes_{m}" for m in self.params["cohort"]["offsets_months"])]
+        return ["flow", "table1", *(f"outcomes_{m}" for m in self.params["cohort"]["offsets_months"]),
+                "parameters"]
 
     @property
     def figures(self) -> list[str]:
@@ -592,7 +421,8 @@ class ReportText:
     def table_caption(self, key: str, months: int | None = None) -> str:
         """'Tabell N. …' for `key` (flow, table1, outcomes with `months`)."""
         name = key if months is None else f"{key}_{months}"
-        text = TABLE_CAPTIONS[self.language][key].format(m=months)
+        text = texts.fill(texts.glossary(STUDY, "bildtexter", self.language)[f"table_{key}"],
+                          m=months)
         return f"{self._ref('table', [name])}. {text}"
 
     def figure_caption(self, name: str) -> str:
@@ -600,7 +430,10 @@ class ReportText:
         key, months = ("consort", name[len("consort_"):-1]) if name.startswith("consort_") \
             else (name, None)
         q = disclosure.Rules.from_params(self.params["report"]).min_quantile_n
-        caption = CAPTIONS[self.language][key].format(m=months, q=q)
+        conf = self.params["analysis"]["conf_level"]
+        caption = texts.fill(texts.glossary(STUDY, "bildtexter", self.language)[key],
+                             m=months, q=q, conf=texts.conf_percent(conf, self.language),
+                             ci=texts.conf_label(conf, self.language))
         return f"{self._ref('figure', [name])}. {caption}"
 
     def reference(self, section: str) -> str:
@@ -645,133 +478,75 @@ class ReportText:
                 f"| | |\n|---|---|\n{table}")
 
     def flow_intro(self, clean_flow: dict) -> str:
-        if self.language == "sv":
-            n = {k: number(v, 0, "sv") for k, v in clean_flow.items() if k.endswith("_rows_read")
-                 or k.endswith("_not_in_study")}
-            return (f"Leveranserna innehöll {n['lisa_rows_read']} LISA-rader och "
-                    f"{n['bas_rows_read']} BAS-rader; {n['lisa_rows_not_in_study']}"
-                    f" respektive {n['bas_rows_not_in_study']} rader gällde personer "
-                    "utanför studien och togs bort. LISA-år: "
-                    f"{_years(clean_flow['lisa_years'])}; BAS-år: {_years(clean_flow['bas_years'])}."
-                    + _delivery_notes(clean_flow, "sv", self.params["report"]["min_cell"]))
-        n = {k: number(v, 0, "en") for k, v in clean_flow.items() if k.endswith("_rows_read")
-             or k.endswith("_not_in_study")}
-        return (f"The deliveries held {n['lisa_rows_read']} LISA rows and "
-                f"{n['bas_rows_read']} BAS rows; {n['lisa_rows_not_in_study']} "
-                f"and {n['bas_rows_not_in_study']} rows concerned people outside the "
-                f"study and were removed. LISA years: {_years(clean_flow['lisa_years'])}; BAS "
-                f"years: {_years(clean_flow['bas_years'])}." + _delivery_notes(clean_flow, "en",
-                                                                 self.params["report"]["min_cell"]))
+        """The deliveries' rows and years, the lowest linkage share and the unknown codes
+        counted and ignored in cleaning (counts below min_cell shown as "<min_cell")."""
+        lang, m = self.language, self.params["report"]["min_cell"]
+        n = {k: number(v, 0, lang) for k, v in clean_flow.items()
+             if k.endswith("_rows_read") or k.endswith("_not_in_study")}
+        shares = [s for per in clean_flow.get("linkage", {}).values() for s in per.values()]
+        unknown = [{"column": column,
+                    "listed": ", ".join(f"{code} ({number(k, 0, lang) if k >= m else f'<{m}'})"
+                                        for code, k in codes.items())}
+                   for column, codes in sorted(clean_flow.get("unknown_codes_ignored", {}).items())]
+        return texts.render(
+            STUDY, "flode", lang, lisa_rows=n["lisa_rows_read"], bas_rows=n["bas_rows_read"],
+            lisa_outside=n["lisa_rows_not_in_study"], bas_outside=n["bas_rows_not_in_study"],
+            lisa_years=_years(clean_flow["lisa_years"]), bas_years=_years(clean_flow["bas_years"]),
+            min_linkage=number(100 * min(shares), 0, lang) if shares else "",
+            unknown_codes=unknown)
 
     def power_text(self, power: dict, achieved: disclosure.SafeCell, detectable_pp: float) -> str:
         """`power` is power.json (the design); `achieved` the published analysed n and
         `detectable_pp` the difference detectable with it, withheld with the n."""
         lang = self.language
-        n_text = achieved.text
-        detectable = (disclosure.SUPPRESSED if achieved.withheld
-                      else number(detectable_pp, 1, lang))
-        pc, pi = number(100 * power["p_control"], 0, lang), number(100 * power["p_intervention"],
-                                                                  0, lang)
-        pw = number(100 * power["power"], 0, lang)
-        days = number(power["mean_sick_days_control"], 0, lang)
-        comp = number(100 * power["p_sickness_compensation"], 0, lang)
-        if lang == "sv":
-            return (f"För att med {pw} % styrka (tvåsidigt α = {number(power['alpha'], 2, lang)}) "
-                    f"upptäcka en ökning av andelen i arbete eller studier från {pc} % till {pi} % "
-                    f"behövs {power['a_priori_n_per_group_ceiling']} personer per grupp (R: "
-                    f"power.prop.test, n = {number(power['a_priori_n_per_group'], 2, lang)}). Med "
-                    f"{n_text} analyserade per grupp "
-                    f"({power['window_months']}-månadersfönstret) är den minsta skillnad som kan "
-                    f"upptäckas med {pw} % styrka "
-                    f"{detectable} procentenheter. För "
-                    "nettodagar med sjukpenning gav simulering under studiens designantaganden "
-                    f"({power['n_per_group']} per grupp, i genomsnitt {days} dagar per år utan "
-                    f"insats, kvot {number(power['effect_sick_days_ratio'], 2, lang)} med insats, "
-                    f"{comp} % med sjukersättning; {power['n_sim']} replikat) styrkan "
-                    f"{number(100 * power['simulated_power_sjukpenning'], 1, lang)} %. "
-                    "Antagandena är studiens egna (params.yaml, avsnitt power), inte skattade ur "
-                    "data. Ingen 'observerad styrka' beräknas.")
-        return (f"Detecting an increase in the share employed or studying from {pc}% to {pi}% "
-                f"with {pw}% power (two-sided α = {number(power['alpha'], 2, lang)}) needs "
-                f"{power['a_priori_n_per_group_ceiling']} people per group (R: power.prop.test, "
-                f"n = {number(power['a_priori_n_per_group'], 2, lang)}). With "
-                f"{n_text} analysed per group "
-                f"({power['window_months']}-month window), the smallest difference detectable "
-                f"with {pw}% power is {detectable} "
-                "percentage points. For net days of sickness benefit, simulation under the "
-                f"study's design assumptions ({power['n_per_group']} per group, on average {days} "
-                "days a year without the intervention, ratio "
-                f"{number(power['effect_sick_days_ratio'], 2, lang)} with it, {comp}% on "
-                f"sickness compensation; {power['n_sim']} replicates) gave a power of "
-                f"{number(100 * power['simulated_power_sjukpenning'], 1, lang)}%. The assumptions "
-                "are the study's own (params.yaml, section power), not estimated from the data. "
-                "No 'observed power' is computed.")
+        return texts.render(
+            STUDY, "styrka", lang, power_pct=number(100 * power["power"], 0, lang),
+            alpha=number(power["alpha"], 2, lang),
+            p_control=number(100 * power["p_control"], 0, lang),
+            p_intervention=number(100 * power["p_intervention"], 0, lang),
+            n_ceiling=power["a_priori_n_per_group_ceiling"],
+            n_exact=number(power["a_priori_n_per_group"], 2, lang), n_analysed=achieved.text,
+            window_months=power["window_months"],
+            detectable=(disclosure.SUPPRESSED if achieved.withheld
+                        else number(detectable_pp, 1, lang)),
+            n_per_group=power["n_per_group"],
+            days=number(power["mean_sick_days_control"], 0, lang),
+            ratio=number(power["effect_sick_days_ratio"], 2, lang),
+            comp=number(100 * power["p_sickness_compensation"], 0, lang), n_sim=power["n_sim"],
+            simulated=number(100 * power["simulated_power_sjukpenning"], 1, lang))
 
     def suppression_text(self, suppressed: list[str]) -> str:
         """The release rules applied, then every withheld cell by name and reason."""
         r = self.params["report"]
-        rules = disclosure.Rules.from_params(r)
-        m = r["min_cell"]
-        zeros = r.get("zeros_disclosive", False)
-        low = 0 if zeros else 1
-        if self.language == "sv":
-            head = (f"Regler: antal under {m} redovisas inte"
-                    + (" (även noll räknas som litet antal)" if zeros else " (noll redovisas)")
-                    + f" och visas som \"<{m}\". Varje tabell anger sina additiva samband "
-                    "(rader och totaler, alla = kvinnor + män, nivåer mot N i Tabell 1, "
-                    "randomiserade − exkluderade = analyserade, samma randomiserade i båda "
-                    "fönstren, analyserade mot tabellernas n). Ytterligare celler undertrycks "
-                    f"(visas som \"{disclosure.SUPPRESSED}\") tills en granskning med "
-                    "linjärprogrammering (som i "
-                    "tau-ARGUS och sdcTable) visar att inget litet antal kan räknas fram eller "
-                    f"ringas in snävare än {low}–{m - 1}. Andelar, skillnader, konfidensintervall, "
-                    "p-värden, medianer och styrkeberäkningar som skulle avslöja ett undertryckt "
-                    "antal visas inte heller (de är funktioner av antalen); Holm-justerade "
-                    "p-värden visas bara när alla p-värden i deras grupp visas. Testen är "
-                    "beräknade på de verkliga antalen. " + rules.describe("sv"))
-            none = "Inga celler undertrycktes."
-        else:
-            head = (f"Rules: counts below {m} are not published"
-                    + (" (zero counts as small too)" if zeros else " (zeros are published)")
-                    + f" and are shown as \"<{m}\". Each table declares its additive relations "
-                    "(rows and totals, all = women + men, levels against N in Table 1, "
-                    "randomised − excluded = analysed, the same randomised people in both "
-                    "windows, analysed against the tables' n). Further cells are withheld "
-                    f"(shown as \"{disclosure.SUPPRESSED}\") until a linear-programming audit "
-                    "(as in tau-ARGUS and "
-                    "sdcTable) shows that no small count can be derived or narrowed below "
-                    f"{low}–{m - 1}. Shares, differences, confidence intervals, p-values, "
-                    "medians and power figures that would reveal a withheld count are not shown "
-                    "either (they are functions of the counts); Holm-adjusted p-values are shown "
-                    "only when every p-value of their group is. Tests are computed on the real "
-                    "counts. " + rules.describe("en"))
-            none = "No cells were suppressed."
+        m, zeros = r["min_cell"], r.get("zeros_disclosive", False)
+        head = texts.render(STUDY, "rojande", self.language, min_cell=m, zeros=zeros,
+                            low=0 if zeros else 1, high=m - 1,
+                            rules=disclosure.Rules.from_params(r).describe(self.language),
+                            suppressed=disclosure.SUPPRESSED)
+        none = "Inga celler undertrycktes." if self.language == "sv" else \
+            "No cells were suppressed."
         items = "\n".join(f"- {s}" for s in suppressed) if suppressed else none
         return f"{head}\n\n{items}"
 
-    def parameters_block(self) -> str:
-        shown = {k: self.params[k] for k in ("data", "cohort", "analysis", "power", "report")}
-        return "```yaml\n" + yaml.safe_dump(shown, allow_unicode=True, sort_keys=True) + "```"
+    def parameters_table(self) -> pd.DataFrame:
+        """The study's parameters as a table in the report language: name, value, meaning
+        (words from `text/<language>/parametrar.yaml`, in its order; a key without words
+        there is listed last by its params.yaml name, never left out)."""
+        words = texts.glossary(STUDY, "parametrar", self.language)
+        values = {f"{section}.{key}": value for section in PARAMETER_SECTIONS
+                  for key, value in (self.params.get(section) or {}).items()}
+        keys = [k for k in words if k in values] + [k for k in values if k not in words]
+        heads = (("Parameter", "Värde", "Betydelse") if self.language == "sv"
+                 else ("Parameter", "Value", "Meaning"))
+        rows = []
+        for k in keys:
+            name, meaning = words.get(k, (k, ""))
+            rows.append((name, texts.value_text(values[k], self.language), meaning))
+        return pd.DataFrame(rows, columns=list(heads))
 
 
-def _delivery_notes(clean_flow: dict, language: str, min_cell: int) -> str:
-    """The linkage check's lowest share and the unknown codes counted and ignored in cleaning
-    (counts below `min_cell` shown as "<min_cell")."""
-    shares = [s for per in clean_flow.get("linkage", {}).values() for s in per.values()]
-    out = ""
-    if shares:
-        low = number(100 * min(shares), 0, language)
-        out += (f" Varje registerår innehöll minst {low} % av de randomiserade personerna."
-                if language == "sv" else
-                f" Every register year held at least {low}% of the randomised persons.")
-    for column, codes in sorted(clean_flow.get("unknown_codes_ignored", {}).items()):
-        listed = ", ".join(f"{code} ({number(n, 0, language) if n >= min_cell else f'<{min_cell}'})"
-                           for code, n in codes.items())
-        out += (f" Okända koder i {column}, som inte används de år BAS täcker, räknades och "
-                f"lämnades utan avseende: {listed}." if language == "sv" else
-                f" Unknown codes in {column}, which is not used in years BAS covers, were "
-                f"counted and ignored: {listed}.")
-    return out
+#: The params.yaml sections the appendix's parameter table lists.
+PARAMETER_SECTIONS = ("data", "cohort", "analysis", "power", "report")
 
 
 def _years(years: list[int]) -> str:

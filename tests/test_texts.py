@@ -1,0 +1,130 @@
+"""The appendices' prose templates: every one renders in both languages, every field it names
+must be given, and the labels that follow parameters keep together."""
+
+from __future__ import annotations
+
+import jinja2
+import pytest
+
+from rehabkoord import provenance, texts
+from rehabkoord.fmt import NBSP
+
+STUDIES = ("uppsala", "caseload", "stockholm", "risk")
+TEMPLATES = [(study, name) for study in STUDIES for name in texts.names(study)["sv"]]
+
+
+def test_every_study_has_templates_in_both_languages_with_the_same_fields():
+    for study in STUDIES:
+        found = texts.names(study)
+        assert found["sv"], study
+        assert found["sv"] == found["en"], study  # no passage only in one language
+        for name in found["sv"]:
+            assert texts.fields(study, name, "sv") == texts.fields(study, name, "en"), \
+                (study, name)
+
+
+FLAGS = ("synthetic", "yates", "zeros", "marked", "higher", "significant")
+#: Text fields that are left empty when their sentence does not apply.
+OPTIONAL_TEXT = ("proportions", "sheet", "outside", "min_linkage", "p_text")
+
+
+def _sample(fields: set[str], flags: bool) -> dict:
+    """A value for every field: a distinctive word, a list for the loops, `flags` for the
+    yes/no fields, a count for the counts."""
+    return {f: ([{"column": "Kol", "listed": "X (4)"}] if f == "unknown_codes" else
+                flags if f in FLAGS else "" if f in OPTIONAL_TEXT and not flags else
+                2 if f in ("n_periods", "n", "files") else f"«{f}»") for f in fields}
+
+
+def _raises_without(study: str, name: str, language: str, given: dict, field: str) -> bool:
+    try:
+        texts.render(study, name, language, **{k: v for k, v in given.items() if k != field})
+    except jinja2.UndefinedError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize(("study", "name"), TEMPLATES)
+@pytest.mark.parametrize("language", texts.LANGUAGES)
+def test_every_template_renders_with_every_field_filled(study, name, language):
+    """Both branches of every condition render and show the words given; a field left out
+    is an error (StrictUndefined) in the branch that prints it, never an empty gap."""
+    fields = texts.fields(study, name, language)
+    samples = [_sample(fields, flags) for flags in (True, False)]
+    for given in samples:
+        out = texts.render(study, name, language, **given)
+        assert out and "{{" not in out and "{%" not in out and "Undefined" not in out
+        words = [v for v in given.values() if isinstance(v, str)]
+        assert not words or any(w in out for w in words)
+    for field in fields:
+        assert any(_raises_without(study, name, language, given, field) for given in samples), \
+            field
+
+
+def test_unknown_language_is_an_error():
+    with pytest.raises(ValueError, match="report.language"):
+        texts.render("uppsala", "metod", "de")
+
+
+@pytest.mark.parametrize(("level", "language", "expected"), [
+    (0.95, "sv", f"95{NBSP}%{NBSP}KI"), (0.90, "sv", f"90{NBSP}%{NBSP}KI"),
+    (0.975, "sv", f"97,5{NBSP}%{NBSP}KI"), (0.95, "en", f"95%{NBSP}CI"),
+    (0.99, "en", f"99%{NBSP}CI")])
+def test_confidence_label_follows_the_level_and_never_breaks(level, language, expected):
+    assert texts.conf_label(level, language) == expected
+    assert " " not in texts.conf_label(level, language)
+    assert texts.conf_percent(level, language) == expected.rsplit(NBSP, 1)[0]
+
+
+def test_keep_together_binds_only_inside_parentheses():
+    assert texts.keep_together("Kontroll (N = 62)") == f"Kontroll (N{NBSP}={NBSP}62)"
+    assert texts.keep_together("n (koord./kontroll) x y") == "n (koord./kontroll) x y"
+    assert texts.keep_together("a (b c) d (e f)") == f"a (b{NBSP}c) d (e{NBSP}f)"
+
+
+def test_parameter_values_read_as_text():
+    assert texts.value_text(0.05, "sv") == "0,05" and texts.value_text(0.05, "en") == "0.05"
+    assert texts.value_text(True, "sv") == "ja" and texts.value_text(False, "en") == "no"
+    assert texts.value_text([6, 12], "sv") == "6, 12"
+    assert texts.value_text({"a": 1, "b": [2, 0.5]}, "sv") == "a: 1; b: 2, 0,5"
+    assert texts.value_text(None, "sv") == "–" and texts.value_text([], "en") == "–"
+    assert texts.value_text(20240901, "sv") == "20240901"  # a seed, not a quantity
+
+
+def test_data_statement_is_decided_from_the_files(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.csv").write_text("x\n1\n")
+    assert "inte projektets syntetiska data" in texts.data_statement("uppsala", str(raw), "sv")
+    provenance.mark_synthetic(raw, "test")
+    assert "Underlaget är syntetiskt" in texts.data_statement("uppsala", str(raw), "sv")
+    assert "The data are synthetic" in texts.data_statement("uppsala", str(raw), "en")
+    (raw / "a.csv").write_text("x\n22\n")  # a real value put in the generator's file
+    assert "not the project's synthetic data" in texts.data_statement("uppsala", str(raw), "en")
+
+
+GLOSSARIES = [(study, name) for study in STUDIES for name in texts.names(study, suffix=".yaml")["sv"]]
+
+
+@pytest.mark.parametrize(("study", "name"), GLOSSARIES)
+def test_every_glossary_has_the_same_keys_and_fields_in_both_languages(study, name):
+    """Headings, captions and parameter names: what Swedish has, English has, with the same
+    fields; each text renders with its fields and fails without one. (The caseload list's
+    categories are its own Swedish words, so only English translates them.)"""
+    sv, en = (texts.glossary(study, name, lang) for lang in texts.LANGUAGES)
+    if name != "kategorier":
+        assert list(sv) == list(en)
+    for words in (sv, en):
+        for key, text in words.items():
+            for part in ([text] if isinstance(text, str) else text):
+                fields = texts.phrase_fields(part)
+                if name == "kategorier" or key not in sv:
+                    continue
+                other = en[key] if words is sv else sv[key]
+                assert fields == set().union(*(texts.phrase_fields(o) for o in
+                                               ([other] if isinstance(other, str) else other)))
+                given = {f: f"«{f}»" for f in fields}
+                assert all(g in texts.fill(part, **given) for g in given.values())
+                for f in fields:
+                    with pytest.raises(jinja2.UndefinedError):
+                        texts.fill(part, **{k: v for k, v in given.items() if k != f})
