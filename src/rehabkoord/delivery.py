@@ -5,16 +5,13 @@ params.yaml, the contract table in `contract`, whether the key may be null and w
 then). `read_sources` reads and validates them all in one pass with the shared `io` and `clean`
 code, so every study reads the same `data:` keys the same way (`dir` absolute or relative,
 `column_map`, `year_pattern`) and applies the same rules (person keys, register years, dates,
-codes, encodings). `check` runs a study's own delivery check (`CHECKS`), reading everything and
-writing nothing; ``python -m rehabkoord.clean --params notebooks/<study>/params.yaml`` calls it.
+codes, encodings). Each study's check for `make check-data` (``check(params) -> int``, listed
+in `clean.CHECKS`) reads its sources with `read_sources` and prints with `clean.report`.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +20,7 @@ import pandas as pd
 from . import spells
 from .clean import validate_table
 from .contract import PERSON_KEY, Table, is_code_like, normalise_icd10
-from .io import DeliveryError, ValidationError, Violation, data_patterns, read_deliveries
+from .io import ValidationError, Violation, data_patterns, read_deliveries
 
 
 @dataclass(frozen=True)
@@ -120,67 +117,4 @@ def read_mapping_param(derivation: Mapping, root: Path | str,
                                          f"label_sv, label_en; or fix {param}")]) from err
 
 
-#: Each study's delivery check, ``check(params) -> int`` (0: the delivery fits), by the name
-#: of the study's folder (`notebooks/<study>/params.yaml`). Named as text and imported only when
-#: asked, so this shared module depends on no study; a new study adds its line here.
-CHECKS = {
-    "uppsala": "rehabkoord.clean:check_params",
-    "caseload": "rehabkoord.studies.caseload:check",
-    "stockholm": "rehabkoord.studies.stockholm.data:check",
-    "risk": "rehabkoord.studies.risk.data:check",
-}
-
-
-def report(params: Mapping, study: str, run: Callable[[], Mapping]) -> int:
-    """Run a study's check (`run` returns its flow, or raises `DeliveryError`) and print the
-    outcome: the flow on stdout, or every problem on stderr. Returns the exit status."""
-    where = params.get("data", {}).get("dir", "data.dir")
-    try:
-        flow = run()
-    except DeliveryError as err:
-        print(f"{study}: the delivery in {where} does not fit the data contract.\n{err}",
-              file=sys.stderr)
-        return 1
-    print(f"{study}: the delivery in {where} fits the data contract.")
-    for key, value in flow.items():
-        print(f"  {key}: {value}")
-    return 0
-
-
-def study_of(params_file: str | Path) -> str:
-    """The study a params.yaml belongs to: its folder's name (`notebooks/<study>/`)."""
-    return Path(params_file).resolve().parent.name
-
-
-def check(params_file: str | Path) -> int:
-    """Check the delivery a study's params.yaml points at with the study's own check; writes
-    nothing. Returns the exit status (0 fits, 1 does not, 2 no check for this study)."""
-    from .params import load_params
-
-    study = study_of(params_file)
-    target = CHECKS.get(study)
-    if target is None:
-        print(f"{params_file}: no delivery check for a study named '{study}' (known: "
-              f"{', '.join(CHECKS)}) → add it to rehabkoord.delivery.CHECKS", file=sys.stderr)
-        return 2
-    module, _, name = target.partition(":")
-    run = getattr(importlib.import_module(module), name, None)
-    if run is None:
-        print(f"{study}: {module} has no delivery check '{name}' yet", file=sys.stderr)
-        return 2
-    return int(run(load_params(params_file)))
-
-
-def main(argv: Sequence[str] | None = None, default: str = "notebooks/uppsala/params.yaml"
-         ) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rehabkoord.clean",
-                                     description="Check deliveries against the data contract "
-                                     "without running the analysis (one or more studies).")
-    parser.add_argument("--params", action="append",
-                        help=f"a study's parameters file (repeatable; default {default})")
-    files = parser.parse_args(argv).params or [default]
-    return max(check(f) for f in files)
-
-
-__all__ = ["CHECKS", "Source", "check", "diagnosis_counts", "given", "main", "read_mapping_param",
-           "read_sources", "report", "study_of"]
+__all__ = ["Source", "diagnosis_counts", "given", "read_mapping_param", "read_sources"]

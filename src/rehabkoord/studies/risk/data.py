@@ -31,7 +31,13 @@ import numpy as np
 import pandas as pd
 
 from ... import spells
-from ...clean import check_period_dates, check_periods, check_stable, check_years_cover
+from ...clean import (
+    check_period_dates,
+    check_periods,
+    check_stable,
+    check_years_cover,
+    report,
+)
 from ...contract import (
     BAS,
     LISA_INCOME,
@@ -42,7 +48,7 @@ from ...contract import (
     VISITS,
     has_personal_number,
 )
-from ...delivery import Source, diagnosis_counts, read_mapping_param, read_sources, report
+from ...delivery import Source, diagnosis_counts, read_mapping_param, read_sources
 from ...io import MAX_EXAMPLES, ValidationError, Violation
 from ...params import project_root
 from ...registeryears import year_before_values

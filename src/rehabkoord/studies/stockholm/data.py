@@ -21,7 +21,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from ...clean import check_period_dates, check_periods, check_stable, check_years_cover
+from ...clean import (
+    check_period_dates,
+    check_periods,
+    check_stable,
+    check_years_cover,
+    report,
+)
 from ...contract import (
     BAS,
     LISA_BACKGROUND,
@@ -32,7 +38,7 @@ from ...contract import (
     is_code_like,
     quote_values,
 )
-from ...delivery import Source, diagnosis_counts, read_mapping_param, read_sources, report
+from ...delivery import Source, diagnosis_counts, read_mapping_param, read_sources
 from ...io import MAX_EXAMPLES, ValidationError, Violation, write_all
 from ...params import project_root
 
