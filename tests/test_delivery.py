@@ -42,9 +42,10 @@ def test_sources_read_alike_with_an_absolute_dir(files):
     tables, flow = delivery.read_sources(SOURCES, params, "/elsewhere", out)
     assert out == []
     assert list(tables["participants"]["LopNr"]) == ["1", "2"]  # 'lopnr' matched as LopNr
-    assert flow["population"] == {"rows_read": 3, "rows_not_in_study": 1, "complete": True}
-    assert flow["bas"] == {"rows_read": 3, "rows_not_in_study": 1, "complete": True,
-                           "years": [2014]}
+    assert flow["population"] == {"rows_read": 3, "rows_not_in_study": 1, "rows_kept": 2,
+                                  "complete": True}
+    assert flow["bas"] == {"rows_read": 3, "rows_not_in_study": 1, "rows_kept": 2,
+                           "complete": True, "years": [2014]}
     assert list(tables["population"]["FodelseAr"]) == [1970, 1980]
 
 

@@ -47,8 +47,8 @@ def given(data_params: Mapping, key: str) -> bool:
 def read_sources(sources: Sequence[Source], data_params: Mapping, root: Path | str,
                  violations: list[Violation]) -> tuple[dict[str, pd.DataFrame], dict]:
     """Every source `data:` names, validated (rows of people outside the study's own list
-    dropped and counted), and the reading flow per source (rows read, rows not in the study,
-    years delivered); problems go to `violations`. A required source left out is a
+    dropped and counted), and the reading flow per source (rows read = rows kept + rows not in
+    the study, years delivered); problems go to `violations`. A required source left out is a
     violation naming its key."""
     column_map = data_params.get("column_map") or {}
     year_pattern = data_params.get("year_pattern") or None
@@ -70,6 +70,7 @@ def read_sources(sources: Sequence[Source], data_params: Mapping, root: Path | s
                                             None if source.own else keep, counts)
         flow[source.key] = {"rows_read": int(counts["rows_read"]),
                             "rows_not_in_study": int(counts["rows_not_in_study"]),
+                            "rows_kept": int(len(tables[source.key])),
                             "complete": bool(counts["complete"])}
         if source.table.yearly:
             flow[source.key]["years"] = sorted(int(y) for y in counts["years_delivered"])
