@@ -126,8 +126,18 @@ def check(params: Mapping) -> int:
     root = project_root()
 
     def run() -> dict:
-        mapping = read_mapping_param(params["derivation"], root)
-        return read(params["data"], root, mapping).flow
+        problems: list[Violation] = []
+        try:
+            mapping = read_mapping_param(params["derivation"], root)
+        except ValidationError as err:  # reported with the delivery's problems, in one pass
+            problems, mapping = err.violations, None
+        try:
+            flow = read(params["data"], root, mapping).flow
+        except ValidationError as err:
+            raise ValidationError([*problems, *err.violations]) from err
+        if problems:
+            raise ValidationError(problems)
+        return flow
 
     return report(params, "stockholm", run)
 
