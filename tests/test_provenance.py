@@ -205,3 +205,20 @@ def test_a_single_file_delivery_carries_its_manifest_beside_it(tmp_path):
     book.write_bytes(b"PK\x03\x04the region's own list")
     assert not provenance.data_source(book).synthetic
     assert not provenance.data_source(tmp_path / "missing.xlsx").synthetic
+
+
+def test_a_stage_running_from_the_root_resolves_its_paths_from_there(tmp_path):
+    """A study's stage that reads `data.dir` runs with `wdir: ../..` (so the folder may be
+    absolute): its deps and outs are relative to the project root, not to its dvc.yaml."""
+    root = tmp_path / "proj"
+    study = root / "notebooks" / "s"
+    study.mkdir(parents=True)
+    (study / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"derive": {
+        "wdir": "../..", "cmd": "true", "deps": ["notebooks/s/a.ipynb", "src/mod.py"],
+        "params": [{"notebooks/s/params.yaml": ["data"]}],
+        "outs": [{"data/processed/s/table.parquet": {"persist": True}}]}}}))
+    sections, paths = provenance.stage_inputs(root, "notebooks/s/dvc.yaml:derive")
+    assert sections == ("data",)
+    assert paths[:2] == ("notebooks/s/a.ipynb", "src/mod.py")
+    assert provenance.stage_of(root, root / "data/processed/s/table.parquet") == \
+        "notebooks/s/dvc.yaml:derive"
