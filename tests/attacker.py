@@ -4,7 +4,8 @@ Independent of `rehabkoord.disclosure`'s own audit: the relations a reader knows
 here from the tables' layout (flow steps, both windows' randomised groups, strata, outcome n
 against the analysed, Table 1 levels against N, events + non-events), the published numbers
 come from `data/processed/uppsala/tables/published.json`, and every interval is one full LP (scipy's HiGHS).
-A withheld count ("<m") must keep an interval as wide as "<m" itself (1–(m−1), or 0–(m−1)
+When zeros are printed as 0, the reader knows any mark hides at least 1. A withheld
+count ("<m") must keep an interval as wide as "<m" itself (1–(m−1), or 0–(m−1)
 when zeros are small too); so must any other count the reader can tell is small (withheld
 "–", or implied: non-events, all excluded), unless it is a published kind of zero. The power
 text's n is the smaller group's analysed n, so both cases are tried.
@@ -71,6 +72,8 @@ class Model:
                 out[i] = (float(self.value[k]), float(self.value[k]))
             elif self.mark.get(k, "").startswith("<"):
                 out[i] = (0.0 if zeros else 1.0, float(min_cell - 1))
+            elif self.mark.get(k) and not zeros:
+                out[i] = (1.0, None)  # zeros are printed as 0, so a mark hides at least 1
         return out
 
     def interval(self, key: tuple, bounds, extra: list[dict[tuple, float]]) -> tuple[float, float]:

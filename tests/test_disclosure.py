@@ -87,15 +87,24 @@ def test_lp_bounds_match_frechet_bounds():
         s.cell(("col", i), sum(v for (_, b), v in cells.items() if b == i))
         s.relation(("col", i), [("x", j, i) for j in range(2)])
     withheld = {("x", i, j): disclosure.COMPLEMENT for i in range(2) for j in range(2)}
-    got = {iv.key: (iv.low, iv.high) for iv in disclosure.audit(s, withheld, disclosure.Rules(3))}
+    rules = disclosure.Rules(3, zeros_disclosive=True)  # a "–" may hide a zero
+    got = {iv.key: (iv.low, iv.high) for iv in disclosure.audit(s, withheld, rules)}
     assert got[("x", 0, 0)] == pytest.approx((0, 7), abs=1e-9)   # max(0, 10+7−20), min(10, 7)
     assert got[("x", 0, 1)] == pytest.approx((3, 10), abs=1e-9)  # max(0, 10+13−20), min(10, 13)
     assert got[("x", 1, 0)] == pytest.approx((0, 7), abs=1e-9)
     assert got[("x", 1, 1)] == pytest.approx((3, 10), abs=1e-9)
+    # zeros printed as 0: each "–" is at least 1. With x00 = a the cells are a, 10 − a,
+    # 7 − a, 3 + a, all ≥ 1, so 1 ≤ a ≤ 6 (by hand)
+    got = {iv.key: (iv.low, iv.high) for iv in disclosure.audit(s, withheld, disclosure.Rules(3))}
+    assert got[("x", 0, 0)] == pytest.approx((1, 6), abs=1e-9)
+    assert got[("x", 0, 1)] == pytest.approx((4, 9), abs=1e-9)
+    assert got[("x", 1, 0)] == pytest.approx((1, 6), abs=1e-9)
+    assert got[("x", 1, 1)] == pytest.approx((4, 9), abs=1e-9)
 
 
+@pytest.mark.parametrize("zeros", [False, True])
 @pytest.mark.parametrize("seed", range(12))
-def test_warm_started_lp_bounds_equal_a_fresh_linprog_per_target(seed):
+def test_warm_started_lp_bounds_equal_a_fresh_linprog_per_target(seed, zeros):
     """Random three-way tables (margins and some cells published, some small counts known to
     be "<3"): every audited interval equals scipy's linprog solved from scratch for that one
     count, the reference the audit used before it re-solved one HiGHS model per component.
@@ -119,8 +128,9 @@ def test_warm_started_lp_bounds_equal_a_fresh_linprog_per_target(seed):
             total = s.cell(("m", axis, *rest), sum(cells[c] for c in parts))
             s.relation(total, [("x", *c) for c in parts])
     keys = list(s.values)
-    hidden = rng.sample(keys, k=len(keys) // 2)
-    rules = disclosure.Rules(3)
+    rules = disclosure.Rules(3, zeros_disclosive=zeros)
+    # a published zero is never withheld when zeros are printed (see protect)
+    hidden = rng.sample([k for k in keys if zeros or s.values[k]], k=len(keys) // 2)
     withheld = {k: disclosure.SMALL if rules.small(s.values[k]) else disclosure.COMPLEMENT
                 for k in hidden}
     got = {iv.key: (iv.low, iv.high) for iv in disclosure.audit(s, withheld, rules)}
@@ -133,7 +143,7 @@ def test_warm_started_lp_bounds_equal_a_fresh_linprog_per_target(seed):
         elif withheld[k] == disclosure.SMALL:
             bounds.append(rules.protection)
         else:
-            bounds.append((0, None))
+            bounds.append((0 if zeros else 1, None))
     a = np.zeros((len(s.relations), len(keys)))
     for r, (total, parts) in enumerate(s.relations):
         a[r, index[total]] = 1

@@ -148,6 +148,12 @@ class Rules:
         return (0 if self.zeros_disclosive else 1, self.min_cell - 1)
 
     @property
+    def withheld_low(self) -> int:
+        """The least value a reader knows a withheld printed count has: 1 when zeros are
+        published as 0 (a withheld cell is then not a zero), else 0."""
+        return 0 if self.zeros_disclosive else 1
+
+    @property
     def width(self) -> int:
         """How wide a reader's interval for a small count must stay: as wide as "<min_cell"."""
         low, high = self.protection
@@ -179,6 +185,15 @@ class SafeCell:
         return self.mark if self.withheld else str(int(self.value))
 
 
+#: What withholding a count costs, by its role: complements are chosen at least total cost
+#: (`protect`), so totals go last, then the analysed numbers (a window's or outcome's n),
+#: then the outcome counts (events; persons with any days), Table 1's N, a stratum's n and a
+#: Table 1 level; flow steps (exclusions by reason) go first. Each weight exceeds what the
+#: cheaper roles usually add up to in one relation, so a choice trades roles in this order.
+ROLE_COST = {"total": 100.0, "analysed": 50.0, "outcome": 20.0, "table1 n": 10.0,
+             "stratum": 5.0, "level": 3.0, "step": 1.0}
+
+
 @dataclass
 class Structure:
     """People counts and the additive relations between them, across all published tables.
@@ -191,7 +206,8 @@ class Structure:
     cost: dict[Key, float] = field(default_factory=dict)
     relations: list[tuple[Key, tuple[Key, ...]]] = field(default_factory=list)
 
-    def cell(self, key: Key, value: int, *, shown: bool = True, cost: float = 1.0) -> Key:
+    def cell(self, key: Key, value: int, *, shown: bool = True,
+             cost: float = ROLE_COST["step"]) -> Key:
         value = int(value)
         if value < 0:
             raise ValueError(f"disclosure: count {key} is negative ({value})")
@@ -351,7 +367,11 @@ def attacker_bounds(keys: list[Key], relations: list[tuple[Key, tuple[Key, ...]]
 
 def audit(structure: Structure, withheld: dict[Key, str], rules: Rules,
           targets: Iterable[Key] | None = None, cache: dict | None = None) -> list[Interval]:
-    """Attacker's interval for every count not published exactly (withheld or implied)."""
+    """Attacker's interval for every count not published exactly (withheld or implied).
+
+    The reader knows what a mark can hide: "<min_cell" its range, and any other withheld
+    printed count at least `Rules.withheld_low` (1 when zeros are printed as 0, since a zero
+    would have been printed). Implied counts (non-events, all excluded) may be 0."""
     keys = list(structure.values)
     bounds: dict[Key, tuple[float, float | None]] = {}
     for k in keys:
@@ -359,6 +379,8 @@ def audit(structure: Structure, withheld: dict[Key, str], rules: Rules,
             bounds[k] = (structure.values[k], structure.values[k])
         elif withheld.get(k) == SMALL and rules.mark_small:
             bounds[k] = rules.protection
+        elif k in withheld:
+            bounds[k] = (rules.withheld_low, None)
     hidden = [k for k in keys if k not in bounds or bounds[k][0] != bounds[k][1]]
     chosen = hidden if targets is None else [k for k in targets if k in hidden]
     found = attacker_bounds(keys, structure.relations, bounds, chosen, cache)
@@ -372,31 +394,196 @@ def audit(structure: Structure, withheld: dict[Key, str], rules: Rules,
     return out
 
 
-def protect(structure: Structure, rules: Rules) -> dict[Key, str]:
-    """Primary then complementary suppression; returns withheld key -> reason.
+class Withheld(dict):
+    """Withheld key -> reason, as `protect` decided it, with how the complements were chosen
+    (`OPTIMAL` or `GREEDY`), for the decision record and the appendix's statement."""
 
-    Complements are chosen greedily among published counts related to an unprotected one,
-    preferring one that protects all that are unprotected, then the cheapest; complements that
-    turn out unnecessary are published again. Only small counts need protection, so only they
-    (and zeros, which a reader could pin to a small range) are audited here; `audit` without
-    targets reports every unpublished count. Zeros are the last choice of complement."""
-    withheld = {k: SMALL for k, v in structure.values.items()
-                if k in structure.shown and rules.small(v)}
+    def __init__(self, cells: dict[Key, str] | Iterable = (), method: str = "") -> None:
+        super().__init__(cells)
+        self.method = method
+
+
+OPTIMAL = "least cost"
+GREEDY = "greedy"
+#: The least-cost search's deterministic limits (audit rounds, and branch-and-bound nodes
+#: per round): beyond them the greedy choice is used and the record says so.
+MAX_ROUNDS = 200
+MAX_NODES = 20000
+
+
+def protect(structure: Structure, rules: Rules, method: str = OPTIMAL) -> Withheld:
+    """Primary then complementary suppression; returns withheld key -> reason (`Withheld`).
+
+    Complements are chosen at least cost (`_least_cost`: a MILP over the declared structure
+    solved by HiGHS, with the audit as its oracle), falling back to the greedy choice
+    (`_greedy`) when the search exceeds its limits; `method=GREEDY` asks for the greedy choice
+    directly. Only small counts need protection, so only they (and implied counts below
+    `min_cell`) are audited here; `audit` without targets reports every unpublished count.
+    A published zero is never a complement when zeros are printed (a "–" would then tell the
+    reader it hides at least 1, which is false)."""
+    primary = {k: SMALL for k, v in structure.values.items()
+               if k in structure.shown and rules.small(v)}
     sensitive = [k for k, v in structure.values.items() if v < rules.min_cell]
-    added: list[Key] = []
     cache: dict = {}
+    if method == OPTIMAL:
+        found = _least_cost(structure, rules, primary, sensitive, cache)
+        if found is not None:
+            return Withheld(found, OPTIMAL)
+    elif method != GREEDY:
+        raise ValueError(f"disclosure: unknown complement method {method!r}")
+    return Withheld(_greedy(structure, rules, primary, sensitive, cache), GREEDY)
+
+
+def _may_complement(structure: Structure, rules: Rules, key: Key) -> bool:
+    return key in structure.shown and (rules.zeros_disclosive or structure.values[key] > 0)
+
+
+def _least_cost(structure: Structure, rules: Rules, primary: dict[Key, str],
+                sensitive: list[Key], cache: dict) -> dict[Key, str] | None:
+    """The complements of least total cost that pass the audit, or None past the limits.
+
+    One MILP over the declared structure, as tau-ARGUS's optimal method and sdcTable's OPT
+    pose it (Fischetti and Salazar): a binary per publishable count (withhold it or not) and,
+    for every count to protect and each direction, a copy of the table the attacker might
+    hold (the relations, published counts at their values, withheld ones free within what a
+    reader knows), whose values of the count must differ by `Rules.width`: exactly the
+    audit's condition (a small count keeps its whole "<min_cell" range). Withholding costs the cell's
+    `Structure.cost` (its role) plus its persons as a fraction of all persons, so among equally
+    costly choices the one withholding fewer persons wins. The audit then checks the choice;
+    a count it still finds too narrow (a zero a reader could otherwise pin; the copies let a
+    withheld count move by at most `M`) adds the cut "withhold one of the published counts
+    bordering it" (`_neighbours`: only they can widen its interval) and the MILP is solved
+    again. HiGHS runs single-threaded with a fixed seed, exact gaps and a node limit (not a
+    time limit), so the same structure always gets the same choice."""
+    import highspy  # only where a decision is made
+
+    values = structure.values
+    candidates = [k for k in values if k not in primary and _may_complement(structure, rules, k)]
+    index = {k: i for i, k in enumerate(candidates)}
+    fixed = {k for k in structure.shown if k not in primary and k not in index}
+
+    def known(k: Key) -> tuple[float, float]:
+        if k in primary:
+            low, high = rules.protection if rules.mark_small else (rules.withheld_low, math.inf)
+            return float(low), float(high)
+        return 0.0, math.inf
+
+    touching: dict[Key, list[int]] = {}
+    for r, (total, parts) in enumerate(structure.relations):
+        for k in (total, *parts):
+            touching.setdefault(k, []).append(r)
+    persons = 1 + sum(values.values())
+    big = max(values.values(), default=0) + rules.min_cell
+    lower = [0.0] * len(candidates)
+    upper = [1.0] * len(candidates)
+    cost = [structure.cost[k] + values[k] / persons for k in candidates]
+    rows: list[tuple[dict[int, float], float, float]] = []
+    for target in sensitive:
+        if target in fixed or (values[target] == 0 and target not in primary):
+            continue  # published, or a zero the audit checks (a known zero may be pinned)
+        comp, frontier = {target}, [target]
+        while frontier:
+            for r in touching.get(frontier.pop(), []):
+                total, parts = structure.relations[r]
+                for k in (total, *parts):
+                    if k not in fixed and k not in comp:
+                        comp.add(k)
+                        frontier.append(k)
+        ends = []
+        for _ in range(2):  # two tables a reader cannot tell apart from the published one
+            col = {}
+            for k in sorted(comp, key=str):
+                col[k] = len(lower)
+                cost.append(0.0)
+                if k in index:
+                    lower.append(float(rules.withheld_low))
+                    upper.append(float(values[k] + big))
+                    rows.append(({col[k]: 1.0, index[k]: values[k] - rules.withheld_low},
+                                 values[k], math.inf))
+                    rows.append(({col[k]: 1.0, index[k]: -float(big)}, -math.inf, values[k]))
+                else:
+                    lower.append(known(k)[0])
+                    upper.append(known(k)[1])
+            for r in sorted({r for k in comp for r in touching.get(k, [])}):
+                total, parts = structure.relations[r]
+                coef: dict[int, float] = {}
+                rhs = 0.0
+                for k, a in ((total, 1.0), *((p, -1.0) for p in parts)):
+                    if k in fixed:
+                        rhs -= a * values[k]
+                    else:
+                        coef[col[k]] = coef.get(col[k], 0.0) + a
+                rows.append((coef, rhs, rhs))
+            ends.append(col[target])
+        # ... whose values of the target differ by the width "<min_cell" must keep
+        rows.append(({ends[0]: 1.0, ends[1]: -1.0}, float(rules.width), math.inf))
+    inf = highspy.kHighsInf
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = len(lower), len(rows)
+    lp.col_cost_ = np.array(cost)
+    lp.col_lower_ = np.array(lower)
+    lp.col_upper_ = np.array([min(u, inf) for u in upper])
+    lp.row_lower_ = np.array([max(lo, -inf) for _, lo, _ in rows])
+    lp.row_upper_ = np.array([min(hi, inf) for _, _, hi in rows])
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_ = np.cumsum([0] + [len(c) for c, _, _ in rows])
+    lp.a_matrix_.index_ = np.array([i for c, _, _ in rows for i in c], dtype=np.int32)
+    lp.a_matrix_.value_ = np.array([a for c, _, _ in rows for a in c.values()], dtype=float)
+    lp.integrality_ = ([highspy.HighsVarType.kInteger] * len(candidates)
+                       + [highspy.HighsVarType.kContinuous] * (len(lower) - len(candidates)))
+    h = highspy._Highs()
+    for option, value in (("output_flag", False), ("threads", 1), ("random_seed", 0),
+                          ("mip_rel_gap", 0.0), ("mip_abs_gap", 0.0),
+                          ("mip_max_nodes", MAX_NODES)):
+        h.setOptionValue(option, value)
+    h.passModel(lp)
+    cuts: set[frozenset] = set()
+    for _ in range(MAX_ROUNDS):
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        x = h.getSolution().col_value
+        withheld = {**primary, **{k: COMPLEMENT for k, i in index.items() if x[i] > 0.5}}
+        failing = [iv.key for iv in audit(structure, withheld, rules, sensitive, cache)
+                   if not iv.protected]
+        if not failing:
+            return withheld
+        for key in failing:
+            border = frozenset(index[k] for k in _neighbours(structure, key, withheld)
+                               if k in index)
+            if not border:
+                raise RuntimeError(f"disclosure: {key} cannot be protected: every related "
+                                   "count is already withheld or a published zero; check the "
+                                   "relations declared in the study's declare (report.min_cell"
+                                   f" = {rules.min_cell})")
+            if border not in cuts:
+                cuts.add(border)
+                idx = np.array(sorted(border), dtype=np.int32)
+                h.addRow(1.0, inf, len(idx), idx, np.ones(len(idx)))
+    return None
+
+
+def _greedy(structure: Structure, rules: Rules, primary: dict[Key, str], sensitive: list[Key],
+            cache: dict) -> dict[Key, str]:
+    """Complements chosen one at a time among published counts related to an unprotected one,
+    preferring one that protects all that are unprotected, then the cheapest; complements
+    that turn out unnecessary are published again."""
+    withheld = dict(primary)
+    added: list[Key] = []
     while True:
         failing = [iv.key for iv in audit(structure, withheld, rules, sensitive, cache)
                    if not iv.protected]
         if not failing:
             break
-        candidates = sorted(_neighbours(structure, failing[0], withheld),
+        candidates = sorted((c for c in _neighbours(structure, failing[0], withheld)
+                             if _may_complement(structure, rules, c)),
                             key=lambda c: (structure.values[c] == 0, structure.cost[c],
                                            structure.values[c], str(c)))
         if not candidates:
             raise RuntimeError(f"disclosure: {failing[0]} cannot be protected: every related "
-                               "count is already withheld; check the relations declared in "
-                               f"disclosure.declare (report.min_cell = {rules.min_cell})")
+                               "count is already withheld or a published zero; check the "
+                               "relations declared in the study's declare (report.min_cell = "
+                               f"{rules.min_cell})")
         best, best_still = candidates[0], math.inf
         for c in candidates:
             trial = {**withheld, c: COMPLEMENT}
@@ -469,13 +656,16 @@ class Counts:
         return record(self.structure, self.withheld, self.rules)
 
     def statement(self, language: str = "sv") -> str:
-        """The rule as the appendix states it, with the number of withheld counts."""
+        """The rule as the appendix states it, with the number of withheld counts and how the
+        complements were chosen (`cost_statement`)."""
         m, n = self.rules.min_cell, self.n_withheld()
         if language == "sv":
-            return (f"Antal under {m} visas som ”{self.rules.mark}” och antal som skulle avslöja "
+            head = (f"Antal under {m} visas som ”{self.rules.mark}” och antal som skulle avslöja "
                     f"dem som ”{SUPPRESSED}”; {n} antal är undertryckta.")
-        return (f"Counts below {m} are shown as “{self.rules.mark}” and counts that would reveal "
-                f"them as “{SUPPRESSED}”; {n} counts are withheld.")
+        else:
+            head = (f"Counts below {m} are shown as “{self.rules.mark}” and counts that would "
+                    f"reveal them as “{SUPPRESSED}”; {n} counts are withheld.")
+        return f"{head} {cost_statement(self.structure, self.withheld, language)}"
 
 
 # --- the appendix's tables ---------------------------------------------------------------
@@ -637,30 +827,35 @@ def declare(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict,
     for window, by_group in flow["windows"].items():
         w = int(window)
         for g, f in by_group.items():
-            s.cell(("randomised", g), f["randomised"], cost=50)
+            s.cell(("randomised", g), f["randomised"], cost=ROLE_COST["total"])
             reasons = [s.cell(("flow", w, g, r), n) for r, n in f["excluded"].items()]
             excluded = s.cell(("flow", w, g, "excluded"), sum(f["excluded"].values()),
                               shown=False)
             s.relation(excluded, reasons)
-            analysed = s.cell(("flow", w, g, "analysed"), f["analysed"], cost=4)
+            analysed = s.cell(("flow", w, g, "analysed"), f["analysed"],
+                              cost=ROLE_COST["analysed"])
             s.relation(("randomised", g), [excluded, analysed])
             s.cell(("flow", w, g, "employment_status_missing"),
                    f["employment_status_missing"])
     if flow["windows"]:
-        s.cell(("randomised_total",), sum(s.values[("randomised", g)] for g in groups), cost=50)
+        s.cell(("randomised_total",), sum(s.values[("randomised", g)] for g in groups),
+               cost=ROLE_COST["total"])
         s.relation(("randomised_total",), [("randomised", g) for g in groups])
 
     for _, r in results.iterrows():
         w, st, o = int(r["window_months"]), r["stratum"], r["outcome"]
         for p, g in GROUP_PREFIX.items():
-            n = s.cell(("n", w, st, o, g), r[f"n_{p}"], cost=5 if st == "alla" else 2)
+            n = s.cell(("n", w, st, o, g), r[f"n_{p}"],
+                       cost=ROLE_COST["analysed" if st == "alla" else "stratum"])
             if r["kind"] == "binary":
-                e = s.cell(("events", w, st, o, g), r[f"events_{p}"], cost=3)
+                e = s.cell(("events", w, st, o, g), r[f"events_{p}"],
+                           cost=ROLE_COST["outcome" if st == "alla" else "level"])
                 ne = s.cell(("non-events", w, st, o, g), r[f"n_{p}"] - r[f"events_{p}"],
                             shown=False)
                 s.relation(n, [e, ne])
             elif st == "alla" and _num(r.get(f"any_days_{p}")) is not None:
-                k = s.cell(("any days", w, st, o, g), r[f"any_days_{p}"], cost=3)
+                k = s.cell(("any days", w, st, o, g), r[f"any_days_{p}"],
+                           cost=ROLE_COST["outcome"])
                 none = s.cell(("no days", w, st, o, g), r[f"n_{p}"] - r[f"any_days_{p}"],
                               shown=False)
                 s.relation(n, [k, none])
@@ -695,9 +890,9 @@ def declare(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict,
         if kind == "days":
             continue
         for p, g in GROUP_PREFIX.items():
-            n = s.cell(("t1 n", var, g), part[f"n_{p}"].iloc[0], cost=10)
+            n = s.cell(("t1 n", var, g), part[f"n_{p}"].iloc[0], cost=ROLE_COST["table1 n"])
             s.relation(("randomised", g), [n], rest=("t1 missing", var, g))
-            levels = [s.cell(("t1", var, str(lv), g), e, cost=3)
+            levels = [s.cell(("t1", var, str(lv), g), e, cost=ROLE_COST["level"])
                       for lv, e in zip(part["level"], part[f"events_{p}"], strict=True)]
             if kind == "binary":
                 levels.append(s.cell(("t1 not", var, g), part[f"n_{p}"].iloc[0]
@@ -707,7 +902,7 @@ def declare(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict,
         w = int(power_window)
         g = min(groups, key=lambda g: (s.values.get(("flow", w, g, "analysed"), math.inf), g))
         if ("flow", w, g, "analysed") in s.values:
-            s.cell(("power n",), s.values[("flow", w, g, "analysed")], cost=10)
+            s.cell(("power n",), s.values[("flow", w, g, "analysed")], cost=ROLE_COST["analysed"])
             s.relation(("power n",), [("flow", w, g, "analysed")])
     return s
 
@@ -836,7 +1031,8 @@ def to_json(pub: Publication) -> dict:
         cells.append({"key": list(k), "published": c.value, "mark": c.mark, "reason": c.reason})
     statistics = [{"key": list(k), "published": c.value, "reason": c.reason}
                   for k, c in pub.statistics()]
-    return {"rules": rules_json(pub.rules), "cells": cells, "statistics": statistics}
+    return {"rules": rules_json(pub.rules), "cells": cells, "statistics": statistics,
+            "method": getattr(pub.withheld, "method", "")}
 
 
 def from_json(published: dict, results: pd.DataFrame, baseline: pd.DataFrame, flow: dict,
@@ -873,6 +1069,7 @@ def from_json(published: dict, results: pd.DataFrame, baseline: pd.DataFrame, fl
     if missing:
         raise ValueError("disclosure: the published decision does not cover "
                          f"{sorted(missing, key=str)[:3]}")
+    withheld = Withheld(withheld, published.get("method", ""))
     pub = publish(results, baseline, flow, rules, power_window, withheld=withheld)
     mine = to_json(pub)["statistics"]
     theirs = published.get("statistics")
@@ -892,14 +1089,51 @@ def record(structure: Structure, withheld: dict[Key, str], rules: Rules,
            statistics: Iterable[dict] = ()) -> dict:
     """A study's whole decision for `rehabkoord.export`: the rules, every count with its true
     value and status, the relations and (optionally) the study's other statistics with the n,
-    degrees of freedom and status each was published under. Internal: it holds the values,
-    so it is written under data/processed/, never under reports/."""
-    return {"rules": rules_json(rules),
+    degrees of freedom and status each was published under, and what the protection cost
+    (`protection_cost`). Internal: it holds the values, so it is written under
+    data/processed/, never under reports/."""
+    return {"rules": rules_json(rules), "protection": protection_cost(structure, withheld),
             "cells": [{"key": list(k), "value": v, "shown": k in structure.shown,
                        "withheld": withheld.get(k, "")} for k, v in structure.values.items()],
             "relations": [[list(total), [list(p) for p in parts]]
                           for total, parts in structure.relations],
             "statistics": list(statistics)}
+
+
+def protection_cost(structure: Structure, withheld: dict[Key, str]) -> dict:
+    """What the protection cost: how the complements were chosen (`OPTIMAL`, or `GREEDY`
+    when the least-cost search reached its limits), the printed counts withheld (small and
+    complementary) and the persons in them (the sum of their true values; a person is
+    counted once per withheld cell they are in). Internal: the sum of withheld values is one
+    more equation a reader could use, so the appendix states only the cells."""
+    cells = [k for k in withheld if k in structure.shown]
+    small = sum(withheld[k] == SMALL for k in cells)
+    return {"method": getattr(withheld, "method", ""), "cells": len(cells), "small": small,
+            "complementary": len(cells) - small,
+            "persons": int(sum(structure.values[k] for k in cells))}
+
+
+def cost_statement(structure: Structure, withheld: dict[Key, str], language: str = "sv"
+                   ) -> str:
+    """One sentence for the appendix: how the complements were chosen and how many counts
+    were withheld, small and complementary (never the persons in them, see
+    `protection_cost`)."""
+    c = protection_cost(structure, withheld)
+    if language == "sv":
+        how = ("valdes till minsta kostnad (heltalsoptimering med HiGHS, som tau-ARGUS "
+               "optimala metod; totaler, analyserade antal och utfallsantal undertrycks sist)"
+               if c["method"] == OPTIMAL else
+               "valdes stegvis (optimeringen nådde sin gräns)" if c["method"] == GREEDY else
+               "valdes stegvis")
+        return (f"De kompletterande undertryckningarna {how}: {c['cells']} antal undertrycks, "
+                f"{c['small']} små och {c['complementary']} för att skydda dem.")
+    how = ("were chosen at least cost (integer optimisation with HiGHS, as tau-ARGUS's optimal "
+           "method; totals, analysed numbers and outcome counts are withheld last)"
+           if c["method"] == OPTIMAL else
+           "were chosen one at a time (the optimisation reached its limit)"
+           if c["method"] == GREEDY else "were chosen one at a time")
+    return (f"The complementary suppressions {how}: {c['cells']} counts are withheld, "
+            f"{c['small']} small and {c['complementary']} to protect them.")
 
 
 def rules_from_record(rec: dict) -> Rules:
@@ -922,7 +1156,8 @@ def from_record(rec: dict) -> tuple[Structure, dict[Key, str], Rules]:
             withheld[key] = cell["withheld"]
     s.relations = [(tuple(total), tuple(tuple(p) for p in parts))
                    for total, parts in rec["relations"]]
-    return s, withheld, rules_from_record(rec)
+    method = rec.get("protection", {}).get("method", "")
+    return s, Withheld(withheld, method), rules_from_record(rec)
 
 
 # --- statistics other than counts: shared helpers ---------------------------------------
