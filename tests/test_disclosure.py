@@ -179,6 +179,143 @@ def test_primary_and_complement_in_a_table():
     assert all(iv.protected for iv in disclosure.audit(s, withheld, disclosure.Rules(3)))
 
 
+def test_a_dash_hides_at_least_one_when_zeros_are_printed():
+    """12 = a + b + c with a = b = 1 withheld as "–" (min_cell 4, no "<4" marks) and c = 10
+    published: reading "–" as 0 or more gives each of a, b the range 0–2, as wide as "<4"
+    (1–3), so the old audit let the greedy choice stop there. But zeros are printed as 0, so a
+    reader knows each "–" is at least 1: a + b = 2 gives a = b = 1 exactly (by hand). The
+    audit, the attacker and the decision now read it that way."""
+    from attacker import Model
+
+    s = disclosure.Structure()
+    s.relation(s.cell(("total",), 12), [s.cell(("a",), 1), s.cell(("b",), 1), s.cell(("c",), 10)])
+    rules = disclosure.Rules(4, mark_small=False)
+    old = {("a",): disclosure.SMALL, ("b",): disclosure.SMALL}
+    zero_or_more = {("total",): (12, 12), ("c",): (10, 10), ("a",): (0, None), ("b",): (0, None)}
+    ab = disclosure.attacker_bounds(list(s.values), s.relations, zero_or_more, [("a",), ("b",)])
+    assert ab[("a",)] == pytest.approx((0, 2)) and not rules.too_narrow(0, 2, True)
+    got = {iv.key: iv for iv in disclosure.audit(s, old, rules)}
+    assert (got[("a",)].low, got[("a",)].high) == pytest.approx((1, 1))
+    assert not got[("a",)].protected and not got[("b",)].protected
+
+    cells = [{"key": ["total"], "published": 12, "mark": ""},
+             {"key": ["a"], "published": None, "mark": "–"},
+             {"key": ["b"], "published": None, "mark": "–"}]
+    reader = Model([*cells, {"key": ["c"], "published": 10, "mark": ""}])
+    reader.equal(("total",), [("a",), ("b",), ("c",)])
+    assert reader.interval(("a",), reader.bounds(4, zeros=False), []) == pytest.approx((1, 1))
+    assert reader.interval(("a",), reader.bounds(4, zeros=True), []) == pytest.approx((0, 2))
+
+    withheld = disclosure.protect(s, rules)
+    assert withheld == {**old, ("c",): disclosure.COMPLEMENT}
+    assert all(iv.protected for iv in disclosure.audit(s, withheld, rules))
+    reader = Model([*cells, {"key": ["c"], "published": None, "mark": "–"}])
+    reader.equal(("total",), [("a",), ("b",), ("c",)])
+    assert reader.interval(("a",), reader.bounds(4, zeros=False), []) == pytest.approx((1, 10))
+
+
+def test_a_published_zero_is_never_a_complement():
+    """2 + 0 + 9 = 11: withholding the 0 as "–" would tell a reader it is at least 1, which
+    the published total then contradicts; the 9 is withheld instead, by both methods."""
+    s = disclosure.Structure()
+    s.relation(s.cell(("total",), 11), [s.cell(("a",), 2), s.cell(("z",), 0), s.cell(("b",), 9)])
+    for method in (disclosure.OPTIMAL, disclosure.GREEDY):
+        withheld = disclosure.protect(s, disclosure.Rules(3), method)
+        assert withheld == {("a",): disclosure.SMALL, ("b",): disclosure.COMPLEMENT}
+        assert withheld.method == method
+
+
+def _cost(s: disclosure.Structure, withheld: dict) -> float:
+    """The complements' total cost (the small counts' is the same for every choice)."""
+    return sum(s.cost[k] for k, r in withheld.items() if r == disclosure.COMPLEMENT)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_least_cost_complements_equal_the_cheapest_by_enumeration(seed):
+    """Random 2×3 tables with margins, some counts small: the MILP's choice costs exactly as
+    little as the cheapest of every subset of publishable counts that passes the audit
+    (enumerated, 2^10 subsets at most), and never more than the greedy choice."""
+    import itertools
+    import random
+
+    rng = random.Random(seed)
+    s = disclosure.Structure()
+    cells = {(i, j): rng.choice([1, 2, 4, 6, 9, 12]) for i in range(2) for j in range(3)}
+    cells[0, rng.randrange(3)] = rng.choice([1, 2])
+    for c, v in cells.items():
+        s.cell(("x", *c), v, cost=rng.choice([1, 2, 3]))
+    for i in range(2):
+        s.relation(s.cell(("row", i), sum(cells[i, j] for j in range(3)), cost=10),
+                   [("x", i, j) for j in range(3)])
+    for j in range(3):
+        s.relation(s.cell(("col", j), sum(cells[i, j] for i in range(2)), cost=10),
+                   [("x", i, j) for i in range(2)])
+    s.relation(s.cell(("all",), sum(cells.values()), cost=50), [("row", i) for i in range(2)])
+    s.relation(("all",), [("col", j) for j in range(3)])
+    rules = disclosure.Rules(3)
+    primary = {k: disclosure.SMALL for k, v in s.values.items() if rules.small(v)}
+    free = [k for k in s.values if k not in primary]
+    best = min(sum(s.cost[k] for k in subset)
+               for r in range(len(free) + 1) for subset in itertools.combinations(free, r)
+               if all(iv.protected for iv in disclosure.audit(
+                   s, {**primary, **dict.fromkeys(subset, disclosure.COMPLEMENT)}, rules)))
+    withheld = disclosure.protect(s, rules)
+    assert withheld.method == disclosure.OPTIMAL
+    assert all(iv.protected for iv in disclosure.audit(s, withheld, rules))
+    assert _cost(s, withheld) == pytest.approx(best)
+    assert _cost(s, withheld) <= _cost(s, disclosure.protect(s, rules, disclosure.GREEDY))
+    assert disclosure.protect(s, rules) == withheld  # deterministic
+
+
+def test_past_its_limits_the_search_falls_back_to_greedy_and_says_so(monkeypatch):
+    s = disclosure.Structure()
+    s.relation(s.cell(("total",), 23), [s.cell(("a",), 2), s.cell(("b",), 10), s.cell(("c",), 11)])
+    rules = disclosure.Rules(3)
+    monkeypatch.setattr(disclosure, "MAX_ROUNDS", 0)
+    counts = disclosure.Counts.protected(s, rules)
+    assert counts.withheld.method == disclosure.GREEDY
+    assert all(iv.protected for iv in counts.intervals())
+    assert counts.record()["protection"]["method"] == disclosure.GREEDY
+    assert "stegvis (optimeringen nådde sin gräns)" in counts.statement("sv")
+    assert "one at a time (the optimisation reached its limit)" in counts.statement("en")
+
+
+def test_protection_cost_in_the_record_and_the_statement():
+    """The default flow: the Kontroll 6-month "<3" (2 persons) and its complement, the
+    analysed 60 (the randomised 62 costs more: a total); 2 cells, 62 persons, by hand."""
+    pub = disclosure.publish(NO_RESULTS, NO_BASELINE, FLOW, disclosure.Rules(3))
+    cost = pub.record()["protection"]
+    assert cost == {"method": disclosure.OPTIMAL, "cells": 2, "small": 1, "complementary": 1,
+                    "persons": 62}
+    text = disclosure.cost_statement(pub.structure, pub.withheld, "sv")
+    assert text.startswith("De kompletterande undertryckningarna valdes till minsta kostnad")
+    assert "2 antal undertrycks, 1 små och 1 för att skydda dem" in text
+    assert "2 counts are withheld, 1 small and 1 to protect them" in disclosure.cost_statement(
+        pub.structure, pub.withheld, "en")
+
+
+@pytest.mark.parametrize("min_cell", [3, pytest.param(5, marks=pytest.mark.slow)])
+def test_least_cost_costs_no_more_than_greedy_on_a_small_study(min_cell):
+    """The 30-person study: the MILP's choice passes the audit and the attacker, and its
+    total cost is at most the greedy choice's (at min_cell 5 strictly less)."""
+    frames = synth.generate(synth.SyntheticSpec(n_participants=30, seed=11))
+    rand = frames["randomisering"].assign(RandDatum=lambda f: pd.to_datetime(f["RandDatum"]))
+    table, flow = cohort.build_cohort(rand, frames["LISA"], frames["BAS"])
+    flow = json.loads(json.dumps(flow))
+    results, baseline = analysis.outcome_results(table), analysis.baseline_table(
+        table, load_params(UPPSALA_PARAMS)["analysis"]["baseline_variables"])
+    s = disclosure.declare(results, baseline, flow, 12)
+    rules = disclosure.Rules(min_cell)
+    optimal, greedy = disclosure.protect(s, rules), disclosure.protect(s, rules, "greedy")
+    assert optimal.method == disclosure.OPTIMAL
+    assert _cost(s, optimal) <= _cost(s, greedy)
+    if min_cell == 5:
+        assert _cost(s, optimal) < _cost(s, greedy)
+    pub = disclosure.publish(results, baseline, flow, rules, 12, withheld=optimal)
+    findings = attack(json.loads(json.dumps(disclosure.to_json(pub))))
+    assert not [f for f in findings if f.too_narrow], summary(findings, "small study")
+
+
 def test_relation_that_does_not_hold_is_an_error():
     s = disclosure.Structure()
     s.cell(("total",), 10)

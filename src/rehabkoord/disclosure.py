@@ -284,6 +284,12 @@ class _Component:
             self.highs.changeColCost(i, sign)
             self.highs.run()
             got = self.highs.getModelStatus()
+            if got == status.kUnknown:  # simplex without presolve can stall on a ray
+                self.highs.clearSolver()
+                self.highs.setOptionValue("presolve", "on")
+                self.highs.run()
+                got = self.highs.getModelStatus()
+                self.highs.setOptionValue("presolve", "off")
             if got in (status.kUnbounded, status.kUnboundedOrInfeasible):
                 ends.append(-math.inf if sign > 0 else math.inf)
             elif got != status.kOptimal:
