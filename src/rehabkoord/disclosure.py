@@ -764,6 +764,10 @@ class Publication:
     def intervals(self) -> list[Interval]:
         return audit(self.structure, self.withheld, self.rules)
 
+    def cost_statement(self, language: str = "sv") -> str:
+        """How the complements were chosen and what they cost, for the appendix."""
+        return cost_statement(self.structure, self.withheld, language)
+
     def record(self) -> dict:
         """The decision for the output check (`record`), every non-count cell's status with
         it (never a withheld value)."""

@@ -26,7 +26,18 @@ import numpy as np
 import pandas as pd
 
 from ..contract import PERSONAL_RULE, has_personal_number, quote_values
-from ..disclosure import SMALL, SUPPRESSED, Interval, Rules, Structure, audit, protect, record
+from ..disclosure import (
+    SMALL,
+    SUPPRESSED,
+    Interval,
+    Rules,
+    Structure,
+    Withheld,
+    audit,
+    cost_statement,
+    protect,
+    record,
+)
 from ..fmt import number
 from ..io import (
     MAX_EXAMPLES,
@@ -329,10 +340,15 @@ class Publication:
     intervals: list[Interval]
     rules: Rules
     structure: Structure
+    method: str = ""
+
+    def decision(self) -> Withheld:
+        """The withheld cells as `disclosure.protect` decided them, with its method."""
+        return Withheld(dict(self.withheld), self.method)
 
     def record(self) -> dict:
         """The decision for the output check (`disclosure.record`; internal: true counts)."""
-        return record(self.structure, dict(self.withheld), self.rules)
+        return record(self.structure, self.decision(), self.rules)
 
 
 def declare(table: pd.DataFrame) -> Structure:
@@ -387,7 +403,8 @@ def publish(table: pd.DataFrame, rules: Rules) -> Publication:
         wide = wide.sort_index(key=lambda ix: ix.map(order) if ix.name == "dimension" else ix)
         tables[period] = wide
     listed = sorted(withheld.items(), key=lambda kv: [str(x) for x in kv[0]])
-    return Publication(tables, listed, audit(structure, withheld, rules), rules, structure)
+    return Publication(tables, listed, audit(structure, withheld, rules), rules, structure,
+                       withheld.method)
 
 
 DIMENSION_LABELS = {"total": "Totalt", "diagnosgrupp": "Diagnosgrupp",
@@ -425,7 +442,7 @@ def summary_text(params: dict, flow_record: dict, pub: Publication) -> str:
         f"Antal under {m} redovisas inte och visas som \"{pub.rules.mark}\"; celler som annars "
         "kunde räknas fram ur rad- eller kolumnsummor eller via en annan indelning visas som "
         "\"–\" (kompletterande undertryckning, granskad med linjärprogrammering som i "
-        "tau-ARGUS).")
+        "tau-ARGUS). " + cost_statement(pub.structure, pub.decision(), "sv"))
 
 
 def withheld_list(pub: Publication) -> list[str]:

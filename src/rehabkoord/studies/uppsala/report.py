@@ -707,8 +707,9 @@ class ReportText:
                 "are the study's own (params.yaml, section power), not estimated from the data. "
                 "No 'observed power' is computed.")
 
-    def suppression_text(self, suppressed: list[str]) -> str:
-        """The release rules applied, then every withheld cell by name and reason."""
+    def suppression_text(self, suppressed: list[str], cost: str = "") -> str:
+        """The release rules applied, what the protection cost (`cost`, from
+        `disclosure.Publication.cost_statement`), then every withheld cell by name and reason."""
         r = self.params["report"]
         rules = disclosure.Rules.from_params(r)
         m = r["min_cell"]
@@ -745,7 +746,7 @@ class ReportText:
                     "counts. " + rules.describe("en"))
             none = "No cells were suppressed."
         items = "\n".join(f"- {s}" for s in suppressed) if suppressed else none
-        return f"{head}\n\n{items}"
+        return f"{head} {cost}\n\n{items}" if cost else f"{head}\n\n{items}"
 
     def parameters_block(self) -> str:
         shown = {k: self.params[k] for k in ("data", "cohort", "analysis", "power", "report")}
