@@ -26,6 +26,7 @@ import pandas as pd
 from .fmt import number
 
 SUPPRESSED = "–"
+SUPPRESS, ROUND = "suppress", "round"
 SMALL = "small count"
 COMPLEMENT = "complementary suppression"
 REVEALS = "would reveal a withheld count"
@@ -34,6 +35,7 @@ FEW_FOR_QUANTILES = "fewer persons than the quantile threshold"
 EXTREME = "a minimum or maximum is one person's value"
 DOMINATED = "dominated by few persons"
 FEW_DF = "fewer residual degrees of freedom than the threshold"
+ROUNDED = "computed from the rounded counts"
 TOLERANCE = 1e-6
 
 Key = tuple
@@ -46,7 +48,11 @@ class Rules:
     `min_cell`: counts 1 … min_cell − 1 are not published. `zeros_disclosive`: zeros are
     treated as small too (a study may require it; off by default, as SCB leaves it to the
     project). `mark_small` (``report.mark_small_counts``): print small counts as "<min_cell"
-    (the default) or as "–" like their complements."""
+    (the default) or as "–" like their complements. `method` (``report.protection``):
+    `SUPPRESS` (small counts withheld, complements chosen by `protect`) or `ROUND`: every
+    count printed as the nearest multiple of `rounding_base` (halves up; totals rounded on
+    their own, zeros printed as 0), counts 1 … base − 1 as "<base" (`threshold` is then the
+    base); see `publish` for the statistics computed from counts."""
 
     min_cell: int
     zeros_disclosive: bool = False
@@ -56,6 +62,8 @@ class Rules:
     dominance_k: float = 0.9
     p_percent: float = 0.10
     min_df: int = 10
+    method: str = "suppress"
+    rounding_base: int = 5
 
     @classmethod
     def from_params(cls, report: dict) -> Rules:
@@ -81,9 +89,17 @@ class Rules:
         df = report.get("min_df", cls.min_df)
         if not isinstance(df, int) or df < 0:
             raise ValueError(f"params.yaml report.min_df must be a whole number ≥ 0, not {df!r}")
+        method = report.get("protection", cls.method)
+        if method not in (SUPPRESS, ROUND):
+            raise ValueError(f"params.yaml report.protection must be {SUPPRESS} or {ROUND}, "
+                             f"not {method!r}")
+        base = report.get("rounding_base", cls.rounding_base)
+        if not isinstance(base, int) or base < 2:
+            raise ValueError("params.yaml report.rounding_base must be a whole number ≥ 2, "
+                             f"not {base!r}")
         return cls(m, bool(report.get("zeros_disclosive", False)),
                    bool(report.get("mark_small_counts", True)), q, dominance[0],
-                   float(dominance[1]), float(p), df)
+                   float(dominance[1]), float(p), df, method, base)
 
     def quantiles_allowed(self, n: int) -> bool:
         """Whether quantiles (median, quartiles, deciles, box-plot hinges, ECDF steps) of a
@@ -132,20 +148,39 @@ class Rules:
                 f"p % rule). Model estimates are published only with at least {self.min_df} "
                 "residual degrees of freedom.")
 
+    @property
+    def threshold(self) -> int:
+        """Counts below it are small: `min_cell`, or under rounding the base."""
+        return self.rounding_base if self.method == ROUND else self.min_cell
+
     def small(self, count: int) -> bool:
-        return 0 < count < self.min_cell or (self.zeros_disclosive and count == 0)
+        return 0 < count < self.threshold or (self.zeros_disclosive and count == 0)
+
+    def printed(self, count: int) -> int:
+        """A count that is not small as printed: itself, or under rounding the nearest
+        multiple of the base (halves up)."""
+        if self.method != ROUND:
+            return count
+        return self.rounding_base * math.floor(count / self.rounding_base + 0.5)
+
+    def reader_bounds(self, printed: int) -> tuple[int, int]:
+        """The true values a printed count may stand for (persons)."""
+        if self.method != ROUND or printed == 0:
+            return printed, printed
+        b = self.rounding_base
+        return max(self.threshold, printed - b // 2), printed + (b + 1) // 2 - 1
 
     @property
     def mark(self) -> str:
         """What a small count is printed as: "<min_cell", or with `mark_small` off the same
         "–" as every other withheld cell, so a reader cannot tell small counts from their
         complements (needed where several small counts add up to a small total)."""
-        return f"<{self.min_cell}" if self.mark_small else SUPPRESSED
+        return f"<{self.threshold}" if self.mark_small else SUPPRESSED
 
     @property
     def protection(self) -> tuple[int, int]:
         """The values "<min_cell" stands for."""
-        return (0 if self.zeros_disclosive else 1, self.min_cell - 1)
+        return (0 if self.zeros_disclosive else 1, self.threshold - 1)
 
     @property
     def withheld_low(self) -> int:
@@ -163,7 +198,7 @@ class Rules:
         """Whether a reader's bounds [low, high] give a count away: a small count (or one the
         reader can tell is small) pinned to fewer values than "<min_cell" allows. A count
         known to be zero is fine when zeros are published."""
-        if not must_protect and high >= self.min_cell - TOLERANCE:
+        if not must_protect and high >= self.threshold - TOLERANCE:
             return False
         if not self.zeros_disclosive and high <= TOLERANCE:
             return False
@@ -377,12 +412,16 @@ def audit(structure: Structure, withheld: dict[Key, str], rules: Rules,
 
     The reader knows what a mark can hide: "<min_cell" its range, and any other withheld
     printed count at least `Rules.withheld_low` (1 when zeros are printed as 0, since a zero
-    would have been printed). Implied counts (non-events, all excluded) may be 0."""
+    would have been printed). Implied counts (non-events, all excluded) may be 0. Under
+    rounding a printed count is known to its `Rules.reader_bounds`, and exactly when it is in
+    `withheld.exact` (a statistic computed from it is published, see `publish`)."""
     keys = list(structure.values)
     bounds: dict[Key, tuple[float, float | None]] = {}
+    exact = getattr(withheld, "exact", frozenset())
     for k in keys:
         if k in structure.shown and k not in withheld:
-            bounds[k] = (structure.values[k], structure.values[k])
+            v = structure.values[k]
+            bounds[k] = (v, v) if k in exact else rules.reader_bounds(rules.printed(v))
         elif withheld.get(k) == SMALL and rules.mark_small:
             bounds[k] = rules.protection
         elif k in withheld:
@@ -394,7 +433,7 @@ def audit(structure: Structure, withheld: dict[Key, str], rules: Rules,
     for k in chosen:
         low, high = found[k]
         v = structure.values[k]
-        sensitive = rules.small(v) if k in structure.shown else 0 < v < rules.min_cell
+        sensitive = rules.small(v) if k in structure.shown else 0 < v < rules.threshold
         out.append(Interval(k, low, high, sensitive,
                             not rules.too_narrow(low, high, sensitive)))
     return out
@@ -402,11 +441,15 @@ def audit(structure: Structure, withheld: dict[Key, str], rules: Rules,
 
 class Withheld(dict):
     """Withheld key -> reason, as `protect` decided it, with how the complements were chosen
-    (`OPTIMAL` or `GREEDY`), for the decision record and the appendix's statement."""
+    (`OPTIMAL` or `GREEDY`), for the decision record and the appendix's statement, and under
+    rounding the printed counts a reader knows exactly (`exact`: a published statistic rests
+    on them)."""
 
-    def __init__(self, cells: dict[Key, str] | Iterable = (), method: str = "") -> None:
+    def __init__(self, cells: dict[Key, str] | Iterable = (), method: str = "",
+                 exact: Iterable[Key] = ()) -> None:
         super().__init__(cells)
         self.method = method
+        self.exact = frozenset(exact)
 
 
 OPTIMAL = "least cost"
@@ -417,7 +460,8 @@ MAX_ROUNDS = 200
 MAX_NODES = 20000
 
 
-def protect(structure: Structure, rules: Rules, method: str = OPTIMAL) -> Withheld:
+def protect(structure: Structure, rules: Rules, method: str = OPTIMAL, *,
+            rounded_print: bool = False) -> Withheld:
     """Primary then complementary suppression; returns withheld key -> reason (`Withheld`).
 
     Complements are chosen at least cost (`_least_cost`: a MILP over the declared structure
@@ -426,10 +470,16 @@ def protect(structure: Structure, rules: Rules, method: str = OPTIMAL) -> Withhe
     directly. Only small counts need protection, so only they (and implied counts below
     `min_cell`) are audited here; `audit` without targets reports every unpublished count.
     A published zero is never a complement when zeros are printed (a "–" would then tell the
-    reader it hides at least 1, which is false)."""
+    reader it hides at least 1, which is false). Under `report.protection: round` only a
+    caller that prints counts rounded and decides its statistics by `publish`'s rule may ask
+    (`rounded_print`); the others stop with a message naming the parameter."""
+    if rules.method == ROUND and not rounded_print:
+        raise ValueError("params.yaml report.protection: round is implemented for the Uppsala "
+                         "appendix only (disclosure.publish); set report.protection: suppress "
+                         "in this study's params.yaml")
     primary = {k: SMALL for k, v in structure.values.items()
                if k in structure.shown and rules.small(v)}
-    sensitive = [k for k, v in structure.values.items() if v < rules.min_cell]
+    sensitive = [k for k, v in structure.values.items() if v < rules.threshold]
     cache: dict = {}
     if method == OPTIMAL:
         found = _least_cost(structure, rules, primary, sensitive, cache)
@@ -479,7 +529,7 @@ def _least_cost(structure: Structure, rules: Rules, primary: dict[Key, str],
         for k in (total, *parts):
             touching.setdefault(k, []).append(r)
     persons = 1 + sum(values.values())
-    big = max(values.values(), default=0) + rules.min_cell
+    big = max(values.values(), default=0) + rules.threshold
     lower = [0.0] * len(candidates)
     upper = [1.0] * len(candidates)
     cost = [structure.cost[k] + values[k] / persons for k in candidates]
@@ -501,12 +551,13 @@ def _least_cost(structure: Structure, rules: Rules, primary: dict[Key, str],
             for k in sorted(comp, key=str):
                 col[k] = len(lower)
                 cost.append(0.0)
-                if k in index:
+                if k in index:  # printed: within what its print says; withheld: ≥ 1 (or 0)
+                    low, high = rules.reader_bounds(rules.printed(values[k]))
                     lower.append(float(rules.withheld_low))
-                    upper.append(float(values[k] + big))
-                    rows.append(({col[k]: 1.0, index[k]: values[k] - rules.withheld_low},
-                                 values[k], math.inf))
-                    rows.append(({col[k]: 1.0, index[k]: -float(big)}, -math.inf, values[k]))
+                    upper.append(float(high + big))
+                    rows.append(({col[k]: 1.0, index[k]: low - rules.withheld_low},
+                                 low, math.inf))
+                    rows.append(({col[k]: 1.0, index[k]: -float(big)}, -math.inf, high))
                 else:
                     lower.append(known(k)[0])
                     upper.append(known(k)[1])
@@ -709,12 +760,22 @@ class Publication:
             reason = self.withheld[key]
             return SafeCell(None, True, reason, self.rules.mark if reason == SMALL
                             else SUPPRESSED)
-        return SafeCell(self.structure.values[key])
+        v = self.structure.values[key]
+        if key in POWER_N and self.exact(key):
+            return SafeCell(v)  # the detectable difference printed with it gives it away
+        return SafeCell(self.rules.printed(v))
+
+    def exact(self, *keys: Key) -> bool:
+        """Whether a reader knows every one of `keys` exactly (published and not rounded, or
+        under rounding behind a published statistic), so a statistic over them may be shown."""
+        known = getattr(self.withheld, "exact", frozenset())
+        return all(k not in self.withheld and (self.rules.method != ROUND or k in known)
+                   for k in keys)
 
     def bounds(self, key: Key) -> tuple[float, float]:
-        """What a reader knows of a count: its value when published, else the audit's
+        """What a reader knows of a count: its value when known exactly, else the audit's
         interval (the attacker's LP bounds given everything published)."""
-        if key not in self.withheld:
+        if self.exact(key):
             v = self.structure.values[key]
             return v, v
         if key not in self._bounds:
@@ -765,7 +826,10 @@ class Publication:
         return audit(self.structure, self.withheld, self.rules)
 
     def cost_statement(self, language: str = "sv") -> str:
-        """How the complements were chosen and what they cost, for the appendix."""
+        """How the complements were chosen and what they cost, for the appendix; under
+        rounding what is rounded and which statistics are shown (`rounding_statement`)."""
+        if self.rules.method == ROUND:
+            return rounding_statement(self.rules, language)
         return cost_statement(self.structure, self.withheld, language)
 
     def record(self) -> dict:
@@ -783,11 +847,35 @@ def _withheld(reason: str) -> SafeCell:
 def _derived(pub: Publication, value: object, needs: Iterable[Key], reason: str = REVEALS
              ) -> SafeCell:
     """A number computed from counts (share, difference, interval, test statistic, p-value):
-    published only when every count it rests on is, since it is a function of them. None
-    (no test, no estimate) is nothing to withhold."""
-    if value is not None and any(k in pub.withheld for k in needs):
+    published only when every count it rests on is known exactly (`Publication.exact`),
+    since it is a function of them. None (no test, no estimate) is nothing to withhold."""
+    if value is not None and not pub.exact(*needs):
         return _withheld(reason)
     return SafeCell(value)
+
+
+def _share(pub: Publication, true_pct: float | None, count: Key, n: Key) -> SafeCell:
+    """A share (%) of `n`: from the true counts when a reader may know them exactly, under
+    rounding else from the printed counts (reason ROUNDED), withheld with a withheld count."""
+    cell = _derived(pub, true_pct, [count, n])
+    if (not cell.withheld or pub.rules.method != ROUND or count in pub.withheld
+            or n in pub.withheld):
+        return cell
+    e, m = pub.count(count).value, pub.count(n).value
+    return SafeCell(100 * e / m if m else None, reason=ROUNDED)
+
+
+def _rounded_difference(pub: Publication, needs: list[Key], conf_level: float) -> SafeCell:
+    """A binary outcome's risk difference (pp) and Newcombe interval from the printed,
+    rounded counts (`needs`: n and events of Intervention, then of Kontroll)."""
+    from .stats import risk_difference
+
+    n1, e1, n2, e2 = (pub.count(k).value for k in needs)
+    if not n1 or not n2:
+        return _withheld(REVEALS)
+    rd = risk_difference(e1, n1, e2, n2, conf_level)
+    return SafeCell({"estimate": 100 * rd.estimate, "low": 100 * rd.conf_low,
+                     "high": 100 * rd.conf_high}, reason=ROUNDED)
 
 
 def _num(x: object) -> float | None:
@@ -901,7 +989,10 @@ def declare(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict,
             continue
         for p, g in GROUP_PREFIX.items():
             n = s.cell(("t1 n", var, g), part[f"n_{p}"].iloc[0], cost=ROLE_COST["table1 n"])
-            s.relation(("randomised", g), [n], rest=("t1 missing", var, g))
+            # those missing the variable: declared even when none are (a reader cannot tell)
+            missing = s.cell(("t1 missing", var, g), s.values[("randomised", g)] - s.values[n],
+                             shown=False)
+            s.relation(("randomised", g), [n, missing])
             levels = [s.cell(("t1", var, str(lv), g), e, cost=ROLE_COST["level"])
                       for lv, e in zip(part["level"], part[f"events_{p}"], strict=True)]
             if kind == "binary":
@@ -919,7 +1010,8 @@ def declare(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict,
 
 def publish(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict, rules: Rules,
             power_window: int | None = None, *,
-            withheld: dict[Key, str] | None = None) -> Publication:
+            withheld: dict[Key, str] | None = None,
+            conf_level: float | None = None) -> Publication:
     """Decide every published cell of the appendix (outcomes, Table 1, flow, power text).
 
     Counts by `protect`; then every other cell from the counts' decision and the rules:
@@ -929,10 +1021,23 @@ def publish(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict, rules: Ru
     Hodges–Lehmann shift) only for groups of at least `rules.min_quantile_n`; means and SDs
     of days by `magnitude_reason`. Minima and maxima are never taken. `withheld` is a
     decision already made by `protect` over the same tables and rules (see `from_json`);
-    without it the decision is made here."""
+    without it the decision is made here.
+
+    Under rounding (`Rules.method` ROUND) a row's shares, difference, interval and p-value are
+    computed from the true counts when `_exact_for_statistics` allows it; otherwise shares
+    and a binary outcome's risk difference with its Newcombe interval (`conf_level`, the
+    analysis' `analysis.conf_level`) are computed from the printed, rounded counts (reason
+    ROUNDED, so a reader can tell), and p-values, Hodges–Lehmann shifts and Holm p-values
+    are withheld (REVEALS): a test on rounded counts is not the study's test."""
+    if rules.method == ROUND and conf_level is None:
+        raise ValueError("disclosure: report.protection: round needs the analysis' confidence "
+                         "level (publish(conf_level=params['analysis']['conf_level']))")
     structure = declare(results, baseline, flow, power_window)
     if withheld is None:
-        withheld = protect(structure, rules)
+        withheld = protect(structure, rules, rounded_print=True)
+    if rules.method == ROUND:
+        withheld = _exact_for_statistics(structure, withheld, rules,
+                                         _statistic_needs(results, baseline, structure))
     pub = Publication(rules, structure, withheld, [], [], {}, SafeCell(None))
     groups = list(GROUP_PREFIX.items())
     for _, r in results.iterrows():
@@ -947,7 +1052,7 @@ def publish(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict, rules: Ru
             if r["kind"] == "binary":
                 e_key = ("events", w, st, o, g)
                 row[f"events_{p}"] = pub.count(e_key)
-                row[f"pct_{p}"] = _derived(pub, _num(r[f"pct_{p}"]), [n_key, e_key])
+                row[f"pct_{p}"] = _share(pub, _num(r[f"pct_{p}"]), e_key, n_key)
                 needs.append(e_key)
                 continue
             row[f"quantiles_{p}"] = _quantile_cell(pub.quantile_reason(n_key), r,
@@ -964,6 +1069,9 @@ def publish(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict, rules: Ru
         effect = None if estimate is None else {
             "estimate": estimate, "low": _num(r["conf_low"]), "high": _num(r["conf_high"])}
         row["effect"] = _derived(pub, effect, needs)
+        if (r["kind"] == "binary" and effect is not None and row["effect"].withheld
+                and rules.method == ROUND and not any(k in pub.withheld for k in needs)):
+            row["effect"] = _rounded_difference(pub, needs, conf_level)
         if r["kind"] != "binary" and effect is not None and not row["effect"].withheld:
             hidden = [row[f"quantiles_{p}"] for p, _ in groups if row[f"quantiles_{p}"].withheld]
             if hidden:  # the Hodges–Lehmann shift is a quantile of the pairwise differences
@@ -1001,7 +1109,7 @@ def publish(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict, rules: Ru
             else:
                 key = ("t1", var, level, g)
                 row[f"events_{p}"] = pub.count(key)
-                row[f"pct_{p}"] = _derived(pub, _num(r[f"pct_{p}"]), [key, ("t1 n", var, g)])
+                row[f"pct_{p}"] = _share(pub, _num(r[f"pct_{p}"]), key, ("t1 n", var, g))
         row["pvalue"] = _derived(pub, _num(r.get("pvalue")), needs)
         pub.baseline.append(row)
     for window, by_group in flow["windows"].items():
@@ -1016,8 +1124,56 @@ def publish(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict, rules: Ru
     if ("randomised_total",) in structure.values:
         pub.flow_total = pub.count(("randomised_total",))
     if ("power n",) in structure.values:
-        pub.power_n = pub.count(("power n",))
+        pub.power_n = (pub.count(("power n",)) if pub.exact(("power n",))
+                       or ("power n",) in withheld else _withheld(REVEALS))
     return pub
+
+
+#: The power text's n: printed exactly even under rounding when published (the detectable
+#: difference beside it is a function of it), so the audit counts it as known exactly.
+POWER_N = {("power n",)}
+
+
+def _statistic_needs(results: pd.DataFrame, baseline: pd.DataFrame, structure: Structure
+                     ) -> list[tuple[Key, ...]]:
+    """The counts each row's statistics rest on, the study's results first: outcome rows of
+    all persons, then by sex, then the power text's n, then Table 1's rows."""
+    groups = list(GROUP_PREFIX.values())
+    rows = sorted(results.itertuples(), key=lambda r: r.stratum != "alla")
+    out = [tuple(k for g in groups for k in (("n", int(r.window_months), r.stratum, r.outcome, g),
+                                             ("events", int(r.window_months), r.stratum,
+                                              r.outcome, g))
+                 if k in structure.values) for r in rows]
+    if ("power n",) in structure.values:
+        out.append((("power n",),))
+    for (var, kind), _ in baseline.groupby(["variable", "kind"], sort=False):
+        if kind == "days":
+            out.append(tuple(("randomised", g) for g in groups))
+        else:
+            out.append(tuple(k for k in structure.values if k[0] in ("t1", "t1 n")
+                             and k[1] == var))
+    return out
+
+
+def _exact_for_statistics(structure: Structure, withheld: dict[Key, str], rules: Rules,
+                          needs: list[tuple[Key, ...]]) -> Withheld:
+    """Under rounding: which rows' statistics may be computed from the true counts. A share,
+    difference, interval or p-value of true counts lets a reader solve for them, so the
+    counts it rests on are taken as known exactly; a row's statistics are published (in
+    `needs` order) only when, with its counts exact too, the audit still finds every small
+    count its whole "<base" range. Otherwise they are withheld (REVEALS): never computed
+    from rounded counts, which would be different numbers than the study's."""
+    method = getattr(withheld, "method", "")
+    sensitive = [k for k, v in structure.values.items() if v < rules.threshold]
+    exact: set[Key] = set()
+    cache: dict = {}
+    for keys in needs:
+        if not keys or any(k in withheld for k in keys) or set(keys) <= exact:
+            continue
+        trial = Withheld(withheld, method, exact | set(keys))
+        if all(iv.protected for iv in audit(structure, trial, rules, sensitive, cache)):
+            exact |= set(keys)
+    return Withheld(withheld, method, exact)
 
 
 def rules_json(rules: Rules) -> dict:
@@ -1026,7 +1182,8 @@ def rules_json(rules: Rules) -> dict:
     return {"min_cell": rules.min_cell, "zeros_disclosive": rules.zeros_disclosive,
             "mark_small_counts": rules.mark_small, "min_quantile_n": rules.min_quantile_n,
             "dominance": [rules.dominance_n, rules.dominance_k], "p_percent": rules.p_percent,
-            "min_df": rules.min_df}
+            "min_df": rules.min_df, "protection": rules.method,
+            "rounding_base": rules.rounding_base}
 
 
 def to_json(pub: Publication) -> dict:
@@ -1046,7 +1203,8 @@ def to_json(pub: Publication) -> dict:
 
 
 def from_json(published: dict, results: pd.DataFrame, baseline: pd.DataFrame, flow: dict,
-              rules: Rules, power_window: int | None = None) -> Publication:
+              rules: Rules, power_window: int | None = None, *,
+              conf_level: float | None = None) -> Publication:
     """The publication `to_json` wrote, rebuilt over the same tables without solving the audit
     again: one stage decides (figures), a later one formats (the appendix).
 
@@ -1072,15 +1230,18 @@ def from_json(published: dict, results: pd.DataFrame, baseline: pd.DataFrame, fl
                              f"whether {key} is a small count")
         if cell["reason"]:
             withheld[key] = cell["reason"]
-        elif cell["published"] != structure.values[key]:
-            raise ValueError(f"disclosure: the published decision gives {key} as "
-                             f"{cell['published']}, these tables as {structure.values[key]}")
     missing = structure.shown - keys
     if missing:
         raise ValueError("disclosure: the published decision does not cover "
                          f"{sorted(missing, key=str)[:3]}")
     withheld = Withheld(withheld, published.get("method", ""))
-    pub = publish(results, baseline, flow, rules, power_window, withheld=withheld)
+    pub = publish(results, baseline, flow, rules, power_window, withheld=withheld,
+                  conf_level=conf_level)
+    for cell in published["cells"]:
+        if not cell["reason"] and cell["published"] != pub.count(tuple(cell["key"])).value:
+            raise ValueError(f"disclosure: the published decision gives {tuple(cell['key'])} as "
+                             f"{cell['published']}, these tables as "
+                             f"{pub.count(tuple(cell['key'])).value}")
     mine = to_json(pub)["statistics"]
     theirs = published.get("statistics")
     if theirs != mine:
@@ -1104,7 +1265,9 @@ def record(structure: Structure, withheld: dict[Key, str], rules: Rules,
     data/processed/, never under reports/."""
     return {"rules": rules_json(rules), "protection": protection_cost(structure, withheld),
             "cells": [{"key": list(k), "value": v, "shown": k in structure.shown,
-                       "withheld": withheld.get(k, "")} for k, v in structure.values.items()],
+                       "withheld": withheld.get(k, ""),
+                       "exact": k in getattr(withheld, "exact", ())}
+                      for k, v in structure.values.items()],
             "relations": [[list(total), [list(p) for p in parts]]
                           for total, parts in structure.relations],
             "statistics": list(statistics)}
@@ -1146,17 +1309,37 @@ def cost_statement(structure: Structure, withheld: dict[Key, str], language: str
             f"{c['small']} small and {c['complementary']} to protect them.")
 
 
+def rounding_statement(rules: Rules, language: str = "sv") -> str:
+    """The rounding rule as the appendix states it (`report.protection: round`)."""
+    b = rules.rounding_base
+    if language == "sv":
+        return (f"Alla antal avrundas var för sig (även summor) till närmaste multipel av {b}; "
+                f"antal 1–{b - 1} visas som ”<{b}” och noll som 0. Andelar, skillnader, "
+                "konfidensintervall och p-värden beräknas på de verkliga antalen när de antal de "
+                "bygger på, tagna som exakt kända, ändå lämnar varje litet antal hela intervallet "
+                f"1–{b - 1} (samma granskning med linjärprogrammering); annars beräknas andelar "
+                "och skillnader med intervall på de avrundade antalen, och p-värdet visas inte.")
+    return (f"Every count is rounded on its own (totals too) to the nearest multiple of {b}; "
+            f"counts 1–{b - 1} are shown as “<{b}” and zero as 0. Shares, differences, "
+            "confidence intervals and p-values are computed from the true counts when the "
+            "counts they rest on, taken as known exactly, still leave every small count its "
+            f"whole range 1–{b - 1} (the same linear-programming audit); otherwise shares and "
+            "differences with their intervals are computed from the rounded counts, and the "
+            "p-value is not shown.")
+
+
 def rules_from_record(rec: dict) -> Rules:
     r = rec["rules"]
     return Rules(r["min_cell"], r["zeros_disclosive"], r["mark_small_counts"],
                  r["min_quantile_n"], r["dominance"][0], r["dominance"][1], r["p_percent"],
-                 r["min_df"])
+                 r["min_df"], r.get("protection", SUPPRESS), r.get("rounding_base", 5))
 
 
 def from_record(rec: dict) -> tuple[Structure, dict[Key, str], Rules]:
     """`record`'s structure, withheld counts and rules, ready for `audit`."""
     s = Structure()
     withheld = {}
+    exact = []
     for cell in rec["cells"]:
         key = tuple(cell["key"])
         s.values[key] = int(cell["value"])
@@ -1164,10 +1347,12 @@ def from_record(rec: dict) -> tuple[Structure, dict[Key, str], Rules]:
             s.shown.add(key)
         if cell["withheld"]:
             withheld[key] = cell["withheld"]
+        if cell.get("exact"):
+            exact.append(key)
     s.relations = [(tuple(total), tuple(tuple(p) for p in parts))
                    for total, parts in rec["relations"]]
     method = rec.get("protection", {}).get("method", "")
-    return s, Withheld(withheld, method), rules_from_record(rec)
+    return s, Withheld(withheld, method, exact), rules_from_record(rec)
 
 
 # --- statistics other than counts: shared helpers ---------------------------------------

@@ -745,6 +745,8 @@ class ReportText:
                     "only when every p-value of their group is. Tests are computed on the real "
                     "counts. " + rules.describe("en"))
             none = "No cells were suppressed."
+        if rules.method == disclosure.ROUND:  # the rounding rule replaces the suppression rule
+            head, cost = cost, rules.describe(self.language)
         items = "\n".join(f"- {s}" for s in suppressed) if suppressed else none
         return f"{head} {cost}\n\n{items}" if cost else f"{head}\n\n{items}"
 
