@@ -867,15 +867,17 @@ def _share(pub: Publication, true_pct: float | None, count: Key, n: Key) -> Safe
 
 def _rounded_difference(pub: Publication, needs: list[Key], conf_level: float) -> SafeCell:
     """A binary outcome's risk difference (pp) and Newcombe interval from the printed,
-    rounded counts (`needs`: n and events of Intervention, then of Kontroll)."""
-    from .stats import risk_difference
+    rounded counts (`needs`: n and events of Intervention, then of Kontroll); the interval
+    by statsmodels as `stats.risk_difference` computes it (Newcombe's hybrid score)."""
+    from statsmodels.stats.proportion import confint_proportions_2indep
 
     n1, e1, n2, e2 = (pub.count(k).value for k in needs)
     if not n1 or not n2:
         return _withheld(REVEALS)
-    rd = risk_difference(e1, n1, e2, n2, conf_level)
-    return SafeCell({"estimate": 100 * rd.estimate, "low": 100 * rd.conf_low,
-                     "high": 100 * rd.conf_high}, reason=ROUNDED)
+    low, high = confint_proportions_2indep(e1, n1, e2, n2, method="newcomb", compare="diff",
+                                           alpha=1 - conf_level)
+    return SafeCell({"estimate": 100 * (e1 / n1 - e2 / n2), "low": 100 * float(low),
+                     "high": 100 * float(high)}, reason=ROUNDED)
 
 
 def _num(x: object) -> float | None:
