@@ -591,3 +591,113 @@ def test_tables_without_the_kept_magnitudes_are_refused(male_subgroup_results):
                                               if c.startswith("largest")])
     with pytest.raises(ValueError, match="re-run the analysis stage"):
         disclosure.publish(old, NO_BASELINE, {"windows": {}}, disclosure.Rules(3))
+
+
+# --- rounding as the alternative protection (report.protection: round) ---------------------
+
+def test_rounding_by_hand():
+    """Base 5: 1–4 are small ("<5"); 5–7 print 5, 8–12 print 10 (halves up: 12.5 is not a
+    count); base 10: 15–24 print 20. A reader's bounds are those ranges."""
+    rules = disclosure.Rules(3, method=disclosure.ROUND)
+    assert rules.threshold == 5 and rules.mark == "<5" and rules.protection == (1, 4)
+    assert [rules.small(v) for v in (0, 1, 4, 5)] == [False, True, True, False]
+    assert [rules.printed(v) for v in (0, 5, 7, 8, 12, 13, 62)] == [0, 5, 5, 10, 10, 15, 60]
+    assert rules.reader_bounds(5) == (5, 7) and rules.reader_bounds(60) == (58, 62)
+    assert rules.reader_bounds(0) == (0, 0)
+    ten = disclosure.Rules(3, method=disclosure.ROUND, rounding_base=10)
+    assert ten.printed(15) == 20 and ten.printed(24) == 20 and ten.reader_bounds(20) == (15, 24)
+    assert disclosure.Rules(3).printed(7) == 7 and disclosure.Rules(3).reader_bounds(7) == (7, 7)
+    assert disclosure.Rules.from_params({"min_cell": 3, "protection": "round",
+                                         "rounding_base": 10}) == ten
+    for key, value in (("protection", "blur"), ("rounding_base", 1), ("rounding_base", 2.5)):
+        with pytest.raises(ValueError, match=f"report.{key}"):
+            disclosure.Rules.from_params({"min_cell": 3, key: value})
+
+
+def test_round_is_refused_where_counts_are_not_printed_rounded():
+    s = disclosure.Structure()
+    s.relation(s.cell(("n",), 14), [s.cell(("a",), 2), s.cell(("b",), 12)])
+    with pytest.raises(ValueError, match="report.protection: round is implemented for the "
+                                         "Uppsala appendix only"):
+        disclosure.Counts.protected(s, disclosure.Rules(5, method=disclosure.ROUND))
+
+
+@pytest.fixture(scope="module")
+def default_study():
+    """The default synthetic data's tables, as the analyse stage makes them."""
+    a = load_params(UPPSALA_PARAMS)["analysis"]
+    frames = synth.generate(synth.SyntheticSpec())
+    rand = frames["randomisering"].assign(RandDatum=lambda f: pd.to_datetime(f["RandDatum"]))
+    table, flow = cohort.build_cohort(rand, frames["LISA"], frames["BAS"])
+    flow = json.loads(json.dumps(flow))
+    results = analysis.outcome_results(table, conf_level=a["conf_level"],
+                                       expected_below=a["fisher_expected_below"],
+                                       chisq_correct=a["chisq_correct"])
+    return results, analysis.baseline_table(table, a["baseline_variables"]), flow, a
+
+
+def _employment_6(pub: disclosure.Publication) -> dict:
+    (row,) = [r for r in pub.outcomes
+              if (r["window"], r["stratum"], r["outcome"]) == (6, "alla", "employed_or_studying")]
+    return row
+
+
+def test_round_publishes_the_6_month_employment_difference_on_the_default_data(default_study):
+    """Suppression withholds the 6-month employment difference (the Kontroll "<3" of the
+    6-month flow takes the analysed n with it). Rounding to 5 publishes it: the true counts
+    would pin that small count (randomised 62 prints 60, so 58–62, and an exact analysed 60
+    leaves 1–2), so the difference is computed from the printed counts, here checked against
+    `stats.risk_difference` (R-checked) on those counts; the p-value is not shown. The
+    attacker, who inverts every share of true counts, narrows no small count in either."""
+    from rehabkoord import stats
+
+    results, baseline, flow, a = default_study
+    assert flow["windows"]["6"]["Kontroll"]["excluded"][ABSENT] == 2
+    rules = disclosure.Rules(3)
+    suppressed = disclosure.publish(results, baseline, flow, rules, 12)
+    assert _employment_6(suppressed)["effect"].withheld
+    rounded_rules = disclosure.Rules(3, method=disclosure.ROUND)
+    pub = disclosure.publish(results, baseline, flow, rounded_rules, 12,
+                             conf_level=a["conf_level"])
+    row = _employment_6(pub)
+    assert not row["effect"].withheld and row["effect"].reason == disclosure.ROUNDED
+    assert row["pvalue"].withheld and row["pvalue_holm"].withheld
+    true = results[(results["window_months"] == 6) & (results["stratum"] == "alla")
+                   & (results["outcome"] == "employed_or_studying")].iloc[0]
+    printed = {p: (rounded_rules.printed(int(true[f"events_{p}"])),
+                   rounded_rules.printed(int(true[f"n_{p}"]))) for p in ("int", "ctl")}
+    assert (row["events_int"].value, row["n_int"].value) == printed["int"]
+    rd = stats.risk_difference(*printed["int"], *printed["ctl"], a["conf_level"])
+    assert row["effect"].value == pytest.approx(
+        {"estimate": 100 * rd.estimate, "low": 100 * rd.conf_low, "high": 100 * rd.conf_high},
+        abs=1e-9)
+    assert row["pct_ctl"].value == pytest.approx(100 * printed["ctl"][0] / printed["ctl"][1])
+    assert row["n_ctl"].text == str(printed["ctl"][1])
+    for p in (suppressed, pub):
+        published = json.loads(json.dumps(disclosure.to_json(p)))
+        findings = attack(published)
+        assert not [f for f in findings if f.too_narrow], summary(findings, p.rules.method)
+    # a share of true counts is published where it pins nothing (checked by the attacker
+    # above, who solves it for its counts), and the decision is rebuilt exactly
+    assert any(not c.withheld and c.value is not None and not c.reason
+               for k, c in pub.statistics() if k[-1].startswith("pct_"))
+    again = disclosure.from_json(published, results, baseline, flow, rounded_rules, 12,
+                                 conf_level=a["conf_level"])
+    assert again.outcomes == pub.outcomes and again.baseline == pub.baseline
+    rec = json.loads(json.dumps(pub.record()))
+    s2, withheld2, rules2 = disclosure.from_record(rec)
+    assert withheld2.exact == pub.withheld.exact and rules2 == rounded_rules
+    assert all(iv.protected for iv in disclosure.audit(s2, withheld2, rules2))
+
+
+def test_the_attacker_inverts_a_share_of_true_counts():
+    """Under rounding an exact share is an equation: 27 of n printed 60 (58–62) with the
+    share 45 % has one solution, n = 60, 27 (by hand); the attacker finds it."""
+    from attacker import shares_attack
+
+    published = {"statistics": [{"key": ["outcome", 6, "alla", "x", "pct_ctl"],
+                                 "published": 45.0, "reason": ""}]}
+    bounds = {("events", 6, "alla", "x", "Kontroll"): (23, 27),
+              ("n", 6, "alla", "x", "Kontroll"): (58, 62)}
+    assert shares_attack(published, bounds) == {("events", 6, "alla", "x", "Kontroll"): (27, 27),
+                                                ("n", 6, "alla", "x", "Kontroll"): (60, 60)}

@@ -360,6 +360,24 @@ def suppression_list(pub: disclosure.Publication, *, language: str) -> list[str]
             for key, reason in pub.withheld_cells()]
 
 
+def _rounded_sentence(r: dict, window: str, language: str) -> str:
+    """A binary outcome's difference computed from the rounded counts (`report.protection:
+    round`): shares and interval, no p-value and no claim of significance."""
+    v = r["effect"].value
+    diff, ci = number(abs(v["estimate"]), 1, language), interval(v["low"], v["high"], 1, language)
+    shares = [number(r[f"pct_{g}"].value, 1, language) for g in ("int", "ctl")]
+    if language == "sv":
+        return (f"Under {window} var andelen som var huvudsakligen sysselsatta i arbete eller "
+                f"studier {diff} procentenheter {'högre' if v['estimate'] > 0 else 'lägre'} i "
+                f"interventionsgruppen än i kontrollgruppen ({shares[0]} mot {shares[1]} procent, "
+                f"konfidensintervall {ci}), beräknat på de avrundade antalen; p-värdet redovisas "
+                "inte.")
+    return (f"In the {window}, the share mainly employed or studying was {diff} percentage points "
+            f"{'higher' if v['estimate'] > 0 else 'lower'} in the intervention group than in "
+            f"the control group ({shares[0]} vs {shares[1]} per cent, confidence interval {ci}), "
+            "computed from the rounded counts; the p-value is not shown.")
+
+
 def result_sentences(pub: disclosure.Publication, *, alpha: float, language: str) -> list[str]:
     """One sentence per whole-cohort outcome and window, phrased like the study's report."""
     out = []
@@ -371,6 +389,10 @@ def result_sentences(pub: disclosure.Publication, *, alpha: float, language: str
         cells = [r["effect"], r["pvalue"]] + [r[f"{stat}_{g}"] for g in ("int", "ctl") for stat in
                                               (("pct",) if r["kind"] == "binary"
                                                else ("quantiles", "mean"))]
+        if r["effect"].reason == disclosure.ROUNDED and not any(
+                c.withheld for c in cells if c is not r["pvalue"]):
+            out.append(_rounded_sentence(r, window, language))
+            continue
         if any(c.withheld for c in cells) or r["effect"].value is None:
             p_note = "" if r["pvalue"].withheld else f" ({p_text})"
             out.append(("Under " + window + f" redovisas inte skillnaden för "
