@@ -701,3 +701,27 @@ def test_the_attacker_inverts_a_share_of_true_counts():
               ("n", 6, "alla", "x", "Kontroll"): (58, 62)}
     assert shares_attack(published, bounds) == {("events", 6, "alla", "x", "Kontroll"): (27, 27),
                                                 ("n", 6, "alla", "x", "Kontroll"): (60, 60)}
+
+
+@pytest.mark.slow
+def test_round_appendix_publishes_the_6_month_employment_difference(tmp_path):
+    """The default Uppsala pipeline with `report.protection: round` (one run of its figures
+    and report stages): the appendix states the rounding rule, gives the 6-month employment
+    difference in percentage points from the rounded counts, and the attacker narrows no
+    small count from what it publishes."""
+    import re
+
+    from attacker import assert_appendix_cannot_be_undone
+    from pipeline_helpers import copy_project, dvc, set_params
+
+    project = copy_project(tmp_path / "round")
+    set_params(project, report={"protection": "round"})
+    dvc("repro", "notebooks/uppsala/dvc.yaml:report", cwd=project)
+    html = (project / "reports" / "uppsala" / "bilaga.html").read_text(encoding="utf-8")
+    text = re.sub(r"<[^>]+>", " ", html)
+    assert "Alla antal avrundas var för sig (även summor) till närmaste multipel av 5" in text
+    assert re.search(r"Under kalenderåret minst 6 månader efter randomisering var andelen som "
+                     r"var huvudsakligen sysselsatta i arbete eller studier \d+,\d "
+                     r"procentenheter (högre|lägre)", text)
+    assert "&lt;5" in html
+    assert_appendix_cannot_be_undone(project)
