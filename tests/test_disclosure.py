@@ -725,3 +725,14 @@ def test_round_appendix_publishes_the_6_month_employment_difference(tmp_path):
                      r"procentenheter (högre|lägre)", text)
     assert "&lt;5" in html
     assert_appendix_cannot_be_undone(project)
+
+
+def test_a_withheld_published_zero_fails_the_audit():
+    """A decision made before zeros were excluded from complements (a 0 printed as "–"
+    where zeros print as 0): the reader's "at least 1" contradicts the total, which tells
+    them that "–" is a zero; the audit says so instead of failing to solve."""
+    s = disclosure.Structure()
+    s.relation(s.cell(("total",), 11), [s.cell(("a",), 2), s.cell(("z",), 0), s.cell(("b",), 9)])
+    got = {iv.key: iv for iv in disclosure.audit(
+        s, {("a",): disclosure.SMALL, ("z",): disclosure.COMPLEMENT}, disclosure.Rules(3))}
+    assert not got[("z",)].protected

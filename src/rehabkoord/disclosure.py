@@ -426,6 +426,11 @@ def audit(structure: Structure, withheld: dict[Key, str], rules: Rules,
             bounds[k] = rules.protection
         elif k in withheld:
             bounds[k] = (rules.withheld_low, None)
+    # a published zero marked as withheld contradicts "a mark hides at least 1": the reader
+    # finds the tables infeasible and so learns it is a zero (`protect` never does this)
+    zeros = {k for k in withheld if k in structure.shown and structure.values[k] == 0
+             and not rules.zeros_disclosive}
+    bounds.update(dict.fromkeys(zeros, (0.0, None)))
     hidden = [k for k in keys if k not in bounds or bounds[k][0] != bounds[k][1]]
     chosen = hidden if targets is None else [k for k in targets if k in hidden]
     found = attacker_bounds(keys, structure.relations, bounds, chosen, cache)
@@ -435,7 +440,7 @@ def audit(structure: Structure, withheld: dict[Key, str], rules: Rules,
         v = structure.values[k]
         sensitive = rules.small(v) if k in structure.shown else 0 < v < rules.threshold
         out.append(Interval(k, low, high, sensitive,
-                            not rules.too_narrow(low, high, sensitive)))
+                            k not in zeros and not rules.too_narrow(low, high, sensitive)))
     return out
 
 
