@@ -1301,14 +1301,16 @@ def cost_statement(structure: Structure, withheld: dict[Key, str], language: str
     c = protection_cost(structure, withheld)
     if language == "sv":
         how = ("valdes till minsta kostnad (heltalsoptimering med HiGHS, som tau-ARGUS "
-               "optimala metod; totaler, analyserade antal och utfallsantal undertrycks sist)"
+               "optimala metod; varje antal kostar efter sin roll, så att totaler, analyserade "
+               "antal och utfallsantal undertrycks sist)"
                if c["method"] == OPTIMAL else
                "valdes stegvis (optimeringen nådde sin gräns)" if c["method"] == GREEDY else
                "valdes stegvis")
         return (f"De kompletterande undertryckningarna {how}: {c['cells']} antal undertrycks, "
                 f"{c['small']} små och {c['complementary']} för att skydda dem.")
     how = ("were chosen at least cost (integer optimisation with HiGHS, as tau-ARGUS's optimal "
-           "method; totals, analysed numbers and outcome counts are withheld last)"
+           "method; each count costs by its role, so that totals, analysed numbers and outcome "
+           "counts are withheld last)"
            if c["method"] == OPTIMAL else
            "were chosen one at a time (the optimisation reached its limit)"
            if c["method"] == GREEDY else "were chosen one at a time")
