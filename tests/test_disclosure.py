@@ -618,7 +618,7 @@ def test_round_is_refused_where_counts_are_not_printed_rounded():
     s = disclosure.Structure()
     s.relation(s.cell(("n",), 14), [s.cell(("a",), 2), s.cell(("b",), 12)])
     with pytest.raises(ValueError, match="report.protection: round is implemented for the "
-                                         "Uppsala appendix only"):
+                                         "Uppsala appendix and the caseload summary only"):
         disclosure.Counts.protected(s, disclosure.Rules(5, method=disclosure.ROUND))
 
 

@@ -480,8 +480,8 @@ def protect(structure: Structure, rules: Rules, method: str = OPTIMAL, *,
     (`rounded_print`); the others stop with a message naming the parameter."""
     if rules.method == ROUND and not rounded_print:
         raise ValueError("params.yaml report.protection: round is implemented for the Uppsala "
-                         "appendix only (disclosure.publish); set report.protection: suppress "
-                         "in this study's params.yaml")
+                         "appendix and the caseload summary only; set report.protection: "
+                         "suppress in this study's params.yaml")
     primary = {k: SMALL for k, v in structure.values.items()
                if k in structure.shown and rules.small(v)}
     sensitive = [k for k, v in structure.values.items() if v < rules.threshold]
@@ -1318,9 +1318,18 @@ def cost_statement(structure: Structure, withheld: dict[Key, str], language: str
             f"{c['small']} small and {c['complementary']} to protect them.")
 
 
-def rounding_statement(rules: Rules, language: str = "sv") -> str:
-    """The rounding rule as the appendix states it (`report.protection: round`)."""
+def rounding_statement(rules: Rules, language: str = "sv", statistics: bool = True) -> str:
+    """The rounding rule as the appendix states it (`report.protection: round`); without
+    `statistics` only the counts' rule (a summary of counts only)."""
     b = rules.rounding_base
+    if not statistics:
+        if language == "sv":
+            return (f"Alla antal avrundas var för sig (även summor) till närmaste multipel av "
+                    f"{b}; antal 1–{b - 1} visas som ”<{b}” och noll som 0. Antal som ändå kan "
+                    "ringas in snävare än så (granskat med linjärprogrammering) visas som ”–”.")
+        return (f"Every count is rounded on its own (totals too) to the nearest multiple of {b}; "
+                f"counts 1–{b - 1} are shown as “<{b}” and zero as 0. Counts that could still be "
+                "narrowed further (checked by linear programming) are shown as “–”.")
     if language == "sv":
         return (f"Alla antal avrundas var för sig (även summor) till närmaste multipel av {b}; "
                 f"antal 1–{b - 1} visas som ”<{b}” och noll som 0. Andelar, skillnader, "

@@ -27,6 +27,7 @@ import pandas as pd
 
 from ..contract import PERSONAL_RULE, has_personal_number, quote_values
 from ..disclosure import (
+    ROUND,
     SMALL,
     SUPPRESSED,
     Interval,
@@ -37,6 +38,7 @@ from ..disclosure import (
     cost_statement,
     protect,
     record,
+    rounding_statement,
 )
 from ..fmt import number
 from ..io import (
@@ -378,15 +380,16 @@ def declare(table: pd.DataFrame) -> Structure:
 
 def _text(structure: Structure, withheld: dict, key: tuple, rules: Rules) -> str:
     if key not in withheld:
-        return number(structure.values[key], 0, "sv")
+        return number(rules.printed(structure.values[key]), 0, "sv")
     return rules.mark if withheld[key] == SMALL else SUPPRESSED
 
 
 def publish(table: pd.DataFrame, rules: Rules) -> Publication:
     """Primary and complementary suppression (decided by `disclosure.protect`) over `declare`'s
-    structure, and the tables to print."""
+    structure, and the tables to print (with `report.protection: round`, every count rounded
+    as `Rules.printed` says: the summary holds counts only)."""
     structure = declare(table)
-    withheld = protect(structure, rules)
+    withheld = protect(structure, rules, rounded_print=True)
     rows = []
     for key in structure.values:
         period, site, *rest = key
@@ -439,10 +442,13 @@ def summary_text(params: dict, flow_record: dict, pub: Publication) -> str:
         + (f" ({number(outside, 0, 'sv')} utanför)" if outside else "")
         + ". Diagnoser är grupperade efter ICD-10-kapitel genom en redigerbar tabell "
         f"(*{Path(c['mapping']).name}*); fritext som \"Utmattning\" mappas på samma sätt. "
-        f"Antal under {m} redovisas inte och visas som \"{pub.rules.mark}\"; celler som annars "
-        "kunde räknas fram ur rad- eller kolumnsummor eller via en annan indelning visas som "
-        "\"–\" (kompletterande undertryckning, granskad med linjärprogrammering som i "
-        "tau-ARGUS). " + cost_statement(pub.structure, pub.decision(), "sv"))
+        + (rounding_statement(pub.rules, "sv", statistics=False) + " "
+           if pub.rules.method == ROUND else
+           f"Antal under {m} redovisas inte och visas som \"{pub.rules.mark}\"; celler som "
+           "annars kunde räknas fram ur rad- eller kolumnsummor eller via en annan indelning "
+           "visas som \"–\" (kompletterande undertryckning, granskad med linjärprogrammering "
+           "som i tau-ARGUS). ")
+        + cost_statement(pub.structure, pub.decision(), "sv"))
 
 
 def withheld_list(pub: Publication) -> list[str]:
