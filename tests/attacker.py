@@ -4,7 +4,8 @@ Independent of `rehabkoord.disclosure`'s own audit: the relations a reader knows
 here from the tables' layout (flow steps, both windows' randomised groups, strata, outcome n
 against the analysed, Table 1 levels against N, events + non-events), the published numbers
 come from `data/processed/uppsala/tables/published.json`, and every interval is one full LP (scipy's HiGHS).
-A withheld count ("<m") must keep an interval as wide as "<m" itself (1–(m−1), or 0–(m−1)
+When zeros are printed as 0, the reader knows any mark hides at least 1. A withheld
+count ("<m") must keep an interval as wide as "<m" itself (1–(m−1), or 0–(m−1)
 when zeros are small too); so must any other count the reader can tell is small (withheld
 "–", or implied: non-events, all excluded), unless it is a published kind of zero. The power
 text's n is the smaller group's analysed n, so both cases are tried.
@@ -64,13 +65,27 @@ class Model:
             row[k] = row.get(k, 0.0) + a
         self.rows.append(row)
 
-    def bounds(self, min_cell: int, zeros: bool) -> list[tuple[float, float | None]]:
+    def bounds(self, min_cell: int, zeros: bool, base: int | None = None,
+               known: dict[tuple, tuple[float, float]] | None = None
+               ) -> list[tuple[float, float | None]]:
+        """Each count's bounds: a published number exactly, or with rounding to `base` the
+        values that round to it (halves up; 1 … base − 1 are "<base", so never below the
+        base), narrowed by what the published shares tell (`known`)."""
         out: list[tuple[float, float | None]] = [(0.0, None)] * len(self.vars)
         for k, i in self.vars.items():
-            if self.value.get(k) is not None:
-                out[i] = (float(self.value[k]), float(self.value[k]))
+            v = self.value.get(k)
+            if v is not None and base and v > 0:
+                out[i] = (float(max(base, v - base // 2)), float(v + (base - 1) // 2))
+            elif v is not None:
+                out[i] = (float(v), float(v))
             elif self.mark.get(k, "").startswith("<"):
                 out[i] = (0.0 if zeros else 1.0, float(min_cell - 1))
+            elif self.mark.get(k) and not zeros:
+                out[i] = (1.0, None)  # zeros are printed as 0, so a mark hides at least 1
+            if known and k in known:
+                low, high = out[i]
+                out[i] = (max(low, known[k][0]), min(math.inf if high is None else high,
+                                                     known[k][1]))
         return out
 
     def interval(self, key: tuple, bounds, extra: list[dict[tuple, float]]) -> tuple[float, float]:
@@ -154,18 +169,54 @@ def reader_model(cells: list[dict]) -> tuple[Model, list[list[dict]]]:
     return m, cases
 
 
+SHARE_COUNTS = {"outcome": lambda k, g: (("events", *k[1:4], g), ("n", *k[1:4], g)),
+                "t1": lambda k, g: (("t1", k[1], k[2], g), ("t1 n", k[1], g))}
+
+
+def shares_attack(published: dict, bounds: dict[tuple, tuple[float, float | None]]
+                  ) -> dict[tuple, tuple[float, float]]:
+    """Under rounding: what the published shares of true counts tell. For every share not
+    marked as computed from the rounded counts, every (count, n) within their bounds whose
+    share is the published one (to 1e-9: published.json keeps full precision, more than the
+    appendix prints); each count's range over those pairs."""
+    out: dict[tuple, tuple[float, float]] = {}
+    for stat in published.get("statistics", []):
+        key, value = tuple(stat["key"]), stat["published"]
+        if (value is None or not key[-1].startswith("pct_") or stat["reason"]
+                or key[0] not in SHARE_COUNTS):
+            continue
+        group = GROUPS[("int", "ctl").index(key[-1][4:])]
+        count, n = SHARE_COUNTS[key[0]](key[:-1], group)
+        (c_lo, c_hi), (n_lo, n_hi) = bounds[count], bounds[n]
+        pairs = [(c, t) for t in range(int(n_lo), int(n_hi) + 1)
+                 for c in range(int(c_lo), int(min(c_hi, t)) + 1)
+                 if t and abs(100 * c / t - value) < 1e-9]
+        assert pairs, f"no counts give the published share {key}"
+        for k, vals in ((count, [c for c, _ in pairs]), (n, [t for _, t in pairs])):
+            low, high = out.get(k, (-math.inf, math.inf))
+            out[k] = (max(low, min(vals)), min(high, max(vals)))
+    return out
+
+
 def attack(published: dict) -> list[Finding]:
     """The reader's interval for every count not published exactly, and whether it is too
-    narrow for the release rules stated in the appendix."""
+    narrow for the release rules stated in the appendix. With rounding (`protection: round`)
+    "<base" is the small-count mark, and the published shares narrow the counts first."""
     rules = published["rules"]
-    min_cell, zeros = rules["min_cell"], rules["zeros_disclosive"]
+    zeros = rules["zeros_disclosive"]
+    base = rules["rounding_base"] if rules.get("protection") == "round" else None
+    min_cell = base or rules["min_cell"]
     width = max(1, min_cell - 1 - (0 if zeros else 1))  # as many values as "<min_cell" allows
     m, cases = reader_model(published["cells"])
-    bounds = m.bounds(min_cell, zeros)
+    bounds = m.bounds(min_cell, zeros, base)
+    if base:
+        start = {k: (lo, math.inf if hi is None else hi) for k, (lo, hi)
+                 in zip(m.vars, bounds, strict=True)}
+        bounds = m.bounds(min_cell, zeros, base, shares_attack(published, start))
     out = []
     for key in m.vars:
-        if m.value.get(key) is not None:
-            continue
+        if m.value.get(key) is not None and not (base and m.value[key]):
+            continue  # published exactly (with rounding: a zero)
         ends = [m.interval(key, bounds, extra) for extra in cases]
         ends = [e for e in ends if not math.isnan(e[0])]
         assert ends, f"the published numbers contradict the reader's relations at {key}"

@@ -87,15 +87,24 @@ def test_lp_bounds_match_frechet_bounds():
         s.cell(("col", i), sum(v for (_, b), v in cells.items() if b == i))
         s.relation(("col", i), [("x", j, i) for j in range(2)])
     withheld = {("x", i, j): disclosure.COMPLEMENT for i in range(2) for j in range(2)}
-    got = {iv.key: (iv.low, iv.high) for iv in disclosure.audit(s, withheld, disclosure.Rules(3))}
+    rules = disclosure.Rules(3, zeros_disclosive=True)  # a "–" may hide a zero
+    got = {iv.key: (iv.low, iv.high) for iv in disclosure.audit(s, withheld, rules)}
     assert got[("x", 0, 0)] == pytest.approx((0, 7), abs=1e-9)   # max(0, 10+7−20), min(10, 7)
     assert got[("x", 0, 1)] == pytest.approx((3, 10), abs=1e-9)  # max(0, 10+13−20), min(10, 13)
     assert got[("x", 1, 0)] == pytest.approx((0, 7), abs=1e-9)
     assert got[("x", 1, 1)] == pytest.approx((3, 10), abs=1e-9)
+    # zeros printed as 0: each "–" is at least 1. With x00 = a the cells are a, 10 − a,
+    # 7 − a, 3 + a, all ≥ 1, so 1 ≤ a ≤ 6 (by hand)
+    got = {iv.key: (iv.low, iv.high) for iv in disclosure.audit(s, withheld, disclosure.Rules(3))}
+    assert got[("x", 0, 0)] == pytest.approx((1, 6), abs=1e-9)
+    assert got[("x", 0, 1)] == pytest.approx((4, 9), abs=1e-9)
+    assert got[("x", 1, 0)] == pytest.approx((1, 6), abs=1e-9)
+    assert got[("x", 1, 1)] == pytest.approx((4, 9), abs=1e-9)
 
 
+@pytest.mark.parametrize("zeros", [False, True])
 @pytest.mark.parametrize("seed", range(12))
-def test_warm_started_lp_bounds_equal_a_fresh_linprog_per_target(seed):
+def test_warm_started_lp_bounds_equal_a_fresh_linprog_per_target(seed, zeros):
     """Random three-way tables (margins and some cells published, some small counts known to
     be "<3"): every audited interval equals scipy's linprog solved from scratch for that one
     count, the reference the audit used before it re-solved one HiGHS model per component.
@@ -119,8 +128,9 @@ def test_warm_started_lp_bounds_equal_a_fresh_linprog_per_target(seed):
             total = s.cell(("m", axis, *rest), sum(cells[c] for c in parts))
             s.relation(total, [("x", *c) for c in parts])
     keys = list(s.values)
-    hidden = rng.sample(keys, k=len(keys) // 2)
-    rules = disclosure.Rules(3)
+    rules = disclosure.Rules(3, zeros_disclosive=zeros)
+    # a published zero is never withheld when zeros are printed (see protect)
+    hidden = rng.sample([k for k in keys if zeros or s.values[k]], k=len(keys) // 2)
     withheld = {k: disclosure.SMALL if rules.small(s.values[k]) else disclosure.COMPLEMENT
                 for k in hidden}
     got = {iv.key: (iv.low, iv.high) for iv in disclosure.audit(s, withheld, rules)}
@@ -133,7 +143,7 @@ def test_warm_started_lp_bounds_equal_a_fresh_linprog_per_target(seed):
         elif withheld[k] == disclosure.SMALL:
             bounds.append(rules.protection)
         else:
-            bounds.append((0, None))
+            bounds.append((0 if zeros else 1, None))
     a = np.zeros((len(s.relations), len(keys)))
     for r, (total, parts) in enumerate(s.relations):
         a[r, index[total]] = 1
@@ -167,6 +177,143 @@ def test_primary_and_complement_in_a_table():
     assert withheld[("x", 0, 0)] == disclosure.SMALL
     assert set(withheld) == {("x", i, j) for i in range(2) for j in range(2)}
     assert all(iv.protected for iv in disclosure.audit(s, withheld, disclosure.Rules(3)))
+
+
+def test_a_dash_hides_at_least_one_when_zeros_are_printed():
+    """12 = a + b + c with a = b = 1 withheld as "–" (min_cell 4, no "<4" marks) and c = 10
+    published: reading "–" as 0 or more gives each of a, b the range 0–2, as wide as "<4"
+    (1–3), so the old audit let the greedy choice stop there. But zeros are printed as 0, so a
+    reader knows each "–" is at least 1: a + b = 2 gives a = b = 1 exactly (by hand). The
+    audit, the attacker and the decision now read it that way."""
+    from attacker import Model
+
+    s = disclosure.Structure()
+    s.relation(s.cell(("total",), 12), [s.cell(("a",), 1), s.cell(("b",), 1), s.cell(("c",), 10)])
+    rules = disclosure.Rules(4, mark_small=False)
+    old = {("a",): disclosure.SMALL, ("b",): disclosure.SMALL}
+    zero_or_more = {("total",): (12, 12), ("c",): (10, 10), ("a",): (0, None), ("b",): (0, None)}
+    ab = disclosure.attacker_bounds(list(s.values), s.relations, zero_or_more, [("a",), ("b",)])
+    assert ab[("a",)] == pytest.approx((0, 2)) and not rules.too_narrow(0, 2, True)
+    got = {iv.key: iv for iv in disclosure.audit(s, old, rules)}
+    assert (got[("a",)].low, got[("a",)].high) == pytest.approx((1, 1))
+    assert not got[("a",)].protected and not got[("b",)].protected
+
+    cells = [{"key": ["total"], "published": 12, "mark": ""},
+             {"key": ["a"], "published": None, "mark": "–"},
+             {"key": ["b"], "published": None, "mark": "–"}]
+    reader = Model([*cells, {"key": ["c"], "published": 10, "mark": ""}])
+    reader.equal(("total",), [("a",), ("b",), ("c",)])
+    assert reader.interval(("a",), reader.bounds(4, zeros=False), []) == pytest.approx((1, 1))
+    assert reader.interval(("a",), reader.bounds(4, zeros=True), []) == pytest.approx((0, 2))
+
+    withheld = disclosure.protect(s, rules)
+    assert withheld == {**old, ("c",): disclosure.COMPLEMENT}
+    assert all(iv.protected for iv in disclosure.audit(s, withheld, rules))
+    reader = Model([*cells, {"key": ["c"], "published": None, "mark": "–"}])
+    reader.equal(("total",), [("a",), ("b",), ("c",)])
+    assert reader.interval(("a",), reader.bounds(4, zeros=False), []) == pytest.approx((1, 10))
+
+
+def test_a_published_zero_is_never_a_complement():
+    """2 + 0 + 9 = 11: withholding the 0 as "–" would tell a reader it is at least 1, which
+    the published total then contradicts; the 9 is withheld instead, by both methods."""
+    s = disclosure.Structure()
+    s.relation(s.cell(("total",), 11), [s.cell(("a",), 2), s.cell(("z",), 0), s.cell(("b",), 9)])
+    for method in (disclosure.OPTIMAL, disclosure.GREEDY):
+        withheld = disclosure.protect(s, disclosure.Rules(3), method)
+        assert withheld == {("a",): disclosure.SMALL, ("b",): disclosure.COMPLEMENT}
+        assert withheld.method == method
+
+
+def _cost(s: disclosure.Structure, withheld: dict) -> float:
+    """The complements' total cost (the small counts' is the same for every choice)."""
+    return sum(s.cost[k] for k, r in withheld.items() if r == disclosure.COMPLEMENT)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_least_cost_complements_equal_the_cheapest_by_enumeration(seed):
+    """Random 2×3 tables with margins, some counts small: the MILP's choice costs exactly as
+    little as the cheapest of every subset of publishable counts that passes the audit
+    (enumerated, 2^10 subsets at most), and never more than the greedy choice."""
+    import itertools
+    import random
+
+    rng = random.Random(seed)
+    s = disclosure.Structure()
+    cells = {(i, j): rng.choice([1, 2, 4, 6, 9, 12]) for i in range(2) for j in range(3)}
+    cells[0, rng.randrange(3)] = rng.choice([1, 2])
+    for c, v in cells.items():
+        s.cell(("x", *c), v, cost=rng.choice([1, 2, 3]))
+    for i in range(2):
+        s.relation(s.cell(("row", i), sum(cells[i, j] for j in range(3)), cost=10),
+                   [("x", i, j) for j in range(3)])
+    for j in range(3):
+        s.relation(s.cell(("col", j), sum(cells[i, j] for i in range(2)), cost=10),
+                   [("x", i, j) for i in range(2)])
+    s.relation(s.cell(("all",), sum(cells.values()), cost=50), [("row", i) for i in range(2)])
+    s.relation(("all",), [("col", j) for j in range(3)])
+    rules = disclosure.Rules(3)
+    primary = {k: disclosure.SMALL for k, v in s.values.items() if rules.small(v)}
+    free = [k for k in s.values if k not in primary]
+    best = min(sum(s.cost[k] for k in subset)
+               for r in range(len(free) + 1) for subset in itertools.combinations(free, r)
+               if all(iv.protected for iv in disclosure.audit(
+                   s, {**primary, **dict.fromkeys(subset, disclosure.COMPLEMENT)}, rules)))
+    withheld = disclosure.protect(s, rules)
+    assert withheld.method == disclosure.OPTIMAL
+    assert all(iv.protected for iv in disclosure.audit(s, withheld, rules))
+    assert _cost(s, withheld) == pytest.approx(best)
+    assert _cost(s, withheld) <= _cost(s, disclosure.protect(s, rules, disclosure.GREEDY))
+    assert disclosure.protect(s, rules) == withheld  # deterministic
+
+
+def test_past_its_limits_the_search_falls_back_to_greedy_and_says_so(monkeypatch):
+    s = disclosure.Structure()
+    s.relation(s.cell(("total",), 23), [s.cell(("a",), 2), s.cell(("b",), 10), s.cell(("c",), 11)])
+    rules = disclosure.Rules(3)
+    monkeypatch.setattr(disclosure, "MAX_ROUNDS", 0)
+    counts = disclosure.Counts.protected(s, rules)
+    assert counts.withheld.method == disclosure.GREEDY
+    assert all(iv.protected for iv in counts.intervals())
+    assert counts.record()["protection"]["method"] == disclosure.GREEDY
+    assert "stegvis (optimeringen nådde sin gräns)" in counts.statement("sv")
+    assert "one at a time (the optimisation reached its limit)" in counts.statement("en")
+
+
+def test_protection_cost_in_the_record_and_the_statement():
+    """The default flow: the Kontroll 6-month "<3" (2 persons) and its complement, the
+    analysed 60 (the randomised 62 costs more: a total); 2 cells, 62 persons, by hand."""
+    pub = disclosure.publish(NO_RESULTS, NO_BASELINE, FLOW, disclosure.Rules(3))
+    cost = pub.record()["protection"]
+    assert cost == {"method": disclosure.OPTIMAL, "cells": 2, "small": 1, "complementary": 1,
+                    "persons": 62}
+    text = disclosure.cost_statement(pub.structure, pub.withheld, "sv")
+    assert text.startswith("De kompletterande undertryckningarna valdes till minsta kostnad")
+    assert "2 antal undertrycks, 1 små och 1 för att skydda dem" in text
+    assert "2 counts are withheld, 1 small and 1 to protect them" in disclosure.cost_statement(
+        pub.structure, pub.withheld, "en")
+
+
+@pytest.mark.parametrize("min_cell", [3, pytest.param(5, marks=pytest.mark.slow)])
+def test_least_cost_costs_no_more_than_greedy_on_a_small_study(min_cell):
+    """The 30-person study: the MILP's choice passes the audit and the attacker, and its
+    total cost is at most the greedy choice's (at min_cell 5 strictly less)."""
+    frames = synth.generate(synth.SyntheticSpec(n_participants=30, seed=11))
+    rand = frames["randomisering"].assign(RandDatum=lambda f: pd.to_datetime(f["RandDatum"]))
+    table, flow = cohort.build_cohort(rand, frames["LISA"], frames["BAS"])
+    flow = json.loads(json.dumps(flow))
+    results, baseline = analysis.outcome_results(table), analysis.baseline_table(
+        table, load_params(UPPSALA_PARAMS)["analysis"]["baseline_variables"])
+    s = disclosure.declare(results, baseline, flow, 12)
+    rules = disclosure.Rules(min_cell)
+    optimal, greedy = disclosure.protect(s, rules), disclosure.protect(s, rules, "greedy")
+    assert optimal.method == disclosure.OPTIMAL
+    assert _cost(s, optimal) <= _cost(s, greedy)
+    if min_cell == 5:
+        assert _cost(s, optimal) < _cost(s, greedy)
+    pub = disclosure.publish(results, baseline, flow, rules, 12, withheld=optimal)
+    findings = attack(json.loads(json.dumps(disclosure.to_json(pub))))
+    assert not [f for f in findings if f.too_narrow], summary(findings, "small study")
 
 
 def test_relation_that_does_not_hold_is_an_error():
@@ -444,3 +591,148 @@ def test_tables_without_the_kept_magnitudes_are_refused(male_subgroup_results):
                                               if c.startswith("largest")])
     with pytest.raises(ValueError, match="re-run the analysis stage"):
         disclosure.publish(old, NO_BASELINE, {"windows": {}}, disclosure.Rules(3))
+
+
+# --- rounding as the alternative protection (report.protection: round) ---------------------
+
+def test_rounding_by_hand():
+    """Base 5: 1–4 are small ("<5"); 5–7 print 5, 8–12 print 10 (halves up: 12.5 is not a
+    count); base 10: 15–24 print 20. A reader's bounds are those ranges."""
+    rules = disclosure.Rules(3, method=disclosure.ROUND)
+    assert rules.threshold == 5 and rules.mark == "<5" and rules.protection == (1, 4)
+    assert [rules.small(v) for v in (0, 1, 4, 5)] == [False, True, True, False]
+    assert [rules.printed(v) for v in (0, 5, 7, 8, 12, 13, 62)] == [0, 5, 5, 10, 10, 15, 60]
+    assert rules.reader_bounds(5) == (5, 7) and rules.reader_bounds(60) == (58, 62)
+    assert rules.reader_bounds(0) == (0, 0)
+    ten = disclosure.Rules(3, method=disclosure.ROUND, rounding_base=10)
+    assert ten.printed(15) == 20 and ten.printed(24) == 20 and ten.reader_bounds(20) == (15, 24)
+    assert disclosure.Rules(3).printed(7) == 7 and disclosure.Rules(3).reader_bounds(7) == (7, 7)
+    assert disclosure.Rules.from_params({"min_cell": 3, "protection": "round",
+                                         "rounding_base": 10}) == ten
+    for key, value in (("protection", "blur"), ("rounding_base", 1), ("rounding_base", 2.5)):
+        with pytest.raises(ValueError, match=f"report.{key}"):
+            disclosure.Rules.from_params({"min_cell": 3, key: value})
+
+
+def test_round_is_refused_where_counts_are_not_printed_rounded():
+    s = disclosure.Structure()
+    s.relation(s.cell(("n",), 14), [s.cell(("a",), 2), s.cell(("b",), 12)])
+    with pytest.raises(ValueError, match="report.protection: round is implemented for the "
+                                         "Uppsala appendix and the caseload summary only"):
+        disclosure.Counts.protected(s, disclosure.Rules(5, method=disclosure.ROUND))
+
+
+@pytest.fixture(scope="module")
+def default_study():
+    """The default synthetic data's tables, as the analyse stage makes them."""
+    a = load_params(UPPSALA_PARAMS)["analysis"]
+    frames = synth.generate(synth.SyntheticSpec())
+    rand = frames["randomisering"].assign(RandDatum=lambda f: pd.to_datetime(f["RandDatum"]))
+    table, flow = cohort.build_cohort(rand, frames["LISA"], frames["BAS"])
+    flow = json.loads(json.dumps(flow))
+    results = analysis.outcome_results(table, conf_level=a["conf_level"],
+                                       expected_below=a["fisher_expected_below"],
+                                       chisq_correct=a["chisq_correct"])
+    return results, analysis.baseline_table(table, a["baseline_variables"]), flow, a
+
+
+def _employment_6(pub: disclosure.Publication) -> dict:
+    (row,) = [r for r in pub.outcomes
+              if (r["window"], r["stratum"], r["outcome"]) == (6, "alla", "employed_or_studying")]
+    return row
+
+
+def test_round_publishes_the_6_month_employment_difference_on_the_default_data(default_study):
+    """Suppression withholds the 6-month employment difference (the Kontroll "<3" of the
+    6-month flow takes the analysed n with it). Rounding to 5 publishes it: the true counts
+    would pin that small count (randomised 62 prints 60, so 58–62, and an exact analysed 60
+    leaves 1–2), so the difference is computed from the printed counts, here checked against
+    `stats.risk_difference` (R-checked) on those counts; the p-value is not shown. The
+    attacker, who inverts every share of true counts, narrows no small count in either."""
+    from rehabkoord import stats
+
+    results, baseline, flow, a = default_study
+    assert flow["windows"]["6"]["Kontroll"]["excluded"][ABSENT] == 2
+    rules = disclosure.Rules(3)
+    suppressed = disclosure.publish(results, baseline, flow, rules, 12)
+    assert _employment_6(suppressed)["effect"].withheld
+    rounded_rules = disclosure.Rules(3, method=disclosure.ROUND)
+    pub = disclosure.publish(results, baseline, flow, rounded_rules, 12,
+                             conf_level=a["conf_level"])
+    row = _employment_6(pub)
+    assert not row["effect"].withheld and row["effect"].reason == disclosure.ROUNDED
+    assert row["pvalue"].withheld and row["pvalue_holm"].withheld
+    true = results[(results["window_months"] == 6) & (results["stratum"] == "alla")
+                   & (results["outcome"] == "employed_or_studying")].iloc[0]
+    printed = {p: (rounded_rules.printed(int(true[f"events_{p}"])),
+                   rounded_rules.printed(int(true[f"n_{p}"]))) for p in ("int", "ctl")}
+    assert (row["events_int"].value, row["n_int"].value) == printed["int"]
+    rd = stats.risk_difference(*printed["int"], *printed["ctl"], a["conf_level"])
+    assert row["effect"].value == pytest.approx(
+        {"estimate": 100 * rd.estimate, "low": 100 * rd.conf_low, "high": 100 * rd.conf_high},
+        abs=1e-9)
+    assert row["pct_ctl"].value == pytest.approx(100 * printed["ctl"][0] / printed["ctl"][1])
+    assert row["n_ctl"].text == str(printed["ctl"][1])
+    for p in (suppressed, pub):
+        published = json.loads(json.dumps(disclosure.to_json(p)))
+        findings = attack(published)
+        assert not [f for f in findings if f.too_narrow], summary(findings, p.rules.method)
+    # a share of true counts is published where it pins nothing (checked by the attacker
+    # above, who solves it for its counts), and the decision is rebuilt exactly
+    assert any(not c.withheld and c.value is not None and not c.reason
+               for k, c in pub.statistics() if k[-1].startswith("pct_"))
+    again = disclosure.from_json(published, results, baseline, flow, rounded_rules, 12,
+                                 conf_level=a["conf_level"])
+    assert again.outcomes == pub.outcomes and again.baseline == pub.baseline
+    rec = json.loads(json.dumps(pub.record()))
+    s2, withheld2, rules2 = disclosure.from_record(rec)
+    assert withheld2.exact == pub.withheld.exact and rules2 == rounded_rules
+    assert all(iv.protected for iv in disclosure.audit(s2, withheld2, rules2))
+
+
+def test_the_attacker_inverts_a_share_of_true_counts():
+    """Under rounding an exact share is an equation: 27 of n printed 60 (58–62) with the
+    share 45 % has one solution, n = 60, 27 (by hand); the attacker finds it."""
+    from attacker import shares_attack
+
+    published = {"statistics": [{"key": ["outcome", 6, "alla", "x", "pct_ctl"],
+                                 "published": 45.0, "reason": ""}]}
+    bounds = {("events", 6, "alla", "x", "Kontroll"): (23, 27),
+              ("n", 6, "alla", "x", "Kontroll"): (58, 62)}
+    assert shares_attack(published, bounds) == {("events", 6, "alla", "x", "Kontroll"): (27, 27),
+                                                ("n", 6, "alla", "x", "Kontroll"): (60, 60)}
+
+
+@pytest.mark.slow
+def test_round_appendix_publishes_the_6_month_employment_difference(tmp_path):
+    """The default Uppsala pipeline with `report.protection: round` (one run of its figures
+    and report stages): the appendix states the rounding rule, gives the 6-month employment
+    difference in percentage points from the rounded counts, and the attacker narrows no
+    small count from what it publishes."""
+    import re
+
+    from attacker import assert_appendix_cannot_be_undone
+    from pipeline_helpers import copy_project, dvc, set_params
+
+    project = copy_project(tmp_path / "round")
+    set_params(project, report={"protection": "round"})
+    dvc("repro", "notebooks/uppsala/dvc.yaml:report", cwd=project)
+    html = (project / "reports" / "uppsala" / "bilaga.html").read_text(encoding="utf-8")
+    text = re.sub(r"<[^>]+>", " ", html)
+    assert "Alla antal avrundas var för sig (även summor) till närmaste multipel av 5" in text
+    assert re.search(r"Under kalenderåret minst 6 månader efter randomisering var andelen som "
+                     r"var huvudsakligen sysselsatta i arbete eller studier \d+,\d "
+                     r"procentenheter (högre|lägre)", text)
+    assert "&lt;5" in html
+    assert_appendix_cannot_be_undone(project)
+
+
+def test_a_withheld_published_zero_fails_the_audit():
+    """A decision made before zeros were excluded from complements (a 0 printed as "–"
+    where zeros print as 0): the reader's "at least 1" contradicts the total, which tells
+    them that "–" is a zero; the audit says so instead of failing to solve."""
+    s = disclosure.Structure()
+    s.relation(s.cell(("total",), 11), [s.cell(("a",), 2), s.cell(("z",), 0), s.cell(("b",), 9)])
+    got = {iv.key: iv for iv in disclosure.audit(
+        s, {("a",): disclosure.SMALL, ("z",): disclosure.COMPLEMENT}, disclosure.Rules(3))}
+    assert not got[("z",)].protected

@@ -108,7 +108,7 @@ def test_every_stage_lists_the_modules_its_notebook_imports():
     listed module is one it imports."""
     checked = 0
     for wdir, name, stage in _stages():
-        deps = {(wdir / stage.get("wdir", ".") / (d if isinstance(d, str) else next(iter(d))))
+        deps = {(wdir / (d if isinstance(d, str) else next(iter(d))))
                 .resolve()
                 for d in stage["deps"]}
         notebook = next(d for d in deps if d.suffix == ".ipynb")

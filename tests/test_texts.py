@@ -25,7 +25,7 @@ def test_every_study_has_templates_in_both_languages_with_the_same_fields():
 
 FLAGS = ("synthetic", "yates", "zeros", "marked", "higher", "significant")
 #: Text fields that are left empty when their sentence does not apply.
-OPTIONAL_TEXT = ("proportions", "sheet", "outside", "min_linkage", "p_text")
+OPTIONAL_TEXT = ("proportions", "sheet", "outside", "min_linkage", "p_text", "rounding")
 
 
 def _sample(fields: set[str], flags: bool) -> dict:
@@ -87,7 +87,7 @@ def test_parameter_values_read_as_text():
     assert texts.value_text(True, "sv") == "ja" and texts.value_text(False, "en") == "no"
     assert texts.value_text([6, 12], "sv") == "6, 12"
     assert texts.value_text({"a": 1, "b": [2, 0.5]}, "sv") == "a: 1; b: 2, 0,5"
-    assert texts.value_text(None, "sv") == "–" and texts.value_text([], "en") == "–"
+    assert texts.value_text(None, "sv") == "ingen" and texts.value_text([], "en") == "none"
     assert texts.value_text(20240901, "sv") == "20240901"  # a seed, not a quantity
 
 

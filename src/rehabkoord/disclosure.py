@@ -28,6 +28,7 @@ from .fmt import PROTECTED, number
 #: The mark of a withheld value (`fmt.PROTECTED`, "×"): never "–", which in Swedish official
 #: statistics means zero (`fmt.SYMBOLS` has every symbol and its legend).
 SUPPRESSED = PROTECTED
+SUPPRESS, ROUND = "suppress", "round"
 SMALL = "small count"
 COMPLEMENT = "complementary suppression"
 REVEALS = "would reveal a withheld count"
@@ -36,6 +37,7 @@ FEW_FOR_QUANTILES = "fewer persons than the quantile threshold"
 EXTREME = "a minimum or maximum is one person's value"
 DOMINATED = "dominated by few persons"
 FEW_DF = "fewer residual degrees of freedom than the threshold"
+ROUNDED = "computed from the rounded counts"
 TOLERANCE = 1e-6
 
 Key = tuple
@@ -48,7 +50,11 @@ class Rules:
     `min_cell`: counts 1 … min_cell − 1 are not published. `zeros_disclosive`: zeros are
     treated as small too (a study may require it; off by default, as SCB leaves it to the
     project). `mark_small` (``report.mark_small_counts``): print small counts as "<min_cell"
-    (the default) or as "–" like their complements."""
+    (the default) or as "×" (`SUPPRESSED`) like their complements. `method` (``report.protection``):
+    `SUPPRESS` (small counts withheld, complements chosen by `protect`) or `ROUND`: every
+    count printed as the nearest multiple of `rounding_base` (halves up; totals rounded on
+    their own, zeros printed as 0), counts 1 … base − 1 as "<base" (`threshold` is then the
+    base); see `publish` for the statistics computed from counts."""
 
     min_cell: int
     zeros_disclosive: bool = False
@@ -58,6 +64,8 @@ class Rules:
     dominance_k: float = 0.9
     p_percent: float = 0.10
     min_df: int = 10
+    method: str = "suppress"
+    rounding_base: int = 5
 
     @classmethod
     def from_params(cls, report: dict) -> Rules:
@@ -83,9 +91,17 @@ class Rules:
         df = report.get("min_df", cls.min_df)
         if not isinstance(df, int) or df < 0:
             raise ValueError(f"params.yaml report.min_df must be a whole number ≥ 0, not {df!r}")
+        method = report.get("protection", cls.method)
+        if method not in (SUPPRESS, ROUND):
+            raise ValueError(f"params.yaml report.protection must be {SUPPRESS} or {ROUND}, "
+                             f"not {method!r}")
+        base = report.get("rounding_base", cls.rounding_base)
+        if not isinstance(base, int) or base < 2:
+            raise ValueError("params.yaml report.rounding_base must be a whole number ≥ 2, "
+                             f"not {base!r}")
         return cls(m, bool(report.get("zeros_disclosive", False)),
                    bool(report.get("mark_small_counts", True)), q, dominance[0],
-                   float(dominance[1]), float(p), df)
+                   float(dominance[1]), float(p), df, method, base)
 
     def quantiles_allowed(self, n: int) -> bool:
         """Whether quantiles (median, quartiles, deciles, box-plot hinges, ECDF steps) of a
@@ -134,20 +150,45 @@ class Rules:
                 f"p % rule). Model estimates are published only with at least {self.min_df} "
                 "residual degrees of freedom.")
 
+    @property
+    def threshold(self) -> int:
+        """Counts below it are small: `min_cell`, or under rounding the base."""
+        return self.rounding_base if self.method == ROUND else self.min_cell
+
     def small(self, count: int) -> bool:
-        return 0 < count < self.min_cell or (self.zeros_disclosive and count == 0)
+        return 0 < count < self.threshold or (self.zeros_disclosive and count == 0)
+
+    def printed(self, count: int) -> int:
+        """A count that is not small as printed: itself, or under rounding the nearest
+        multiple of the base (halves up)."""
+        if self.method != ROUND:
+            return count
+        return self.rounding_base * math.floor(count / self.rounding_base + 0.5)
+
+    def reader_bounds(self, printed: int) -> tuple[int, int]:
+        """The true values a printed count may stand for (persons)."""
+        if self.method != ROUND or printed == 0:
+            return printed, printed
+        b = self.rounding_base
+        return max(self.threshold, printed - b // 2), printed + (b + 1) // 2 - 1
 
     @property
     def mark(self) -> str:
         """What a small count is printed as: "<min_cell", or with `mark_small` off the same
-        "–" as every other withheld cell, so a reader cannot tell small counts from their
+        "×" as every other withheld cell, so a reader cannot tell small counts from their
         complements (needed where several small counts add up to a small total)."""
-        return f"<{self.min_cell}" if self.mark_small else SUPPRESSED
+        return f"<{self.threshold}" if self.mark_small else SUPPRESSED
 
     @property
     def protection(self) -> tuple[int, int]:
         """The values "<min_cell" stands for."""
-        return (0 if self.zeros_disclosive else 1, self.min_cell - 1)
+        return (0 if self.zeros_disclosive else 1, self.threshold - 1)
+
+    @property
+    def withheld_low(self) -> int:
+        """The least value a reader knows a withheld printed count has: 1 when zeros are
+        published as 0 (a withheld cell is then not a zero), else 0."""
+        return 0 if self.zeros_disclosive else 1
 
     @property
     def width(self) -> int:
@@ -159,7 +200,7 @@ class Rules:
         """Whether a reader's bounds [low, high] give a count away: a small count (or one the
         reader can tell is small) pinned to fewer values than "<min_cell" allows. A count
         known to be zero is fine when zeros are published."""
-        if not must_protect and high >= self.min_cell - TOLERANCE:
+        if not must_protect and high >= self.threshold - TOLERANCE:
             return False
         if not self.zeros_disclosive and high <= TOLERANCE:
             return False
@@ -181,6 +222,15 @@ class SafeCell:
         return self.mark if self.withheld else str(int(self.value))
 
 
+#: What withholding a count costs, by its role: complements are chosen at least total cost
+#: (`protect`), so totals go last, then the analysed numbers (a window's or outcome's n),
+#: then the outcome counts (events; persons with any days), Table 1's N, a stratum's n and a
+#: Table 1 level; flow steps (exclusions by reason) go first. Each weight exceeds what the
+#: cheaper roles usually add up to in one relation, so a choice trades roles in this order.
+ROLE_COST = {"total": 100.0, "analysed": 50.0, "outcome": 20.0, "table1 n": 10.0,
+             "stratum": 5.0, "level": 3.0, "step": 1.0}
+
+
 @dataclass
 class Structure:
     """People counts and the additive relations between them, across all published tables.
@@ -193,7 +243,8 @@ class Structure:
     cost: dict[Key, float] = field(default_factory=dict)
     relations: list[tuple[Key, tuple[Key, ...]]] = field(default_factory=list)
 
-    def cell(self, key: Key, value: int, *, shown: bool = True, cost: float = 1.0) -> Key:
+    def cell(self, key: Key, value: int, *, shown: bool = True,
+             cost: float = ROLE_COST["step"]) -> Key:
         value = int(value)
         if value < 0:
             raise ValueError(f"disclosure: count {key} is negative ({value})")
@@ -270,6 +321,12 @@ class _Component:
             self.highs.changeColCost(i, sign)
             self.highs.run()
             got = self.highs.getModelStatus()
+            if got == status.kUnknown:  # simplex without presolve can stall on a ray
+                self.highs.clearSolver()
+                self.highs.setOptionValue("presolve", "on")
+                self.highs.run()
+                got = self.highs.getModelStatus()
+                self.highs.setOptionValue("presolve", "off")
             if got in (status.kUnbounded, status.kUnboundedOrInfeasible):
                 ends.append(-math.inf if sign > 0 else math.inf)
             elif got != status.kOptimal:
@@ -353,14 +410,29 @@ def attacker_bounds(keys: list[Key], relations: list[tuple[Key, tuple[Key, ...]]
 
 def audit(structure: Structure, withheld: dict[Key, str], rules: Rules,
           targets: Iterable[Key] | None = None, cache: dict | None = None) -> list[Interval]:
-    """Attacker's interval for every count not published exactly (withheld or implied)."""
+    """Attacker's interval for every count not published exactly (withheld or implied).
+
+    The reader knows what a mark can hide: "<min_cell" its range, and any other withheld
+    printed count at least `Rules.withheld_low` (1 when zeros are printed as 0, since a zero
+    would have been printed). Implied counts (non-events, all excluded) may be 0. Under
+    rounding a printed count is known to its `Rules.reader_bounds`, and exactly when it is in
+    `withheld.exact` (a statistic computed from it is published, see `publish`)."""
     keys = list(structure.values)
     bounds: dict[Key, tuple[float, float | None]] = {}
+    exact = getattr(withheld, "exact", frozenset())
     for k in keys:
         if k in structure.shown and k not in withheld:
-            bounds[k] = (structure.values[k], structure.values[k])
+            v = structure.values[k]
+            bounds[k] = (v, v) if k in exact else rules.reader_bounds(rules.printed(v))
         elif withheld.get(k) == SMALL and rules.mark_small:
             bounds[k] = rules.protection
+        elif k in withheld:
+            bounds[k] = (rules.withheld_low, None)
+    # a published zero marked as withheld contradicts "a mark hides at least 1": the reader
+    # finds the tables infeasible and so learns it is a zero (`protect` never does this)
+    zeros = {k for k in withheld if k in structure.shown and structure.values[k] == 0
+             and not rules.zeros_disclosive}
+    bounds.update(dict.fromkeys(zeros, (0.0, None)))
     hidden = [k for k in keys if k not in bounds or bounds[k][0] != bounds[k][1]]
     chosen = hidden if targets is None else [k for k in targets if k in hidden]
     found = attacker_bounds(keys, structure.relations, bounds, chosen, cache)
@@ -368,37 +440,214 @@ def audit(structure: Structure, withheld: dict[Key, str], rules: Rules,
     for k in chosen:
         low, high = found[k]
         v = structure.values[k]
-        sensitive = rules.small(v) if k in structure.shown else 0 < v < rules.min_cell
+        sensitive = rules.small(v) if k in structure.shown else 0 < v < rules.threshold
         out.append(Interval(k, low, high, sensitive,
-                            not rules.too_narrow(low, high, sensitive)))
+                            k not in zeros and not rules.too_narrow(low, high, sensitive)))
     return out
 
 
-def protect(structure: Structure, rules: Rules) -> dict[Key, str]:
-    """Primary then complementary suppression; returns withheld key -> reason.
+class Withheld(dict):
+    """Withheld key -> reason, as `protect` decided it, with how the complements were chosen
+    (`OPTIMAL` or `GREEDY`), for the decision record and the appendix's statement, and under
+    rounding the printed counts a reader knows exactly (`exact`: a published statistic rests
+    on them)."""
 
-    Complements are chosen greedily among published counts related to an unprotected one,
-    preferring one that protects all that are unprotected, then the cheapest; complements that
-    turn out unnecessary are published again. Only small counts need protection, so only they
-    (and zeros, which a reader could pin to a small range) are audited here; `audit` without
-    targets reports every unpublished count. Zeros are the last choice of complement."""
-    withheld = {k: SMALL for k, v in structure.values.items()
-                if k in structure.shown and rules.small(v)}
-    sensitive = [k for k, v in structure.values.items() if v < rules.min_cell]
-    added: list[Key] = []
+    def __init__(self, cells: dict[Key, str] | Iterable = (), method: str = "",
+                 exact: Iterable[Key] = ()) -> None:
+        super().__init__(cells)
+        self.method = method
+        self.exact = frozenset(exact)
+
+
+OPTIMAL = "least cost"
+GREEDY = "greedy"
+#: The least-cost search's deterministic limits (audit rounds, and branch-and-bound nodes
+#: per round): beyond them the greedy choice is used and the record says so.
+MAX_ROUNDS = 200
+MAX_NODES = 20000
+
+
+def protect(structure: Structure, rules: Rules, method: str = OPTIMAL, *,
+            rounded_print: bool = False) -> Withheld:
+    """Primary then complementary suppression; returns withheld key -> reason (`Withheld`).
+
+    Complements are chosen at least cost (`_least_cost`: a MILP over the declared structure
+    solved by HiGHS, with the audit as its oracle), falling back to the greedy choice
+    (`_greedy`) when the search exceeds its limits; `method=GREEDY` asks for the greedy choice
+    directly. Only small counts need protection, so only they (and implied counts below
+    `min_cell`) are audited here; `audit` without targets reports every unpublished count.
+    A published zero is never a complement when zeros are printed (a "×" would then tell the
+    reader it hides at least 1, which is false). Under `report.protection: round` only a
+    caller that prints counts rounded and decides its statistics by `publish`'s rule may ask
+    (`rounded_print`); the others stop with a message naming the parameter."""
+    if rules.method == ROUND and not rounded_print:
+        raise ValueError("params.yaml report.protection: round is implemented for the Uppsala "
+                         "appendix and the caseload summary only; set report.protection: "
+                         "suppress in this study's params.yaml")
+    primary = {k: SMALL for k, v in structure.values.items()
+               if k in structure.shown and rules.small(v)}
+    sensitive = [k for k, v in structure.values.items() if v < rules.threshold]
     cache: dict = {}
+    if method == OPTIMAL:
+        found = _least_cost(structure, rules, primary, sensitive, cache)
+        if found is not None:
+            return Withheld(found, OPTIMAL)
+    elif method != GREEDY:
+        raise ValueError(f"disclosure: unknown complement method {method!r}")
+    return Withheld(_greedy(structure, rules, primary, sensitive, cache), GREEDY)
+
+
+def _may_complement(structure: Structure, rules: Rules, key: Key) -> bool:
+    return key in structure.shown and (rules.zeros_disclosive or structure.values[key] > 0)
+
+
+def _least_cost(structure: Structure, rules: Rules, primary: dict[Key, str],
+                sensitive: list[Key], cache: dict) -> dict[Key, str] | None:
+    """The complements of least total cost that pass the audit, or None past the limits.
+
+    One MILP over the declared structure, as tau-ARGUS's optimal method and sdcTable's OPT
+    pose it (Fischetti and Salazar): a binary per publishable count (withhold it or not) and,
+    for every count to protect and each direction, a copy of the table the attacker might
+    hold (the relations, published counts at their values, withheld ones free within what a
+    reader knows), whose values of the count must differ by `Rules.width`: exactly the
+    audit's condition (a small count keeps its whole "<min_cell" range). Withholding costs the cell's
+    `Structure.cost` (its role) plus its persons as a fraction of all persons, so among equally
+    costly choices the one withholding fewer persons wins. The audit then checks the choice;
+    a count it still finds too narrow (a zero a reader could otherwise pin; the copies let a
+    withheld count move by at most `M`) adds the cut "withhold one of the published counts
+    bordering it" (`_neighbours`: only they can widen its interval) and the MILP is solved
+    again. HiGHS runs single-threaded with a fixed seed, exact gaps and a node limit (not a
+    time limit), so the same structure always gets the same choice."""
+    import highspy  # only where a decision is made
+
+    values = structure.values
+    candidates = [k for k in values if k not in primary and _may_complement(structure, rules, k)]
+    index = {k: i for i, k in enumerate(candidates)}
+    fixed = {k for k in structure.shown if k not in primary and k not in index}
+
+    def known(k: Key) -> tuple[float, float]:
+        if k in primary:
+            low, high = rules.protection if rules.mark_small else (rules.withheld_low, math.inf)
+            return float(low), float(high)
+        return 0.0, math.inf
+
+    touching: dict[Key, list[int]] = {}
+    for r, (total, parts) in enumerate(structure.relations):
+        for k in (total, *parts):
+            touching.setdefault(k, []).append(r)
+    persons = 1 + sum(values.values())
+    big = max(values.values(), default=0) + rules.threshold
+    lower = [0.0] * len(candidates)
+    upper = [1.0] * len(candidates)
+    cost = [structure.cost[k] + values[k] / persons for k in candidates]
+    rows: list[tuple[dict[int, float], float, float]] = []
+    for target in sensitive:
+        if target in fixed or (values[target] == 0 and target not in primary):
+            continue  # published, or a zero the audit checks (a known zero may be pinned)
+        comp, frontier = {target}, [target]
+        while frontier:
+            for r in touching.get(frontier.pop(), []):
+                total, parts = structure.relations[r]
+                for k in (total, *parts):
+                    if k not in fixed and k not in comp:
+                        comp.add(k)
+                        frontier.append(k)
+        ends = []
+        for _ in range(2):  # two tables a reader cannot tell apart from the published one
+            col = {}
+            for k in sorted(comp, key=str):
+                col[k] = len(lower)
+                cost.append(0.0)
+                if k in index:  # printed: within what its print says; withheld: ≥ 1 (or 0)
+                    low, high = rules.reader_bounds(rules.printed(values[k]))
+                    lower.append(float(rules.withheld_low))
+                    upper.append(float(high + big))
+                    rows.append(({col[k]: 1.0, index[k]: low - rules.withheld_low},
+                                 low, math.inf))
+                    rows.append(({col[k]: 1.0, index[k]: -float(big)}, -math.inf, high))
+                else:
+                    lower.append(known(k)[0])
+                    upper.append(known(k)[1])
+            for r in sorted({r for k in comp for r in touching.get(k, [])}):
+                total, parts = structure.relations[r]
+                coef: dict[int, float] = {}
+                rhs = 0.0
+                for k, a in ((total, 1.0), *((p, -1.0) for p in parts)):
+                    if k in fixed:
+                        rhs -= a * values[k]
+                    else:
+                        coef[col[k]] = coef.get(col[k], 0.0) + a
+                rows.append((coef, rhs, rhs))
+            ends.append(col[target])
+        # ... whose values of the target differ by the width "<min_cell" must keep
+        rows.append(({ends[0]: 1.0, ends[1]: -1.0}, float(rules.width), math.inf))
+    inf = highspy.kHighsInf
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = len(lower), len(rows)
+    lp.col_cost_ = np.array(cost)
+    lp.col_lower_ = np.array(lower)
+    lp.col_upper_ = np.array([min(u, inf) for u in upper])
+    lp.row_lower_ = np.array([max(lo, -inf) for _, lo, _ in rows])
+    lp.row_upper_ = np.array([min(hi, inf) for _, _, hi in rows])
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_ = np.cumsum([0] + [len(c) for c, _, _ in rows])
+    lp.a_matrix_.index_ = np.array([i for c, _, _ in rows for i in c], dtype=np.int32)
+    lp.a_matrix_.value_ = np.array([a for c, _, _ in rows for a in c.values()], dtype=float)
+    lp.integrality_ = ([highspy.HighsVarType.kInteger] * len(candidates)
+                       + [highspy.HighsVarType.kContinuous] * (len(lower) - len(candidates)))
+    h = highspy._Highs()
+    for option, value in (("output_flag", False), ("threads", 1), ("random_seed", 0),
+                          ("mip_rel_gap", 0.0), ("mip_abs_gap", 0.0),
+                          ("mip_max_nodes", MAX_NODES)):
+        h.setOptionValue(option, value)
+    h.passModel(lp)
+    cuts: set[frozenset] = set()
+    for _ in range(MAX_ROUNDS):
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        x = h.getSolution().col_value
+        withheld = {**primary, **{k: COMPLEMENT for k, i in index.items() if x[i] > 0.5}}
+        failing = [iv.key for iv in audit(structure, withheld, rules, sensitive, cache)
+                   if not iv.protected]
+        if not failing:
+            return withheld
+        for key in failing:
+            border = frozenset(index[k] for k in _neighbours(structure, key, withheld)
+                               if k in index)
+            if not border:
+                raise RuntimeError(f"disclosure: {key} cannot be protected: every related "
+                                   "count is already withheld or a published zero; check the "
+                                   "relations declared in the study's declare (report.min_cell"
+                                   f" = {rules.min_cell})")
+            if border not in cuts:
+                cuts.add(border)
+                idx = np.array(sorted(border), dtype=np.int32)
+                h.addRow(1.0, inf, len(idx), idx, np.ones(len(idx)))
+    return None
+
+
+def _greedy(structure: Structure, rules: Rules, primary: dict[Key, str], sensitive: list[Key],
+            cache: dict) -> dict[Key, str]:
+    """Complements chosen one at a time among published counts related to an unprotected one,
+    preferring one that protects all that are unprotected, then the cheapest; complements
+    that turn out unnecessary are published again."""
+    withheld = dict(primary)
+    added: list[Key] = []
     while True:
         failing = [iv.key for iv in audit(structure, withheld, rules, sensitive, cache)
                    if not iv.protected]
         if not failing:
             break
-        candidates = sorted(_neighbours(structure, failing[0], withheld),
+        candidates = sorted((c for c in _neighbours(structure, failing[0], withheld)
+                             if _may_complement(structure, rules, c)),
                             key=lambda c: (structure.values[c] == 0, structure.cost[c],
                                            structure.values[c], str(c)))
         if not candidates:
             raise RuntimeError(f"disclosure: {failing[0]} cannot be protected: every related "
-                               "count is already withheld; check the relations declared in "
-                               f"disclosure.declare (report.min_cell = {rules.min_cell})")
+                               "count is already withheld or a published zero; check the "
+                               "relations declared in the study's declare (report.min_cell = "
+                               f"{rules.min_cell})")
         best, best_still = candidates[0], math.inf
         for c in candidates:
             trial = {**withheld, c: COMPLEMENT}
@@ -471,13 +720,16 @@ class Counts:
         return record(self.structure, self.withheld, self.rules)
 
     def statement(self, language: str = "sv") -> str:
-        """The rule as the appendix states it, with the number of withheld counts."""
+        """The rule as the appendix states it, with the number of withheld counts and how the
+        complements were chosen (`cost_statement`)."""
         m, n = self.rules.min_cell, self.n_withheld()
         if language == "sv":
-            return (f"Antal under {m} visas som ”{self.rules.mark}” och antal som skulle avslöja "
+            head = (f"Antal under {m} visas som ”{self.rules.mark}” och antal som skulle avslöja "
                     f"dem som ”{SUPPRESSED}”; {n} antal är undertryckta.")
-        return (f"Counts below {m} are shown as “{self.rules.mark}” and counts that would reveal "
-                f"them as “{SUPPRESSED}”; {n} counts are withheld.")
+        else:
+            head = (f"Counts below {m} are shown as “{self.rules.mark}” and counts that would "
+                    f"reveal them as “{SUPPRESSED}”; {n} counts are withheld.")
+        return f"{head} {cost_statement(self.structure, self.withheld, language)}"
 
 
 # --- the appendix's tables ---------------------------------------------------------------
@@ -515,12 +767,22 @@ class Publication:
             reason = self.withheld[key]
             return SafeCell(None, True, reason, self.rules.mark if reason == SMALL
                             else SUPPRESSED)
-        return SafeCell(self.structure.values[key])
+        v = self.structure.values[key]
+        if key in POWER_N and self.exact(key):
+            return SafeCell(v)  # the detectable difference printed with it gives it away
+        return SafeCell(self.rules.printed(v))
+
+    def exact(self, *keys: Key) -> bool:
+        """Whether a reader knows every one of `keys` exactly (published and not rounded, or
+        under rounding behind a published statistic), so a statistic over them may be shown."""
+        known = getattr(self.withheld, "exact", frozenset())
+        return all(k not in self.withheld and (self.rules.method != ROUND or k in known)
+                   for k in keys)
 
     def bounds(self, key: Key) -> tuple[float, float]:
-        """What a reader knows of a count: its value when published, else the audit's
+        """What a reader knows of a count: its value when known exactly, else the audit's
         interval (the attacker's LP bounds given everything published)."""
-        if key not in self.withheld:
+        if self.exact(key):
             v = self.structure.values[key]
             return v, v
         if key not in self._bounds:
@@ -570,6 +832,13 @@ class Publication:
     def intervals(self) -> list[Interval]:
         return audit(self.structure, self.withheld, self.rules)
 
+    def cost_statement(self, language: str = "sv") -> str:
+        """How the complements were chosen and what they cost, for the appendix; under
+        rounding what is rounded and which statistics are shown (`rounding_statement`)."""
+        if self.rules.method == ROUND:
+            return rounding_statement(self.rules, language)
+        return cost_statement(self.structure, self.withheld, language)
+
     def record(self) -> dict:
         """The decision for the output check (`record`), every non-count cell's status with
         it (never a withheld value)."""
@@ -585,11 +854,37 @@ def _withheld(reason: str) -> SafeCell:
 def _derived(pub: Publication, value: object, needs: Iterable[Key], reason: str = REVEALS
              ) -> SafeCell:
     """A number computed from counts (share, difference, interval, test statistic, p-value):
-    published only when every count it rests on is, since it is a function of them. None
-    (no test, no estimate) is nothing to withhold."""
-    if value is not None and any(k in pub.withheld for k in needs):
+    published only when every count it rests on is known exactly (`Publication.exact`),
+    since it is a function of them. None (no test, no estimate) is nothing to withhold."""
+    if value is not None and not pub.exact(*needs):
         return _withheld(reason)
     return SafeCell(value)
+
+
+def _share(pub: Publication, true_pct: float | None, count: Key, n: Key) -> SafeCell:
+    """A share (%) of `n`: from the true counts when a reader may know them exactly, under
+    rounding else from the printed counts (reason ROUNDED), withheld with a withheld count."""
+    cell = _derived(pub, true_pct, [count, n])
+    if (not cell.withheld or pub.rules.method != ROUND or count in pub.withheld
+            or n in pub.withheld):
+        return cell
+    e, m = pub.count(count).value, pub.count(n).value
+    return SafeCell(100 * e / m if m else None, reason=ROUNDED)
+
+
+def _rounded_difference(pub: Publication, needs: list[Key], conf_level: float) -> SafeCell:
+    """A binary outcome's risk difference (pp) and Newcombe interval from the printed,
+    rounded counts (`needs`: n and events of Intervention, then of Kontroll); the interval
+    by statsmodels as `stats.risk_difference` computes it (Newcombe's hybrid score)."""
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    n1, e1, n2, e2 = (pub.count(k).value for k in needs)
+    if not n1 or not n2:
+        return _withheld(REVEALS)
+    low, high = confint_proportions_2indep(e1, n1, e2, n2, method="newcomb", compare="diff",
+                                           alpha=1 - conf_level)
+    return SafeCell({"estimate": 100 * (e1 / n1 - e2 / n2), "low": 100 * float(low),
+                     "high": 100 * float(high)}, reason=ROUNDED)
 
 
 def _num(x: object) -> float | None:
@@ -639,30 +934,35 @@ def declare(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict,
     for window, by_group in flow["windows"].items():
         w = int(window)
         for g, f in by_group.items():
-            s.cell(("randomised", g), f["randomised"], cost=50)
+            s.cell(("randomised", g), f["randomised"], cost=ROLE_COST["total"])
             reasons = [s.cell(("flow", w, g, r), n) for r, n in f["excluded"].items()]
             excluded = s.cell(("flow", w, g, "excluded"), sum(f["excluded"].values()),
                               shown=False)
             s.relation(excluded, reasons)
-            analysed = s.cell(("flow", w, g, "analysed"), f["analysed"], cost=4)
+            analysed = s.cell(("flow", w, g, "analysed"), f["analysed"],
+                              cost=ROLE_COST["analysed"])
             s.relation(("randomised", g), [excluded, analysed])
             s.cell(("flow", w, g, "employment_status_missing"),
                    f["employment_status_missing"])
     if flow["windows"]:
-        s.cell(("randomised_total",), sum(s.values[("randomised", g)] for g in groups), cost=50)
+        s.cell(("randomised_total",), sum(s.values[("randomised", g)] for g in groups),
+               cost=ROLE_COST["total"])
         s.relation(("randomised_total",), [("randomised", g) for g in groups])
 
     for _, r in results.iterrows():
         w, st, o = int(r["window_months"]), r["stratum"], r["outcome"]
         for p, g in GROUP_PREFIX.items():
-            n = s.cell(("n", w, st, o, g), r[f"n_{p}"], cost=5 if st == "alla" else 2)
+            n = s.cell(("n", w, st, o, g), r[f"n_{p}"],
+                       cost=ROLE_COST["analysed" if st == "alla" else "stratum"])
             if r["kind"] == "binary":
-                e = s.cell(("events", w, st, o, g), r[f"events_{p}"], cost=3)
+                e = s.cell(("events", w, st, o, g), r[f"events_{p}"],
+                           cost=ROLE_COST["outcome" if st == "alla" else "level"])
                 ne = s.cell(("non-events", w, st, o, g), r[f"n_{p}"] - r[f"events_{p}"],
                             shown=False)
                 s.relation(n, [e, ne])
             elif st == "alla" and _num(r.get(f"any_days_{p}")) is not None:
-                k = s.cell(("any days", w, st, o, g), r[f"any_days_{p}"], cost=3)
+                k = s.cell(("any days", w, st, o, g), r[f"any_days_{p}"],
+                           cost=ROLE_COST["outcome"])
                 none = s.cell(("no days", w, st, o, g), r[f"n_{p}"] - r[f"any_days_{p}"],
                               shown=False)
                 s.relation(n, [k, none])
@@ -697,9 +997,12 @@ def declare(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict,
         if kind == "days":
             continue
         for p, g in GROUP_PREFIX.items():
-            n = s.cell(("t1 n", var, g), part[f"n_{p}"].iloc[0], cost=10)
-            s.relation(("randomised", g), [n], rest=("t1 missing", var, g))
-            levels = [s.cell(("t1", var, str(lv), g), e, cost=3)
+            n = s.cell(("t1 n", var, g), part[f"n_{p}"].iloc[0], cost=ROLE_COST["table1 n"])
+            # those missing the variable: declared even when none are (a reader cannot tell)
+            missing = s.cell(("t1 missing", var, g), s.values[("randomised", g)] - s.values[n],
+                             shown=False)
+            s.relation(("randomised", g), [n, missing])
+            levels = [s.cell(("t1", var, str(lv), g), e, cost=ROLE_COST["level"])
                       for lv, e in zip(part["level"], part[f"events_{p}"], strict=True)]
             if kind == "binary":
                 levels.append(s.cell(("t1 not", var, g), part[f"n_{p}"].iloc[0]
@@ -709,14 +1012,15 @@ def declare(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict,
         w = int(power_window)
         g = min(groups, key=lambda g: (s.values.get(("flow", w, g, "analysed"), math.inf), g))
         if ("flow", w, g, "analysed") in s.values:
-            s.cell(("power n",), s.values[("flow", w, g, "analysed")], cost=10)
+            s.cell(("power n",), s.values[("flow", w, g, "analysed")], cost=ROLE_COST["analysed"])
             s.relation(("power n",), [("flow", w, g, "analysed")])
     return s
 
 
 def publish(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict, rules: Rules,
             power_window: int | None = None, *,
-            withheld: dict[Key, str] | None = None) -> Publication:
+            withheld: dict[Key, str] | None = None,
+            conf_level: float | None = None) -> Publication:
     """Decide every published cell of the appendix (outcomes, Table 1, flow, power text).
 
     Counts by `protect`; then every other cell from the counts' decision and the rules:
@@ -726,10 +1030,23 @@ def publish(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict, rules: Ru
     Hodges–Lehmann shift) only for groups of at least `rules.min_quantile_n`; means and SDs
     of days by `magnitude_reason`. Minima and maxima are never taken. `withheld` is a
     decision already made by `protect` over the same tables and rules (see `from_json`);
-    without it the decision is made here."""
+    without it the decision is made here.
+
+    Under rounding (`Rules.method` ROUND) a row's shares, difference, interval and p-value are
+    computed from the true counts when `_exact_for_statistics` allows it; otherwise shares
+    and a binary outcome's risk difference with its Newcombe interval (`conf_level`, the
+    analysis' `analysis.conf_level`) are computed from the printed, rounded counts (reason
+    ROUNDED, so a reader can tell), and p-values, Hodges–Lehmann shifts and Holm p-values
+    are withheld (REVEALS): a test on rounded counts is not the study's test."""
+    if rules.method == ROUND and conf_level is None:
+        raise ValueError("disclosure: report.protection: round needs the analysis' confidence "
+                         "level (publish(conf_level=params['analysis']['conf_level']))")
     structure = declare(results, baseline, flow, power_window)
     if withheld is None:
-        withheld = protect(structure, rules)
+        withheld = protect(structure, rules, rounded_print=True)
+    if rules.method == ROUND:
+        withheld = _exact_for_statistics(structure, withheld, rules,
+                                         _statistic_needs(results, baseline, structure))
     pub = Publication(rules, structure, withheld, [], [], {}, SafeCell(None))
     groups = list(GROUP_PREFIX.items())
     for _, r in results.iterrows():
@@ -744,7 +1061,7 @@ def publish(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict, rules: Ru
             if r["kind"] == "binary":
                 e_key = ("events", w, st, o, g)
                 row[f"events_{p}"] = pub.count(e_key)
-                row[f"pct_{p}"] = _derived(pub, _num(r[f"pct_{p}"]), [n_key, e_key])
+                row[f"pct_{p}"] = _share(pub, _num(r[f"pct_{p}"]), e_key, n_key)
                 needs.append(e_key)
                 continue
             row[f"quantiles_{p}"] = _quantile_cell(pub.quantile_reason(n_key), r,
@@ -761,6 +1078,9 @@ def publish(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict, rules: Ru
         effect = None if estimate is None else {
             "estimate": estimate, "low": _num(r["conf_low"]), "high": _num(r["conf_high"])}
         row["effect"] = _derived(pub, effect, needs)
+        if (r["kind"] == "binary" and effect is not None and row["effect"].withheld
+                and rules.method == ROUND and not any(k in pub.withheld for k in needs)):
+            row["effect"] = _rounded_difference(pub, needs, conf_level)
         if r["kind"] != "binary" and effect is not None and not row["effect"].withheld:
             hidden = [row[f"quantiles_{p}"] for p, _ in groups if row[f"quantiles_{p}"].withheld]
             if hidden:  # the Hodges–Lehmann shift is a quantile of the pairwise differences
@@ -798,7 +1118,7 @@ def publish(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict, rules: Ru
             else:
                 key = ("t1", var, level, g)
                 row[f"events_{p}"] = pub.count(key)
-                row[f"pct_{p}"] = _derived(pub, _num(r[f"pct_{p}"]), [key, ("t1 n", var, g)])
+                row[f"pct_{p}"] = _share(pub, _num(r[f"pct_{p}"]), key, ("t1 n", var, g))
         row["pvalue"] = _derived(pub, _num(r.get("pvalue")), needs)
         pub.baseline.append(row)
     for window, by_group in flow["windows"].items():
@@ -813,8 +1133,56 @@ def publish(results: pd.DataFrame, baseline: pd.DataFrame, flow: dict, rules: Ru
     if ("randomised_total",) in structure.values:
         pub.flow_total = pub.count(("randomised_total",))
     if ("power n",) in structure.values:
-        pub.power_n = pub.count(("power n",))
+        pub.power_n = (pub.count(("power n",)) if pub.exact(("power n",))
+                       or ("power n",) in withheld else _withheld(REVEALS))
     return pub
+
+
+#: The power text's n: printed exactly even under rounding when published (the detectable
+#: difference beside it is a function of it), so the audit counts it as known exactly.
+POWER_N = {("power n",)}
+
+
+def _statistic_needs(results: pd.DataFrame, baseline: pd.DataFrame, structure: Structure
+                     ) -> list[tuple[Key, ...]]:
+    """The counts each row's statistics rest on, the study's results first: outcome rows of
+    all persons, then by sex, then the power text's n, then Table 1's rows."""
+    groups = list(GROUP_PREFIX.values())
+    rows = sorted(results.itertuples(), key=lambda r: r.stratum != "alla")
+    out = [tuple(k for g in groups for k in (("n", int(r.window_months), r.stratum, r.outcome, g),
+                                             ("events", int(r.window_months), r.stratum,
+                                              r.outcome, g))
+                 if k in structure.values) for r in rows]
+    if ("power n",) in structure.values:
+        out.append((("power n",),))
+    for (var, kind), _ in baseline.groupby(["variable", "kind"], sort=False):
+        if kind == "days":
+            out.append(tuple(("randomised", g) for g in groups))
+        else:
+            out.append(tuple(k for k in structure.values if k[0] in ("t1", "t1 n")
+                             and k[1] == var))
+    return out
+
+
+def _exact_for_statistics(structure: Structure, withheld: dict[Key, str], rules: Rules,
+                          needs: list[tuple[Key, ...]]) -> Withheld:
+    """Under rounding: which rows' statistics may be computed from the true counts. A share,
+    difference, interval or p-value of true counts lets a reader solve for them, so the
+    counts it rests on are taken as known exactly; a row's statistics are published (in
+    `needs` order) only when, with its counts exact too, the audit still finds every small
+    count its whole "<base" range. Otherwise they are withheld (REVEALS): never computed
+    from rounded counts, which would be different numbers than the study's."""
+    method = getattr(withheld, "method", "")
+    sensitive = [k for k, v in structure.values.items() if v < rules.threshold]
+    exact: set[Key] = set()
+    cache: dict = {}
+    for keys in needs:
+        if not keys or any(k in withheld for k in keys) or set(keys) <= exact:
+            continue
+        trial = Withheld(withheld, method, exact | set(keys))
+        if all(iv.protected for iv in audit(structure, trial, rules, sensitive, cache)):
+            exact |= set(keys)
+    return Withheld(withheld, method, exact)
 
 
 def rules_json(rules: Rules) -> dict:
@@ -823,7 +1191,8 @@ def rules_json(rules: Rules) -> dict:
     return {"min_cell": rules.min_cell, "zeros_disclosive": rules.zeros_disclosive,
             "mark_small_counts": rules.mark_small, "min_quantile_n": rules.min_quantile_n,
             "dominance": [rules.dominance_n, rules.dominance_k], "p_percent": rules.p_percent,
-            "min_df": rules.min_df}
+            "min_df": rules.min_df, "protection": rules.method,
+            "rounding_base": rules.rounding_base}
 
 
 def to_json(pub: Publication) -> dict:
@@ -838,11 +1207,13 @@ def to_json(pub: Publication) -> dict:
         cells.append({"key": list(k), "published": c.value, "mark": c.mark, "reason": c.reason})
     statistics = [{"key": list(k), "published": c.value, "reason": c.reason}
                   for k, c in pub.statistics()]
-    return {"rules": rules_json(pub.rules), "cells": cells, "statistics": statistics}
+    return {"rules": rules_json(pub.rules), "cells": cells, "statistics": statistics,
+            "method": getattr(pub.withheld, "method", "")}
 
 
 def from_json(published: dict, results: pd.DataFrame, baseline: pd.DataFrame, flow: dict,
-              rules: Rules, power_window: int | None = None) -> Publication:
+              rules: Rules, power_window: int | None = None, *,
+              conf_level: float | None = None) -> Publication:
     """The publication `to_json` wrote, rebuilt over the same tables without solving the audit
     again: one stage decides (figures), a later one formats (the appendix).
 
@@ -868,14 +1239,18 @@ def from_json(published: dict, results: pd.DataFrame, baseline: pd.DataFrame, fl
                              f"whether {key} is a small count")
         if cell["reason"]:
             withheld[key] = cell["reason"]
-        elif cell["published"] != structure.values[key]:
-            raise ValueError(f"disclosure: the published decision gives {key} as "
-                             f"{cell['published']}, these tables as {structure.values[key]}")
     missing = structure.shown - keys
     if missing:
         raise ValueError("disclosure: the published decision does not cover "
                          f"{sorted(missing, key=str)[:3]}")
-    pub = publish(results, baseline, flow, rules, power_window, withheld=withheld)
+    withheld = Withheld(withheld, published.get("method", ""))
+    pub = publish(results, baseline, flow, rules, power_window, withheld=withheld,
+                  conf_level=conf_level)
+    for cell in published["cells"]:
+        if not cell["reason"] and cell["published"] != pub.count(tuple(cell["key"])).value:
+            raise ValueError(f"disclosure: the published decision gives {tuple(cell['key'])} as "
+                             f"{cell['published']}, these tables as "
+                             f"{pub.count(tuple(cell['key'])).value}")
     mine = to_json(pub)["statistics"]
     theirs = published.get("statistics")
     if theirs != mine:
@@ -894,27 +1269,97 @@ def record(structure: Structure, withheld: dict[Key, str], rules: Rules,
            statistics: Iterable[dict] = ()) -> dict:
     """A study's whole decision for `rehabkoord.export`: the rules, every count with its true
     value and status, the relations and (optionally) the study's other statistics with the n,
-    degrees of freedom and status each was published under. Internal: it holds the values,
-    so it is written under data/processed/, never under reports/."""
-    return {"rules": rules_json(rules),
+    degrees of freedom and status each was published under, and what the protection cost
+    (`protection_cost`). Internal: it holds the values, so it is written under
+    data/processed/, never under reports/."""
+    return {"rules": rules_json(rules), "protection": protection_cost(structure, withheld),
             "cells": [{"key": list(k), "value": v, "shown": k in structure.shown,
-                       "withheld": withheld.get(k, "")} for k, v in structure.values.items()],
+                       "withheld": withheld.get(k, ""),
+                       "exact": k in getattr(withheld, "exact", ())}
+                      for k, v in structure.values.items()],
             "relations": [[list(total), [list(p) for p in parts]]
                           for total, parts in structure.relations],
             "statistics": list(statistics)}
+
+
+def protection_cost(structure: Structure, withheld: dict[Key, str]) -> dict:
+    """What the protection cost: how the complements were chosen (`OPTIMAL`, or `GREEDY`
+    when the least-cost search reached its limits), the printed counts withheld (small and
+    complementary) and the persons in them (the sum of their true values; a person is
+    counted once per withheld cell they are in). Internal: the sum of withheld values is one
+    more equation a reader could use, so the appendix states only the cells."""
+    cells = [k for k in withheld if k in structure.shown]
+    small = sum(withheld[k] == SMALL for k in cells)
+    return {"method": getattr(withheld, "method", ""), "cells": len(cells), "small": small,
+            "complementary": len(cells) - small,
+            "persons": int(sum(structure.values[k] for k in cells))}
+
+
+def cost_statement(structure: Structure, withheld: dict[Key, str], language: str = "sv"
+                   ) -> str:
+    """One sentence for the appendix: how the complements were chosen and how many counts
+    were withheld, small and complementary (never the persons in them, see
+    `protection_cost`)."""
+    c = protection_cost(structure, withheld)
+    if language == "sv":
+        how = ("valdes till minsta kostnad (heltalsoptimering med HiGHS, som tau-ARGUS "
+               "optimala metod; varje antal kostar efter sin roll, så att totaler, analyserade "
+               "antal och utfallsantal undertrycks sist)"
+               if c["method"] == OPTIMAL else
+               "valdes stegvis (optimeringen nådde sin gräns)" if c["method"] == GREEDY else
+               "valdes stegvis")
+        return (f"De kompletterande undertryckningarna {how}: {c['cells']} antal undertrycks, "
+                f"{c['small']} små och {c['complementary']} för att skydda dem.")
+    how = ("were chosen at least cost (integer optimisation with HiGHS, as tau-ARGUS's optimal "
+           "method; each count costs by its role, so that totals, analysed numbers and outcome "
+           "counts are withheld last)"
+           if c["method"] == OPTIMAL else
+           "were chosen one at a time (the optimisation reached its limit)"
+           if c["method"] == GREEDY else "were chosen one at a time")
+    return (f"The complementary suppressions {how}: {c['cells']} counts are withheld, "
+            f"{c['small']} small and {c['complementary']} to protect them.")
+
+
+def rounding_statement(rules: Rules, language: str = "sv", statistics: bool = True) -> str:
+    """The rounding rule as the appendix states it (`report.protection: round`); without
+    `statistics` only the counts' rule (a summary of counts only)."""
+    b = rules.rounding_base
+    if not statistics:
+        if language == "sv":
+            return (f"Alla antal avrundas var för sig (även summor) till närmaste multipel av "
+                    f"{b}; antal 1–{b - 1} visas som ”<{b}” och noll som 0. Antal som ändå kan "
+                    "ringas in snävare än så (granskat med linjärprogrammering) visas som ”–”.")
+        return (f"Every count is rounded on its own (totals too) to the nearest multiple of {b}; "
+                f"counts 1–{b - 1} are shown as “<{b}” and zero as 0. Counts that could still be "
+                "narrowed further (checked by linear programming) are shown as “–”.")
+    if language == "sv":
+        return (f"Alla antal avrundas var för sig (även summor) till närmaste multipel av {b}; "
+                f"antal 1–{b - 1} visas som ”<{b}” och noll som 0. Andelar, skillnader, "
+                "konfidensintervall och p-värden beräknas på de verkliga antalen när de antal de "
+                "bygger på, tagna som exakt kända, ändå lämnar varje litet antal hela intervallet "
+                f"1–{b - 1} (samma granskning med linjärprogrammering); annars beräknas andelar "
+                "och skillnader med intervall på de avrundade antalen, och p-värdet visas inte.")
+    return (f"Every count is rounded on its own (totals too) to the nearest multiple of {b}; "
+            f"counts 1–{b - 1} are shown as “<{b}” and zero as 0. Shares, differences, "
+            "confidence intervals and p-values are computed from the true counts when the "
+            "counts they rest on, taken as known exactly, still leave every small count its "
+            f"whole range 1–{b - 1} (the same linear-programming audit); otherwise shares and "
+            "differences with their intervals are computed from the rounded counts, and the "
+            "p-value is not shown.")
 
 
 def rules_from_record(rec: dict) -> Rules:
     r = rec["rules"]
     return Rules(r["min_cell"], r["zeros_disclosive"], r["mark_small_counts"],
                  r["min_quantile_n"], r["dominance"][0], r["dominance"][1], r["p_percent"],
-                 r["min_df"])
+                 r["min_df"], r.get("protection", SUPPRESS), r.get("rounding_base", 5))
 
 
 def from_record(rec: dict) -> tuple[Structure, dict[Key, str], Rules]:
     """`record`'s structure, withheld counts and rules, ready for `audit`."""
     s = Structure()
     withheld = {}
+    exact = []
     for cell in rec["cells"]:
         key = tuple(cell["key"])
         s.values[key] = int(cell["value"])
@@ -922,9 +1367,12 @@ def from_record(rec: dict) -> tuple[Structure, dict[Key, str], Rules]:
             s.shown.add(key)
         if cell["withheld"]:
             withheld[key] = cell["withheld"]
+        if cell.get("exact"):
+            exact.append(key)
     s.relations = [(tuple(total), tuple(tuple(p) for p in parts))
                    for total, parts in rec["relations"]]
-    return s, withheld, rules_from_record(rec)
+    method = rec.get("protection", {}).get("method", "")
+    return s, Withheld(withheld, method, exact), rules_from_record(rec)
 
 
 # --- statistics other than counts: shared helpers ---------------------------------------

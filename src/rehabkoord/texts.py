@@ -90,9 +90,10 @@ _PHRASES = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False
 
 def value_text(value: object, language: str) -> str:
     """A parameter's value as a reader reads it: numbers in the language's format, yes/no,
-    lists joined, mappings as 'key: value'; None as '–'."""
+    lists joined, mappings as 'key: value'; None or empty as the word 'ingen'/'none' (a dash
+    means zero in a Swedish table)."""
     if value is None:
-        return "–"
+        return "ingen" if language == "sv" else "none"
     if isinstance(value, bool):
         return ("ja" if value else "nej") if language == "sv" else ("yes" if value else "no")
     if isinstance(value, int):
@@ -101,9 +102,10 @@ def value_text(value: object, language: str) -> str:
         decimals = len(repr(value).split(".")[1]) if "." in repr(value) else 0
         return number(value, decimals, language)
     if isinstance(value, dict):
-        return "; ".join(f"{k}: {value_text(v, language)}" for k, v in value.items()) or "–"
+        return ("; ".join(f"{k}: {value_text(v, language)}" for k, v in value.items())
+                or value_text(None, language))
     if isinstance(value, list | tuple):
-        return ", ".join(value_text(v, language) for v in value) or "–"
+        return ", ".join(value_text(v, language) for v in value) or value_text(None, language)
     return str(value)
 
 

@@ -32,7 +32,20 @@ import pandas as pd
 
 from .. import texts
 from ..contract import PERSONAL_RULE, has_personal_number, is_code_like, quote_values
-from ..disclosure import SMALL, SUPPRESSED, Interval, Rules, Structure, audit, protect, record
+from ..disclosure import (
+    ROUND,
+    SMALL,
+    SUPPRESSED,
+    Interval,
+    Rules,
+    Structure,
+    Withheld,
+    audit,
+    cost_statement,
+    protect,
+    record,
+    rounding_statement,
+)
 from ..fmt import number
 from ..io import (
     HEADER_SEARCH_ROWS,
@@ -551,10 +564,15 @@ class Publication:
     intervals: list[Interval]
     rules: Rules
     structure: Structure
+    method: str = ""
+
+    def decision(self) -> Withheld:
+        """The withheld cells as `disclosure.protect` decided them, with its method."""
+        return Withheld(dict(self.withheld), self.method)
 
     def record(self) -> dict:
         """The decision for the output check (`disclosure.record`; internal: true counts)."""
-        return record(self.structure, dict(self.withheld), self.rules)
+        return record(self.structure, self.decision(), self.rules)
 
 
 def declare(table: pd.DataFrame) -> Structure:
@@ -584,15 +602,16 @@ def declare(table: pd.DataFrame) -> Structure:
 
 def _text(structure: Structure, withheld: dict, key: tuple, rules: Rules) -> str:
     if key not in withheld:
-        return number(structure.values[key], 0, "sv")
+        return number(rules.printed(structure.values[key]), 0, "sv")
     return rules.mark if withheld[key] == SMALL else SUPPRESSED
 
 
 def publish(table: pd.DataFrame, rules: Rules) -> Publication:
     """Primary and complementary suppression (decided by `disclosure.protect`) over `declare`'s
-    structure, and the tables to print."""
+    structure, and the tables to print (with `report.protection: round`, every count rounded
+    as `Rules.printed` says: the summary holds counts only)."""
     structure = declare(table)
-    withheld = protect(structure, rules)
+    withheld = protect(structure, rules, rounded_print=True)
     rows = []
     for key in structure.values:
         period, site, *rest = key
@@ -609,7 +628,8 @@ def publish(table: pd.DataFrame, rules: Rules) -> Publication:
         wide = wide.sort_index(key=lambda ix: ix.map(order) if ix.name == "dimension" else ix)
         tables[period] = wide
     listed = sorted(withheld.items(), key=lambda kv: [str(x) for x in kv[0]])
-    return Publication(tables, listed, audit(structure, withheld, rules), rules, structure)
+    return Publication(tables, listed, audit(structure, withheld, rules), rules, structure,
+                       withheld.method)
 
 
 #: Row groups and fixed labels of the summary by report language; categories are the
@@ -679,7 +699,10 @@ def summary_text(params: dict, flow_record: dict, pub: Publication, language: st
         contacts_in_periods=number(flow_record["contacts_in_periods"], 0, language),
         outside=number(outside, 0, language) if outside else "",
         mapping=Path(c["mapping"]).name, min_cell=pub.rules.min_cell, mark=pub.rules.mark,
-        suppressed=SUPPRESSED)
+        suppressed=SUPPRESSED,
+        rounding=(rounding_statement(pub.rules, language, statistics=False)
+                  if pub.rules.method == ROUND else ""),
+        cost=cost_statement(pub.structure, pub.decision(), language))
 
 
 def withheld_list(pub: Publication, language: str = "sv") -> list[str]:

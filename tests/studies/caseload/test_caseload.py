@@ -278,3 +278,40 @@ def test_csv_list_with_a_title_line_and_trailing_delimiters(tmp_path):
                                     mapping=caseload.read_mapping(MAPPING),
                                     column_map={"SGI 0": "SGI_noll", "diagnos/icd-10": "Diagnos"})
     assert cases.header_row == 2 and len(cases.contacts) == 21
+
+
+def test_varmland_summary_rounded_cannot_be_undone(varmland_xlsx):
+    """`report.protection: round`: every printed count a multiple of 5 (totals 12 and 9 print
+    10 and 10), 1–4 as "<5"; the attacker's LP (tests/attacker.Model, scipy) over the
+    summary's relations, reading each printed count as the values that round to it, narrows
+    no small count below 1–4."""
+    from attacker import Model
+
+    from rehabkoord import disclosure
+
+    cases = caseload.read_case_list(varmland_xlsx, sites=SITES,
+                                    mapping=caseload.read_mapping(MAPPING))
+    contacts, _ = caseload.assign_periods(cases.contacts, PERIODS)
+    rules = Rules(3, method="round")
+    pub = caseload.publish(caseload.all_counts(contacts), rules)
+    table = pub.tables["2020-02-15–2020-05-31"]
+    assert table.loc[("total", "Antal kontakter"), "Hagfors"] == "10"
+    assert table.loc[("total", "Antal kontakter"), "Torsby"] == "10"
+    assert all(t in ("<5", disclosure.SUPPRESSED) or int(t) % 5 == 0 for t in table.to_numpy().ravel())
+    withheld = dict(pub.withheld)
+    cells = [{"key": list(k), "published": None if k in withheld else rules.printed(v),
+              "mark": ("<5" if withheld[k] == disclosure.SMALL else disclosure.SUPPRESSED) if k in withheld else ""}
+             for k, v in pub.structure.values.items()]
+    reader = Model(cells)
+    for total, parts in pub.structure.relations:
+        reader.equal(total, list(parts))
+    bounds = reader.bounds(5, zeros=False, base=5)
+    small = [k for k, v in pub.structure.values.items() if 0 < v < 5]
+    assert small
+    for k in small:
+        low, high = reader.interval(k, bounds, [])
+        assert high - low >= 3 - 1e-9, (k, low, high)
+    assert "Alla antal avrundas" in caseload.summary_text(
+        {"caseload": {"periods": PERIODS, "mapping": str(MAPPING)}},
+        {"source": "x.xlsx", "contacts_read": 21, "contacts_in_periods": 21,
+         "contacts_outside_periods": 0}, pub)

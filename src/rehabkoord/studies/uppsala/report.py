@@ -313,6 +313,24 @@ def suppression_list(pub: disclosure.Publication, *, language: str) -> list[str]
             for key, reason in pub.withheld_cells()]
 
 
+def _rounded_sentence(r: dict, window: str, language: str) -> str:
+    """A binary outcome's difference computed from the rounded counts (`report.protection:
+    round`): shares and interval, no p-value and no claim of significance."""
+    v = r["effect"].value
+    diff, ci = number(abs(v["estimate"]), 1, language), interval(v["low"], v["high"], 1, language)
+    shares = [number(r[f"pct_{g}"].value, 1, language) for g in ("int", "ctl")]
+    if language == "sv":
+        return (f"Under {window} var andelen som var huvudsakligen sysselsatta i arbete eller "
+                f"studier {diff} procentenheter {'högre' if v['estimate'] > 0 else 'lägre'} i "
+                f"interventionsgruppen än i kontrollgruppen ({shares[0]} mot {shares[1]} procent, "
+                f"konfidensintervall {ci}), beräknat på de avrundade antalen; p-värdet redovisas "
+                "inte.")
+    return (f"In the {window}, the share mainly employed or studying was {diff} percentage points "
+            f"{'higher' if v['estimate'] > 0 else 'lower'} in the intervention group than in "
+            f"the control group ({shares[0]} vs {shares[1]} per cent, confidence interval {ci}), "
+            "computed from the rounded counts; the p-value is not shown.")
+
+
 def result_sentences(pub: disclosure.Publication, *, alpha: float, language: str) -> list[str]:
     """One sentence per whole-cohort outcome and window, phrased like the study's report
     (templates `resultat_andel`, `resultat_dagar`, `resultat_undertryckt`)."""
@@ -326,6 +344,10 @@ def result_sentences(pub: disclosure.Publication, *, alpha: float, language: str
         cells = [r["effect"], r["pvalue"]] + [r[f"{stat}_{g}"] for g in ("int", "ctl") for stat in
                                               (("pct",) if r["kind"] == "binary"
                                                else ("quantiles", "mean"))]
+        if r["effect"].reason == disclosure.ROUNDED and not any(
+                c.withheld for c in cells if c is not r["pvalue"]):
+            out.append(_rounded_sentence(r, window, language))
+            continue
         if any(c.withheld for c in cells) or r["effect"].value is None:
             out.append(texts.render(STUDY, "resultat_undertryckt", language, window=window,
                                     outcome=outcome,
@@ -515,18 +537,22 @@ class ReportText:
             comp=number(100 * power["p_sickness_compensation"], 0, lang), n_sim=power["n_sim"],
             simulated=number(100 * power["simulated_power_sjukpenning"], 1, lang))
 
-    def suppression_text(self, suppressed: list[str]) -> str:
-        """The release rules applied, then every withheld cell by name and reason."""
+    def suppression_text(self, suppressed: list[str], cost: str = "") -> str:
+        """The release rules applied, what the protection cost (`cost`, from
+        `disclosure.Publication.cost_statement`), then every withheld cell by name and reason."""
         r = self.params["report"]
+        rules = disclosure.Rules.from_params(r)
         m, zeros = r["min_cell"], r.get("zeros_disclosive", False)
         head = texts.render(STUDY, "rojande", self.language, min_cell=m, zeros=zeros,
                             low=0 if zeros else 1, high=m - 1,
-                            rules=disclosure.Rules.from_params(r).describe(self.language),
+                            rules=rules.describe(self.language),
                             suppressed=disclosure.SUPPRESSED)
         none = "Inga celler undertrycktes." if self.language == "sv" else \
             "No cells were suppressed."
+        if rules.method == disclosure.ROUND:  # the rounding rule replaces the suppression rule
+            head, cost = cost, rules.describe(self.language)
         items = "\n".join(f"- {s}" for s in suppressed) if suppressed else none
-        return f"{head}\n\n{items}"
+        return f"{head} {cost}\n\n{items}" if cost else f"{head}\n\n{items}"
 
     def parameters_table(self) -> pd.DataFrame:
         """The study's parameters as a table in the report language: name, value, meaning
