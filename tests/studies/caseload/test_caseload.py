@@ -300,7 +300,8 @@ def test_varmland_summary_rounded_cannot_be_undone(varmland_xlsx):
     assert all(t in ("<5", disclosure.SUPPRESSED) or int(t) % 5 == 0 for t in table.to_numpy().ravel())
     withheld = dict(pub.withheld)
     cells = [{"key": list(k), "published": None if k in withheld else rules.printed(v),
-              "mark": ("<5" if withheld[k] == disclosure.SMALL else disclosure.SUPPRESSED) if k in withheld else ""}
+              "mark": (("<5" if withheld[k] == disclosure.SMALL else disclosure.SUPPRESSED)
+                       if k in withheld else "")}
              for k, v in pub.structure.values.items()]
     reader = Model(cells)
     for total, parts in pub.structure.relations:
