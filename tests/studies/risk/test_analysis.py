@@ -16,6 +16,7 @@ import pytest  # noqa: E402
 
 from rehabkoord.disclosure import SUPPRESSED, Rules  # noqa: E402
 from rehabkoord.fmt import number  # noqa: E402
+from rehabkoord.io import DeliveryError  # noqa: E402
 from rehabkoord.studies import risk  # noqa: E402
 from rehabkoord.studies.risk import analysis, data, report, synth  # noqa: E402
 
@@ -172,3 +173,32 @@ def test_small_risk_groups_are_withheld_with_their_rates(run, params):
         part = res.groups[res.groups["sample"] == smp]
         if ((part["n"] < 10) & (part["n"] > 0)).any():
             assert sum(not pub.shown(("group_n", smp, g)) for g in part["group"]) >= 2
+
+
+def test_test_years_without_spells_stop_with_the_years_found(run, params):
+    _, spells, _, _ = run
+    p = copy.deepcopy(params)
+    p["validation"]["test_years"] = [2030]
+    with pytest.raises(DeliveryError, match=r"^risk, stage fit: no usable spell in "
+                       r"validation.test_years 2030 \(spells with outcome per index year: "
+                       r"2012: \d+.*→ set validation.test_years"):
+        analysis.run(spells, p)
+
+
+def test_an_empty_level_is_noted_and_the_appendix_shows_it_as_missing(run, params):
+    """No student in the training years: the fit leaves the level out (R's NA), the note says
+    so, the test years' students are counted as not scored, and the coefficient table shows
+    the level without an estimate."""
+    _, spells, _, _ = run
+    years = pd.to_datetime(spells["spell_start"]).dt.year
+    training = years.isin(params["validation"]["train_years"])
+    res = analysis.run(spells[~(training & (spells["employment"] == "studerande"))], params)
+    assert {"kind": "aliased", "column": "employment[studerande]"} in res.notes
+    reason = "employment[studerande] not in the training data"
+    students = int(((spells["employment"] == "studerande") & ~training).sum())
+    assert 0 < res.flow["excluded_test"][reason] <= students
+    row = res.coefficients.set_index("column").loc["employment[studerande]"]
+    assert pd.isna(row["estimate"]) and row["term"] == "employment"
+    table = report.coefficient_table(res, "sv")
+    assert len(table) == len(run[3].coefficients) + sum(
+        t.kind != "linear" for t in res.model.predictors.terms)
