@@ -54,11 +54,13 @@ strip: $(STAMP)
 	$(BIN)/python -m rehabkoord.notebooks strip notebooks
 
 # `dvc repro <target>` runs each study's report and what it depends on: the synthetic
-# generator runs only when data.dir points at its output. When a stage fails because the
-# delivery does not fit the contract, the full list of problems is printed again last.
+# generator runs only when data.dir points at its output. Studies run one after another; when
+# one fails, its own delivery check (and that of the studies it reads from, UPSTREAM_<study>)
+# prints every problem last, or nothing when the deliveries fit and the failure is elsewhere.
+UPSTREAM_risk := stockholm
 report: strip
-	$(RUN) $(BIN)/dvc repro $(foreach s,$(STUDY),notebooks/$(s)/dvc.yaml:report) || { \
-	  $(RUN) $(BIN)/python -m rehabkoord.clean >/dev/null; exit 1; }
+	$(foreach s,$(STUDY),$(RUN) $(BIN)/dvc repro notebooks/$(s)/dvc.yaml:report || { \
+	  $(RUN) $(BIN)/python -m rehabkoord.clean $(foreach u,$(UPSTREAM_$(s)) $(s),--params notebooks/$(u)/params.yaml) >/dev/null; exit 1; };)
 	@$(foreach s,$(STUDY),for f in reports/$(s)/*.html; do echo "Appendix ($(s)): $(CURDIR)/$$f"; done;)
 	@$(MAKE) --no-print-directory refresh-formats
 
@@ -74,9 +76,10 @@ refresh-formats:
 	  else echo "Out of date: $$f is older than its appendix (\`make pdf STUDY=$$study\` rebuilds it with chromium)" >&2; fi; \
 	done
 
-# Check the delivery params.yaml points at, print every problem or the flow; writes nothing.
+# Check each study's delivery (STUDY=<study> for one) with every parameter that names data:
+# prints every problem or the study's flow; writes nothing; exits non-zero when one does not fit.
 check-data: $(STAMP)
-	$(RUN) $(BIN)/python -m rehabkoord.clean
+	$(RUN) $(BIN)/python -m rehabkoord.clean $(foreach s,$(STUDY),--params notebooks/$(s)/params.yaml)
 
 # One stage and whatever it needs: make stage STAGE=analyse (another study's: STUDY=caseload)
 stage: strip

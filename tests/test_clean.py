@@ -261,6 +261,16 @@ CORPUS = {
         edit_csv(rand_file, set_cell("Diagnosgrupp", "Anna Andersson")),
         "column 'Diagnosgrupp': unknown code (allowed: Depression, Ångestsyndrom, Bipolär "
         "sjukdom, PTSD, Neuropsykiatrisk funktionsnedsättning): 1 row(s) (rows 1)"),
+    # issue 28: a malformed register key was dropped as another person's, so a study person
+    # could appear to have left the registers
+    "letters_in_a_register_key": (
+        edit_csv(lisa_file, set_cell("LopNr", "86a232", row=0)),
+        "LISA2018.csv: column 'LopNr': not a person key (SCB's LopNr is a whole number); such "
+        "rows cannot be linked, nor dropped as other people's: 1 row(s) (rows 1)"),
+    "missing_register_key": (
+        edit_csv(lisa_file, set_cell("LopNr", "", row=2)),
+        "LISA2018.csv: column 'LopNr': missing value (a row that links to no person): 1 row(s) "
+        "(rows 3)"),
 }
 
 #: Cases whose fault is in how params.yaml points at the delivery.
@@ -290,7 +300,7 @@ def test_bad_delivery_is_rejected_and_outputs_untouched(case, tmp_path, delivery
 
 
 def test_corpus_is_large_enough():
-    assert len(CORPUS) >= 38
+    assert len(CORPUS) >= 40
 
 
 def test_error_never_shows_person_keys(tmp_path, delivery, data_params):
@@ -541,3 +551,93 @@ def clean_params() -> dict:
     from conftest import DATA_PARAMS
 
     return dict(DATA_PARAMS)
+
+
+def test_a_column_the_analysis_names_is_checked_with_the_delivery(tmp_path, delivery,
+                                                                   data_params):
+    """issue 28: `analysis.baseline_variables` naming the optional Arbetsgivare stops in the
+    check, not 35 s later in analyse; derived variables (age, sex) are not delivered columns."""
+    edit_csv(rand_file, lambda f: f.drop(columns="Arbetsgivare"))(delivery)
+    named = {"baseline_variables": {"age_at_randomisation": "continuous", "sex": "categorical",
+                                    "Arbetsgivare": "categorical"}}
+    with pytest.raises(DeliveryError) as err:
+        clean.clean_from_params(data_params, tmp_path, None, named)
+    assert ("randomisering.csv: column 'Arbetsgivare': column missing or without a value, but "
+            "analysis.baseline_variables in params.yaml names it: 124 row(s) → deliver the "
+            "column (data.column_map maps another name to it), or remove Arbetsgivare from "
+            "analysis.baseline_variables") in str(err.value)
+    del named["baseline_variables"]["Arbetsgivare"]
+    assert clean.clean_from_params(data_params, tmp_path, None, named).flow["randomised"] == 124
+
+
+def _periods(rows) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["LopNr", "FromDatum", "TomDatum"])
+    for c in ("FromDatum", "TomDatum"):
+        frame[c] = pd.to_datetime(frame[c])
+    return frame.assign(_source="p.csv", _row=range(1, len(frame) + 1))
+
+
+def test_periods_must_lie_inside_the_delivery_dates():
+    periods = _periods([("1", "2012-02-01", "2012-03-01"), ("2", "2019-02-20", "2019-03-05"),
+                        ("3", "2019-03-01", "2019-03-02")])
+    out: list = []
+    clean.check_period_dates(periods, out, "2019-02-28", "2012-01-01")
+    assert [str(v) for v in out] == [
+        "p.csv: column 'FromDatum': period starts after data.extraction_date (2019-02-28): 1 "
+        "row(s) (rows 3) → set data.extraction_date to the day the periods were extracted, or "
+        "correct the delivery",
+        "p.csv: column 'TomDatum': period ends after data.extraction_date (2019-02-28): 2 "
+        "row(s) (rows 2, 3) → set data.extraction_date to the day the periods were extracted, "
+        "or correct the delivery"]
+    out = []
+    clean.check_period_dates(periods, out, "2019-12-31", "2009-01-01")
+    assert len(out) == 1
+    assert ("column 'FromDatum': the periods do not reach back to data.periods_from "
+            "(2009-01-01): none lies in its first 90 days, the earliest starts 2012-02-01"
+            ) in str(out[0])
+    out = []  # a period running over periods_from covers it, as does one in its 90th day
+    clean.check_period_dates(_periods([("1", "2008-06-01", "2009-01-01")]), out, None,
+                             "2009-01-01")
+    clean.check_period_dates(_periods([("1", "2009-03-31", "2009-04-02")]), out, None,
+                             "2009-01-01")
+    assert out == []
+    clean.check_period_dates(_periods([("1", "2009-04-01", "2009-04-02")]), out, None,
+                             "2009-01-01")
+    assert len(out) == 1
+
+
+def test_register_years_contiguous_and_covering_what_is_read():
+    out: list = []
+    clean.check_years_cover("LISA", {2011, 2013, 2014}, {2011, 2012, 2015}, "before the index "
+                            "years", out, "data.lisa")
+    assert [str(v) for v in out] == [
+        "LISA: column 'Ar': register years not contiguous (missing: 2012) → deliver LISA for "
+        "the missing years",
+        "LISA: column 'Ar': years before the index years not delivered: 2012, 2015 (delivered "
+        "2011–2014) → deliver LISA for these years (data.lisa)"]
+    out = []
+    clean.check_years_cover("BAS", {2011, 2012}, {2012}, "x", out, "data.bas")
+    assert out == []
+
+
+def test_birth_year_and_sex_must_agree_across_years():
+    lisa = pd.DataFrame({"LopNr": ["1", "1", "2", "2", "3"], "Ar": [1, 2, 1, 2, 1],
+                         "Kon": [1, 1, 2, 1, 2], "FodelseAr": [1980, 1981, 1970, 1970, 1990],
+                         "_source": "LISA.parquet", "_row": [1, 2, 3, 4, 5]})
+    out: list = []
+    persons = clean.check_stable(lisa, ("Kon", "FodelseAr"), out)
+    assert sorted(persons) == ["1", "2"]
+    assert [str(v).split(" →")[0] for v in out] == [
+        "LISA.parquet: column 'Kon': differs between years for the same person: 2 row(s) "
+        "(rows 3, 4)",
+        "LISA.parquet: column 'FodelseAr': differs between years for the same person: 2 row(s) "
+        "(rows 1, 2)"]
+
+
+def test_check_of_each_study_is_found_by_its_folder(tmp_path, capsys):
+    params = tmp_path / "notebooks" / "nosuchstudy" / "params.yaml"
+    params.parent.mkdir(parents=True)
+    params.write_text("data: {}\n")
+    assert clean.main(["--params", str(params)]) == 2
+    assert "no delivery check for a study named 'nosuchstudy'" in capsys.readouterr().err
+    assert set(clean.CHECKS) == {"uppsala", "caseload", "stockholm", "risk"}

@@ -133,3 +133,27 @@ def test_reader_errors_lose_the_cells_they_repeat(raw, shown):
     """A reader's message can repeat a line or a cell of the file; `read_delivery` shows it
     without them (issue 26)."""
     assert io.reader_detail(ValueError(raw)) == shown
+
+
+def test_windows_1252_is_decided_on_the_whole_file_and_never_read_as_latin_1(tmp_path):
+    """Excel's Windows "CSV" writes – and ’ as 0x96 and 0x92: read as Latin-1 they become
+    control characters in a printed name; a byte that is a control character in Latin-1 and
+    undefined in Windows-1252 stops."""
+    rows = [f"{i};VC {i}" for i in range(1, 5000)] + ["5000;Vårdcentralen Ek – Öst’s"]
+    raw = ("LopNr;Vardcentral\n" + "\n".join(rows) + "\n").encode("cp1252")
+    assert b"\x96" in raw and raw.index(b"\x96") > 65536 // 2
+    text, detected = io.decode_text(raw, tmp_path / "x.csv")
+    assert detected == "windows-1252"
+    assert text.rstrip().endswith("Vårdcentralen Ek – Öst’s")
+    assert not any("\x80" <= ch <= "\x9f" for ch in text)
+    assert io.decode_text("Vårdcentralen Ö\n".encode("latin-1"), tmp_path / "x.csv")[1] == \
+        "latin-1"
+    with pytest.raises(io.ValidationError, match=r"neither UTF-8 nor Windows-1252.*0x81"):
+        io.decode_text(b"LopNr;Namn\n1;\xe5\x81\n", tmp_path / "x.csv")
+
+
+def test_data_dir_is_absolute_or_relative_to_the_root(tmp_path):
+    assert io.data_dir({"dir": "data/raw/x"}, tmp_path) == tmp_path / "data/raw/x"
+    assert io.data_dir({"dir": "/srv/scb/leverans"}, tmp_path) == Path("/srv/scb/leverans")
+    assert io.data_patterns({"dir": "/srv/scb", "lisa": ["LISA*.csv", "extra/*.csv"]},
+                            tmp_path, "lisa") == ["/srv/scb/LISA*.csv", "/srv/scb/extra/*.csv"]

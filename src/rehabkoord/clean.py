@@ -6,14 +6,16 @@ register data (a participant missing from some years after emigration, register 
 outside the study, an unknown employment code in a year BAS covers) are not errors: they are
 counted in the flow record, shown in the cleaning notebook and in the appendix.
 
-Run ``python -m rehabkoord.clean`` to check a delivery without writing anything.
+Run ``python -m rehabkoord.clean --params notebooks/<study>/params.yaml`` to check any study's
+delivery without writing anything (`CHECKS` names each study's check).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +44,7 @@ from .io import (
     DeliveryError,
     ValidationError,
     Violation,
+    data_patterns,
     read_deliveries,
     read_json,
     write_all,
@@ -65,6 +68,9 @@ class Rules:
     max_linkage_gap: float = 0.10
     require_all_years: bool = True
     year_pattern: str | None = None
+    #: Optional randomisation-list columns another parameter names (`analysis.
+    #: baseline_variables`), so they must be delivered: (column, the parameter naming it).
+    named_columns: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -83,8 +89,8 @@ def _positions(mask: pd.Series) -> tuple[int, tuple[int, ...]]:
     return len(hits), tuple(int(i) + 1 for i in hits[:MAX_EXAMPLES])
 
 
-#: The parameters `make check-data` reads: the study whose delivery this module validates
-#: (randomisation list, LISA, BAS).
+#: The parameters ``python -m rehabkoord.clean`` reads without ``--params``: the study whose
+#: delivery this module validates (randomisation list, LISA, BAS).
 DEFAULT_PARAMS = "notebooks/uppsala/params.yaml"
 
 _ISO_DATE = r"\d{4}-\d{2}-\d{2}"
@@ -236,6 +242,24 @@ def _check_key_is_pseudonymous(keys: pd.Series, source: str, out: list[Violation
                          "SCB's or the region's keeping"))
 
 
+def _check_register_keys(keys: pd.Series, bad: pd.Series, source: str,
+                         out: list[Violation]) -> None:
+    """Keys of a register that covers more people than the study, checked before the rows of
+    other people are dropped: a malformed or missing key cannot be told apart from another
+    person's, and dropping it would show a study person as emigrated, dead or without a
+    spell."""
+    n, rows = _positions(bad)
+    if n:
+        out.append(Violation(source, PERSON_KEY, "not a person key (SCB's LopNr is a whole "
+                             "number); such rows cannot be linked, nor dropped as other "
+                             "people's", n, rows, hint="check data.column_map: is the right "
+                             "column mapped to LopNr? else correct the delivery"))
+    n, rows = _positions(keys.isna() & ~bad)
+    if n:
+        out.append(Violation(source, PERSON_KEY, "missing value (a row that links to no person)",
+                             n, rows, hint="correct the delivery"))
+
+
 def check_periods(periods: pd.DataFrame, out: list[Violation]) -> None:
     """MiDAS periods (`contract.SPELL_PERIODS`, validated) end on or after the day they start,
     both days inclusive; the breaches per file, with their first rows."""
@@ -246,6 +270,92 @@ def check_periods(periods: pd.DataFrame, out: list[Violation]) -> None:
         rows = tuple(int(r) for r in part["_row"].head(5))
         out.append(Violation(source, "TomDatum", "period ends before it starts", len(part),
                              rows, hint="check FromDatum/TomDatum"))
+
+
+#: Days after `data.periods_from` within which some delivered period must lie: a population's
+#: periods start or run on any quarter, so none there means the history was not delivered.
+PERIODS_FROM_SLACK_DAYS = 90
+
+
+def check_period_dates(periods: pd.DataFrame, out: list[Violation],
+                       extraction_date: str | None = None,
+                       periods_from: str | None = None) -> None:
+    """MiDAS periods inside the delivery's dates: none starts or ends after
+    `data.extraction_date` (paid days cannot lie in the future: a later date means the
+    parameter or the delivery is wrong, and follow-up would be cut at the wrong day), and,
+    with `data.periods_from`, some period lies in its first `PERIODS_FROM_SLACK_DAYS` days
+    (else the history the predictors look back on was not delivered)."""
+    if not {"FromDatum", "TomDatum"} <= set(periods.columns) or periods.empty:
+        return
+    if extraction_date:
+        cut = pd.Timestamp(extraction_date)
+        for column, verb in (("FromDatum", "starts"), ("TomDatum", "ends")):
+            late = periods[column] > cut
+            for source, part in periods[late.to_numpy(dtype=bool)].groupby("_source",
+                                                                             sort=True):
+                out.append(Violation(
+                    source, column, f"period {verb} after data.extraction_date "
+                    f"({cut.date()})", len(part),
+                    tuple(int(r) for r in part["_row"].head(MAX_EXAMPLES)),
+                    hint="set data.extraction_date to the day the periods were extracted, or "
+                    "correct the delivery"))
+    if periods_from:
+        first = pd.Timestamp(periods_from)
+        until = first + pd.Timedelta(days=PERIODS_FROM_SLACK_DAYS)
+        covered = (periods["TomDatum"] >= first) & (periods["FromDatum"] < until)
+        if not covered.any():
+            earliest = periods["FromDatum"].min()
+            out.append(Violation(
+                _source(periods, default="periods"), "FromDatum",
+                f"the periods do not reach back to data.periods_from ({first.date()}): none "
+                f"lies in its first {PERIODS_FROM_SLACK_DAYS} days, the earliest starts "
+                f"{earliest.date() if pd.notna(earliest) else 'never'}", 0,
+                hint="deliver the earlier periods, or set data.periods_from to the first day "
+                "the periods cover and drop the index years without three years of history "
+                "from validation.train_years"))
+
+
+def check_year_gaps(register: str, years: set[int], out: list[Violation]) -> None:
+    """Delivered register years must be contiguous: a missing year inside them is a lost
+    file, not a year without data."""
+    gaps = sorted(set(range(min(years), max(years) + 1)) - years) if years else []
+    if gaps:
+        out.append(Violation(register, YEAR, "register years not contiguous (missing: "
+                             f"{', '.join(map(str, gaps))})", 0,
+                             hint=f"deliver {register} for the missing years"))
+
+
+def check_years_cover(register: str, years: set[int], needed: set[int], why: str,
+                      out: list[Violation], param: str) -> None:
+    """The years a study reads (`needed`, e.g. the year before each index date) must all be
+    delivered, and the delivered years contiguous; `why` says what the years are for."""
+    check_year_gaps(register, years, out)
+    missing = sorted(needed - years)
+    if missing:
+        out.append(Violation(register, YEAR, f"years {why} not delivered: "
+                             f"{', '.join(map(str, missing))} (delivered "
+                             f"{_span(sorted(years))})", 0,
+                             hint=f"deliver {register} for these years ({param})"))
+
+
+def check_stable(data: pd.DataFrame, columns: Sequence[str], out: list[Violation]) -> pd.Index:
+    """Person facts that cannot change (birth year, sex) must agree across a register's years;
+    one violation per column, with rows. Returns the persons concerned."""
+    conflicting = pd.Index([])
+    for name in columns:
+        if name not in data.columns or data.empty:
+            continue
+        spread = data.dropna(subset=[name]).groupby(PERSON_KEY)[name].nunique()
+        persons = spread.index[spread > 1]
+        if len(persons):
+            mask = data[PERSON_KEY].isin(persons)
+            n, rows = _rows(data, mask)
+            out.append(Violation(_source(data, mask, "LISA"), name,
+                                 "differs between years for the same person", n, rows,
+                                 hint="correct the delivery: a person's birth year and sex are "
+                                 "the same in every year"))
+            conflicting = conflicting.union(persons)
+    return conflicting
 
 
 def validate_table(frames: Sequence[pd.DataFrame], table: Table, out: list[Violation],
@@ -287,6 +397,7 @@ def validate_table(frames: Sequence[pd.DataFrame], table: Table, out: list[Viola
                                              if float(y).is_integer())
         keys, bad_keys = normalise_key(frame[PERSON_KEY])  # once: registers are large
         if keep is not None:
+            _check_register_keys(keys, bad_keys, source, out)
             in_study = keys.isin(keep).to_numpy(dtype=bool)
             counts["rows_not_in_study"] += int((~in_study).sum())
             frame, keys, bad_keys = frame[in_study], keys[in_study], bad_keys[in_study]
@@ -377,11 +488,7 @@ def _check_years(lisa_years: set[int], bas_years: set[int], base: set[int], outc
     """The delivered register years must cover every baseline and outcome year the windows need,
     and be contiguous; employment comes from BAS from its first delivered year on."""
     for name, years in (("LISA", lisa_years), ("BAS", bas_years)):
-        gaps = sorted(set(range(min(years), max(years) + 1)) - years) if years else []
-        if gaps:
-            out.append(Violation(name, YEAR, "register years not contiguous (missing: "
-                                 f"{', '.join(map(str, gaps))})", 0,
-                                 hint=f"deliver {name} for the missing years"))
+        check_year_gaps(name, years, out)
     if not lisa_years:
         return
     last = max(lisa_years)
@@ -489,6 +596,13 @@ def clean(
                                    0, hint="are some keys in another format or another "
                                    "project's LopNr?"))
 
+    if rand_counts["complete"]:
+        for name, param in rules.named_columns:
+            if not rand[name].notna().any():
+                v.append(Violation(rand_source, name, f"column missing or without a value, but "
+                                   f"{param} in params.yaml names it", len(rand),
+                                   hint=f"deliver the column (data.column_map maps another "
+                                   f"name to it), or remove {name} from {param}"))
     start, end = pd.Timestamp(rules.rand_period[0]), pd.Timestamp(rules.rand_period[1])
     outside = (rand["RandDatum"] < start) | (rand["RandDatum"] > end)
     n, rows = _rows(rand, outside)
@@ -509,12 +623,7 @@ def clean(
             v.append(Violation(rand_source, PERSON_KEY, "randomised person not found in any "
                                "LISA year (linkage failure)", n, rows))
     birth = lisa.groupby(PERSON_KEY)["FodelseAr"].agg(["min", "max"])
-    conflicting = birth.index[birth["min"] != birth["max"]]
-    if len(conflicting):
-        mask = lisa[PERSON_KEY].isin(conflicting)
-        n, rows = _rows(lisa, mask)
-        v.append(Violation(_source(lisa, mask, "LISA"), "FodelseAr",
-                           "differs between years for the same person", n, rows))
+    check_stable(lisa, ["FodelseAr"], v)
     age = rand["RandDatum"].dt.year - rand[PERSON_KEY].map(birth["min"]).astype("float64")
     lo, hi = rules.age_range
     n, rows = _rows(rand, in_lisa & ((age < lo) | (age > hi)))
@@ -560,20 +669,20 @@ def _finish(data: pd.DataFrame, table: Table) -> pd.DataFrame:
 
 def delivery_paths(data_params: dict, root: Path) -> dict[str, list[str]]:
     """The delivered files' globs from the `data` section of params.yaml, under `data.dir`."""
-    base = root / data_params["dir"]
-    out = {}
-    for key in ("randomisation", "lisa", "bas"):
-        value = data_params[key]
-        patterns = [value] if isinstance(value, str) else list(value)
-        out[key] = [str(base / p) for p in patterns]
-    return out
+    return {key: data_patterns(data_params, root, key) for key in ("randomisation", "lisa", "bas")}
 
 
-def rules_from_params(data_params: dict, cohort_params: Mapping | None = None) -> Rules:
-    """`Rules` from the `data` (and `cohort`) sections of params.yaml; absent keys take the
-    documented defaults."""
+def rules_from_params(data_params: dict, cohort_params: Mapping | None = None,
+                      analysis_params: Mapping | None = None) -> Rules:
+    """`Rules` from the `data` (and `cohort`, `analysis`) sections of params.yaml; absent keys
+    take the documented defaults. Optional randomisation columns that
+    `analysis.baseline_variables` names become required."""
     cohort_params = cohort_params or {}
     defaults = Rules(rand_period=("", ""))
+    optional = [c.name for c in RANDOMISATION.columns if not c.required]
+    named = tuple((name, "analysis.baseline_variables")
+                  for name in (analysis_params or {}).get("baseline_variables") or {}
+                  if name in optional)
     return Rules(
         rand_period=tuple(data_params["rand_period"]),
         age_range=tuple(data_params.get("age_range", defaults.age_range)),
@@ -583,16 +692,18 @@ def rules_from_params(data_params: dict, cohort_params: Mapping | None = None) -
         max_linkage_gap=float(data_params.get("max_linkage_gap", defaults.max_linkage_gap)),
         require_all_years=bool(data_params.get("require_all_years", defaults.require_all_years)),
         year_pattern=data_params.get("year_pattern") or None,
+        named_columns=named,
     )
 
 
-def clean_from_params(data_params: dict, root: Path, cohort_params: Mapping | None = None
-                      ) -> Cleaned:
-    """`clean` with every argument taken from the `data` and `cohort` sections of params.yaml."""
+def clean_from_params(data_params: dict, root: Path, cohort_params: Mapping | None = None,
+                      analysis_params: Mapping | None = None) -> Cleaned:
+    """`clean` with every argument taken from the `data`, `cohort` and `analysis` sections of
+    params.yaml."""
     paths = delivery_paths(data_params, root)
     return clean(paths["randomisation"], paths["lisa"], paths["bas"],
                  column_map=data_params.get("column_map") or {},
-                 rules=rules_from_params(data_params, cohort_params))
+                 rules=rules_from_params(data_params, cohort_params, analysis_params))
 
 
 INTERIM_FILES = ("randomisation.parquet", "lisa.parquet", "bas.parquet", "clean_flow.json")
@@ -612,30 +723,76 @@ def read_interim(in_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
             pd.read_parquet(d / INTERIM_FILES[2]), read_json(d / INTERIM_FILES[3]))
 
 
-def check(params_file: str | Path = DEFAULT_PARAMS) -> int:
-    """Check the delivery `params.yaml` points at and print every problem, or the flow; writes
-    nothing. Returns the exit status (0 fits the contract, 1 does not)."""
-    from .params import load_params, project_root
+def check_params(params: Mapping) -> int:
+    """`make check-data` for the Uppsala study: the delivery `params` (its params.yaml) points
+    at, checked with every parameter that names data (`data`, `cohort`, `analysis.
+    baseline_variables`); prints every problem or the flow and writes nothing. Returns the exit
+    status (0 fits the contract, 1 does not)."""
+    from .params import project_root
 
-    params = load_params(params_file)
+    return report(params, "uppsala", lambda: clean_from_params(
+        params["data"], project_root(), params.get("cohort"), params.get("analysis")).flow)
+
+
+#: Each study's delivery check, ``check(params) -> int`` (0: the delivery fits), by the name
+#: of the study's folder (`notebooks/<study>/params.yaml`). Named as text and imported only when
+#: asked, so shared code depends on no study; a new study adds its line here.
+CHECKS = {
+    "uppsala": "rehabkoord.clean:check_params",
+    "caseload": "rehabkoord.studies.caseload:check",
+    "stockholm": "rehabkoord.studies.stockholm.data:check",
+    "risk": "rehabkoord.studies.risk.data:check",
+}
+
+
+def report(params: Mapping, study: str, run: Callable[[], Mapping]) -> int:
+    """Run a study's check (`run` returns its flow, or raises `DeliveryError`) and print the
+    outcome: the flow on stdout, or every problem on stderr. Returns the exit status."""
+    where = params.get("data", {}).get("dir", "data.dir")
     try:
-        cleaned = clean_from_params(params["data"], project_root(), params.get("cohort"))
+        flow = run()
     except DeliveryError as err:
-        print(f"The delivery in {params['data']['dir']} does not fit the data contract.\n{err}",
+        print(f"{study}: the delivery in {where} does not fit the data contract.\n{err}",
               file=sys.stderr)
         return 1
-    print(f"The delivery in {params['data']['dir']} fits the data contract.")
-    for key, value in cleaned.flow.items():
+    print(f"{study}: the delivery in {where} fits the data contract.")
+    for key, value in flow.items():
         print(f"  {key}: {value}")
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def study_of(params_file: str | Path) -> str:
+    """The study a params.yaml belongs to: its folder's name (`notebooks/<study>/`)."""
+    return Path(params_file).resolve().parent.name
+
+
+def check(params_file: str | Path) -> int:
+    """Check the delivery a study's params.yaml points at with the study's own check; writes
+    nothing. Returns the exit status (0 fits, 1 does not, 2 no check for this study)."""
+    from .params import load_params
+
+    study = study_of(params_file)
+    target = CHECKS.get(study)
+    if target is None:
+        print(f"{params_file}: no delivery check for a study named '{study}' (known: "
+              f"{', '.join(CHECKS)}) → add it to rehabkoord.clean.CHECKS", file=sys.stderr)
+        return 2
+    module, _, name = target.partition(":")
+    run = getattr(importlib.import_module(module), name, None)
+    if run is None:
+        print(f"{study}: {module} has no delivery check '{name}' yet", file=sys.stderr)
+        return 2
+    return int(run(load_params(params_file)))
+
+
+def main(argv: Sequence[str] | None = None, default: str = DEFAULT_PARAMS) -> int:
     parser = argparse.ArgumentParser(prog="python -m rehabkoord.clean",
-                                     description="Check a delivery against the data contract "
-                                     "without running the analysis.")
-    parser.add_argument("--params", default=DEFAULT_PARAMS, help="the study's parameters file")
-    return check(parser.parse_args(argv).params)
+                                     description="Check deliveries against the data contract "
+                                     "without running the analysis (one or more studies).")
+    parser.add_argument("--params", action="append",
+                        help=f"a study's parameters file (repeatable; default {default})")
+    files = parser.parse_args(argv).params or [default]
+    return max(check(f) for f in files)
 
 
 if __name__ == "__main__":

@@ -209,13 +209,17 @@ PARTICIPANTS = Table(
 )
 
 #: Deaths and emigrations (RTB / dödsorsaksregistret): a missing date means none known. Both
-#: columns are optional, but a delivery must carry at least one of them.
+#: columns are optional, but a delivery must carry at least one of them. A population file may
+#: also carry sex and birth year (RTB's `Kon`, `FodelseAr`), which then stand in for LISA's in
+#: the spell study.
 POPULATION = Table(
     name="befolkning",
     columns=(
         Column(PERSON_KEY, "str"),
         Column("DodDatum", "date", required=False),
         Column("UtvandringDatum", "date", required=False),
+        Column("Kon", "int", required=False, codes=tuple(SEX_CODES)),
+        Column("FodelseAr", "int", required=False, min_value=1900, max_value=2100),
     ),
     key=(PERSON_KEY,),
     optional_groups=(("DodDatum", "UtvandringDatum"),),
@@ -274,6 +278,17 @@ LISA_BACKGROUND = Table(
     name="LISA",
     columns=tuple(LISA.column(name) for name in (PERSON_KEY, YEAR, "Kon", "FodelseAr",
                                                   "DispInk04")),
+    key=LISA.key,
+    yearly=True,
+)
+
+
+#: LISA for the risk model: as `LISA_BACKGROUND`, with disposable income required (income
+#: groups are relative to each year's median in the delivery).
+LISA_INCOME = Table(
+    name="LISA",
+    columns=tuple(Column(c.name, c.kind, True, c.codes, c.min_value, c.max_value, c.shape)
+                  for c in LISA_BACKGROUND.columns),
     key=LISA.key,
     yearly=True,
 )

@@ -1,6 +1,7 @@
 """Reading deliveries in the formats SCB and regions use, and writing outputs atomically.
 
-Formats: CSV (comma, semicolon or tab; UTF-8, UTF-16 with BOM or Latin-1; decimal comma),
+Formats: CSV (comma, semicolon or tab; UTF-8, UTF-16 with BOM, Windows-1252 or Latin-1; decimal
+comma),
 Parquet, SAS (``.sas7bdat``, ``.xpt``) and Stata (``.dta``). A file is recognised by its
 content, not only its name: a gzip or Excel file renamed ``.csv`` is reported as what it is.
 Column names are matched case-insensitively and renamed through the project's column map, so
@@ -111,6 +112,20 @@ def sniff_format(path: Path) -> tuple[str, str]:
     return ".csv", "text"
 
 
+def data_dir(data_params: Mapping, root: Path | str) -> Path:
+    """The delivery's folder, `data.dir` in a study's params.yaml: absolute (a delivery outside
+    the project, e.g. on SCB's server), or relative to the project root; ``~`` is expanded."""
+    return Path(root) / Path(str(data_params["dir"])).expanduser()
+
+
+def data_patterns(data_params: Mapping, root: Path | str, key: str) -> list[str]:
+    """The globs of `data.<key>` (one or a list) under `data.dir`; an absolute pattern stays."""
+    value = data_params[key]
+    base = data_dir(data_params, root)
+    return [str(base / Path(str(p)).expanduser())
+            for p in ([value] if isinstance(value, str) else value)]
+
+
 def expand_paths(pattern: str | Sequence[str], violations: list[Violation] | None = None,
                  param: str = "data") -> list[Path]:
     """Files matching one glob or a list of globs, sorted so reading order is deterministic.
@@ -171,10 +186,16 @@ def year_from_filename(path: Path, pattern: str | None = None) -> int | None:
     return int(years[0]) if years else None
 
 
+#: Bytes that are printable in Windows-1252 (€, ‚, „, …, ‘, ’, “, ”, –, —, ™, Š, š, Ž, ž, Ÿ)
+#: but control characters in Latin-1: a file holding them is Windows-1252, never Latin-1.
+_CP1252_ONLY = re.compile(rb"[\x80-\x9f]")
+
+
 def decode_text(raw: bytes, path: Path) -> tuple[str, str]:
     """The whole file decoded, and the encoding used: UTF-8 (BOM optional), UTF-16 with a BOM,
-    otherwise Latin-1. The whole file is checked, so the answer does not depend on where the
-    first non-ASCII byte happens to fall."""
+    Windows-1252 when a byte 0x80–0x9F occurs anywhere (Excel's "CSV" on Windows; read as
+    Latin-1 they would become control characters in names), otherwise Latin-1. The whole file
+    is checked, so the answer does not depend on where the first non-ASCII byte falls."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return raw.decode("utf-16"), "utf-16"
@@ -184,7 +205,16 @@ def decode_text(raw: bytes, path: Path) -> tuple[str, str]:
     try:
         return raw.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
+        pass
+    if _CP1252_ONLY.search(raw) is None:
         return raw.decode("latin-1"), "latin-1"
+    try:
+        return raw.decode("cp1252"), "windows-1252"
+    except UnicodeDecodeError as err:
+        raise file_violation(path, "is neither UTF-8 nor Windows-1252 nor Latin-1 text (byte "
+                             f"{err.start}: 0x{raw[err.start]:02X} is a control character in "
+                             "Latin-1 and undefined in Windows-1252)",
+                             "export the file again as UTF-8") from err
 
 
 def csv_header(text: str, path: Path) -> tuple[list[str], str]:

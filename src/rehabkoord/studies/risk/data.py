@@ -22,7 +22,7 @@ still ongoing on that date or the person died or emigrated before it ended.
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,34 +31,49 @@ import numpy as np
 import pandas as pd
 
 from ... import spells
-from ...clean import check_periods, validate_table
+from ...clean import (
+    check_period_dates,
+    check_periods,
+    check_stable,
+    check_years_cover,
+    report,
+)
 from ...contract import (
     BAS,
-    LISA_BACKGROUND,
+    LISA_INCOME,
     PERSON_KEY,
     PERSONAL_RULE,
     POPULATION,
     SPELL_PERIODS,
     VISITS,
-    Table,
     has_personal_number,
 )
-from ...io import MAX_EXAMPLES, ValidationError, Violation, read_deliveries
+from ...delivery import Source, diagnosis_counts, read_mapping_param, read_sources
+from ...io import MAX_EXAMPLES, ValidationError, Violation
+from ...params import project_root
 from ...registeryears import year_before_values
 from .model import INPUT_COLUMNS
 
 #: Columns read as text whatever they look like (a person key with leading zeros stays one).
 TEXT_COLUMNS = ("LopNr", "sex", "diagnosis_group", "employment", "income_group")
-#: params key under `data:` -> contract table.
-SOURCES: dict[str, Table] = {"periods": SPELL_PERIODS, "lisa": LISA_BACKGROUND, "bas": BAS,
-                             "visits": VISITS, "population": POPULATION}
+#: The risk study's delivery: each `data:` key, its contract table and, for an optional one,
+#: what follows when it is null. LISA must carry `DispInk04` (income groups).
+DELIVERY = (
+    Source("periods", SPELL_PERIODS),
+    Source("lisa", LISA_INCOME),
+    Source("bas", BAS, when_missing="no employment predictor: allowed only when "
+           "predictors.include leaves out employment"),
+    Source("visits", VISITS),
+    Source("population", POPULATION),
+)
 #: BAS main activity -> the model's employment level (other codes: 'ovrig').
 EMPLOYMENT = {1: "sysselsatt", 2: "arbetslos", 3: "studerande"}
 
 
 @dataclass(frozen=True)
 class Deliveries:
-    """The validated register tables, and rows read per delivery."""
+    """The validated register tables (`bas` empty when `data.bas` is null), rows read per
+    delivery and the reading flow (years delivered, rows not read)."""
 
     periods: pd.DataFrame
     lisa: pd.DataFrame
@@ -68,37 +83,121 @@ class Deliveries:
     rows_read: dict[str, int]
 
 
-def read(data_params: Mapping[str, Any], root: Path) -> Deliveries:
+def index_years(params: Mapping[str, Any]) -> list[int]:
+    """The index years: the training and test years of `validation:`."""
+    v = params["validation"]
+    return sorted(int(y) for y in [*v["train_years"], *v["test_years"]])
+
+
+def read(data_params: Mapping[str, Any], root: Path,
+         params: Mapping[str, Any] | None = None) -> Deliveries:
     """Read and validate every delivery named in `data:`; raise `ValidationError` listing
-    every breach in every file."""
+    every breach in every file. With the study's `params`, also what they need of the data:
+    LISA and BAS for every year before an index year, periods from `data.periods_from` (three
+    years before the first index year) to `data.extraction_date`, BAS when the model uses
+    employment."""
     violations: list[Violation] = []
-    column_map = data_params.get("column_map") or {}
-    tables: dict[str, pd.DataFrame] = {}
-    rows: dict[str, int] = {}
-    for key, table in SOURCES.items():
-        value = data_params[key]
-        patterns = [str(root / data_params["dir"] / p)
-                    for p in ([value] if isinstance(value, str) else value)]
-        frames = read_deliveries(patterns, table, column_map, violations, param=f"data.{key}")
-        counts: dict = {}
-        tables[key] = validate_table(frames, table, violations, None, counts)
-        rows[key] = int(counts["rows_read"])
-    check_periods(tables["periods"], violations)
+    tables, flow = read_sources(DELIVERY, data_params, root, violations)
+    periods = tables.get("periods")
+    if periods is not None:
+        check_periods(periods, violations)
+        check_period_dates(periods, violations, data_params.get("extraction_date"),
+                           data_params.get("periods_from"))
+    if "lisa" in tables:
+        check_stable(tables["lisa"], ("Kon", "FodelseAr"), violations)
+    if params is not None:
+        _check_needs(params, tables, flow, violations)
     if violations:
         raise ValidationError(violations)
+    if "bas" not in tables:
+        tables["bas"] = pd.DataFrame({PERSON_KEY: pd.Series(dtype="string"),
+                                      "Ar": pd.Series(dtype="float64"),
+                                      "BAS": pd.Series(dtype="float64")})
     typed = {k: v.drop(columns=[c for c in v.columns if c.startswith("_")])
              for k, v in tables.items()}
+    rows = {k: int(f["rows_read"]) for k, f in flow.items()}
     return Deliveries(**typed, rows_read=rows)
 
 
-def _check_history(years: list[int], periods_from: str) -> None:
+def _check_needs(params: Mapping[str, Any], tables: dict, flow: dict,
+                 violations: list[Violation]) -> None:
+    """What the other parameters need of the delivery: the years before the index years in
+    LISA and BAS, three years of period history, BAS when the model uses employment."""
+    years = index_years(params)
+    data_params = params["data"]
+    needed = {y - 1 for y in years}
+    for key, name in (("lisa", "LISA"), ("bas", "BAS")):
+        if key in tables and flow[key]["complete"]:
+            check_years_cover(name, set(flow[key]["years"]), needed,
+                              "before the index years (validation.train_years, test_years)",
+                              violations, f"data.{key}")
+    violations += _history(years, data_params.get("periods_from"))
+    include = params.get("predictors", {}).get("include") or []
+    if "bas" not in tables and "employment" in include:
+        violations.append(Violation(
+            "params.yaml", "data.bas", "null, but predictors.include uses employment (BAS's "
+            "main activity), for the model and for scoring the spell study's participants in "
+            "the effect section", 0, hint="set data.bas to the BAS delivery, or remove "
+            "employment from predictors.include"))
+
+
+def _history(years: list[int], periods_from: str | None) -> list[Violation]:
     """The 3-year history of the first index year must lie inside the periods delivered."""
     first = pd.Timestamp(f"{min(years)}-01-01") - pd.DateOffset(years=3)
-    if first < pd.Timestamp(periods_from):
-        raise ValueError(
-            f"index year {min(years)} needs MiDAS periods from {first.date()} (three years of "
-            f"history), but data.periods_from is {periods_from}: drop the early years from "
-            "validation.train_years or deliver earlier periods")
+    if not periods_from or first >= pd.Timestamp(periods_from):
+        return []
+    return [Violation("params.yaml", "data.periods_from", f"index year {min(years)} needs MiDAS "
+                      f"periods from {first.date()} (three years of history), but "
+                      f"data.periods_from is {periods_from}", 0, hint="drop the early years "
+                      "from validation.train_years or deliver earlier periods")]
+
+
+def check_effect_participants(table: pd.DataFrame, include: Sequence[str], source: str
+                              ) -> list[Violation]:
+    """The spell study's analysis table (`effect.participants`) must carry what the model
+    scores: BAS's main activity when the model uses employment, LISA's income when it uses
+    the income group (the spell study's `data.bas`, `data.lisa`)."""
+    out = []
+    for predictor, column, param in (("employment", "BAS", "data.bas"),
+                                     ("income_group", "DispInk04", "data.lisa")):
+        if predictor in include and (column not in table.columns
+                                     or not table[column].notna().any()):
+            out.append(Violation(source, column, f"no value, but the model uses {predictor}",
+                                 len(table), hint=f"set {param} in "
+                                 "notebooks/stockholm/params.yaml and re-run its derive stage, "
+                                 f"or remove {predictor} from predictors.include"))
+    return out
+
+
+def check(params: Mapping[str, Any]) -> int:
+    """`make check-data STUDY=risk`: every delivery and data file the parameters name
+    (`data:`, `derivation.mapping`, `effect.participants` when built) read and checked as the
+    fit and effect stages do; writes nothing. Returns the exit status."""
+    root = project_root()
+
+    def run() -> dict:
+        problems: list[Violation] = []
+        try:
+            mapping = read_mapping_param(params["derivation"], root)
+        except ValidationError as err:
+            problems, mapping = err.violations, None
+        try:
+            d = read(params["data"], root, params)
+        except ValidationError as err:
+            raise ValidationError([*problems, *err.violations]) from err
+        flow: dict = {"rows_read": d.rows_read, "diagnoses": diagnosis_counts(
+            d.periods["Diagnos"], mapping if mapping is not None else spells.DEFAULT_MAPPING)}
+        effect = root / params["effect"]["participants"]
+        if effect.is_file():
+            problems += check_effect_participants(
+                pd.read_parquet(effect), params["predictors"]["include"], str(effect))
+        else:
+            flow["effect.participants"] = f"{effect} not built yet (the spell study's derive)"
+        if problems:
+            raise ValidationError(problems)
+        return flow
+
+    return report(params, "risk", run)
 
 
 def new_spells(d: Deliveries, params: Mapping[str, Any],
@@ -106,9 +205,10 @@ def new_spells(d: Deliveries, params: Mapping[str, Any],
     """One row per person's first spell starting in the index years, in the columns of
     `model.INPUT_COLUMNS`, and the derivation's flow (counts that add up, the income medians
     used). `params`: the study's params.yaml (`data`, `derivation`, `validation`)."""
-    v = params["validation"]
-    years = sorted(int(y) for y in [*v["train_years"], *v["test_years"]])
-    _check_history(years, str(params["data"]["periods_from"]))
+    years = index_years(params)
+    history = _history(years, str(params["data"]["periods_from"]))
+    if history:
+        raise ValidationError(history)
     der = params["derivation"]
     con = spells.connect()
     all_spells = spells.join_periods(d.periods, int(der["gap_days"]), con=con).df()
@@ -150,6 +250,8 @@ def new_spells(d: Deliveries, params: Mapping[str, Any],
                                 "NetDays36m": "prior_netdays_3y", "Spells36m": "prior_spells"})
     out[PERSON_KEY] = out[PERSON_KEY].astype(str)
     flow = {"rows_read": d.rows_read, "spells": int(len(all_spells)),
+            "diagnoses": diagnosis_counts(d.periods["Diagnos"], spells.DEFAULT_MAPPING
+                                          if mapping is None else mapping),
             "spells_in_index_years": int(len(in_years)),
             "later_spells_same_person": int(len(in_years) - len(first)),
             "new_spells": int(len(out)),

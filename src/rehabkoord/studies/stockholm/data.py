@@ -1,7 +1,8 @@
 """The spell study's deliveries: participants (the region), MiDAS sick-leave periods, the
-population register (death, emigration), LISA (sex, birth year, income) and, optionally, BAS
-(main activity; `data.bas`, for scoring the participants with the risk model), read and
-validated with the shared delivery code (`io`, `clean.validate_table`) in one pass: every
+population register (death, emigration; optionally sex and birth year), LISA (sex, birth year,
+income; optional when the population file carries sex and birth year) and, optionally, BAS
+(main activity; `data.bas`, for scoring the participants with the risk model), declared in
+`DELIVERY` and read with the shared delivery layer (`rehabkoord.delivery`) in one pass: every
 problem in every file is reported together, and register rows of people outside the study are
 counted, not kept.
 
@@ -20,7 +21,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from ...clean import check_periods, validate_table
+from ...clean import (
+    check_period_dates,
+    check_periods,
+    check_stable,
+    check_years_cover,
+    report,
+)
 from ...contract import (
     BAS,
     LISA_BACKGROUND,
@@ -28,29 +35,35 @@ from ...contract import (
     PERSON_KEY,
     POPULATION,
     SPELL_PERIODS,
-    Table,
     is_code_like,
     quote_values,
 )
-from ...io import MAX_EXAMPLES, ValidationError, Violation, read_deliveries, write_all
+from ...delivery import Source, diagnosis_counts, read_mapping_param, read_sources
+from ...io import MAX_EXAMPLES, ValidationError, Violation, write_all
+from ...params import project_root
 
-#: params key under `data:` -> (contract table, whether it covers only the study's people)
-SOURCES: dict[str, tuple[Table, bool]] = {
-    "participants": (PARTICIPANTS, True),
-    "periods": (SPELL_PERIODS, False),
-    "population": (POPULATION, False),
-    "lisa": (LISA_BACKGROUND, False),
-    "bas": (BAS, False),
-}
-#: Deliveries a study may leave out (its key in `data:` absent or null).
-OPTIONAL = ("bas",)
+#: The spell study's delivery: each `data:` key, its contract table and, for an optional one,
+#: what follows when it is null or absent.
+DELIVERY = (
+    Source("participants", PARTICIPANTS, own=True),
+    Source("periods", SPELL_PERIODS),
+    Source("population", POPULATION),
+    Source("lisa", LISA_BACKGROUND, when_missing="sex and birth year come from the population "
+           "file (its Kon and FodelseAr columns); no income (DispInk04) to score the "
+           "participants with the risk model"),
+    Source("bas", BAS, when_missing="no main activity (BAS) to score the participants with "
+           "the risk model"),
+)
+#: Person facts the spell study reads: from LISA when delivered, else from the population file.
+BACKGROUND = ("Kon", "FodelseAr")
 
 
 @dataclass(frozen=True)
 class Deliveries:
     """The validated tables (one row per key) and the reading flow (rows read, rows of people
-    outside the study, persons without a LISA row). `registers`: LISA's and BAS's yearly rows
-    of the participants (LopNr, Ar, DispInk04 and BAS when delivered)."""
+    outside the study, years delivered, diagnosis codes against the mapping). `registers`:
+    LISA's and BAS's yearly rows of the participants (LopNr, Ar, DispInk04 and BAS when
+    delivered)."""
 
     participants: pd.DataFrame
     periods: pd.DataFrame
@@ -60,48 +73,63 @@ class Deliveries:
     registers: pd.DataFrame
 
 
-def _patterns(data_params: Mapping, root: Path, key: str) -> list[str]:
-    value = data_params[key]
-    return [str(root / data_params["dir"] / p) for p in ([value] if isinstance(value, str)
-                                                          else value)]
-
-
-def read(data_params: Mapping, root: Path) -> Deliveries:
+def read(data_params: Mapping, root: Path, mapping: pd.DataFrame | None = None) -> Deliveries:
     """Read and validate every delivery named in `data:`; raise `ValidationError` listing
-    every breach."""
+    every breach. With `mapping` (the diagnosis table), the flow counts the delivered codes it
+    does not map."""
     violations: list[Violation] = []
-    column_map = data_params.get("column_map") or {}
-    tables: dict[str, pd.DataFrame] = {}
-    flow: dict = {}
-    keep = None
-    for key, (table, own) in SOURCES.items():
-        if key in OPTIONAL and not data_params.get(key):
-            continue
-        before = len(violations)
-        frames = read_deliveries(_patterns(data_params, root, key), table, column_map,
-                                 violations, param=f"data.{key}")
-        counts: dict = {"complete": len(violations) == before}
-        tables[key] = validate_table(frames, table, violations, None if own else keep, counts)
-        flow[key] = {"rows_read": int(counts["rows_read"]),
-                     "rows_not_in_study": int(counts["rows_not_in_study"])}
-        if own:
-            keep = pd.Index(tables[key][PERSON_KEY].dropna().unique())
-    check_periods(tables["periods"], violations)
+    tables, flow = read_sources(DELIVERY, data_params, root, violations)
+    if "participants" not in tables or "periods" not in tables or "population" not in tables:
+        raise ValidationError(violations)
     participants = tables["participants"]
+    check_periods(tables["periods"], violations)
+    check_period_dates(tables["periods"], violations, data_params.get("extraction_date"))
     if CENTRE in participants.columns:
         labels, how = centre_labels(participants, data_params.get("centres"), violations)
         participants = participants.assign(**{CENTRE: labels})
         flow["participants"]["centre_labels"] = how
-    background = tables["lisa"]
-    if {"Kon", "FodelseAr", "Ar"} <= set(background.columns) and \
-            PERSON_KEY in tables["participants"].columns:
-        background = _background(background, tables["participants"], violations)
+    needed = {int(y) - 1 for y in participants["IndexDatum"].dropna().dt.year.unique()}
+    for key, name in (("lisa", "LISA"), ("bas", "BAS")):
+        if key in tables and flow[key]["complete"] and flow["participants"]["complete"]:
+            check_years_cover(name, set(flow[key]["years"]), needed,
+                              "before the participants' index dates", violations,
+                              f"data.{key}")
+    if "lisa" in tables:
+        source, table = tables["lisa"], "LISA"
+    else:
+        source, table = tables["population"], "the population file"
+        absent = [c for c in BACKGROUND if not source[c].notna().any()]
+        if absent:
+            violations.append(Violation(
+                str(data_params.get("population")), "/".join(absent), "data.lisa is not set "
+                "and the population file has no such column", 0,
+                hint="set data.lisa to the LISA extract, or deliver Kon and FodelseAr in the "
+                "population file"))
+            raise ValidationError(violations)
+    background = _background(source, participants, table, violations)
+    if mapping is not None:
+        flow["periods"]["diagnoses"] = diagnosis_counts(tables["periods"]["Diagnos"], mapping)
     if violations:
         raise ValidationError(violations)
-    flow["participants"]["persons"] = int(len(tables["participants"]))
+    flow["participants"]["persons"] = int(len(participants))
+    flow["background_from"] = "data.lisa" if "lisa" in tables else "data.population"
     return Deliveries(_typed(participants), _typed(tables["periods"]),
-                      _typed(tables["population"]), _typed(background), flow,
-                      _registers(tables["lisa"], tables.get("bas")))
+                      _typed(tables["population"].drop(columns=list(BACKGROUND))),
+                      _typed(background), flow,
+                      _registers(tables.get("lisa"), tables.get("bas")))
+
+
+def check(params: Mapping) -> int:
+    """`make check-data STUDY=stockholm`: every delivery and data file the parameters name
+    (`data:`, `derivation.mapping`) read and checked as the derive stage does; writes nothing.
+    Returns the exit status."""
+    root = project_root()
+
+    def run() -> dict:
+        mapping = read_mapping_param(params["derivation"], root)
+        return read(params["data"], root, mapping).flow
+
+    return report(params, "stockholm", run)
 
 
 #: The participants' column whose text the appendix prints.
@@ -134,12 +162,16 @@ def centre_labels(participants: pd.DataFrame, centres: Mapping[str, str] | Seque
     return names.map({n: f"VC{i}" for i, n in enumerate(distinct, 1)}).astype("string"), "coded"
 
 
-def _registers(lisa: pd.DataFrame, bas: pd.DataFrame | None) -> pd.DataFrame:
+def _registers(lisa: pd.DataFrame | None, bas: pd.DataFrame | None) -> pd.DataFrame:
     """Yearly LISA income and BAS main activity per person (either may be absent)."""
     keys = [PERSON_KEY, "Ar"]
-    out = lisa[keys + (["DispInk04"] if "DispInk04" in lisa.columns else [])]
+    out = None if lisa is None else lisa[[*keys, "DispInk04"]]
     if bas is not None:
-        out = out.merge(bas[[*keys, "BAS"]], on=keys, how="outer")
+        out = bas[[*keys, "BAS"]] if out is None else out.merge(bas[[*keys, "BAS"]], on=keys,
+                                                                 how="outer")
+    if out is None:
+        out = pd.DataFrame({PERSON_KEY: pd.Series(dtype="string"),
+                            "Ar": pd.Series(dtype="float64")})
     return _typed(out.sort_values(keys, ignore_index=True))
 
 
@@ -152,23 +184,27 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _background(lisa: pd.DataFrame, participants: pd.DataFrame,
+def _background(source: pd.DataFrame, participants: pd.DataFrame, name: str,
                 violations: list[Violation]) -> pd.DataFrame:
-    """Sex and birth year per participant from LISA (the latest year delivered); a participant
-    missing from LISA, or with sex or birth year differing between years, is a violation."""
-    per_person = lisa.groupby(PERSON_KEY)[["Kon", "FodelseAr"]].nunique()
-    unstable = per_person[(per_person > 1).any(axis=1)]
-    if len(unstable):
-        violations.append(Violation("LISA", "Kon/FodelseAr", "sex or birth year differs between "
-                                    "years for the same person", len(unstable),
-                                    hint="check the LISA delivery"))
-    latest = (lisa.sort_values([PERSON_KEY, "Ar"]).groupby(PERSON_KEY).tail(1)
-              .set_index(PERSON_KEY)[["Kon", "FodelseAr"]])
+    """Sex and birth year per participant (from LISA's latest year delivered, or the population
+    file); a participant missing there, or with sex or birth year differing between years
+    (`clean.check_stable`), is a violation."""
+    check_stable(source, BACKGROUND, violations)
+    order = [PERSON_KEY, "Ar"] if "Ar" in source.columns else [PERSON_KEY]
+    known = source.dropna(subset=list(BACKGROUND))
+    latest = (known.sort_values(order).groupby(PERSON_KEY).tail(1)
+              .set_index(PERSON_KEY)[list(BACKGROUND)])
     missing = ~participants[PERSON_KEY].isin(latest.index)
     if missing.any():
-        violations.append(Violation("LISA", PERSON_KEY, "participant not found in LISA",
-                                    int(missing.sum()), hint="check data.lisa and that LISA "
-                                    "covers the participants' index years"))
+        part = participants[missing.to_numpy(dtype=bool)]
+        violations.append(Violation(
+            "LISA" if name == "LISA" else str(part["_source"].iloc[0]), PERSON_KEY,
+            f"participant not found in {name}" + ("" if name == "LISA" else
+                                                  " with Kon and FodelseAr"),
+            len(part), tuple(int(r) for r in part["_row"].head(MAX_EXAMPLES)),
+            hint="check data.lisa and that LISA covers the participants' index years"
+            if name == "LISA" else "deliver Kon and FodelseAr for every participant, or "
+            "set data.lisa"))
     return latest.reset_index()
 
 
