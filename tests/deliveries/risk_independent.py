@@ -4,7 +4,7 @@ care visit days and the population register as CSV), and the truth it was built 
 It shares no code with `rehabkoord.studies.risk.synth` (nor imports rehabkoord at all). Each
 person's first new spell in the index years, the history before it and the registers of the
 year before are laid out so that every predictor is known by construction: prior sick leave
-lies wholly inside the 12 months before the spell (30–330 days) or wholly between 400 and
+lies wholly inside the 12 months before the spell (30–320 days) or wholly between 400 and
 1000 days before it, care visits 10–330 days before it (and some outside the window), income
 and main activity in every year. The outcome (the spell lasting more than 90 days) follows a
 logistic model; every spell ends before the extraction date, so none is censored.
@@ -62,23 +62,21 @@ def write(out_dir: Path, n: int = 2500, seed: int = 4711) -> tuple[dict, pd.Data
         code = str(rng.choice(CODES[group]))
         prior1 = prior3 = spells = 0
         # earlier sick leave must start before the index years (else it is the new spell)
-        if start.year == 2012 and rng.random() < 0.6:
-            end = start - timedelta(days=int(rng.integers(30, 120)))
-            first = max(start - timedelta(days=330), date(2011, 1, 1))
-            if first <= min(end, date(2011, 12, 31)):
-                s = first + timedelta(days=int(rng.integers(
-                    0, (min(end, date(2011, 12, 31)) - first).days + 1)))
+        if start < date(2012, 10, 1) and rng.random() < 0.7:
+            end = start - timedelta(days=int(rng.integers(30, 41)))
+            s = end - timedelta(days=int(rng.integers(1, 281)) - 1)
+            if s < FIRST:  # inside the 12 months before (≥ start − 320 days)
                 periods.append((key, s, end, 100, code))
                 prior1 += (end - s).days + 1
                 spells += 1
-        if start < date(2014, 9, 1) and rng.random() < 0.4:
-            last_end = start - timedelta(days=400)
-            first = start - timedelta(days=1000)
-            s = first + timedelta(days=int(rng.integers(0, 200)))
-            e = min(s + timedelta(days=int(rng.integers(5, 200))), last_end, date(2011, 12, 20))
+        if start < date(2014, 9, 1) and rng.random() < 0.5:
+            s = start - timedelta(days=int(rng.integers(800, 1001)))
+            e = min(s + timedelta(days=int(rng.integers(5, 400))), start - timedelta(days=400),
+                    date(2011, 12, 20))
+            degree = int(rng.choice([100, 50]))
             if s <= e and s >= date(2009, 1, 1):
-                periods.append((key, s, e, 50, code))  # half time: quarter days stay exact
-                prior3 += 0.5 * ((e - s).days + 1)
+                periods.append((key, s, e, degree, code))  # half time: quarter days stay exact
+                prior3 += degree / 100 * ((e - s).days + 1)
                 spells += 1
         prior3 += prior1
         if start >= date(2013, 1, 1) and rng.random() < 0.05:  # long before any window

@@ -202,3 +202,20 @@ def test_an_empty_level_is_noted_and_the_appendix_shows_it_as_missing(run, param
     table = report.coefficient_table(res, "sv")
     assert len(table) == len(run[3].coefficients) + sum(
         t.kind != "linear" for t in res.model.predictors.terms)
+
+
+def test_a_level_that_separates_the_outcome_stops_with_the_parameter_to_change(run, params):
+    """Every training spell in the 1–31 net days band short: no finite odds ratio (R's glm
+    warns and prints a huge one); the stage stops naming the band and the parameter."""
+    _, spells, _, _ = run
+    band = spells["prior_netdays_1y"].between(1, 30.75)
+    short = spells.assign(spell_days=spells["spell_days"].where(~band, 10),
+                          spell_censored=spells["spell_censored"].where(~band, False))
+    n = int((band & pd.to_datetime(spells["spell_start"]).dt.year.isin(
+        params["validation"]["train_years"])).sum())
+    with pytest.raises(DeliveryError) as err:
+        analysis.run(short, params)
+    assert str(err.value).startswith(
+        f"risk, stage fit: the model cannot be fitted on the training years: "
+        f"prior_netdays_1y[1-31] has {n} spell(s), none long (complete separation")
+    assert "predictors.prior_netdays_1y_edges" in str(err.value)

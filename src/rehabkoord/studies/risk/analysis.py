@@ -25,6 +25,7 @@ from .model import (
     OUTCOME,
     Predictors,
     RiskModel,
+    Separated,
     load_model,
     predictors,
     save_model,
@@ -161,7 +162,7 @@ def _coefficients(model: RiskModel) -> pd.DataFrame:
         if model.conf_low is not None and model.conf_high is not None and model.std_errors:
             lo, hi = model.conf_low[col], model.conf_high[col]
             row |= {"std_error": model.std_errors[col], "conf_low": lo, "conf_high": hi,
-                    "or_low": math.exp(lo), "or_high": math.exp(hi)}
+                    "or_low": float(np.exp(lo)), "or_high": float(np.exp(hi))}
         else:
             row |= {k: np.nan for k in ("std_error", "conf_low", "conf_high", "or_low",
                                         "or_high")}
@@ -200,7 +201,7 @@ def run(spells: pd.DataFrame, params: Mapping[str, Any],
     _check_years(outcome.table, spec, train_years, test_years)
     with _step("the fit and its validation",
                "validation.train_years, validation.test_years, predictors.include; the flow "
-               "of 02_anpassa_validera.ipynb shows the spells per year"):
+               "of 02_anpassa_validera.ipynb shows the spells per year"), _separation():
         v = validate(outcome.table, spec, train_years, test_years, penalty=penalty,  # type: ignore[arg-type]
                      C=C, n_boot=int(v_par["n_boot"]), seed=int(v_par["seed"]),
                      thresholds=thresholds(v_par), progress=True,
@@ -245,6 +246,24 @@ def run(spells: pd.DataFrame, params: Mapping[str, Any],
     return Results(model, v.table, _coefficients(model), optimism, calibration,
                    v.calibration.groups, _with_counts(v.decisions, model.predict(Xte), yte),
                    groups, flow, notes)
+
+
+@contextmanager
+def _separation() -> Iterator[None]:
+    """A level that separates the outcome in the training years has no finite odds ratio:
+    stop naming it and the parameters that merge or leave it out."""
+    try:
+        yield
+    except Separated as err:
+        keys = sorted({f"predictors.{c.split('[')[0]}_edges" if c.startswith("prior_netdays")
+                       else "predictors.include" for c, _, _ in err.levels})
+        raise DeliveryError(
+            f"{STUDY}, stage {STAGE}: the model cannot be fitted on the training years: "
+            + "; ".join(f"{c} has {n} spell(s), {'all' if e else 'none'} long"
+                        for c, n, e in err.levels)
+            + " (complete separation: an infinite odds ratio) → merge the level with its "
+            f"neighbour or leave the predictor out ({', '.join(keys)}), or use "
+            "model.penalty: l2") from err
 
 
 def _check_years(table: pd.DataFrame, spec: Predictors, train_years: Sequence[int],

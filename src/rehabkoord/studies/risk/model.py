@@ -304,6 +304,30 @@ class FitFailed(ValueError):
     predictor level it lacks): the resample is left out and counted, as rms::validate does."""
 
 
+class Separated(FitFailed):
+    """Levels whose spells all have, or all lack, the outcome: the maximum-likelihood odds
+    ratio is infinite (R's glm warns "fitted probabilities numerically 0 or 1" and prints a
+    huge coefficient and SE). `levels`: (column, spells, events) per such level."""
+
+    def __init__(self, levels: Sequence[tuple[str, int, int]]):
+        self.levels = list(levels)
+        super().__init__("complete separation: " + "; ".join(
+            f"{c} has {n} spell(s), {e} long" for c, n, e in self.levels))
+
+
+def separated(X: pd.DataFrame, y: np.ndarray) -> list[tuple[str, int, int]]:
+    """Indicator columns (a level or band) whose rows' outcomes are all 0 or all 1."""
+    out = []
+    for col in X.columns[1:]:
+        x = X[col].to_numpy(float)
+        if set(np.unique(x)) <= {0.0, 1.0} and "[" in str(col):
+            rows = x == 1
+            n, e = int(rows.sum()), int(y[rows].sum())
+            if n and e in (0, n):
+                out.append((str(col), n, e))
+    return out
+
+
 def aliased(X: pd.DataFrame) -> tuple[str, ...]:
     """The design columns R's glm would report as NA: an empty level (all zero) or a column
     that is a combination of the ones before it (`survival.aliased_columns`; the intercept
@@ -315,12 +339,15 @@ def aliased(X: pd.DataFrame) -> tuple[str, ...]:
 def _fit_design(X: pd.DataFrame, y: np.ndarray, penalty: Penalty, C: float
                 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Coefficients (and the unpenalised fit's covariance) on the design's scale. The design
-    must have no aliased column (`aliased`; leave them out first) and both outcomes."""
+    must have no aliased column (`aliased`; leave them out first) and both outcomes, and an
+    unpenalised fit no level that separates them (`Separated`: no finite estimate)."""
     if y.min() == y.max():
         raise FitFailed(f"only one outcome class ({int(y[0])}) in {y.size} rows")
     gone = aliased(X)
     if gone:
         raise FitFailed(f"aliased column(s) {', '.join(gone)}")
+    if penalty is None and (split := separated(X, y)):
+        raise Separated(split)
     if penalty is None:
         res = prediction.glm_logit(y, X.to_numpy(float))
         return res.params, res.cov
