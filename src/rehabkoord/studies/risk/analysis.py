@@ -124,12 +124,11 @@ class Results:
                    notes=read_json(notes) if notes.is_file() else [])
 
 
-#: The kinds of note `run` writes (every note has `kind`):
-#: - `aliased`: `column`, a design column the training years cannot estimate (an empty
-#:   level): left out as R's glm leaves it out (NA); test rows with it are not scored;
-#: - `bootstrap_failed`: `n` of `n_boot` resamples left out (their fit failed), `reasons`
-#:   (reason -> count), as rms::validate reports them.
-NOTES = ("aliased", "bootstrap_failed")
+# The kinds of note `run` writes (every note has `kind`):
+# - `aliased`: `column`, a design column the training years cannot estimate (an empty
+#   level): left out as R's glm leaves it out (NA); test rows with it are not scored;
+# - `bootstrap_failed`: `n` of `n_boot` resamples left out (their fit failed), `reasons`
+#   (reason -> count), as rms::validate reports them.
 STUDY, STAGE = "risk", "fit"
 
 

@@ -165,17 +165,15 @@ class Estimates:
                    notes=read_json(notes) if notes.is_file() else [])
 
 
-#: The kinds of note `estimate` writes, with their fields (every note has `kind`):
-#: - `aliased`: a model term left out as R leaves it out (NA), e.g. an empty factor level;
-#:   `estimate` (the measure), `variable`, `level` (the term's factor and level, or the
-#:   column and "" for a numeric one), `n` (persons at that level: 0 for an empty one);
-#: - `rows_left_out`: `estimate`, `n` persons without a value of an adjustment variable;
-#: - `subgroup_level`: `variable`, `level`, `note` (a key of `subgroups.NOTES`) and `reason`
-#:   (its English text): the level has counts only;
-#: - `interaction_not_tested`: `variable`: fewer than two levels with events in both arms;
-#: - `centre_without_return`: `centre`, `group`, `n`: no return observed, so no median.
-NOTE_KINDS = ("aliased", "rows_left_out", "subgroup_level", "interaction_not_tested",
-              "centre_without_return")
+# The kinds of note `estimate` writes, with their fields (every note has `kind`):
+# - `aliased`: a model term left out as R leaves it out (NA), e.g. an empty factor level;
+#   `estimate` (the measure), `variable`, `level` (the term's factor and level, or the
+#   column and "" for a numeric one), `n` (persons at that level: 0 for an empty one);
+# - `rows_left_out`: `estimate`, `n` persons without a value of an adjustment variable;
+# - `subgroup_level`: `variable`, `level`, `note` (a key of `subgroups.NOTES`) and `reason`
+#   (its English text): the level has counts only;
+# - `interaction_not_tested`: `variable`: fewer than two levels with events in both arms;
+# - `centre_without_return`: `centre`, `group`, `n`: no return observed, so no median.
 STUDY, STAGE = "stockholm", "analyse"
 
 
