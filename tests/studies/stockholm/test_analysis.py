@@ -124,3 +124,21 @@ def test_a_centre_without_returns_is_noted(sthlm_derived):
     notes = [n for n in est.notes if n["kind"] == "centre_without_return"]
     assert {n["centre"] for n in notes} == {str(centre)}
     assert sum(n["n"] for n in notes) == int((t["Vardcentral"] == centre).sum())
+
+
+def test_a_month_with_one_centre_keeps_its_mean_without_an_interval(sthlm_derived):
+    table, months, _ = sthlm_derived
+    keep = table["Vardcentral"].iloc[0]
+    late = months["Month"] == months["Month"].max()
+    gone = set(table.loc[table["Vardcentral"] != keep, "LopNr"])
+    m = months[~(late & months["LopNr"].isin(gone))]
+    est = analysis.estimate(table, m, {"conf_level": 0.95, "randomised": True,
+                                       "cuminc_times": [90]})
+    last = est.months[est.months["Month"] == months["Month"].max()]
+    assert (last["centres"] == 1).all() and last["lower"].isna().all()
+    at_risk = m[late & (m["AtRiskDays"] > 0)].merge(table[["LopNr", "Grupp"]], on="LopNr")
+    for r in last.itertuples():
+        assert r.mean == pytest.approx(at_risk.loc[at_risk["Grupp"] == r.Grupp,
+                                                   "MeanDegree"].mean(), rel=1e-12)
+    assert {(n["month"], n["group"]) for n in est.notes if n["kind"] == "month_one_centre"} \
+        == {(int(r.Month), str(r.Grupp)) for r in last.itertuples()}

@@ -173,7 +173,9 @@ class Estimates:
 # - `subgroup_level`: `variable`, `level`, `note` (a key of `subgroups.NOTES`) and `reason`
 #   (its English text): the level has counts only;
 # - `interaction_not_tested`: `variable`: fewer than two levels with events in both arms;
-# - `centre_without_return`: `centre`, `group`, `n`: no return observed, so no median.
+# - `centre_without_return`: `centre`, `group`, `n`: no return observed, so no median;
+# - `month_one_centre`: `month`, `group`: that month's persons at risk are all at one
+#   vårdcentral, so its mean degree has no cluster-robust interval.
 STUDY, STAGE = "stockholm", "analyse"
 
 
@@ -388,6 +390,8 @@ def estimate(table: pd.DataFrame, months: pd.DataFrame, params: Mapping) -> Esti
                  for r in centres.itertuples() if r.returns == 0)
     with _step("the mean degree per month", HINT):
         monthly = monthly_degree(months, t, conf)
+    notes.extend({"kind": "month_one_centre", "month": int(r.Month), "group": str(r.Grupp)}
+                 for r in monthly.itertuples() if r.centres < 2)
     return Estimates(main=pd.DataFrame(rows), km=pd.concat(km_rows, ignore_index=True),
                      months=monthly, cuminc=pd.concat(ci_rows, ignore_index=True),
                      subgroups=subgroups, balance=_balance(t), centres=centres,
@@ -490,15 +494,21 @@ def magnitudes(t: pd.DataFrame) -> pd.DataFrame:
 def monthly_degree(months: pd.DataFrame, table: pd.DataFrame, conf_level: float
                    ) -> pd.DataFrame:
     """Mean sick-leave degree (0–100) per month since index and group, over the persons at
-    risk that month, with a cluster-robust CI (vårdcentral), and the month's n, total and
-    largest values (for the report's dominance rules; not published)."""
+    risk that month, with a cluster-robust CI (vårdcentral; none when that month's persons
+    are all at one: `centres` 1), and the month's n, total and largest values (for the
+    report's dominance rules; not published)."""
     m = months[months["AtRiskDays"] > 0].merge(table[[PERSON_KEY, "Grupp", "Vardcentral"]],
                                                on=PERSON_KEY)
     rows = []
     for (month, group), part in m.groupby(["Month", "Grupp"], observed=True, sort=True):
-        ci = causal.cluster_mean_ci(part["MeanDegree"], part["Vardcentral"], conf_level)
-        rows.append({"Month": int(month), "Grupp": group, "n": len(part),
-                     "mean": ci.estimate, "lower": ci.conf_low, "upper": ci.conf_high,
+        centres = int(part["Vardcentral"].nunique())
+        if centres > 1:
+            ci = causal.cluster_mean_ci(part["MeanDegree"], part["Vardcentral"], conf_level)
+            mean, lower, upper = ci.estimate, ci.conf_low, ci.conf_high
+        else:  # one vårdcentral: no cluster-robust interval (noted by `estimate`)
+            mean, lower, upper = float(part["MeanDegree"].mean()), np.nan, np.nan
+        rows.append({"Month": int(month), "Grupp": group, "n": len(part), "centres": centres,
+                     "mean": mean, "lower": lower, "upper": upper,
                      **{k: v for k, v in _largest(part["MeanDegree"]).items() if k != "n"}})
     return pd.DataFrame(rows)
 
