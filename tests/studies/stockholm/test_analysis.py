@@ -136,7 +136,8 @@ def test_a_month_with_one_centre_keeps_its_mean_without_an_interval(sthlm_derive
                                        "cuminc_times": [90]})
     last = est.months[est.months["Month"] == months["Month"].max()]
     assert (last["centres"] == 1).all() and last["lower"].isna().all()
-    at_risk = m[late & (m["AtRiskDays"] > 0)].merge(table[["LopNr", "Grupp"]], on="LopNr")
+    at_risk = m[(m["Month"] == m["Month"].max()) & (m["AtRiskDays"] > 0)].merge(
+        table[["LopNr", "Grupp"]], on="LopNr")
     for r in last.itertuples():
         assert r.mean == pytest.approx(at_risk.loc[at_risk["Grupp"] == r.Grupp,
                                                    "MeanDegree"].mean(), rel=1e-12)
