@@ -170,3 +170,20 @@ def test_command_line_prints_the_stamp_or_says_there_is_none(project):
     done = subprocess.run([sys.executable, "-m", "rehabkoord.provenance", "plain.csv"],
                           cwd=project, capture_output=True, text=True)
     assert done.returncode == 1 and "no provenance stamp" in done.stderr
+
+
+def test_a_stage_running_from_the_root_resolves_its_paths_from_there(tmp_path):
+    """A study's stage that reads `data.dir` runs with `wdir: ../..` (so the folder may be
+    absolute): its deps and outs are relative to the project root, not to its dvc.yaml."""
+    root = tmp_path / "proj"
+    study = root / "notebooks" / "s"
+    study.mkdir(parents=True)
+    (study / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"derive": {
+        "wdir": "../..", "cmd": "true", "deps": ["notebooks/s/a.ipynb", "src/mod.py"],
+        "params": [{"notebooks/s/params.yaml": ["data"]}],
+        "outs": [{"data/processed/s/table.parquet": {"persist": True}}]}}}))
+    sections, paths = provenance.stage_inputs(root, "notebooks/s/dvc.yaml:derive")
+    assert sections == ("data",)
+    assert paths[:2] == ("notebooks/s/a.ipynb", "src/mod.py")
+    assert provenance.stage_of(root, root / "data/processed/s/table.parquet") == \
+        "notebooks/s/dvc.yaml:derive"

@@ -99,7 +99,7 @@ def _stages():
     for dvc_file in [ROOT / "dvc.yaml", *sorted(ROOT.glob("notebooks/*/dvc.yaml"))]:
         stages = yaml.safe_load(dvc_file.read_text(encoding="utf-8")).get("stages") or {}
         for name, stage in stages.items():
-            yield dvc_file.parent, name, stage
+            yield dvc_file.parent / stage.get("wdir", "."), name, stage
 
 
 def test_every_stage_lists_the_modules_its_notebook_imports():

@@ -752,10 +752,10 @@ def report(params: Mapping, study: str, run: Callable[[], Mapping]) -> int:
     try:
         flow = run()
     except DeliveryError as err:
-        print(f"{study}: the delivery in {where} does not fit the data contract.\n{err}",
-              file=sys.stderr)
+        print(f"The delivery in {where} does not fit the data contract ({study} study).\n"
+              f"{err}", file=sys.stderr)
         return 1
-    print(f"{study}: the delivery in {where} fits the data contract.")
+    print(f"The delivery in {where} fits the data contract ({study} study).")
     for key, value in flow.items():
         print(f"  {key}: {value}")
     return 0

@@ -200,6 +200,12 @@ def _stages(path: Path) -> dict:
     return _yaml_file(path).get("stages") or {}
 
 
+def _stage_dir(dvc_file: Path, stage: dict) -> Path:
+    """The folder a stage's paths are relative to: its `wdir` (a stage reading `data.dir`,
+    which may be absolute, runs from the project root), else its dvc.yaml's folder."""
+    return dvc_file.parent / stage.get("wdir", ".")
+
+
 def _address(root: Path, dvc_file: Path, name: str) -> str:
     """DVC's address of a stage: its name in the top-level dvc.yaml, else `<file>:<name>`."""
     if dvc_file.parent == root:
@@ -229,7 +235,8 @@ def stage_inputs(root: Path, stage: str | None) -> tuple[tuple[str, ...] | None,
         else:
             for listed in entry.values():
                 keys.extend(listed or [])
-    deps = [os.path.relpath((base / d).resolve(), root.resolve())
+    wdir = _stage_dir(base / "dvc.yaml", stages[name])
+    deps = [os.path.relpath((wdir / d).resolve(), root.resolve())
             for d in stages[name].get("deps", []) if isinstance(d, str) and "${" not in d]
     rel = base.relative_to(root)
     return tuple(keys), (*deps, (rel / "params.yaml").as_posix(), (rel / "dvc.yaml").as_posix())
@@ -248,7 +255,8 @@ def stage_of(root: Path, output: str | Path) -> str | None:
     for dvc_file in _dvc_files(root):
         for name, stage in _stages(dvc_file).items():
             for out in stage.get("outs", []) + stage.get("metrics", []):
-                out_path = (dvc_file.parent / (out if isinstance(out, str) else next(iter(out))))
+                out_path = (_stage_dir(dvc_file, stage)
+                            / (out if isinstance(out, str) else next(iter(out))))
                 out_path = out_path.resolve()
                 if output == out_path or out_path in output.parents:
                     return _address(root, dvc_file, name)

@@ -3,7 +3,8 @@ describes a window in, and the year before for baseline covariates.
 
 A study measures an outcome "in the calendar year at least six (twelve) months after the index
 date"; two readings of that sentence are offered (`WINDOW_RULES`). Shared by the delivery
-checks (`rehabkoord.clean`, which years must be delivered) and the studies' cohorts.
+checks (`rehabkoord.clean` and the studies' `data` modules: which years must be delivered)
+and the studies' cohorts.
 """
 
 from __future__ import annotations

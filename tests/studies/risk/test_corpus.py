@@ -233,7 +233,7 @@ def test_check_data_reads_every_parameter_that_names_data(risk_root, risk_params
     before = sorted(root.rglob("*"))
     assert clean.main(["--params", str(file)]) == 0
     out = capsys.readouterr().out
-    assert "risk: the delivery in raw fits the data contract." in out
+    assert "The delivery in raw fits the data contract (risk study)." in out
     assert "effect.participants:" in out and "not built yet" in out
     drop_year(2014)(root / "raw", risk_params)
     risk_params["data"]["bas"] = None

@@ -295,7 +295,7 @@ def test_check_data_reads_every_parameter_that_names_data(sthlm_delivery, capsys
     before = sorted(root.rglob("*"))
     assert clean.main(["--params", str(file)]) == 0
     out = capsys.readouterr().out
-    assert "stockholm: the delivery in raw fits the data contract." in out
+    assert "The delivery in raw fits the data contract (stockholm study)." in out
     assert "'codes_unmapped': 7" in out
     params["derivation"]["mapping"] = "saknas.csv"
     params["data"]["extraction_date"] = "2017-06-30"
@@ -303,6 +303,7 @@ def test_check_data_reads_every_parameter_that_names_data(sthlm_delivery, capsys
     assert clean.main(["--params", str(file)]) == 1
     err = capsys.readouterr().err
     assert "saknas.csv: no such file → check derivation.mapping in params.yaml" in err
+    assert "period ends after data.extraction_date (2017-06-30)" in err  # the same pass
     assert sorted(root.rglob("*")) == before
 
 

@@ -125,7 +125,7 @@ def _check_needs(params: Mapping[str, Any], tables: dict, flow: dict,
     LISA and BAS, three years of period history, BAS when the model uses employment."""
     years = index_years(params)
     data_params = params["data"]
-    needed = {y - 1 for y in years}
+    needed = {y - 1 for y in years}  # the year before each index year, as new_spells reads
     for key, name in (("lisa", "LISA"), ("bas", "BAS")):
         if key in tables and flow[key]["complete"]:
             check_years_cover(name, set(flow[key]["years"]), needed,

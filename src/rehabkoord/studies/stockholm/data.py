@@ -41,6 +41,7 @@ from ...contract import (
 from ...delivery import Source, diagnosis_counts, read_mapping_param, read_sources
 from ...io import MAX_EXAMPLES, ValidationError, Violation, write_all
 from ...params import project_root
+from ...registeryears import baseline_year
 
 #: The spell study's delivery: each `data:` key, its contract table and, for an optional one,
 #: what follows when it is null or absent.
@@ -88,7 +89,7 @@ def read(data_params: Mapping, root: Path, mapping: pd.DataFrame | None = None) 
         labels, how = centre_labels(participants, data_params.get("centres"), violations)
         participants = participants.assign(**{CENTRE: labels})
         flow["participants"]["centre_labels"] = how
-    needed = {int(y) - 1 for y in participants["IndexDatum"].dropna().dt.year.unique()}
+    needed = {int(y) for y in baseline_year(participants["IndexDatum"].dropna()).unique()}
     for key, name in (("lisa", "LISA"), ("bas", "BAS")):
         if key in tables and flow[key]["complete"] and flow["participants"]["complete"]:
             check_years_cover(name, set(flow[key]["years"]), needed,
@@ -126,8 +127,18 @@ def check(params: Mapping) -> int:
     root = project_root()
 
     def run() -> dict:
-        mapping = read_mapping_param(params["derivation"], root)
-        return read(params["data"], root, mapping).flow
+        problems: list[Violation] = []
+        try:
+            mapping = read_mapping_param(params["derivation"], root)
+        except ValidationError as err:  # reported with the delivery's problems, in one pass
+            problems, mapping = err.violations, None
+        try:
+            flow = read(params["data"], root, mapping).flow
+        except ValidationError as err:
+            raise ValidationError([*problems, *err.violations]) from err
+        if problems:
+            raise ValidationError(problems)
+        return flow
 
     return report(params, "stockholm", run)
 
