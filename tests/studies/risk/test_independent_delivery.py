@@ -3,15 +3,11 @@
 years), run end to end by parameters only (`make check-data` and `make report STUDY=risk` in a
 copy of the project). The spells, outcomes and counts equal the generator's construction, and
 the model card's coefficients equal R's glm fitted to the generator's own predictors (1e-8
-relative), the empty level left out as R leaves it out. The check reads the delivery by its
-absolute path, the pipeline by the path relative to the project (DVC joins the stage's dep
-`../../${data.dir}` to the study's folder: an absolute one there is the lead's wiring). Slow:
-one pipeline run."""
+relative), the empty level left out as R leaves it out. Slow: one pipeline run."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -39,18 +35,10 @@ def run(tmp_path_factory):
     path = project / "notebooks" / "risk" / "params.yaml"
     params = yaml.safe_load(path.read_text(encoding="utf-8"))
     params["validation"]["n_boot"] = 20  # the bootstrap is not what this test checks
-
-    def use(data: dict) -> None:
-        params["data"] = data  # the whole section: what a user writes for this delivery
-        path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False),
-                        encoding="utf-8")
-
-    use(data)
-    check = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "rehabkoord.clean",
-                            "--params", "notebooks/risk/params.yaml"], cwd=project, env=env(),
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           timeout=600)
-    use(data | {"dir": os.path.relpath(data["dir"], project)})
+    params["data"] = data  # the whole section: what a user writes for this delivery
+    path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False),
+                    encoding="utf-8")
+    check = make(project, "check-data")
     report = make(project, "report")
     return project, params, truth, check, report
 

@@ -1,17 +1,14 @@
 """The spell study on a delivery written outside the project (`deliveries.spells_independent`:
-MiDAS-like CSVs in other spellings, no LISA, a folder outside the project), run end to end by
+MiDAS-like CSVs in other spellings, no LISA, an absolute `data.dir`), run end to end by
 parameters only, as a user runs it (`make check-data` and `make report STUDY=stockholm` in a
-copy of the project). The check reads the folder by its absolute path; the pipeline by the
-path relative to the project, since DVC joins the stages' dep `../../${data.dir}` to the
-study's folder whatever `data.dir` holds (an absolute `data.dir` there is the lead's wiring).
-Each participant's return equals the generator's construction, the medians equal R's survfit
-and the hazard ratio R's coxph on that truth (1e-10 and 1e-8 relative), and the two empty
-levels of the adjusted model are left out with a note. Slow: one pipeline run."""
+copy of the project). Each participant's return equals the generator's construction, the
+medians equal R's survfit and the hazard ratio R's coxph on that truth (1e-10 and 1e-8
+relative), and the two empty levels of the adjusted model are left out with a note. Slow: one
+pipeline run."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -39,15 +36,10 @@ def run(tmp_path_factory):
     assert Path(data["dir"]).is_absolute()
     path = project / "notebooks" / "stockholm" / "params.yaml"
     params = yaml.safe_load(path.read_text(encoding="utf-8"))
-
-    def use(data: dict) -> None:
-        params["data"] = data  # the whole section: what a user writes for this delivery
-        path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False),
-                        encoding="utf-8")
-
-    use(data)
+    params["data"] = data  # the whole section: what a user writes for this delivery
+    path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False),
+                    encoding="utf-8")
     check = make(project, "check-data")
-    use(data | {"dir": os.path.relpath(data["dir"], project)})
     report = make(project, "report")
     return project, truth, check, report
 
