@@ -63,6 +63,29 @@ def test_propensity_model_agrees_with_glm(run_r):
         assert_close(st.weights, r[4], "stabilised weights")
 
 
+def test_propensity_model_leaves_out_an_empty_level_as_glm(run_r):
+    """An all-zero dummy (an empty factor level): glm reports NA for it and fits the rest."""
+    rng = np.random.default_rng(43)
+    n = 200
+    age = np.round(rng.uniform(25, 64, n))
+    level = rng.choice(["a", "b", "d"], n)
+    trt = (rng.random(n) < 1 / (1 + np.exp(-(-2 + 0.04 * age)))).astype(float)
+    cov = pd.concat([pd.DataFrame({"age": age}),
+                     pd.get_dummies(pd.Categorical(level, ["a", "b", "c", "d"]), prefix="g",
+                                    drop_first=True, dtype=float)], axis=1)
+    levels = "c(" + ",".join(f"'{v}'" for v in level) + ")"
+    out = run_r(f"{FMT}; d <- data.frame(t={rvec(trt)}, age={rvec(age)}, "
+                f"g=factor({levels}, levels=c('a', 'b', 'c', 'd'))); "
+                "m <- glm(t ~ age + g, family=binomial, data=d, "
+                "control=glm.control(epsilon=1e-14, maxit=100)); "
+                "fmt(coef(m)[!is.na(coef(m))]); fmt(fitted(m))")
+    r = parse(out)
+    res = causal.propensity_weights(trt, cov)
+    assert res.aliased == ("g_c",) and np.isnan(res.coef[3]) and np.isnan(res.se[3])
+    assert_close(np.delete(res.coef, 3), r[0], "coef")
+    assert_close(res.score, r[1], "ps")
+
+
 SANDWICH = """
 cr1 <- function(y, X, cl) {
   n <- nrow(X); k <- ncol(X); G <- length(unique(cl))

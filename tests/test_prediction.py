@@ -123,3 +123,71 @@ def test_optimism_is_positive_for_an_overfitted_model_and_deterministic():
     assert a.optimism.brier == pytest.approx(per["brier"].mean())
     with pytest.raises(ValueError, match="n_boot × n"):
         prediction.optimism_corrected(_logistic, X, y, indices=np.zeros((3, 5), dtype=int))
+
+
+def test_failed_resamples_are_left_out_and_counted_as_rms_validate_does():
+    """A resample with one outcome class and one whose fit fails (singular) are left out; the
+    correction equals the one computed on the other resamples alone."""
+    rng = np.random.default_rng(6)
+    n = 80
+    X = np.column_stack([rng.normal(size=(n, 3)), np.arange(n)])  # last column: row number
+    y = (rng.random(n) < 1 / (1 + np.exp(-X[:, 0]))).astype(int)
+
+    def picky(Xb, yb):
+        """The first 40 rows alone make this procedure's fit singular."""
+        if (Xb[:, -1] < 40).all():
+            raise np.linalg.LinAlgError("Singular matrix")
+        fitted = _logistic(Xb[:, :-1], yb)
+        return lambda Xn: fitted(Xn[:, :-1])
+
+    good = prediction.bootstrap_indices(n, 6, 3)
+    one_class = np.full(n, int(np.flatnonzero(y == 1)[0]))
+    singular = np.arange(n) % 40
+    both = prediction.optimism_corrected(picky, X, y,
+                                         indices=np.vstack([good, [one_class], [singular]]))
+    alone = prediction.optimism_corrected(picky, X, y, indices=good)
+    assert both.failed == {"only one outcome class": 1, "Singular matrix": 1}
+    assert both.n_boot == 6 and alone.failed == {}
+    assert both.corrected == alone.corrected
+    with pytest.raises(ValueError, match="every one of 2 bootstrap resamples failed"):
+        prediction.optimism_corrected(picky, X, y, indices=np.vstack([[one_class], [singular]]))
+
+
+def test_the_bootstrap_shows_progress_on_a_terminal_only(tmp_path):
+    """tqdm's bar on the process's stderr when that is a terminal (a stage run by hand), and
+    nothing when it is not (logs, tests)."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    code = ("import numpy as np; from rehabkoord import prediction; "
+            "rng = np.random.default_rng(1); X = rng.normal(size=(60, 2)); "
+            "y = (rng.random(60) < 0.5).astype(int); "
+            "f = lambda X, y: (lambda Xn: 1 / (1 + np.exp(-Xn[:, 0] * (0.5 + y.mean())))); "
+            "prediction.optimism_corrected(f, X, y, n_boot=5, progress=True)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    main, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 columns
+    run = subprocess.Popen([sys.executable, "-c", code], stderr=child, stdout=subprocess.PIPE,
+                           env=env)
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(main)
+    done = subprocess.CompletedProcess(run.args, run.wait(timeout=120))
+    shown = b"".join(chunks).decode(errors="replace")
+    assert done.returncode == 0 and "bootstrap:   0%" in shown and "0/5" in shown
+    piped = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env=env, timeout=120)
+    assert piped.returncode == 0 and piped.stderr == ""

@@ -124,3 +124,49 @@ def test_a_level_too_small_gets_counts_only():
     assert low["n_treated"] == 1 and np.isnan(low["hr"])
     assert got.set_index("level").loc["absent", "n_treated"] == 0
     assert np.isfinite(got["p_interaction"]).all()
+
+
+def test_levels_without_events_or_arms_or_clusters_are_noted_and_left_out_as_in_r(run_r,
+                                                                                   tmp_path):
+    """Real shapes of data: a level with persons in one arm only, one without events in an arm,
+    one in a single cluster, one empty. Each gets counts and a note; the interaction test uses
+    the levels with events in both arms and equals R's robust Wald test on those (1e-8)."""
+    d = _data(n=400)
+    rng = np.random.default_rng(3)
+    one_arm = pd.DataFrame({"t": rng.integers(1, 90, 12), "e": 1, "treated": 0,
+                            "level": "one_arm", "centre": rng.integers(0, 8, 12), "y": 10.0})
+    no_events = pd.DataFrame({"t": rng.integers(1, 90, 12), "e": [0] * 6 + [1] * 6,
+                              "treated": [1] * 6 + [0] * 6, "level": "no_events",
+                              "centre": rng.integers(0, 8, 12), "y": 10.0})
+    one_centre = pd.DataFrame({"t": rng.integers(1, 90, 12), "e": 1, "treated": [1, 0] * 6,
+                               "level": "one_centre", "centre": 3, "y": 10.0})
+    d = pd.concat([d, one_arm, no_events, one_centre], ignore_index=True)
+    d.to_csv(tmp_path / "d.csv", index=False)
+    levels = ["low", "medium", "high", "one_arm", "no_events", "one_centre", "absent"]
+    got = effect_by_level(d, "level", levels, time="t", event="e", outcome="y",
+                          treated="treated", cluster="centre").set_index("level")
+    assert got["note"].to_dict() == {"low": "", "medium": "", "high": "",
+                                     "one_arm": "too_few_per_arm", "no_events": "no_events",
+                                     "one_centre": "one_cluster", "absent": "no_persons"}
+    assert got.loc[["one_arm", "no_events", "one_centre", "absent"], "hr"].isna().all()
+    assert (got["interaction_df"] == 3).all()  # low, medium, high, one_centre: 3 terms
+    code = f"""suppressMessages(library(survival)); {FMT}
+d <- read.csv('{tmp_path / "d.csv"}')
+d <- d[d$level %in% c('low', 'medium', 'high', 'one_centre'), ]
+d$level <- factor(d$level, levels = c('low', 'medium', 'high', 'one_centre'))
+m <- coxph(Surv(t, e) ~ treated * level + cluster(centre), data = d,
+           control = coxph.control(eps = 1e-13, iter.max = 100))
+k <- grep(':', names(coef(m))); b <- coef(m)[k]; V <- vcov(m)[k, k]
+fmt(pchisq(drop(t(b) %*% solve(V) %*% b), length(k), lower.tail = FALSE))
+"""
+    want = float(run_r(code).split()[1])
+    np.testing.assert_allclose(got["p_interaction"].to_numpy(), want, rtol=1e-8)
+
+
+def test_no_interaction_test_without_two_levels_with_events_in_both_arms():
+    d = _data(n=200)
+    d.loc[d["level"] != "low", "e"] = 0
+    got = effect_by_level(d, "level", ["low", "medium", "high"], time="t", event="e",
+                          treated="treated", cluster="centre")
+    assert got["p_interaction"].isna().all() and (got["interaction_df"] == 0).all()
+    assert list(got["note"]) == ["", "no_events", "no_events"]

@@ -332,3 +332,35 @@ def test_clustered_poisson_agrees_with_sandwich_in_r(run_r):
     for got, want, what in zip([res.coef, res.se, res.pvalue, res.conf_low], r,
                                ["coef", "se", "p", "lower"], strict=True):
         assert_close(got, want, 1e-8, what)
+
+
+def test_cox_drops_aliased_columns_as_r(run_r):
+    """An empty factor level (an all-zero dummy) and a column that is a sum of two others:
+    coxph reports NA for them and fits the rest; so must `cox`, clustered or not, and a Wald
+    test of the estimable terms must equal R's on the non-NA coefficients (1e-8 relative)."""
+    t, e, g, x, cl, _ = cox_cases()[1]
+    g4 = pd.Categorical(np.array(["a", "b", "d"])[g % 3], ["a", "b", "c", "d"])
+    design = pd.concat([pd.DataFrame({"x": x}),
+                        pd.get_dummies(g4, prefix="g", drop_first=True, dtype=float)], axis=1)
+    design["xg"] = design["x"] + design["g_b"]
+    design["x:g_b"] = design["x"] * design["g_b"]
+    code = [FMT, "library(survival); ctl <- coxph.control(eps=1e-13, toler.chol=1e-14, "
+            "iter.max=100)",
+            f"d <- data.frame(t={rvec(t)}, e={rvec(e)}, x={rvec(x)}, cl={rvec(cl)}, "
+            f"g=factor({rstr(np.asarray(g4))}, levels=c('a','b','c','d')))",
+            "d$xg <- d$x + (d$g == 'b')"]
+    for cl_arg in ("", ", cluster=cl"):
+        code.append(f"m <- coxph(Surv(t, e) ~ x + g + xg + x:I(g == 'b'), data=d{cl_arg}, "
+                    "control=ctl); s <- summary(m)$coefficients; fmt(coef(m)); "
+                    "fmt(s[, ncol(s)]); "
+                    "b <- coef(m)[c('gb', 'gd')]; V <- vcov(m)[c('gb', 'gd'), c('gb', 'gd')]; "
+                    "fmt(drop(t(b) %*% solve(V) %*% b))")
+    rows = parse(run_r("\n".join(code)))
+    for i, cluster in enumerate((None, cl)):
+        res = sv.cox(t, e, design, cluster=cluster)
+        assert res.aliased == ("g_c", "xg")
+        assert_close(res.coef, rows[3 * i], 1e-8, f"coef cluster={cluster is not None}")
+        assert_close(res.pvalue, rows[3 * i + 1], 1e-8, "p")
+        assert_close(sv.wald_test(res, ["g_b", "g_d"]).statistic, rows[3 * i + 2], 1e-8, "wald")
+        with pytest.raises(ValueError, match="g_c aliased"):
+            sv.wald_test(res, ["g_b", "g_c"])

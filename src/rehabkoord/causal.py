@@ -10,12 +10,14 @@ weights for the average treatment effect), `cluster_mean_difference` and `cluste
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import stats as sps
+
+from .survival import aliased_columns
 
 
 def _two_groups(group: Sequence, treated: object | None) -> tuple[np.ndarray, tuple]:
@@ -106,6 +108,7 @@ class PropensityResult:
     weights: np.ndarray = field(repr=False)
     stabilised: bool
     effective_n: tuple  # Kish's (Σw)²/Σw², (reference, treated)
+    aliased: tuple = ()  # covariates left out as R's glm leaves them out (NA coefficient)
 
 
 def propensity_weights(treated: Sequence, covariates: pd.DataFrame,
@@ -115,7 +118,10 @@ def propensity_weights(treated: Sequence, covariates: pd.DataFrame,
     The fit is statsmodels' GLM (binomial, logit), equal to R's `glm(treated ~ ., binomial)`;
     covariates must be numeric (dummy-code factors first). Weights are 1/e for the treated and
     1/(1 − e) for the others; stabilised weights multiply by the marginal P(treated) and
-    P(untreated) respectively, so they average about 1 in each group.
+    P(untreated) respectively, so they average about 1 in each group. Aliased covariates
+    (an empty factor level, a combination of others: `survival.aliased_columns`) are left
+    out, as glm reports NA for them; their coefficient and SE are NaN and `aliased` names
+    them.
     """
     tr = np.asarray(treated).astype(float)
     if not np.isin(tr, (0, 1)).all():
@@ -123,6 +129,14 @@ def propensity_weights(treated: Sequence, covariates: pd.DataFrame,
     xdf = pd.DataFrame(covariates).astype(float).reset_index(drop=True)
     if len(xdf) != tr.size:
         raise ValueError("covariates must have one row per observation")
+    gone = aliased_columns(xdf.to_numpy())
+    if gone.any():
+        fit = propensity_weights(tr, xdf.loc[:, ~gone], stabilised)
+        keep = np.concatenate([[True], ~gone])
+        coef, se = np.full(keep.size, np.nan), np.full(keep.size, np.nan)
+        coef[keep], se[keep] = fit.coef, fit.se
+        return replace(fit, terms=("(Intercept)",) + tuple(str(c) for c in xdf.columns),
+                       coef=coef, se=se, aliased=tuple(str(c) for c in xdf.columns[gone]))
     x = np.column_stack([np.ones(tr.size), xdf.to_numpy()])
     res = sm.GLM(tr, x, family=sm.families.Binomial()).fit(tol=1e-14, maxiter=100)
     e = np.asarray(res.fittedvalues)

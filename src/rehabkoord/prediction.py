@@ -10,6 +10,7 @@ are probabilities of the event.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from MLstatkit import Delong_test
 from scipy import stats as sps
 from scipy.special import logit
 from statsmodels.nonparametric.smoothers_lowess import lowess
+from tqdm import tqdm
 
 #: IRLS stops when the deviance changes by less than this (absolute); R's glm default of
 #: 1e-8 relative leaves coefficients correct to about 1e-8 only, so R cross-checks ask glm
@@ -268,6 +270,9 @@ class OptimismResult:
     #: evaluated on the subgroup's rows of the resample and of the original data
     by_subgroup: dict[str, tuple[Performance, Performance, Performance]] = field(
         default_factory=dict, repr=False)
+    #: resamples left out because their fit or performance failed, by reason (rms::validate
+    #: leaves them out likewise and says how many)
+    failed: dict[str, int] = field(default_factory=dict)
 
 
 def bootstrap_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
@@ -280,9 +285,20 @@ def _take(x: Any, idx: np.ndarray) -> Any:
     return x.iloc[idx] if isinstance(x, pd.DataFrame | pd.Series) else np.asarray(x)[idx]
 
 
+def progress_bar(items: Any, total: int, what: str, show: bool = True) -> Any:
+    """`items` with a tqdm bar on the process's own stderr (not a notebook's captured one),
+    shown only when asked and that stderr is a terminal: a stage run by hand shows it, logs,
+    tests and executed notebooks stay clean."""
+    stream = sys.__stderr__
+    on = show and stream is not None and stream.isatty()
+    return tqdm(items, total=total, desc=what, unit="resample", file=stream, disable=not on,
+                leave=False, mininterval=1.0)
+
+
 def optimism_corrected(fit: Fitter, X: Any, y: Any, n_boot: int = 200, seed: int = 20240901,
                        indices: np.ndarray | None = None,
-                       subgroups: Mapping[str, Any] | None = None) -> OptimismResult:
+                       subgroups: Mapping[str, Any] | None = None,
+                       progress: bool = False) -> OptimismResult:
     """Optimism-corrected AUC, calibration intercept and slope, and Brier score.
 
     `fit(X, y)` is the whole modelling procedure (penalised fits included); it is repeated
@@ -291,6 +307,11 @@ def optimism_corrected(fit: Fitter, X: Any, y: Any, n_boot: int = 200, seed: int
     (name → boolean mask over the rows) adds the correction within each subgroup: each
     resample's model, fitted on all its rows, is evaluated on the subgroup's rows of the
     resample and of the original data (`by_subgroup`).
+
+    A resample whose fit or performance cannot be computed (one outcome class, in all or in
+    a subgroup; a singular fit: the fitter raises ValueError or LinAlgError) is left out and
+    counted by reason in `failed`, as rms::validate does; `n_boot` is then the number used.
+    When none succeeds, ValueError. `progress`: a bar on the terminal (`progress_bar`).
     """
     yy = _binary(y)
     n = yy.size
@@ -309,17 +330,27 @@ def optimism_corrected(fit: Fitter, X: Any, y: Any, n_boot: int = 200, seed: int
     apparent = performance(yy, p_all)
     rows = []
     sub_rows: dict[str, list] = {k: [] for k in masks}
-    for b, idx in enumerate(indices):
+    failed: dict[str, int] = {}
+    for idx in progress_bar(indices, len(indices), "bootstrap", progress):
         xb, yb = _take(X, idx), yy[idx]
-        if yb.min() == yb.max():
-            raise ValueError(f"bootstrap resample {b} has only one outcome class")
-        pred_b = fit(xb, yb)
-        p_boot, p_orig = pred_b(xb), pred_b(X)
-        rows.append(_difference(performance(yb, p_boot), performance(yy, p_orig)))
-        for k, m in masks.items():
-            mb = m[idx]
-            sub_rows[k].append(_difference(performance(yb[mb], p_boot[mb]),
-                                           performance(yy[m], p_orig[m])))
+        try:
+            if yb.min() == yb.max():
+                raise ValueError("only one outcome class")
+            pred_b = fit(xb, yb)
+            p_boot, p_orig = pred_b(xb), pred_b(X)
+            row = _difference(performance(yb, p_boot), performance(yy, p_orig))
+            subs = {k: _difference(performance(yb[m[idx]], p_boot[m[idx]]),
+                                   performance(yy[m], p_orig[m])) for k, m in masks.items()}
+        except (ValueError, np.linalg.LinAlgError) as err:
+            reason = str(err) or type(err).__name__
+            failed[reason] = failed.get(reason, 0) + 1
+            continue
+        rows.append(row)
+        for k, d in subs.items():
+            sub_rows[k].append(d)
+    if not rows:
+        raise ValueError(f"every one of {len(indices)} bootstrap resamples failed: "
+                         + "; ".join(f"{r} ({n})" for r, n in sorted(failed.items())))
     per = pd.DataFrame(rows, columns=list(MEASURES))
     optimism, corrected = _correct(apparent, per)
     by_subgroup = {}
@@ -327,8 +358,8 @@ def optimism_corrected(fit: Fitter, X: Any, y: Any, n_boot: int = 200, seed: int
         app_k = performance(yy[m], p_all[m])
         by_subgroup[k] = (app_k, *_correct(app_k, pd.DataFrame(sub_rows[k],
                                                                 columns=list(MEASURES))))
-    return OptimismResult(apparent, optimism, corrected, int(n_boot), seed_used, per,
-                          by_subgroup)
+    return OptimismResult(apparent, optimism, corrected, len(rows), seed_used, per,
+                          by_subgroup, failed)
 
 
 def _difference(boot: Performance, test: Performance) -> dict[str, float]:

@@ -13,7 +13,7 @@ Times are in whatever unit the caller uses (days in the study); nothing is round
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -425,7 +425,9 @@ class CoxResult:
     hazard-ratio interval use `robust_se` when `robust` (by default: a cluster was given or the
     case weights are not whole numbers, coxph's rule), else `se`, as `summary(coxph)` does.
     `loglik` is the log partial likelihood at the estimate and `loglik_null` at β = 0
-    (`coxph()$loglik[2:1]`); `ties` is "efron" or "breslow".
+    (`coxph()$loglik[2:1]`); `ties` is "efron" or "breslow". `aliased` names the columns that
+    could not be estimated (constant, e.g. an empty factor level, or a combination of earlier
+    columns): their entries are NaN, as R's NA, and the rest is the fit without them.
     """
 
     terms: tuple
@@ -447,12 +449,54 @@ class CoxResult:
     robust_var: np.ndarray = field(repr=False)
     loglik_null: float = float("nan")
     ties: str = "efron"
+    aliased: tuple = ()
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame({"coef": self.coef, "hr": self.hr, "se": self.se,
                              "robust_se": self.robust_se, "z": self.z, "p": self.pvalue,
                              "conf_low": self.conf_low, "conf_high": self.conf_high},
                             index=list(self.terms))
+
+
+#: A column is aliased when less than this share of its norm is left after projecting out the
+#: columns before it (and the constant): R's `lm`/`glm` QR tolerance (`tol = 1e-7`).
+ALIAS_TOL = 1e-7
+
+
+def aliased_columns(x: np.ndarray, intercept: bool = True, tol: float = ALIAS_TOL
+                    ) -> np.ndarray:
+    """Which columns of a design are aliased, in R's order: a column is aliased when it is
+    (numerically) constant given an intercept, or a linear combination of the columns before
+    it that are kept (R's limited-pivoting QR, `dqrdc2`, which moves such columns aside and
+    reports NA for them). Cox models have no intercept column but a constant column is
+    aliased with the baseline hazard, so `intercept=True` for them too."""
+    x = np.asarray(x, dtype=float)
+    n = x.shape[0]
+    basis = [np.full(n, 1 / np.sqrt(n))] if intercept and n else []
+    out = np.zeros(x.shape[1], dtype=bool)
+    for j in range(x.shape[1]):
+        v = x[:, j].copy()
+        norm = float(np.linalg.norm(v))
+        for _ in range(2):  # twice: Gram–Schmidt loses orthogonality once
+            for q in basis:
+                v -= (q @ v) * q
+        left = float(np.linalg.norm(v))
+        if norm == 0 or left <= tol * norm:
+            out[j] = True
+        else:
+            basis.append(v / left)
+    return out
+
+
+def _expand(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Estimates of the kept columns back in the full design's places, NaN where aliased."""
+    if values.ndim == 1:
+        out = np.full(keep.size, np.nan)
+        out[keep] = values
+        return out
+    out = np.full((keep.size, keep.size), np.nan)
+    out[np.ix_(keep, keep)] = values
+    return out
 
 
 def cox(time: Sequence[float], event: Sequence[float], covariates: pd.DataFrame,
@@ -479,11 +523,27 @@ def cox(time: Sequence[float], event: Sequence[float], covariates: pd.DataFrame,
     uses score residuals of the ties method fitted (Efron-aware for Efron) times the inverse
     information (dfbeta), weighted by the case weights, summed within clusters: V = D'D. That
     is what is computed here.
+
+    Aliased columns (`aliased_columns`: an empty factor level, a constant, a combination of
+    earlier columns) are left out of the fit and reported as NaN with their names in
+    `aliased`, as coxph reports NA ("X matrix deemed to be singular").
     """
     t, d = _as_time_event(time, event)
     xdf = pd.DataFrame(covariates).astype(float)
     if len(xdf) != t.size:
         raise ValueError("covariates must have one row per observation")
+    keep = ~aliased_columns(xdf.to_numpy())
+    if not keep.all():
+        if not keep.any():
+            raise ValueError("cox: no covariate can be estimated; every column is constant "
+                             f"or aliased ({', '.join(map(str, xdf.columns))})")
+        fit = cox(time, event, xdf.loc[:, keep], cluster=cluster, weights=weights,
+                  conf_level=conf_level, robust=robust, ties=ties)
+        return replace(fit, terms=tuple(str(c) for c in xdf.columns),
+                       aliased=tuple(str(c) for c in xdf.columns[~keep]),
+                       **{f: _expand(getattr(fit, f), keep)
+                          for f in ("coef", "se", "robust_se", "hr", "conf_low", "conf_high",
+                                    "z", "pvalue", "var", "robust_var")})
     x = xdf.to_numpy()
     w = np.ones(t.size) if weights is None else np.asarray(weights, dtype=float)
     if w.shape != t.shape or (w <= 0).any():
@@ -548,6 +608,10 @@ def wald_test(result: CoxResult, terms: Sequence[str]) -> WaldResult:
     idx = [result.terms.index(t) for t in terms]
     if not idx:
         raise ValueError("wald_test needs at least one term")
+    gone = [t for t in terms if t in result.aliased]
+    if gone:
+        raise ValueError(f"wald_test: {', '.join(gone)} aliased (not estimable); test the "
+                         "estimable terms only")
     v = result.robust_var if result.robust else result.var
     b = result.coef[idx]
     stat = float(b @ np.linalg.solve(v[np.ix_(idx, idx)], b))
@@ -588,7 +652,7 @@ def lr_test(full: CoxResult, reduced: CoxResult | None = None) -> LikelihoodRati
                          "the likelihood-ratio test assumes independent observations. Refit "
                          "with robust=False, or use wald_test for the cluster-robust test")
     if reduced is None:
-        added, ll0 = full.terms, full.loglik_null
+        added, ll0 = tuple(t for t in full.terms if t not in full.aliased), full.loglik_null
     else:
         if (reduced.n, reduced.events, reduced.ties) != (full.n, full.events, full.ties):
             raise ValueError("lr_test: the models must be fitted to the same observations "
@@ -597,7 +661,8 @@ def lr_test(full: CoxResult, reduced: CoxResult | None = None) -> LikelihoodRati
         if extra:
             raise ValueError(f"lr_test: the models are not nested; {sorted(extra)} are in "
                              "the reduced model only")
-        added = tuple(t for t in full.terms if t not in reduced.terms)
+        added = tuple(t for t in full.terms
+                      if t not in reduced.terms and t not in full.aliased)
         ll0 = reduced.loglik
     if not added:
         raise ValueError("lr_test: the full model adds no terms")

@@ -16,6 +16,7 @@ import pytest  # noqa: E402
 
 from rehabkoord.disclosure import SUPPRESSED, Rules  # noqa: E402
 from rehabkoord.fmt import number  # noqa: E402
+from rehabkoord.io import DeliveryError  # noqa: E402
 from rehabkoord.studies import risk  # noqa: E402
 from rehabkoord.studies.risk import analysis, data, report, synth  # noqa: E402
 
@@ -173,3 +174,49 @@ def test_small_risk_groups_are_withheld_with_their_rates(run, params):
         part = res.groups[res.groups["sample"] == smp]
         if ((part["n"] < 10) & (part["n"] > 0)).any():
             assert sum(not pub.shown(("group_n", smp, g)) for g in part["group"]) >= 2
+
+
+def test_test_years_without_spells_stop_with_the_years_found(run, params):
+    _, spells, _, _ = run
+    p = copy.deepcopy(params)
+    p["validation"]["test_years"] = [2030]
+    with pytest.raises(DeliveryError, match=r"^risk, stage fit: no usable spell in "
+                       r"validation.test_years 2030 \(spells with outcome per index year: "
+                       r"2012: \d+.*→ set validation.test_years"):
+        analysis.run(spells, p)
+
+
+def test_an_empty_level_is_noted_and_the_appendix_shows_it_as_missing(run, params):
+    """No student in the training years: the fit leaves the level out (R's NA), the note says
+    so, the test years' students are counted as not scored, and the coefficient table shows
+    the level without an estimate."""
+    _, spells, _, _ = run
+    years = pd.to_datetime(spells["spell_start"]).dt.year
+    training = years.isin(params["validation"]["train_years"])
+    res = analysis.run(spells[~(training & (spells["employment"] == "studerande"))], params)
+    assert {"kind": "aliased", "column": "employment[studerande]"} in res.notes
+    reason = "employment[studerande] not in the training data"
+    students = int(((spells["employment"] == "studerande") & ~training).sum())
+    assert 0 < res.flow["excluded_test"][reason] <= students
+    row = res.coefficients.set_index("column").loc["employment[studerande]"]
+    assert pd.isna(row["estimate"]) and row["term"] == "employment"
+    table = report.coefficient_table(res, "sv")
+    assert len(table) == len(run[3].coefficients) + sum(
+        t.kind != "linear" for t in res.model.predictors.terms)
+
+
+def test_a_level_that_separates_the_outcome_stops_with_the_parameter_to_change(run, params):
+    """Every training spell in the 1–31 net days band short: no finite odds ratio (R's glm
+    warns and prints a huge one); the stage stops naming the band and the parameter."""
+    _, spells, _, _ = run
+    band = spells["prior_netdays_1y"].between(1, 30.75)
+    short = spells.assign(spell_days=spells["spell_days"].where(~band, 10),
+                          spell_censored=spells["spell_censored"].where(~band, False))
+    n = int((band & pd.to_datetime(spells["spell_start"]).dt.year.isin(
+        params["validation"]["train_years"])).sum())
+    with pytest.raises(DeliveryError) as err:
+        analysis.run(short, params)
+    assert str(err.value).startswith(
+        f"risk, stage fit: the model cannot be fitted on the training years: "
+        f"prior_netdays_1y[1-31] has {n} spell(s), none long (complete separation")
+    assert "predictors.prior_netdays_1y_edges" in str(err.value)

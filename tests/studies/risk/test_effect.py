@@ -16,6 +16,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from rehabkoord.disclosure import SUPPRESSED, Rules  # noqa: E402
+from rehabkoord.io import DeliveryError  # noqa: E402
 from rehabkoord.spells import DEFAULT_MAPPING  # noqa: E402
 from rehabkoord.studies import risk  # noqa: E402
 from rehabkoord.studies.risk import effect, report  # noqa: E402
@@ -45,7 +46,9 @@ def participants(tmp_path_factory) -> pd.DataFrame:
 def model() -> risk.RiskModel:
     spec = risk.RegisterSpec(n_persons=4000, seed=3)
     table = risk.with_outcome(risk.synthetic_spells(spec), 90).table
-    fitted = risk.fit(table, risk.predictors())
+    # coarser prior bands: the finest are too rare in 4 000 persons (all long: no finite OR)
+    fitted = risk.fit(table, risk.predictors({"prior_netdays_1y_edges": [0, 1, 31, 91],
+                                              "prior_netdays_3y_edges": [0, 1, 91]}))
     card = {"flow": {"derivation": {"income_groups": {"low_share": 0.6, "high_share": 2.0,
                                                       "medians": MEDIANS}}}}
     return replace(fitted, validation=card)
@@ -150,3 +153,33 @@ def test_effects_follow_the_residual_df_and_dominance_rules(participants, model,
     assert (res.magnitudes.groupby("level")["n"].sum()
             == pd.Series({g: sum(res.flow["scored"][g].values()) for g in res.flow["scored"]})
             .reindex(res.magnitudes.groupby("level")["n"].sum().index)).all()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda p, y: p.assign(BAS=pd.NA), "has no BAS at all, the year before the index spell of "
+     "{n} of {n} participants → deliver it in the spell study (data.bas in "
+     "notebooks/stockholm/params.yaml, not null)"),
+    (lambda p, y: p.assign(DispInk04=p["DispInk04"].where(
+        pd.to_datetime(p["PriorRef"]).dt.year - 1 != y)),
+     "has no DispInk04 for {y}, the year before the index spell of {k} of {n} participants → "
+     "deliver it in the spell study (data.lisa in notebooks/stockholm/params.yaml)"),
+])
+def test_a_register_year_missing_stops_instead_of_leaving_participants_unscored(
+        participants, model, change, message):
+    year = int((pd.to_datetime(participants["PriorRef"]).dt.year - 1).mode()[0])
+    k = int((pd.to_datetime(participants["PriorRef"]).dt.year - 1 == year).sum())
+    with pytest.raises(DeliveryError,
+                       match="^risk, stage effect: the spell study's analysis table ") as err:
+        effect.effect_by_risk(change(participants, year), model)
+    assert message.format(n=len(participants), y=year, k=k) in str(err.value)
+
+
+def test_a_risk_group_without_events_is_noted(participants, model):
+    scored = risk.score(effect.scoring_table(participants, model), model)
+    high = (scored["group"] == "high").to_numpy()
+    quiet = participants.assign(Returned=participants["Returned"].where(~high, 0))
+    res = effect.effect_by_risk(quiet, model)
+    assert {"kind": "subgroup_level", "level": "high", "note": "no_events",
+            "reason": "no events in an arm of the level (hazard ratio infinite or zero)"} \
+        in res.notes
+    assert np.isnan(res.effects.set_index("level").loc["high", "hr"])

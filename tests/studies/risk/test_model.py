@@ -272,3 +272,34 @@ def test_score_command_writes_risk_group_and_reason_per_row(model, tmp_path):
     missing = _cli("score", str(path), "utan_alder.parquet", "ut3.csv", cwd=tmp_path)
     assert missing.returncode == 1 and "columns missing: age" in missing.stderr
     assert not (tmp_path / "ut3.csv").exists()
+
+
+def test_an_empty_level_is_left_out_as_glm_and_its_rows_are_not_scored(outcome, run_r,
+                                                                         tmp_path):
+    """No student in the training years: R's glm reports NA for employment[studerande] and
+    fits the rest; so does `fit` (1e-8 relative), the card keeps it out, and a later spell
+    of a student gets a reason instead of the reference level's risk."""
+    t = outcome.table
+    train = t[t["employment"] != "studerande"]
+    spec = risk.predictors()
+    m = risk.fit(train, spec)
+    assert m.aliased == ("employment[studerande]",)
+    assert "employment[studerande]" not in m.coefficients
+    X, reason = spec.design(train)
+    frame = X.drop(columns="Intercept").assign(y=train[risk.OUTCOME].to_numpy()[
+        reason.isna().to_numpy()])
+    frame.columns = [f"x{i}" for i in range(frame.shape[1] - 1)] + ["y"]
+    frame.to_csv(tmp_path / "d.csv", index=False, float_format="%.17g")
+    out = run_r(f"d <- read.csv('{tmp_path / 'd.csv'}'); "
+                "m <- glm(y ~ ., family = binomial, data = d, "
+                "control = glm.control(epsilon = 1e-14, maxit = 100)); "
+                "cat(sum(is.na(coef(m))), sprintf('%.17g', coef(m)[!is.na(coef(m))]))")
+    got = [float(v) for v in out.split()]
+    assert got[0] == 1
+    np.testing.assert_allclose([m.coefficients[c] for c in m.columns()], got[1:], rtol=1e-8)
+    student = t[t["employment"] == "studerande"].head(3)
+    scored = risk.score(student, m)
+    assert scored["risk"].isna().all()
+    assert (scored["reason"] == "employment[studerande] not in the training data").all()
+    path = risk.save_model(m, tmp_path / "m.json")
+    assert risk.load_model(path).aliased == m.aliased

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from rehabkoord.io import DeliveryError
 from rehabkoord.studies.stockholm import analysis
 
 
@@ -96,3 +98,48 @@ def test_iptw_rows_only_when_not_randomised(sthlm_derived, sthlm_estimates):
     randomised = analysis.estimate(table, months, {"conf_level": 0.95, "randomised": True,
                                                    "cuminc_times": [90]})
     assert not set(iptw) & set(randomised.main["measure"])
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda t: t.assign(Vardcentral="VC1"), "need at least two vårdcentraler; the analysed "
+     "participants are in 1 → check Vardcentral in data.participants"),
+    (lambda t: t[t["Grupp"] == "Koordinator"], "no analysed participant in group 'Kontroll'"),
+    (lambda t: t.assign(ResickStatus=t["ResickStatus"].where(t["Grupp"] == "Koordinator")),
+     "no participant of group 'Kontroll' returned"),
+])
+def test_what_the_data_do_not_allow_stops_with_a_message(sthlm_derived, change, message):
+    table, months, _ = sthlm_derived
+    with pytest.raises(DeliveryError, match="^stockholm, stage analyse: ") as err:
+        analysis.estimate(change(table).reset_index(drop=True), months,
+                          {"conf_level": 0.95, "randomised": False, "cuminc_times": [90]})
+    assert message in str(err.value)
+
+
+def test_a_centre_without_returns_is_noted(sthlm_derived):
+    table, months, _ = sthlm_derived
+    centre = table["Vardcentral"].iloc[0]
+    t = table.assign(Returned=table["Returned"].where(table["Vardcentral"] != centre, 0))
+    est = analysis.estimate(t, months, {"conf_level": 0.95, "randomised": True,
+                                        "cuminc_times": [90]})
+    notes = [n for n in est.notes if n["kind"] == "centre_without_return"]
+    assert {n["centre"] for n in notes} == {str(centre)}
+    assert sum(n["n"] for n in notes) == int((t["Vardcentral"] == centre).sum())
+
+
+def test_a_month_with_one_centre_keeps_its_mean_without_an_interval(sthlm_derived):
+    table, months, _ = sthlm_derived
+    keep = table["Vardcentral"].iloc[0]
+    late = months["Month"] == months["Month"].max()
+    gone = set(table.loc[table["Vardcentral"] != keep, "LopNr"])
+    m = months[~(late & months["LopNr"].isin(gone))]
+    est = analysis.estimate(table, m, {"conf_level": 0.95, "randomised": True,
+                                       "cuminc_times": [90]})
+    last = est.months[est.months["Month"] == months["Month"].max()]
+    assert (last["centres"] == 1).all() and last["lower"].isna().all()
+    at_risk = m[(m["Month"] == m["Month"].max()) & (m["AtRiskDays"] > 0)].merge(
+        table[["LopNr", "Grupp"]], on="LopNr")
+    for r in last.itertuples():
+        assert r.mean == pytest.approx(at_risk.loc[at_risk["Grupp"] == r.Grupp,
+                                                   "MeanDegree"].mean(), rel=1e-12)
+    assert {(n["month"], n["group"]) for n in est.notes if n["kind"] == "month_one_centre"} \
+        == {(int(r.Month), str(r.Grupp)) for r in last.itertuples()}

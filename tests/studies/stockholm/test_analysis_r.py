@@ -112,3 +112,56 @@ p("risk_difference_iptw", wcr1(d$FullReturn[f], d$coordinator[f], d$w[f], d$Vard
         for ours, theirs in zip((r.estimate, r.conf_low, r.conf_high, r.pvalue), got[name],
                                 strict=True):
             assert rel(ours, theirs) < 1e-8, (name, ours, theirs)
+
+
+def test_empty_levels_are_left_out_of_the_adjusted_models_as_r(tmp_path, run_r, sthlm_derived):
+    """A delivery without 'both' diagnoses and without > 90 prior net days: R's coxph and glm
+    give NA for those levels and fit the rest; so do the adjusted and IPT-weighted hazard
+    ratios (1e-8 relative), and the notes name each left-out level and subgroup."""
+    from rehabkoord.studies.stockholm import analysis
+
+    table, months, _ = sthlm_derived
+    t = table[(table["Diagnosgrupp"] != "both") & (table["PriorCategory"] != ">90")]
+    t = t.reset_index(drop=True)
+    est = analysis.estimate(t, months[months["LopNr"].isin(t["LopNr"])],
+                            {"conf_level": 0.95, "randomised": False, "cuminc_times": [90]})
+    csv = tmp_path / "t.csv"
+    t[["ReturnDays", "Returned", "coordinator", "age", "sex", "Diagnosgrupp", "PriorCategory",
+       "Vardcentral"]].to_csv(csv, index=False)
+    out = run_r(f"""
+suppressMessages(library(survival))
+d <- read.csv("{csv}", stringsAsFactors = FALSE)
+d$sex <- factor(d$sex, levels = c("kvinna", "man"))
+d$Diagnosgrupp <- factor(d$Diagnosgrupp, levels = c("mental", "pain", "both", "other"))
+d$PriorCategory <- factor(d$PriorCategory, levels = c("none", "1-90", ">90"))
+p <- function(name, v) cat(name, sprintf("%.17g", v), "\\n")
+ctl <- coxph.control(eps = 1e-13, iter.max = 100)
+a <- suppressWarnings(coxph(Surv(ReturnDays, Returned) ~ coordinator + age + sex +
+           Diagnosgrupp + PriorCategory, data = d, cluster = Vardcentral, control = ctl))
+p("hr_adjusted", c(summary(a)$conf.int[1, c(1, 3, 4)], summary(a)$coefficients[1, 6]))
+p("na", sum(is.na(coef(a))))
+ps <- glm(coordinator ~ age + sex + Diagnosgrupp + PriorCategory, family = binomial, data = d,
+          control = glm.control(epsilon = 1e-14, maxit = 100))
+e <- fitted(ps); d$w <- ifelse(d$coordinator == 1, 1 / e, 1 / (1 - e))
+cx <- coxph(Surv(ReturnDays, Returned) ~ coordinator, data = d, weights = w,
+            cluster = Vardcentral, control = ctl)
+p("hr_iptw", c(summary(cx)$conf.int[1, c(1, 3, 4)], summary(cx)$coefficients[1, 6]))
+""")
+    got = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in out.splitlines()
+           if line.strip()}
+    assert got["na"] == [2.0]
+    m = est.main.set_index("measure")
+    for name in ("hr_adjusted", "hr_iptw"):
+        r = m.loc[name]
+        for ours, theirs in zip((r.estimate, r.conf_low, r.conf_high, r.pvalue), got[name],
+                                strict=True):
+            assert rel(ours, theirs) < 1e-8, (name, ours, theirs)
+    assert m.loc["hr_adjusted", "params"] == 6  # 8 columns, 2 aliased
+    aliased = {(n["estimate"], n["variable"], n["level"], n["n"])
+               for n in est.notes if n["kind"] == "aliased"}
+    assert aliased == {(e, v, lv, 0) for e in ("hr_adjusted", "propensity")
+                       for v, lv in (("Diagnosgrupp", "both"), ("PriorCategory", ">90"))}
+    levels = {(n["variable"], n["level"], n["note"]) for n in est.notes
+              if n["kind"] == "subgroup_level"}
+    assert {("Diagnosgrupp", "both", "no_persons"), ("PriorCategory", ">90", "no_persons")} \
+        <= levels

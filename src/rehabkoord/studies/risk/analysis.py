@@ -10,8 +10,9 @@ environment, as the other studies' tables); only the appendix applies disclosure
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,12 @@ import numpy as np
 import pandas as pd
 
 from ... import prediction
-from ...io import atomic_outputs, read_json, write_json, write_parquet
+from ...io import DeliveryError, atomic_outputs, read_json, write_json, write_parquet
 from .model import (
     OUTCOME,
     Predictors,
     RiskModel,
+    Separated,
     load_model,
     predictors,
     save_model,
@@ -95,19 +97,21 @@ class Results:
     # counts each point rests on: n, events, tp and fp (predicted at or above the threshold)
     groups: pd.DataFrame  # sample, group, n, events, observed, mean_predicted
     flow: dict[str, Any]
+    notes: list[dict] = field(default_factory=list)  # what the data did not allow (`NOTES`)
 
     def write(self, tables_dir: str | Path, model_path: str | Path) -> list[Path]:
         """Each table as Parquet and CSV, the flow as JSON and the model card, all or nothing."""
         out = Path(tables_dir)
         frames = {name: getattr(self, name) for name in TABLES}
         targets = [out / f"{n}.{ext}" for n in frames for ext in ("parquet", "csv")]
-        targets += [out / "flow.json", Path(model_path)]
+        targets += [out / "flow.json", out / "notes.json", Path(model_path)]
         with atomic_outputs(*targets) as temps:
-            for frame, parquet, csv in zip(frames.values(), temps[:-2:2], temps[1:-2:2],
+            for frame, parquet, csv in zip(frames.values(), temps[:-3:2], temps[1:-3:2],
                                            strict=True):
                 write_parquet(frame, parquet)
                 frame.to_csv(csv, index=False, float_format="%.10g", lineterminator="\n")
-            write_json(self.flow, temps[-2])
+            write_json(self.flow, temps[-3])
+            write_json(self.notes, temps[-2])
             save_model(self.model, temps[-1])
         return targets
 
@@ -115,19 +119,49 @@ class Results:
     def read(cls, tables_dir: str | Path, model_path: str | Path) -> Results:
         d = Path(tables_dir)
         frames = {name: pd.read_parquet(d / f"{name}.parquet") for name in TABLES}
-        return cls(model=load_model(model_path), flow=read_json(d / "flow.json"), **frames)
+        notes = d / "notes.json"
+        return cls(model=load_model(model_path), flow=read_json(d / "flow.json"), **frames,
+                   notes=read_json(notes) if notes.is_file() else [])
+
+
+# The kinds of note `run` writes (every note has `kind`):
+# - `aliased`: `column`, a design column the training years cannot estimate (an empty
+#   level): left out as R's glm leaves it out (NA); test rows with it are not scored;
+# - `bootstrap_failed`: `n` of `n_boot` resamples left out (their fit failed), `reasons`
+#   (reason -> count), as rms::validate reports them.
+STUDY, STAGE = "risk", "fit"
+
+
+@contextmanager
+def _step(what: str, hint: str) -> Iterator[None]:
+    """A fit or validation the data do not allow ends the stage with a message naming the
+    study, stage, cause and parameter to change (`DeliveryError`), never a traceback."""
+    try:
+        yield
+    except DeliveryError:
+        raise
+    except (ValueError, np.linalg.LinAlgError) as err:
+        raise DeliveryError(f"{STUDY}, stage {STAGE}: {what} failed on these data: {err} "
+                            f"→ {hint}") from err
 
 
 def _coefficients(model: RiskModel) -> pd.DataFrame:
+    """One row per design column; an aliased one (an empty level) has NaN, as R's NA."""
     term_of = {c: t.name for t in model.predictors.terms for c in t.columns()}
     rows = []
-    for col, b in model.coefficients.items():
+    for col in model.predictors.columns():
+        if col in model.aliased:
+            rows.append({"column": col, "term": term_of[col], "estimate": np.nan,
+                         "odds_ratio": np.nan, **{k: np.nan for k in (
+                             "std_error", "conf_low", "conf_high", "or_low", "or_high")}})
+            continue
+        b = model.coefficients[col]
         row: dict[str, Any] = {"column": col, "term": term_of.get(col, "Intercept"),
                                "estimate": b, "odds_ratio": math.exp(b)}
         if model.conf_low is not None and model.conf_high is not None and model.std_errors:
             lo, hi = model.conf_low[col], model.conf_high[col]
             row |= {"std_error": model.std_errors[col], "conf_low": lo, "conf_high": hi,
-                    "or_low": math.exp(lo), "or_high": math.exp(hi)}
+                    "or_low": float(np.exp(lo)), "or_high": float(np.exp(hi))}
         else:
             row |= {k: np.nan for k in ("std_error", "conf_low", "conf_high", "or_low",
                                         "or_high")}
@@ -135,9 +169,10 @@ def _coefficients(model: RiskModel) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _usable(spec: Predictors, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict]:
+def _usable(spec: Predictors | RiskModel, table: pd.DataFrame
+            ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Predictions' inputs: the design of the rows that can be scored, their outcome, and
-    the others counted by reason."""
+    the others counted by reason (with the model: a level the training years lack too)."""
     X, reason = spec.design(table)
     ok = reason.isna().to_numpy()
     y = table[OUTCOME].to_numpy()[ok].astype(int)
@@ -154,21 +189,26 @@ def run(spells: pd.DataFrame, params: Mapping[str, Any],
     v_par = params["validation"]
     threshold = int(params["outcome"]["threshold_days"])
     if threshold not in (90, 180):
-        raise ValueError(f"outcome.threshold_days must be 90 or 180, not {threshold}")
+        raise DeliveryError(f"{STUDY}, stage {STAGE}: outcome.threshold_days must be 90 or "
+                            f"180, not {threshold}")
     outcome = with_outcome(spells, threshold, extraction_date=params["data"]["extraction_date"])
-    spec = spec_from_params(params["predictors"])
-    penalty, C = penalty_from_params(params["model"])
+    with _step("reading the predictors", "predictors.include"):
+        spec = spec_from_params(params["predictors"])
+        penalty, C = penalty_from_params(params["model"])
     train_years = [int(y) for y in v_par["train_years"]]
     test_years = [int(y) for y in v_par["test_years"]]
-    v = validate(outcome.table, spec, train_years, test_years, penalty=penalty,  # type: ignore[arg-type]
-                 C=C, n_boot=int(v_par["n_boot"]), seed=int(v_par["seed"]),
-                 thresholds=thresholds(v_par), **group_args(params["risk_groups"]))
+    _check_years(outcome.table, spec, train_years, test_years)
+    with _step("the fit and its validation",
+               "validation.train_years, validation.test_years, predictors.include; the flow "
+               "of 02_anpassa_validera.ipynb shows the spells per year"), _separation():
+        v = validate(outcome.table, spec, train_years, test_years, penalty=penalty,  # type: ignore[arg-type]
+                     C=C, n_boot=int(v_par["n_boot"]), seed=int(v_par["seed"]),
+                     thresholds=thresholds(v_par), progress=True,
+                     **group_args(params["risk_groups"]))
     train, test = temporal_split(outcome.table, train_years, test_years)
-    if not len(test):
-        raise ValueError(f"no spells with outcome in the test years {test_years}")
-    Xtr, ytr, ex_tr = _usable(spec, train)
-    Xte, yte, ex_te = _usable(spec, test)
     model = v.model
+    Xtr, ytr, ex_tr = _usable(spec, train)
+    Xte, yte, ex_te = _usable(model, test)
     group_rows = []
     for sample, X, y in (("training", Xtr, ytr), ("test", Xte, yte)):
         g = prediction.risk_groups(model.predict(X), cuts=model.group_cuts, y=y).summary
@@ -198,9 +238,51 @@ def run(spells: pd.DataFrame, params: Mapping[str, Any],
             "sex": {s: {"training": _n_events(train, spec, s), "test": _n_events(test, spec, s)}
                     for s in _sexes(v.table)}}
     model = replace(model, validation=model.validation | {"flow": flow})
+    notes: list[dict] = [{"kind": "aliased", "column": c} for c in model.aliased]
+    if v.optimism.failed:
+        notes.append({"kind": "bootstrap_failed", "n": sum(v.optimism.failed.values()),
+                      "n_boot": int(v_par["n_boot"]), "reasons": v.optimism.failed})
     return Results(model, v.table, _coefficients(model), optimism, calibration,
                    v.calibration.groups, _with_counts(v.decisions, model.predict(Xte), yte),
-                   groups, flow)
+                   groups, flow, notes)
+
+
+@contextmanager
+def _separation() -> Iterator[None]:
+    """A level that separates the outcome in the training years has no finite odds ratio:
+    stop naming it and the parameters that merge or leave it out."""
+    try:
+        yield
+    except Separated as err:
+        keys = sorted({f"predictors.{c.split('[')[0]}_edges" if c.startswith("prior_netdays")
+                       else "predictors.include" for c, _, _ in err.levels})
+        raise DeliveryError(
+            f"{STUDY}, stage {STAGE}: the model cannot be fitted on the training years: "
+            + "; ".join(f"{c} has {n} spell(s), {'all' if e else 'none'} long"
+                        for c, n, e in err.levels)
+            + " (complete separation: an infinite odds ratio) → merge the level with its "
+            f"neighbour or leave the predictor out ({', '.join(keys)}), or use "
+            "model.penalty: l2") from err
+
+
+def _check_years(table: pd.DataFrame, spec: Predictors, train_years: Sequence[int],
+                 test_years: Sequence[int]) -> None:
+    """Spells that can be used, with both outcomes, in the training years, and spells in the
+    test years: else a message naming the years found and the parameters to change."""
+    years = table["index_year"].astype(int)
+    found = ", ".join(f"{y}: {n}" for y, n in years.value_counts().sort_index().items())
+    for name, chosen in (("train_years", train_years), ("test_years", test_years)):
+        part = table[years.isin(chosen)]
+        _, reason = spec.design(part)
+        y = part[OUTCOME].to_numpy()[reason.isna().to_numpy()]
+        need_both = name == "train_years"
+        if not y.size or (need_both and y.min() == y.max()):
+            what = "no usable spell" if not y.size else f"only one outcome ({int(y[0])})"
+            raise DeliveryError(
+                f"{STUDY}, stage {STAGE}: {what} in validation.{name} "
+                f"{years_text(chosen)} (spells with outcome per index year: "
+                f"{found or 'none'}) → set validation.{name} to years the delivery covers "
+                "(data.periods, data.periods_from, data.extraction_date)")
 
 
 def _with_counts(decisions: pd.DataFrame, p: np.ndarray, y: np.ndarray) -> pd.DataFrame:

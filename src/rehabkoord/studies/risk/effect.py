@@ -14,7 +14,7 @@ participant who can't be scored is counted by reason, never given a default.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,8 @@ import pandas as pd
 
 from ... import prediction
 from ...contract import PERSON_KEY
-from ...io import atomic_outputs, read_json, write_json, write_parquet
-from ...subgroups import effect_by_level
+from ...io import DeliveryError, atomic_outputs, read_json, write_json, write_parquet
+from ...subgroups import NOTES, effect_by_level
 from .data import employment, income_group
 from .model import RiskModel, score
 
@@ -79,34 +79,73 @@ class EffectByRisk:
     effects: pd.DataFrame
     flow: dict[str, Any]
     magnitudes: pd.DataFrame | None = None
+    #: what the data did not allow: `subgroup_level` (`level`, `note`, `reason`: a risk group
+    #: with counts only, `subgroups.NOTES`) and `interaction_not_tested`
+    notes: list[dict] = field(default_factory=list)
 
     def write(self, out_dir: str | Path) -> list[Path]:
         out = Path(out_dir)
         targets = [out / "effect_by_risk.parquet", out / "effect_by_risk.csv",
-                   out / "effect_flow.json", out / "effect_magnitudes.parquet"]
+                   out / "effect_flow.json", out / "effect_magnitudes.parquet",
+                   out / "effect_notes.json"]
         magnitudes = self.magnitudes if self.magnitudes is not None else pd.DataFrame()
-        with atomic_outputs(*targets) as (parquet, csv, flow, mags):
+        with atomic_outputs(*targets) as (parquet, csv, flow, mags, notes):
             write_parquet(self.effects, parquet)
             self.effects.to_csv(csv, index=False, float_format="%.10g", lineterminator="\n")
             write_json(self.flow, flow)
             write_parquet(magnitudes, mags)
+            write_json(self.notes, notes)
         return targets
 
     @classmethod
     def read(cls, in_dir: str | Path) -> EffectByRisk:
         d = Path(in_dir)
-        mags = d / "effect_magnitudes.parquet"
+        mags, notes = d / "effect_magnitudes.parquet", d / "effect_notes.json"
         return cls(pd.read_parquet(d / "effect_by_risk.parquet"),
                    read_json(d / "effect_flow.json"),
-                   pd.read_parquet(mags) if mags.is_file() else None)
+                   pd.read_parquet(mags) if mags.is_file() else None,
+                   read_json(notes) if notes.is_file() else [])
+
+
+STUDY, STAGE = "risk", "effect"
+#: The spell study's register columns the model scores, and the parameter that delivers each.
+REGISTERS = {"DispInk04": "data.lisa", "BAS": "data.bas"}
+
+
+def check_registers(participants: pd.DataFrame) -> None:
+    """Each register the model needs must cover the year before every participant's index
+    spell: a year (or a whole register) missing for everyone who needs it is a delivery
+    fault, not a reason to leave a third of the participants unscored."""
+    need = pd.to_datetime(participants["PriorRef"]).dt.year - 1
+    for column, key in REGISTERS.items():
+        have = participants[column].notna()
+        missing = sorted(int(y) for y in need.unique() if not have[need == y].any())
+        if missing:
+            n = int(need.isin(missing).sum())
+            whole = not have.any()
+            raise DeliveryError(
+                f"{STUDY}, stage {STAGE}: the spell study's analysis table has no {column} "
+                + ("at all" if whole else f"for {', '.join(map(str, missing))}")
+                + f", the year before the index spell of {n} of {len(participants)} "
+                f"participants → deliver it in the spell study ({key} in "
+                "notebooks/stockholm/params.yaml"
+                + (", not null" if whole and column == "BAS" else "") + ") and re-run it")
 
 
 def effect_by_risk(participants: pd.DataFrame, model: RiskModel,
                    conf_level: float = 0.95) -> EffectByRisk:
     """Score every participant, then estimate the coordinator effect within each risk group
     (the model's cut points) and test the interaction coordinator × risk group."""
+    check_registers(participants)
     scored = score(scoring_table(participants, model), model)
     ok = scored["reason"].isna().to_numpy()
+    if not ok.any():
+        reasons = scored["reason"].value_counts()
+        raise DeliveryError(f"{STUDY}, stage {STAGE}: none of the {len(participants)} "
+                            "participants can be scored (" + "; ".join(
+                                f"{r}: {n}" for r, n in reasons.head(3).items())
+                            + ") → check the spell study's delivery (notebooks/stockholm/"
+                            "params.yaml: data.lisa, data.bas, data.participants)")
     data = participants[ok].copy()
     data["risk_group"] = scored.loc[ok, "group"].astype(str).to_numpy()
     data["risk"] = scored.loc[ok, "risk"].to_numpy()
@@ -124,7 +163,11 @@ def effect_by_risk(participants: pd.DataFrame, model: RiskModel,
             "scored": {g: {"1": int(r.n_treated), "0": int(r.n_control)}
                        for g, r in zip(effects["level"], effects.itertuples(), strict=True)},
             "cuts": list(model.group_cuts)}
-    return EffectByRisk(effects, flow, _magnitudes(data))
+    notes = [{"kind": "subgroup_level", "level": r.level, "note": r.note,
+              "reason": NOTES[r.note]} for r in effects.itertuples() if r.note]
+    if (effects["interaction_df"] == 0).all():
+        notes.append({"kind": "interaction_not_tested"})
+    return EffectByRisk(effects, flow, _magnitudes(data), notes)
 
 
 def _magnitudes(data: pd.DataFrame) -> pd.DataFrame:

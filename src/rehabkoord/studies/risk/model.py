@@ -29,6 +29,7 @@ from sklearn.linear_model import LogisticRegression
 
 from ... import __version__, prediction
 from ...contract import quote
+from ...survival import aliased_columns
 
 MODEL_FORMAT = 1
 PURPOSE = "ranking patients for an offer of support"
@@ -263,19 +264,90 @@ class RiskModel:
     not_for: tuple[str, ...] = NOT_FOR
     package_version: str = __version__
     format_version: int = MODEL_FORMAT
+    #: design columns the training data could not estimate (an empty level: R's NA); they
+    #: have no coefficient, and a row with such a level cannot be scored
+    aliased: tuple[str, ...] = ()
+
+    def columns(self) -> list[str]:
+        """The design columns with a coefficient."""
+        return [c for c in self.predictors.columns() if c not in self.aliased]
+
+    def design(self, table: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+        """`Predictors.design`, and a reason for each row whose level the training data did
+        not have (an aliased column), so that such a row gets no risk rather than the
+        reference level's."""
+        X, reason = self.predictors.design(table)
+        if not self.aliased:
+            return X, reason
+        reason = reason.copy()
+        rows = np.flatnonzero(reason.isna().to_numpy())
+        unseen = (X[list(self.aliased)] != 0).to_numpy()
+        for i, flags in zip(rows, unseen, strict=True):
+            if flags.any():
+                reason.iloc[i] = "; ".join(f"{c} not in the training data"
+                                           for c, f in zip(self.aliased, flags, strict=True)
+                                           if f)
+        return X[~unseen.any(axis=1)], reason
 
     def linear_predictor(self, X: pd.DataFrame) -> np.ndarray:
-        beta = np.array([self.coefficients[c] for c in self.predictors.columns()])
-        return X[self.predictors.columns()].to_numpy(float) @ beta
+        cols = self.columns()
+        beta = np.array([self.coefficients[c] for c in cols])
+        return X[cols].to_numpy(float) @ beta
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Risk (probability of long sick leave) for rows of a design matrix."""
         return 1.0 / (1.0 + np.exp(-self.linear_predictor(X)))
 
 
+class FitFailed(ValueError):
+    """A fit the data do not allow (a bootstrap resample with one outcome class or a
+    predictor level it lacks): the resample is left out and counted, as rms::validate does."""
+
+
+class Separated(FitFailed):
+    """Levels whose spells all have, or all lack, the outcome: the maximum-likelihood odds
+    ratio is infinite (R's glm warns "fitted probabilities numerically 0 or 1" and prints a
+    huge coefficient and SE). `levels`: (column, spells, events) per such level."""
+
+    def __init__(self, levels: Sequence[tuple[str, int, int]]):
+        self.levels = list(levels)
+        super().__init__("complete separation: " + "; ".join(
+            f"{c} has {n} spell(s), {e} long" for c, n, e in self.levels))
+
+
+def separated(X: pd.DataFrame, y: np.ndarray) -> list[tuple[str, int, int]]:
+    """Indicator columns (a level or band) whose rows' outcomes are all 0 or all 1."""
+    out = []
+    for col in X.columns[1:]:
+        x = X[col].to_numpy(float)
+        if set(np.unique(x)) <= {0.0, 1.0} and "[" in str(col):
+            rows = x == 1
+            n, e = int(rows.sum()), int(y[rows].sum())
+            if n and e in (0, n):
+                out.append((str(col), n, e))
+    return out
+
+
+def aliased(X: pd.DataFrame) -> tuple[str, ...]:
+    """The design columns R's glm would report as NA: an empty level (all zero) or a column
+    that is a combination of the ones before it (`survival.aliased_columns`; the intercept
+    is the design's first column)."""
+    gone = aliased_columns(X.drop(columns="Intercept").to_numpy(float))
+    return tuple(str(c) for c in X.columns[1:][gone])
+
+
 def _fit_design(X: pd.DataFrame, y: np.ndarray, penalty: Penalty, C: float
                 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Coefficients (and the unpenalised fit's covariance) on the design's scale."""
+    """Coefficients (and the unpenalised fit's covariance) on the design's scale. The design
+    must have no aliased column (`aliased`; leave them out first) and both outcomes, and an
+    unpenalised fit no level that separates them (`Separated`: no finite estimate)."""
+    if y.min() == y.max():
+        raise FitFailed(f"only one outcome class ({int(y[0])}) in {y.size} rows")
+    gone = aliased(X)
+    if gone:
+        raise FitFailed(f"aliased column(s) {', '.join(gone)}")
+    if penalty is None and (split := separated(X, y)):
+        raise Separated(split)
     if penalty is None:
         res = prediction.glm_logit(y, X.to_numpy(float))
         return res.params, res.cov
@@ -302,6 +374,8 @@ def fit(table: pd.DataFrame, spec: Predictors, penalty: Penalty = None, C: float
     `penalty` "l2" (ridge) or "l1" (lasso) fits scikit-learn's penalised logistic regression on
     standardised predictors with inverse strength `C`; otherwise R's unpenalised glm (with Wald
     intervals). Rows that can't be used are excluded and counted by reason on the model.
+    Design columns the data cannot estimate (an empty level) are left out as glm's NA and
+    named in the model's `aliased`.
     Risk groups: fixed `group_cuts`, or cuts giving `group_proportions` of the training data.
     The outcome's threshold is the one `with_outcome` recorded, unless `threshold_days` says.
     """
@@ -313,8 +387,10 @@ def fit(table: pd.DataFrame, spec: Predictors, penalty: Penalty = None, C: float
     X, reason = spec.design(table)
     usable = reason.isna().to_numpy()
     y = _outcome(table, usable)
+    gone = aliased(X)
+    X = X.drop(columns=list(gone))
     beta, cov = _fit_design(X, y, penalty, C)
-    names = spec.columns()
+    names = list(X.columns)
     coefs = {c: float(b) for c, b in zip(names, beta, strict=True)}
     low = high = se = None
     if cov is not None:
@@ -337,7 +413,7 @@ def fit(table: pd.DataFrame, spec: Predictors, penalty: Penalty = None, C: float
     years = tuple(sorted({int(v) for v in table["index_year"].to_numpy()[usable]}))
     return RiskModel(spec, coefs, low, high, se, penalty, None if penalty is None else float(C),
                      threshold, years, int(y.size), int(y.sum()), excluded,
-                     (float(cuts[0]), float(cuts[1])), props)
+                     (float(cuts[0]), float(cuts[1])), props, aliased=gone)
 
 
 def _outcome(table: pd.DataFrame, usable: np.ndarray) -> np.ndarray:
@@ -348,12 +424,15 @@ def _outcome(table: pd.DataFrame, usable: np.ndarray) -> np.ndarray:
     return y.astype(int)
 
 
-def _fitter(spec: Predictors, penalty: Penalty, C: float) -> prediction.Fitter:
+def _fitter(penalty: Penalty, C: float, drop: Sequence[str] = ()) -> prediction.Fitter:
+    """The modelling procedure for the bootstrap: the columns the full fit left out
+    (`drop`) stay out; any further aliasing in a resample fails its fit (`FitFailed`)."""
     def fitter(X: pd.DataFrame, y: np.ndarray) -> Any:
+        X = X.drop(columns=list(drop))
         beta, _ = _fit_design(X, y, penalty, C)
 
         def predict(Xn: pd.DataFrame) -> np.ndarray:
-            return 1.0 / (1.0 + np.exp(-(Xn.to_numpy(float) @ beta)))
+            return 1.0 / (1.0 + np.exp(-(Xn.drop(columns=list(drop)).to_numpy(float) @ beta)))
 
         return predict
 
@@ -400,11 +479,14 @@ def validate(table: pd.DataFrame, spec: Predictors, train_years: Sequence[int],
              test_years: Sequence[int], penalty: Penalty = None, C: float = 1.0,
              n_boot: int = 200, seed: int = 20240901,
              thresholds: Sequence[float] = tuple(np.round(np.arange(0.05, 0.81, 0.05), 2)),
-             **fit_args: Any) -> Validation:
+             progress: bool = False, **fit_args: Any) -> Validation:
     """Fit on `train_years` only; report apparent, optimism-corrected (Harrell's bootstrap on
     the training years, `n_boot` resamples) and temporal-test performance, also per sex.
     The test years never enter the fit. Per sex: apparent, optimism-corrected (the same
-    resamples' models evaluated on each sex's rows) and temporal-test figures."""
+    resamples' models evaluated on each sex's rows) and temporal-test figures. Resamples
+    whose fit fails are left out and counted (`optimism.failed`); `progress` shows a bar on
+    the terminal (`prediction.optimism_corrected`). Test rows with a level the training
+    years lack get no prediction (`RiskModel.design`)."""
     train, test = temporal_split(table, train_years, test_years)
     train.attrs = dict(table.attrs)
     model = fit(train, spec, penalty=penalty, C=C, **fit_args)
@@ -412,8 +494,10 @@ def validate(table: pd.DataFrame, spec: Predictors, train_years: Sequence[int],
     ytr = _outcome(train, rtr.isna().to_numpy())
     sex_tr = train["sex"].to_numpy()[rtr.isna().to_numpy()]
     sexes = _levels(spec, "sex", table)
-    opt = prediction.optimism_corrected(_fitter(spec, penalty, C), Xtr, ytr, n_boot=n_boot,
-                                        seed=seed, subgroups={s: sex_tr == s for s in sexes})
+    opt = prediction.optimism_corrected(_fitter(penalty, C, model.aliased), Xtr, ytr,
+                                        n_boot=n_boot, seed=seed,
+                                        subgroups={s: sex_tr == s for s in sexes},
+                                        progress=progress)
     rows = []
     ptr = model.predict(Xtr)
     rows.append(_perf_row("apparent", "all", ytr, ptr))
@@ -426,7 +510,7 @@ def validate(table: pd.DataFrame, spec: Predictors, train_years: Sequence[int],
                      "events": int(ytr[m].sum()), **opt.by_subgroup[s][2].as_dict()})
     curve = decisions = None
     if len(test):
-        Xte, rte = spec.design(test)
+        Xte, rte = model.design(test)
         yte = _outcome(test, rte.isna().to_numpy())
         pte = model.predict(Xte)
         sex_te = test["sex"].to_numpy()[rte.isna().to_numpy()]
@@ -439,6 +523,7 @@ def validate(table: pd.DataFrame, spec: Predictors, train_years: Sequence[int],
     frame = pd.DataFrame(rows)
     card = {"train_years": sorted(int(y) for y in train_years),
             "test_years": sorted(int(y) for y in test_years), "n_boot": n_boot, "seed": seed,
+            "boot_failed": opt.failed,
             "performance": json.loads(frame.to_json(orient="records"))}
     return Validation(replace(model, validation=card), frame, opt, curve, decisions)
 
@@ -471,8 +556,8 @@ def load_model(path: str | Path) -> RiskModel:
         return _from_card(data)
     data.pop("predictor_definitions", None)
     data["predictors"] = Predictors.from_dict(data["predictors"])
-    for key in ("training_years", "not_for", "group_cuts"):
-        data[key] = tuple(data[key])
+    for key in ("training_years", "not_for", "group_cuts", "aliased"):
+        data[key] = tuple(data.get(key, ()))
     if data["group_proportions"] is not None:
         data["group_proportions"] = tuple(data["group_proportions"])
     return RiskModel(**data)
@@ -486,8 +571,10 @@ def _from_card(card: Mapping[str, Any]) -> RiskModel:
     validation = dict(card.get("validation") or {})
     validation["flow"] = {"derivation": {"income_groups": card.get("income_groups")}}
     props = card.get("group_proportions")
+    predictors = Predictors.from_dict(card["predictors"])
     return RiskModel(
-        predictors=Predictors.from_dict(card["predictors"]),
+        predictors=predictors,
+        aliased=tuple(c for c in predictors.columns() if c not in card["coefficients"]),
         coefficients={k: float(v) for k, v in card["coefficients"].items()},
         conf_low=card.get("conf_low"), conf_high=card.get("conf_high"),
         std_errors=card.get("std_errors"), penalty=card.get("penalty"), C=card.get("C"),
@@ -505,7 +592,7 @@ def score(new_spells: pd.DataFrame, model: RiskModel) -> pd.DataFrame:
     """Risk and risk group per row of new spells (a care centre's list), and for each row that
     can't be scored the reason (missing predictor, unknown category, value out of range);
     such rows get no risk, never a default. Columns: LopNr (when given), risk, group, reason."""
-    X, reason = model.predictors.design(new_spells)
+    X, reason = model.design(new_spells)
     out = pd.DataFrame(index=new_spells.index)
     if "LopNr" in new_spells.columns:
         out["LopNr"] = new_spells["LopNr"]

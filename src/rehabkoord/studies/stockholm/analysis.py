@@ -10,8 +10,9 @@ Days are calendar days from the index date; net days are Σ degree/100.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +20,11 @@ import pandas as pd
 
 from ... import causal, spells, survival
 from ...contract import GROUP_CONTROL, GROUP_COORDINATOR, PERSON_KEY, SEX_CODES
-from ...io import atomic_outputs, write_parquet
+from ...io import DeliveryError, atomic_outputs, read_json, write_json, write_parquet
 from ...registeryears import year_before_values
 from ...spells import Derived
 from ...stats import categorical_test, risk_difference, wilcox_test
-from ...subgroups import effect_by_level
+from ...subgroups import NOTES, effect_by_level
 from .data import Deliveries
 
 GROUPS = (GROUP_COORDINATOR, GROUP_CONTROL)
@@ -129,7 +130,8 @@ LARGEST = 5
 
 @dataclass
 class Estimates:
-    """Every published estimate as tidy tables (one row per estimate or curve point)."""
+    """Every published estimate as tidy tables (one row per estimate or curve point), and the
+    `notes` on what the data did not allow (`Note`: the appendix prints each)."""
 
     main: pd.DataFrame
     km: pd.DataFrame
@@ -139,22 +141,55 @@ class Estimates:
     balance: pd.DataFrame
     centres: pd.DataFrame
     magnitudes: pd.DataFrame
+    notes: list[dict] = field(default_factory=list)
 
     def write(self, out_dir: str | Path) -> list[Path]:
-        """Every table as Parquet (for the report) and CSV (for readers), all or nothing."""
+        """Every table as Parquet (for the report) and CSV (for readers), and the notes as
+        JSON (`notes.json`), all or nothing."""
         out = Path(out_dir)
         frames = {name: getattr(self, name) for name in TABLES}
         targets = [out / f"{n}.{ext}" for n in frames for ext in ("parquet", "csv")]
+        targets.append(out / "notes.json")
         with atomic_outputs(*targets) as temps:
-            for frame, parquet, csv in zip(frames.values(), temps[::2], temps[1::2],
+            for frame, parquet, csv in zip(frames.values(), temps[:-1:2], temps[1:-1:2],
                                            strict=True):
                 write_parquet(frame, parquet)
                 frame.to_csv(csv, index=False, float_format="%.10g", lineterminator="\n")
+            write_json(self.notes, temps[-1])
         return targets
 
     @classmethod
     def read(cls, in_dir) -> Estimates:
-        return cls(**{name: pd.read_parquet(Path(in_dir) / f"{name}.parquet") for name in TABLES})
+        notes = Path(in_dir) / "notes.json"
+        return cls(**{name: pd.read_parquet(Path(in_dir) / f"{name}.parquet") for name in TABLES},
+                   notes=read_json(notes) if notes.is_file() else [])
+
+
+# The kinds of note `estimate` writes, with their fields (every note has `kind`):
+# - `aliased`: a model term left out as R leaves it out (NA), e.g. an empty factor level;
+#   `estimate` (the measure), `variable`, `level` (the term's factor and level, or the
+#   column and "" for a numeric one), `n` (persons at that level: 0 for an empty one);
+# - `rows_left_out`: `estimate`, `n` persons without a value of an adjustment variable;
+# - `subgroup_level`: `variable`, `level`, `note` (a key of `subgroups.NOTES`) and `reason`
+#   (its English text): the level has counts only;
+# - `interaction_not_tested`: `variable`: fewer than two levels with events in both arms;
+# - `centre_without_return`: `centre`, `group`, `n`: no return observed, so no median;
+# - `month_one_centre`: `month`, `group`: that month's persons at risk are all at one
+#   vårdcentral, so its mean degree has no cluster-robust interval.
+STUDY, STAGE = "stockholm", "analyse"
+
+
+@contextmanager
+def _step(what: str, hint: str) -> Iterator[None]:
+    """A statistic the data do not allow ends the stage with a message naming the study,
+    stage, estimate, cause and what to change, never a traceback (`DeliveryError`)."""
+    try:
+        yield
+    except DeliveryError:
+        raise
+    except (ValueError, np.linalg.LinAlgError) as err:
+        raise DeliveryError(f"{STUDY}, stage {STAGE}: {what} cannot be estimated on these "
+                            f"data: {err} → {hint}") from err
 
 
 def _dummies(table: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -165,7 +200,7 @@ def _dummies(table: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
         if isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object:
             cat = pd.Categorical(s)
             parts.append(pd.get_dummies(cat, prefix=col, drop_first=True, dtype=float)
-                         .set_axis(table.index))
+                         .set_axis(table.index).where(s.notna()))  # missing stays missing
         else:
             parts.append(s.astype(float).rename(col))
     return pd.concat(parts, axis=1)
@@ -181,16 +216,46 @@ def _row(outcome: str, measure: str, estimate: float, low: float, high: float, p
             "method": method, "n": int(n), "params": int(params)}
 
 
+def _term_level(term: str, adjust: tuple[str, ...]) -> tuple[str, str]:
+    """`Diagnosgrupp_both` -> ("Diagnosgrupp", "both"): a dummy column's factor and level."""
+    for col in sorted(adjust, key=len, reverse=True):
+        if term.startswith(f"{col}_"):
+            return col, term[len(col) + 1:]
+    return term, ""
+
+
+def _aliased_notes(measure: str, x: pd.DataFrame, aliased: tuple, adjust: tuple[str, ...]
+                   ) -> list[dict]:
+    return [{"kind": "aliased", "estimate": measure,
+             **dict(zip(("variable", "level"), _term_level(term, adjust), strict=True)),
+             "n": int((x[term] != 0).sum())} for term in aliased]
+
+
 def _cox_row(table: pd.DataFrame, outcome: str, measure: str, adjust: tuple[str, ...],
-             conf_level: float, weights: np.ndarray | None = None) -> dict:
+             conf_level: float, notes: list[dict], weights: np.ndarray | None = None) -> dict:
+    """The coordinator's hazard ratio for return; aliased terms (an empty level of an
+    adjustment factor) are left out as R does and noted, and so are persons without a value
+    of an adjustment variable (counted)."""
     x = _dummies(table, ("coordinator", *adjust))
     keep = x.notna().all(axis=1)
-    fit = survival.cox(table.loc[keep, "ReturnDays"], table.loc[keep, "Returned"], x[keep],
-                       cluster=table.loc[keep, "Vardcentral"],
-                       weights=None if weights is None else weights[keep.to_numpy()],
-                       conf_level=conf_level)
+    if not keep.all():
+        notes.append({"kind": "rows_left_out", "estimate": measure, "n": int((~keep).sum())})
+    with _step(f"the hazard ratio {measure!r}",
+               "check the participants' groups and index spells (data.participants, "
+               "derivation.*) in the flow of 02_harled.ipynb"):
+        fit = survival.cox(table.loc[keep, "ReturnDays"], table.loc[keep, "Returned"],
+                           x[keep], cluster=table.loc[keep, "Vardcentral"],
+                           weights=None if weights is None else weights[keep.to_numpy()],
+                           conf_level=conf_level)
+    if "coordinator" in fit.aliased:
+        raise DeliveryError(f"{STUDY}, stage {STAGE}: the hazard ratio {measure!r} cannot be "
+                            "estimated: the coordinator indicator is aliased (one group only, "
+                            "or the group is determined by the adjustment variables) → check "
+                            "data.participants' Grupp")
+    notes.extend(_aliased_notes(measure, x[keep], fit.aliased, adjust))
     return _row(outcome, measure, fit.hr[0], fit.conf_low[0], fit.conf_high[0], fit.pvalue[0],
-                "Cox (Efron), robust SE by vårdcentral", fit.n, len(fit.coef))
+                "Cox (Efron), robust SE by vårdcentral", fit.n,
+                len(fit.coef) - len(fit.aliased))
 
 
 IPTW_METHOD = ("IPT-weighted difference in means (logistic propensity score, ATE weights), "
@@ -213,8 +278,11 @@ def estimate(table: pd.DataFrame, months: pd.DataFrame, params: Mapping) -> Esti
     conf = float(params["conf_level"])
     t = table
     g = t["Grupp"]
-    rows = []
-    lr = survival.logrank(t["ReturnDays"], t["Returned"], g)
+    _check_design(t)
+    rows: list[dict] = []
+    notes: list[dict] = []
+    with _step("the log-rank test", HINT):
+        lr = survival.logrank(t["ReturnDays"], t["Returned"], g)
     km_rows, medians = [], {}
     for group in GROUPS:
         part = t[g == group]
@@ -228,12 +296,21 @@ def estimate(table: pd.DataFrame, months: pd.DataFrame, params: Mapping) -> Esti
                          fit.median_upper, np.nan, "Kaplan–Meier, log CI"))
     rows.append(_row("return", "logrank_chisq", lr.statistic, np.nan, np.nan, lr.pvalue,
                      "log-rank"))
-    rows.append(_cox_row(t, "return", "hr_unadjusted", (), conf))
-    rows.append(_cox_row(t, "return", "hr_adjusted", ADJUST, conf))
+    rows.append(_cox_row(t, "return", "hr_unadjusted", (), conf, notes))
+    rows.append(_cox_row(t, "return", "hr_adjusted", ADJUST, conf, notes))
     iptw = None
     if not params.get("randomised", True):
-        iptw = np.asarray(causal.propensity_weights(t["coordinator"], _dummies(t, ADJUST)).weights)
-        rows.append(_cox_row(t, "return", "hr_iptw", (), conf, iptw))
+        x = _dummies(t, ADJUST)
+        if x.isna().any(axis=None):
+            raise DeliveryError(f"{STUDY}, stage {STAGE}: the propensity model needs "
+                                f"{', '.join(ADJUST)} for every participant; "
+                                f"{int(x.isna().any(axis=1).sum())} lack one → check the "
+                                "delivery (data.lisa, data.participants)")
+        with _step("the propensity weights (IPTW)", HINT):
+            ps = causal.propensity_weights(t["coordinator"], x)
+        notes.extend(_aliased_notes("propensity", x, ps.aliased, ADJUST))
+        iptw = np.asarray(ps.weights)
+        rows.append(_cox_row(t, "return", "hr_iptw", (), conf, notes, iptw))
 
     coord, ctl = t[g == GROUP_COORDINATOR], t[g == GROUP_CONTROL]
     w = wilcox_test(coord["NetDays"], ctl["NetDays"], conf_level=conf)
@@ -259,8 +336,14 @@ def estimate(table: pd.DataFrame, months: pd.DataFrame, params: Mapping) -> Esti
     n1 = int((fr["Grupp"] == GROUP_COORDINATOR).sum())
     x2 = int(fr.loc[fr["Grupp"] == GROUP_CONTROL, "FullReturn"].sum())
     n2 = int((fr["Grupp"] == GROUP_CONTROL).sum())
-    rd = risk_difference(x1, n1, x2, n2, conf_level=conf)
-    test = categorical_test([[x1, n1 - x1], [x2, n2 - x2]])
+    if min(n1, n2) == 0:
+        raise DeliveryError(f"{STUDY}, stage {STAGE}: full return cannot be compared: "
+                            f"{n1} coordinator and {n2} control participants returned early "
+                            "enough to be followed for derivation.full_return_days → a later "
+                            "data.extraction_date or a shorter derivation.full_return_days")
+    with _step("the risk difference of full return", HINT):
+        rd = risk_difference(x1, n1, x2, n2, conf_level=conf)
+        test = categorical_test([[x1, n1 - x1], [x2, n2 - x2]])
     rows.append(_row("full_return", "risk_difference", rd.estimate, rd.conf_low, rd.conf_high,
                      test.pvalue, f"Newcombe interval; {test.method}"))
     if iptw is not None:
@@ -269,13 +352,21 @@ def estimate(table: pd.DataFrame, months: pd.DataFrame, params: Mapping) -> Esti
                               iptw[keep], "full_return", "risk_difference_iptw", conf))
 
     after = t[t["ResickStatus"].notna()]
-    gray = survival.gray_test(after["ResickDays"], after["ResickStatus"], after["Grupp"])
+    for group in GROUPS:
+        if not (after["Grupp"] == group).any():
+            raise DeliveryError(f"{STUDY}, stage {STAGE}: no participant of group {group!r} "
+                                "returned, so re-sick-listing cannot be compared → "
+                                "derivation.follow_up_months (a longer follow-up) or a later "
+                                "data.extraction_date")
+    with _step("Gray's test of re-sick-listing", HINT):
+        gray = survival.gray_test(after["ResickDays"], after["ResickStatus"], after["Grupp"])
     rows.append(_row("resick", "gray_chisq", gray.statistic, np.nan, np.nan, gray.pvalue,
                      "Gray's test (death/emigration competing)"))
-    rr = survival.poisson_rate_ratio(after["NewSpells"], after["PersonYears"],
-                                     pd.Categorical(after["Grupp"], [GROUP_CONTROL,
-                                                                      GROUP_COORDINATOR]),
-                                     cluster=after["Vardcentral"], conf_level=conf)
+    with _step("the rate ratio of new spells", HINT):
+        rr = survival.poisson_rate_ratio(after["NewSpells"], after["PersonYears"],
+                                         pd.Categorical(after["Grupp"], [GROUP_CONTROL,
+                                                                          GROUP_COORDINATOR]),
+                                         cluster=after["Vardcentral"], conf_level=conf)
     rows.append(_row("resick", "rate_ratio", rr.ratio[-1], rr.conf_low[-1], rr.conf_high[-1],
                      rr.pvalue[-1], "Poisson, person-years after return, robust SE by "
                      "vårdcentral", len(after), 2))
@@ -290,11 +381,52 @@ def estimate(table: pd.DataFrame, months: pd.DataFrame, params: Mapping) -> Esti
             rows.append(_row("resick", f"cuminc_{int(time)}d_{group}", est, lo, hi, np.nan,
                              "Aalen–Johansen"))
 
+    with _step("the subgroup analyses", HINT):
+        subgroups = _subgroups(t, conf)
+    notes.extend(_subgroup_notes(subgroups))
+    centres = _centres(t, conf)
+    notes.extend({"kind": "centre_without_return", "centre": str(r.Vardcentral),
+                  "group": str(r.Grupp), "n": int(r.n)}
+                 for r in centres.itertuples() if r.returns == 0)
+    with _step("the mean degree per month", HINT):
+        monthly = monthly_degree(months, t, conf)
+    notes.extend({"kind": "month_one_centre", "month": int(r.Month), "group": str(r.Grupp)}
+                 for r in monthly.itertuples() if r.centres < 2)
     return Estimates(main=pd.DataFrame(rows), km=pd.concat(km_rows, ignore_index=True),
-                     months=monthly_degree(months, t, conf),
-                     cuminc=pd.concat(ci_rows, ignore_index=True),
-                     subgroups=_subgroups(t, conf), balance=_balance(t),
-                     centres=_centres(t, conf), magnitudes=magnitudes(t))
+                     months=monthly, cuminc=pd.concat(ci_rows, ignore_index=True),
+                     subgroups=subgroups, balance=_balance(t), centres=centres,
+                     magnitudes=magnitudes(t), notes=notes)
+
+
+HINT = ("check the delivery and the derivation's flow (02_harled.ipynb): data.participants, "
+        "data.periods, derivation.*")
+
+
+def _check_design(t: pd.DataFrame) -> None:
+    """What every comparison needs, checked before any is computed: persons with an index
+    spell in both groups, and at least two vårdcentraler (the cluster-robust variances)."""
+    for group in GROUPS:
+        if not (t["Grupp"] == group).any():
+            raise DeliveryError(f"{STUDY}, stage {STAGE}: no analysed participant in group "
+                                f"{group!r} ({len(t)} analysed in all) → check Grupp in "
+                                "data.participants and the flow of 02_harled.ipynb")
+    centres = t["Vardcentral"].nunique()
+    if centres < 2:
+        raise DeliveryError(f"{STUDY}, stage {STAGE}: the cluster-robust variances need at "
+                            f"least two vårdcentraler; the analysed participants are in "
+                            f"{centres} → check Vardcentral in data.participants (data.centres)")
+
+
+def _subgroup_notes(subgroups: pd.DataFrame) -> list[dict]:
+    """A note per level with counts only, and per variable whose interaction is not tested
+    (a variable with no data at all gets only its levels' notes)."""
+    notes = [{"kind": "subgroup_level", "variable": r.variable, "level": r.level,
+              "note": r.note, "reason": NOTES[r.note]}
+             for r in subgroups.itertuples() if r.note]
+    for variable, part in subgroups.groupby("variable", sort=False):
+        if (part["interaction_df"] == 0).all() and (part["note"] == "").sum() > 0:
+            notes.append({"kind": "interaction_not_tested", "variable": variable})
+    return notes
 
 
 def _cuminc_rows(part: pd.DataFrame, fit: survival.CumIncResult, group: str,
@@ -362,15 +494,21 @@ def magnitudes(t: pd.DataFrame) -> pd.DataFrame:
 def monthly_degree(months: pd.DataFrame, table: pd.DataFrame, conf_level: float
                    ) -> pd.DataFrame:
     """Mean sick-leave degree (0–100) per month since index and group, over the persons at
-    risk that month, with a cluster-robust CI (vårdcentral), and the month's n, total and
-    largest values (for the report's dominance rules; not published)."""
+    risk that month, with a cluster-robust CI (vårdcentral; none when that month's persons
+    are all at one: `centres` 1), and the month's n, total and largest values (for the
+    report's dominance rules; not published)."""
     m = months[months["AtRiskDays"] > 0].merge(table[[PERSON_KEY, "Grupp", "Vardcentral"]],
                                                on=PERSON_KEY)
     rows = []
     for (month, group), part in m.groupby(["Month", "Grupp"], observed=True, sort=True):
-        ci = causal.cluster_mean_ci(part["MeanDegree"], part["Vardcentral"], conf_level)
-        rows.append({"Month": int(month), "Grupp": group, "n": len(part),
-                     "mean": ci.estimate, "lower": ci.conf_low, "upper": ci.conf_high,
+        centres = int(part["Vardcentral"].nunique())
+        if centres > 1:
+            ci = causal.cluster_mean_ci(part["MeanDegree"], part["Vardcentral"], conf_level)
+            mean, lower, upper = ci.estimate, ci.conf_low, ci.conf_high
+        else:  # one vårdcentral: no cluster-robust interval (noted by `estimate`)
+            mean, lower, upper = float(part["MeanDegree"].mean()), np.nan, np.nan
+        rows.append({"Month": int(month), "Grupp": group, "n": len(part), "centres": centres,
+                     "mean": mean, "lower": lower, "upper": upper,
                      **{k: v for k, v in _largest(part["MeanDegree"]).items() if k != "n"}})
     return pd.DataFrame(rows)
 
@@ -405,11 +543,13 @@ def _balance(t: pd.DataFrame) -> pd.DataFrame:
 
 
 def _centres(t: pd.DataFrame, conf: float) -> pd.DataFrame:
-    """Per vårdcentral: patients, median days to return (Kaplan–Meier) and mean net days."""
+    """Per vårdcentral: patients, returns, median days to return (Kaplan–Meier; NaN
+    without a return, noted) and mean net days."""
     rows = []
     for (centre, group), part in t.groupby(["Vardcentral", "Grupp"], observed=True, sort=True):
         fit = survival.kaplan_meier(part["ReturnDays"], part["Returned"], conf_level=conf)
         rows.append({"Vardcentral": centre, "Grupp": group, "n": len(part),
-                     "median_return_days": fit.median, "median_low": fit.median_lower,
-                     "median_high": fit.median_upper, "mean_net_days": part["NetDays"].mean()})
+                     "returns": int(fit.events), "median_return_days": fit.median,
+                     "median_low": fit.median_lower, "median_high": fit.median_upper,
+                     "mean_net_days": part["NetDays"].mean()})
     return pd.DataFrame(rows)
