@@ -128,3 +128,34 @@ def test_every_glossary_has_the_same_keys_and_fields_in_both_languages(study, na
                 for f in fields:
                     with pytest.raises(jinja2.UndefinedError):
                         texts.fill(part, **{k: v for k, v in given.items() if k != f})
+
+
+@pytest.mark.parametrize("language", texts.LANGUAGES)
+def test_notes_say_what_the_data_did_not_allow_and_protect_their_counts(language):
+    """Every note kind the analyses write prints a line (issue 28: an empty factor level is
+    left out as R does, and the appendix says so); a count of persons below min_cell prints as
+    its mark, never itself."""
+    from rehabkoord.disclosure import Rules
+
+    rules = Rules(5)
+    spell = [{"kind": "aliased", "estimate": "hr_adjusted", "variable": "prior", "level": "both",
+              "n": 3},
+             {"kind": "rows_left_out", "estimate": "hr_iptw", "n": 12},
+             {"kind": "subgroup_level", "variable": "care", "level": "high", "note": "no_events",
+              "reason": "english words from the analysis"},
+             {"kind": "interaction_not_tested", "variable": "care"},
+             {"kind": "centre_without_return", "centre": "VC2", "group": "Kontroll", "n": 0},
+             {"kind": "month_one_centre", "month": 7, "group": "Koordinator"}]
+    out = texts.notes_text("stockholm", spell, language, rules)
+    lines = out.splitlines()
+    assert len([x for x in lines if x.startswith("- ")]) == len(spell)
+    assert "<5" in lines[2] and " 3 " not in lines[2] and "12" in lines[3]
+    assert "english words" not in out and "{{" not in out
+    assert ("justerade hazardkvoten" if language == "sv" else "adjusted hazard ratio") in out
+    risk = [{"kind": "aliased", "column": "diagnosis_group[both]"},
+            {"kind": "bootstrap_failed", "n": 2, "n_boot": 200, "reasons": {"separation": 2}},
+            {"kind": "subgroup_level", "level": "hög", "note": "one_cluster", "reason": "x"},
+            {"kind": "interaction_not_tested"}]
+    out = texts.notes_text("risk", risk, language, rules)
+    assert "diagnosis_group[both]" in out and "2 " in out and "200" in out
+    assert texts.notes_text("risk", [], language, rules) == ""

@@ -138,3 +138,29 @@ def data_statement(study: str, data_path: str, language: str, root: Path | None 
     source = provenance.data_source((root or project_root()) / data_path)
     return render(study, "underlag", language, root, synthetic=source.synthetic,
                   files=source.files, data_dir=data_path)
+
+
+def notes_text(study: str, notes: list[dict], language: str, rules) -> str:
+    """The appendix's notes on what the data did not allow (an empty level left out as R
+    leaves it, a subgroup with counts only, a failed bootstrap fit), one line per note from
+    `text/<language>/anmarkningar.yaml` (a phrase per note kind); "" without notes. A count of
+    persons (`n`) is printed only where `rules` (`disclosure.Rules`) would print it, else as
+    its mark ("<5")."""
+    if not notes:
+        return ""
+    words = glossary(study, "anmarkningar", language)
+    lines = []
+    for note in notes:
+        fields = {k: v for k, v in note.items() if k != "kind"}
+        if "n" in fields and note["kind"] != "bootstrap_failed":
+            n = int(fields["n"])
+            fields["n"] = f"<{rules.threshold}" if rules.small(n) else number(rules.printed(n), 0,
+                                                                               language)
+        if "note" in fields:
+            fields["reason"] = words["skal"][fields.pop("note")]
+        if "estimate" in fields:
+            fields["estimate"] = words["skattningar"].get(fields["estimate"], fields["estimate"])
+        if isinstance(fields.get("reasons"), dict):
+            fields["reasons"] = "; ".join(f"{k}: {v}" for k, v in fields["reasons"].items())
+        lines.append("- " + fill(words[note["kind"]], **fields))
+    return "\n".join([f"### {words['rubrik']}", "", *lines])
