@@ -109,12 +109,19 @@ def cpu(n: int) -> str:
     return f"cpu {statistics.median(CPU[-n:]):6.2f} s"
 
 
+def stage_dir(stage: dict) -> Path:
+    """The folder (from the root) a stage runs in and its paths are relative to: its `wdir`
+    (a stage reading data.dir runs from the root), else the study's folder."""
+    return Path(os.path.normpath(STUDY / stage.get("wdir", ".")))
+
+
 def stage_notebooks(project: Path) -> list[str]:
     """The study's stage notebooks (paths from the root) in the order `dvc repro` runs them."""
     stages = yaml.safe_load((project / TARGET).read_text(encoding="utf-8"))["stages"]
     lock = yaml.safe_load((project / STUDY / "dvc.lock").read_text(encoding="utf-8"))["stages"]
     names = sorted(stages, key=list(lock).index)
-    return [(STUDY / next(d for d in stages[n]["deps"] if str(d).endswith(".ipynb"))).as_posix()
+    return [(stage_dir(stages[n]) / next(d for d in stages[n]["deps"]
+                                         if str(d).endswith(".ipynb"))).as_posix()
             for n in names]
 
 
@@ -189,10 +196,10 @@ for part, dt in parts.items():
 """
 
 
-def stage_commands(project: Path) -> dict[str, str]:
-    """Each stage's command as DVC runs it (in the study's folder)."""
+def stage_commands(project: Path) -> dict[str, tuple[Path, str]]:
+    """Each stage's folder (from the root) and command as DVC runs it."""
     stages = yaml.safe_load((project / TARGET).read_text(encoding="utf-8"))["stages"]
-    return {name: " ".join(str(s["cmd"]).split()) for name, s in stages.items()}
+    return {name: (stage_dir(s), " ".join(str(s["cmd"]).split())) for name, s in stages.items()}
 
 
 def breakdown(project: Path, tmp: Path, n: int) -> None:
@@ -205,9 +212,9 @@ def breakdown(project: Path, tmp: Path, n: int) -> None:
     floor = med(timed([sys.executable, "-c", "import rehabkoord.stage"], project)
                 for _ in range(n))
     print(f"stage process floor (python + import rehabkoord.stage)  {floor:6.2f} s   {cpu(n)}")
-    for name, cmd in stage_commands(project).items():
+    for name, (folder, cmd) in stage_commands(project).items():
         if name in ("figures", "report"):
-            t = med(timed(["bash", "-c", cmd], project / STUDY) for _ in range(n))
+            t = med(timed(["bash", "-c", cmd], project / folder) for _ in range(n))
             print(f"stage {name:26s} {t:6.2f} s   {cpu(n)}   ({cmd.split()[2]})")
     out = tmp / "figure-parts"
     out.mkdir()

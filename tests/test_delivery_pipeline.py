@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from pipeline_helpers import ROOT, copy_project, env, set_params
+from pipeline_helpers import ROOT, copy_project, dvc, env, set_params
 
 pytestmark = pytest.mark.slow
 KEPT = ["data/processed/uppsala/tables/results.csv", "data/interim/uppsala/lisa.parquet",
@@ -66,12 +66,23 @@ def test_contract_failure_is_the_last_thing_shown_and_outputs_are_kept(project):
     assert {p: digest(project / p) for p in KEPT} == before
 
 
-def test_a_valid_delivery_elsewhere_runs_nothing_synthetic(project):
-    scb = project / "data" / "raw" / "scb"
-    shutil.rmtree(scb, ignore_errors=True)
-    shutil.copytree(project / "data" / "raw" / "uppsala" / "synthetic", scb)
-    set_params(project, data={"dir": "data/raw/scb"})
+def test_a_valid_delivery_at_an_absolute_path_runs_nothing_synthetic(project, tmp_path):
+    """A delivery outside the project (as on SCB's server), named by an absolute data.dir: the
+    clean stage runs from the project root, so DVC tracks that folder as written; the numbers
+    are those of the same files inside the project."""
+    server = tmp_path / "server" / "leverans"
+    shutil.copytree(project / "data" / "raw" / "uppsala" / "synthetic", server)
+    results = project / "data" / "processed" / "uppsala" / "tables" / "results.csv"
+    before = pd.read_csv(results)
+    set_params(project, data={"dir": str(server)})
     done = make_report(project)
     assert done.returncode == 0, done.stdout[-3000:]
     assert "Running stage 'notebooks/uppsala/dvc.yaml:synthesize'" not in done.stdout
     assert "Running stage 'notebooks/uppsala/dvc.yaml:clean'" in done.stdout
+    pd.testing.assert_frame_equal(pd.read_csv(results), before)
+    status = dvc("status", "notebooks/uppsala/dvc.yaml:clean", cwd=project).stdout
+    assert "up to date" in status, status
+    (server / "randomisering.csv").write_bytes((server / "randomisering.csv").read_bytes()
+                                               + b"\n")
+    status = dvc("status", "notebooks/uppsala/dvc.yaml:clean", cwd=project).stdout
+    assert "modified" in status and str(server) in status, status

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from rehabkoord import verify
 
@@ -148,6 +149,10 @@ def test_report_keeps_bytes_apart_from_numbers():
 LOCK = """
 schema: '2.0'
 stages:
+  clean:
+    outs:
+    - path: data/interim/uppsala/lisa.parquet
+      md5: fff
   analyse:
     outs:
     - path: ../../data/processed/uppsala/metrics.json
@@ -161,11 +166,38 @@ stages:
     - path: ../../reports/uppsala/figures
       md5: ddd.dir
 """
+#: clean reads data.dir and so runs from the project root: its lock paths are relative to it
+DVC_YAML = """
+stages:
+  clean: {wdir: ../.., cmd: c}
+  analyse: {cmd: a}
+  report: {cmd: r}
+"""
 
 
 def test_bytes_differ_lists_outputs_whose_hash_moved():
-    assert verify.lock_hashes(LOCK) == {"data/processed/uppsala/metrics.json": "aaa",
-                                        "reports/uppsala/bilaga.html": "ccc",
-                                        "reports/uppsala/figures": "ddd.dir"}
-    moved = LOCK.replace("ddd.dir", "eee.dir").replace("bbb", "zzz")
-    assert verify.bytes_differ(LOCK, moved) == ["reports/uppsala/figures"]
+    assert verify.lock_hashes(LOCK, DVC_YAML) == {
+        "data/interim/uppsala/lisa.parquet": "fff",
+        "data/processed/uppsala/metrics.json": "aaa", "reports/uppsala/bilaga.html": "ccc",
+        "reports/uppsala/figures": "ddd.dir"}
+    moved = LOCK.replace("ddd.dir", "eee.dir").replace("bbb", "zzz").replace("fff", "ggg")
+    assert verify.bytes_differ(LOCK, moved, DVC_YAML, DVC_YAML) == [
+        "data/interim/uppsala/lisa.parquet", "reports/uppsala/figures"]
+
+
+def test_lock_paths_resolve_from_each_stage_folder_of_the_study():
+    """A lock written as DVC writes it for the study's own dvc.yaml (each out relative to its
+    stage's wdir) names every output from the project root, under data/ or reports/."""
+    dvc_text = (ROOT / verify.DVC_FILE).read_text(encoding="utf-8")
+    stages = yaml.safe_load(dvc_text)["stages"]
+    params = yaml.safe_load((ROOT / verify.DVC_FILE).with_name("params.yaml").read_text())
+    lock = {"stages": {name: {"outs": [
+        {"path": (o if isinstance(o, str) else next(iter(o))).replace(
+            "${synthetic.out_dir}", params["synthetic"]["out_dir"]), "md5": "x"}
+        for o in stage.get("outs", []) + stage.get("metrics", [])]}
+        for name, stage in stages.items()}}
+    assert any("wdir" in stage for stage in stages.values())
+    paths = verify.lock_hashes(yaml.safe_dump(lock), dvc_text)
+    assert "data/interim/uppsala/lisa.parquet" in paths
+    assert "reports/uppsala/bilaga.html" in paths
+    assert all(p.startswith(("data/", "reports/")) for p in paths), sorted(paths)

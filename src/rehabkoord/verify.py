@@ -40,8 +40,10 @@ from .params import project_root
 
 REL_TOL = 1e-9
 REFERENCE_DIR = "notebooks/uppsala/reference"
-#: The study's dvc.lock; its paths are relative to its folder.
+#: The study's dvc.lock; its paths are relative to each stage's folder (see lock_hashes).
 LOCK = "notebooks/uppsala/dvc.lock"
+#: Its dvc.yaml: a stage's `wdir` there says what the lock's paths are relative to.
+DVC_FILE = "notebooks/uppsala/dvc.yaml"
 # reference file -> the outputs that must carry its values
 COMPARED: dict[str, tuple[str, ...]] = {
     "results.csv": ("data/processed/uppsala/tables/results.parquet",
@@ -204,21 +206,29 @@ def refresh_reference(root: Path, reference_dir: Path) -> list[Path]:
     return written
 
 
-def lock_hashes(lock_text: str) -> dict[str, str]:
-    """Output path -> md5 from a dvc.lock, for the outputs that must be reproducible."""
+def lock_hashes(lock_text: str, dvc_text: str) -> dict[str, str]:
+    """Output path (from the project root) -> md5 from a study's dvc.lock, for the outputs that
+    must be reproducible. A lock's paths are relative to each stage's folder: its `wdir` in
+    the study's dvc.yaml (`dvc_text`; a stage reading data.dir runs from the root), else the
+    study's folder."""
     lock = yaml.safe_load(lock_text) or {}
+    stages = (yaml.safe_load(dvc_text) or {}).get("stages", {})
     out = {}
-    for stage in lock.get("stages", {}).values():
+    for name, stage in lock.get("stages", {}).items():
+        wdir = posixpath.join(posixpath.dirname(LOCK), stages.get(name, {}).get("wdir", "."))
         for entry in stage.get("outs", []):
-            path = posixpath.normpath(posixpath.join(posixpath.dirname(LOCK), entry["path"]))
+            path = posixpath.normpath(posixpath.join(wdir, entry["path"]))
             if not path.startswith(NOT_COMPARED):
                 out[path] = entry.get("md5") or entry.get("hash", "")
     return out
 
 
-def bytes_differ(committed_lock: str, rerun_lock: str) -> list[str]:
-    """Outputs whose hash in the re-run's dvc.lock differs from the committed dvc.lock."""
-    expected, got = lock_hashes(committed_lock), lock_hashes(rerun_lock)
+def bytes_differ(committed_lock: str, rerun_lock: str, committed_dvc: str,
+                 rerun_dvc: str) -> list[str]:
+    """Outputs whose hash in the re-run's dvc.lock differs from the committed dvc.lock (each
+    lock read with the dvc.yaml it was written by)."""
+    expected = lock_hashes(committed_lock, committed_dvc)
+    got = lock_hashes(rerun_lock, rerun_dvc)
     return [p for p in sorted(expected) if got.get(p) != expected[p]]
 
 
@@ -250,23 +260,30 @@ def rerun(root: Path, dest: Path) -> Path:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     subprocess.run([str(Path(sys.executable).parent / "dvc"), "repro", "--force",
-                    str(Path(LOCK).with_name("dvc.yaml"))], cwd=dest, env=env, check=True)
+                    DVC_FILE], cwd=dest, env=env, check=True)
     return dest
 
 
 def verify(root: Path, rerun_pipeline: bool = True, rel_tol: float = REL_TOL) -> Comparison:
     """Compare a fresh run (or the outputs present) with the committed reference."""
-    committed_lock = subprocess.run(["git", "show", f"HEAD:{LOCK}"], cwd=root, capture_output=True,
-                                    text=True).stdout  # empty outside git (an unpacked bundle)
+    committed_lock, committed_dvc = _committed(root, LOCK), _committed(root, DVC_FILE)
     reference = root / REFERENCE_DIR
     if not rerun_pipeline:
         n, diffs = compare_outputs(root, reference, rel_tol)
-        return Comparison(n, diffs, bytes_differ(committed_lock, _read(root / LOCK)))
+        return Comparison(n, diffs, bytes_differ(committed_lock, _read(root / LOCK),
+                                                 committed_dvc, _read(root / DVC_FILE)))
     with tempfile.TemporaryDirectory(prefix="rehabkoord-verify-") as tmp:
         copy = rerun(root, Path(tmp) / "compendium")
         n, diffs = compare_outputs(copy, reference, rel_tol)
         _print_provenance(copy)
-        return Comparison(n, diffs, bytes_differ(committed_lock, _read(copy / LOCK)))
+        return Comparison(n, diffs, bytes_differ(committed_lock, _read(copy / LOCK),
+                                                 committed_dvc, _read(copy / DVC_FILE)))
+
+
+def _committed(root: Path, rel: str) -> str:
+    """A file as committed at HEAD; empty outside git (an unpacked bundle)."""
+    return subprocess.run(["git", "show", f"HEAD:{rel}"], cwd=root, capture_output=True,
+                          text=True).stdout
 
 
 def _read(path: Path) -> str:

@@ -29,19 +29,101 @@ def test_small_cell_not_published(male_subgroup_results):
     assert "8,3" not in text  # 1 of 12
     assert "34,5" not in text  # the risk difference 42,9 - 8,3 would reveal it
     assert "9 / 21 (42,9)" in text
-    listed = report.suppression_list(pub, language="sv")
-    assert "Kalenderåret minst 12 månader efter randomisering, Män, Huvudsakligen i arbete " \
-           "eller studier, Kontroll: n (%) (litet antal)" in listed
-    assert any("Skillnad (skulle avslöja" in item for item in listed)
-    assert all("1" not in item.split(":")[-1] for item in listed)  # names, never values
 
 
-def test_rules_stated_in_the_appendix():
-    params = {"report": {"min_cell": 5, "zeros_disclosive": True}}
-    sv = report.ReportText(params, "sv").suppression_text([])
+#: Tables 1–2, then one outcome table per window (Tables 3–4), Figures 1–2 the CONSORT diagrams
+WINDOWS = {"cohort": {"offsets_months": [6, 12]}, "report": {"min_cell": 3}}
+
+
+def test_withheld_cells_are_one_sentence_per_table_with_rows_and_reason_counts(
+        male_subgroup_results):
+    """The men's 1 of 12 (and its complement) under min_cell 3, quantiles for groups of 13 or
+    more: 32 withheld cells, counted by hand from the decision (Publication.withheld_cells)
+    into the 12-month outcome table (2 small counts; effect, p and Holm p of both binary
+    rows and each Holm p of the day outcomes revealing them: 10; the empty women's group's
+    means: 4; quartiles and effects of groups under 13: 10) and two figures (any days: the
+    2 complements; deciles: 3 too few and 1 revealing), never a bullet per cell."""
+    pub = disclosure.publish(male_subgroup_results, pd.DataFrame(columns=["variable", "kind"]),
+                             {"windows": {}}, disclosure.Rules(3, min_quantile_n=13))
+    days = "Nettodagar med sjukpenning, Nettodagar med sjuk- eller aktivitetsersättning"
+    assert report.ReportText(WINDOWS, "sv").withheld_list(pub) == [
+        "Tabell 4: 26 celler visas inte (2 små antal, 10 som skulle avslöja ett undertryckt "
+        "antal, 4 där gruppen är mindre än gränsen, 10 med färre personer än gränsen för "
+        f"kvantiler), i raderna Alla: {days}, Huvudsakligen i arbete eller studier; Män: "
+        f"{days}, Huvudsakligen i arbete eller studier; Kvinnor: {days}.",
+        "Figur 7: 2 celler visas inte (2 för att skydda små antal), i raderna Fönster "
+        "(månader) 12: Nettodagar med sjukpenning.",
+        "Figur 8: 4 celler visas inte (1 som skulle avslöja ett undertryckt antal, 3 med färre "
+        f"personer än gränsen för kvantiler), i raderna Fönster (månader) 12: {days}."]
+    assert len(pub.withheld_cells()) == 26 + 2 + 4
+    en = report.ReportText(WINDOWS, "en").withheld_list(pub)
+    assert en[0].startswith("Table 4: 26 cells are withheld (2 small counts, 10 that would "
+                            "reveal a withheld count, 4 in a group smaller than the threshold, "
+                            "10 with fewer persons than the quantile threshold), in the rows "
+                            "All: Net days of sickness benefit, ")
+    assert en[1] == ("Figure 7: 2 cells are withheld (2 to protect small counts), in the rows "
+                     "Window (months) 12: Net days of sickness benefit.")
+    text = report.ReportText(WINDOWS, "sv").suppression_text(pub)
+    assert "\n- " not in text and text.endswith(f"12: {days}.")
+
+
+def test_withheld_flow_and_table2_cells_name_their_rows(table1_pub):
+    """A p-value sits on its variable's row; a flow count on its window and group."""
+    assert report.ReportText(WINDOWS, "sv").withheld_list(table1_pub) == [
+        "Tabell 2: 4 celler visas inte (1 litet antal, 1 för att skydda små antal, 2 som skulle "
+        "avslöja ett undertryckt antal), i raderna Kön: Kvinnor, Män."]
+    group = {"randomised": 62, "analysed": 62, "employment_status_missing": 0,
+             "excluded": {"outcome_year_not_in_registers": 0,
+                          "absent_from_lisa_in_outcome_year": 0}}
+    two = {**group, "analysed": 60, "excluded": {**group["excluded"],
+                                                   "absent_from_lisa_in_outcome_year": 2}}
+    flow = {"windows": {"12": {"Intervention": group, "Kontroll": group},
+                        "6": {"Intervention": two, "Kontroll": group}}}
+    empty = pd.DataFrame(columns=["window_months", "stratum", "outcome", "kind"])
+    pub = disclosure.publish(empty, pd.DataFrame(columns=["variable", "kind"]), flow,
+                             disclosure.Rules(3))
+    assert report.ReportText(WINDOWS, "en").withheld_list(pub) == [
+        "Table 1: 2 cells are withheld (1 small count, 1 to protect small counts), in the rows "
+        "Window (months) 6: Intervention."]
+
+
+def test_unmarked_small_counts_leave_the_reasons_out(male_subgroup_results):
+    """report.mark_small_counts: false prints small counts as their complements are printed;
+    reasons per table would tell them apart again."""
+    rules = disclosure.Rules.from_params({"min_cell": 3, "mark_small_counts": False})
+    pub = disclosure.publish(male_subgroup_results, pd.DataFrame(columns=["variable", "kind"]),
+                             {"windows": {}}, rules)
+    for language in ("sv", "en"):
+        listed = report.ReportText(WINDOWS, language).withheld_list(pub)
+        assert listed and not any("(" in s.split(",")[0] for s in listed)
+        assert not any(w in " ".join(listed) for w in ("små", "litet", "small", "protect"))
+
+
+def test_a_withheld_cell_of_an_unknown_kind_stops_the_appendix():
+    with pytest.raises(ValueError, match="no place in the Uppsala appendix"):
+        report.place_row(("mystery", 12), {})
+
+
+@pytest.fixture()
+def clear_pub():
+    """One outcome of 60 against 60 persons: nothing withheld."""
+    results = pd.DataFrame([{
+        "window_months": 6, "stratum": "alla", "outcome": "employed_or_studying",
+        "kind": "binary", "n_int": 60, "n_ctl": 60, "events_int": 30, "events_ctl": 20,
+        "pct_int": 50.0, "pct_ctl": 100 * 20 / 60, "test": "chisq", "pvalue": 0.04,
+        "estimate": 50 - 100 * 20 / 60, "conf_low": 0.1, "conf_high": 33.0}])
+    return disclosure.publish(results, pd.DataFrame(columns=["variable", "kind"]),
+                              {"windows": {}}, disclosure.Rules(3))
+
+
+def test_rules_stated_in_the_appendix(clear_pub):
+    params = {**WINDOWS, "report": {"min_cell": 5, "zeros_disclosive": True}}
+    sv = report.ReportText(params, "sv").suppression_text(clear_pub)
     assert "antal under 5" in sv and "även noll" in sv and "0–4" in sv
-    en = report.ReportText({"report": {"min_cell": 3}}, "en").suppression_text(["x"])
+    assert sv.endswith("\n\nInga celler undertrycktes.")
+    en = report.ReportText(WINDOWS, "en").suppression_text(clear_pub)
     assert "zeros are published" in en and "1–2" in en and "linear-programming" in en
+    assert en.endswith("\n\nNo cells were suppressed.")
 
 
 def test_sentences_in_both_languages():
@@ -201,22 +283,19 @@ def test_outcome_table_statistics_as_indented_rows(male_subgroup_results):
 
 def test_appendix_states_the_rules_for_statistics_and_lists_their_withholdings(
         male_subgroup_results):
-    params = {"report": {"min_cell": 3, "min_quantile_n": 12, "dominance": [3, 0.8]}}
+    params = {**WINDOWS, "report": {"min_cell": 3, "min_quantile_n": 12,
+                                    "dominance": [3, 0.8]}}
     rules = disclosure.Rules.from_params(params["report"])
-    for language, words in (("sv", ("p-värden", "Holm-justerade")),
-                            ("en", ("p-values", "Holm-adjusted"))):
-        text = report.ReportText(params, language).suppression_text([])
-        assert rules.describe(language) in text
-        assert all(w in text for w in words)
     # the 12 controls get no quartiles under a threshold of 13, the men's p rests on "<3"
     pub = disclosure.publish(male_subgroup_results, pd.DataFrame(columns=["variable", "kind"]),
                              {"windows": {}}, disclosure.Rules(3, min_quantile_n=13))
-    sv = report.suppression_list(pub, language="sv")
-    en = report.suppression_list(pub, language="en")
-    assert ("Kalenderåret minst 12 månader efter randomisering, Män, Nettodagar med sjukpenning: "
-            "Kontroll, median [IQR] (färre personer än gränsen för kvantiler)") in sv
-    assert ("Calendar year at least 12 months after randomisation, Men, Mainly employed or "
-            "studying: p (would reveal a withheld count)") in en
+    for language, words in (("sv", ("p-värden", "Holm-justerade", "Män: Nettodagar med "
+                                    "sjukpenning", "med färre personer än gränsen för kvantiler")),
+                            ("en", ("p-values", "Holm-adjusted", "Men: Net days of sickness "
+                                    "benefit", "that would reveal a withheld count"))):
+        text = report.ReportText(params, language).suppression_text(pub)
+        assert rules.describe(language) in text
+        assert all(w in text for w in words)
     shown = report.outcome_display(pub, 12, language="sv", conf_level=0.95).to_string()
     assert "0,054" not in shown and "0,055" not in shown  # Fisher's p for 9/21 against 1/12
 

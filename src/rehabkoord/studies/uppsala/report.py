@@ -237,80 +237,73 @@ def flow_display(pub: disclosure.Publication, *, language: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def cell_name(key: tuple, language: str) -> str:
-    """A withheld cell's name in the appendix (which table, row and column; never a value)."""
+#: The template field that counts each reason a cell is withheld for (`undertryckta`).
+REASON_FIELDS = {disclosure.SMALL: "small", disclosure.COMPLEMENT: "complement",
+                 disclosure.REVEALS: "reveals", disclosure.SMALL_GROUP: "small_group",
+                 disclosure.FEW_FOR_QUANTILES: "few_for_quantiles",
+                 disclosure.DOMINATED: "dominated"}
+#: Where a withheld cell is shown: the CONSORT figures, a numbered table, a figure (its file
+#: stem) or the power section; `place_row` sorts every cell kind into one.
+CONSORT, POWER = ("figure", "consort"), ("section", "power")
+
+
+def place_row(key: tuple, kinds: dict) -> tuple[tuple[str, str], object, object]:
+    """(place, row, level) of a withheld cell's key: the table, figure or section it is shown
+    in, and its row there (None for a place without rows) with the row's level (None for a
+    one-line row). `kinds` maps Table 2's (variable, level) to its kind (a binary variable is
+    one line). An unknown kind of cell is an error, never left out of the appendix."""
     kind, *rest = key
-    def window(months: int) -> str:
-        return label("window", language).format(m=months)
-
-    t1 = "Tabell 2" if language == "sv" else "Table 2"
-    if kind in ("n", "events"):
-        w, stratum, outcome, group = rest
-        what = "n" if kind == "n" else label("n_pct", language)
-        return (f"{window(w)}, {label(stratum, language)}, {label(outcome, language)}, "
-                f"{label(group, language)}: {what}")
-    if kind == "any days":
-        w, stratum, outcome, group = rest
-        what = "minst en dag" if language == "sv" else "at least one day"
-        return (f"{window(w)}, {label(stratum, language)}, {label(outcome, language)}, "
-                f"{label(group, language)}: {what}")
-    if kind == "outcome":
-        w, stratum, outcome, column = rest
-        return (f"{window(w)}, {label(stratum, language)}, {label(outcome, language)}: "
-                f"{_column_name(column, language)}")
-    if kind == "flow":
-        w, group, step = rest
-        return f"{window(w)}, {label(group, language)}: {label(step, language)}"
-    if kind == "t1":
-        if rest[-1] in (GROUP_INTERVENTION, GROUP_CONTROL):
-            var, level, group = rest
-            return (f"{t1}: {label(var, language)} {label(level, language)}, "
-                    f"{label(group, language)}")
-        var, level, column = rest
-        return f"{t1}: {label(var, language)} {label(level, language)}".rstrip() + \
-            f": {_column_name(column, language)}"
-    if kind == "t1 n":
-        var, group = rest
-        return f"{t1}: {label(var, language)}, {label(group, language)}: N"
-    if kind == "randomised":
-        return f"{label('randomised', language)}, {label(rest[0], language)}"
     if kind == "randomised_total":
-        return label("randomised", language)
+        return CONSORT, None, None
     if kind == "power n":
-        return texts.glossary(STUDY, "rubriker", language)["power"]
-    return " ".join(map(str, key))
+        return POWER, None, None
+    if kind == "randomised":
+        return ("table", "flow"), "randomised", rest[0]
+    if kind == "flow":
+        return ("table", "flow"), ("window", rest[0]), rest[1]
+    if kind == "t1":  # a variable's p is on its label row, a level's cells on the level's
+        var, level, column = rest
+        one_line = (kinds.get((var, level)) in ("binary", "days") or level in ("", None)
+                    or column == "pvalue")
+        return ("table", "table1"), var, None if one_line else level
+    if kind == "t1 n":
+        return ("table", "table1"), rest[0], None
+    if kind in ("n", "events", "outcome", "any days"):
+        w, stratum, outcome = rest[:3]
+        shown = outcome if stratum == "alla" else (outcome, stratum)  # a figure's row
+        if kind == "any days":
+            return ("figure", "andel_med_dagar"), ("window", w), shown
+        if kind == "outcome" and str(rest[3]).startswith("deciles"):
+            return ("figure", "dagar_bland_dem_med_dagar"), ("window", w), shown
+        return ("table", f"outcomes_{w}"), stratum, outcome
+    raise ValueError(f"withheld cell {key!r}: no place in the Uppsala appendix for its kind")
 
 
-def _column_name(column: str, language: str) -> str:
-    """'pct_ctl' -> 'Kontroll, %'; 'effect', 'pvalue', 'pvalue_holm' -> their headings;
-    'deciles_int' -> the figure's deciles among those with days."""
-    if column in ("effect", "pvalue", "pvalue_holm"):
-        return label({"pvalue": "p", "pvalue_holm": "p_holm"}.get(column, column), language)
-    what, prefix = column.split("_")
-    group = label(GROUP_INTERVENTION if prefix == "int" else GROUP_CONTROL, language)
-    stat = {"pct": "%", "quantiles": label("median_iqr", language),
-            "mean": label("mean_sd", language),
-            "deciles": "deciler bland dem med minst en dag" if language == "sv"
-            else "deciles among those with at least one day"}[what]
-    return f"{group}, {stat}"
+def _row_text(row: object, language: str) -> str:
+    """A row's or level's words: a window as its column in the flow table ('Fönster
+    (månader) 6'), a figure's (outcome, stratum) as 'Nettodagar med sjukpenning (män)'."""
+    if isinstance(row, tuple) and row[0] == "window":
+        return f"{label('window_short', language)} {row[1]}"
+    if isinstance(row, tuple):
+        return f"{label(row[0], language)} ({label(row[1], language).lower()})"
+    return label(row, language)
 
 
-def suppression_list(pub: disclosure.Publication, *, language: str) -> list[str]:
-    """Which published cells were withheld and why (names only, never the hidden numbers)."""
-    reasons = {"sv": {disclosure.SMALL: "litet antal",
-                      disclosure.COMPLEMENT: "sekundär undertryckning",
-                      disclosure.REVEALS: "skulle avslöja ett undertryckt antal",
-                      disclosure.SMALL_GROUP: "gruppen är mindre än gränsen",
-                      disclosure.FEW_FOR_QUANTILES: "färre personer än gränsen för kvantiler",
-                      disclosure.DOMINATED: "domineras av få personer"},
-               "en": {disclosure.SMALL: "small count",
-                      disclosure.COMPLEMENT: "complementary suppression",
-                      disclosure.REVEALS: "would reveal a withheld count",
-                      disclosure.SMALL_GROUP: "group smaller than the threshold",
-                      disclosure.FEW_FOR_QUANTILES: "fewer persons than the quantile threshold",
-                      disclosure.DOMINATED: "dominated by few persons"}}[language]
-    return [f"{cell_name(key, language)} ({reasons[reason]})"
-            for key, reason in pub.withheld_cells()]
+def _table_order(pub: disclosure.Publication) -> dict:
+    """Each row's and level's position as the tables print them (windows by length, groups,
+    strata and outcomes as in the outcome tables, Table 2's variables and levels)."""
+    seen = [*(("window", w) for w in sorted(pub.flow)), "randomised",
+            GROUP_INTERVENTION, GROUP_CONTROL]
+    for r in pub.outcomes:
+        seen += [r["stratum"], r["outcome"], (r["outcome"], r["stratum"])]
+    for r in pub.baseline:
+        seen += [r["variable"], r["level"]]
+    return {x: i for i, x in reversed(list(enumerate(seen)))}
+
+
+def _in_order(items, position: dict) -> list:
+    """`items` in the order the tables print them (`_table_order`); any other last."""
+    return sorted(items, key=lambda x: position.get(x, len(position)))
 
 
 def _rounded_sentence(r: dict, window: str, language: str) -> str:
@@ -537,9 +530,62 @@ class ReportText:
             comp=number(100 * power["p_sickness_compensation"], 0, lang), n_sim=power["n_sim"],
             simulated=number(100 * power["simulated_power_sjukpenning"], 1, lang))
 
-    def suppression_text(self, suppressed: list[str], cost: str = "") -> str:
-        """The release rules applied, what the protection cost (`cost`, from
-        `disclosure.Publication.cost_statement`), then every withheld cell by name and reason."""
+    def withheld_list(self, pub: disclosure.Publication) -> list[str]:
+        """One sentence per table, figure or section with withheld cells (template
+        `undertryckta`), in the appendix's order: where, how many cells, in which rows (never
+        a value) and, when small counts are marked (`report.mark_small_counts`), how many for
+        each reason; unmarked, the reasons would tell small counts from their complements.
+        Every cell by key and reason stays in the internal decision record
+        (data/processed/uppsala/disclosure.json, `Publication.record`)."""
+        kinds = {(r["variable"], r["level"]): r["kind"] for r in pub.baseline}
+        places: dict[tuple, tuple[dict, dict]] = {}
+        for key, reason in pub.withheld_cells():
+            if reason not in REASON_FIELDS:
+                raise ValueError(f"withheld cell {key!r}: reason {reason!r} has no words in "
+                                 "the appendix (report.REASON_FIELDS)")
+            place, row, level = place_row(key, kinds)
+            counts, rows = places.setdefault(place, (dict.fromkeys(REASON_FIELDS.values(), 0),
+                                                     {}))
+            counts[REASON_FIELDS[reason]] += 1
+            if row is not None:
+                levels = rows.setdefault(row, [])
+                if level is not None and level not in levels:
+                    levels.append(level)
+        order = [CONSORT, *(("table", t) for t in self.tables),
+                 *(("figure", f) for f in REPORT_FIGURES), POWER]
+        unplaced = [place for place in places if place not in order]
+        if unplaced:
+            raise ValueError(f"withheld cells in {unplaced}, which the appendix does not show "
+                             "(cohort.offsets_months differs from the analysed windows: re-run "
+                             "the pipeline)")
+        position = _table_order(pub)
+        out = []
+        for place in sorted(places, key=order.index):
+            counts, rows = places[place]
+            rows_text = "; ".join(
+                _row_text(row, self.language) + (
+                    ": " + ", ".join(_row_text(v, self.language)
+                                     for v in _in_order(rows[row], position))
+                    if rows[row] else "")
+                for row in _in_order(rows, position))
+            out.append(texts.render(STUDY, "undertryckta", self.language,
+                                    place=self._place_name(place), n=sum(counts.values()),
+                                    marked=pub.rules.mark_small, rows=rows_text, **counts))
+        return out
+
+    def _place_name(self, place: tuple[str, str]) -> str:
+        """'Tabell 3', 'Figur 1–2' (the CONSORT diagrams) or the power section's heading."""
+        kind, name = place
+        if place == CONSORT:
+            return self._ref("figure", [f for f in self.figures if f.startswith("consort_")])
+        if kind == "section":
+            return texts.glossary(STUDY, "rubriker", self.language)[name]
+        return self._ref(kind, [name])
+
+    def suppression_text(self, pub: disclosure.Publication) -> str:
+        """The release rules applied, what the protection cost
+        (`disclosure.Publication.cost_statement`), then one sentence per table with withheld
+        cells (`withheld_list`)."""
         r = self.params["report"]
         rules = disclosure.Rules.from_params(r)
         m, zeros = r["min_cell"], r.get("zeros_disclosive", False)
@@ -547,11 +593,12 @@ class ReportText:
                             low=0 if zeros else 1, high=m - 1,
                             rules=rules.describe(self.language),
                             suppressed=disclosure.SUPPRESSED)
-        none = "Inga celler undertrycktes." if self.language == "sv" else \
-            "No cells were suppressed."
+        cost = pub.cost_statement(self.language)
         if rules.method == disclosure.ROUND:  # the rounding rule replaces the suppression rule
             head, cost = cost, rules.describe(self.language)
-        items = "\n".join(f"- {s}" for s in suppressed) if suppressed else none
+        withheld = self.withheld_list(pub)
+        items = "\n\n".join(withheld) if withheld else (
+            "Inga celler undertrycktes." if self.language == "sv" else "No cells were suppressed.")
         return f"{head} {cost}\n\n{items}" if cost else f"{head}\n\n{items}"
 
     def parameters_table(self) -> pd.DataFrame:
