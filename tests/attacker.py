@@ -243,7 +243,7 @@ def attack_printed(printed: dict[tuple, str], relations: list[tuple[tuple, tuple
     that is printed "<base", must keep as many values as "<base" (1 … base − 1) allows."""
     cells = []
     for key, text in printed.items():
-        digits = text.replace(" ", "").replace("\u00a0", "").replace("\u202f", "")
+        digits = "".join(ch for ch in text if ch not in ", \u00a0\u202f")  # thousands
         cells.append({"key": list(key), "published": int(digits) if digits.isdigit() else None,
                       "mark": "" if digits.isdigit() else text})
     m = Model(cells)
