@@ -1352,14 +1352,16 @@ def rounding_statement(rules: Rules, language: str = "sv", statistics: bool = Tr
     if statistics and not from_rounded:
         if language == "sv":
             return (f"Alla antal avrundas var för sig (även summor) till närmaste multipel av "
-                    f"{b}; antal 1–{b - 1} visas som ”<{b}” och noll som 0. Andelar, "
+                    f"{b}; antal 1–{b - 1} visas som ”<{b}” och noll som 0, och antal som ändå "
+                    f"skulle kunna ringas in snävare visas som ”{SUPPRESSED}”. Andelar, "
                     "skillnader, kvoter och test som beräknas ur antal redovisas bara när de "
                     "antal de bygger på, tagna som exakt kända, ändå lämnar varje litet antal "
                     f"hela intervallet 1–{b - 1} (granskat med linjärprogrammering); annars "
                     f"visas de som ”{SUPPRESSED}”. Modellskattningar följer reglerna nedan.")
         return (f"Every count is rounded on its own (totals too) to the nearest multiple of {b}; "
-                f"counts 1–{b - 1} are shown as “<{b}” and zero as 0. Shares, differences, "
-                "ratios and tests computed from counts are published only when the counts they "
+                f"counts 1–{b - 1} are shown as “<{b}” and zero as 0, and counts that could "
+                f"still be narrowed further as “{SUPPRESSED}”. Shares, differences, ratios and "
+                "tests computed from counts are published only when the counts they "
                 "rest on, taken as known exactly, still leave every small count its whole range "
                 f"1–{b - 1} (checked by linear programming); otherwise they are shown as "
                 f"“{SUPPRESSED}”. Model estimates follow the rules below.")

@@ -225,6 +225,7 @@ def test_round_prints_every_count_as_a_multiple_of_the_base(built, b):
     g = res.calibration_groups[report.calibration_deciles(res, pub.rules)]
     assert (g["events"] >= b).all() and (g["n"] - g["events"] >= b).all()
     assert f"närmaste multipel av {b}" in report.Text("sv").disclosure(pub)
+    assert "tagna som exakt kända" in report.Text("sv").disclosure(pub)
     assert f"nearest multiple of {b}" in report.Text("en").disclosure(pub)
 
 

@@ -259,6 +259,7 @@ def test_round_prints_every_count_as_a_multiple_of_the_base(built, b):
                and int("".join(ch for ch in c if ch.isdigit())) % b]
         assert cells and not bad, bad
     assert f"närmaste multipel av {b}" in report.Text("sv", 0.95).disclosure(pub)
+    assert "tagna som exakt kända" in report.Text("sv", 0.95).disclosure(pub)
     assert f"nearest multiple of {b}" in report.Text("en", 0.95).disclosure(pub)
 
 
