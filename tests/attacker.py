@@ -233,6 +233,46 @@ def attack(published: dict) -> list[Finding]:
     return out
 
 
+def attack_printed(printed: dict[tuple, str], relations: list[tuple[tuple, tuple]],
+                   exact: dict[tuple, int], base: int) -> list[Finding]:
+    """Under `report.protection: round`, for a study whose tables are not Uppsala's layout:
+    the reader's interval for every count, from the texts the appendix prints (`printed`:
+    a multiple of `base`, "<base", "0" or a withheld mark), the additive relations between
+    the counts (`relations`: total, parts) and the counts a published statistic of true
+    counts gives back exactly (`exact`). Every count whose interval shows it is small, or
+    that is printed "<base", must keep as many values as "<base" (1 … base − 1) allows."""
+    cells = []
+    for key, text in printed.items():
+        digits = "".join(ch for ch in text if ch not in ", \u00a0\u202f")  # thousands
+        cells.append({"key": list(key), "published": int(digits) if digits.isdigit() else None,
+                      "mark": "" if digits.isdigit() else text})
+    m = Model(cells)
+    for k in m.value:
+        m.var(k)
+    for total, parts in relations:
+        m.equal(m.var(total), [m.var(p) for p in parts])
+    known = {k: (float(v), float(v)) for k, v in exact.items()}
+    for k in known:
+        m.var(k)
+    bounds = m.bounds(base, False, base, known)
+    width = max(1, base - 2)
+    out = []
+    for key in m.vars:
+        if key in known or m.value.get(key) == 0:
+            continue  # known exactly: a count behind a published statistic, or a printed zero
+        low, high = m.interval(key, bounds, [])
+        assert not math.isnan(low), f"the printed counts contradict the relations at {key}"
+        mark = m.mark.get(key, "")
+        if not mark.startswith("<") and high >= base - 1e-6:
+            too_narrow = False  # the reader cannot tell it is small
+        elif high <= 1e-6:
+            too_narrow = False  # a zero, and zeros are printed as 0
+        else:
+            too_narrow = high - low < width - 1e-6
+        out.append(Finding(key, low, high, mark, too_narrow))
+    return out
+
+
 # --- quantiles ---------------------------------------------------------------------------------
 
 def type7_weights(probs, n: int) -> np.ndarray:

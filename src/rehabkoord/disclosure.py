@@ -696,18 +696,37 @@ class Counts:
     withheld: dict[Key, str]
 
     @classmethod
-    def protected(cls, structure: Structure, rules: Rules) -> Counts:
-        return cls(rules, structure, protect(structure, rules))
+    def protected(cls, structure: Structure, rules: Rules,
+                  statistics: Iterable[tuple[Key, ...]] | None = None) -> Counts:
+        """`protect`'s decision. Under `report.protection: round` a caller that prints
+        `text` (rounded) and shows a statistic of counts only when `exact` allows passes
+        `statistics`: the counts each statistic rests on, most important first; a
+        statistic's counts are taken as known exactly when the audit still leaves every
+        small count its whole "<base" range (`_exact_for_statistics`, as `publish` does)."""
+        if statistics is None or rules.method != ROUND:
+            return cls(rules, structure, protect(structure, rules))
+        withheld = protect(structure, rules, rounded_print=True)
+        return cls(rules, structure,
+                   _exact_for_statistics(structure, withheld, rules, list(statistics)))
 
     def text(self, key: Key, language: str = "sv") -> str:
-        """The count as printed: the number (in the report language's format), or its mark."""
+        """The count as printed: the number (in the report language's format; under
+        rounding the nearest multiple of the base, `Rules.printed`), or its mark."""
         if key in self.withheld:
             return self.rules.mark if self.withheld[key] == SMALL else SUPPRESSED
-        return number(self.structure.values[key], 0, language)
+        return number(self.rules.printed(self.structure.values[key]), 0, language)
 
     def shown(self, *keys: Key) -> bool:
-        """Whether every one of `keys` is published (an estimate over them may be shown)."""
+        """Whether every one of `keys` is published (a model estimate over them may be shown)."""
         return all(k not in self.withheld for k in keys)
+
+    def exact(self, *keys: Key) -> bool:
+        """Whether a reader may know every one of `keys` exactly, so a statistic computed
+        from them (share, risk difference, rate, test) may be shown: published, and under
+        rounding behind a statistic `protected` allowed (`Withheld.exact`)."""
+        known = getattr(self.withheld, "exact", frozenset())
+        return self.shown(*keys) and (self.rules.method != ROUND
+                                      or all(k in known for k in keys))
 
     def intervals(self) -> list[Interval]:
         return audit(self.structure, self.withheld, self.rules)
@@ -721,7 +740,10 @@ class Counts:
 
     def statement(self, language: str = "sv") -> str:
         """The rule as the appendix states it, with the number of withheld counts and how the
-        complements were chosen (`cost_statement`)."""
+        complements were chosen (`cost_statement`); under rounding the rounding rule with
+        statistics not computed from rounded counts (`rounding_statement`)."""
+        if self.rules.method == ROUND:
+            return rounding_statement(self.rules, language, from_rounded=False)
         m, n = self.rules.min_cell, self.n_withheld()
         if language == "sv":
             head = (f"Antal under {m} visas som ”{self.rules.mark}” och antal som skulle avslöja "
@@ -1320,10 +1342,29 @@ def cost_statement(structure: Structure, withheld: dict[Key, str], language: str
             f"{c['small']} small and {c['complementary']} to protect them.")
 
 
-def rounding_statement(rules: Rules, language: str = "sv", statistics: bool = True) -> str:
+def rounding_statement(rules: Rules, language: str = "sv", statistics: bool = True,
+                       from_rounded: bool = True) -> str:
     """The rounding rule as the appendix states it (`report.protection: round`); without
-    `statistics` only the counts' rule (a summary of counts only)."""
+    `statistics` only the counts' rule (a summary of counts only); without `from_rounded`
+    statistics the audit does not allow are withheld, never computed from rounded counts
+    (`Counts.exact`)."""
     b = rules.rounding_base
+    if statistics and not from_rounded:
+        if language == "sv":
+            return (f"Alla antal avrundas var för sig (även summor) till närmaste multipel av "
+                    f"{b}; antal 1–{b - 1} visas som ”<{b}” och noll som 0, och antal som ändå "
+                    f"skulle kunna ringas in snävare visas som ”{SUPPRESSED}”. Andelar, "
+                    "skillnader, kvoter och test som beräknas ur antal redovisas bara när de "
+                    "antal de bygger på, tagna som exakt kända, ändå lämnar varje litet antal "
+                    f"hela intervallet 1–{b - 1} (granskat med linjärprogrammering); annars "
+                    f"visas de som ”{SUPPRESSED}”. Modellskattningar följer reglerna nedan.")
+        return (f"Every count is rounded on its own (totals too) to the nearest multiple of {b}; "
+                f"counts 1–{b - 1} are shown as “<{b}” and zero as 0, and counts that could "
+                f"still be narrowed further as “{SUPPRESSED}”. Shares, differences, ratios and "
+                "tests computed from counts are published only when the counts they "
+                "rest on, taken as known exactly, still leave every small count its whole range "
+                f"1–{b - 1} (checked by linear programming); otherwise they are shown as "
+                f"“{SUPPRESSED}”. Model estimates follow the rules below.")
     if not statistics:
         if language == "sv":
             return (f"Alla antal avrundas var för sig (även summor) till närmaste multipel av "
@@ -1410,6 +1451,7 @@ def rounded_steps(counts: pd.DataFrame, min_cell: int) -> pd.DataFrame:
 
 
 def published_step(count: int, rules: Rules) -> bool:
-    """Whether a change between two published values may be `count`: 0 or at least
-    `min_cell` (a change of 1 … min_cell − 1 persons is a small count)."""
-    return count == 0 or count >= rules.min_cell
+    """Whether a change between two published values may be `count`: 0 or at least the
+    threshold (`Rules.threshold`: `min_cell`, under rounding the base; a change of fewer
+    persons is a small count)."""
+    return count == 0 or count >= rules.threshold

@@ -171,3 +171,98 @@ def test_appendix_states_the_rules_in_both_languages(withholding):
         text = report.Text(language).disclosure(pub)
         assert pub.rules.describe(language) in text
         assert "modell.json" in text
+
+
+# --- report.protection: round (issue 27, item 2) -------------------------------------------
+
+def _round_appendix(built, base: int = 5) -> tuple:
+    """The report stage's publication re-made with `report.protection: round` (`base`:
+    report.rounding_base) on the shared executed pipeline's outputs (default synthetic data)."""
+    from rehabkoord.params import load_params
+    from rehabkoord.studies.risk import analysis, effect
+
+    params = load_params(built / "notebooks" / "risk" / "params.yaml")
+    data = built / "data" / "processed" / "risk"
+    res = analysis.Results.read(data / "tables", data / "modell.json")
+    eff = effect.EffectByRisk.read(data / "effect")
+    rules = Rules.from_params(params["report"] | {"protection": "round", "rounding_base": base})
+    return res, eff, report.publish(res, rules, eff)
+
+
+def _digits(text: str) -> int:
+    return int("".join(ch for ch in text if ch.isdigit()))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("b", [5, 10])
+def test_round_prints_every_count_as_a_multiple_of_the_base(built, b):
+    """Under round every count the appendix and the published card print is a multiple of
+    the base, "<base" or a withheld mark; the decision curve's bins and the calibration
+    deciles follow the base too (a base other than min_cell shows it); the statement names
+    the rounding in both languages."""
+    res, eff, pub = _round_appendix(built, b)
+    for language in ("sv", "en"):
+        perf = report.performance_table(res, pub, language)
+        groups = report.risk_group_table(res, pub, language)
+        effects = report.effect_table(eff, pub, language)
+        cells = [*report.flow_table(res, pub, language)["n"], *perf.iloc[:, 2], *perf.iloc[:, 3],
+                 *[c for c in groups["n"] if c], *[c for c in groups.iloc[:, 2] if c],
+                 *effects.iloc[:, 2], *effects.iloc[:, 3]]
+        bad = [c for c in cells if c not in (f"<{b}", SUPPRESSED) and _digits(c) % b]
+        assert cells and not bad, bad
+    card = report.published_card(res, pub)["counts"]
+    texts = [card["training"]["n"], card["training"]["events"],
+             *card["excluded_training"].values(), *card["excluded_outcome"].values()]
+    assert not [c for c in texts if c not in (f"<{b}", SUPPRESSED) and _digits(c) % b]
+    d = res.decisions.set_index("threshold")
+    points = report.decision_points(res, pub.rules, pub)
+    n, events = int(d["n"].iloc[0]), int(d["events"].iloc[0])
+    counts = [(events, n - events), *zip(d.loc[points["threshold"], "tp"],
+                                          d.loc[points["threshold"], "fp"], strict=True), (0, 0)]
+    steps = [a - c for x, y in zip(counts[:-1], counts[1:], strict=True)
+             for a, c in zip(x, y, strict=True)]
+    assert not [s for s in steps if 0 < s < b]
+    g = res.calibration_groups[report.calibration_deciles(res, pub.rules)]
+    assert (g["events"] >= b).all() and (g["n"] - g["events"] >= b).all()
+    assert f"närmaste multipel av {b}" in report.Text("sv").disclosure(pub)
+    assert "tagna som exakt kända" in report.Text("sv").disclosure(pub)
+    assert f"nearest multiple of {b}" in report.Text("en").disclosure(pub)
+
+
+@pytest.mark.slow
+def test_round_attacker_narrows_no_small_count(built):
+    """The attacker (tests/attacker.py) reads the printed counts, the additive relations
+    and the counts published statistics of true counts give back exactly, and narrows no
+    small count below "<base"; the same attacker finds a leak when every statistic is
+    computed from true counts (the decision it guards against)."""
+    from attacker import attack_printed, summary
+
+    res, _, pub = _round_appendix(built)
+    s = pub.structure
+    printed = {k: pub.text(k, "en") for k in s.shown}
+    exact = {k: s.values[k] for k in pub.withheld.exact}
+    findings = attack_printed(printed, s.relations, exact, pub.rules.rounding_base)
+    assert not [f for f in findings if f.too_narrow], summary(findings, "risk, round")
+    everything = {k: s.values[k] for needs in report.statistic_needs(res) for k in needs}
+    leaks = attack_printed(printed, s.relations, everything, pub.rules.rounding_base)
+    assert [f for f in leaks if f.too_narrow]
+
+
+@pytest.mark.slow
+def test_round_withholds_statistics_of_counts_the_audit_does_not_allow(built):
+    """An observed rate is shown exactly where its counts are among those the audit lets a
+    reader know exactly, the decision curve only with the test years' counts so known; the
+    mean predicted risk and the model's performance keep their own rules."""
+    res, _, pub = _round_appendix(built)
+    exact = pub.withheld.exact
+    table = report.risk_group_table(res, pub, "en")
+    rows = iter(np.flatnonzero(np.array(table.attrs["levels"]) == 1))
+    for smp in ("training", "test"):
+        for r in res.groups[res.groups["sample"] == smp].itertuples():
+            i = next(rows)
+            known = {("group_n", smp, r.group), ("group_events", smp, r.group)} <= exact
+            assert (table.at[i, "Observed rate"] != SUPPRESSED) == known, (smp, r.group)
+            assert table.at[i, "Mean predicted risk"] != SUPPRESSED
+    test = {("n", "test", "all"), ("events", "test", "all")}
+    assert report.decision_points(res, pub.rules, pub).empty != (test <= exact)
+    assert report.performance_table(res, pub, "en").iloc[0, 4] != SUPPRESSED

@@ -208,3 +208,96 @@ def test_statistics_from_withheld_counts_are_withheld(sthlm_derived, sthlm_estim
     full = main[main["Measure"].str.startswith("Full return")].iloc[0]
     assert full["Estimate (95%\u00a0CI)"] == SUPPRESSED and full["p"] == SUPPRESSED
     assert all(i.protected for i in pub.intervals())
+
+
+# --- report.protection: round (issue 27, item 2) -------------------------------------------
+
+def _round_appendix(built, base: int = 5) -> tuple:
+    """The report stage's publication and tables re-made with `report.protection: round`
+    (`base`: report.rounding_base) on the shared executed pipeline's outputs (default
+    synthetic data)."""
+    from rehabkoord.io import read_json
+    from rehabkoord.params import load_params
+
+    params = load_params(built / "notebooks" / "stockholm" / "params.yaml")
+    data = built / "data" / "processed" / "stockholm"
+    table = pd.read_parquet(data / "analysis.parquet")
+    flow = read_json(data / "flow.json")["derivation"]
+    est = analysis.Estimates.read(data / "tables")
+    rules = Rules.from_params(params["report"] | {"protection": "round", "rounding_base": base})
+    pub = report.publish(table, flow, rules)
+    return pub, flow, est, params
+
+
+def _count_cells(pub, flow, est, params, language: str) -> list[str]:
+    """Every count cell the appendix prints: flow, Table 1's counts (before the share),
+    the subgroup n, the centre table's n and the Kaplan–Meier numbers at risk."""
+    cells = [c for col in report.flow_table(pub, flow, language).columns[1:]
+             for c in report.flow_table(pub, flow, language)[col]]
+    balance = report.balance_table(est, pub, language)
+    levels = np.array(balance.attrs["levels"]) == 1  # a variable's levels: counts
+    for col in balance.columns[1:3]:
+        cells += [c.split(" (")[0] for c in balance.loc[levels, col]]
+    sub = report.subgroup_table(est, pub, language)
+    cells += [x for c in sub[sub.columns[1]] if c for x in c.split(" / ")]
+    cells += list(report.centre_table(est, pub, language)["n"])
+    _, _, at_risk = report.km_figure(est, pub.rules, language, params["report"]["km_times"])
+    return cells + list(at_risk["n_risk"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("b", [5, 10])
+def test_round_prints_every_count_as_a_multiple_of_the_base(built, b):
+    """Under round every count cell of the appendix (both languages) is a multiple of the
+    base, "<base" or a withheld mark, the Kaplan–Meier numbers at risk too (a base other
+    than min_cell shows they follow it); the statement names the rounding in both
+    languages."""
+    pub, flow, est, params = _round_appendix(built, b)
+    for language in ("sv", "en"):
+        cells = _count_cells(pub, flow, est, params, language)
+        bad = [c for c in cells if c not in (f"<{b}", SUPPRESSED)
+               and int("".join(ch for ch in c if ch.isdigit())) % b]
+        assert cells and not bad, bad
+    assert f"närmaste multipel av {b}" in report.Text("sv", 0.95).disclosure(pub)
+    assert "tagna som exakt kända" in report.Text("sv", 0.95).disclosure(pub)
+    assert f"nearest multiple of {b}" in report.Text("en", 0.95).disclosure(pub)
+
+
+@pytest.mark.slow
+def test_round_attacker_narrows_no_small_count(built):
+    """The attacker (tests/attacker.py) reads the printed counts, the additive relations
+    and the counts published statistics of true counts give back exactly, and narrows no
+    small count below "<base"; the same attacker finds the leak when every statistic is
+    computed from true counts (the decision it guards against)."""
+    from attacker import attack_printed, summary
+
+    pub, _, _, _ = _round_appendix(built)
+    s = pub.structure
+    printed = {k: pub.text(k, "en") for k in s.shown}
+    exact = {k: s.values[k] for k in pub.withheld.exact}
+    findings = attack_printed(printed, s.relations, exact, pub.rules.rounding_base)
+    assert not [f for f in findings if f.too_narrow], summary(findings, "stockholm, round")
+    everything = {k: s.values[k] for needs in report.statistic_needs(s) for k in needs}
+    leaks = attack_printed(printed, s.relations, everything, pub.rules.rounding_base)
+    assert [f for f in leaks if f.too_narrow]
+
+
+@pytest.mark.slow
+def test_round_withholds_statistics_of_counts_the_audit_does_not_allow(built):
+    """Table 1's shares and the main table's statistics of counts are shown exactly where
+    their counts are among those the audit lets a reader know exactly (`Counts.exact`);
+    model estimates keep their own rules."""
+    pub, _, est, _ = _round_appendix(built)
+    exact = pub.withheld.exact
+    balance = report.balance_table(est, pub, "en")
+    rows = iter(np.flatnonzero(np.array(balance.attrs["levels"]) == 1))
+    for r in est.balance[est.balance["kind"] != "continuous"].itertuples():
+        i = next(rows)
+        for g, col in zip(analysis.GROUPS, balance.columns[1:3], strict=True):
+            assert ("%" in balance.at[i, col]) == ({(r.variable, r.level, g), ("n", g)}
+                                                   <= exact), (r.variable, r.level, g)
+    for measure, keys in report.NEEDS.items():
+        if measure in set(est.main["measure"]):
+            assert report.shown_measure(est, pub, measure) == all(
+                (k, g) in exact for k in keys for g in analysis.GROUPS), measure
+    assert report.shown_measure(est, pub, "hr_adjusted")

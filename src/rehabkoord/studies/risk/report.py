@@ -24,8 +24,10 @@ import pandas as pd
 
 from ... import texts
 from ...disclosure import (
+    ROUND,
     SUPPRESSED,
     Counts,
+    Key,
     Rules,
     Structure,
     magnitude_reason_of,
@@ -145,10 +147,24 @@ def _declare_effect(s: Structure, eff: EffectByRisk) -> None:
                    parts)
 
 
+def statistic_needs(res: Results) -> list[tuple[Key, ...]]:
+    """The counts each statistic computed from counts rests on, most important first: the
+    decision curve (its treat-all line is the test years' share with the outcome), then each
+    risk group's observed rate. Under rounding `Counts.protected` lets a statistic rest on
+    true counts only where the audit allows it."""
+    out = [(("n", "test", "all"), ("events", "test", "all"))]
+    for smp in ("test", "training"):
+        g = res.groups[res.groups["sample"] == smp]
+        out += [(("group_n", smp, r.group), ("group_events", smp, r.group))
+                for r in g.itertuples()]
+    return out
+
+
 def publish(res: Results, rules: Rules, eff: EffectByRisk | None = None) -> Counts:
     """Every published count, with primary and complementary suppression decided by
-    `rehabkoord.disclosure`."""
-    return Counts.protected(declare(res, eff), rules)
+    `rehabkoord.disclosure` (under `report.protection: round` counts printed rounded and the
+    statistics of counts decided by `statistic_needs`)."""
+    return Counts.protected(declare(res, eff), rules, statistic_needs(res))
 
 
 def _pct(x: float, language: str) -> str:
@@ -319,12 +335,14 @@ def risk_group_table(res: Results, pub: Counts, language: str) -> pd.DataFrame:
         levels.append(0)
         for r in g.itertuples():
             nk, ek = ("group_n", smp, r.group), ("group_events", smp, r.group)
-            ok = pub.shown(nk, ek)
+            # the observed rate is events / n (`Counts.exact`); the mean predicted risk is
+            # the model's, shown with the counts
             rows.append({c_g: texts.keep_together(f"{label(r.group, language)} "
                                                   f"({bounds[r.group]})"),
                          "n": pub.text(nk, language), c_e: pub.text(ek, language),
-                         c_o: _pct(r.observed, language) if ok else SUPPRESSED,
-                         c_p: _pct(r.mean_predicted, language) if ok else SUPPRESSED})
+                         c_o: _pct(r.observed, language) if pub.exact(nk, ek) else SUPPRESSED,
+                         c_p: _pct(r.mean_predicted, language) if pub.shown(nk, ek)
+                         else SUPPRESSED})
             levels.append(1)
     out = pd.DataFrame(rows)
     props = res.model.group_proportions
@@ -445,7 +463,9 @@ def published_card(res: Results, pub: Counts) -> dict[str, Any]:
         "income_groups": (flow.get("derivation") or {}).get("income_groups"),
         "validation": {k: m.validation[k] for k in ("train_years", "test_years", "n_boot", "seed")
                        if k in m.validation} | {"performance": perf},
-        "counts": {"rules": {"min_cell": pub.rules.min_cell, "mark": pub.rules.mark},
+        "counts": {"rules": {"min_cell": pub.rules.min_cell, "mark": pub.rules.mark}
+                   | ({"rounding_base": pub.rules.rounding_base}
+                      if pub.rules.method == ROUND else {}),
                    "training": {"n": text(("n", "training", "all")),
                                 "events": text(("events", "training", "all"))},
                    "excluded_training": {r: text(("flow", "excluded_training", r))
@@ -465,13 +485,14 @@ def write_published_card(res: Results, pub: Counts, path: str | Path) -> Path:
 
 
 def calibration_deciles(res: Results, rules: Rules) -> pd.Series:
-    """Which decile points the calibration figure shows: a decile where fewer than `min_cell`
+    """Which decile points the calibration figure shows (`min_cell` here and below is
+    `Rules.threshold`, under rounding the base): a decile where fewer than `min_cell`
     patients had, or did not have, the outcome is withheld, and, since the test years' totals
     are published, further deciles (those with the fewest events, then the fewest without)
     until the withheld deciles together hold no small number of either."""
     g = res.calibration_groups
     events, non = g["events"].astype(int), (g["n"] - g["events"]).astype(int)
-    shown = (events >= rules.min_cell) & (non >= rules.min_cell)
+    shown = (events >= rules.threshold) & (non >= rules.threshold)
     order = list(np.lexsort((non.to_numpy(), events.to_numpy())))
 
     def exposed() -> bool:
@@ -528,9 +549,10 @@ def decision_points(res: Results, rules: Rules, pub: Counts | None = None) -> pd
     in whole numbers), so a threshold is shown only where the patients between it and the
     previous shown threshold, with and without the outcome, are 0 or at least `min_cell`
     (and so are those above the last and below the first shown threshold). With `pub`, none
-    when the test years' counts are withheld (the curves rest on them)."""
+    when the test years' counts are withheld, or under rounding not allowed to be known
+    exactly (`Counts.exact`: the treat-all line is their share)."""
     d = res.decisions.sort_values("threshold").reset_index(drop=True)
-    if pub is not None and not pub.shown(("n", "test", "all"), ("events", "test", "all")):
+    if pub is not None and not pub.exact(("n", "test", "all"), ("events", "test", "all")):
         return d.iloc[:0][["threshold", "model", "all", "none"]]
     if not {"tp", "fp"} <= set(d.columns):
         raise ValueError("the decision curve lacks its counts (tp, fp): re-run the fit stage")
@@ -751,7 +773,7 @@ def methods_text(params: Mapping[str, Any], res: Results, language: str) -> str:
         proportions=listed(rg.get("proportions"), lambda x: _pct(x, language)),
         cuts=listed(rg.get("cuts"), lambda x: _pct(x, language)),
         conf=texts.conf_percent(MODEL_CONF_LEVEL, language),
-        min_cell=params["report"]["min_cell"])
+        min_cell=Rules.from_params(params["report"]).threshold)
 
 
 def _perf_shown(res: Results, pub: Counts | None, sample: str, subgroup: str = "all") -> bool:
@@ -848,4 +870,5 @@ class Text(AppendixText):
         """The release rules (template `rojande`)."""
         return texts.render(STUDY, "rojande", self.language,
                             statement=pub.statement(self.language),
-                            rules=pub.rules.describe(self.language), min_cell=pub.rules.min_cell)
+                            rules=pub.rules.describe(self.language),
+                            min_cell=pub.rules.threshold)

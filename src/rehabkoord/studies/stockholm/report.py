@@ -24,6 +24,7 @@ from matplotlib.patches import FancyBboxPatch
 
 from ... import survival, texts
 from ...disclosure import (
+    ROUND,
     SUPPRESSED,
     Counts,
     Key,
@@ -178,7 +179,8 @@ def _df_ok(n: int, params: int, rules: Rules) -> bool:
 def shown_measure(est: Estimates, pub: Counts, measure: str) -> bool:
     """Whether a row of the main table may be published: a median only for groups of at least
     `min_quantile_n`; a model estimate with at least `min_df` residual degrees of freedom; a
-    statistic computed from counts only when those counts are published; a comparison of
+    statistic computed from counts only when a reader may know them exactly (`Counts.exact`:
+    published, under rounding allowed by the audit); a comparison of
     means only when each group's mean passes the dominance rules."""
     rules = pub.rules
     r = est.main.set_index("measure").loc[measure]
@@ -187,17 +189,32 @@ def shown_measure(est: Estimates, pub: Counts, measure: str) -> bool:
         return pub.shown(("n", g)) and rules.quantiles_allowed(pub.structure.values[("n", g)])
     if int(r.get("params", 0)) and not _df_ok(int(r["n"]), int(r["params"]), rules):
         return False
-    if measure in NEEDS and not pub.shown(*[(k, g) for k in NEEDS[measure] for g in GROUPS]):
+    if measure in NEEDS and not pub.exact(*[(k, g) for k in NEEDS[measure] for g in GROUPS]):
         return False
     if measure in MEANS and not _magnitude_ok(est, rules, "main", MEANS[measure], ""):
         return False
     return True
 
 
+def statistic_needs(structure: Structure) -> list[tuple[Key, ...]]:
+    """The counts each statistic computed from counts rests on, the main table's first (risk
+    difference, Gray's test, rate ratio), then Table 1's shares and SMDs per variable (its
+    levels and each group's n): under rounding `Counts.protected` lets a statistic rest on
+    true counts only where the audit allows it."""
+    out = [tuple((k, g) for k in keys for g in GROUPS)
+           for keys in dict.fromkeys(NEEDS.values())]
+    for var in SUBGROUPS:
+        out.append(tuple(k for k in structure.values if k[0] == var and k[1] != "missing")
+                   + tuple(("n", g) for g in GROUPS))
+    return out
+
+
 def publish(table: pd.DataFrame, flow: Mapping, rules: Rules) -> Counts:
     """Every published count, with primary and complementary suppression decided by
-    `rehabkoord.disclosure`."""
-    return Counts.protected(declare(table, flow, rules), rules)
+    `rehabkoord.disclosure` (under `report.protection: round` counts printed rounded and the
+    statistics of counts decided by `statistic_needs`)."""
+    s = declare(table, flow, rules)
+    return Counts.protected(s, rules, statistic_needs(s))
 
 
 def count_text(pub: Counts, key: Key, language: str) -> str:
@@ -318,7 +335,8 @@ def flow_table(pub: Counts, flow: Mapping, language: str) -> pd.DataFrame:
 
 
 def balance_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
-    """Table 1 by group: counts with percentages, means, and standardised mean differences."""
+    """Table 1 by group: counts with percentages (shown where `Counts.exact` allows), means,
+    and standardised mean differences."""
     sv = language == "sv"
     c_var, c_smd = ("Variabel" if sv else "Variable"), "SMD"
     cols = {g: texts.keep_together(f"{label(g, language)} (n = {pub.text(('n', g), language)})")
@@ -341,12 +359,16 @@ def balance_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
                          cols[GROUPS[1]]: "", c_smd: "", "_var": r.variable})
             levels.append(0)
         cell = {}
-        for g, share in zip(GROUPS, (r.coordinator, r.control), strict=True):
-            key = (r.variable, r.level, g)
+        keys = [(r.variable, r.level, g) for g in GROUPS]
+        for g, share, key in zip(GROUPS, (r.coordinator, r.control), keys, strict=True):
             cell[cols[g]] = (f"{pub.text(key, language)} ({number(100 * share, 1, language)} %)"
-                             if pub.shown(key) else pub.text(key, language))
+                             if pub.exact(key) else pub.text(key, language))
+        # an SMD of two shares is a function of the counts too (shown under suppression as
+        # before; under rounding only with the shares)
+        smd_ok = pub.rules.method != ROUND or pub.exact(*keys)
         rows.append({c_var: label(r.level, language), **cell,
-                     c_smd: number(r.smd, 2, language), "_var": r.variable})
+                     c_smd: number(r.smd, 2, language) if smd_ok else SUPPRESSED,
+                     "_var": r.variable})
         levels.append(1)
     out = pd.DataFrame(rows).drop(columns="_var")
     out.attrs.update(levels=levels, numeric=[cols[g] for g in GROUPS] + [c_smd],
@@ -527,7 +549,8 @@ def _at_risk(steps: pd.DataFrame) -> np.ndarray:
 def safe_km(km: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     """The Kaplan–Meier curve as published: OpenSAFELY's disclosure-safe Kaplan–Meier
     (opensafely-actions/kaplan-meier-function): the running totals of returns and of
-    censorings are rounded up to multiples of `min_cell` (`disclosure.rounded_steps`), the
+    censorings are rounded up to multiples of `min_cell` (`disclosure.rounded_steps`; under
+    `report.protection: round` of the base, `Rules.threshold`, as everywhere below), the
     numbers at risk follow from them, and the curve and its log-scale Greenwood interval are
     recomputed from these counts (`survival.kaplan_meier` on the persons they describe), so
     every published step, number at risk and interval rests on changes of 0 or at least
@@ -538,14 +561,14 @@ def safe_km(km: pd.DataFrame, rules: Rules) -> pd.DataFrame:
         part = km[km["Grupp"] == g].set_index("time")
         if part.empty:
             continue
-        steps = rounded_steps(part[["n_event", "n_censor"]], rules.min_cell)
+        steps = rounded_steps(part[["n_event", "n_censor"]], rules.threshold)
         time, event = _pseudo(steps, {"n_event": 1, "n_censor": 0})
         fit = survival.kaplan_meier(time, event, conf_level=float(part["conf_level"].iloc[0]))
         curve = pd.DataFrame({"Grupp": g, "time": fit.time, "n_risk": fit.n_risk,
                               "n_event": fit.n_event, "n_censor": fit.n_censor,
                               "surv": fit.surv, "lower": fit.lower, "upper": fit.upper})
         true_risk = part["n_risk"].reindex(fit.time, method="bfill").fillna(0).to_numpy()
-        keep = (true_risk >= rules.min_cell) & (curve["n_risk"].to_numpy() >= rules.min_cell)
+        keep = (true_risk >= rules.threshold) & (curve["n_risk"].to_numpy() >= rules.threshold)
         last = np.flatnonzero(~keep)
         out.append(curve.iloc[:last[0] if last.size else len(curve)])
     return pd.concat(out, ignore_index=True)
@@ -563,7 +586,7 @@ def safe_cuminc(cuminc: pd.DataFrame, rules: Rules) -> pd.DataFrame:
         part = cuminc[cuminc["Grupp"] == g].set_index("time")
         if part.empty:
             continue
-        steps = rounded_steps(part[list(codes)], rules.min_cell)
+        steps = rounded_steps(part[list(codes)], rules.threshold)
         time, status = _pseudo(steps, codes)
         fit = survival.cumulative_incidence(time, status,
                                             conf_level=float(part["conf_level"].iloc[0]))
@@ -572,7 +595,7 @@ def safe_cuminc(cuminc: pd.DataFrame, rules: Rules) -> pd.DataFrame:
                               "n_risk": _at_risk(steps), **{c: steps[c].to_numpy() for c in codes},
                               "est": at.est, "lower": at.lower, "upper": at.upper})
         true_risk = part["n_risk"].reindex(curve["time"], method="bfill").fillna(0).to_numpy()
-        keep = (true_risk >= rules.min_cell) & (curve["n_risk"].to_numpy() >= rules.min_cell)
+        keep = (true_risk >= rules.threshold) & (curve["n_risk"].to_numpy() >= rules.threshold)
         last = np.flatnonzero(~keep)
         out.append(curve.iloc[:last[0] if last.size else len(curve)])
     return pd.concat(out, ignore_index=True)
@@ -597,8 +620,8 @@ def km_figure(est: Estimates, rules: Rules, language: str, times: list[int]) -> 
         for time in times:
             true = full.loc[full["time"] >= time, "n_risk"]
             shown = c.loc[c["time"] >= time, "n_risk"]
-            if len(true) == 0 or int(true.iloc[0]) < rules.min_cell:
-                text = f"<{rules.min_cell}"
+            if len(true) == 0 or int(true.iloc[0]) < rules.threshold:
+                text = f"<{rules.threshold}"
             elif len(shown) and (time <= c["time"].max()):
                 text = str(int(shown.iloc[0]))
             else:
@@ -723,7 +746,8 @@ def methods_text(params: Mapping, language: str, n_centres: int) -> str:
         follow_up_months=d["follow_up_months"], full_return_days=d["full_return_days"],
         randomised=bool(a.get("randomised", True)),
         conf=texts.conf_percent(a["conf_level"], language),
-        n_centres=number(n_centres, 0, language), min_cell=params["report"]["min_cell"])
+        n_centres=number(n_centres, 0, language),
+        min_cell=Rules.from_params(params["report"]).threshold)
 
 
 def result_sentences(est: Estimates, language: str, pub: Counts | None = None) -> list[str]:
@@ -833,4 +857,5 @@ class Text(AppendixText):
         """The release rules (template `rojande`)."""
         return texts.render(STUDY, "rojande", self.language,
                             statement=pub.statement(self.language),
-                            rules=pub.rules.describe(self.language), min_cell=pub.rules.min_cell)
+                            rules=pub.rules.describe(self.language),
+                            min_cell=pub.rules.threshold)
