@@ -34,7 +34,8 @@ HAVE_CHROMIUM := command -v chromium || command -v chromium-browser || command -
 # holds its wheel). Where uv cannot be installed, or with UV=0, pip installs the lock as before.
 UV ?= 1
 UV_PIN = $(shell grep -im1 '^uv==' requirements.lock)
-UV_SOURCE := $(if $(OFFLINE),--offline --no-index --find-links $(WHEELS),)
+# the system's certificate store, as pip's (a proxy's own CA, as on corporate networks)
+UV_SOURCE := $(if $(OFFLINE),--offline --no-index --find-links $(WHEELS),--system-certs)
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 # `lock_install <requirements file>`: with uv when .venv has it, else with pip
 lock_install = if [ -x $(BIN)/uv ]; then $(BIN)/uv pip install --python $(BIN)/python $(UV_SOURCE) -r $(1); \
