@@ -30,18 +30,20 @@ HAVE_CHROMIUM := command -v chromium || command -v chromium-browser || command -
 .PHONY: setup report refresh-formats check-data stage strip lab test pdf docx verify reference bundle worker export
 
 # The lock is installed by uv (parallel downloads and installs: seconds where pip takes
-# minutes), itself installed by pip into .venv at the version the lock pins (the offline bundle
-# holds its wheel). Where uv cannot be installed, or with UV=0, pip installs the lock as before.
+# minutes), itself installed by pip into .venv at the version requirements-uv.lock pins (the
+# offline bundle holds its wheels). Where uv cannot be installed (no wheel for the platform, an
+# older bundle), or with UV=0, pip installs the lock as before.
 UV ?= 1
-UV_PIN = $(shell grep -im1 '^uv==' requirements.lock)
+UV_PIN = $(shell grep -im1 '^uv==' requirements-uv.lock)
 # the system's certificate store, as pip's (a proxy's own CA, as on corporate networks)
 UV_SOURCE := $(if $(OFFLINE),--offline --no-index --find-links $(WHEELS),--system-certs)
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 # `lock_install <requirements file>`: with uv when .venv has it, else with pip
-lock_install = if [ -x $(BIN)/uv ]; then $(BIN)/uv pip install --python $(BIN)/python $(UV_SOURCE) -r $(1); \
+# (uv compiles the bytecode as pip does: else every stage's first import compiles it)
+lock_install = if [ -x $(BIN)/uv ]; then $(BIN)/uv pip install --python $(BIN)/python --compile-bytecode $(UV_SOURCE) -r $(1); \
 	  else $(PIP) install --quiet --progress-bar off $(PIP_SOURCE) -r $(1); fi
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-uv.lock pyproject.toml
 	@if [ -n "$(OFFLINE)" ] && [ ! -d "$(WHEELS)" ]; then \
 	  echo "OFFLINE=1: no wheels in $(WHEELS) (unpack the archive from \`make bundle\`)" >&2; exit 1; fi
 	@echo "setup 1/3: Python environment $(VENV) ($$(date +%T))"

@@ -57,12 +57,14 @@ def test_every_pin_has_a_wheel_for_windows_and_linux(built_bundle):
     with zipfile.ZipFile(built_bundle) as zf:
         names = zf.namelist()
         lock = zf.read("rehabkoord/requirements.lock").decode()
+        lock += zf.read("rehabkoord/requirements-uv.lock").decode()  # the installer
         notes = zf.read("rehabkoord/BUNDLE.md").decode()
     pins = {}
     for line in lock.splitlines():
-        if line.strip():
+        if line.strip() and not line.startswith("#"):
             name, _, version = line.partition("==")
             pins[bundle.canonical(name)] = version
+    assert pins["uv"]
     for plat, allowed in (("win-amd64", ("win_amd64.whl", "none-any.whl", "abi3-win_amd64.whl")),
                           ("linux-x86_64", ("x86_64.whl", "none-any.whl"))):
         wheels = [Path(n).name for n in names
