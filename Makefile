@@ -29,16 +29,37 @@ HAVE_CHROMIUM := command -v chromium || command -v chromium-browser || command -
 
 .PHONY: setup report refresh-formats check-data stage strip lab test pdf docx verify reference bundle worker export
 
-$(STAMP): requirements.lock pyproject.toml
+# The lock is installed by uv (parallel downloads and installs: seconds where pip takes
+# minutes), itself installed by pip into .venv at the version requirements-uv.lock pins (the
+# offline bundle holds its wheels). Where uv cannot be installed (no wheel for the platform, an
+# older bundle), or with UV=0, pip installs the lock as before.
+UV ?= 1
+UV_PIN = $(shell grep -im1 '^uv==' requirements-uv.lock)
+# the system's certificate store, as pip's (a proxy's own CA, as on corporate networks)
+UV_SOURCE := $(if $(OFFLINE),--offline --no-index --find-links $(WHEELS),--system-certs)
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+# `lock_install <requirements file>`: with uv when .venv has it, else with pip
+# (uv compiles the bytecode as pip does: else every stage's first import compiles it)
+lock_install = if [ -x $(BIN)/uv ]; then $(BIN)/uv pip install --python $(BIN)/python --compile-bytecode $(UV_SOURCE) -r $(1); \
+	  else $(PIP) install --quiet --progress-bar off $(PIP_SOURCE) -r $(1); fi
+
+$(STAMP): requirements.lock requirements-uv.lock pyproject.toml
 	@if [ -n "$(OFFLINE)" ] && [ ! -d "$(WHEELS)" ]; then \
 	  echo "OFFLINE=1: no wheels in $(WHEELS) (unpack the archive from \`make bundle\`)" >&2; exit 1; fi
+	@echo "setup 1/3: Python environment $(VENV) ($$(date +%T))"
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_SOURCE) -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_SOURCE) --no-deps --no-build-isolation -e .
+	@if [ "$(UV)" != 0 ] && [ -n "$(UV_PIN)" ]; then \
+	  $(PIP) install --quiet $(PIP_SOURCE) "$(UV_PIN)" || echo "uv could not be installed: pip installs the lock (slower)" >&2; \
+	  else rm -f $(BIN)/uv; fi
+	@echo "setup 2/3: the packages pinned in requirements.lock, with $$([ -x $(BIN)/uv ] && echo uv || echo 'pip (a few minutes)') ($$(date +%T))"
+	@$(call lock_install,requirements.lock)
+	@echo "setup 3/3: the compendium (editable), its Jupyter kernel and git hooks ($$(date +%T))"
+	$(PIP) install --quiet $(PIP_SOURCE) --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (rehabkoord)"
 	test -d .git || git init -q
 	$(BIN)/nbstripout --install --attributes .gitattributes 2>/dev/null || true
 	touch $(STAMP)
+	@echo "setup done ($$(date +%T)); the first \`make report\` now builds every study's data and appendix"
 
 setup: $(STAMP)
 
@@ -46,7 +67,7 @@ setup: $(STAMP)
 # pipeline and the offline bundle do without, so pinned apart from requirements.lock.
 SPARK_STAMP := $(VENV)/.installed-spark
 $(SPARK_STAMP): requirements-spark.lock | $(STAMP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-spark.lock
+	@$(call lock_install,requirements-spark.lock)
 	touch $(SPARK_STAMP)
 
 # Notebooks are stripped on disk before DVC hashes them, so dvc.lock matches the committed files.

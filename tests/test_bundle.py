@@ -57,12 +57,14 @@ def test_every_pin_has_a_wheel_for_windows_and_linux(built_bundle):
     with zipfile.ZipFile(built_bundle) as zf:
         names = zf.namelist()
         lock = zf.read("rehabkoord/requirements.lock").decode()
+        lock += zf.read("rehabkoord/requirements-uv.lock").decode()  # the installer
         notes = zf.read("rehabkoord/BUNDLE.md").decode()
     pins = {}
     for line in lock.splitlines():
-        if line.strip():
+        if line.strip() and not line.startswith("#"):
             name, _, version = line.partition("==")
             pins[bundle.canonical(name)] = version
+    assert pins["uv"]
     for plat, allowed in (("win-amd64", ("win_amd64.whl", "none-any.whl", "abi3-win_amd64.whl")),
                           ("linux-x86_64", ("x86_64.whl", "none-any.whl"))):
         wheels = [Path(n).name for n in names
@@ -93,6 +95,9 @@ def test_offline_install_from_the_bundle_runs_the_pipeline(built_bundle, tmp_pat
                           capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
     print(f"offline install: {time.monotonic() - started:.0f} s")
+    # uv from the bundle's own wheel installed the lock, from the bundle's wheels only
+    assert "requirements.lock, with uv" in done.stdout, done.stdout[-3000:]
+    assert (project / ".venv" / "bin" / "uv").is_file()
     # the first study only: what is tested here is the offline install, and every study's
     # pipeline runs in the shared pipeline run (tests/conftest.py)
     done = subprocess.run([*no_network, "env", "-i", *(f"{k}={v}" for k, v in env.items()),
@@ -108,3 +113,27 @@ def test_offline_install_from_the_bundle_runs_the_pipeline(built_bundle, tmp_pat
                            cwd=project, capture_output=True, text=True, check=True).stdout
     commit = (project / "BUNDLE_COMMIT").read_text().split()[0]
     assert commit in stamp
+
+
+@pytest.mark.slow
+def test_offline_install_without_uv_falls_back_to_pip(built_bundle, tmp_path):
+    """A bundle without uv's wheel (one built before uv was pinned) still installs offline:
+    pip installs the lock, and says so."""
+    with zipfile.ZipFile(built_bundle) as zf:
+        zf.extractall(tmp_path)
+    project = tmp_path / "rehabkoord"
+    for wheel in (project / "wheels" / "linux-x86_64").glob("uv-*.whl"):
+        wheel.unlink()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8",
+           "PIP_CONFIG_FILE": os.devnull, "PY": shutil.which("python3.11") or "python3"}
+    done = subprocess.run(["env", "-i", *(f"{k}={v}" for k, v in env.items()), "make", "setup",
+                           "OFFLINE=1", f"PY={env['PY']}"], cwd=project, capture_output=True,
+                          text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "uv could not be installed: pip installs the lock" in done.stderr
+    assert "requirements.lock, with pip" in done.stdout
+    assert not (project / ".venv" / "bin" / "uv").exists()
+    check = subprocess.run([str(project / ".venv" / "bin" / "python"), "-c",
+                            "import rehabkoord.spells, pandas, dvc"], cwd=project,
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr

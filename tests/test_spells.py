@@ -181,6 +181,32 @@ def test_a_month_shared_by_two_spells_is_one_row_at_both_boundaries():
     pd.testing.assert_frame_equal(got, sp.degree_by_month(periods, index, 4, sparse=True).df())
 
 
+def test_months_at_clamped_month_ends_match_calendar_arithmetic():
+    """Index dates on the 29th–31st, where adding months clamps to a shorter month's last day
+    (31 January + 1 month = 28 February, the first day of month 1): every day of sick leave
+    lands in the month pandas' DateOffset gives, and two one-day spells six days apart share a
+    month row exactly when they fall in the same month (`derive_all`'s neighbour rule)."""
+    rows, expected = [], {}
+    for k, start in enumerate(("2014-01-29", "2014-01-30", "2014-01-31", "2014-03-31",
+                               "2015-05-31")):
+        first = pd.Timestamp(start)
+        for offset in range(0, 400, 3):
+            person = f"{k}-{offset}"
+            for shift, degree in ((0, 100), (6, 50)):
+                d = first + pd.Timedelta(days=offset + shift)
+                rows.append((person, d, d, degree, "F32", first))
+                month = max(m for m in range(16) if first + pd.DateOffset(months=m) <= d)
+                expected[person, month] = expected.get((person, month), 0) + degree / 100
+    periods = periods_frame([r[:5] for r in rows])
+    participants = people(sorted({(r[0], r[5]) for r in rows}))
+    d = sp.derive_all(periods, participants, participants[["LopNr"]],
+                      participants.assign(FodelseAr=1970)[["LopNr", "FodelseAr"]],
+                      extraction_date="2030-01-01", months=15, sparse_months=True)
+    got = d.months.df()
+    assert {(r.LopNr, r.Month): r.NetDays for r in got.itertuples()} == expected
+    assert len(got) == len(expected)  # one row per person and month, never two
+
+
 # --- follow_up --------------------------------------------------------------------------------
 
 def test_each_end_of_follow_up_reason():

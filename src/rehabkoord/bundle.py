@@ -2,11 +2,11 @@
 
 The archive holds the committed compendium (``git archive HEAD``), the commit it came from
 (``BUNDLE_COMMIT``, read by `rehabkoord.provenance` where there is no git), every wheel pinned
-in ``requirements.lock`` for Linux x86-64 and Windows x86-64 under CPython 3.11, and
-``BUNDLE.md`` with the install steps (the README's section on SCB's environment). Wheels come
-from ``pip download --only-binary=:all:``; a pin published only as source is built here into
-a wheel and accepted only if that wheel is pure Python (``py3-none-any``), so it installs on
-both platforms.
+in ``requirements.lock`` and ``requirements-uv.lock`` (the installer) for Linux x86-64 and
+Windows x86-64 under CPython 3.11, and ``BUNDLE.md`` with the install steps (the README's
+section on SCB's environment). Wheels come from ``pip download --only-binary=:all:``; a pin
+published only as source is built here into a wheel and accepted only if that wheel is pure
+Python (``py3-none-any``), so it installs on both platforms.
 
     python -m rehabkoord.bundle [OUT_DIR]     # default dist/; downloads are cached in OUT_DIR/cache
 """
@@ -153,7 +153,8 @@ def build(out_dir: Path, root: Path | None = None) -> Path:
         print("note: uncommitted changes are not bundled (the bundle holds HEAD)", file=sys.stderr)
     commit, stamp = subprocess.run(["git", "log", "-1", "--format=%H %ct"], cwd=root,
                                    capture_output=True, text=True, check=True).stdout.split()
-    pins = read_pins(root / "requirements.lock")
+    # the lock, and uv, which installs it (`make setup`; pip where its wheel is missing)
+    pins = {**read_pins(root / "requirements.lock"), **read_pins(root / "requirements-uv.lock")}
     with tempfile.TemporaryDirectory(prefix="rehabkoord-bundle-") as tmp:
         stage = Path(tmp) / "rehabkoord"
         archive = Path(tmp) / "head.tar"

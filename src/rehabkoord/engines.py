@@ -346,7 +346,9 @@ class SparkConnection:
                 file_view = f"_rk_parquet_{next(_tags)}"
                 self._view(file_view, self.spark.read.parquet(path))
                 table.replace(exp.to_table(file_view))
-            elif isinstance(table.this, exp.Func):
+            elif isinstance(table.this, exp.Func) and not isinstance(table.this,
+                                                                    exp.GenerateSeries):
+                # (range(k), as in a query, becomes an exploded sequence in `to_spark_sql`)
                 raise NotImplementedError(f"table function {table.this.sql(READ)}")
         self._view(name, self.sql(select.sql(READ)).frame)
         return self
