@@ -617,8 +617,8 @@ def test_rounding_by_hand():
 def test_round_is_refused_where_counts_are_not_printed_rounded():
     s = disclosure.Structure()
     s.relation(s.cell(("n",), 14), [s.cell(("a",), 2), s.cell(("b",), 12)])
-    with pytest.raises(ValueError, match="report.protection: round is implemented for the "
-                                         "Uppsala appendix and the caseload summary only"):
+    with pytest.raises(ValueError, match="report.protection: round needs a publication that "
+                                         "prints its counts rounded"):
         disclosure.Counts.protected(s, disclosure.Rules(5, method=disclosure.ROUND))
 
 

@@ -481,8 +481,9 @@ def protect(structure: Structure, rules: Rules, method: str = OPTIMAL, *,
     caller that prints counts rounded and decides its statistics by `publish`'s rule may ask
     (`rounded_print`); the others stop with a message naming the parameter."""
     if rules.method == ROUND and not rounded_print:
-        raise ValueError("params.yaml report.protection: round is implemented for the Uppsala "
-                         "appendix and the caseload summary only; set report.protection: "
+        raise ValueError("params.yaml report.protection: round needs a publication that prints "
+                         "its counts rounded and names the counts its statistics rest on "
+                         "(Counts.protected(..., statistics=...)); set report.protection: "
                          "suppress in this study's params.yaml")
     primary = {k: SMALL for k, v in structure.values.items()
                if k in structure.shown and rules.small(v)}
