@@ -188,8 +188,12 @@ def assert_no_page_starts_with_a_lone_table_row(p: Printed) -> None:
     continued with its header repeated; then at least two rows follow) but never a body row."""
     found = [(h, f) for h, f in tables(p.html) if len(h.split()) >= 2]
     left = min(line[1] for page in p.lines for line in page)
+    headings = {" ".join(htmllib.unescape(re.sub(r"<[^>]+>", "", h)).replace("¶", "").split())
+                for h in re.findall(r"<h[1-4][^>]*>(.*?)</h[1-4]>", p.html, re.S)}
     for i, lines in enumerate(p.lines[1:], start=2):
         top_text = lines[0][2]
+        if " ".join(top_text.split()) in headings:  # a section's heading, not a row
+            continue
         continued = [(h, f) for h, f in found if top_text.startswith(" ".join(h.split()[:2]))]
         for _, firsts in continued:
             words = {f.split()[0] for f in firsts if f}

@@ -12,6 +12,9 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+#: What `make setup` depends on (the Makefile's $(STAMP) rule): a clone sharing this checkout's
+#: .venv dates them back, or make would re-install into that shared environment.
+SETUP_INPUTS = ("requirements.lock", "requirements-uv.lock", "pyproject.toml")
 
 
 def test_environment_yml_pins_match_lock():
@@ -230,7 +233,7 @@ def _isolated_copy(dest: Path) -> Path:
 
     verify.copy_project(ROOT, dest, include_untracked=True)
     (dest / ".venv").symlink_to(ROOT / ".venv")
-    for name in ("requirements.lock", "pyproject.toml"):  # older than .venv/.installed
+    for name in SETUP_INPUTS:  # older than .venv/.installed
         os.utime(dest / name, (0, 0))
     return dest
 
@@ -264,7 +267,7 @@ def test_fresh_clone_matches_dvc_lock_and_make_report_leaves_git_clean(tmp_path)
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     (clone / ".venv").symlink_to(ROOT / ".venv")
-    for name in ("requirements.lock", "pyproject.toml"):
+    for name in SETUP_INPUTS:
         os.utime(clone / name, (0, 0))
     env = {**clean_env(tmp_path), "GIT_CONFIG_GLOBAL": "/dev/null"}
     status = subprocess.run([str(ROOT / ".venv" / "bin" / "dvc"), "status", "--json"], cwd=clone,

@@ -241,7 +241,7 @@ def _make_project(tmp_path: Path) -> tuple[Path, dict[str, str]]:
         pytest.skip(f"{venv} was not set up by `make setup`")
     project = tmp_path / "project"
     project.mkdir()
-    for name in ("Makefile", "requirements.lock", "pyproject.toml"):
+    for name in ("Makefile", "requirements.lock", "requirements-uv.lock", "pyproject.toml"):
         shutil.copy(ROOT / name, project / name)
         os.utime(project / name, (0, 0))  # older than .venv/.installed: no re-install
     (project / ".venv").symlink_to(venv)

@@ -135,7 +135,8 @@ def running_header(params: dict, language: str) -> tuple[str, str]:
 
 
 def table_of_contents(body: str, language: str) -> str:
-    """Insert a linked list of the second-level headings before the first of them."""
+    """Insert a linked list of the second-level headings before the first of them (before
+    the notebook cell holding it)."""
     headings = re.findall(r'<h2 id="([^"]+)">(.*?)<a class="anchor-link"', body, flags=re.S)
     if not headings:
         return body
@@ -143,7 +144,11 @@ def table_of_contents(body: str, language: str) -> str:
     nav = (f'<nav class="toc"><p><strong>{PAGE_WORDS[language]["toc"]}</strong></p>'
            f"<ol>{items}</ol></nav>")
     first = body.index(f'<h2 id="{headings[0][0]}"')
-    return body[:first] + nav + body[first:]
+    # before the notebook cell that holds the heading, not inside it: a heading that ends its
+    # cell's output is kept with the next output in print, which would drag the list along
+    cell = body.rfind('<div class="jp-Cell ', 0, first)
+    at = cell if cell != -1 else first
+    return body[:at] + nav + body[at:]
 
 
 def figure_html(svg_file: str | Path, caption: str, alt: str) -> str:

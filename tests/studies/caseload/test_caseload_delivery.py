@@ -76,6 +76,9 @@ def _published(path: Path, period: str) -> dict:
     assert rows[0][stub:] == sites
     out, dim = {}, None
     for row in rows[1:]:
+        if len(row) == 1:  # the legend line under the table ("Teckenförklaring: × …")
+            assert row[0].startswith(("Teckenförklaring", "Symbols")), row
+            continue
         if stub == 2:
             dim, label = dimensions[row[0]], row[1]
         elif not any(row[1:]):
