@@ -19,3 +19,15 @@ def test_the_effect_confidence_level_reaches_caption_and_methods(language, ci, p
     assert percent in methods and "95" not in methods
     assert "95" in report.Text(language).caption("effekt_per_risk")  # the stage's default
 
+
+
+@pytest.mark.parametrize(("language", "words"), [("sv", "nettodagar året före; referens 0–1"),
+                                                 ("en", "net days in the year before; reference 0–1")])
+def test_a_banded_predictor_is_defined_with_its_unit_in_words(language, words):
+    """The model card printed "<function unit at 0x…>" for banded predictors: the unit's
+    words, never a Python object (whose address also changed the card from run to run)."""
+    from rehabkoord.studies.risk.model import Term
+
+    term = Term("prior_netdays_1y", "bands", edges=(0, 1, 31), unit="net days in the year before")
+    text = report.definition(term, language)
+    assert words in text and "<function" not in text

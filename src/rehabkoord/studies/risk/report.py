@@ -83,8 +83,8 @@ def definition(term: Term, language: str) -> str:
     levels = [lvl.replace("-", "–") if term.kind == "bands" else label(lvl, language).lower()
               for lvl in term.labels()]
     if term.kind == "bands":
-        return (f"{name}: band [från, till) {', '.join(levels)} ({unit}; referens {levels[0]})"
-                if sv else f"{name}: bands [from, to) {', '.join(levels)} ({unit}; reference "
+        return (f"{name}: band [från, till) {', '.join(levels)} ({per}; referens {levels[0]})"
+                if sv else f"{name}: bands [from, to) {', '.join(levels)} ({per}; reference "
                 f"{levels[0]})")
     return (f"{name}: kategorier {', '.join(levels)} (referens {levels[0]})" if sv else
             f"{name}: categories {', '.join(levels)} (reference {levels[0]})")
