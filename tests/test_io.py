@@ -278,3 +278,18 @@ def test_data_dir_is_absolute_or_relative_to_the_root(tmp_path):
     assert io.data_dir({"dir": "/srv/scb/leverans"}, tmp_path) == Path("/srv/scb/leverans")
     assert io.data_patterns({"dir": "/srv/scb", "lisa": ["LISA*.csv", "extra/*.csv"]},
                             tmp_path, "lisa") == ["/srv/scb/LISA*.csv", "/srv/scb/extra/*.csv"]
+
+
+def test_a_statistic_the_data_do_not_allow_is_a_message_naming_where_and_what_to_change():
+    import numpy as np
+
+    with pytest.raises(io.DeliveryError) as err, io.stage_step("stockholm", "analyse",
+                                                                 "the log-rank test", "data.dir"):
+        raise np.linalg.LinAlgError("Singular matrix")
+    assert str(err.value) == ("stockholm, stage analyse: the log-rank test could not be computed "
+                              "on these data: Singular matrix → data.dir")
+    with pytest.raises(io.DeliveryError, match="^already a message$"), \
+            io.stage_step("risk", "fit", "the fit", "x"):
+        raise io.DeliveryError("already a message")
+    with pytest.raises(KeyError), io.stage_step("risk", "fit", "the fit", "x"):
+        raise KeyError("a bug stays a bug")

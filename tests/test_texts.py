@@ -159,3 +159,12 @@ def test_notes_say_what_the_data_did_not_allow_and_protect_their_counts(language
     out = texts.notes_text("risk", risk, language, rules)
     assert "diagnosis_group[both]" in out and "2 " in out and "200" in out
     assert texts.notes_text("risk", [], language, rules) == ""
+
+
+@pytest.mark.parametrize("study", ["stockholm", "risk"])
+def test_appendix_words_number_every_caption_in_both_languages(study):
+    captions = {"flow": ("table", 1)}
+    headings, numbered = texts.appendix_words(study, captions)
+    assert set(headings) == set(texts.LANGUAGES)
+    kind, n, sv, en = numbered["flow"]
+    assert (kind, n) == ("table", 1) and sv and en and sv != en

@@ -610,3 +610,16 @@ def write_json(obj: object, path: Path) -> None:
 
 def read_json(path: str | Path) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+@contextlib.contextmanager
+def stage_step(study: str, stage: str, what: str, hint: str) -> Iterator[None]:
+    """A statistic or fit the data do not allow ends the stage with a message naming the
+    study, stage, estimate, cause and what to change (`DeliveryError`), never a traceback."""
+    try:
+        yield
+    except DeliveryError:
+        raise
+    except (ValueError, np.linalg.LinAlgError) as err:
+        raise DeliveryError(f"{study}, stage {stage}: {what} could not be computed on these "
+                            f"data: {err} → {hint}") from err

@@ -10,6 +10,7 @@ words surround them. A field the template names but the caller does not give is 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
@@ -164,3 +165,13 @@ def notes_text(study: str, notes: list[dict], language: str, rules) -> str:
             fields["reasons"] = "; ".join(f"{k}: {v}" for k, v in fields["reasons"].items())
         lines.append("- " + fill(words[note["kind"]], **fields))
     return "\n".join([f"### {words['rubrik']}", "", *lines])
+
+
+def appendix_words(study: str, captions: Mapping[str, tuple[str, int]]) -> tuple[dict, dict]:
+    """A study's headings by language and its numbered captions as `tables.AppendixText`
+    takes them: `captions` maps a key to (kind "table" or "figure", number), the words come
+    from `text/<language>/rubriker.yaml` and `bildtexter.yaml`."""
+    words = {lang: glossary(study, "bildtexter", lang) for lang in LANGUAGES}
+    return ({lang: glossary(study, "rubriker", lang) for lang in LANGUAGES},
+            {key: (kind, n, words["sv"][key], words["en"][key])
+             for key, (kind, n) in captions.items()})

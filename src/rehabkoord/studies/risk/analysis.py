@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ... import prediction
-from ...io import DeliveryError, atomic_outputs, read_json, write_json, write_parquet
+from ...io import DeliveryError, atomic_outputs, read_json, stage_step, write_json, write_parquet
 from .model import (
     OUTCOME,
     Predictors,
@@ -132,18 +132,6 @@ class Results:
 STUDY, STAGE = "risk", "fit"
 
 
-@contextmanager
-def _step(what: str, hint: str) -> Iterator[None]:
-    """A fit or validation the data do not allow ends the stage with a message naming the
-    study, stage, cause and parameter to change (`DeliveryError`), never a traceback."""
-    try:
-        yield
-    except DeliveryError:
-        raise
-    except (ValueError, np.linalg.LinAlgError) as err:
-        raise DeliveryError(f"{STUDY}, stage {STAGE}: {what} failed on these data: {err} "
-                            f"→ {hint}") from err
-
 
 def _coefficients(model: RiskModel) -> pd.DataFrame:
     """One row per design column; an aliased one (an empty level) has NaN, as R's NA."""
@@ -192,13 +180,13 @@ def run(spells: pd.DataFrame, params: Mapping[str, Any],
         raise DeliveryError(f"{STUDY}, stage {STAGE}: outcome.threshold_days must be 90 or "
                             f"180, not {threshold}")
     outcome = with_outcome(spells, threshold, extraction_date=params["data"]["extraction_date"])
-    with _step("reading the predictors", "predictors.include"):
+    with stage_step(STUDY, STAGE, "reading the predictors", "predictors.include"):
         spec = spec_from_params(params["predictors"])
         penalty, C = penalty_from_params(params["model"])
     train_years = [int(y) for y in v_par["train_years"]]
     test_years = [int(y) for y in v_par["test_years"]]
     _check_years(outcome.table, spec, train_years, test_years)
-    with _step("the fit and its validation",
+    with stage_step(STUDY, STAGE, "the fit and its validation",
                "validation.train_years, validation.test_years, predictors.include; the flow "
                "of 02_anpassa_validera.ipynb shows the spells per year"), _separation():
         v = validate(outcome.table, spec, train_years, test_years, penalty=penalty,  # type: ignore[arg-type]

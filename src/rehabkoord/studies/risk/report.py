@@ -846,19 +846,12 @@ CAPTIONS = {
 }
 
 
-def _appendix_words() -> tuple[dict, dict]:
-    """(headings by language, captions as `AppendixText` takes them) from the glossaries."""
-    words = {lang: texts.glossary(STUDY, "bildtexter", lang) for lang in texts.LANGUAGES}
-    return ({lang: texts.glossary(STUDY, "rubriker", lang) for lang in texts.LANGUAGES},
-            {key: (kind, n, words["sv"][key], words["en"][key])
-             for key, (kind, n) in CAPTIONS.items()})
-
 
 class Text(AppendixText):
     """The study's headings and captions (`AppendixText`), and its disclosure paragraph."""
 
     def __init__(self, language: str, effect_conf_level: float = 0.95) -> None:
-        super().__init__(language, *_appendix_words())
+        super().__init__(language, *texts.appendix_words(STUDY, CAPTIONS))
         object.__setattr__(self, "effect_conf_level", effect_conf_level)  # frozen dataclass
 
     def caption(self, key: str) -> str:

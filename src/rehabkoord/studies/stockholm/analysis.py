@@ -10,8 +10,7 @@ Days are calendar days from the index date; net days are Σ degree/100.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import pandas as pd
 
 from ... import causal, spells, survival
 from ...contract import GROUP_CONTROL, GROUP_COORDINATOR, PERSON_KEY, SEX_CODES
-from ...io import DeliveryError, atomic_outputs, read_json, write_json, write_parquet
+from ...io import DeliveryError, atomic_outputs, read_json, stage_step, write_json, write_parquet
 from ...registeryears import year_before_values
 from ...spells import Derived
 from ...stats import categorical_test, risk_difference, wilcox_test
@@ -179,18 +178,6 @@ class Estimates:
 STUDY, STAGE = "stockholm", "analyse"
 
 
-@contextmanager
-def _step(what: str, hint: str) -> Iterator[None]:
-    """A statistic the data do not allow ends the stage with a message naming the study,
-    stage, estimate, cause and what to change, never a traceback (`DeliveryError`)."""
-    try:
-        yield
-    except DeliveryError:
-        raise
-    except (ValueError, np.linalg.LinAlgError) as err:
-        raise DeliveryError(f"{STUDY}, stage {STAGE}: {what} cannot be estimated on these "
-                            f"data: {err} → {hint}") from err
-
 
 def _dummies(table: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
     """Numeric design columns, factors in R's treatment coding (first level is reference)."""
@@ -240,7 +227,7 @@ def _cox_row(table: pd.DataFrame, outcome: str, measure: str, adjust: tuple[str,
     keep = x.notna().all(axis=1)
     if not keep.all():
         notes.append({"kind": "rows_left_out", "estimate": measure, "n": int((~keep).sum())})
-    with _step(f"the hazard ratio {measure!r}",
+    with stage_step(STUDY, STAGE, f"the hazard ratio {measure!r}",
                "check the participants' groups and index spells (data.participants, "
                "derivation.*) in the flow of 02_harled.ipynb"):
         fit = survival.cox(table.loc[keep, "ReturnDays"], table.loc[keep, "Returned"],
@@ -281,7 +268,7 @@ def estimate(table: pd.DataFrame, months: pd.DataFrame, params: Mapping) -> Esti
     _check_design(t)
     rows: list[dict] = []
     notes: list[dict] = []
-    with _step("the log-rank test", HINT):
+    with stage_step(STUDY, STAGE, "the log-rank test", HINT):
         lr = survival.logrank(t["ReturnDays"], t["Returned"], g)
     km_rows, medians = [], {}
     for group in GROUPS:
@@ -306,7 +293,7 @@ def estimate(table: pd.DataFrame, months: pd.DataFrame, params: Mapping) -> Esti
                                 f"{', '.join(ADJUST)} for every participant; "
                                 f"{int(x.isna().any(axis=1).sum())} lack one → check the "
                                 "delivery (data.lisa, data.participants)")
-        with _step("the propensity weights (IPTW)", HINT):
+        with stage_step(STUDY, STAGE, "the propensity weights (IPTW)", HINT):
             ps = causal.propensity_weights(t["coordinator"], x)
         notes.extend(_aliased_notes("propensity", x, ps.aliased, ADJUST))
         iptw = np.asarray(ps.weights)
@@ -341,7 +328,7 @@ def estimate(table: pd.DataFrame, months: pd.DataFrame, params: Mapping) -> Esti
                             f"{n1} coordinator and {n2} control participants returned early "
                             "enough to be followed for derivation.full_return_days → a later "
                             "data.extraction_date or a shorter derivation.full_return_days")
-    with _step("the risk difference of full return", HINT):
+    with stage_step(STUDY, STAGE, "the risk difference of full return", HINT):
         rd = risk_difference(x1, n1, x2, n2, conf_level=conf)
         test = categorical_test([[x1, n1 - x1], [x2, n2 - x2]])
     rows.append(_row("full_return", "risk_difference", rd.estimate, rd.conf_low, rd.conf_high,
@@ -358,11 +345,11 @@ def estimate(table: pd.DataFrame, months: pd.DataFrame, params: Mapping) -> Esti
                                 "returned, so re-sick-listing cannot be compared → "
                                 "derivation.follow_up_months (a longer follow-up) or a later "
                                 "data.extraction_date")
-    with _step("Gray's test of re-sick-listing", HINT):
+    with stage_step(STUDY, STAGE, "Gray's test of re-sick-listing", HINT):
         gray = survival.gray_test(after["ResickDays"], after["ResickStatus"], after["Grupp"])
     rows.append(_row("resick", "gray_chisq", gray.statistic, np.nan, np.nan, gray.pvalue,
                      "Gray's test (death/emigration competing)"))
-    with _step("the rate ratio of new spells", HINT):
+    with stage_step(STUDY, STAGE, "the rate ratio of new spells", HINT):
         rr = survival.poisson_rate_ratio(after["NewSpells"], after["PersonYears"],
                                          pd.Categorical(after["Grupp"], [GROUP_CONTROL,
                                                                           GROUP_COORDINATOR]),
@@ -381,14 +368,14 @@ def estimate(table: pd.DataFrame, months: pd.DataFrame, params: Mapping) -> Esti
             rows.append(_row("resick", f"cuminc_{int(time)}d_{group}", est, lo, hi, np.nan,
                              "Aalen–Johansen"))
 
-    with _step("the subgroup analyses", HINT):
+    with stage_step(STUDY, STAGE, "the subgroup analyses", HINT):
         subgroups = _subgroups(t, conf)
     notes.extend(_subgroup_notes(subgroups))
     centres = _centres(t, conf)
     notes.extend({"kind": "centre_without_return", "centre": str(r.Vardcentral),
                   "group": str(r.Grupp), "n": int(r.n)}
                  for r in centres.itertuples() if r.returns == 0)
-    with _step("the mean degree per month", HINT):
+    with stage_step(STUDY, STAGE, "the mean degree per month", HINT):
         monthly = monthly_degree(months, t, conf)
     notes.extend({"kind": "month_one_centre", "month": int(r.Month), "group": str(r.Grupp)}
                  for r in monthly.itertuples() if r.centres < 2)
