@@ -56,6 +56,7 @@ $(STAMP): requirements.lock requirements-uv.lock pyproject.toml
 	@echo "setup 3/3: the compendium (editable), its Jupyter kernel and git hooks ($$(date +%T))"
 	$(PIP) install --quiet $(PIP_SOURCE) --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (rehabkoord)"
+	$(BIN)/python -c "from rehabkoord.determinism import write_kernel_env as w; w('$(VENV)/share/jupyter/kernels/$(KERNEL)')"
 	test -d .git || git init -q
 	$(BIN)/nbstripout --install --attributes .gitattributes 2>/dev/null || true
 	touch $(STAMP)

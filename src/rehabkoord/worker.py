@@ -54,8 +54,8 @@ MAX_WORKERS = 4
 
 #: Environment variables read when the preloaded libraries are imported (configuration,
 #: locale, thread pools): a worker serves only commands where these are the same.
-_ENV_PREFIXES = ("PYTHON", "MPL", "LC_", "OMP_", "OPENBLAS_", "MKL_", "JUPYTER", "IPYTHON",
-                 "PYDEVD", "XDG_")
+_ENV_PREFIXES = ("PYTHON", "MPL", "LC_", "OMP_", "OPENBLAS_", "MKL_", "NPY_", "JUPYTER",
+                 "IPYTHON", "PYDEVD", "XDG_")
 _ENV_NAMES = ("LANG", "TZ", "HOME")
 
 #: Imported once by the worker: what stage processes import before their own code
