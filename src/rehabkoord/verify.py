@@ -6,9 +6,10 @@ table, metric and flow count with the published reference in `notebooks/uppsala/
 tolerance 1e-9 for floats (far below anything printed), exact for counts and text. Each value
 that differs is named (file, row, column, both values).
 
-Bytes are reported apart from numbers: numpy and scipy pick SIMD code paths per CPU, so the
-last of 15 digits may differ between machines although every published number agrees. Such
-byte differences against `dvc.lock` are listed but do not fail. Provenance stamps
+Bytes are reported apart from numbers: `rehabkoord.determinism` makes them the same on
+x86-64 Linux machines with AVX2, but another C library (Windows) may change a 15th digit
+although every published number agrees. Such byte differences against `dvc.lock` are listed
+but do not fail. Provenance stamps
 (`rehabkoord.provenance`) live in file metadata and sidecars, outside the compared values,
 and are printed separately.
 
