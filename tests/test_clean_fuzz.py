@@ -3,148 +3,17 @@ flow that accounts for every row, or stop with a contract message — never anot
 
 from __future__ import annotations
 
-import gzip
-import io as _io
 import random
 import shutil
-from collections import Counter
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from delivery_edits import BYTE_OPS, FRAME_OPS, fuzz, read_frame, write_frame
 
 from rehabkoord import clean
-from rehabkoord.io import DeliveryError
 
 N_CORRUPTIONS = 200
 SEED = 20261124
-
-
-def _read(path: Path) -> pd.DataFrame:
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path)
-    return pd.read_csv(path, sep=";", encoding="latin-1", dtype=str, keep_default_na=False)
-
-
-def _write(frame: pd.DataFrame, path: Path) -> None:
-    if path.suffix == ".parquet":
-        try:
-            frame.to_parquet(path, index=False)
-        except (TypeError, ValueError):  # mixed types or duplicated names: deliver as text
-            arrays = [pa.array(frame.iloc[:, i].astype("string")) for i in range(frame.shape[1])]
-            pq.write_table(pa.Table.from_arrays(arrays, names=[str(c) for c in frame.columns]),
-                           path)
-    else:
-        frame.to_csv(path, sep=";", index=False, encoding="latin-1")
-
-
-def _junk(rng: random.Random) -> str:
-    return rng.choice(["abc", "", "-1", "1e9", "1,5", "NA", "2018-02-30", "9999999", " ", "ö",
-                       "0000012", "12.0", "1.5", "20180101", "x;y"])
-
-
-def drop_column(f, rng):
-    return f.drop(columns=rng.choice(list(f.columns)))
-
-
-def duplicate_column(f, rng):
-    col = rng.choice(list(f.columns))
-    g = f.copy()
-    g.insert(0, col.upper() if rng.random() < 0.5 else col.lower(), f[col],
-             allow_duplicates=True)
-    return g
-
-
-def rename_column(f, rng):
-    col = rng.choice(list(f.columns))
-    return f.rename(columns={col: rng.choice([col.upper(), col + "_x", "Okänd", col.lower()])})
-
-
-def retype_column(f, rng):
-    col = rng.choice(list(f.columns))
-    g = f.copy()
-    kind = rng.choice(["text", "float", "date", "empty", "bool"])
-    g[col] = {"text": lambda s: s.astype(str) + "x",
-              "float": lambda s: pd.to_numeric(s, errors="coerce") + 0.5,
-              "date": lambda s: pd.Timestamp("2018-01-01"),
-              "empty": lambda s: None,
-              "bool": lambda s: True}[kind](g[col])
-    return g
-
-
-def junk_cells(f, rng):
-    g = f.astype(object).copy()
-    for _ in range(rng.randint(1, 5)):
-        g.iat[rng.randrange(len(g)), rng.randrange(g.shape[1])] = _junk(rng)
-    return g
-
-
-def duplicate_rows(f, rng):
-    return pd.concat([f, f.sample(n=rng.randint(1, 3), random_state=rng.randrange(1000))])
-
-
-def shuffle_rows(f, rng):
-    return f.sample(frac=1, random_state=rng.randrange(1000))
-
-
-def drop_rows(f, rng):
-    return f.drop(index=f.sample(n=min(len(f), rng.randint(1, 50)),
-                                 random_state=rng.randrange(1000)).index)
-
-
-FRAME_OPS = [drop_column, duplicate_column, rename_column, retype_column, junk_cells,
-             duplicate_rows, shuffle_rows, drop_rows]
-
-
-def truncate_bytes(raw, rng):
-    return raw[: rng.randrange(max(len(raw), 1))]
-
-
-def flip_bytes(raw, rng):
-    b = bytearray(raw)
-    for _ in range(rng.randint(1, 20)):
-        if b:
-            b[rng.randrange(len(b))] = rng.randrange(256)
-    return bytes(b)
-
-
-def junk_lines(raw, rng):
-    return raw + rng.choice([b"\n;;;\n", b"\nfoo\n", b"\n1;2;3;4;5;6;7;8;9;10;11\n",
-                             b"\x00\x01\x02", b"\n\n\n"])
-
-
-def reencode(raw, rng):
-    try:
-        text = raw.decode("latin-1")
-        return text.encode(rng.choice(["utf-16", "utf-8-sig", "utf-8", "cp1252"]),
-                           errors="replace")
-    except UnicodeError:
-        return raw
-
-
-def gzip_it(raw, rng):
-    return gzip.compress(raw)
-
-
-def swap_delimiter(raw, rng):
-    return raw.replace(b";", rng.choice([b",", b"\t", b"|"]))
-
-
-def empty(raw, rng):
-    return b""
-
-
-def other_format(raw, rng):
-    buf = _io.BytesIO()
-    pd.DataFrame({"a": [1, 2]}).to_parquet(buf)
-    return rng.choice([buf.getvalue(), b"PK\x03\x04" + raw[:100], b"%PDF-1.4\n" + raw[:50]])
-
-
-BYTE_OPS = [truncate_bytes, flip_bytes, junk_lines, reencode, gzip_it, swap_delimiter, empty,
-            other_format]
 
 
 def corrupt(delivery: Path, rng: random.Random) -> str:
@@ -152,7 +21,7 @@ def corrupt(delivery: Path, rng: random.Random) -> str:
     target = rng.choice(files)
     if rng.random() < 0.5:
         op = rng.choice(FRAME_OPS)
-        _write(op(_read(target), rng), target)
+        write_frame(op(read_frame(target), rng), target)
     else:
         op = rng.choice(BYTE_OPS)
         target.write_bytes(op(target.read_bytes(), rng))
@@ -176,27 +45,9 @@ def test_random_corruptions_end_in_a_contract_message_or_an_accounted_flow(
         tmp_path, delivery, data_params):
     pristine = tmp_path / "pristine"
     shutil.copytree(delivery, pristine)
-    rng = random.Random(SEED)
-    np.random.seed(SEED)
-    outcomes: Counter = Counter()
-    for i in range(N_CORRUPTIONS):
-        shutil.rmtree(delivery)
-        shutil.copytree(pristine, delivery)
-        what = corrupt(delivery, rng)
-        kind = what.split("(")[0]
-        try:
-            cleaned = clean.clean_from_params(data_params, tmp_path)
-        except DeliveryError as err:
-            assert str(err).strip(), what
-            outcomes[kind, "stopped"] += 1
-            continue
-        except Exception as err:  # noqa: BLE001 — the point of the test
-            pytest.fail(f"corruption {i} ({what}) raised {type(err).__name__}: {err}")
-        assert _accounted(cleaned), what
-        outcomes[kind, "cleaned"] += 1
-    print(f"\n{N_CORRUPTIONS} corruptions (kind: stopped with a contract message / cleaned "
-          "with every row accounted for)")
-    for kind in sorted({k for k, _ in outcomes}):
-        print(f"  {kind:18s} {outcomes[kind, 'stopped']:4d} {outcomes[kind, 'cleaned']:4d}")
-    assert sum(outcomes.values()) == N_CORRUPTIONS
+    outcomes = fuzz(pristine, delivery, data_params, n=N_CORRUPTIONS, seed=SEED,
+                    corrupt=lambda raw, rng, params: corrupt(raw, rng),
+                    read=lambda params: clean.clean_from_params(params, tmp_path),
+                    accounted=lambda cleaned, params: _accounted(cleaned),
+                    title="the Uppsala delivery")
     assert sum(n for (_, end), n in outcomes.items() if end == "stopped") > 0

@@ -107,8 +107,8 @@ def _stages():
 
 def test_every_stage_lists_the_modules_its_notebook_imports():
     """Honest caching: every module of the package a stage's notebook imports, directly or
-    through other modules (the package's own `__init__` always), is a dep of its stage (in every study's dvc.yaml), and every
-    listed module is one it imports."""
+    through other modules (the package's own `__init__` always), is a dep of its stage (in
+    every study's dvc.yaml), and every listed module is one it imports."""
     checked = 0
     for wdir, name, stage in _stages():
         deps = {(wdir / (d if isinstance(d, str) else next(iter(d))))

@@ -6,16 +6,11 @@ null` either stop with the expected contract message or read with every row acco
 from __future__ import annotations
 
 import copy
-import random
-import shutil
-from collections import Counter
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from test_clean_fuzz import BYTE_OPS, FRAME_OPS, _read, _write
+from delivery_edits import cell, corrupt_or_corpus, drop_year, edit, fuzz, load, save
 
 from rehabkoord import clean
 from rehabkoord.io import DeliveryError
@@ -43,37 +38,6 @@ def risk_params(params):
     return p
 
 
-def _load(path: Path) -> pd.DataFrame:
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path)
-    return pd.read_csv(path, sep=";", encoding="latin-1", dtype=str, keep_default_na=False)
-
-
-def _save(frame: pd.DataFrame, path: Path, encoding: str = "utf-8") -> None:
-    if path.suffix == ".parquet":
-        frame.to_parquet(path, index=False)
-    else:
-        frame.to_csv(path, sep=";", index=False, encoding=encoding)
-
-
-def edit(name: str, change):
-    def mutate(raw: Path, params: dict) -> None:
-        _save(change(_load(raw / name)), raw / name)
-    return mutate
-
-
-def cell(column: str, value, row: int = 0):
-    def change(f):
-        f = f.astype({column: str if isinstance(value, str) else object})
-        f.loc[f.index[row], column] = value
-        return f
-    return change
-
-
-def drop_year(year: int, name: str = "lisa.parquet"):
-    return edit(name, lambda f: f[f["Ar"] != year])
-
-
 def set_param(**values):
     def mutate(raw, params):
         params["data"].update(values)
@@ -81,10 +45,10 @@ def set_param(**values):
 
 
 def birth_year_changes(raw, params):
-    lisa = _load(raw / "lisa.parquet")
+    lisa = load(raw / "lisa.parquet")
     rows = lisa.index[lisa["LopNr"] == lisa["LopNr"].iloc[0]]
     lisa.loc[rows[-1], "FodelseAr"] += 1
-    _save(lisa, raw / "lisa.parquet")
+    save(lisa, raw / "lisa.parquet")
 
 
 def periods_start_late(raw, params):
@@ -104,12 +68,12 @@ def no_bas_nor_employment(raw, params):
 
 def periods_as_windows_csv(raw, params):
     """MiDAS periods exported from Excel on Windows: CSV in Windows-1252 with a dash."""
-    f = _load(raw / PERIODS)
+    f = load(raw / PERIODS)
     f["Formanstyp"] = f["Formanstyp"].astype(str) + " – heltid"
     for c in ("FromDatum", "TomDatum"):
         f[c] = pd.to_datetime(f[c]).dt.strftime("%Y-%m-%d")
     (raw / PERIODS).unlink()
-    _save(f, raw / "perioder.csv", encoding="cp1252")
+    save(f, raw / "perioder.csv", encoding="cp1252")
     params["data"]["periods"] = "perioder.csv"
 
 
@@ -120,10 +84,10 @@ def undecodable_periods(raw, params):
 
 
 def lisa_by_year_files(raw, params):
-    lisa = _load(raw / "lisa.parquet")
+    lisa = load(raw / "lisa.parquet")
     (raw / "lisa.parquet").unlink()
     for year, part in lisa.groupby("Ar"):
-        _save(part.drop(columns="Ar"), raw / f"lisa_{year}_v2_2024.csv")
+        save(part.drop(columns="Ar"), raw / f"lisa_{year}_v2_2024.csv", encoding="utf-8")
     params["data"]["lisa"] = "lisa_*.csv"
     params["data"]["year_pattern"] = r"lisa_(\d{4})_"
 
@@ -258,42 +222,7 @@ def test_random_corruptions_end_in_a_contract_message_or_an_accounted_flow(
         tmp_path, risk_frames, risk_params):
     pristine = tmp_path / "pristine"
     synth.write(risk_frames, pristine)
-    rng = random.Random(SEED)
-    np.random.seed(SEED)
-    outcomes: Counter = Counter()
-    for i in range(N_CORRUPTIONS):
-        raw = tmp_path / "raw"
-        shutil.rmtree(raw, ignore_errors=True)
-        shutil.copytree(pristine, raw)
-        params = copy.deepcopy(risk_params)
-        files = sorted(p for p in raw.rglob("*") if p.is_file())
-        target = rng.choice(files)
-        roll = rng.random()
-        if roll < 0.2:
-            kind = "corpus"
-            case = rng.choice(sorted(CORPUS))
-            CORPUS[case][0](raw, params)
-            what = f"corpus({case})"
-        elif roll < 0.6:
-            op = rng.choice(FRAME_OPS)
-            _write(op(_read(target), rng), target)
-            kind, what = op.__name__, f"{op.__name__}({target.name})"
-        else:
-            op = rng.choice(BYTE_OPS)
-            target.write_bytes(op(target.read_bytes(), rng))
-            kind, what = op.__name__, f"{op.__name__}({target.name})"
-        try:
-            d = data.read(params["data"], tmp_path, params)
-        except DeliveryError as err:
-            assert str(err).strip(), what
-            outcomes[kind, "stopped"] += 1
-            continue
-        except Exception as err:  # noqa: BLE001 — the point of the test
-            pytest.fail(f"corruption {i} ({what}) raised {type(err).__name__}: {err}")
-        assert _accounted(d, params), what
-        outcomes[kind, "cleaned"] += 1
-    print(f"\n{N_CORRUPTIONS} corruptions of the risk study's delivery (kind: stopped with a "
-          "contract message / read with every row accounted for; anything else fails)")
-    for kind in sorted({k for k, _ in outcomes}):
-        print(f"  {kind:18s} {outcomes[kind, 'stopped']:4d} {outcomes[kind, 'cleaned']:4d}")
-    assert sum(outcomes.values()) == N_CORRUPTIONS
+    fuzz(pristine, tmp_path / "raw", risk_params, n=N_CORRUPTIONS, seed=SEED,
+         corrupt=lambda raw, rng, params: corrupt_or_corpus(raw, rng, params, CORPUS),
+         read=lambda params: data.read(params["data"], tmp_path, params),
+         accounted=_accounted, title="the risk study's delivery")

@@ -5,16 +5,14 @@ contract message or reads with every row accounted for; nothing else."""
 
 from __future__ import annotations
 
-import random
 import shutil
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from test_clean_fuzz import BYTE_OPS, FRAME_OPS, _read, _write
+from delivery_edits import cell, corrupt_or_corpus, drop_year, edit, fuzz, load, save
 
 from rehabkoord import clean
 from rehabkoord.io import DeliveryError
@@ -25,52 +23,19 @@ PARTICIPANTS = "deltagare.csv"
 PERIODS = "sjukpenningperioder.parquet"
 
 
-def _load(path: Path) -> pd.DataFrame:
-    if path.suffix == ".parquet":
-        frame = pd.read_parquet(path)
-        return frame.astype({c: object for c in frame.columns
-                             if isinstance(frame[c].dtype, pd.CategoricalDtype)})
-    return pd.read_csv(path, sep=";", encoding="latin-1", dtype=str, keep_default_na=False)
-
-
-def _save(frame: pd.DataFrame, path: Path, encoding: str = "latin-1") -> None:
-    if path.suffix == ".parquet":
-        frame.to_parquet(path, index=False)
-    else:
-        frame.to_csv(path, sep=";", index=False, encoding=encoding)
-
-
-def edit(name: str, change):
-    def mutate(raw: Path, params: dict) -> None:
-        _save(change(_load(raw / name)), raw / name)
-    return mutate
-
-
-def cell(column: str, value, row: int = 0):
-    def change(f):
-        f = f.astype({column: str if isinstance(value, str) else object})
-        f.loc[f.index[row], column] = value
-        return f
-    return change
-
-
 def participant_row(raw: Path, name: str, row: int = 0) -> int:
     """The position of a participant's row in a register (other people's rows are dropped)."""
-    keys = set(_load(raw / PARTICIPANTS)["LopNr"])
-    frame = _load(raw / name)
+    keys = set(load(raw / PARTICIPANTS)["LopNr"])
+    frame = load(raw / name)
     return int(np.flatnonzero(frame["LopNr"].astype(str).isin(keys))[row])
 
 
-def drop_year(year: int, name: str = "lisa.parquet"):
-    return edit(name, lambda f: f[f["Ar"] != year])
-
-
 def birth_year_changes(raw, params):
-    lisa = _load(raw / "lisa.parquet")
+    lisa = load(raw / "lisa.parquet")
     first = lisa["LopNr"].iloc[0]
     rows = lisa.index[lisa["LopNr"] == first]
     lisa.loc[rows[-1], "FodelseAr"] = lisa.loc[rows[0], "FodelseAr"] + 1
-    _save(lisa, raw / "lisa.parquet")
+    save(lisa, raw / "lisa.parquet")
 
 
 def period_key_with_letters(raw, params):
@@ -99,9 +64,9 @@ def period_after_extraction(raw, params):
 def cp1252_participants(raw, params):
     """A Windows "CSV" with a dash in the area's name: 0x96 must not become a control
     character."""
-    f = _load(raw / PARTICIPANTS)
+    f = load(raw / PARTICIPANTS)
     f["Omrade"] = f["Omrade"].str.replace("Söder", "Söder – city", regex=False)
-    _save(f, raw / PARTICIPANTS, encoding="cp1252")
+    save(f, raw / PARTICIPANTS, encoding="cp1252")
 
 
 def undecodable_participants(raw, params):
@@ -114,10 +79,10 @@ def lisa_without_income(raw, params):
 
 
 def no_lisa_background_in_population(raw, params):
-    lisa = _load(raw / "lisa.parquet").drop_duplicates("LopNr", keep="last")
-    pop = _load(raw / "befolkning.parquet").merge(lisa[["LopNr", "Kon", "FodelseAr"]],
+    lisa = load(raw / "lisa.parquet").drop_duplicates("LopNr", keep="last")
+    pop = load(raw / "befolkning.parquet").merge(lisa[["LopNr", "Kon", "FodelseAr"]],
                                                   on="LopNr", how="left")
-    _save(pop, raw / "befolkning.parquet")
+    save(pop, raw / "befolkning.parquet")
     (raw / "lisa.parquet").unlink()
     params["lisa"] = None
 
@@ -129,10 +94,10 @@ def no_lisa_and_no_background(raw, params):
 
 def lisa_by_year_files(raw, params):
     """LISA as yearly CSV files whose names hold two years: data.year_pattern decides."""
-    lisa = _load(raw / "lisa.parquet")
+    lisa = load(raw / "lisa.parquet")
     (raw / "lisa.parquet").unlink()
     for year, part in lisa.groupby("Ar"):
-        _save(part.drop(columns="Ar"), raw / f"LISA{year}_uttag_2024.csv")
+        save(part.drop(columns="Ar"), raw / f"LISA{year}_uttag_2024.csv")
     params["lisa"] = "LISA*_uttag_2024.csv"
     params["year_pattern"] = r"LISA(\d{4})_"
 
@@ -311,28 +276,6 @@ N_CORRUPTIONS = 120
 SEED = 20261207
 
 
-def corrupt(raw: Path, rng: random.Random, params: dict) -> str:
-    """One random corruption of one file (a frame edit or a byte edit), as in the Uppsala
-    fuzz test, or one of the corpus's faults."""
-    files = sorted(p for p in raw.rglob("*") if p.is_file())
-    target = rng.choice(files)
-    roll = rng.random()
-    if roll < 0.2:
-        case = rng.choice(sorted(CORPUS))
-        CORPUS[case][0](raw, params)
-        return f"corpus({case})"
-    if roll < 0.6:
-        op = rng.choice(FRAME_OPS)
-        frame = _read(target)
-        _write(op(frame.astype({c: object for c in frame.columns
-                                if isinstance(frame[c].dtype, pd.CategoricalDtype)}), rng),
-               target)
-    else:
-        op = rng.choice(BYTE_OPS)
-        target.write_bytes(op(target.read_bytes(), rng))
-    return f"{op.__name__}({target.name})"
-
-
 @pytest.mark.slow
 def test_random_corruptions_end_in_a_contract_message_or_an_accounted_flow(
         tmp_path, sthlm_frames, sthlm_data_params):
@@ -340,28 +283,7 @@ def test_random_corruptions_end_in_a_contract_message_or_an_accounted_flow(
 
     pristine = tmp_path / "pristine"
     synth.write(sthlm_frames, pristine)
-    rng = random.Random(SEED)
-    np.random.seed(SEED)
-    outcomes: Counter = Counter()
-    for i in range(N_CORRUPTIONS):
-        raw = tmp_path / "raw"
-        shutil.rmtree(raw, ignore_errors=True)
-        shutil.copytree(pristine, raw)
-        params = dict(sthlm_data_params)
-        what = corrupt(raw, rng, params)
-        kind = what.split("(")[0]
-        try:
-            d = data.read(params, tmp_path, DEFAULT_MAPPING)
-        except DeliveryError as err:
-            assert str(err).strip(), what
-            outcomes[kind, "stopped"] += 1
-            continue
-        except Exception as err:  # noqa: BLE001 — the point of the test
-            pytest.fail(f"corruption {i} ({what}) raised {type(err).__name__}: {err}")
-        assert _accounted(d), what
-        outcomes[kind, "cleaned"] += 1
-    print(f"\n{N_CORRUPTIONS} corruptions of the spell study's delivery (kind: stopped with a "
-          "contract message / read with every row accounted for; anything else fails)")
-    for kind in sorted({k for k, _ in outcomes}):
-        print(f"  {kind:18s} {outcomes[kind, 'stopped']:4d} {outcomes[kind, 'cleaned']:4d}")
-    assert sum(outcomes.values()) == N_CORRUPTIONS
+    fuzz(pristine, tmp_path / "raw", sthlm_data_params, n=N_CORRUPTIONS, seed=SEED,
+         corrupt=lambda raw, rng, params: corrupt_or_corpus(raw, rng, params, CORPUS),
+         read=lambda params: data.read(params, tmp_path, DEFAULT_MAPPING),
+         accounted=lambda d, params: _accounted(d), title="the spell study's delivery")
