@@ -71,3 +71,30 @@ def short_name(address: str) -> str:
 def stages_run(output: str) -> list[str]:
     return [short_name(line.split("'")[1]) for line in output.splitlines()
             if line.startswith("Running stage '")]
+
+
+def make_study(project: Path, study: str, *target: str,
+               timeout: int = 2400) -> subprocess.CompletedProcess:
+    """`make TARGET STUDY=study` in a copy, output and errors together as a user sees them."""
+    return subprocess.run(["make", "--no-print-directory", *target, f"STUDY={study}", "STAMP="],
+                          cwd=project, env=env(), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
+
+
+def run_on_delivery(project: Path, study: str, data: dict, **changes: dict
+                    ) -> tuple[dict, subprocess.CompletedProcess, subprocess.CompletedProcess]:
+    """A study run by parameters only, in a copy of the project at `project`, on a delivery
+    written outside it: the `data` section replaced whole (what a user writes for that
+    delivery), other sections updated by `changes`, then `make check-data` and `make report`.
+    Returns the parameters and both runs."""
+    copy_project(project)
+    (project / ".venv").symlink_to(ROOT / ".venv")
+    assert Path(data["dir"]).is_absolute()
+    path = project / "notebooks" / study / "params.yaml"
+    params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for section, values in changes.items():
+        params[section].update(values)
+    params["data"] = data
+    path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False),
+                    encoding="utf-8")
+    return params, make_study(project, study, "check-data"), make_study(project, study, "report")

@@ -8,38 +8,21 @@ relative), the empty level left out as R leaves it out. Slow: one pipeline run."
 from __future__ import annotations
 
 import json
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from deliveries import risk_independent
-from pipeline_helpers import ROOT, copy_project, env
+from pipeline_helpers import run_on_delivery
 
 pytestmark = pytest.mark.slow
 
 
-def make(project: Path, *target: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", "--no-print-directory", *target, "STUDY=risk", "STAMP="],
-                          cwd=project, env=env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=2400)
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    project = copy_project(tmp_path_factory.mktemp("independent_risk"))
-    (project / ".venv").symlink_to(ROOT / ".venv")
     data, truth = risk_independent.write(tmp_path_factory.mktemp("scb") / "leverans")
-    assert Path(data["dir"]).is_absolute()
-    path = project / "notebooks" / "risk" / "params.yaml"
-    params = yaml.safe_load(path.read_text(encoding="utf-8"))
-    params["validation"]["n_boot"] = 20  # the bootstrap is not what this test checks
-    params["data"] = data  # the whole section: what a user writes for this delivery
-    path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False),
-                    encoding="utf-8")
-    check = make(project, "check-data")
-    report = make(project, "report")
+    project = tmp_path_factory.mktemp("independent_risk")
+    # the bootstrap is not what this test checks
+    params, check, report = run_on_delivery(project, "risk", data, validation={"n_boot": 20})
     return project, params, truth, check, report
 
 

@@ -9,38 +9,21 @@ pipeline run."""
 from __future__ import annotations
 
 import json
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from deliveries import spells_independent
-from pipeline_helpers import ROOT, copy_project, env
+from pipeline_helpers import run_on_delivery
 
 pytestmark = pytest.mark.slow
 
 
-def make(project: Path, *target: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", "--no-print-directory", *target, "STUDY=stockholm", "STAMP="],
-                          cwd=project, env=env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=1800)
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    project = copy_project(tmp_path_factory.mktemp("independent_spells"))
-    (project / ".venv").symlink_to(ROOT / ".venv")
     data, truth = spells_independent.write(tmp_path_factory.mktemp("region") / "leverans")
-    assert Path(data["dir"]).is_absolute()
-    path = project / "notebooks" / "stockholm" / "params.yaml"
-    params = yaml.safe_load(path.read_text(encoding="utf-8"))
-    params["data"] = data  # the whole section: what a user writes for this delivery
-    path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False),
-                    encoding="utf-8")
-    check = make(project, "check-data")
-    report = make(project, "report")
+    project = tmp_path_factory.mktemp("independent_spells")
+    _, check, report = run_on_delivery(project, "stockholm", data)
     return project, truth, check, report
 
 
