@@ -168,3 +168,76 @@ def test_appendix_words_number_every_caption_in_both_languages(study):
     assert set(headings) == set(texts.LANGUAGES)
     kind, n, sv, en = numbered["flow"]
     assert (kind, n) == ("table", 1) and sv and en and sv != en
+
+
+def _key_tree(words: dict) -> list:
+    """A glossary's keys in file order, a section's (a mapping) with its own keys."""
+    return [(k, _key_tree(v)) if isinstance(v, dict) else k for k, v in words.items()]
+
+
+@pytest.mark.parametrize(("study", "name"), GLOSSARIES)
+def test_every_glossary_section_has_the_same_keys_in_both_languages(study, name):
+    """A section of a glossary (the risk study's exclusion words, the notes' reasons) lists
+    the same keys in the same order in both languages: a Swedish key without its English
+    twin fails here, not as a KeyError in an English appendix."""
+    if name == "kategorier":
+        return
+    sv, en = (texts.glossary(study, name, lang) for lang in texts.LANGUAGES)
+    assert _key_tree(sv) == _key_tree(en)
+
+
+REPORT_STUDIES = ("uppsala", "stockholm", "risk")
+
+
+def _glossary_lookups(study: str) -> set[tuple[str, str]]:
+    """(glossary, key) of every literal key a study's report module looks up: `label("key",
+    …)` in `etiketter`, `words("name", …)["key"]` and `texts.glossary(STUDY, "name", …)["key"]`,
+    directly or through a local name bound to such a glossary."""
+    import ast
+
+    from rehabkoord.params import project_root
+
+    path = project_root() / "src" / "rehabkoord" / "studies" / study / "report.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+
+    def glossary_of(node) -> str | None:
+        if not isinstance(node, ast.Call):
+            return None
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else (
+            func.attr if isinstance(func, ast.Attribute) else None)
+        args = [a.value for a in node.args if isinstance(a, ast.Constant)]
+        if name == "words" and args:
+            return args[0]
+        if name == "glossary" and len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
+            return node.args[1].value
+        return None
+
+    found: set[tuple[str, str]] = set()
+    for function in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):
+        bound = {t.id: glossary_of(n.value) for n in ast.walk(function)
+                 if isinstance(n, ast.Assign) and glossary_of(n.value)
+                 for t in n.targets if isinstance(t, ast.Name)}
+        for node in ast.walk(function):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id == "label" and node.args
+                    and isinstance(node.args[0], ast.Constant)):
+                found.add(("etiketter", node.args[0].value))
+            if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+                name = (bound.get(node.value.id) if isinstance(node.value, ast.Name)
+                        else glossary_of(node.value))
+                if name:
+                    found.add((name, node.slice.value))
+    return found
+
+
+@pytest.mark.parametrize("study", REPORT_STUDIES)
+def test_every_word_a_report_module_looks_up_is_in_its_glossaries_in_both_languages(study):
+    """The appendix's words are in the glossaries, not in Python: every key the report module
+    asks for is there in Swedish and English (a label missing from `etiketter` would print
+    its key, silently)."""
+    lookups = _glossary_lookups(study)
+    assert len(lookups) > 10  # the scan still finds the module's lookups
+    missing = [(name, key, lang) for name, key in sorted(lookups) for lang in texts.LANGUAGES
+               if key not in texts.glossary(study, name, lang)]
+    assert not missing

@@ -190,3 +190,14 @@ def test_the_confidence_level_of_the_estimates_reaches_headers_captions_and_sent
     hr90, hr95 = (e.main.set_index("measure").loc["hr_adjusted"] for e in (at90, sthlm_estimates))
     assert hr90.estimate == pytest.approx(hr95.estimate)
     assert hr95.conf_low < hr90.conf_low < hr90.estimate < hr90.conf_high < hr95.conf_high
+
+
+def test_every_main_table_measure_has_its_words_in_both_languages():
+    """The main table's rows are named from `etiketter.yaml` by their measure: a measure
+    without words there would print its key."""
+    from rehabkoord import texts
+
+    for language in texts.LANGUAGES:
+        words = texts.glossary("stockholm", "etiketter", language)
+        assert [m for m, *_ in report.MAIN_MEASURES if m not in words] == []
+        assert "{{ group }}" in words["median_days"]

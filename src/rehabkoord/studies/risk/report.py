@@ -39,7 +39,7 @@ from ...style import ARM_COLOURS, mark_withheld, save, set_style, withheld_label
 from ...tables import AppendixText
 from .analysis import SAMPLES, Results, years_text
 from .effect import LARGEST, EffectByRisk
-from .model import MODEL_FORMAT, PUBLISHED, PURPOSE, RiskModel, Term
+from .model import MODEL_FORMAT, PUBLISHED, RiskModel, Term
 
 STUDY = "risk"
 #: The level of the model's Wald intervals (`model.py`: z at 0,975) and of DeLong's AUC
@@ -50,6 +50,13 @@ def label(key: str, language: str) -> str:
     """A predictor's, level's or sample's words (`text/<language>/etiketter.yaml`); a key
     without words is shown as it is."""
     return texts.glossary(STUDY, "etiketter", language).get(key, key)
+
+
+def words(name: str, language: str) -> dict:
+    """The glossary `text/<language>/<name>.yaml` (`noter`: the tables' footnotes,
+    `modellkort`: the model card, `resultat`: the main findings as sentences): the words are
+    edited there, not here."""
+    return texts.glossary(STUDY, name, language)
 
 
 def unit(name: str, language: str) -> str:
@@ -68,26 +75,21 @@ def column_label(column: str, language: str) -> str:
 
 def definition(term: Term, language: str) -> str:
     """A predictor's definition for the model card, from the model file."""
-    sv = language == "sv"
+    card = words("modellkort", language)
     per = unit(term.unit, language)
     name = label(term.name, language)
     if term.kind == "linear":
-        text = (f"{name}: linjär, per {per}" if sv else f"{name}: linear, per {per}")
+        text = texts.fill(card["linear"], name=name, unit=per)
         if term.cap is not None:
-            c = number(term.cap, 0, language)
-            text += (f"; värden över {c} räknas som {c}" if sv else f"; values above {c} count as {c}")
+            text += texts.fill(card["linear_cap"], cap=number(term.cap, 0, language))
         if term.valid is not None and math.isfinite(term.valid[1]):
             lo, hi = (number(v, 0, language) for v in term.valid)
-            text += (f"; poängsätts för {lo}–{hi}" if sv else f"; scored for {lo}–{hi}")
+            text += texts.fill(card["linear_valid"], low=lo, high=hi)
         return text
     levels = [lvl.replace("-", "–") if term.kind == "bands" else label(lvl, language).lower()
               for lvl in term.labels()]
-    if term.kind == "bands":
-        return (f"{name}: band [från, till) {', '.join(levels)} ({per}; referens {levels[0]})"
-                if sv else f"{name}: bands [from, to) {', '.join(levels)} ({per}; reference "
-                f"{levels[0]})")
-    return (f"{name}: kategorier {', '.join(levels)} (referens {levels[0]})" if sv else
-            f"{name}: categories {', '.join(levels)} (reference {levels[0]})")
+    return texts.fill(card["bands" if term.kind == "bands" else "categories"], name=name,
+                      levels=", ".join(levels), unit=per, reference=levels[0])
 
 
 def declare(res: Results, eff: EffectByRisk | None = None) -> Structure:
@@ -172,8 +174,7 @@ def _pct(x: float, language: str) -> str:
 
 
 def flow_table(res: Results, pub: Counts, language: str) -> pd.DataFrame:
-    sv = language == "sv"
-    c_step = "Steg" if sv else "Step"
+    c_step = label("step", language)
     rows, levels = [], []
 
     def add(text: str, key: tuple, level: int = 0) -> None:
@@ -181,35 +182,30 @@ def flow_table(res: Results, pub: Counts, language: str) -> pd.DataFrame:
         levels.append(level)
 
     if res.flow.get("derivation"):
-        add("Sjukfall som börjar under indexåren (MiDAS)" if sv else
-            "Spells starting in the index years (MiDAS)", ("flow", "in_index_years"))
-        add("Exkluderade: senare sjukfall för samma person" if sv else
-            "Excluded: later spells of the same person", ("flow", "later_spells"), 1)
-    add("Nya sjukfall (personens första under indexåren)" if sv else
-        "New spells (the person's first in the index years)", ("flow", "spells"))
+        add(label("flow_index_years", language), ("flow", "in_index_years"))
+        add(label("flow_later_spells", language), ("flow", "later_spells"), 1)
+    add(label("flow_spells", language), ("flow", "spells"))
     for r in sorted(res.flow["excluded_outcome"]):
-        add(("Exkluderade: " if sv else "Excluded: ") + _reason(r, language),
+        add(texts.fill(label("flow_excluded", language), reason=_reason(r, language)),
             ("flow", "excluded", r), 1)
-    add("Med känt utfall" if sv else "With known outcome", ("flow", "with_outcome"))
+    add(label("flow_with_outcome", language), ("flow", "with_outcome"))
     for smp in ("training", "test"):
         years = res.model.validation[f"{'train' if smp == 'training' else 'test'}_years"]
         add(f"{label(smp, language)} {years_text(years)}", ("flow", "years", smp), 1)
         for r in sorted(res.flow[f"excluded_{smp}"]):
-            add(("Kan inte poängsättas: " if sv else "Cannot be scored: ") + r,
+            add(texts.fill(label("flow_not_scored", language), reason=r),
                 ("flow", f"excluded_{smp}", r), 1)
-        add("Analyserade" if sv else "Analysed", ("n", smp, "all"), 1)
+        add(label("analysed", language), ("n", smp, "all"), 1)
     out = pd.DataFrame(rows)
     out.attrs.update(levels=levels, numeric=["n"])
     return out
 
 
 def _reason(reason: str, language: str) -> str:
-    if language != "sv":
-        return reason
-    for en, sv in (("follow-up shorter than", "uppföljning kortare än"),
-                   ("censored at or before", "censurerat senast vid"), ("days", "dagar"),
-                   ("missing", "saknas")):
-        reason = reason.replace(en, sv)
+    """An exclusion reason of the analysis (English words) in the report language: its words
+    replaced in the order of `reason_words` in `etiketter.yaml`."""
+    for analysis_words, text in texts.glossary(STUDY, "etiketter", language)["reason_words"].items():
+        reason = reason.replace(analysis_words, text)
     return reason
 
 
@@ -228,11 +224,10 @@ def coefficients_shown(res: Results, rules: Rules) -> bool:
 def coefficient_table(res: Results, language: str, pub: Counts | None = None) -> pd.DataFrame:
     """Odds ratio (95 % Wald CI) and log-odds per design column, grouped by predictor; with
     `pub`, withheld when the fit has fewer residual degrees of freedom than `min_df`."""
-    sv = language == "sv"
     shown = pub is None or coefficients_shown(res, pub.rules)
-    c_var = "Prediktor" if sv else "Predictor"
-    c_b = "Koefficient (log-odds)" if sv else "Coefficient (log-odds)"
-    c_or = f"{'Oddskvot' if sv else 'Odds ratio'} ({texts.conf_label(MODEL_CONF_LEVEL, language)})"
+    c_var = label("predictor", language)
+    c_b = label("coefficient", language)
+    c_or = f"{label('odds_ratio', language)} ({texts.conf_label(MODEL_CONF_LEVEL, language)})"
     model = res.model
     rows, levels = [], []
     coefs = res.coefficients.set_index("column")
@@ -246,29 +241,28 @@ def coefficient_table(res: Results, language: str, pub: Counts | None = None) ->
         if term.kind != "linear":
             ref = term.labels()[0]
             ref_text = ref.replace("-", "–") if term.kind == "bands" else label(ref, language)
-            rows.append({c_var: f"{label(term.name, language)} "
-                         f"({'referens' if sv else 'reference'}: {ref_text.lower()})",
+            rows.append({c_var: texts.fill(label("with_reference", language),
+                                           predictor=label(term.name, language),
+                                           level=ref_text.lower()),
                          c_b: "", c_or: ""})
             levels.append(0)
         for col in cols:
             r = coefs.loc[col]
             k = 3 if term.kind == "linear" else 2  # per unit (year, visit): small effects
             ci = "" if pd.isna(r.or_low) else f" ({interval(r.or_low, r.or_high, k, language)})"
-            name = (f"{label(term.name, language)} (per {unit(term.unit, language)})"
+            name = (texts.fill(label("per_unit", language), predictor=label(term.name, language),
+                               unit=unit(term.unit, language))
                     if term.kind == "linear" else column_label(col, language).split(": ", 1)[1])
             rows.append({c_var: name,
                          c_b: number(r.estimate, 3, language) if shown else SUPPRESSED,
                          c_or: number(r.odds_ratio, k, language) + ci if shown else SUPPRESSED})
             levels.append(0 if term.kind == "linear" else 1)
     out = pd.DataFrame(rows)
-    note = (("Ostraffad logistisk regression; Wald-intervall." if sv else
-             "Unpenalised logistic regression; Wald intervals.") if model.penalty is None else
-            (f"Straffad logistisk regression ({'lasso' if model.penalty == 'l1' else 'ridge'}, "
-             f"C = {number(model.C or 0, 3, language)}); straffade skattningar saknar "
-             "konfidensintervall." if sv else
-             f"Penalised logistic regression ({'lasso' if model.penalty == 'l1' else 'ridge'}, "
-             f"C = {number(model.C or 0, 3, language)}); penalised estimates have no "
-             "confidence intervals."))
+    notes = words("noter", language)
+    note = (notes["coefficients"] if model.penalty is None else
+            texts.fill(notes["coefficients_penalised"],
+                       penalty="lasso" if model.penalty == "l1" else "ridge",
+                       C=number(model.C or 0, 3, language)))
     out.attrs.update(levels=levels, numeric=[c_b, c_or], notes=[note])
     return out
 
@@ -276,12 +270,11 @@ def coefficient_table(res: Results, language: str, pub: Counts | None = None) ->
 def performance_table(res: Results, pub: Counts, language: str) -> pd.DataFrame:
     """AUC with DeLong's CI, calibration intercept and slope, Brier: apparent, optimism-
     corrected and temporal test, overall and per sex; a row is withheld with its count."""
-    sv = language == "sv"
-    cols = {"sample": "Validering" if sv else "Validation", "sub": "Grupp" if sv else "Group",
-            "n": "n", "events": "Långa sjukfall" if sv else "Long spells",
-            "auc": f"AUC ({texts.conf_label(MODEL_CONF_LEVEL, language)})",
-            "ci": "Kalibrering, intercept" if sv else "Calibration intercept",
-            "cs": "Kalibrering, lutning" if sv else "Calibration slope", "brier": "Brier"}
+    cols = {"sample": label("validation", language), "sub": label("group", language),
+            "n": "n", "events": label("long_spells", language),
+            "auc": f"{label('auc', language)} ({texts.conf_label(MODEL_CONF_LEVEL, language)})",
+            "ci": label("calibration_intercept", language),
+            "cs": label("calibration_slope", language), "brier": label("brier", language)}
     rows, levels = [], []
     order = {k: i for i, k in enumerate(SAMPLES)}
     perf = res.performance.sort_values("sample", key=lambda s: s.map(order), kind="stable")
@@ -305,13 +298,8 @@ def performance_table(res: Results, pub: Counts, language: str) -> pd.DataFrame:
     out = pd.DataFrame(rows)
     n_boot = res.model.validation.get("n_boot")
     out.attrs.update(levels=levels, numeric=[cols[k] for k in ("n", "events", "auc", "ci", "cs",
-                                                                "brier")], notes=[
-        (f"Optimismkorrigerad: Harrells bootstrap med {n_boot} dragningar ur träningsåren, hela "
-         "modellanpassningen upprepad i varje dragning. Ideala värden: intercept 0, lutning 1. "
-         "AUC: DeLongs intervall." if sv else
-         f"Optimism-corrected: Harrell's bootstrap with {n_boot} resamples of the training "
-         "years, the whole model fit repeated in each. Ideal values: intercept 0, slope 1. AUC: "
-         "DeLong's interval.")])
+                                                                "brier")],
+                     notes=[texts.fill(words("noter", language)["performance"], n_boot=n_boot)])
     return out
 
 
@@ -319,11 +307,9 @@ def risk_group_table(res: Results, pub: Counts, language: str) -> pd.DataFrame:
     """n, observed rate of long sick leave and mean predicted risk per risk group: a heading
     row per sample (training, test years) with its risk groups indented under it, so every
     row label starts where the level says."""
-    sv = language == "sv"
-    c_g = "Riskgrupp" if sv else "Risk group"
-    c_e = "Långa sjukfall" if sv else "Long spells"
-    c_o, c_p = ("Observerad andel" if sv else "Observed rate",
-                "Medelrisk enligt modellen" if sv else "Mean predicted risk")
+    c_g = label("risk_group", language)
+    c_e = label("long_spells", language)
+    c_o, c_p = label("observed_rate", language), label("mean_predicted", language)
     rows, levels = [], []
     lo, hi = res.model.group_cuts
     bounds = {"low": f"< {_pct(lo, language)}",
@@ -346,12 +332,10 @@ def risk_group_table(res: Results, pub: Counts, language: str) -> pd.DataFrame:
             levels.append(1)
     out = pd.DataFrame(rows)
     props = res.model.group_proportions
-    note = ((f"Gränserna valdes så att {', '.join(_pct(p, language) for p in props)} av "
-             "träningsårens patienter hamnar i låg, medelhög och hög risk." if sv else
-             f"The cut points put {', '.join(_pct(p, language) for p in props)} of the training "
-             "years' patients in low, medium and high risk.") if props is not None else
-            ("Gränserna är fasta (params.yaml)." if sv else "The cut points are fixed "
-             "(params.yaml)."))
+    notes = words("noter", language)
+    note = (texts.fill(notes["groups_proportions"],
+                       proportions=", ".join(_pct(p, language) for p in props))
+            if props is not None else notes["groups_fixed"])
     out.attrs.update(levels=levels, numeric=["n", c_e, c_o, c_p], notes=[note])
     return out
 
@@ -360,7 +344,7 @@ def model_card(res: Results, language: str, model_file: str,
                pub: Counts | None = None) -> pd.DataFrame:
     """The model card as a two-column table: purpose, what it must not be used for, data,
     predictors, and the validation figures (with `pub`, only those the appendix publishes)."""
-    sv = language == "sv"
+    card = words("modellkort", language)
     m: RiskModel = res.model
     test = res.performance.set_index(["sample", "subgroup"])
     t_all, corr = test.loc[("temporal_test", "all")], test.loc[("optimism_corrected", "all")]
@@ -368,53 +352,34 @@ def model_card(res: Results, language: str, model_file: str,
         t_all = _withheld_row(t_all)
     if not _perf_shown(res, pub, "optimism_corrected"):
         corr = _withheld_row(corr)
-    k, v = ("Uppgift" if sv else "Item"), ("Innehåll" if sv else "Content")
-    purpose = ("Att rangordna patienter med nytt sjukfall för ett erbjudande om stöd av "
-               "rehabiliteringskoordinator." if sv else
-               f"{PURPOSE[0].upper()}{PURPOSE[1:]} by the rehabilitation coordinator "
-               "(patients with a new sick-leave spell).")
-    not_for = ("Får inte användas för att neka ersättning eller för beslut om sjukpenning eller "
-               "annan ersättning. Risken är en prognos för grupper av liknande patienter, inte "
-               "en bedömning av arbetsförmåga." if sv else
-               "Must not be used for denying benefit, nor for decisions on sickness benefit or "
-               "any other benefit. The risk is a forecast for groups of similar patients, not "
-               "an assessment of work capacity.")
     rows = [
-        ("Syfte" if sv else "Purpose", purpose),
-        ("Får inte användas till" if sv else "Not for", not_for),
-        ("Utfall" if sv else "Outcome",
-         f"Sjukfallet pågår efter {m.threshold_days} dagar" if sv else
-         f"The spell is still ongoing after {m.threshold_days} days"),
-        ("Träningsperiod" if sv else "Training period",
-         ("startår " if sv else "index years ") + years_text(m.training_years)),
-        ("Temporal test" if sv else "Temporal test",
-         ("startår " if sv else "index years ") + years_text(m.validation["test_years"])),
-        ("Modell" if sv else "Model",
-         ("logistisk regression" if sv else "logistic regression")
+        (card["purpose"], card["purpose_text"]),
+        (card["not_for"], card["not_for_text"]),
+        (card["outcome"], texts.fill(card["outcome_text"], days=m.threshold_days)),
+        (card["training_period"], texts.fill(card["index_years"],
+                                             years=years_text(m.training_years))),
+        (card["temporal_test"], texts.fill(card["index_years"],
+                                           years=years_text(m.validation["test_years"]))),
+        (card["model"], card["model_text"]
          + ("" if m.penalty is None else f", {'lasso' if m.penalty == 'l1' else 'ridge'} "
             f"(C = {number(m.C or 0, 3, language)})")),
-        *[(("Prediktor" if sv else "Predictor") if i == 0 else "", definition(t, language))
+        *[(label("predictor", language) if i == 0 else "", definition(t, language))
           for i, t in enumerate(m.predictors.terms)],
-        ("Validering, temporal test" if sv else "Validation, temporal test",
-         f"AUC {number(t_all.auc, 3, language)} "
-         f"({interval(t_all.auc_low, t_all.auc_high, 3, language)}); "
-         + ("kalibrering intercept " if sv else "calibration intercept ")
-         + f"{number(t_all.cal_intercept, 3, language)}, "
-         + ("lutning " if sv else "slope ") + f"{number(t_all.cal_slope, 3, language)}; "
-         f"Brier {number(t_all.brier, 3, language)}"),
-        ("Validering, optimismkorrigerad" if sv else "Validation, optimism-corrected",
-         f"AUC {number(corr.auc, 3, language)}; "
-         + ("lutning " if sv else "slope ") + f"{number(corr.cal_slope, 3, language)}"),
-        ("Riskgrupper" if sv else "Risk groups",
-         (f"låg < {_pct(m.group_cuts[0], language)} ≤ medelhög < "
-          f"{_pct(m.group_cuts[1], language)} ≤ hög" if sv else
-          f"low < {_pct(m.group_cuts[0], language)} ≤ medium < "
-          f"{_pct(m.group_cuts[1], language)} ≤ high")),
-        ("Modellfil" if sv else "Model file",
-         f"{model_file} ({'format' if sv else 'format'} {m.format_version}, rehabkoord "
-         f"{m.package_version})"),
+        (card["validation_test"], texts.fill(
+            card["validation_test_text"], auc=number(t_all.auc, 3, language),
+            auc_interval=interval(t_all.auc_low, t_all.auc_high, 3, language),
+            intercept=number(t_all.cal_intercept, 3, language),
+            slope=number(t_all.cal_slope, 3, language), brier=number(t_all.brier, 3, language))),
+        (card["validation_corrected"], texts.fill(
+            card["validation_corrected_text"], auc=number(corr.auc, 3, language),
+            slope=number(corr.cal_slope, 3, language))),
+        (card["risk_groups"], texts.fill(card["risk_groups_text"],
+                                         low=_pct(m.group_cuts[0], language),
+                                         high=_pct(m.group_cuts[1], language))),
+        (card["model_file"], texts.fill(card["model_file_text"], file=model_file,
+                                        version=m.format_version, package=m.package_version)),
     ]
-    out = pd.DataFrame(rows, columns=[k, v])
+    out = pd.DataFrame(rows, columns=[card["item"], card["content"]])
     out.attrs.update(levels=[0] * len(out), numeric=[])
     return out
 
@@ -512,7 +477,6 @@ def calibration_figure(res: Results, rules: Rules, language: str) -> tuple:
     """Observed against predicted risk in the test years: the lowess smoother (on a grid),
     the decile points `calibration_deciles` allows (the number withheld stated in the axes,
     with the protection mark), and the diagonal."""
-    sv = language == "sv"
     fig, ax = plt.subplots(figsize=(5.6, 5.2))
     c = res.calibration
     g = res.calibration_groups
@@ -521,20 +485,20 @@ def calibration_figure(res: Results, rules: Rules, language: str) -> tuple:
                     if ok.any() else 0, g["mean_predicted"][ok].max() if ok.any() else 0)) * 1.05
     top = min(1.0, top)
     ax.plot([0, top], [0, top], color="0.5", linestyle="--", linewidth=1,
-            label="Ideal" if not sv else "Ideal")
+            label=label("ideal", language))
     ax.plot(c["predicted"], c["smoothed"], color=ARM_COLOURS[0],
-            label="Utjämnad (lowess)" if sv else "Smoothed (lowess)")
+            label=label("smoothed", language))
     ax.plot(g.loc[ok, "mean_predicted"], g.loc[ok, "observed"], "o", color=ARM_COLOURS[1],
-            label="Tiondelar" if sv else "Deciles")
+            label=label("deciles", language))
     hidden = int((~ok).sum())
     if hidden:  # withheld deciles are not drawn, and the figure says how many
-        ax.text(0.98, 0.02, f"{SUPPRESSED} " + (f"{hidden} av {len(g)} tiondelar skyddade" if sv
-                                                 else f"{hidden} of {len(g)} deciles withheld"),
+        ax.text(0.98, 0.02, f"{SUPPRESSED} " + texts.fill(label("deciles_withheld", language),
+                                                           hidden=hidden, total=len(g)),
                 transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="#333333")
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
-    ax.set_xlabel("Predikterad risk" if sv else "Predicted risk")
-    ax.set_ylabel("Observerad andel långa sjukfall" if sv else "Observed rate of long spells")
+    ax.set_xlabel(label("predicted_risk", language))
+    ax.set_ylabel(label("observed_long_spells", language))
     ax.legend(frameon=False, loc="upper left")
     data = pd.concat([c.assign(kind="lowess"),
                       g.loc[ok, ["mean_predicted", "observed"]]
@@ -576,15 +540,14 @@ def decision_figure(res: Results, language: str, rules: Rules | None = None,
     thresholds `decision_points` publishes (every threshold only without `rules`, for the
     secure environment); how many thresholds are withheld is stated in the axes with the
     protection mark."""
-    sv = language == "sv"
     d = (decision_points(res, rules, pub) if rules is not None
          else res.decisions[["threshold", "model", "all", "none"]])
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    ax.plot(d["threshold"], d["model"], color=ARM_COLOURS[0], label="Modellen" if sv else "Model")
-    ax.plot(d["threshold"], d["all"], color=ARM_COLOURS[1],
-            label="Erbjud alla" if sv else "Offer all")
+    ax.plot(d["threshold"], d["model"], color=ARM_COLOURS[0],
+            label=label("model_curve", language))
+    ax.plot(d["threshold"], d["all"], color=ARM_COLOURS[1], label=label("offer_all", language))
     ax.plot(d["threshold"], d["none"], color="0.3", linestyle="--",
-            label="Erbjud ingen" if sv else "Offer none")
+            label=label("offer_none", language))
     prevalence = float(d["all"].iloc[0]) if len(d) else 0.0
     top = max(d["model"].max(), 0.05) if len(d) else 0.05
     ax.set_ylim(min(-0.05, -0.1 * max(prevalence, 0.1)), top * 1.1)
@@ -593,12 +556,11 @@ def decision_figure(res: Results, language: str, rules: Rules | None = None,
         ax.text(0.5, 0.5, withheld_label(language), transform=ax.transAxes, ha="center",
                 va="center", fontsize=9, color="#333333")
     elif hidden:  # the curves join the published thresholds; the figure says how many are not
-        ax.text(0.02, 0.03, f"{SUPPRESSED} " + (f"{hidden} av {total} tröskelvärden skyddade"
-                                                 if sv else f"{hidden} of {total} thresholds "
-                                                 "withheld"),
+        ax.text(0.02, 0.03, f"{SUPPRESSED} " + texts.fill(label("thresholds_withheld", language),
+                                                           hidden=hidden, total=total),
                 transform=ax.transAxes, ha="left", va="bottom", fontsize=8, color="#333333")
-    ax.set_xlabel("Tröskelsannolikhet" if sv else "Threshold probability")
-    ax.set_ylabel("Nettonytta" if sv else "Net benefit")
+    ax.set_xlabel(label("threshold_probability", language))
+    ax.set_ylabel(label("net_benefit", language))
     ax.legend(frameon=False)
     return fig, d
 
@@ -647,14 +609,12 @@ def effect_table(eff: EffectByRisk, pub: Counts, language: str,
     """Per risk group: mean predicted risk, participants per arm, hazard ratio for return
     and difference in net days (coordinator − control) with CIs at `conf_level` (the effect
     stage's, `effect.conf_level`); a group whose counts are withheld shows no estimate."""
-    sv = language == "sv"
-    c_g = "Riskgrupp" if sv else "Risk group"
-    c_r = "Medelrisk" if sv else "Mean risk"
-    c_t, c_c = ("Koordinator, n" if sv else "Coordinator, n", "Kontroll, n" if sv else
-                "Control, n")
+    c_g = label("risk_group", language)
+    c_r = label("mean_risk", language)
+    c_t, c_c = label("coordinator_n", language), label("control_n", language)
     ci = texts.conf_label(conf_level, language)
-    c_h = f"HK för återgång ({ci})" if sv else f"HR for return ({ci})"
-    c_d = f"Skillnad i nettodagar ({ci})" if sv else f"Difference in net days ({ci})"
+    c_h = texts.fill(label("hr_return", language), ci=ci)
+    c_d = texts.fill(label("netdays_difference", language), ci=ci)
     rows = []
     for r in eff.effects.itertuples():
         keys = (("effect", r.level, "1"), ("effect", r.level, "0"))
@@ -670,10 +630,7 @@ def effect_table(eff: EffectByRisk, pub: Counts, language: str,
                      if diff_ok else SUPPRESSED})
     out = pd.DataFrame(rows)
     p = float(eff.effects["p_interaction"].iloc[0])
-    note = (f"Interaktionstest koordinator × riskgrupp (robust Wald, Cox): p = "
-            f"{number(p, 3, language)}. Hasardkvot > 1: snabbare återgång med koordinator." if sv
-            else f"Interaction test coordinator × risk group (robust Wald, Cox): p = "
-            f"{number(p, 3, language)}. Hazard ratio > 1: faster return with a coordinator.")
+    note = texts.fill(words("noter", language)["effect"], p=number(p, 3, language))
     out.attrs.update(numeric=[c_r, c_t, c_c, c_h, c_d], notes=[note])
     return out
 
@@ -714,16 +671,16 @@ def effect_figure(eff: EffectByRisk, pub: Counts, language: str) -> tuple:
     left.minorticks_off()
     left.set_yticks(y, data["group"])
     left.set_ylim(-0.6, len(data) - 0.4)
-    left.set_xlabel("Hasardkvot för återgång" if language == "sv" else "Hazard ratio for return")
+    left.set_xlabel(label("hr_axis", language))
     right.axvline(0.0, color="0.4", linewidth=1)
-    right.set_xlabel("Skillnad i nettodagar" if language == "sv" else "Difference in net days")
+    right.set_xlabel(label("netdays_axis", language))
     fig.tight_layout()
     return fig, data
 
 
 def effect_sentence(eff: EffectByRisk, pub: Counts, language: str) -> str:
     """The effect per risk group in one sentence, with the interaction test."""
-    sv = language == "sv"
+    sentences = words("resultat", language)
     parts = []
     for r in eff.effects.itertuples():
         if effect_shown(eff, pub, r.level)[0]:
@@ -731,14 +688,8 @@ def effect_sentence(eff: EffectByRisk, pub: Counts, language: str) -> str:
                          f"({interval(r.hr_low, r.hr_high, 2, language)})")
     p = number(float(eff.effects["p_interaction"].iloc[0]), 3, language)
     if not parts:
-        return (f"Ingen riskgrupps hasardkvot kan redovisas; interaktionstestet gav p = {p}."
-                if sv else f"No risk group's hazard ratio can be shown; the interaction test "
-                f"gave p = {p}.")
-    if sv:
-        return (f"Hasardkvoten för återgång med koordinator var för {', '.join(parts)}; "
-                f"interaktionstestet gav p = {p}.")
-    return (f"The hazard ratio for return with a coordinator was for {', '.join(parts)}; the "
-            f"interaction test gave p = {p}.")
+        return texts.fill(sentences["effect_none"], p=p)
+    return texts.fill(sentences["effect"], groups=", ".join(parts), p=p)
 
 
 def effect_methods(params: Mapping[str, Any], language: str) -> str:
@@ -807,28 +758,15 @@ def result_sentences(res: Results, language: str, pub: Counts | None = None) -> 
     better = d[(d["model"] > d["all"] + 1e-12) & (d["model"] > 1e-12)]["threshold"]
     span = (f"{number(better.min(), 2, language)}–{number(better.max(), 2, language)}"
             if len(better) else None)
-    if language == "sv":
-        out = [f"I teståren var AUC {number(te.auc, 3, language)} "
-               f"({texts.conf_label(MODEL_CONF_LEVEL, language)} "
-               f"{interval(te.auc_low, te.auc_high, 3, language)}), kalibreringens intercept "
-               f"{number(te.cal_intercept, 3, language)} och lutning "
-               f"{number(te.cal_slope, 3, language)}; optimismkorrigerad AUC i träningsåren var "
-               f"{number(co.auc, 3, language)}."]
-        out.append(f"Modellen gav större nettonytta än att erbjuda alla eller ingen för "
-                   f"tröskelsannolikheter {span}." if span else
-                   "Modellen gav inte större nettonytta än att erbjuda alla eller ingen vid "
-                   "någon av de undersökta tröskelsannolikheterna.")
-        return out
-    out = [f"In the test years the AUC was {number(te.auc, 3, language)} "
-           f"({texts.conf_label(MODEL_CONF_LEVEL, language)} "
-           f"{interval(te.auc_low, te.auc_high, 3, language)}), the calibration intercept "
-           f"{number(te.cal_intercept, 3, language)} and slope {number(te.cal_slope, 3, language)}; "
-           f"the optimism-corrected AUC in the training years was {number(co.auc, 3, language)}."]
-    out.append(f"The model gave a larger net benefit than offering all or none for threshold "
-               f"probabilities {span}." if span else
-               "The model gave no larger net benefit than offering all or none at any of the "
-               "threshold probabilities examined.")
-    return out
+    sentences = words("resultat", language)
+    return [texts.fill(sentences["performance"], auc=number(te.auc, 3, language),
+                       ci=texts.conf_label(MODEL_CONF_LEVEL, language),
+                       auc_interval=interval(te.auc_low, te.auc_high, 3, language),
+                       intercept=number(te.cal_intercept, 3, language),
+                       slope=number(te.cal_slope, 3, language),
+                       corrected_auc=number(co.auc, 3, language)),
+            texts.fill(sentences["net_benefit"], span=span) if span
+            else sentences["no_net_benefit"]]
 
 
 #: (kind, number) of each table and figure, in appendix order; their texts and the headings

@@ -49,6 +49,12 @@ def label(key: str, language: str) -> str:
     return texts.glossary(STUDY, "etiketter", language).get(key, key)
 
 
+def words(name: str, language: str) -> dict:
+    """The glossary `text/<language>/<name>.yaml` (`noter`: the tables' footnotes,
+    `resultat`: the main findings as sentences): the words are edited there, not here."""
+    return texts.glossary(STUDY, name, language)
+
+
 #: Exclusion steps of the flow, in the order the derivations check them (`spells.flow`).
 EXCLUSIONS = tuple(k for k in FLOW_STATUSES if k != "analysed")
 #: Reasons for no follow-up time (`spells.follow_up`'s EndReason), in the order shown.
@@ -242,78 +248,51 @@ def _fmt_ci(est: float, low: float, high: float, decimals: int, language: str) -
     return f"{number(est, decimals, language)} ({interval(low, high, decimals, language)})"
 
 
+#: The main table's rows after the medians, in order: (measure, decimals, scale, whether it
+#: is IPT-weighted: shown only with the weighted estimates); their words are `label(measure)`.
+MAIN_MEASURES = (("hr_unadjusted", 2, 1.0, False), ("hr_adjusted", 2, 1.0, False),
+                 ("hr_iptw", 2, 1.0, True), ("hodges_lehmann", 1, 1.0, False),
+                 ("net_days_mean_difference", 1, 1.0, False),
+                 ("net_days_iptw_difference", 1, 1.0, True),
+                 ("degree_mean_difference", 1, 1.0, False),
+                 ("degree_iptw_difference", 1, 1.0, True),
+                 ("risk_difference", 1, 100.0, False), ("risk_difference_iptw", 1, 100.0, True),
+                 ("rate_ratio", 2, 1.0, False))
+
+
 def main_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
     """The main results: one row per outcome measure."""
     m = est.main.set_index("measure")
-    sv = language == "sv"
     rows = []
-    c_est = _ci_head("Skattning" if sv else "Estimate", est, language)
+    c_measure = label("measure", language)
+    c_est = _ci_head(label("estimate", language), est, language)
 
     def add(name: str, measure: str, decimals: int = 1, scale: float = 1.0) -> None:
         r = m.loc[measure]
         ok = shown_measure(est, pub, measure)
-        rows.append({("Mått" if sv else "Measure"): name,
+        rows.append({c_measure: name,
                      c_est:
                      _fmt_ci(r.estimate * scale, r.conf_low * scale, r.conf_high * scale,
                              decimals, language) if ok else SUPPRESSED,
                      "p": pvalue(r.pvalue, language) if ok else SUPPRESSED})
 
     for g in GROUPS:
-        add(("Mediantid till återgång, dagar, " if sv else "Median days to return, ")
-            + label(g, language).lower(), f"median_days_{g}", 0)
-    add("Hazardkvot för återgång, ojusterad" if sv else "Hazard ratio for return, unadjusted",
-        "hr_unadjusted", 2)
-    add("Hazardkvot för återgång, justerad¹" if sv else "Hazard ratio for return, adjusted¹",
-        "hr_adjusted", 2)
+        add(texts.fill(label("median_days", language), group=label(g, language).lower()),
+            f"median_days_{g}", 0)
     iptw = "hr_iptw" in m.index
-    if iptw:
-        add("Hazardkvot, viktad med propensity score³" if sv else "Hazard ratio, IPT-weighted³",
-            "hr_iptw", 2)
-    add("Skillnad i nettodagar, Hodges–Lehmann" if sv else "Difference in net days, "
-        "Hodges–Lehmann", "hodges_lehmann", 1)
-    add("Skillnad i nettodagar, medelvärde²" if sv else "Difference in net days, mean²",
-        "net_days_mean_difference", 1)
-    if iptw:
-        add("Skillnad i nettodagar, medelvärde viktat med propensity score²³" if sv else
-            "Difference in net days, IPT-weighted mean²³", "net_days_iptw_difference", 1)
-    add("Skillnad i medelsjukskrivningsgrad, procentenheter²" if sv else
-        "Difference in mean sick-leave degree, percentage points²", "degree_mean_difference", 1)
-    if iptw:
-        add("Skillnad i medelsjukskrivningsgrad, viktad med propensity score²³" if sv else
-            "Difference in mean sick-leave degree, IPT-weighted²³", "degree_iptw_difference", 1)
-    add("Full återgång, skillnad i procentenheter" if sv else "Full return, difference in "
-        "percentage points", "risk_difference", 1, 100.0)
-    if iptw:
-        add("Full återgång, skillnad viktad med propensity score²³" if sv else
-            "Full return, IPT-weighted difference²³", "risk_difference_iptw", 1, 100.0)
-    add("Nya sjukfall per personår, kvot²" if sv else "New spells per person-year, ratio²",
-        "rate_ratio", 2)
+    for measure, decimals, scale, weighted in MAIN_MEASURES:
+        if iptw or not weighted:
+            add(label(measure, language), measure, decimals, scale)
     g = m.loc["gray_chisq"]
     ok = shown_measure(est, pub, "gray_chisq")
-    rows.append({("Mått" if sv else "Measure"): ("Återinsjuknande, Grays test" if sv else
-                                                  "Re-sick-listing, Gray's test"),
+    rows.append({c_measure: label("gray_chisq", language),
                  c_est:
                  f"χ² = {number(g.estimate, 2, language)}" if ok else SUPPRESSED,
                  "p": pvalue(g.pvalue, language) if ok else SUPPRESSED})
     out = pd.DataFrame(rows)
     out.attrs["numeric"] = [c for c in out.columns if c != out.columns[0]]
-    out.attrs["notes"] = [
-        ("¹ Justerad för ålder, kön, diagnosgrupp och tidigare sjukskrivning. ² Robust "
-         "standardfel med vårdcentral som kluster (t-fördelning med G − 1 frihetsgrader för "
-         "medelvärden). Alla hazardkvoter: Cox-modell (Efron), robust varians per vårdcentral."
-         if sv else
-         "¹ Adjusted for age, sex, diagnosis group and prior sick leave. ² Robust standard "
-         "errors with vårdcentral as cluster (t distribution with G − 1 degrees of freedom for "
-         "means). All hazard ratios: Cox model (Efron), robust variance by vårdcentral."),
-    ]
-    if iptw:
-        out.attrs["notes"].append(
-            "³ Viktad med inverterad sannolikhet för behandling (propensity score från logistisk "
-            "regression på ålder, kön, diagnosgrupp och tidigare sjukskrivning); variansen "
-            "behandlar vikterna som kända." if sv else
-            "³ Weighted by the inverse probability of treatment (propensity score from a "
-            "logistic regression on age, sex, diagnosis group and prior sick leave); the "
-            "variance treats the weights as known.")
+    notes = words("noter", language)
+    out.attrs["notes"] = [notes["main"], *([notes["main_iptw"]] if iptw else [])]
     return out
 
 
@@ -337,8 +316,7 @@ def flow_table(pub: Counts, flow: Mapping, language: str) -> pd.DataFrame:
 def balance_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
     """Table 1 by group: counts with percentages (shown where `Counts.exact` allows), means,
     and standardised mean differences."""
-    sv = language == "sv"
-    c_var, c_smd = ("Variabel" if sv else "Variable"), "SMD"
+    c_var, c_smd = label("variable", language), label("smd", language)
     cols = {g: texts.keep_together(f"{label(g, language)} (n = {pub.text(('n', g), language)})")
             for g in GROUPS}
     rows, levels = [], []
@@ -372,9 +350,7 @@ def balance_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
         levels.append(1)
     out = pd.DataFrame(rows).drop(columns="_var")
     out.attrs.update(levels=levels, numeric=[cols[g] for g in GROUPS] + [c_smd],
-                     notes=["SMD: standardiserad medelvärdesskillnad (koordinator − kontroll)."
-                            if sv else "SMD: standardised mean difference (coordinator − "
-                            "control)."])
+                     notes=[words("noter", language)["balance"]])
     return out
 
 
@@ -398,12 +374,11 @@ def subgroup_shown(est: Estimates, pub: Counts, variable: str, level: str) -> tu
 def subgroup_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
     """Hazard ratio and difference in mean net days within every pre-specified subgroup, with
     the interaction test per subgroup variable; withheld with the subgroup's count."""
-    sv = language == "sv"
-    c_sub = "Undergrupp" if sv else "Subgroup"
-    c_n = texts.keep_together("n (koord./kontroll)" if sv else "n (coord./control)")
-    c_hr = _ci_head("Hazardkvot" if sv else "Hazard ratio", est, language)
-    c_nd = _ci_head("Skillnad nettodagar" if sv else "Difference net days", est, language)
-    c_p = "p (interaktion)" if sv else "p (interaction)"
+    c_sub = label("subgroup", language)
+    c_n = texts.keep_together(label("n_groups", language))
+    c_hr = _ci_head(label("hazard_ratio", language), est, language)
+    c_nd = _ci_head(label("netdays_difference", language), est, language)
+    c_p = label("p_interaction", language)
     rows, levels = [], []
     for var, part in est.subgroups.groupby("variable", sort=False):
         rows.append({c_sub: label(var, language), c_n: "", c_hr: "", c_nd: "",
@@ -421,11 +396,8 @@ def subgroup_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
             levels.append(1)
     out = pd.DataFrame(rows)
     n_tests = est.subgroups["variable"].nunique()
-    out.attrs.update(levels=levels, numeric=[c_n, c_hr, c_nd, c_p], notes=[
-        (f"Undergrupperna var bestämda i förväg; {n_tests} interaktionstester (Wald, robust "
-         "varians), ojusterade för multipla test." if sv else
-         f"The subgroups were pre-specified; {n_tests} interaction tests (Wald, robust "
-         "variance), not adjusted for multiple testing.")])
+    out.attrs.update(levels=levels, numeric=[c_n, c_hr, c_nd, c_p],
+                     notes=[texts.fill(words("noter", language)["subgroups"], n_tests=n_tests)])
     return out
 
 
@@ -433,23 +405,21 @@ def centre_table(est: Estimates, pub: Counts, language: str) -> pd.DataFrame:
     """Per vårdcentral (the unit that chose the model): patients, median days to return (only
     for at least `min_quantile_n` patients) and mean net days (only when it passes the
     dominance rules); only 7 clusters, so the cluster-robust intervals may be too narrow."""
-    sv = language == "sv"
     rows = []
-    c_median = _ci_head("Mediantid till återgång" if sv else "Median days to return", est,
-                        language)
+    c_centre, c_group = label("centre", language), label("group", language)
+    c_median = _ci_head(label("median_return", language), est, language)
+    c_mean = label("netdays_mean", language)
     for r in est.centres.itertuples():
         key = ("centre", r.Vardcentral, r.Grupp)
         shown = pub.shown(key)
         ok = shown and pub.rules.quantiles_allowed(int(r.n))
         mean_ok = shown and _magnitude_ok(est, pub.rules, "centres", "NetDays",
                                           str(r.Vardcentral), (r.Grupp,))
-        rows.append({("Vårdcentral" if sv else "Care centre"): r.Vardcentral,
-                     ("Grupp" if sv else "Group"): label(r.Grupp, language),
+        rows.append({c_centre: r.Vardcentral, c_group: label(r.Grupp, language),
                      "n": pub.text(key, language),
                      c_median: _fmt_ci(r.median_return_days, r.median_low, r.median_high,
                                            0, language) if ok else SUPPRESSED,
-                     ("Nettodagar, medel" if sv else "Net days, mean"):
-                     number(r.mean_net_days, 1, language) if mean_ok else SUPPRESSED})
+                     c_mean: number(r.mean_net_days, 1, language) if mean_ok else SUPPRESSED})
     out = pd.DataFrame(rows)
     out.attrs["numeric"] = list(out.columns[2:])
     return out
@@ -774,44 +744,23 @@ def result_sentences(est: Estimates, language: str, pub: Counts | None = None) -
 
     kl = texts.conf_label(conf_level(est), language)
 
-    if language == "sv":
-        out = [
-            f"Mediantiden till återgång var {num(med[GROUPS[0]].estimate, 0)} dagar "
-            f"med koordinator och {num(med[GROUPS[1]].estimate, 0)} dagar i "
-            f"kontrollgruppen (justerad hazardkvot {num(hr.estimate, 2)}, {kl} "
-            f"{ci(hr)}, p {pv(hr.pvalue)}).",
-            f"Skillnaden i nettodagar (Hodges–Lehmann) var {num(hl.estimate, 1)} "
-            f"dagar ({kl} {ci(hl, 1)}).",
-            f"Andelen med full återgång skilde sig med {num(100 * fr.estimate, 1)} "
-            f"procentenheter ({kl} {ci(fr, 1, 100.0)}), och kvoten av nya sjukfall per personår "
-            f"var {num(rr.estimate, 2)} ({kl} {ci(rr)}).",
-        ]
-    else:
-        out = [
-            f"The median time to return was {num(med[GROUPS[0]].estimate, 0)} days "
-            f"with a coordinator and {num(med[GROUPS[1]].estimate, 0)} days in the "
-            f"control group (adjusted hazard ratio {num(hr.estimate, 2)}, {kl} "
-            f"{ci(hr)}, p {pv(hr.pvalue)}).",
-            f"The difference in net days (Hodges–Lehmann) was {num(hl.estimate, 1)} "
-            f"days ({kl} {ci(hl, 1)}).",
-            f"The share with full return differed by {num(100 * fr.estimate, 1)} "
-            f"percentage points ({kl} {ci(fr, 1, 100.0)}), and the ratio of new spells per "
-            f"person-year was {num(rr.estimate, 2)} ({kl} {ci(rr)}).",
-        ]
+    sentences = words("resultat", language)
+    out = [texts.fill(sentences["main"], median_coordinator=num(med[GROUPS[0]].estimate, 0),
+                      median_control=num(med[GROUPS[1]].estimate, 0), hr=num(hr.estimate, 2),
+                      ci=kl, hr_interval=ci(hr), p=pv(hr.pvalue)),
+           texts.fill(sentences["net_days"], net_days=num(hl.estimate, 1), ci=kl,
+                      net_days_interval=ci(hl, 1)),
+           texts.fill(sentences["full_return"], full_return=num(100 * fr.estimate, 1), ci=kl,
+                      full_return_interval=ci(fr, 1, 100.0), rate_ratio=num(rr.estimate, 2),
+                      rate_ratio_interval=ci(rr))]
     if "hr_iptw" in m.index:
         wh, wn, wf = (m.loc[k] for k in ("hr_iptw", "net_days_iptw_difference",
                                            "risk_difference_iptw"))
-        out.append(
-            f"Viktat med inverterad sannolikhet för behandling var hazardkvoten "
-            f"{num(wh.estimate, 2)} ({kl} {ci(wh)}), skillnaden i nettodagar "
-            f"{num(wn.estimate, 1)} dagar ({kl} {ci(wn, 1)}) och skillnaden i andel med full "
-            f"återgång {num(100 * wf.estimate, 1)} procentenheter ({kl} {ci(wf, 1, 100.0)})."
-            if language == "sv" else
-            f"Weighted by the inverse probability of treatment, the hazard ratio was "
-            f"{num(wh.estimate, 2)} ({kl} {ci(wh)}), the difference in net days "
-            f"{num(wn.estimate, 1)} days ({kl} {ci(wn, 1)}) and the difference in the share "
-            f"with full return {num(100 * wf.estimate, 1)} percentage points ({kl} "
-            f"{ci(wf, 1, 100.0)}).")
+        out.append(texts.fill(sentences["iptw"], hr=num(wh.estimate, 2), ci=kl,
+                              hr_interval=ci(wh), net_days=num(wn.estimate, 1),
+                              net_days_interval=ci(wn, 1),
+                              full_return=num(100 * wf.estimate, 1),
+                              full_return_interval=ci(wf, 1, 100.0)))
     return out
 
 

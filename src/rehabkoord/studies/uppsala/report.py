@@ -28,6 +28,12 @@ def label(key: str, language: str) -> str:
     return texts.glossary(STUDY, "etiketter", language).get(str(key), str(key))
 
 
+def words(name: str, language: str) -> dict:
+    """The glossary `text/<language>/<name>.yaml` (`bilaga`: the title block, references to
+    tables and figures, short phrases): the words are edited there, not here."""
+    return texts.glossary(STUDY, name, language)
+
+
 def _notes(prefix: str, language: str) -> dict[str, str]:
     """Footnotes and statistics' names of `text/<language>/noter.yaml` under `prefix`."""
     return {k[len(prefix):]: v for k, v in texts.glossary(STUDY, "noter", language).items()
@@ -312,16 +318,8 @@ def _rounded_sentence(r: dict, window: str, language: str) -> str:
     v = r["effect"].value
     diff, ci = number(abs(v["estimate"]), 1, language), interval(v["low"], v["high"], 1, language)
     shares = [number(r[f"pct_{g}"].value, 1, language) for g in ("int", "ctl")]
-    if language == "sv":
-        return (f"Under {window} var andelen som var huvudsakligen sysselsatta i arbete eller "
-                f"studier {diff} procentenheter {'högre' if v['estimate'] > 0 else 'lägre'} i "
-                f"interventionsgruppen än i kontrollgruppen ({shares[0]} mot {shares[1]} procent, "
-                f"konfidensintervall {ci}), beräknat på de avrundade antalen; p-värdet redovisas "
-                "inte.")
-    return (f"In the {window}, the share mainly employed or studying was {diff} percentage points "
-            f"{'higher' if v['estimate'] > 0 else 'lower'} in the intervention group than in "
-            f"the control group ({shares[0]} vs {shares[1]} per cent, confidence interval {ci}), "
-            "computed from the rounded counts; the p-value is not shown.")
+    return texts.render(STUDY, "resultat_avrundat", language, window=window, diff=diff,
+                        higher=v["estimate"] > 0, pct_int=shares[0], pct_ctl=shares[1], ci=ci)
 
 
 def result_sentences(pub: disclosure.Publication, *, alpha: float, language: str) -> list[str]:
@@ -390,8 +388,10 @@ def code_version(language: str = "sv") -> str:
     """The git commit of the report's sources (provenance), with a note when they differ from
     it ('+ändringar' / '+changes')."""
     stamp = _appendix_stamp()
-    return stamp.git_commit[:12] + ((" (+ändringar)" if language == "sv" else " (+changes)")
-                                    if stamp.git_dirty else "")
+    commit = stamp.git_commit[:12]
+    if not stamp.git_dirty:
+        return commit
+    return texts.fill(words("bilaga", language)["changed"], commit=commit)
 
 
 #: Figures in the appendix after the CONSORT diagrams (one per window), in order.
@@ -426,8 +426,7 @@ class ReportText:
     def _ref(self, kind: str, keys: list[str]) -> str:
         numbers = sorted((self.tables if kind == "table" else self.figures).index(k) + 1
                          for k in keys)
-        word = {"table": {"sv": "Tabell", "en": "Table"},
-                "figure": {"sv": "Figur", "en": "Figure"}}[kind][self.language]
+        word = words("bilaga", self.language)[kind]
         span = str(numbers[0]) if len(numbers) == 1 else (
             f"{numbers[0]}–{numbers[-1]}" if numbers == list(range(numbers[0], numbers[-1] + 1))
             else ", ".join(map(str, numbers)))
@@ -456,41 +455,31 @@ class ReportText:
         windows = self.params["cohort"]["offsets_months"]
         consort = [f"consort_{m}m" for m in windows]
         outcomes = [f"outcomes_{m}" for m in windows]
-        sv = self.language == "sv"
-        if section == "flow":
-            return (f"{self._ref('figure', consort)} och {self._ref('table', ['flow'])} visar "
-                    "flödet av deltagare per fönster." if sv else
-                    f"{self._ref('figure', consort)} and {self._ref('table', ['flow'])} show "
-                    "the flow of participants per window.")
-        if section == "table1":
-            return (f"{self._ref('table', ['table1'])} beskriver deltagarna vid randomisering "
-                    "med testet som valts per variabel." if sv else
-                    f"{self._ref('table', ['table1'])} describes the participants at "
-                    "randomisation with the test chosen per variable.")
-        if section == "results":
-            return (f"{self._ref('table', outcomes)} redovisar utfallen per fönster; "
-                    f"{self._ref('figure', REPORT_FIGURES)} visar dem som figurer." if sv else
-                    f"{self._ref('table', outcomes)} give the outcomes per window; "
-                    f"{self._ref('figure', REPORT_FIGURES)} show them as figures.")
-        raise KeyError(f"no reference sentence for section {section!r}")
+        refs = {"flow": {"figures": self._ref("figure", consort),
+                         "table": self._ref("table", ["flow"])},
+                "table1": {"table": self._ref("table", ["table1"])},
+                "results": {"tables": self._ref("table", outcomes),
+                            "figures": self._ref("figure", REPORT_FIGURES)}}
+        if section not in refs:
+            raise KeyError(f"no reference sentence for section {section!r}")
+        return texts.fill(words("bilaga", self.language)[f"ref_{section}"], **refs[section])
 
 
     def title_block(self, commit: str) -> str:
         s = self.params["study"]
-        sv = self.language == "sv"
+        title_words = words("bilaga", self.language)
         rows = [
-            ("Insatsens namn" if sv else "Study", s["name"]),
-            ("Insatsägare" if sv else "Owner", s["owner"]),
-            ("Samverkansparter" if sv else "Partners", ", ".join(s["partners"])),
-            ("Period" if sv else "Period", s["period"]),
-            ("Datakällor" if sv else "Data sources", ", ".join(s["sources"])),
-            ("Datum" if sv else "Date", _today()),
-            ("Kodversion (git)" if sv else "Code version (git)", commit),
+            (title_words["study"], s["name"]),
+            (title_words["owner"], s["owner"]),
+            (title_words["partners"], ", ".join(s["partners"])),
+            (title_words["period"], s["period"]),
+            (title_words["sources"], ", ".join(s["sources"])),
+            (title_words["date"], _today()),
+            (title_words["code_version"], commit),
         ]
         table = "\n".join(f"| {k} | {v} |" for k, v in rows)
-        return (f"# {self.params['report'].get('title_note', '')}: "
-                f"{'statistisk analys' if sv else 'statistical analysis'}\n\n"
-                f"| | |\n|---|---|\n{table}")
+        title = texts.fill(title_words["title"], note=self.params["report"].get("title_note", ""))
+        return f"# {title}\n\n| | |\n|---|---|\n{table}"
 
     def flow_intro(self, clean_flow: dict) -> str:
         """The deliveries' rows and years, the lowest linkage share and the unknown codes
@@ -597,8 +586,8 @@ class ReportText:
         if rules.method == disclosure.ROUND:  # the rounding rule replaces the suppression rule
             head, cost = cost, rules.describe(self.language)
         withheld = self.withheld_list(pub)
-        items = "\n\n".join(withheld) if withheld else (
-            "Inga celler undertrycktes." if self.language == "sv" else "No cells were suppressed.")
+        items = ("\n\n".join(withheld) if withheld
+                 else words("bilaga", self.language)["none_withheld"])
         return f"{head} {cost}\n\n{items}" if cost else f"{head}\n\n{items}"
 
     def parameters_table(self) -> pd.DataFrame:
@@ -609,13 +598,13 @@ class ReportText:
         values = {f"{section}.{key}": value for section in PARAMETER_SECTIONS
                   for key, value in (self.params.get(section) or {}).items()}
         keys = [k for k in words if k in values] + [k for k in values if k not in words]
-        heads = (("Parameter", "Värde", "Betydelse") if self.language == "sv"
-                 else ("Parameter", "Value", "Meaning"))
+        heads = [label("parameter", self.language), label("value", self.language),
+                 label("meaning", self.language)]
         rows = []
         for k in keys:
             name, meaning = words.get(k, (k, ""))
             rows.append((name, texts.value_text(values[k], self.language), meaning))
-        return pd.DataFrame(rows, columns=list(heads))
+        return pd.DataFrame(rows, columns=heads)
 
 
 #: The params.yaml sections the appendix's parameter table lists.
