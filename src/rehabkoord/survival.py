@@ -7,6 +7,8 @@ or `"breslow"`, with the cluster-robust variance of `coxph(cluster=)`), `wald_te
 Wald chi-square from `coef`/`vcov`), `lr_test` (`anova(fit0, fit1)`), `cumulative_incidence`
 and `cumulative_incidence_at` (`cmprsk::cuminc`, `cmprsk::timepoints`), `gray_test`
 (`cuminc(...)$Tests`) and `poisson_rate_ratio` (`glm(family=poisson, offset=log(py))`).
+`coxph_path` and `coxph_infinite` repeat coxph's iteration and its "coefficient may be
+infinite" check, so that `cox` names the same terms R warns about.
 Times are in whatever unit the caller uses (days in the study); nothing is rounded.
 """
 
@@ -680,6 +682,10 @@ def cox(time: Sequence[float], event: Sequence[float], covariates: pd.DataFrame,
     Aliased columns (`aliased_columns`: an empty factor level, a constant, a combination of
     earlier columns) are left out of the fit and reported as NaN with their names in
     `aliased`, as coxph reports NA ("X matrix deemed to be singular").
+
+    Coefficients that may be infinite are found as coxph finds them (`coxph_path`, the
+    iteration R runs, then `coxph_infinite`, R's rule) and named in `infinite` (see
+    `CoxResult`); a fit whose R iteration runs out without converging raises ValueError.
     """
     t, d = _as_time_event(time, event)
     xdf = pd.DataFrame(covariates).astype(float)
