@@ -466,7 +466,9 @@ def fit(table: pd.DataFrame, spec: Predictors, penalty: Penalty = None, C: float
     standardised predictors with inverse strength `C`; otherwise R's unpenalised glm (with Wald
     intervals). Rows that can't be used are excluded and counted by reason on the model.
     Design columns the data cannot estimate (an empty level) are left out as glm's NA and
-    named in the model's `aliased`.
+    named in the model's `aliased`. An unpenalised fit whose outcome is separated (a level or
+    band with all or none long, or where R's glm would warn "fitted probabilities numerically
+    0 or 1 occurred") raises `Separated`: its odds ratio has no finite estimate.
     Risk groups: fixed `group_cuts`, or cuts giving `group_proportions` of the training data.
     The outcome's threshold is the one `with_outcome` recorded, unless `threshold_days` says.
     """
