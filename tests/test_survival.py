@@ -181,3 +181,50 @@ def test_poisson_rate_ratio_is_the_ratio_of_crude_rates():
     assert res.rate == pytest.approx([14 / 4.0, 5 / 4.0])
     assert res.ratio[0] == pytest.approx((5 / 4) / (14 / 4), rel=1e-10)
     assert res.se[0] == pytest.approx(np.sqrt(1 / 14 + 1 / 5), rel=1e-10)
+
+
+def test_a_level_without_events_is_infinite_and_the_rest_is_the_fit_without_its_persons():
+    """A 0/1 level with persons but no events: its coefficient runs to −∞, where those persons
+    drop out of every risk set; the other terms' limit is therefore the fit to the remaining
+    persons, estimates and (model-based and robust) SEs alike."""
+    t, e, x, g = tied(5, 300)
+    e = np.where(g == 2, 0.0, e)
+    design = pd.DataFrame({"x": x, "g1": (g == 1) * 1.0, "g2": (g == 2) * 1.0})
+    cl = np.arange(t.size) % 9
+    res = sv.cox(t, e, design, cluster=cl)
+    assert res.infinite == ("g2",) and res.coef[2] == -np.inf
+    assert np.isnan([res.se[2], res.robust_se[2], res.hr[2], res.conf_low[2], res.conf_high[2],
+                     res.z[2], res.pvalue[2]]).all()
+    rest = g != 2
+    sub = sv.cox(t[rest], e[rest], design.loc[rest, ["x", "g1"]], cluster=cl[rest])
+    assert sub.infinite == ()
+    for f in ("coef", "se", "robust_se", "hr", "conf_low", "conf_high", "pvalue"):
+        assert getattr(res, f)[:2] == pytest.approx(getattr(sub, f), rel=1e-9), f
+    assert res.loglik == pytest.approx(sub.loglik, rel=1e-12)
+    with pytest.raises(ValueError, match="g2 may be infinite"):
+        sv.wald_test(res, ["g1", "g2"])
+    assert sv.wald_test(res, ["g1"]).df == 1
+
+
+def test_events_in_every_level_flag_nothing_and_leave_the_fit_as_it_was():
+    t, e, x, g = tied(6, 300)
+    design = pd.DataFrame({"x": x, "g1": (g == 1) * 1.0, "g2": (g == 2) * 1.0})
+    res = sv.cox(t, e, design)
+    assert res.infinite == ()
+    fit = PHReg(t, design.to_numpy(), status=e, ties="efron").fit()
+    assert np.array_equal(res.coef, fit.params)  # the statsmodels estimate, unchanged
+
+
+def test_the_rule_is_rs_next_newton_step():
+    """coxph_infinite flags where |u·var| > eps and > sqrt(eps)·|coef| (coxph.fit)."""
+    path = sv.CoxphPath(np.array([-20.0, 0.5, 1e6]), np.array([1e-9, 1e-12, 1e-3]),
+                        np.diag([1e9, 1.0, 1.0]), -100.0, 12, True)
+    assert sv.coxph_infinite(path).tolist() == [True, False, False]
+
+
+def test_a_fit_that_does_not_converge_stops_in_rs_words():
+    """Every death the largest x in its risk set: coxph runs out of iterations and names no
+    variable; so cox stops rather than print a coefficient."""
+    x = np.linspace(-2, 2, 40)
+    with pytest.raises(ValueError, match="Ran out of iterations"):
+        sv.cox(np.argsort(np.argsort(-x)) + 1.0, np.ones(40), pd.DataFrame({"x": x}))

@@ -364,3 +364,84 @@ def test_cox_drops_aliased_columns_as_r(run_r):
         assert_close(sv.wald_test(res, ["g_b", "g_d"]).statistic, rows[3 * i + 2], 1e-8, "wald")
         with pytest.raises(ValueError, match="g_c aliased"):
             sv.wald_test(res, ["g_b", "g_c"])
+
+
+def monotone_cases():
+    """Constructed data for coxph's infinite-coefficient warning, as (name, t, e, g, x, cluster,
+    weights): a level with persons but no events (the estimate runs to −∞); a covariate that
+    orders every death first in its risk set (runs to +∞); a level with few events (finite,
+    not to be flagged)."""
+    cases = []
+    t, e, g, x, cl, w = cox_cases()[1]
+    cases.append(("no events at level 2", t, np.where(g == 2, 0.0, e), g, x, cl, w))
+    few = e * (g != 2)
+    few[np.flatnonzero(g == 2)[:3]] = 1.0
+    cases.append(("three events at level 2", t, few, g, x, cl, w))
+    cases.append(("events in every level", t, e, g, x, cl, w))
+    t2, e2, g2, x2, cl2, w2 = cox_cases()[0]
+    order = np.argsort(np.argsort(-x2))  # the largest x dies first, the next largest next, ...
+    cases.append(("x orders the deaths", order + 1.0, np.ones_like(e2), g2, x2, cl2, w2))
+    return cases
+
+
+def r_flagged(out: str) -> list[list[int] | None]:
+    """The variables (0-based) each fit's 'Loglik converged before variable ...' names; None
+    where coxph 'Ran out of iterations and did not converge' (it names none then)."""
+    return [None if "NA" in line else [int(v) - 1 for v in line.split()[1:]]
+            for line in out.splitlines() if line.startswith("INF")]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cox_flags_infinite_coefficients_as_r(run_r, weighted):
+    """Which terms coxph warns "coefficient may be infinite" about (default control) is exactly
+    which terms `cox` names in `infinite`, for both ties methods, clustered or not; there
+    coef is ±inf and HR, limits, SE, z and p are NaN. The finite terms equal R's fully
+    converged fit (1e-8 relative; R's runaway coefficient then weighs < 1e-10 on them)."""
+    specs, code = [], [FMT, "library(survival)",
+                       "ctl <- coxph.control(eps=1e-13, toler.chol=1e-15, iter.max=200)",
+                       "flag <- function(expr) { hit <- integer(0); withCallingHandlers(expr, "
+                       "warning=function(w) { m <- regmatches(conditionMessage(w), "
+                       "regexpr('variable +[0-9,]+', conditionMessage(w))); "
+                       "if (length(m)) hit <<- as.integer(strsplit(sub('variable +', '', m), "
+                       "',')[[1]]); if (grepl('Ran out', conditionMessage(w))) hit <<- NA; "
+                       "invokeRestart('muffleWarning') }); cat('INF', hit, '\\n') }"]
+    for (name, t, e, g, x, cl, w), ties, clustered in itertools.product(
+            monotone_cases(), ("efron", "breslow"), (False, True)):
+        design = pd.concat([pd.DataFrame({"x": x}), pd.get_dummies(
+            pd.Categorical(g), prefix="g", drop_first=True, dtype=float)], axis=1)
+        args = (f"data=d, ties='{ties}'" + (f", weights={rvec(w)}" if weighted else "")
+                + (", cluster=cl" if clustered else ""))
+        code.append(f"d <- data.frame(t={rvec(t)}, e={rvec(e)}, x={rvec(x)}, g={rvec(g)}, "
+                    f"cl={rvec(cl)}); flag(coxph(Surv(t, e) ~ x + factor(g), {args})); "
+                    f"m <- suppressWarnings(coxph(Surv(t, e) ~ x + factor(g), {args}, "
+                    "control=ctl)); ci <- summary(m)$conf.int; s <- summary(m)$coefficients; "
+                    "fmt(coef(m)); fmt(sqrt(diag(vcov(m)))); fmt(ci[, 3]); fmt(ci[, 4]); "
+                    "fmt(s[, ncol(s)])")
+        specs.append((name, t, e, design, cl if clustered else None, w if weighted else None,
+                      ties))
+    out = run_r("\n".join(code))
+    flagged, rows = r_flagged(out), parse(out)
+    assert len(flagged) == len(specs) and len(rows) == 5 * len(specs)
+    seen = set()
+    for (name, t, e, design, cl, w, ties), want, r in zip(
+            specs, flagged, [rows[i:i + 5] for i in range(0, len(rows), 5)], strict=True):
+        tag = f"{name} ties={ties} cluster={cl is not None} weighted={w is not None}"
+        if want is None:  # "Ran out of iterations and did not converge": no variable named
+            with pytest.raises(ValueError, match="Ran out of iterations"):
+                sv.cox(t, e, design, cluster=cl, weights=w, ties=ties)
+            seen.add(None)
+            continue
+        res = sv.cox(t, e, design, cluster=cl, weights=w, ties=ties)
+        assert res.infinite == tuple(design.columns[want]), tag
+        seen.add(bool(want))
+        inf = np.isin(design.columns, res.infinite)
+        assert np.isinf(res.coef[inf]).all() and np.isfinite(res.coef[~inf]).all(), tag
+        assert (np.sign(res.coef[inf]) == np.sign(r[0][inf])).all(), tag
+        for f in ("se", "robust_se", "hr", "conf_low", "conf_high", "z", "pvalue"):
+            got = getattr(res, f)
+            assert np.isnan(got[inf]).all() and np.isfinite(got[~inf]).all(), (f, tag)
+        shown = res.robust_se if res.robust else res.se
+        for got, want_r, what in zip([res.coef, shown, res.conf_low, res.conf_high, res.pvalue],
+                                     r, ["coef", "se", "lower", "upper", "p"], strict=True):
+            assert_close(got[~inf], want_r[~inf], 1e-8, f"{what} {tag}")
+    assert seen == {True, False, None}

@@ -7,6 +7,8 @@ or `"breslow"`, with the cluster-robust variance of `coxph(cluster=)`), `wald_te
 Wald chi-square from `coef`/`vcov`), `lr_test` (`anova(fit0, fit1)`), `cumulative_incidence`
 and `cumulative_incidence_at` (`cmprsk::cuminc`, `cmprsk::timepoints`), `gray_test`
 (`cuminc(...)$Tests`) and `poisson_rate_ratio` (`glm(family=poisson, offset=log(py))`).
+`coxph_path` and `coxph_infinite` repeat coxph's iteration and its "coefficient may be
+infinite" check, so that `cox` names the same terms R warns about.
 Times are in whatever unit the caller uses (days in the study); nothing is rounded.
 """
 
@@ -428,6 +430,15 @@ class CoxResult:
     (`coxph()$loglik[2:1]`); `ties` is "efron" or "breslow". `aliased` names the columns that
     could not be estimated (constant, e.g. an empty factor level, or a combination of earlier
     columns): their entries are NaN, as R's NA, and the rest is the fit without them.
+
+    `infinite` names the columns whose estimate runs to ±infinity (monotone likelihood, e.g. a
+    factor level with persons but no events), where R warns "Loglik converged before variable
+    k; coefficient may be infinite" (`coxph_infinite` gives R's rule). R prints the huge finite
+    value where its iteration stopped; here `coef` is −inf or +inf (the direction) and `se`,
+    `robust_se`, `hr`, the limits, `z` and `pvalue` are NaN, so no number stands for an
+    estimate that does not exist. The other terms are the limit of the fit as those
+    coefficients run off (the likelihood's supremum), with their variance from the
+    information of the finite terms at that limit.
     """
 
     terms: tuple
@@ -450,6 +461,7 @@ class CoxResult:
     loglik_null: float = float("nan")
     ties: str = "efron"
     aliased: tuple = ()
+    infinite: tuple = ()
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame({"coef": self.coef, "hr": self.hr, "se": self.se,
@@ -499,6 +511,149 @@ def _expand(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return out
 
 
+#: coxph.control() defaults: convergence `eps` (relative change in the log partial
+#: likelihood), `iter.max`, `toler.chol` and `toler.inf = sqrt(eps)`.
+COXPH_EPS = 1e-9
+COXPH_ITER_MAX = 20
+COXPH_TOLER_CHOL = float(np.finfo(float).eps) ** 0.75
+
+
+@dataclass(frozen=True)
+class CoxphPath:
+    """Where coxph's Newton–Raphson iteration (`coxfit6.c`) stops: the coefficients, the score
+    `u` and inverse information `var` there (their product is the next Newton step), the
+    log partial likelihood, the iterations used and whether it converged (else R warns "Ran
+    out of iterations and did not converge")."""
+
+    coef: np.ndarray
+    u: np.ndarray
+    var: np.ndarray
+    loglik: float
+    iterations: int
+    converged: bool
+
+
+def _chol_solve(info: np.ndarray, u: np.ndarray, toler: float) -> tuple[np.ndarray, np.ndarray]:
+    """`cholesky2` + `chsolve2`/`chinv2`: solve and invert with pivots below toler × the
+    largest diagonal treated as zero (that column gets step 0 and variance 0)."""
+    p = info.shape[0]
+    diag = np.diag(info)
+    big = float(diag[np.isfinite(diag)].max(initial=0.0))
+    tol = toler * big if big > 0 else toler
+    keep = np.zeros(p, dtype=bool)
+    work = info.copy()
+    for i in range(p):  # LDL' elimination order decides which pivots count as zero
+        piv = work[i, i]
+        if np.isfinite(piv) and piv >= tol:
+            keep[i] = True
+            rest = slice(i + 1, p)
+            work[rest, rest] -= np.outer(work[rest, i], work[i, rest]) / piv
+    step, var = np.zeros(p), np.zeros((p, p))
+    if keep.any():
+        sub = np.linalg.inv(info[np.ix_(keep, keep)])
+        var[np.ix_(keep, keep)] = sub
+        step[keep] = sub @ u[keep]
+    return step, var
+
+
+def coxph_path(time: Sequence[float], event: Sequence[float], x: np.ndarray,
+               weights: np.ndarray | None = None, ties: str = "efron",
+               init: np.ndarray | None = None, eps: float = COXPH_EPS,
+               iter_max: int = COXPH_ITER_MAX, toler_chol: float = COXPH_TOLER_CHOL
+               ) -> CoxphPath:
+    """coxph's iteration as `coxfit6.c` runs it, so that R's infinite-coefficient check sees
+    the same point: Newton–Raphson from `init` (0), the step halved towards the last better
+    point while the log-likelihood falls or is not finite, stop when |1 − l_old/l_new| ≤ eps.
+    Columns of values other than −1, 0, 1 are centred and scaled as coxph does (`nocenter`),
+    which matters only to the Cholesky tolerance."""
+    t, d = _as_time_event(time, event)
+    x = np.asarray(x, dtype=float)
+    w = np.ones(t.size) if weights is None else np.asarray(weights, dtype=float)
+    dummy = np.isin(x, (-1.0, 0.0, 1.0)).all(axis=0)
+    means = np.where(dummy, 0.0, (w @ x) / w.sum())
+    spread = w @ np.abs(x - means)
+    scale = np.where(dummy | (spread <= 0), 1.0, w.sum() / np.where(spread > 0, spread, 1.0))
+    xs = (x - means) * scale
+    beta = np.zeros(x.shape[1]) if init is None else np.asarray(init, float) / scale
+
+    def at(b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # halved below
+            ll, u, info, _ = _cox_parts(b, t, d, xs, w, ties)
+        return ll, u, info
+
+    def result(b, u, info, ll, it, ok) -> CoxphPath:
+        var = _chol_solve(info, u, toler_chol)[1]
+        return CoxphPath(b * scale, u / scale, var * np.outer(scale, scale), float(ll), it, ok)
+
+    best, u, info = at(beta)
+    if not np.isfinite(best) or iter_max == 0:
+        return result(beta, u, info, best, 0, iter_max == 0)
+    new = beta + _chol_solve(info, u, toler_chol)[0]
+    halving = 0
+    for it in range(1, iter_max + 1):
+        ll, u, info = at(new)
+        finite = np.isfinite(ll) and np.isfinite(u).all() and np.isfinite(info).all()
+        if finite and abs(1 - best / ll) <= eps:
+            return result(new, u, info, ll, it, True)
+        if not finite or ll < best:
+            halving += 1
+            new = (new + halving * beta) / (halving + 1)
+        else:
+            halving, best = 0, ll
+            beta, new = new, new + _chol_solve(info, u, toler_chol)[0]
+    ll, u, info = at(beta)
+    return result(beta, u, info, ll, iter_max, False)
+
+
+def coxph_infinite(path: CoxphPath, eps: float = COXPH_EPS) -> np.ndarray:
+    """R's check after the fit (`coxph.fit`): a coefficient "may be infinite" where the score
+    is not finite, or where the next Newton step |u·var| exceeds both `eps` and
+    toler.inf·|coef| (toler.inf = sqrt(eps)). Only for a converged path: when the iteration
+    runs out coxph names no variable ("Ran out of iterations and did not converge")."""
+    step = np.abs(path.u @ path.var)
+    return ~np.isfinite(path.u) | ((step > eps) & (step > np.sqrt(eps) * np.abs(path.coef)))
+
+
+def _infinite_fit(t: np.ndarray, d: np.ndarray, xdf: pd.DataFrame, w: np.ndarray,
+                  path: CoxphPath, infinite: np.ndarray, cluster: Sequence | None,
+                  conf_level: float, robust: bool, ties: str) -> CoxResult:
+    """The fit with infinite coefficients at their limit: Newton–Raphson goes on from where
+    coxph stopped until the log-likelihood no longer moves (the runaway terms then weigh
+    ~e^-30 on the others), and the finite terms' variances come from their own information
+    there (the limit of the full inverse, whose runaway block has no limit)."""
+    x = xdf.to_numpy()
+    far = coxph_path(t, d, x, w, ties, init=path.coef, eps=1e-15, iter_max=200,
+                     toler_chol=1e-15)
+    fin = ~infinite
+    _, _, info, resid = _cox_parts(far.coef, t, d, x, w, ties, residuals=True)
+    var = np.linalg.inv(info[np.ix_(fin, fin)])
+    dfbeta = (w[:, None] * resid[:, fin]) @ var
+    n_clusters = None
+    if cluster is not None:
+        codes = pd.factorize(pd.Series(np.asarray(cluster)), use_na_sentinel=False)[0]
+        if codes.size != t.size:
+            raise ValueError("cluster must have one label per observation")
+        n_clusters = int(codes.max() + 1)
+        collapsed = np.zeros((n_clusters, int(fin.sum())))
+        np.add.at(collapsed, codes, dfbeta)
+        dfbeta = collapsed
+    robust_var = dfbeta.T @ dfbeta
+    se, robust_se = np.sqrt(np.diag(var)), np.sqrt(np.diag(robust_var))
+    use_se = robust_se if robust else se
+    zq = _z(conf_level)
+    b = far.coef[fin]
+    z = b / use_se
+    terms = tuple(str(c) for c in xdf.columns)
+    return CoxResult(terms, np.where(infinite, np.sign(path.coef) * np.inf, far.coef),
+                     _expand(se, fin), _expand(robust_se, fin), _expand(np.exp(b), fin),
+                     _expand(np.exp(b - zq * use_se), fin), _expand(np.exp(b + zq * use_se), fin),
+                     _expand(z, fin), _expand(2 * sps.norm.sf(np.abs(z)), fin), int(t.size),
+                     int(d.sum()), n_clusters, robust, far.loglik, conf_level,
+                     _expand(var, fin), _expand(robust_var, fin),
+                     _cox_parts(np.zeros(x.shape[1]), t, d, x, w, ties)[0], ties,
+                     infinite=tuple(c for c, i in zip(terms, infinite, strict=True) if i))
+
+
 def cox(time: Sequence[float], event: Sequence[float], covariates: pd.DataFrame,
         cluster: Sequence | None = None, weights: Sequence[float] | None = None,
         conf_level: float = 0.95, robust: bool | None = None, ties: str = "efron"
@@ -527,6 +682,10 @@ def cox(time: Sequence[float], event: Sequence[float], covariates: pd.DataFrame,
     Aliased columns (`aliased_columns`: an empty factor level, a constant, a combination of
     earlier columns) are left out of the fit and reported as NaN with their names in
     `aliased`, as coxph reports NA ("X matrix deemed to be singular").
+
+    Coefficients that may be infinite are found as coxph finds them (`coxph_path`, the
+    iteration R runs, then `coxph_infinite`, R's rule) and named in `infinite` (see
+    `CoxResult`); a fit whose R iteration runs out without converging raises ValueError.
     """
     t, d = _as_time_event(time, event)
     xdf = pd.DataFrame(covariates).astype(float)
@@ -550,7 +709,26 @@ def cox(time: Sequence[float], event: Sequence[float], covariates: pd.DataFrame,
         raise ValueError("weights must be positive, one per observation")
     if ties not in ("efron", "breslow"):
         raise ValueError(f"ties must be 'efron' or 'breslow', not {ties!r}")
-    if weights is None:
+    if robust is None:  # coxph's default: robust with a cluster or non-integer case weights
+        robust = cluster is not None or bool(np.any(w != np.floor(w)))
+    path = coxph_path(t, d, x, None if weights is None else w, ties)
+    if not path.converged:
+        raise ValueError(f"cox: the fit does not converge in {COXPH_ITER_MAX} Newton steps "
+                         "(coxph: 'Ran out of iterations and did not converge'), typically "
+                         "because a coefficient runs to infinity in a way coxph cannot name; "
+                         "check the covariates against the events")
+    infinite = coxph_infinite(path)
+    if infinite.any():
+        return _infinite_fit(t, d, xdf, w, path, infinite, cluster, conf_level, robust, ties)
+    return _cox_fit(t, d, xdf, w, weights is not None, cluster, conf_level, robust, ties)
+
+
+def _cox_fit(t: np.ndarray, d: np.ndarray, xdf: pd.DataFrame, w: np.ndarray, weighted: bool,
+             cluster: Sequence | None, conf_level: float, robust: bool, ties: str
+             ) -> CoxResult:
+    """statsmodels' estimate with coxph's model-based and robust variances (see `cox`)."""
+    x = xdf.to_numpy()
+    if not weighted:
         res = PHReg(t, x, status=d, ties=ties).fit()
     else:
         res = _WeightedPH(t, d, x, w, ties).fit()
@@ -558,7 +736,7 @@ def cox(time: Sequence[float], event: Sequence[float], covariates: pd.DataFrame,
     loglik, _, info, resid = _cox_parts(beta, t, d, x, w, ties, residuals=True)
     loglik_null = _cox_parts(np.zeros_like(beta), t, d, x, w, ties)[0]
     var = np.linalg.inv(info)
-    if weights is None:
+    if not weighted:
         se = np.asarray(res.bse, dtype=float)
     else:
         se = np.sqrt(np.diag(var))
@@ -575,8 +753,6 @@ def cox(time: Sequence[float], event: Sequence[float], covariates: pd.DataFrame,
         n_clusters = int(codes.max() + 1)
     robust_var = collapsed.T @ collapsed
     robust_se = np.sqrt(np.diag(robust_var))
-    if robust is None:  # coxph's default: robust with a cluster or non-integer case weights
-        robust = cluster is not None or bool(np.any(w != np.floor(w)))
     use_se = robust_se if robust else se
     z = beta / use_se
     zq = _z(conf_level)
@@ -612,6 +788,10 @@ def wald_test(result: CoxResult, terms: Sequence[str]) -> WaldResult:
     if gone:
         raise ValueError(f"wald_test: {', '.join(gone)} aliased (not estimable); test the "
                          "estimable terms only")
+    runaway = [t for t in terms if t in result.infinite]
+    if runaway:
+        raise ValueError(f"wald_test: the coefficient of {', '.join(runaway)} may be infinite "
+                         "(no Wald test); use lr_test, or test the finite terms only")
     v = result.robust_var if result.robust else result.var
     b = result.coef[idx]
     stat = float(b @ np.linalg.solve(v[np.ix_(idx, idx)], b))

@@ -5,6 +5,7 @@ round trip, and the appendix's pieces in both languages with disclosure control.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import matplotlib
@@ -207,7 +208,7 @@ def test_an_empty_level_is_noted_and_the_appendix_shows_it_as_missing(run, param
 
 def test_a_level_that_separates_the_outcome_stops_with_the_parameter_to_change(run, params):
     """Every training spell in the 1–31 net days band short: no finite odds ratio (R's glm
-    warns and prints a huge one); the stage stops naming the band and the parameter."""
+    prints a huge one, without a warning); the stage stops naming the band and the parameter."""
     _, spells, _, _ = run
     band = spells["prior_netdays_1y"].between(1, 30.75)
     short = spells.assign(spell_days=spells["spell_days"].where(~band, 10),
@@ -220,3 +221,21 @@ def test_a_level_that_separates_the_outcome_stops_with_the_parameter_to_change(r
         f"risk, stage fit: the model cannot be fitted on the training years: "
         f"prior_netdays_1y[1-31] has {n} spell(s), none long (complete separation")
     assert "predictors.prior_netdays_1y_edges" in str(err.value)
+
+
+def test_separation_only_r_s_glm_sees_stops_with_its_warning_and_the_spells(run, params):
+    """Long sick leave exactly from age 50 on: no level shows it, but R's glm would warn
+    (fitted probabilities numerically 0 or 1, no convergence); the stage stops quoting R,
+    counting the spells with a fitted risk of 0 or 1 and naming the parameters."""
+    _, spells, _, _ = run
+    old = spells["age"] >= 50
+    by_age = spells.assign(spell_days=spells["spell_days"].where(~old, 400).where(old, 10),
+                           spell_censored=False)
+    with pytest.raises(DeliveryError) as err:
+        analysis.run(by_age, params)
+    text = str(err.value)
+    assert text.startswith("risk, stage fit: the model cannot be fitted on the training "
+                           "years: R's glm warns \"algorithm did not converge\" and "
+                           "\"fitted probabilities numerically 0 or 1 occurred\": ")
+    count = re.search(r'occurred": (\d+) spell\(s\) have a fitted risk of 0 or 1', text)
+    assert count and int(count.group(1)) > 0 and "predictors.include" in text and "model.penalty: l2" in text

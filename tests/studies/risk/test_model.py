@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from rehabkoord.studies import risk
+from rehabkoord.studies.risk.model import Separated, glm_warnings, separated
 
 SPEC = risk.RegisterSpec()
 
@@ -303,3 +304,67 @@ def test_an_empty_level_is_left_out_as_glm_and_its_rows_are_not_scored(outcome, 
     assert (scored["reason"] == "employment[studerande] not in the training data").all()
     path = risk.save_model(m, tmp_path / "m.json")
     assert risk.load_model(path).aliased == m.aliased
+
+
+def _separation_cases() -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, design with intercept, outcome): data where R's glm does and does not warn."""
+    rng = np.random.default_rng(7)
+    n = 300
+    age = rng.integers(18, 67, n).astype(float)
+    level = rng.integers(0, 3, n)
+    X = np.column_stack([np.ones(n), age, level == 1, level == 2]).astype(float)
+    y = (rng.random(n) < 0.4).astype(int)
+    combo = np.where(level == 1, (age > 40).astype(int), y)
+    return [("ordinary", X, y),
+            ("a level without events", X, np.where(level == 2, 0, y)),
+            ("age separates", X, (age > 45).astype(int)),
+            ("age separates but for the ties at 45", X,
+             np.where(age == 45, y, (age > 45).astype(int))),
+            ("age decides within one level only (no separation)", X, combo),
+            ("a level with every event", X, np.where(level == 1, 1, y))]
+
+
+def test_glm_warnings_are_r_s(run_r, tmp_path):
+    """What R's glm(family=binomial) warns ("algorithm did not converge", "fitted
+    probabilities numerically 0 or 1 occurred") on each case is what `glm_warnings` says R
+    would warn, at the same iteration; a level with no event (or every event) makes R
+    silent, which `separated` catches instead."""
+    code = []
+    for i, (_, X, y) in enumerate(_separation_cases()):
+        pd.DataFrame(np.column_stack([X[:, 1:], y]), columns=["age", "l1", "l2", "y"]).to_csv(
+            tmp_path / f"d{i}.csv", index=False, float_format="%.17g")
+        code.append(f"d <- read.csv('{tmp_path / f'd{i}.csv'}'); said <- character(0); "
+                    "m <- withCallingHandlers(glm(y ~ age + l1 + l2, family=binomial, data=d), "
+                    "warning=function(w) { said <<- c(said, conditionMessage(w)); "
+                    "invokeRestart('muffleWarning') }); "
+                    "cat('CASE', m$iter, paste(sub('glm.fit: ', '', said), collapse='|'), '\\n')")
+    out = [line.split(" ", 2) for line in run_r("\n".join(code)).splitlines()
+           if line.startswith("CASE")]
+    warned_any = set()
+    for (name, X, y), (_, iters, warned) in zip(_separation_cases(), out, strict=True):
+        got = glm_warnings(X, y)
+        want = tuple(w for w in warned.strip().split("|") if w)
+        assert got.messages() == want, name
+        assert got.iterations == int(iters), name
+        warned_any.add(bool(want))
+        frame = pd.DataFrame(X, columns=["Intercept", "age", "g[b]", "g[c]"])
+        if name.startswith("a level"):
+            assert not want and separated(frame, y), name
+    assert warned_any == {True, False}
+
+
+def test_fit_stops_where_r_s_glm_would_warn_and_on_the_reference_level(outcome):
+    """Separation the levels do not show (long sick leave exactly from age 50 on) stops the
+    unpenalised fit with R's warning; a reference level without long spells is named; a
+    penalised fit goes on."""
+    t = outcome.table
+    spec = risk.predictors()
+    by_age = t.assign(**{risk.OUTCOME: (t["age"] >= 50).astype(int)})
+    with pytest.raises(Separated, match="fitted probabilities numerically 0 or 1") as err:
+        risk.fit(by_age, spec)
+    assert err.value.levels == [] and err.value.glm is not None and err.value.glm.extreme > 0
+    risk.fit(by_age, spec, penalty="l2")
+    men = t["sex"] == "man"
+    no_long_men = t.assign(**{risk.OUTCOME: t[risk.OUTCOME].where(~men, 0)})
+    with pytest.raises(Separated, match=r"sex\[man\] has \d+ spell\(s\), 0 long"):
+        risk.fit(no_long_men, spec)

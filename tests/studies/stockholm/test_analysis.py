@@ -143,3 +143,11 @@ def test_a_month_with_one_centre_keeps_its_mean_without_an_interval(sthlm_derive
                                                    "MeanDegree"].mean(), rel=1e-12)
     assert {(n["month"], n["group"]) for n in est.notes if n["kind"] == "month_one_centre"} \
         == {(int(r.Month), str(r.Grupp)) for r in last.itertuples()}
+
+
+def test_the_synthetic_study_has_no_infinite_coefficient(sthlm_estimates):
+    """Every level has returns in the synthetic delivery, so no note of an infinite term
+    (`test_analysis_r` makes one and checks it against R's warning)."""
+    assert not [n for n in sthlm_estimates.notes if n["kind"] == "infinite"]
+    hr = sthlm_estimates.main.set_index("measure").loc[["hr_unadjusted", "hr_adjusted"]]
+    assert np.isfinite(hr[["estimate", "conf_low", "conf_high", "pvalue"]].to_numpy()).all()

@@ -165,3 +165,48 @@ p("hr_iptw", c(summary(cx)$conf.int[1, c(1, 3, 4)], summary(cx)$coefficients[1, 
               if n["kind"] == "subgroup_level"}
     assert {("Diagnosgrupp", "both", "no_persons"), ("PriorCategory", ">90", "no_persons")} \
         <= levels
+
+
+def test_a_level_where_no_one_returned_is_noted_as_r_warns(tmp_path, run_r, sthlm_derived):
+    """No one with both diagnoses returned: R's coxph (default control) warns "coefficient
+    may be infinite" for that level only; the notes name it for the adjusted hazard ratio
+    (with its persons) and for nothing else, and the adjusted hazard ratio equals R's fully
+    converged one (1e-8 relative), the runaway term weighing nothing on it."""
+    from rehabkoord.studies.stockholm import analysis
+
+    table, months, _ = sthlm_derived
+    both = table["Diagnosgrupp"] == "both"
+    t = table.assign(Returned=table["Returned"].where(~both, 0),
+                     FullReturn=table["FullReturn"].where(~both)).reset_index(drop=True)
+    est = analysis.estimate(t, months, {"conf_level": 0.95, "randomised": True,
+                                        "cuminc_times": [90]})
+    csv = tmp_path / "t.csv"
+    t[["ReturnDays", "Returned", "coordinator", "age", "sex", "Diagnosgrupp", "PriorCategory",
+       "Vardcentral"]].to_csv(csv, index=False)
+    out = run_r(f"""
+suppressMessages(library(survival))
+d <- read.csv("{csv}", stringsAsFactors = FALSE)
+d$sex <- factor(d$sex, levels = c("kvinna", "man"))
+d$Diagnosgrupp <- factor(d$Diagnosgrupp, levels = c("mental", "pain", "both", "other"))
+d$PriorCategory <- factor(d$PriorCategory, levels = c("none", "1-90", ">90"))
+f <- Surv(ReturnDays, Returned) ~ coordinator + age + sex + Diagnosgrupp + PriorCategory
+hit <- character(0)
+invisible(withCallingHandlers(coxph(f, data = d, cluster = Vardcentral), warning = function(w) {{
+  m <- regmatches(conditionMessage(w), regexpr("variable +[0-9,]+", conditionMessage(w)))
+  k <- as.integer(strsplit(sub("variable +", "", m), ",")[[1]])
+  hit <<- c(hit, colnames(model.matrix(f, d))[-1][k]); invokeRestart("muffleWarning") }}))
+cat("inf", hit, "\\n")
+ctl <- coxph.control(eps = 1e-13, toler.chol = 1e-15, iter.max = 200)
+a <- suppressWarnings(coxph(f, data = d, cluster = Vardcentral, control = ctl))
+cat("hr_adjusted", sprintf("%.17g", c(summary(a)$conf.int[1, c(1, 3, 4)],
+                                      summary(a)$coefficients[1, 6])), "\\n")
+""")
+    got = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()}
+    assert got["inf"] == ["Diagnosgruppboth"]
+    r = est.main.set_index("measure").loc["hr_adjusted"]
+    for ours, theirs in zip((r.estimate, r.conf_low, r.conf_high, r.pvalue),
+                            map(float, got["hr_adjusted"]), strict=True):
+        assert rel(ours, theirs) < 1e-8, (ours, theirs)
+    infinite = [n for n in est.notes if n["kind"] == "infinite"]
+    assert infinite == [{"kind": "infinite", "estimate": "hr_adjusted",
+                         "variable": "Diagnosgrupp", "level": "both", "n": int(both.sum())}]

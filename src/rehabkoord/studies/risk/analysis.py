@@ -237,20 +237,36 @@ def run(spells: pd.DataFrame, params: Mapping[str, Any],
 
 @contextmanager
 def _separation() -> Iterator[None]:
-    """A level that separates the outcome in the training years has no finite odds ratio:
-    stop naming it and the parameters that merge or leave it out."""
+    """Separation of the outcome in the training years means an infinite odds ratio: stop
+    naming the level (or, where only R's glm check sees it, R's warning and the spells with
+    a fitted risk of 0 or 1) and the parameters that merge or leave it out."""
     try:
         yield
     except Separated as err:
-        keys = sorted({f"predictors.{c.split('[')[0]}_edges" if c.startswith("prior_netdays")
-                       else "predictors.include" for c, _, _ in err.levels})
+        if err.levels:
+            keys = sorted({f"predictors.{c.split('[')[0]}_edges"
+                           if c.startswith("prior_netdays") else "predictors.include"
+                           for c, _, _ in err.levels})
+            what = ("; ".join(f"{c} has {n} spell(s), {'all' if e else 'none'} long"
+                              for c, n, e in err.levels)
+                    + " (complete separation: an infinite odds ratio)")
+            fix = ("merge the level with its neighbour or leave the predictor out "
+                   f"({', '.join(keys)})")
+        else:
+            assert err.glm is not None
+            what = (f"R's glm warns {_quoted(err.glm.messages())}: {err.glm.extreme} "
+                    "spell(s) have a fitted risk of 0 or 1 (the predictors together separate "
+                    "the outcome: an infinite odds ratio)")
+            fix = ("leave a predictor out or band it more coarsely (predictors.include, "
+                   "predictors.*_edges)")
         raise DeliveryError(
             f"{STUDY}, stage {STAGE}: the model cannot be fitted on the training years: "
-            + "; ".join(f"{c} has {n} spell(s), {'all' if e else 'none'} long"
-                        for c, n, e in err.levels)
-            + " (complete separation: an infinite odds ratio) → merge the level with its "
-            f"neighbour or leave the predictor out ({', '.join(keys)}), or use "
-            "model.penalty: l2") from err
+            f"{what} → {fix}, or use model.penalty: l2") from err
+
+
+def _quoted(messages: Sequence[str]) -> str:
+    """R's warnings as R prints them, each in quotes."""
+    return " and ".join(f'"{m}"' for m in messages)
 
 
 def _check_years(table: pd.DataFrame, spec: Predictors, train_years: Sequence[int],

@@ -305,27 +305,115 @@ class FitFailed(ValueError):
 
 
 class Separated(FitFailed):
-    """Levels whose spells all have, or all lack, the outcome: the maximum-likelihood odds
-    ratio is infinite (R's glm warns "fitted probabilities numerically 0 or 1" and prints a
-    huge coefficient and SE). `levels`: (column, spells, events) per such level."""
+    """The outcome is separated: some maximum-likelihood odds ratio is infinite, and R's glm
+    prints a huge coefficient and SE for it. `levels`: (column, spells, events) per level or
+    band whose spells all have, or all lack, the outcome (R's glm usually stays silent about
+    such a level: its fitted risks stop short of 10·eps); `glm`: what R's glm would warn
+    ("fitted probabilities numerically 0 or 1 occurred", "algorithm did not converge"),
+    which also catches separation by a combination of predictors or by a linear one."""
 
-    def __init__(self, levels: Sequence[tuple[str, int, int]]):
+    def __init__(self, levels: Sequence[tuple[str, int, int]],
+                 glm: GlmWarnings | None = None):
         self.levels = list(levels)
-        super().__init__("complete separation: " + "; ".join(
-            f"{c} has {n} spell(s), {e} long" for c, n, e in self.levels))
+        self.glm = glm
+        if self.levels:
+            text = "complete separation: " + "; ".join(
+                f"{c} has {n} spell(s), {e} long" for c, n, e in self.levels)
+        else:
+            assert glm is not None
+            text = (f"separation: R's glm warns {'; '.join(glm.messages())} "
+                    f"({glm.extreme} spell(s) with a fitted risk within 10·eps of 0 or 1)")
+        super().__init__(text)
 
 
-def separated(X: pd.DataFrame, y: np.ndarray) -> list[tuple[str, int, int]]:
-    """Indicator columns (a level or band) whose rows' outcomes are all 0 or all 1."""
+def _level_groups(X: pd.DataFrame) -> dict[str, list[str]]:
+    """Indicator columns `term[level]` by term (a categorical or banded predictor)."""
+    groups: dict[str, list[str]] = {}
+    for col in map(str, X.columns[1:]):
+        if "[" in col:
+            groups.setdefault(col.split("[")[0], []).append(col)
+    return groups
+
+
+def separated(X: pd.DataFrame, y: np.ndarray, spec: Predictors | None = None
+              ) -> list[tuple[str, int, int]]:
+    """Levels or bands whose rows' outcomes are all 0 or all 1, the reference one (rows with
+    none of the term's indicators) included, named `term[label]` (its label from `spec`,
+    else `term[reference]`)."""
+    labels = {t.name: t.labels() for t in spec.terms} if spec is not None else {}
     out = []
-    for col in X.columns[1:]:
-        x = X[col].to_numpy(float)
-        if set(np.unique(x)) <= {0.0, 1.0} and "[" in str(col):
-            rows = x == 1
+    for term, cols in _level_groups(X).items():
+        ind = X[cols].to_numpy(float)
+        if not np.isin(ind, (0.0, 1.0)).all():
+            continue
+        ref = labels[term][0] if labels.get(term) else "reference"
+        for col, rows in [(f"{term}[{ref}]", ind.sum(axis=1) == 0),
+                          *((c, ind[:, j] == 1) for j, c in enumerate(cols))]:
             n, e = int(rows.sum()), int(y[rows].sum())
             if n and e in (0, n):
-                out.append((str(col), n, e))
+                out.append((col, n, e))
     return out
+
+
+#: glm.control()'s defaults and glm.fit's bound for a fitted probability "numerically 0 or
+#: 1" (10·.Machine$double.eps); R's logit link clamps the linear predictor at ±30.
+GLM_EPSILON, GLM_MAXIT = 1e-8, 25
+NUMERICALLY_01 = 10 * float(np.finfo(float).eps)
+_LOGIT_THRESH = 30.0
+
+
+@dataclass(frozen=True)
+class GlmWarnings:
+    """Where R's `glm(family=binomial)` stops (glm.fit's IRLS from its own start) and what it
+    warns there: not `converged` within GLM_MAXIT iterations, `extreme` fitted risks within
+    NUMERICALLY_01 of 0 or 1."""
+
+    converged: bool
+    iterations: int
+    extreme: int
+
+    def messages(self) -> tuple[str, ...]:
+        """R's warnings, in R's words."""
+        return ((() if self.converged else ("algorithm did not converge",))
+                + (("fitted probabilities numerically 0 or 1 occurred",) if self.extreme
+                   else ()))
+
+
+def _logit_inverse(eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """R's `logit_linkinv` and `logit_mu_eta` (family.c): clamped beyond ±30."""
+    eps = float(np.finfo(float).eps)
+    e = np.exp(np.clip(eta, -_LOGIT_THRESH, _LOGIT_THRESH))
+    e = np.where(eta < -_LOGIT_THRESH, eps, np.where(eta > _LOGIT_THRESH, 1 / eps, e))
+    mu_eta = np.where(np.abs(eta) > _LOGIT_THRESH, eps, e / (1 + e) ** 2)
+    return e / (1 + e), mu_eta
+
+
+def glm_warnings(X: np.ndarray, y: np.ndarray, epsilon: float = GLM_EPSILON,
+                 maxit: int = GLM_MAXIT) -> GlmWarnings:
+    """R's glm.fit for a logistic model on a full-rank design, to see what it warns: IRLS
+    from mustart = (y + 0.5)/2, stop when |dev − dev_old|/(|dev| + 0.1) < epsilon."""
+    X = np.asarray(X, dtype=float)
+    yy = np.asarray(y, dtype=float)
+    mu = (yy + 0.5) / 2
+    eta = np.log(mu / (1 - mu))
+    mu_eta = mu * (1 - mu)
+
+    def deviance(m: np.ndarray) -> float:
+        return float(-2 * np.sum(np.where(yy == 1, np.log(m), np.log(1 - m))))
+
+    dev_old, converged, it = deviance(mu), False, 0
+    while not converged and it < maxit:
+        it += 1
+        z = eta + (yy - mu) / mu_eta
+        w = np.sqrt(mu_eta ** 2 / (mu * (1 - mu)))
+        beta = np.linalg.lstsq(X * w[:, None], z * w, rcond=None)[0]
+        eta = X @ beta
+        mu, mu_eta = _logit_inverse(eta)
+        dev = deviance(mu)
+        converged = abs(dev - dev_old) / (abs(dev) + 0.1) < epsilon
+        dev_old = dev
+    extreme = int(np.sum((mu > 1 - NUMERICALLY_01) | (mu < NUMERICALLY_01)))
+    return GlmWarnings(converged, it, extreme)
 
 
 def aliased(X: pd.DataFrame) -> tuple[str, ...]:
@@ -336,18 +424,21 @@ def aliased(X: pd.DataFrame) -> tuple[str, ...]:
     return tuple(str(c) for c in X.columns[1:][gone])
 
 
-def _fit_design(X: pd.DataFrame, y: np.ndarray, penalty: Penalty, C: float
-                ) -> tuple[np.ndarray, np.ndarray | None]:
+def _fit_design(X: pd.DataFrame, y: np.ndarray, penalty: Penalty, C: float,
+                spec: Predictors | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Coefficients (and the unpenalised fit's covariance) on the design's scale. The design
     must have no aliased column (`aliased`; leave them out first) and both outcomes, and an
-    unpenalised fit no level that separates them (`Separated`: no finite estimate)."""
+    unpenalised fit no separation (`Separated`: no finite estimate), neither by a level
+    (`separated`) nor where R's glm would warn (`glm_warnings`)."""
     if y.min() == y.max():
         raise FitFailed(f"only one outcome class ({int(y[0])}) in {y.size} rows")
     gone = aliased(X)
     if gone:
         raise FitFailed(f"aliased column(s) {', '.join(gone)}")
-    if penalty is None and (split := separated(X, y)):
+    if penalty is None and (split := separated(X, y, spec)):
         raise Separated(split)
+    if penalty is None and (glm := glm_warnings(X.to_numpy(float), y)).messages():
+        raise Separated([], glm)
     if penalty is None:
         res = prediction.glm_logit(y, X.to_numpy(float))
         return res.params, res.cov
@@ -375,7 +466,9 @@ def fit(table: pd.DataFrame, spec: Predictors, penalty: Penalty = None, C: float
     standardised predictors with inverse strength `C`; otherwise R's unpenalised glm (with Wald
     intervals). Rows that can't be used are excluded and counted by reason on the model.
     Design columns the data cannot estimate (an empty level) are left out as glm's NA and
-    named in the model's `aliased`.
+    named in the model's `aliased`. An unpenalised fit whose outcome is separated (a level or
+    band with all or none long, or where R's glm would warn "fitted probabilities numerically
+    0 or 1 occurred") raises `Separated`: its odds ratio has no finite estimate.
     Risk groups: fixed `group_cuts`, or cuts giving `group_proportions` of the training data.
     The outcome's threshold is the one `with_outcome` recorded, unless `threshold_days` says.
     """
@@ -389,7 +482,7 @@ def fit(table: pd.DataFrame, spec: Predictors, penalty: Penalty = None, C: float
     y = _outcome(table, usable)
     gone = aliased(X)
     X = X.drop(columns=list(gone))
-    beta, cov = _fit_design(X, y, penalty, C)
+    beta, cov = _fit_design(X, y, penalty, C, spec)
     names = list(X.columns)
     coefs = {c: float(b) for c, b in zip(names, beta, strict=True)}
     low = high = se = None

@@ -168,6 +168,10 @@ class Estimates:
 # - `aliased`: a model term left out as R leaves it out (NA), e.g. an empty factor level;
 #   `estimate` (the measure), `variable`, `level` (the term's factor and level, or the
 #   column and "" for a numeric one), `n` (persons at that level: 0 for an empty one);
+# - `infinite`: a model term whose coefficient may be infinite (R's coxph: "Loglik converged
+#   before variable k; coefficient may be infinite"), e.g. a level where no one returned;
+#   same fields as `aliased`. Its hazard ratio is not estimated (NaN); the other terms are
+#   at the limit. For `variable` "coordinator" the row's estimate itself is NaN;
 # - `rows_left_out`: `estimate`, `n` persons without a value of an adjustment variable;
 # - `subgroup_level`: `variable`, `level`, `note` (a key of `subgroups.NOTES`) and `reason`
 #   (its English text): the level has counts only;
@@ -211,9 +215,9 @@ def _term_level(term: str, adjust: tuple[str, ...]) -> tuple[str, str]:
     return term, ""
 
 
-def _aliased_notes(measure: str, x: pd.DataFrame, aliased: tuple, adjust: tuple[str, ...]
-                   ) -> list[dict]:
-    return [{"kind": "aliased", "estimate": measure,
+def _aliased_notes(measure: str, x: pd.DataFrame, aliased: tuple, adjust: tuple[str, ...],
+                   kind: str = "aliased") -> list[dict]:
+    return [{"kind": kind, "estimate": measure,
              **dict(zip(("variable", "level"), _term_level(term, adjust), strict=True)),
              "n": int((x[term] != 0).sum())} for term in aliased]
 
@@ -222,7 +226,8 @@ def _cox_row(table: pd.DataFrame, outcome: str, measure: str, adjust: tuple[str,
              conf_level: float, notes: list[dict], weights: np.ndarray | None = None) -> dict:
     """The coordinator's hazard ratio for return; aliased terms (an empty level of an
     adjustment factor) are left out as R does and noted, and so are persons without a value
-    of an adjustment variable (counted)."""
+    of an adjustment variable (counted). A term whose coefficient may be infinite (a level
+    where no one returned) is noted; if it is the coordinator's, the row has no estimate."""
     x = _dummies(table, ("coordinator", *adjust))
     keep = x.notna().all(axis=1)
     if not keep.all():
@@ -240,6 +245,7 @@ def _cox_row(table: pd.DataFrame, outcome: str, measure: str, adjust: tuple[str,
                             "or the group is determined by the adjustment variables) → check "
                             "data.participants' Grupp")
     notes.extend(_aliased_notes(measure, x[keep], fit.aliased, adjust))
+    notes.extend(_aliased_notes(measure, x[keep], fit.infinite, adjust, "infinite"))
     return _row(outcome, measure, fit.hr[0], fit.conf_low[0], fit.conf_high[0], fit.pvalue[0],
                 "Cox (Efron), robust SE by vårdcentral", fit.n,
                 len(fit.coef) - len(fit.aliased))
