@@ -3,6 +3,8 @@ must be given, and the labels that follow parameters keep together."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jinja2
 import pytest
 
@@ -145,13 +147,19 @@ def test_notes_say_what_the_data_did_not_allow_and_protect_their_counts(language
               "reason": "english words from the analysis"},
              {"kind": "interaction_not_tested", "variable": "care"},
              {"kind": "centre_without_return", "centre": "VC2", "group": "Kontroll", "n": 0},
-             {"kind": "month_one_centre", "month": 7, "group": "Koordinator"}]
+             {"kind": "month_one_centre", "month": 7, "group": "Koordinator"},
+             {"kind": "infinite", "estimate": "hr_adjusted", "variable": "prior",
+              "level": "both", "n": 4},
+             {"kind": "infinite", "estimate": "hr_unadjusted", "variable": "coordinator",
+              "level": "", "n": 40}]
     out = texts.notes_text("stockholm", spell, language, rules)
     lines = out.splitlines()
     assert len([x for x in lines if x.startswith("- ")]) == len(spell)
     assert "<5" in lines[2] and " 3 " not in lines[2] and "12" in lines[3]
     assert "english words" not in out and "{{" not in out
     assert ("justerade hazardkvoten" if language == "sv" else "adjusted hazard ratio") in out
+    assert "<5" in lines[8] and "infinite" in lines[8] and "prior = both" in lines[8]
+    assert "40" not in lines[9] and lines[9].startswith(("- Den ojusterade", "- The unadjusted"))
     risk = [{"kind": "aliased", "column": "diagnosis_group[both]"},
             {"kind": "bootstrap_failed", "n": 2, "n_boot": 200, "reasons": {"separation": 2}},
             {"kind": "subgroup_level", "level": "hög", "note": "one_cluster", "reason": "x"},
@@ -159,6 +167,19 @@ def test_notes_say_what_the_data_did_not_allow_and_protect_their_counts(language
     out = texts.notes_text("risk", risk, language, rules)
     assert "diagnosis_group[both]" in out and "2 " in out and "200" in out
     assert texts.notes_text("risk", [], language, rules) == ""
+
+
+def test_every_note_kind_the_spell_analysis_writes_has_its_words():
+    """The kinds listed in the analysis module's note documentation each have a phrase."""
+    import re
+
+    from rehabkoord.studies.stockholm import analysis
+
+    documented = set(re.findall(r"^# - `(\w+)`", Path(analysis.__file__).read_text("utf-8"),
+                                re.MULTILINE))
+    assert {"aliased", "infinite", "month_one_centre"} <= documented
+    for language in texts.LANGUAGES:
+        assert documented <= set(texts.glossary("stockholm", "anmarkningar", language))
 
 
 @pytest.mark.parametrize("study", ["stockholm", "risk"])
