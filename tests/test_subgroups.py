@@ -170,3 +170,22 @@ def test_no_interaction_test_without_two_levels_with_events_in_both_arms():
                           treated="treated", cluster="centre")
     assert got["p_interaction"].isna().all() and (got["interaction_df"] == 0).all()
     assert list(got["note"]) == ["", "no_events", "no_events"]
+
+
+def test_an_interaction_whose_coefficient_may_be_infinite_is_not_tested():
+    """Treated persons at level B all return first, everyone else only after they have left
+    the risk set: the treatment × B coefficient runs to infinity (monotone likelihood,
+    coxph's warning) although each level has returns in both arms."""
+    from rehabkoord.subgroups import NotTestable
+
+    rows = [(1, "B", float(t), 1) for t in range(1, 6)]
+    rows += [(0, "B", 10.0 + t, t % 2) for t in range(6)]
+    rows += [(arm, "A", 10.0 + 1.5 * t + arm, (t + arm) % 3 > 0) for t in range(8)
+             for arm in (0, 1)]
+    d = pd.DataFrame(rows, columns=["treated", "level", "t", "e"]).astype({"e": int})
+    d["centre"] = np.arange(len(d)) % 4
+    with pytest.raises(NotTestable, match="may be infinite"):
+        interaction_test(d, "level", ["A", "B"], time="t", event="e", treated="treated")
+    got = effect_by_level(d, "level", ["A", "B"], time="t", event="e", treated="treated",
+                          cluster="centre")
+    assert got["p_interaction"].isna().all() and (got["interaction_df"] == 0).all()
