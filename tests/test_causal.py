@@ -68,6 +68,18 @@ def test_propensity_weights_balance_and_stabilise():
     assert st.weights[trt == 1].mean() == pytest.approx(1.0, rel=0.05)
 
 
+def test_a_separated_propensity_model_stops_in_r_s_words():
+    """Everyone over 50 treated: R's glm warns (fitted probabilities numerically 0 or 1), and
+    the weights of the oldest untreated would be infinite; a mixed design fits as before."""
+    age = np.arange(20.0, 80.0)
+    treated = (age > 50).astype(float)
+    with pytest.raises(ValueError, match="fitted probabilities numerically 0 or 1"):
+        causal.propensity_weights(treated, pd.DataFrame({"age": age}))
+    mixed = treated.copy()
+    mixed[[5, 40]] = 1 - mixed[[5, 40]]
+    assert np.isfinite(causal.propensity_weights(mixed, pd.DataFrame({"age": age})).weights).all()
+
+
 def test_cluster_mean_ci_by_hand():
     y = np.array([1.0, 2.0, 3.0, 10.0, 11.0, 4.0])
     cl = np.array([0, 0, 0, 1, 1, 2])

@@ -17,6 +17,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats as sps
 
+from .rmath import glm_warnings
 from .survival import aliased_columns
 
 
@@ -121,7 +122,8 @@ def propensity_weights(treated: Sequence, covariates: pd.DataFrame,
     P(untreated) respectively, so they average about 1 in each group. Aliased covariates
     (an empty factor level, a combination of others: `survival.aliased_columns`) are left
     out, as glm reports NA for them; their coefficient and SE are NaN and `aliased` names
-    them.
+    them. Where R's glm would warn of separation (`rmath.glm_warnings`: fitted probabilities
+    numerically 0 or 1, no convergence) a weight would be infinite: ValueError in R's words.
     """
     tr = np.asarray(treated).astype(float)
     if not np.isin(tr, (0, 1)).all():
@@ -138,6 +140,12 @@ def propensity_weights(treated: Sequence, covariates: pd.DataFrame,
         return replace(fit, terms=("(Intercept)",) + tuple(str(c) for c in xdf.columns),
                        coef=coef, se=se, aliased=tuple(str(c) for c in xdf.columns[gone]))
     x = np.column_stack([np.ones(tr.size), xdf.to_numpy()])
+    said = glm_warnings(x, tr).messages()
+    if said:
+        raise ValueError(f"the propensity model is separated: R's glm warns "
+                         f"{' and '.join(repr(w) for w in said)}, so some weights would be "
+                         "infinite; leave out or merge the covariate levels that decide "
+                         "who is treated")
     res = sm.GLM(tr, x, family=sm.families.Binomial()).fit(tol=1e-14, maxiter=100)
     e = np.asarray(res.fittedvalues)
     p1 = tr.mean()

@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rehabkoord.rmath import glm_warnings
 from rehabkoord.studies import risk
-from rehabkoord.studies.risk.model import Separated, glm_warnings, separated
+from rehabkoord.studies.risk.model import Separated, separated
 
 SPEC = risk.RegisterSpec()
 

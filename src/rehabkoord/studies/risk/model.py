@@ -29,6 +29,7 @@ from sklearn.linear_model import LogisticRegression
 
 from ... import __version__, prediction
 from ...contract import quote
+from ...rmath import GlmWarnings, glm_warnings
 from ...survival import aliased_columns
 
 MODEL_FORMAT = 1
@@ -353,67 +354,6 @@ def separated(X: pd.DataFrame, y: np.ndarray, spec: Predictors | None = None
             if n and e in (0, n):
                 out.append((col, n, e))
     return out
-
-
-#: glm.control()'s defaults and glm.fit's bound for a fitted probability "numerically 0 or
-#: 1" (10·.Machine$double.eps); R's logit link clamps the linear predictor at ±30.
-GLM_EPSILON, GLM_MAXIT = 1e-8, 25
-NUMERICALLY_01 = 10 * float(np.finfo(float).eps)
-_LOGIT_THRESH = 30.0
-
-
-@dataclass(frozen=True)
-class GlmWarnings:
-    """Where R's `glm(family=binomial)` stops (glm.fit's IRLS from its own start) and what it
-    warns there: not `converged` within GLM_MAXIT iterations, `extreme` fitted risks within
-    NUMERICALLY_01 of 0 or 1."""
-
-    converged: bool
-    iterations: int
-    extreme: int
-
-    def messages(self) -> tuple[str, ...]:
-        """R's warnings, in R's words."""
-        return ((() if self.converged else ("algorithm did not converge",))
-                + (("fitted probabilities numerically 0 or 1 occurred",) if self.extreme
-                   else ()))
-
-
-def _logit_inverse(eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """R's `logit_linkinv` and `logit_mu_eta` (family.c): clamped beyond ±30."""
-    eps = float(np.finfo(float).eps)
-    e = np.exp(np.clip(eta, -_LOGIT_THRESH, _LOGIT_THRESH))
-    e = np.where(eta < -_LOGIT_THRESH, eps, np.where(eta > _LOGIT_THRESH, 1 / eps, e))
-    mu_eta = np.where(np.abs(eta) > _LOGIT_THRESH, eps, e / (1 + e) ** 2)
-    return e / (1 + e), mu_eta
-
-
-def glm_warnings(X: np.ndarray, y: np.ndarray, epsilon: float = GLM_EPSILON,
-                 maxit: int = GLM_MAXIT) -> GlmWarnings:
-    """R's glm.fit for a logistic model on a full-rank design, to see what it warns: IRLS
-    from mustart = (y + 0.5)/2, stop when |dev − dev_old|/(|dev| + 0.1) < epsilon."""
-    X = np.asarray(X, dtype=float)
-    yy = np.asarray(y, dtype=float)
-    mu = (yy + 0.5) / 2
-    eta = np.log(mu / (1 - mu))
-    mu_eta = mu * (1 - mu)
-
-    def deviance(m: np.ndarray) -> float:
-        return float(-2 * np.sum(np.where(yy == 1, np.log(m), np.log(1 - m))))
-
-    dev_old, converged, it = deviance(mu), False, 0
-    while not converged and it < maxit:
-        it += 1
-        z = eta + (yy - mu) / mu_eta
-        w = np.sqrt(mu_eta ** 2 / (mu * (1 - mu)))
-        beta = np.linalg.lstsq(X * w[:, None], z * w, rcond=None)[0]
-        eta = X @ beta
-        mu, mu_eta = _logit_inverse(eta)
-        dev = deviance(mu)
-        converged = abs(dev - dev_old) / (abs(dev) + 0.1) < epsilon
-        dev_old = dev
-    extreme = int(np.sum((mu > 1 - NUMERICALLY_01) | (mu < NUMERICALLY_01)))
-    return GlmWarnings(converged, it, extreme)
 
 
 def aliased(X: pd.DataFrame) -> tuple[str, ...]:
