@@ -736,3 +736,18 @@ def test_a_withheld_published_zero_fails_the_audit():
     got = {iv.key: iv for iv in disclosure.audit(
         s, {("a",): disclosure.SMALL, ("z",): disclosure.COMPLEMENT}, disclosure.Rules(3))}
     assert not got[("z",)].protected
+
+
+@pytest.mark.parametrize("language", ["sv", "en"])
+@pytest.mark.parametrize("statistics,from_rounded", [(True, True), (True, False), (False, True)])
+def test_the_rounding_statement_names_the_symbol_the_tables_print(language, statistics,
+                                                                   from_rounded):
+    """A reader looks up the mark in the statement: it is the one a withheld count prints as
+    (caseload's statement once said "–" while its tables printed "×")."""
+    from rehabkoord.disclosure import ROUND, SUPPRESSED, Rules, rounding_statement
+
+    rules = Rules(5, method=ROUND, rounding_base=5)
+    text = rounding_statement(rules, language, statistics, from_rounded)
+    assert "<5" in text and "–" not in text.replace("1–4", "")
+    if not (statistics and from_rounded):
+        assert SUPPRESSED in text

@@ -1370,10 +1370,12 @@ def rounding_statement(rules: Rules, language: str = "sv", statistics: bool = Tr
         if language == "sv":
             return (f"Alla antal avrundas var för sig (även summor) till närmaste multipel av "
                     f"{b}; antal 1–{b - 1} visas som ”<{b}” och noll som 0. Antal som ändå kan "
-                    "ringas in snävare än så (granskat med linjärprogrammering) visas som ”–”.")
+                    f"ringas in snävare än så (granskat med linjärprogrammering) visas som "
+                    f"”{SUPPRESSED}”.")
         return (f"Every count is rounded on its own (totals too) to the nearest multiple of {b}; "
                 f"counts 1–{b - 1} are shown as “<{b}” and zero as 0. Counts that could still be "
-                "narrowed further (checked by linear programming) are shown as “–”.")
+                f"narrowed further (checked by linear programming) are shown as "
+                f"“{SUPPRESSED}”.")
     if language == "sv":
         return (f"Alla antal avrundas var för sig (även summor) till närmaste multipel av {b}; "
                 f"antal 1–{b - 1} visas som ”<{b}” och noll som 0. Andelar, skillnader, "
