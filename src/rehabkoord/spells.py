@@ -737,33 +737,41 @@ def prior_sick_leave(periods: Source, spells: Source, index: Source, *,
     con = _con(con)
     p, s, i = _view(con, periods), _view(con, spells), _view(con, index)
     ref = "CAST(PriorRef AS DATE)"
-    # One join per participant over the 36 months; the 12 months are the part after ws12.
+    # One join and one aggregate per participant over the 36 months, for the degree-days and
+    # the spell counts alike: a spell is a row [SpellEnd, SpellEnd + 1) of degree 0 beside
+    # the segments. `derive_all`'s segments know their spell (Single: the segment is a spell
+    # of one period, ending where the spell ends), so only spells of several periods are
+    # added there; at national scale that halves the rows joined.
+    lone = "Single" in _columns(con, p)
+    k, several = ("seg.Single", "WHERE Periods > 1") if lone else ("0", "")
     return con.sql(f"""
     WITH {_seg_cte(con, p)},
     i AS (SELECT {_key()} AS LopNr, {ref} AS PriorRef,
                  CAST({ref} - INTERVAL '1' YEAR AS DATE) AS ws12,
                  CAST({ref} - 3 * INTERVAL '1' YEAR AS DATE) AS ws36 FROM {i}),
+    x AS (SELECT seg.LopNr, seg.SegStart AS a, seg.SegEnd AS b, LEAST(seg.Degree, 100) AS deg,
+                 {k} AS k FROM seg
+          UNION ALL
+          SELECT LopNr, SpellEnd AS a, SpellEnd + 1 AS b, 0 AS deg, 1 AS k FROM {s} {several}),
     hit AS (SELECT i.LopNr,
-              SUM(CASE WHEN seg.SegEnd > i.ws12 THEN LEAST(seg.Degree, 100) *
-                  (LEAST(seg.SegEnd, i.PriorRef) - GREATEST(seg.SegStart, i.ws12)) ELSE 0 END)
-                AS dd12,
-              SUM(LEAST(seg.Degree, 100) *
-                  (LEAST(seg.SegEnd, i.PriorRef) - GREATEST(seg.SegStart, i.ws36))) AS dd36
-            FROM i JOIN seg ON seg.LopNr = i.LopNr AND seg.SegStart < i.PriorRef
-                 AND seg.SegEnd > i.ws36 GROUP BY i.LopNr),
-    piv AS (SELECT i.*, COALESCE(hit.dd12, 0) AS dd12, COALESCE(hit.dd36, 0) AS dd36
-            FROM i LEFT JOIN hit USING (LopNr)),
-    n AS (SELECT i.LopNr,
-            SUM(CASE WHEN s.SpellEnd >= i.ws12 THEN 1 ELSE 0 END) AS k12, COUNT(*) AS k36
-          FROM i JOIN {s} AS s ON s.LopNr = i.LopNr AND s.SpellEnd < i.PriorRef
-               AND s.SpellEnd >= i.ws36 GROUP BY i.LopNr)
-    SELECT piv.LopNr, piv.PriorRef, CAST(dd12 AS DOUBLE) / 100 AS NetDays12m,
-           CAST(dd36 AS DOUBLE) / 100 AS NetDays36m,
-           CAST(COALESCE(n.k12, 0) AS INTEGER) AS Spells12m,
-           CAST(COALESCE(n.k36, 0) AS INTEGER) AS Spells36m,
+              SUM(CASE WHEN x.b > i.ws12 THEN x.deg *
+                  (LEAST(x.b, i.PriorRef) - GREATEST(x.a, i.ws12)) ELSE 0 END) AS dd12,
+              SUM(x.deg * (LEAST(x.b, i.PriorRef) - GREATEST(x.a, i.ws36))) AS dd36,
+              SUM(CASE WHEN x.k = 1 AND x.b > i.ws12 AND x.b <= i.PriorRef THEN 1 ELSE 0 END)
+                AS k12,
+              SUM(CASE WHEN x.k = 1 AND x.b <= i.PriorRef THEN 1 ELSE 0 END) AS k36
+            FROM i JOIN x ON x.LopNr = i.LopNr AND x.a < i.PriorRef AND x.b > i.ws36
+            GROUP BY i.LopNr),
+    piv AS (SELECT i.LopNr, i.PriorRef, COALESCE(hit.dd12, 0) AS dd12,
+                   COALESCE(hit.dd36, 0) AS dd36, COALESCE(hit.k12, 0) AS k12,
+                   COALESCE(hit.k36, 0) AS k36
+            FROM i LEFT JOIN hit USING (LopNr))
+    SELECT LopNr, PriorRef, CAST(dd12 AS DOUBLE) / 100 AS NetDays12m,
+           CAST(dd36 AS DOUBLE) / 100 AS NetDays36m, CAST(k12 AS INTEGER) AS Spells12m,
+           CAST(k36 AS INTEGER) AS Spells36m,
            CASE WHEN dd12 = 0 THEN 'none' WHEN dd12 <= 9000 THEN '1-90' ELSE '>90' END
              AS PriorCategory
-    FROM piv LEFT JOIN n USING (LopNr) {_order("piv.LopNr")}""")
+    FROM piv {_order("LopNr")}""")
 
 
 def read_mapping(path: str | os.PathLike) -> pd.DataFrame:
