@@ -313,16 +313,24 @@ def _numbered_sql(view: str, gap_days: int) -> str:
     FROM f"""
 
 
-def _spells_sql(numbered: str, seg: str) -> str:
+def _spells_sql(numbered: str, seg: str, prev_end: bool = False) -> str:
     """CTEs and the final SELECT of `join_periods` from numbered periods and their segments
     (per person, spell and Single; spells never share a day, so these are also the person's).
 
     A spell of one period is that period: one segment of its degree, no gap, no overlap. Such
     spells are written directly; only spells of several periods are aggregated, which is the
-    costly step when most spells have one period (as in the national benchmark)."""
+    costly step when most spells have one period (as in the national benchmark).
+
+    `prev_end` adds PrevSpellEnd, the previous spell's end (NULL for the first), the PrevEnd
+    of the spell's first period: `index_spells` then finds the first spell ending on or after
+    a day without ranking the candidates (`derive_all`; not an output column)."""
+    prev = ", PrevSpellEnd" if prev_end else ""
+    prev_first = (", MAX(CASE WHEN First = 1 THEN PrevEnd END) AS PrevSpellEnd"
+                  if prev_end else "")
+    single_prev = ", PrevEnd AS PrevSpellEnd" if prev_end else ""
     return f""",
     single AS (SELECT LopNr, SpellNr, FromDatum AS SpellStart, TomDatum AS SpellEnd, Diagnos,
-                 CAST(TomDatum - FromDatum + 1 AS BIGINT) AS days, Omfattning
+                 CAST(TomDatum - FromDatum + 1 AS BIGINT) AS days, Omfattning{single_prev}
                FROM {numbered} WHERE Single = 1),
     segsum AS (SELECT LopNr, SpellNr,
                  SUM(LEAST(Degree, 100) * (SegEnd - SegStart)) AS degree_days,
@@ -332,7 +340,7 @@ def _spells_sql(numbered: str, seg: str) -> str:
                FROM {seg} WHERE Single = 0 GROUP BY LopNr, SpellNr),
     spell AS (SELECT LopNr, SpellNr, MIN(FromDatum) AS SpellStart, MAX(TomDatum) AS SpellEnd,
                      MAX(CASE WHEN First = 1 THEN Diagnos END) AS Diagnos,
-                     COUNT(*) AS Periods FROM {numbered} WHERE Single = 0
+                     COUNT(*) AS Periods{prev_first} FROM {numbered} WHERE Single = 0
               GROUP BY LopNr, SpellNr),
     joined AS (SELECT spell.LopNr, CAST(spell.SpellNr AS INTEGER) AS SpellNr, SpellStart, SpellEnd,
            spell.Diagnos, CAST(Periods AS INTEGER) AS Periods,
@@ -341,6 +349,7 @@ def _spells_sql(numbered: str, seg: str) -> str:
            CAST(SpellEnd - SpellStart + 1 - sick_days AS INTEGER) AS GapDays,
            CAST(degree_days AS DOUBLE) / 100 AS NetDays,
            CAST(overlap_days AS INTEGER) AS OverlapDays, CAST(capped_days AS INTEGER) AS CappedDays
+           {prev}
     FROM spell JOIN segsum USING (LopNr, SpellNr)
     UNION ALL
     SELECT LopNr, CAST(SpellNr AS INTEGER) AS SpellNr, SpellStart, SpellEnd, Diagnos,
@@ -348,6 +357,7 @@ def _spells_sql(numbered: str, seg: str) -> str:
            0 AS GapDays, CAST(LEAST(Omfattning, 100) * days AS DOUBLE) / 100 AS NetDays,
            0 AS OverlapDays,
            CAST(CASE WHEN Omfattning > 100 THEN days ELSE 0 END AS INTEGER) AS CappedDays
+           {prev}
     FROM single)
     SELECT * FROM joined {_order("LopNr, SpellNr")}"""
 
@@ -624,16 +634,26 @@ def index_spells(spells: Source, participants: Source, after_days: int, *,
     """
     con = _con(con)
     s, p = _view(con, spells), _view(con, participants)
-    return con.sql(f"""
-    WITH p AS (SELECT {_key()} AS LopNr, CAST(IndexDatum AS DATE) AS IndexDatum
-               FROM {p}),
-    c AS (SELECT p.LopNr, p.IndexDatum, MIN(s.SpellNr) AS SpellNr,
+    near = f"s.LopNr = p.LopNr AND s.SpellEnd >= p.IndexDatum AND " \
+           f"s.SpellStart <= p.IndexDatum + {int(after_days)}"
+    if "PrevSpellEnd" in _columns(con, s):
+        # `derive_all`'s spells know the previous spell's end: the first candidate is the one
+        # whose predecessor ended before IndexDatum, at most one per participant, so no
+        # aggregate. (derive_all fails on a participant listed twice, in `flow`.)
+        c = f"""SELECT p.LopNr, p.IndexDatum, s.SpellNr, s.SpellStart, s.SpellEnd, s.Diagnos
+          FROM p LEFT JOIN {s} AS s ON {near}
+               AND (s.PrevSpellEnd IS NULL OR s.PrevSpellEnd < p.IndexDatum)"""
+    else:
+        c = f"""SELECT p.LopNr, p.IndexDatum, MIN(s.SpellNr) AS SpellNr,
                  arg_min(s.SpellStart, s.SpellNr) AS SpellStart,
                  arg_min(s.SpellEnd, s.SpellNr) AS SpellEnd,
                  arg_min_null(s.Diagnos, s.SpellNr) AS Diagnos
-          FROM p LEFT JOIN {s} AS s ON s.LopNr = p.LopNr AND s.SpellEnd >= p.IndexDatum
-               AND s.SpellStart <= p.IndexDatum + {int(after_days)}
-          GROUP BY p.LopNr, p.IndexDatum)
+          FROM p LEFT JOIN {s} AS s ON {near}
+          GROUP BY p.LopNr, p.IndexDatum"""
+    return con.sql(f"""
+    WITH p AS (SELECT {_key()} AS LopNr, CAST(IndexDatum AS DATE) AS IndexDatum
+               FROM {p}),
+    c AS ({c})
     SELECT LopNr, IndexDatum, SpellNr, SpellStart, SpellEnd, Diagnos,
            CASE WHEN SpellNr IS NULL THEN 'no_spell' WHEN SpellStart <= IndexDatum THEN 'ongoing'
                 ELSE 'started_after' END AS IndexType,
@@ -949,9 +969,10 @@ _KEYS = {"spells": "LopNr, SpellNr", "months": "LopNr, Month"}
 
 
 def _text_key(con: duckdb.DuckDBPyConnection, view: str) -> str:
-    """A SELECT of `view`'s columns in order, with the person key back as text."""
+    """A SELECT of `view`'s columns in order, with the person key back as text (without the
+    internal PrevSpellEnd)."""
     cols = [f"CAST({c} AS VARCHAR) AS {c}" if c == PERSON_KEY else f'"{c}"'
-            for c in _columns(con, view)]
+            for c in _columns(con, view) if c != "PrevSpellEnd"]
     return f"SELECT {', '.join(cols)} FROM {view}"
 
 
@@ -992,7 +1013,7 @@ def _derive_all(con: duckdb.DuckDBPyConnection, periods: Source, participants: S
         "NextStart FROM spell_seg"))
     sv = _view(con, segments)
     out["spells"] = keep("spells", con.sql(f"WITH s AS (SELECT * FROM {nv}), seg AS (SELECT * "
-                                           f"FROM {sv}) {_spells_sql('s', 'seg')}"))
+                                           f"FROM {sv}) {_spells_sql('s', 'seg', True)}"))
     pv = _view(con, participants)
     part = keep("participants", con.sql(f"SELECT LopNr, CAST(IndexDatum AS DATE) AS IndexDatum "
                                         f"FROM {pv}"))
