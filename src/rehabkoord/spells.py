@@ -628,19 +628,26 @@ def index_spells(spells: Source, participants: Source, after_days: int, *,
     ('started_after'); else 'no_spell' with the spell columns NULL. One row per participant.
     Spell numbers follow start days, so the first candidate is the one with the lowest number:
     one join and one aggregate per participant (`arg_min` over the candidates' spell numbers,
-    unique per person; `arg_min_null` keeps a missing code), no ranking and no join back.
-    `PriorRef` is the day prior sick leave is measured up to: the index spell's start, or
-    IndexDatum when it has none (so the index spell itself is never 'prior').
+    unique per person; `arg_min_null` keeps a missing code), no ranking and no join back;
+    `derive_all`'s spells need no aggregate (see below). `PriorRef` is the day prior sick
+    leave is measured up to: the index spell's start, or IndexDatum when it has none (so the
+    index spell itself is never 'prior').
     """
     con = _con(con)
     s, p = _view(con, spells), _view(con, participants)
     near = f"s.LopNr = p.LopNr AND s.SpellEnd >= p.IndexDatum AND " \
            f"s.SpellStart <= p.IndexDatum + {int(after_days)}"
+    carry = ""
     if "PrevSpellEnd" in _columns(con, s):
         # `derive_all`'s spells know the previous spell's end: the first candidate is the one
         # whose predecessor ended before IndexDatum, at most one per participant, so no
-        # aggregate. (derive_all fails on a participant listed twice, in `flow`.)
+        # aggregate (derive_all fails on a participant listed twice, in `flow`). Its
+        # participants are the follow-up table, whose end, reason and AtRisk are carried
+        # along (not output columns), so later steps need not join follow-up back.
+        if "AtRisk" in _columns(con, p):
+            carry = ", " + ", ".join(_CARRIED)
         c = f"""SELECT p.LopNr, p.IndexDatum, s.SpellNr, s.SpellStart, s.SpellEnd, s.Diagnos
+                 {carry.replace(", ", ", p.")}
           FROM p LEFT JOIN {s} AS s ON {near}
                AND (s.PrevSpellEnd IS NULL OR s.PrevSpellEnd < p.IndexDatum)"""
     else:
@@ -651,19 +658,28 @@ def index_spells(spells: Source, participants: Source, after_days: int, *,
           FROM p LEFT JOIN {s} AS s ON {near}
           GROUP BY p.LopNr, p.IndexDatum"""
     return con.sql(f"""
-    WITH p AS (SELECT {_key()} AS LopNr, CAST(IndexDatum AS DATE) AS IndexDatum
+    WITH p AS (SELECT {_key()} AS LopNr, CAST(IndexDatum AS DATE) AS IndexDatum{carry}
                FROM {p}),
     c AS ({c})
     SELECT LopNr, IndexDatum, SpellNr, SpellStart, SpellEnd, Diagnos,
            CASE WHEN SpellNr IS NULL THEN 'no_spell' WHEN SpellStart <= IndexDatum THEN 'ongoing'
                 ELSE 'started_after' END AS IndexType,
            CAST(SpellStart - IndexDatum AS INTEGER) AS StartDays,
-           LEAST(IndexDatum, COALESCE(SpellStart, IndexDatum)) AS PriorRef
+           LEAST(IndexDatum, COALESCE(SpellStart, IndexDatum)) AS PriorRef{carry}
     FROM c {_order("LopNr")}""")
 
 
-def _analysed_sql(index_view: str, follow_view: str) -> str:
-    """Participants with an index spell that starts before the end of their follow-up."""
+#: Follow-up columns `derive_all`'s index table carries (see `index_spells`).
+_CARRIED = ("FollowUpEnd", "EndReason", "AtRisk")
+
+
+def _analysed_sql(index_view: str, follow_view: str, carried: bool = False) -> str:
+    """Participants with an index spell that starts before the end of their follow-up;
+    `carried`: `index_view` carries the follow-up columns (`derive_all`), no join."""
+    if carried:
+        return f"""SELECT LopNr, IndexDatum, SpellNr, SpellStart, SpellEnd, FollowUpEnd,
+            EndReason FROM {index_view}
+            WHERE AtRisk AND SpellNr IS NOT NULL AND SpellStart < FollowUpEnd"""
     return f"""SELECT i.LopNr, i.IndexDatum, i.SpellNr, i.SpellStart, i.SpellEnd,
         f.FollowUpEnd, f.EndReason FROM {index_view} AS i JOIN {follow_view} AS f USING (LopNr)
         WHERE f.AtRisk AND i.SpellNr IS NOT NULL AND i.SpellStart < f.FollowUpEnd"""
@@ -690,12 +706,13 @@ def returns(index: Source, spells: Source, follow: Source,
     return con.sql(_returns_sql(f"({_later_sql(i, s, f)})", full_return_days))
 
 
-def _later_sql(index_view: str, spells_view: str, follow_view: str) -> str:
+def _later_sql(index_view: str, spells_view: str, follow_view: str,
+               carried: bool = False) -> str:
     """Analysed participants with R (the return day), `ret` (R before FollowUpEnd), and the
     first start (NextSpellStart) and number (Later) of their later spells starting before
     FollowUpEnd: what `returns` and `resick_listings` both read (`derive_all` joins once)."""
     return f"""
-    WITH a AS ({_analysed_sql(index_view, follow_view)}),
+    WITH a AS ({_analysed_sql(index_view, follow_view, carried)}),
     n AS (SELECT a.LopNr, COUNT(*) AS k, MIN(s.SpellStart) AS first_start FROM a
           JOIN {spells_view} AS s ON s.LopNr = a.LopNr AND s.SpellNr > a.SpellNr
                AND s.SpellStart < a.FollowUpEnd GROUP BY a.LopNr)
@@ -968,11 +985,15 @@ def _integer_keys(con: duckdb.DuckDBPyConnection, sources: tuple[Source, ...]) -
 _KEYS = {"spells": "LopNr, SpellNr", "months": "LopNr, Month"}
 
 
-def _text_key(con: duckdb.DuckDBPyConnection, view: str) -> str:
-    """A SELECT of `view`'s columns in order, with the person key back as text (without the
-    internal PrevSpellEnd)."""
+#: Columns of `derive_all`'s tables that only later steps read, not outputs.
+_INTERNAL = {"spells": ("PrevSpellEnd",), "index": _CARRIED}
+
+
+def _text_key(con: duckdb.DuckDBPyConnection, view: str, name: str) -> str:
+    """A SELECT of `view`'s columns in order (output `name`'s, without the internal ones),
+    with the person key back as text."""
     cols = [f"CAST({c} AS VARCHAR) AS {c}" if c == PERSON_KEY else f'"{c}"'
-            for c in _columns(con, view) if c != "PrevSpellEnd"]
+            for c in _columns(con, view) if c not in _INTERNAL.get(name, ())]
     return f"SELECT {', '.join(cols)} FROM {view}"
 
 
@@ -1019,21 +1040,21 @@ def _derive_all(con: duckdb.DuckDBPyConnection, periods: Source, participants: S
                                         f"FROM {pv}"))
     out["follow"] = keep("follow", follow_up(part, population, birth, extraction_date, months,
                                              con=con))
-    out["index"] = keep("index", index_spells(out["spells"], part, after_days, con=con))
+    drop("participants")
+    out["index"] = keep("index", index_spells(out["spells"], out["follow"], after_days,
+                                              con=con))
     out["prior"] = keep("prior", prior_sick_leave(segments, out["spells"], out["index"],
                                                   con=con))
-    drop("participants")
     # Each table is dropped after its last reader, the largest first: less is held or spilled
     # while the month rows, the largest output, are written.
     out["groups"] = keep("groups", diagnosis_groups(out["index"], numbered, mapping, con=con))
     drop("numbered")
     iv, fv = _view(con, out["index"]), _view(con, out["follow"])
-    at_risk = con.sql(f"SELECT i.LopNr, i.IndexDatum, f.FollowUpEnd FROM {iv} AS i "
-                      f"JOIN {fv} AS f USING (LopNr) WHERE f.AtRisk")
+    at_risk = con.sql(f"SELECT LopNr, IndexDatum, FollowUpEnd FROM {iv} WHERE AtRisk")
     out["months"] = keep("months", degree_by_month(segments, at_risk, months,
                                                      sparse=sparse_months, con=con))
     drop("segments")
-    later = keep("later", con.sql(_later_sql(iv, _view(con, out["spells"]), fv)))
+    later = keep("later", con.sql(_later_sql(iv, _view(con, out["spells"]), fv, True)))
     lv = _view(con, later)
     out["returns"] = keep("returns", con.sql(_returns_sql(lv, full_return_days)))
     out["resick"] = keep("resick", con.sql(_resick_sql(lv)))
@@ -1041,7 +1062,8 @@ def _derive_all(con: duckdb.DuckDBPyConnection, periods: Source, participants: S
     result = flow(out["index"], out["follow"], out["spells"], con=con)
     if timings is not None:
         timings["flow"] = time.perf_counter() - clock  # type: ignore[index]
-    sorted_ = {name: con.sql(f"SELECT * FROM ({_text_key(con, _raw_view(con, rel))}) AS o "
+    sorted_ = {name: con.sql(f"SELECT * FROM ({_text_key(con, _raw_view(con, rel), name)}) "
+                             f"AS o "
                              f"ORDER BY {_KEYS.get(name, 'LopNr')}")
                for name, rel in out.items()}
     return Derived(con=con, flow=result, **sorted_)
