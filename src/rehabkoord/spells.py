@@ -773,42 +773,71 @@ def prior_sick_leave(periods: Source, spells: Source, index: Source, *,
     """
     con = _con(con)
     p, s, i = _view(con, periods), _view(con, spells), _view(con, index)
+    return con.sql(_prior_sql(con, p, s, i))
+
+
+def _prior_sql(con: duckdb.DuckDBPyConnection, p: str, s: str, i: str,
+               numbered: str | None = None, mv: str | None = None) -> str:
+    """`prior_sick_leave`'s query: one join and one aggregate per participant over the 36
+    months, for the degree-days and the spell counts alike (a spell is a row [SpellEnd,
+    SpellEnd + 1) of degree 0 beside the segments).
+
+    `derive_all` passes its `numbered` periods and mapping view `mv`: a spell of one period is
+    its period and its segment, so the rows are those periods (with their codes), the
+    segments of spells of several periods, those spells, and their periods (codes only, degree
+    0); the aggregate also finds `diagnosis_groups`' prior diagnoses (PriorMental_,
+    PriorPain_: a period with such a code overlaps the 12 months before PriorRef of a
+    participant with an index spell), so the periods are joined to the participants once."""
     ref = "CAST(PriorRef AS DATE)"
-    # One join and one aggregate per participant over the 36 months, for the degree-days and
-    # the spell counts alike: a spell is a row [SpellEnd, SpellEnd + 1) of degree 0 beside
-    # the segments. `derive_all`'s segments know their spell (Single: the segment is a spell
-    # of one period, ending where the spell ends), so only spells of several periods are
-    # added there; at national scale that halves the rows joined.
-    lone = "Single" in _columns(con, p)
-    k, several = ("seg.Single", "WHERE Periods > 1") if lone else ("0", "")
-    return con.sql(f"""
-    WITH {_seg_cte(con, p)},
+    if numbered is None:
+        seg_cte, flags, diag, indexed = _seg_cte(con, p), "", "", ""
+        x = f"""SELECT seg.LopNr, seg.SegStart AS a, seg.SegEnd AS b,
+                 LEAST(seg.Degree, 100) AS deg, 0 AS k FROM seg
+          UNION ALL
+          SELECT LopNr, SpellEnd AS a, SpellEnd + 1 AS b, 0 AS deg, 1 AS k FROM {s}"""
+    else:
+        seg_cte = f"seg AS (SELECT * FROM {p})"
+        x = _grouped_sql(f"""(
+          SELECT LopNr, FromDatum AS a, TomDatum + 1 AS b, LEAST(Omfattning, 100) AS deg,
+                 1 AS k, Diagnos FROM {numbered} WHERE Single = 1
+          UNION ALL
+          SELECT LopNr, SegStart, SegEnd, LEAST(Degree, 100), 0, NULL FROM seg WHERE Single = 0
+          UNION ALL
+          SELECT LopNr, SpellEnd, SpellEnd + 1, 0, 1, NULL FROM {s} WHERE Periods > 1
+          UNION ALL
+          SELECT LopNr, FromDatum, TomDatum + 1, 0, 0, Diagnos FROM {numbered}
+          WHERE Single = 0)""", mv)
+        prior12 = "i.indexed AND x.b > i.ws12"
+        flags = f""",
+              MAX(CASE WHEN {prior12} AND x.grp = 'mental' THEN 1 ELSE 0 END) AS pm,
+              MAX(CASE WHEN {prior12} AND x.grp = 'pain' THEN 1 ELSE 0 END) AS pp"""
+        diag = ", hit.pm AS PriorMental_, hit.pp AS PriorPain_"
+        indexed = ", SpellNr IS NOT NULL AS indexed"
+    return f"""
+    WITH {seg_cte},
     i AS (SELECT {_key()} AS LopNr, {ref} AS PriorRef,
                  CAST({ref} - INTERVAL '1' YEAR AS DATE) AS ws12,
-                 CAST({ref} - 3 * INTERVAL '1' YEAR AS DATE) AS ws36 FROM {i}),
-    x AS (SELECT seg.LopNr, seg.SegStart AS a, seg.SegEnd AS b, LEAST(seg.Degree, 100) AS deg,
-                 {k} AS k FROM seg
-          UNION ALL
-          SELECT LopNr, SpellEnd AS a, SpellEnd + 1 AS b, 0 AS deg, 1 AS k FROM {s} {several}),
+                 CAST({ref} - 3 * INTERVAL '1' YEAR AS DATE) AS ws36{indexed} FROM {i}),
+    x AS ({x}),
     hit AS (SELECT i.LopNr,
               SUM(CASE WHEN x.b > i.ws12 THEN x.deg *
                   (LEAST(x.b, i.PriorRef) - GREATEST(x.a, i.ws12)) ELSE 0 END) AS dd12,
               SUM(x.deg * (LEAST(x.b, i.PriorRef) - GREATEST(x.a, i.ws36))) AS dd36,
               SUM(CASE WHEN x.k = 1 AND x.b > i.ws12 AND x.b <= i.PriorRef THEN 1 ELSE 0 END)
                 AS k12,
-              SUM(CASE WHEN x.k = 1 AND x.b <= i.PriorRef THEN 1 ELSE 0 END) AS k36
+              SUM(CASE WHEN x.k = 1 AND x.b <= i.PriorRef THEN 1 ELSE 0 END) AS k36{flags}
             FROM i JOIN x ON x.LopNr = i.LopNr AND x.a < i.PriorRef AND x.b > i.ws36
             GROUP BY i.LopNr),
     piv AS (SELECT i.LopNr, i.PriorRef, COALESCE(hit.dd12, 0) AS dd12,
                    COALESCE(hit.dd36, 0) AS dd36, COALESCE(hit.k12, 0) AS k12,
-                   COALESCE(hit.k36, 0) AS k36
+                   COALESCE(hit.k36, 0) AS k36{diag}
             FROM i LEFT JOIN hit USING (LopNr))
     SELECT LopNr, PriorRef, CAST(dd12 AS DOUBLE) / 100 AS NetDays12m,
            CAST(dd36 AS DOUBLE) / 100 AS NetDays36m, CAST(k12 AS INTEGER) AS Spells12m,
            CAST(k36 AS INTEGER) AS Spells36m,
            CASE WHEN dd12 = 0 THEN 'none' WHEN dd12 <= 9000 THEN '1-90' ELSE '>90' END
-             AS PriorCategory
-    FROM piv {_order("LopNr")}""")
+             AS PriorCategory{", PriorMental_, PriorPain_" if diag else ""}
+    FROM piv {_order("LopNr")}"""
 
 
 def read_mapping(path: str | os.PathLike) -> pd.DataFrame:
@@ -847,14 +876,20 @@ def diagnosis_groups(index: Source, periods: Source, mapping: pd.DataFrame | Non
     i, p, mv = _view(con, index), _view(con, periods), _view(con, m)
 
     def grouped(codes: str) -> str:
-        return f"""SELECT c.*, COALESCE(g."group", 'other') AS grp FROM {codes} AS c
-            LEFT JOIN (SELECT code, "group" FROM (
-                SELECT x.code, mv."group", ROW_NUMBER() OVER (PARTITION BY x.code
-                       ORDER BY LENGTH(mv.prefix) DESC) AS rn
-                FROM (SELECT DISTINCT Diagnos AS code FROM {codes}) AS x
-                JOIN {mv} AS mv ON x.code LIKE mv.prefix || '%') WHERE rn = 1) AS g
-            ON g.code = c.Diagnos"""
+        return _grouped_sql(codes, mv)
 
+    if "PriorMental_" in _columns(con, p):
+        # `derive_all`'s prior table: the prior diagnoses were found in its join (see
+        # `_prior_sql`), so the periods are not joined again.
+        return con.sql(f"""
+    WITH ix AS (SELECT {_key()} AS LopNr, Diagnos FROM {i} WHERE SpellNr IS NOT NULL),
+    ig AS ({grouped('ix')}),
+    pg AS (SELECT LopNr, PriorMental_ AS pm, PriorPain_ AS pp FROM {p})
+    SELECT ig.LopNr, ig.Diagnos AS IndexDiagnos, ig.grp AS IndexGroup,
+           COALESCE(pg.pm, 0) = 1 AS PriorMental, COALESCE(pg.pp, 0) = 1 AS PriorPain,
+           CASE WHEN (ig.grp = 'mental' AND pg.pp = 1) OR (ig.grp = 'pain' AND pg.pm = 1)
+                THEN 'both' ELSE ig.grp END AS Diagnosgrupp
+    FROM ig LEFT JOIN pg USING (LopNr) {_order("ig.LopNr")}""")
     return con.sql(f"""
     WITH ix AS (SELECT {_key()} AS LopNr, CAST(PriorRef AS DATE) AS PriorRef,
                        Diagnos FROM {i} WHERE SpellNr IS NOT NULL),
@@ -871,6 +906,18 @@ def diagnosis_groups(index: Source, periods: Source, mapping: pd.DataFrame | Non
            CASE WHEN (ig.grp = 'mental' AND pg.pp = 1) OR (ig.grp = 'pain' AND pg.pm = 1)
                 THEN 'both' ELSE ig.grp END AS Diagnosgrupp
     FROM ig LEFT JOIN pg USING (LopNr) {_order("ig.LopNr")}""")
+
+
+def _grouped_sql(codes: str, mv: str) -> str:
+    """`codes` (a relation with Diagnos) with `grp`, its code's group in mapping view `mv`
+    (longest prefix; unmapped or missing → 'other'), looked up once per distinct code."""
+    return f"""SELECT c.*, COALESCE(g."group", 'other') AS grp FROM {codes} AS c
+        LEFT JOIN (SELECT code, "group" FROM (
+            SELECT x.code, mv."group", ROW_NUMBER() OVER (PARTITION BY x.code
+                   ORDER BY LENGTH(mv.prefix) DESC) AS rn
+            FROM (SELECT DISTINCT Diagnos AS code FROM {codes}) AS x
+            JOIN {mv} AS mv ON x.code LIKE mv.prefix || '%') WHERE rn = 1) AS g
+        ON g.code = c.Diagnos"""
 
 
 #: Flow statuses in the order they are checked; each participant gets the first that applies.
@@ -986,7 +1033,8 @@ _KEYS = {"spells": "LopNr, SpellNr", "months": "LopNr, Month"}
 
 
 #: Columns of `derive_all`'s tables that only later steps read, not outputs.
-_INTERNAL = {"spells": ("PrevSpellEnd",), "index": _CARRIED}
+_INTERNAL = {"spells": ("PrevSpellEnd",), "index": _CARRIED,
+             "prior": ("PriorMental_", "PriorPain_")}
 
 
 def _text_key(con: duckdb.DuckDBPyConnection, view: str, name: str) -> str:
@@ -1043,12 +1091,14 @@ def _derive_all(con: duckdb.DuckDBPyConnection, periods: Source, participants: S
     drop("participants")
     out["index"] = keep("index", index_spells(out["spells"], out["follow"], after_days,
                                               con=con))
-    out["prior"] = keep("prior", prior_sick_leave(segments, out["spells"], out["index"],
-                                                  con=con))
+    mv = _view(con, _check_mapping(DEFAULT_MAPPING if mapping is None else mapping))
+    out["prior"] = keep("prior", con.sql(_prior_sql(con, sv, _view(con, out["spells"]),
+                                                    _view(con, out["index"]), nv, mv)))
     # Each table is dropped after its last reader, the largest first: less is held or spilled
     # while the month rows, the largest output, are written.
-    out["groups"] = keep("groups", diagnosis_groups(out["index"], numbered, mapping, con=con))
     drop("numbered")
+    out["groups"] = keep("groups", diagnosis_groups(out["index"], out["prior"], mapping,
+                                                    con=con))
     iv, fv = _view(con, out["index"]), _view(con, out["follow"])
     at_risk = con.sql(f"SELECT LopNr, IndexDatum, FollowUpEnd FROM {iv} WHERE AtRisk")
     out["months"] = keep("months", degree_by_month(segments, at_risk, months,
