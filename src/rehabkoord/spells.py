@@ -277,9 +277,14 @@ def _spell_segments_sql(numbered: str) -> str:
     spell_seg AS (SELECT LopNr, SpellNr, Single, SegStart, SegEnd, Degree, Active,
                          CAST(NULL AS DATE) AS PrevEnd, CAST(NULL AS DATE) AS NextStart FROM seg
                   UNION ALL
-                  SELECT LopNr, SpellNr, Single, FromDatum AS SegStart, TomDatum + 1 AS SegEnd,
+                  {_lone_segments_sql(numbered)})"""
+
+
+def _lone_segments_sql(numbered: str) -> str:
+    """The segments of the spells of one period: the periods themselves."""
+    return f"""SELECT LopNr, SpellNr, Single, FromDatum AS SegStart, TomDatum + 1 AS SegEnd,
                          Omfattning AS Degree, 1 AS Active, PrevEnd, NextStart
-                  FROM {numbered} WHERE Single = 1)"""
+                  FROM {numbered} WHERE Single = 1"""
 
 
 def _numbered_sql(view: str, gap_days: int) -> str:
@@ -313,7 +318,8 @@ def _numbered_sql(view: str, gap_days: int) -> str:
     FROM f"""
 
 
-def _spells_sql(numbered: str, seg: str, prev_end: bool = False) -> str:
+def _spells_sql(numbered: str, seg: str, prev_end: bool = False,
+                parts: tuple[str, ...] = ("several", "one")) -> str:
     """CTEs and the final SELECT of `join_periods` from numbered periods and their segments
     (per person, spell and Single; spells never share a day, so these are also the person's).
 
@@ -323,7 +329,10 @@ def _spells_sql(numbered: str, seg: str, prev_end: bool = False) -> str:
 
     `prev_end` adds PrevSpellEnd, the previous spell's end (NULL for the first), the PrevEnd
     of the spell's first period: `index_spells` then finds the first spell ending on or after
-    a day without ranking the candidates (`derive_all`; not an output column)."""
+    a day without ranking the candidates (`derive_all`; not an output column). `parts`: the
+    spells of several periods ('several'), of one ('one'), or a relation already holding
+    either (`derive_all` keeps the first as a table and reads the others from the numbered
+    periods)."""
     prev = ", PrevSpellEnd" if prev_end else ""
     prev_first = (", MAX(CASE WHEN First = 1 THEN PrevEnd END) AS PrevSpellEnd"
                   if prev_end else "")
@@ -342,7 +351,7 @@ def _spells_sql(numbered: str, seg: str, prev_end: bool = False) -> str:
                      MAX(CASE WHEN First = 1 THEN Diagnos END) AS Diagnos,
                      COUNT(*) AS Periods{prev_first} FROM {numbered} WHERE Single = 0
               GROUP BY LopNr, SpellNr),
-    joined AS (SELECT spell.LopNr, CAST(spell.SpellNr AS INTEGER) AS SpellNr, SpellStart, SpellEnd,
+    several AS (SELECT spell.LopNr, CAST(spell.SpellNr AS INTEGER) AS SpellNr, SpellStart, SpellEnd,
            spell.Diagnos, CAST(Periods AS INTEGER) AS Periods,
            CAST(SpellEnd - SpellStart + 1 AS INTEGER) AS CalendarDays,
            CAST(sick_days AS INTEGER) AS SickDays,
@@ -350,15 +359,15 @@ def _spells_sql(numbered: str, seg: str, prev_end: bool = False) -> str:
            CAST(degree_days AS DOUBLE) / 100 AS NetDays,
            CAST(overlap_days AS INTEGER) AS OverlapDays, CAST(capped_days AS INTEGER) AS CappedDays
            {prev}
-    FROM spell JOIN segsum USING (LopNr, SpellNr)
-    UNION ALL
-    SELECT LopNr, CAST(SpellNr AS INTEGER) AS SpellNr, SpellStart, SpellEnd, Diagnos,
+    FROM spell JOIN segsum USING (LopNr, SpellNr)),
+    one AS (SELECT LopNr, CAST(SpellNr AS INTEGER) AS SpellNr, SpellStart, SpellEnd, Diagnos,
            1 AS Periods, CAST(days AS INTEGER) AS CalendarDays, CAST(days AS INTEGER) AS SickDays,
            0 AS GapDays, CAST(LEAST(Omfattning, 100) * days AS DOUBLE) / 100 AS NetDays,
            0 AS OverlapDays,
            CAST(CASE WHEN Omfattning > 100 THEN days ELSE 0 END AS INTEGER) AS CappedDays
            {prev}
-    FROM single)
+    FROM single),
+    joined AS ({" UNION ALL ".join(f"SELECT * FROM {part}" for part in parts)})
     SELECT * FROM joined {_order("LopNr, SpellNr")}"""
 
 
@@ -1071,18 +1080,29 @@ def _derive_all(con: duckdb.DuckDBPyConnection, periods: Source, participants: S
         """Free an intermediate table after its last reader (less to spill)."""
         con.execute(f"DROP TABLE {tables[name]}")
 
-    # The periods are numbered into spells and swept into degree segments once; spells,
-    # prior sick leave, months since index and diagnosis groups read those two tables, and
-    # the participants (a delivery that may be a CSV file) are read once.
+    # The periods are numbered into spells once; only the spells of several periods are swept
+    # into degree segments and aggregated into spells as tables. A spell of one period (almost
+    # all at national scale) is its period and its only segment, so the spells and segments
+    # are views that read those from the numbered periods instead of copying 20 M rows twice
+    # (less written, held and spilled). Spells, prior sick leave, months since index and
+    # diagnosis groups read these, and the participants (a delivery that may be a CSV file)
+    # are read once.
     numbered = keep("numbered", con.sql(_numbered_sql(periods_v, gap_days)))
     nv = _view(con, numbered)
-    segments = keep("segments", con.sql(
-        f"WITH {_spell_segments_sql(nv)} SELECT LopNr, SpellNr, Single, SegStart, SegEnd, "
-        "CAST(Degree AS INTEGER) AS Degree, CAST(Active AS INTEGER) AS Active, PrevEnd, "
-        "NextStart FROM spell_seg"))
-    sv = _view(con, segments)
-    out["spells"] = keep("spells", con.sql(f"WITH s AS (SELECT * FROM {nv}), seg AS (SELECT * "
-                                           f"FROM {sv}) {_spells_sql('s', 'seg', True)}"))
+    several = keep("segments", con.sql(
+        f"WITH multi AS (SELECT * FROM {nv} WHERE Single = 0), "
+        f"{_segments_sql('multi', 'SpellNr, Single')} SELECT LopNr, SpellNr, Single, SegStart, "
+        "SegEnd, CAST(Degree AS INTEGER) AS Degree, CAST(Active AS INTEGER) AS Active, "
+        "CAST(NULL AS DATE) AS PrevEnd, CAST(NULL AS DATE) AS NextStart FROM seg"))
+    sv = _view(con, several)
+    segments = con.sql(f"SELECT * FROM {sv} UNION ALL SELECT LopNr, SpellNr, Single, SegStart, "
+                       f"SegEnd, CAST(Degree AS INTEGER) AS Degree, CAST(Active AS INTEGER) AS "
+                       f"Active, PrevEnd, NextStart FROM ({_lone_segments_sql(nv)})")
+    spells_several = keep("spells", con.sql(
+        f"WITH s AS (SELECT * FROM {nv}), seg AS (SELECT * FROM {sv}) "
+        f"{_spells_sql('s', 'seg', True, ('several',))}"))
+    out["spells"] = con.sql(f"WITH s AS (SELECT * FROM {nv}), seg AS (SELECT * FROM {sv}) "
+                            + _spells_sql("s", "seg", True, (_view(con, spells_several), "one")))
     pv = _view(con, participants)
     part = keep("participants", con.sql(f"SELECT LopNr, CAST(IndexDatum AS DATE) AS IndexDatum "
                                         f"FROM {pv}"))
@@ -1094,16 +1114,12 @@ def _derive_all(con: duckdb.DuckDBPyConnection, periods: Source, participants: S
     mv = _view(con, _check_mapping(DEFAULT_MAPPING if mapping is None else mapping))
     out["prior"] = keep("prior", con.sql(_prior_sql(con, sv, _view(con, out["spells"]),
                                                     _view(con, out["index"]), nv, mv)))
-    # Each table is dropped after its last reader, the largest first: less is held or spilled
-    # while the month rows, the largest output, are written.
-    drop("numbered")
     out["groups"] = keep("groups", diagnosis_groups(out["index"], out["prior"], mapping,
                                                     con=con))
     iv, fv = _view(con, out["index"]), _view(con, out["follow"])
     at_risk = con.sql(f"SELECT LopNr, IndexDatum, FollowUpEnd FROM {iv} WHERE AtRisk")
     out["months"] = keep("months", degree_by_month(segments, at_risk, months,
                                                      sparse=sparse_months, con=con))
-    drop("segments")
     later = keep("later", con.sql(_later_sql(iv, _view(con, out["spells"]), fv, True)))
     lv = _view(con, later)
     out["returns"] = keep("returns", con.sql(_returns_sql(lv, full_return_days)))
