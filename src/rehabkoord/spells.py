@@ -289,11 +289,12 @@ def _lone_segments_sql(numbered: str) -> str:
 
 def _numbered_sql(view: str, gap_days: int) -> str:
     """Typed periods with the person's SpellNr (the gap rule of `join_periods`), `First`
-    (1 on the spell's first period: earliest start, then higher degree, then code) and
+    (1 on the spell's first period: earliest start, then higher degree, then code),
     `Single` (1 when the period is its spell's only one: the next period starts a new spell),
-    `PrevEnd` (the latest end of the person's earlier periods: on a spell's first period, the
-    previous spell's end) and `NextStart` (the next period's start: after a spell's only
-    period, the next spell's start).
+    `Last` (1 on the spell's last period in this order), `PrevEnd` (the latest end of the
+    person's earlier periods: on a spell's first period, the previous spell's end) and
+    `NextStart` (the next period's start: after a spell's last period, the next spell's
+    start).
 
     Periods are ordered by start, then degree (descending), code and end. Only the first
     period of a start day can begin a spell (the others start on or before the end of one
@@ -314,6 +315,7 @@ def _numbered_sql(view: str, gap_days: int) -> str:
            CAST(SUM(First) OVER ({w} ROWS UNBOUNDED PRECEDING) AS INTEGER) AS SpellNr,
            CAST(First AS INTEGER) AS First,
            CAST(First = 1 AND COALESCE(LEAD(First) OVER ({w}), 1) = 1 AS INTEGER) AS Single,
+           CAST(COALESCE(LEAD(First) OVER ({w}), 1) = 1 AS INTEGER) AS Last,
            prev_end AS PrevEnd, LEAD(FromDatum) OVER ({w}) AS NextStart
     FROM f"""
 
@@ -328,15 +330,18 @@ def _spells_sql(numbered: str, seg: str, prev_end: bool = False,
     costly step when most spells have one period (as in the national benchmark).
 
     `prev_end` adds PrevSpellEnd, the previous spell's end (NULL for the first), the PrevEnd
-    of the spell's first period: `index_spells` then finds the first spell ending on or after
-    a day without ranking the candidates (`derive_all`; not an output column). `parts`: the
+    of the spell's first period, and NextSpellStart, the next spell's start (NULL for the
+    last), the NextStart of its last period: `index_spells` then finds the first spell ending
+    on or after a day, and `_later_sql` the last starting before a day, without an aggregate
+    (`derive_all`; not output columns). `parts`: the
     spells of several periods ('several'), of one ('one'), or a relation already holding
     either (`derive_all` keeps the first as a table and reads the others from the numbered
     periods)."""
-    prev = ", PrevSpellEnd" if prev_end else ""
-    prev_first = (", MAX(CASE WHEN First = 1 THEN PrevEnd END) AS PrevSpellEnd"
+    prev = ", PrevSpellEnd, NextSpellStart" if prev_end else ""
+    prev_first = (", MAX(CASE WHEN First = 1 THEN PrevEnd END) AS PrevSpellEnd, "
+                  "MAX(CASE WHEN Last = 1 THEN NextStart END) AS NextSpellStart"
                   if prev_end else "")
-    single_prev = ", PrevEnd AS PrevSpellEnd" if prev_end else ""
+    single_prev = ", PrevEnd AS PrevSpellEnd, NextStart AS NextSpellStart" if prev_end else ""
     return f""",
     single AS (SELECT LopNr, SpellNr, FromDatum AS SpellStart, TomDatum AS SpellEnd, Diagnos,
                  CAST(TomDatum - FromDatum + 1 AS BIGINT) AS days, Omfattning{single_prev}
@@ -646,17 +651,21 @@ def index_spells(spells: Source, participants: Source, after_days: int, *,
     s, p = _view(con, spells), _view(con, participants)
     near = f"s.LopNr = p.LopNr AND s.SpellEnd >= p.IndexDatum AND " \
            f"s.SpellStart <= p.IndexDatum + {int(after_days)}"
-    carry = ""
+    carry_p = carry_c = carry = ""
     if "PrevSpellEnd" in _columns(con, s):
         # `derive_all`'s spells know the previous spell's end: the first candidate is the one
         # whose predecessor ended before IndexDatum, at most one per participant, so no
         # aggregate (derive_all fails on a participant listed twice, in `flow`). Its
         # participants are the follow-up table, whose end, reason and AtRisk are carried
-        # along (not output columns), so later steps need not join follow-up back.
+        # along with the next spell's start (not output columns), so later steps need not
+        # join follow-up or the spells back.
         if "AtRisk" in _columns(con, p):
-            carry = ", " + ", ".join(_CARRIED)
-        c = f"""SELECT p.LopNr, p.IndexDatum, s.SpellNr, s.SpellStart, s.SpellEnd, s.Diagnos
-                 {carry.replace(", ", ", p.")}
+            follow = _CARRIED[:-1]
+            carry_p = "".join(f", {c}" for c in follow)
+            carry_c = "".join(f", p.{c}" for c in follow) + ", s.NextSpellStart"
+            carry = "".join(f", {c}" for c in _CARRIED)
+        c = f"""SELECT p.LopNr, p.IndexDatum, s.SpellNr, s.SpellStart, s.SpellEnd,
+                 s.Diagnos{carry_c}
           FROM p LEFT JOIN {s} AS s ON {near}
                AND (s.PrevSpellEnd IS NULL OR s.PrevSpellEnd < p.IndexDatum)"""
     else:
@@ -667,7 +676,7 @@ def index_spells(spells: Source, participants: Source, after_days: int, *,
           FROM p LEFT JOIN {s} AS s ON {near}
           GROUP BY p.LopNr, p.IndexDatum"""
     return con.sql(f"""
-    WITH p AS (SELECT {_key()} AS LopNr, CAST(IndexDatum AS DATE) AS IndexDatum{carry}
+    WITH p AS (SELECT {_key()} AS LopNr, CAST(IndexDatum AS DATE) AS IndexDatum{carry_p}
                FROM {p}),
     c AS ({c})
     SELECT LopNr, IndexDatum, SpellNr, SpellStart, SpellEnd, Diagnos,
@@ -678,8 +687,9 @@ def index_spells(spells: Source, participants: Source, after_days: int, *,
     FROM c {_order("LopNr")}""")
 
 
-#: Follow-up columns `derive_all`'s index table carries (see `index_spells`).
-_CARRIED = ("FollowUpEnd", "EndReason", "AtRisk")
+#: Columns `derive_all`'s index table carries (see `index_spells`): follow-up's, and the
+#: start of the spell after the index spell.
+_CARRIED = ("FollowUpEnd", "EndReason", "AtRisk", "NextSpellStart")
 
 
 def _analysed_sql(index_view: str, follow_view: str, carried: bool = False) -> str:
@@ -687,7 +697,7 @@ def _analysed_sql(index_view: str, follow_view: str, carried: bool = False) -> s
     `carried`: `index_view` carries the follow-up columns (`derive_all`), no join."""
     if carried:
         return f"""SELECT LopNr, IndexDatum, SpellNr, SpellStart, SpellEnd, FollowUpEnd,
-            EndReason FROM {index_view}
+            EndReason, NextSpellStart FROM {index_view}
             WHERE AtRisk AND SpellNr IS NOT NULL AND SpellStart < FollowUpEnd"""
     return f"""SELECT i.LopNr, i.IndexDatum, i.SpellNr, i.SpellStart, i.SpellEnd,
         f.FollowUpEnd, f.EndReason FROM {index_view} AS i JOIN {follow_view} AS f USING (LopNr)
@@ -719,7 +729,24 @@ def _later_sql(index_view: str, spells_view: str, follow_view: str,
                carried: bool = False) -> str:
     """Analysed participants with R (the return day), `ret` (R before FollowUpEnd), and the
     first start (NextSpellStart) and number (Later) of their later spells starting before
-    FollowUpEnd: what `returns` and `resick_listings` both read (`derive_all` joins once)."""
+    FollowUpEnd: what `returns` and `resick_listings` both read (`derive_all` joins once).
+
+    `carried` (`derive_all`: the index table carries follow-up and the next spell's start,
+    the spells their neighbours'): spells are numbered 1, 2, … by start, so the later spells
+    starting before FollowUpEnd are those up to the last one that does, the one spell whose
+    next starts on or after FollowUpEnd (or never): one match at most, no aggregate. Later is
+    its number less the index spell's, and the first of them starts at the index spell's
+    NextSpellStart."""
+    if carried:
+        return f"""
+    WITH a AS ({_analysed_sql(index_view, follow_view, carried)})
+    SELECT a.LopNr, a.IndexDatum, a.FollowUpEnd, a.EndReason, a.SpellEnd + 1 AS R,
+           a.SpellEnd + 1 < a.FollowUpEnd AS ret,
+           CASE WHEN s.SpellNr IS NOT NULL THEN a.NextSpellStart END AS NextSpellStart,
+           CAST(COALESCE(s.SpellNr - a.SpellNr, 0) AS BIGINT) AS Later
+    FROM a LEFT JOIN {spells_view} AS s ON s.LopNr = a.LopNr AND s.SpellNr > a.SpellNr
+         AND s.SpellStart < a.FollowUpEnd
+         AND (s.NextSpellStart IS NULL OR s.NextSpellStart >= a.FollowUpEnd)"""
     return f"""
     WITH a AS ({_analysed_sql(index_view, follow_view, carried)}),
     n AS (SELECT a.LopNr, COUNT(*) AS k, MIN(s.SpellStart) AS first_start FROM a
@@ -1042,7 +1069,7 @@ _KEYS = {"spells": "LopNr, SpellNr", "months": "LopNr, Month"}
 
 
 #: Columns of `derive_all`'s tables that only later steps read, not outputs.
-_INTERNAL = {"spells": ("PrevSpellEnd",), "index": _CARRIED,
+_INTERNAL = {"spells": ("PrevSpellEnd", "NextSpellStart"), "index": _CARRIED,
              "prior": ("PriorMental_", "PriorPain_")}
 
 
