@@ -688,3 +688,53 @@ def test_a_connection_spills_to_its_own_temporary_folder_removed_with_it():
     del con
     gc.collect()
     assert not folder.exists()
+
+
+def test_derive_all_equals_the_public_derivations():
+    """`derive_all` takes shortcuts the public functions cannot (spells that know their
+    neighbours, an index table carrying follow-up, prior diagnoses found in the prior join,
+    one-period spells read from the numbered periods); each table equals theirs."""
+    rows, part, pop, birth = random_study(250, seed=23)
+    # The boundaries of the shortcuts: X1's first spell ends on IndexDatum and the next starts
+    # within `after_days` (the first is the index spell); X2's later spell is the last to start
+    # before follow-up ends, its successor starts on FollowUpEnd (2015-05-01) and is not later.
+    rows += [("X1", D("2014-02-01"), D("2014-03-01"), 100, "F32"),
+             ("X1", D("2014-03-08"), D("2014-03-20"), 50, "M54"),
+             ("X2", D("2014-03-01"), D("2014-03-10"), 100, "F43"),
+             ("X2", D("2014-06-01"), D("2014-06-05"), 100, "M79"),
+             ("X2", D("2015-05-01"), D("2015-05-05"), 100, "F32")]
+    part += [("X1", D("2014-03-01")), ("X2", D("2014-03-01"))]
+    pop += [("X1", None, None), ("X2", None, None)]
+    birth += [("X1", 1970), ("X2", 1970)]
+    periods = periods_frame(rows)
+    participants = people(part)
+    population = pd.DataFrame(pop, columns=["LopNr", "DodDatum", "UtvandringDatum"])
+    births = pd.DataFrame(birth, columns=["LopNr", "FodelseAr"])
+    con = sp.connect()
+    d = sp.derive_all(periods, participants, population, births, extraction_date="2015-09-01",
+                      months=14, con=con)
+    spells = sp.join_periods(periods, con=con)
+    follow = sp.follow_up(participants, population, births, "2015-09-01", 14, con=con)
+    index_ = sp.index_spells(spells, participants, 14, con=con)
+    want = {"spells": spells, "follow": follow, "index": index_,
+            "prior": sp.prior_sick_leave(periods, spells, index_, con=con),
+            "groups": sp.diagnosis_groups(index_, periods, con=con),
+            "returns": sp.returns(index_, spells, follow, con=con),
+            "resick": sp.resick_listings(index_, spells, follow, con=con)}
+    for name, rel in want.items():
+        pd.testing.assert_frame_equal(getattr(d, name).df(), rel.df(), obj=name)
+    assert len(d.resick.df()) > 0 and d.returns.df().NextSpellStart.notna().any()
+    index_ = d.index.df().set_index("LopNr")
+    assert index_.loc["X1", "SpellStart"] == pd.Timestamp("2014-02-01")
+    assert d.resick.df().set_index("LopNr").loc["X2", "NewSpells"] == 1
+
+
+def test_derive_all_refuses_a_participant_listed_twice():
+    """`derive_all`'s index and later steps find one match per participant without an
+    aggregate; a participant listed twice must stop it (in `flow`), not be counted twice."""
+    rows, part, pop, birth = random_study(20, seed=2)
+    args = (people([*part, part[0]]), pd.DataFrame(pop, columns=["LopNr", "DodDatum",
+                                                                 "UtvandringDatum"]),
+            pd.DataFrame(birth, columns=["LopNr", "FodelseAr"]))
+    with pytest.raises(ValueError, match="flow does not add up"):
+        sp.derive_all(periods_frame(rows), *args, extraction_date="2015-09-01")

@@ -277,18 +277,24 @@ def _spell_segments_sql(numbered: str) -> str:
     spell_seg AS (SELECT LopNr, SpellNr, Single, SegStart, SegEnd, Degree, Active,
                          CAST(NULL AS DATE) AS PrevEnd, CAST(NULL AS DATE) AS NextStart FROM seg
                   UNION ALL
-                  SELECT LopNr, SpellNr, Single, FromDatum AS SegStart, TomDatum + 1 AS SegEnd,
+                  {_lone_segments_sql(numbered)})"""
+
+
+def _lone_segments_sql(numbered: str) -> str:
+    """The segments of the spells of one period: the periods themselves."""
+    return f"""SELECT LopNr, SpellNr, Single, FromDatum AS SegStart, TomDatum + 1 AS SegEnd,
                          Omfattning AS Degree, 1 AS Active, PrevEnd, NextStart
-                  FROM {numbered} WHERE Single = 1)"""
+                  FROM {numbered} WHERE Single = 1"""
 
 
 def _numbered_sql(view: str, gap_days: int) -> str:
     """Typed periods with the person's SpellNr (the gap rule of `join_periods`), `First`
-    (1 on the spell's first period: earliest start, then higher degree, then code) and
+    (1 on the spell's first period: earliest start, then higher degree, then code),
     `Single` (1 when the period is its spell's only one: the next period starts a new spell),
-    `PrevEnd` (the latest end of the person's earlier periods: on a spell's first period, the
-    previous spell's end) and `NextStart` (the next period's start: after a spell's only
-    period, the next spell's start).
+    `Last` (1 on the spell's last period in this order), `PrevEnd` (the latest end of the
+    person's earlier periods: on a spell's first period, the previous spell's end) and
+    `NextStart` (the next period's start: after a spell's last period, the next spell's
+    start).
 
     Periods are ordered by start, then degree (descending), code and end. Only the first
     period of a start day can begin a spell (the others start on or before the end of one
@@ -309,20 +315,36 @@ def _numbered_sql(view: str, gap_days: int) -> str:
            CAST(SUM(First) OVER ({w} ROWS UNBOUNDED PRECEDING) AS INTEGER) AS SpellNr,
            CAST(First AS INTEGER) AS First,
            CAST(First = 1 AND COALESCE(LEAD(First) OVER ({w}), 1) = 1 AS INTEGER) AS Single,
+           CAST(COALESCE(LEAD(First) OVER ({w}), 1) = 1 AS INTEGER) AS Last,
            prev_end AS PrevEnd, LEAD(FromDatum) OVER ({w}) AS NextStart
     FROM f"""
 
 
-def _spells_sql(numbered: str, seg: str) -> str:
+def _spells_sql(numbered: str, seg: str, prev_end: bool = False,
+                parts: tuple[str, ...] = ("several", "one")) -> str:
     """CTEs and the final SELECT of `join_periods` from numbered periods and their segments
     (per person, spell and Single; spells never share a day, so these are also the person's).
 
     A spell of one period is that period: one segment of its degree, no gap, no overlap. Such
     spells are written directly; only spells of several periods are aggregated, which is the
-    costly step when most spells have one period (as in the national benchmark)."""
+    costly step when most spells have one period (as in the national benchmark).
+
+    `prev_end` adds PrevSpellEnd, the previous spell's end (NULL for the first), the PrevEnd
+    of the spell's first period, and NextSpellStart, the next spell's start (NULL for the
+    last), the NextStart of its last period: `index_spells` then finds the first spell ending
+    on or after a day, and `_later_sql` the last starting before a day, without an aggregate
+    (`derive_all`; not output columns). `parts`: the
+    spells of several periods ('several'), of one ('one'), or a relation already holding
+    either (`derive_all` keeps the first as a table and reads the others from the numbered
+    periods)."""
+    prev = ", PrevSpellEnd, NextSpellStart" if prev_end else ""
+    prev_first = (", MAX(CASE WHEN First = 1 THEN PrevEnd END) AS PrevSpellEnd, "
+                  "MAX(CASE WHEN Last = 1 THEN NextStart END) AS NextSpellStart"
+                  if prev_end else "")
+    single_prev = ", PrevEnd AS PrevSpellEnd, NextStart AS NextSpellStart" if prev_end else ""
     return f""",
     single AS (SELECT LopNr, SpellNr, FromDatum AS SpellStart, TomDatum AS SpellEnd, Diagnos,
-                 CAST(TomDatum - FromDatum + 1 AS BIGINT) AS days, Omfattning
+                 CAST(TomDatum - FromDatum + 1 AS BIGINT) AS days, Omfattning{single_prev}
                FROM {numbered} WHERE Single = 1),
     segsum AS (SELECT LopNr, SpellNr,
                  SUM(LEAST(Degree, 100) * (SegEnd - SegStart)) AS degree_days,
@@ -332,23 +354,25 @@ def _spells_sql(numbered: str, seg: str) -> str:
                FROM {seg} WHERE Single = 0 GROUP BY LopNr, SpellNr),
     spell AS (SELECT LopNr, SpellNr, MIN(FromDatum) AS SpellStart, MAX(TomDatum) AS SpellEnd,
                      MAX(CASE WHEN First = 1 THEN Diagnos END) AS Diagnos,
-                     COUNT(*) AS Periods FROM {numbered} WHERE Single = 0
+                     COUNT(*) AS Periods{prev_first} FROM {numbered} WHERE Single = 0
               GROUP BY LopNr, SpellNr),
-    joined AS (SELECT spell.LopNr, CAST(spell.SpellNr AS INTEGER) AS SpellNr, SpellStart, SpellEnd,
+    several AS (SELECT spell.LopNr, CAST(spell.SpellNr AS INTEGER) AS SpellNr, SpellStart, SpellEnd,
            spell.Diagnos, CAST(Periods AS INTEGER) AS Periods,
            CAST(SpellEnd - SpellStart + 1 AS INTEGER) AS CalendarDays,
            CAST(sick_days AS INTEGER) AS SickDays,
            CAST(SpellEnd - SpellStart + 1 - sick_days AS INTEGER) AS GapDays,
            CAST(degree_days AS DOUBLE) / 100 AS NetDays,
            CAST(overlap_days AS INTEGER) AS OverlapDays, CAST(capped_days AS INTEGER) AS CappedDays
-    FROM spell JOIN segsum USING (LopNr, SpellNr)
-    UNION ALL
-    SELECT LopNr, CAST(SpellNr AS INTEGER) AS SpellNr, SpellStart, SpellEnd, Diagnos,
+           {prev}
+    FROM spell JOIN segsum USING (LopNr, SpellNr)),
+    one AS (SELECT LopNr, CAST(SpellNr AS INTEGER) AS SpellNr, SpellStart, SpellEnd, Diagnos,
            1 AS Periods, CAST(days AS INTEGER) AS CalendarDays, CAST(days AS INTEGER) AS SickDays,
            0 AS GapDays, CAST(LEAST(Omfattning, 100) * days AS DOUBLE) / 100 AS NetDays,
            0 AS OverlapDays,
            CAST(CASE WHEN Omfattning > 100 THEN days ELSE 0 END AS INTEGER) AS CappedDays
-    FROM single)
+           {prev}
+    FROM single),
+    joined AS ({" UNION ALL ".join(f"SELECT * FROM {part}" for part in parts)})
     SELECT * FROM joined {_order("LopNr, SpellNr")}"""
 
 
@@ -618,32 +642,63 @@ def index_spells(spells: Source, participants: Source, after_days: int, *,
     ('started_after'); else 'no_spell' with the spell columns NULL. One row per participant.
     Spell numbers follow start days, so the first candidate is the one with the lowest number:
     one join and one aggregate per participant (`arg_min` over the candidates' spell numbers,
-    unique per person; `arg_min_null` keeps a missing code), no ranking and no join back.
-    `PriorRef` is the day prior sick leave is measured up to: the index spell's start, or
-    IndexDatum when it has none (so the index spell itself is never 'prior').
+    unique per person; `arg_min_null` keeps a missing code), no ranking and no join back;
+    `derive_all`'s spells need no aggregate (see below). `PriorRef` is the day prior sick
+    leave is measured up to: the index spell's start, or IndexDatum when it has none (so the
+    index spell itself is never 'prior').
     """
     con = _con(con)
     s, p = _view(con, spells), _view(con, participants)
-    return con.sql(f"""
-    WITH p AS (SELECT {_key()} AS LopNr, CAST(IndexDatum AS DATE) AS IndexDatum
-               FROM {p}),
-    c AS (SELECT p.LopNr, p.IndexDatum, MIN(s.SpellNr) AS SpellNr,
+    near = f"s.LopNr = p.LopNr AND s.SpellEnd >= p.IndexDatum AND " \
+           f"s.SpellStart <= p.IndexDatum + {int(after_days)}"
+    carry_p = carry_c = carry = ""
+    if "PrevSpellEnd" in _columns(con, s):
+        # `derive_all`'s spells know the previous spell's end: the first candidate is the one
+        # whose predecessor ended before IndexDatum, at most one per participant, so no
+        # aggregate (derive_all fails on a participant listed twice, in `flow`). Its
+        # participants are the follow-up table, whose end, reason and AtRisk are carried
+        # along with the next spell's start (not output columns), so later steps need not
+        # join follow-up or the spells back.
+        if "AtRisk" in _columns(con, p):
+            follow = _CARRIED[:-1]
+            carry_p = "".join(f", {c}" for c in follow)
+            carry_c = "".join(f", p.{c}" for c in follow) + ", s.NextSpellStart"
+            carry = "".join(f", {c}" for c in _CARRIED)
+        c = f"""SELECT p.LopNr, p.IndexDatum, s.SpellNr, s.SpellStart, s.SpellEnd,
+                 s.Diagnos{carry_c}
+          FROM p LEFT JOIN {s} AS s ON {near}
+               AND (s.PrevSpellEnd IS NULL OR s.PrevSpellEnd < p.IndexDatum)"""
+    else:
+        c = f"""SELECT p.LopNr, p.IndexDatum, MIN(s.SpellNr) AS SpellNr,
                  arg_min(s.SpellStart, s.SpellNr) AS SpellStart,
                  arg_min(s.SpellEnd, s.SpellNr) AS SpellEnd,
                  arg_min_null(s.Diagnos, s.SpellNr) AS Diagnos
-          FROM p LEFT JOIN {s} AS s ON s.LopNr = p.LopNr AND s.SpellEnd >= p.IndexDatum
-               AND s.SpellStart <= p.IndexDatum + {int(after_days)}
-          GROUP BY p.LopNr, p.IndexDatum)
+          FROM p LEFT JOIN {s} AS s ON {near}
+          GROUP BY p.LopNr, p.IndexDatum"""
+    return con.sql(f"""
+    WITH p AS (SELECT {_key()} AS LopNr, CAST(IndexDatum AS DATE) AS IndexDatum{carry_p}
+               FROM {p}),
+    c AS ({c})
     SELECT LopNr, IndexDatum, SpellNr, SpellStart, SpellEnd, Diagnos,
            CASE WHEN SpellNr IS NULL THEN 'no_spell' WHEN SpellStart <= IndexDatum THEN 'ongoing'
                 ELSE 'started_after' END AS IndexType,
            CAST(SpellStart - IndexDatum AS INTEGER) AS StartDays,
-           LEAST(IndexDatum, COALESCE(SpellStart, IndexDatum)) AS PriorRef
+           LEAST(IndexDatum, COALESCE(SpellStart, IndexDatum)) AS PriorRef{carry}
     FROM c {_order("LopNr")}""")
 
 
-def _analysed_sql(index_view: str, follow_view: str) -> str:
-    """Participants with an index spell that starts before the end of their follow-up."""
+#: Columns `derive_all`'s index table carries (see `index_spells`): follow-up's, and the
+#: start of the spell after the index spell.
+_CARRIED = ("FollowUpEnd", "EndReason", "AtRisk", "NextSpellStart")
+
+
+def _analysed_sql(index_view: str, follow_view: str, carried: bool = False) -> str:
+    """Participants with an index spell that starts before the end of their follow-up;
+    `carried`: `index_view` carries the follow-up columns (`derive_all`), no join."""
+    if carried:
+        return f"""SELECT LopNr, IndexDatum, SpellNr, SpellStart, SpellEnd, FollowUpEnd,
+            EndReason, NextSpellStart FROM {index_view}
+            WHERE AtRisk AND SpellNr IS NOT NULL AND SpellStart < FollowUpEnd"""
     return f"""SELECT i.LopNr, i.IndexDatum, i.SpellNr, i.SpellStart, i.SpellEnd,
         f.FollowUpEnd, f.EndReason FROM {index_view} AS i JOIN {follow_view} AS f USING (LopNr)
         WHERE f.AtRisk AND i.SpellNr IS NOT NULL AND i.SpellStart < f.FollowUpEnd"""
@@ -670,12 +725,30 @@ def returns(index: Source, spells: Source, follow: Source,
     return con.sql(_returns_sql(f"({_later_sql(i, s, f)})", full_return_days))
 
 
-def _later_sql(index_view: str, spells_view: str, follow_view: str) -> str:
+def _later_sql(index_view: str, spells_view: str, follow_view: str,
+               carried: bool = False) -> str:
     """Analysed participants with R (the return day), `ret` (R before FollowUpEnd), and the
     first start (NextSpellStart) and number (Later) of their later spells starting before
-    FollowUpEnd: what `returns` and `resick_listings` both read (`derive_all` joins once)."""
+    FollowUpEnd: what `returns` and `resick_listings` both read (`derive_all` joins once).
+
+    `carried` (`derive_all`: the index table carries follow-up and the next spell's start,
+    the spells their neighbours'): spells are numbered 1, 2, … by start, so the later spells
+    starting before FollowUpEnd are those up to the last one that does, the one spell whose
+    next starts on or after FollowUpEnd (or never): one match at most, no aggregate. Later is
+    its number less the index spell's, and the first of them starts at the index spell's
+    NextSpellStart."""
+    if carried:
+        return f"""
+    WITH a AS ({_analysed_sql(index_view, follow_view, carried)})
+    SELECT a.LopNr, a.IndexDatum, a.FollowUpEnd, a.EndReason, a.SpellEnd + 1 AS R,
+           a.SpellEnd + 1 < a.FollowUpEnd AS ret,
+           CASE WHEN s.SpellNr IS NOT NULL THEN a.NextSpellStart END AS NextSpellStart,
+           CAST(COALESCE(s.SpellNr - a.SpellNr, 0) AS BIGINT) AS Later
+    FROM a LEFT JOIN {spells_view} AS s ON s.LopNr = a.LopNr AND s.SpellNr > a.SpellNr
+         AND s.SpellStart < a.FollowUpEnd
+         AND (s.NextSpellStart IS NULL OR s.NextSpellStart >= a.FollowUpEnd)"""
     return f"""
-    WITH a AS ({_analysed_sql(index_view, follow_view)}),
+    WITH a AS ({_analysed_sql(index_view, follow_view, carried)}),
     n AS (SELECT a.LopNr, COUNT(*) AS k, MIN(s.SpellStart) AS first_start FROM a
           JOIN {spells_view} AS s ON s.LopNr = a.LopNr AND s.SpellNr > a.SpellNr
                AND s.SpellStart < a.FollowUpEnd GROUP BY a.LopNr)
@@ -736,34 +809,71 @@ def prior_sick_leave(periods: Source, spells: Source, index: Source, *,
     """
     con = _con(con)
     p, s, i = _view(con, periods), _view(con, spells), _view(con, index)
+    return con.sql(_prior_sql(con, p, s, i))
+
+
+def _prior_sql(con: duckdb.DuckDBPyConnection, p: str, s: str, i: str,
+               numbered: str | None = None, mv: str | None = None) -> str:
+    """`prior_sick_leave`'s query: one join and one aggregate per participant over the 36
+    months, for the degree-days and the spell counts alike (a spell is a row [SpellEnd,
+    SpellEnd + 1) of degree 0 beside the segments).
+
+    `derive_all` passes its `numbered` periods and mapping view `mv`: a spell of one period is
+    its period and its segment, so the rows are those periods (with their codes), the
+    segments of spells of several periods, those spells, and their periods (codes only, degree
+    0); the aggregate also finds `diagnosis_groups`' prior diagnoses (PriorMental_,
+    PriorPain_: a period with such a code overlaps the 12 months before PriorRef of a
+    participant with an index spell), so the periods are joined to the participants once."""
     ref = "CAST(PriorRef AS DATE)"
-    # One join per participant over the 36 months; the 12 months are the part after ws12.
-    return con.sql(f"""
-    WITH {_seg_cte(con, p)},
+    if numbered is None:
+        seg_cte, flags, diag, indexed = _seg_cte(con, p), "", "", ""
+        x = f"""SELECT seg.LopNr, seg.SegStart AS a, seg.SegEnd AS b,
+                 LEAST(seg.Degree, 100) AS deg, 0 AS k FROM seg
+          UNION ALL
+          SELECT LopNr, SpellEnd AS a, SpellEnd + 1 AS b, 0 AS deg, 1 AS k FROM {s}"""
+    else:
+        seg_cte = f"seg AS (SELECT * FROM {p})"
+        x = _grouped_sql(f"""(
+          SELECT LopNr, FromDatum AS a, TomDatum + 1 AS b, LEAST(Omfattning, 100) AS deg,
+                 1 AS k, Diagnos FROM {numbered} WHERE Single = 1
+          UNION ALL
+          SELECT LopNr, SegStart, SegEnd, LEAST(Degree, 100), 0, NULL FROM seg WHERE Single = 0
+          UNION ALL
+          SELECT LopNr, SpellEnd, SpellEnd + 1, 0, 1, NULL FROM {s} WHERE Periods > 1
+          UNION ALL
+          SELECT LopNr, FromDatum, TomDatum + 1, 0, 0, Diagnos FROM {numbered}
+          WHERE Single = 0)""", mv)
+        prior12 = "i.indexed AND x.b > i.ws12"
+        flags = f""",
+              MAX(CASE WHEN {prior12} AND x.grp = 'mental' THEN 1 ELSE 0 END) AS pm,
+              MAX(CASE WHEN {prior12} AND x.grp = 'pain' THEN 1 ELSE 0 END) AS pp"""
+        diag = ", hit.pm AS PriorMental_, hit.pp AS PriorPain_"
+        indexed = ", SpellNr IS NOT NULL AS indexed"
+    return f"""
+    WITH {seg_cte},
     i AS (SELECT {_key()} AS LopNr, {ref} AS PriorRef,
                  CAST({ref} - INTERVAL '1' YEAR AS DATE) AS ws12,
-                 CAST({ref} - 3 * INTERVAL '1' YEAR AS DATE) AS ws36 FROM {i}),
+                 CAST({ref} - 3 * INTERVAL '1' YEAR AS DATE) AS ws36{indexed} FROM {i}),
+    x AS ({x}),
     hit AS (SELECT i.LopNr,
-              SUM(CASE WHEN seg.SegEnd > i.ws12 THEN LEAST(seg.Degree, 100) *
-                  (LEAST(seg.SegEnd, i.PriorRef) - GREATEST(seg.SegStart, i.ws12)) ELSE 0 END)
-                AS dd12,
-              SUM(LEAST(seg.Degree, 100) *
-                  (LEAST(seg.SegEnd, i.PriorRef) - GREATEST(seg.SegStart, i.ws36))) AS dd36
-            FROM i JOIN seg ON seg.LopNr = i.LopNr AND seg.SegStart < i.PriorRef
-                 AND seg.SegEnd > i.ws36 GROUP BY i.LopNr),
-    piv AS (SELECT i.*, COALESCE(hit.dd12, 0) AS dd12, COALESCE(hit.dd36, 0) AS dd36
-            FROM i LEFT JOIN hit USING (LopNr)),
-    n AS (SELECT i.LopNr,
-            SUM(CASE WHEN s.SpellEnd >= i.ws12 THEN 1 ELSE 0 END) AS k12, COUNT(*) AS k36
-          FROM i JOIN {s} AS s ON s.LopNr = i.LopNr AND s.SpellEnd < i.PriorRef
-               AND s.SpellEnd >= i.ws36 GROUP BY i.LopNr)
-    SELECT piv.LopNr, piv.PriorRef, CAST(dd12 AS DOUBLE) / 100 AS NetDays12m,
-           CAST(dd36 AS DOUBLE) / 100 AS NetDays36m,
-           CAST(COALESCE(n.k12, 0) AS INTEGER) AS Spells12m,
-           CAST(COALESCE(n.k36, 0) AS INTEGER) AS Spells36m,
+              SUM(CASE WHEN x.b > i.ws12 THEN x.deg *
+                  (LEAST(x.b, i.PriorRef) - GREATEST(x.a, i.ws12)) ELSE 0 END) AS dd12,
+              SUM(x.deg * (LEAST(x.b, i.PriorRef) - GREATEST(x.a, i.ws36))) AS dd36,
+              SUM(CASE WHEN x.k = 1 AND x.b > i.ws12 AND x.b <= i.PriorRef THEN 1 ELSE 0 END)
+                AS k12,
+              SUM(CASE WHEN x.k = 1 AND x.b <= i.PriorRef THEN 1 ELSE 0 END) AS k36{flags}
+            FROM i JOIN x ON x.LopNr = i.LopNr AND x.a < i.PriorRef AND x.b > i.ws36
+            GROUP BY i.LopNr),
+    piv AS (SELECT i.LopNr, i.PriorRef, COALESCE(hit.dd12, 0) AS dd12,
+                   COALESCE(hit.dd36, 0) AS dd36, COALESCE(hit.k12, 0) AS k12,
+                   COALESCE(hit.k36, 0) AS k36{diag}
+            FROM i LEFT JOIN hit USING (LopNr))
+    SELECT LopNr, PriorRef, CAST(dd12 AS DOUBLE) / 100 AS NetDays12m,
+           CAST(dd36 AS DOUBLE) / 100 AS NetDays36m, CAST(k12 AS INTEGER) AS Spells12m,
+           CAST(k36 AS INTEGER) AS Spells36m,
            CASE WHEN dd12 = 0 THEN 'none' WHEN dd12 <= 9000 THEN '1-90' ELSE '>90' END
-             AS PriorCategory
-    FROM piv LEFT JOIN n USING (LopNr) {_order("piv.LopNr")}""")
+             AS PriorCategory{", PriorMental_, PriorPain_" if diag else ""}
+    FROM piv {_order("LopNr")}"""
 
 
 def read_mapping(path: str | os.PathLike) -> pd.DataFrame:
@@ -802,14 +912,20 @@ def diagnosis_groups(index: Source, periods: Source, mapping: pd.DataFrame | Non
     i, p, mv = _view(con, index), _view(con, periods), _view(con, m)
 
     def grouped(codes: str) -> str:
-        return f"""SELECT c.*, COALESCE(g."group", 'other') AS grp FROM {codes} AS c
-            LEFT JOIN (SELECT code, "group" FROM (
-                SELECT x.code, mv."group", ROW_NUMBER() OVER (PARTITION BY x.code
-                       ORDER BY LENGTH(mv.prefix) DESC) AS rn
-                FROM (SELECT DISTINCT Diagnos AS code FROM {codes}) AS x
-                JOIN {mv} AS mv ON x.code LIKE mv.prefix || '%') WHERE rn = 1) AS g
-            ON g.code = c.Diagnos"""
+        return _grouped_sql(codes, mv)
 
+    if "PriorMental_" in _columns(con, p):
+        # `derive_all`'s prior table: the prior diagnoses were found in its join (see
+        # `_prior_sql`), so the periods are not joined again.
+        return con.sql(f"""
+    WITH ix AS (SELECT {_key()} AS LopNr, Diagnos FROM {i} WHERE SpellNr IS NOT NULL),
+    ig AS ({grouped('ix')}),
+    pg AS (SELECT LopNr, PriorMental_ AS pm, PriorPain_ AS pp FROM {p})
+    SELECT ig.LopNr, ig.Diagnos AS IndexDiagnos, ig.grp AS IndexGroup,
+           COALESCE(pg.pm, 0) = 1 AS PriorMental, COALESCE(pg.pp, 0) = 1 AS PriorPain,
+           CASE WHEN (ig.grp = 'mental' AND pg.pp = 1) OR (ig.grp = 'pain' AND pg.pm = 1)
+                THEN 'both' ELSE ig.grp END AS Diagnosgrupp
+    FROM ig LEFT JOIN pg USING (LopNr) {_order("ig.LopNr")}""")
     return con.sql(f"""
     WITH ix AS (SELECT {_key()} AS LopNr, CAST(PriorRef AS DATE) AS PriorRef,
                        Diagnos FROM {i} WHERE SpellNr IS NOT NULL),
@@ -826,6 +942,18 @@ def diagnosis_groups(index: Source, periods: Source, mapping: pd.DataFrame | Non
            CASE WHEN (ig.grp = 'mental' AND pg.pp = 1) OR (ig.grp = 'pain' AND pg.pm = 1)
                 THEN 'both' ELSE ig.grp END AS Diagnosgrupp
     FROM ig LEFT JOIN pg USING (LopNr) {_order("ig.LopNr")}""")
+
+
+def _grouped_sql(codes: str, mv: str) -> str:
+    """`codes` (a relation with Diagnos) with `grp`, its code's group in mapping view `mv`
+    (longest prefix; unmapped or missing → 'other'), looked up once per distinct code."""
+    return f"""SELECT c.*, COALESCE(g."group", 'other') AS grp FROM {codes} AS c
+        LEFT JOIN (SELECT code, "group" FROM (
+            SELECT x.code, mv."group", ROW_NUMBER() OVER (PARTITION BY x.code
+                   ORDER BY LENGTH(mv.prefix) DESC) AS rn
+            FROM (SELECT DISTINCT Diagnos AS code FROM {codes}) AS x
+            JOIN {mv} AS mv ON x.code LIKE mv.prefix || '%') WHERE rn = 1) AS g
+        ON g.code = c.Diagnos"""
 
 
 #: Flow statuses in the order they are checked; each participant gets the first that applies.
@@ -940,10 +1068,16 @@ def _integer_keys(con: duckdb.DuckDBPyConnection, sources: tuple[Source, ...]) -
 _KEYS = {"spells": "LopNr, SpellNr", "months": "LopNr, Month"}
 
 
-def _text_key(con: duckdb.DuckDBPyConnection, view: str) -> str:
-    """A SELECT of `view`'s columns in order, with the person key back as text."""
+#: Columns of `derive_all`'s tables that only later steps read, not outputs.
+_INTERNAL = {"spells": ("PrevSpellEnd", "NextSpellStart"), "index": _CARRIED,
+             "prior": ("PriorMental_", "PriorPain_")}
+
+
+def _text_key(con: duckdb.DuckDBPyConnection, view: str, name: str) -> str:
+    """A SELECT of `view`'s columns in order (output `name`'s, without the internal ones),
+    with the person key back as text."""
     cols = [f"CAST({c} AS VARCHAR) AS {c}" if c == PERSON_KEY else f'"{c}"'
-            for c in _columns(con, view)]
+            for c in _columns(con, view) if c not in _INTERNAL.get(name, ())]
     return f"SELECT {', '.join(cols)} FROM {view}"
 
 
@@ -973,38 +1107,47 @@ def _derive_all(con: duckdb.DuckDBPyConnection, periods: Source, participants: S
         """Free an intermediate table after its last reader (less to spill)."""
         con.execute(f"DROP TABLE {tables[name]}")
 
-    # The periods are numbered into spells and swept into degree segments once; spells,
-    # prior sick leave, months since index and diagnosis groups read those two tables, and
-    # the participants (a delivery that may be a CSV file) are read once.
+    # The periods are numbered into spells once; only the spells of several periods are swept
+    # into degree segments and aggregated into spells as tables. A spell of one period (almost
+    # all at national scale) is its period and its only segment, so the spells and segments
+    # are views that read those from the numbered periods instead of copying 20 M rows twice
+    # (less written, held and spilled). Spells, prior sick leave, months since index and
+    # diagnosis groups read these, and the participants (a delivery that may be a CSV file)
+    # are read once.
     numbered = keep("numbered", con.sql(_numbered_sql(periods_v, gap_days)))
     nv = _view(con, numbered)
-    segments = keep("segments", con.sql(
-        f"WITH {_spell_segments_sql(nv)} SELECT LopNr, SpellNr, Single, SegStart, SegEnd, "
-        "CAST(Degree AS INTEGER) AS Degree, CAST(Active AS INTEGER) AS Active, PrevEnd, "
-        "NextStart FROM spell_seg"))
-    sv = _view(con, segments)
-    out["spells"] = keep("spells", con.sql(f"WITH s AS (SELECT * FROM {nv}), seg AS (SELECT * "
-                                           f"FROM {sv}) {_spells_sql('s', 'seg')}"))
+    several = keep("segments", con.sql(
+        f"WITH multi AS (SELECT * FROM {nv} WHERE Single = 0), "
+        f"{_segments_sql('multi', 'SpellNr, Single')} SELECT LopNr, SpellNr, Single, SegStart, "
+        "SegEnd, CAST(Degree AS INTEGER) AS Degree, CAST(Active AS INTEGER) AS Active, "
+        "CAST(NULL AS DATE) AS PrevEnd, CAST(NULL AS DATE) AS NextStart FROM seg"))
+    sv = _view(con, several)
+    segments = con.sql(f"SELECT * FROM {sv} UNION ALL SELECT LopNr, SpellNr, Single, SegStart, "
+                       f"SegEnd, CAST(Degree AS INTEGER) AS Degree, CAST(Active AS INTEGER) AS "
+                       f"Active, PrevEnd, NextStart FROM ({_lone_segments_sql(nv)})")
+    spells_several = keep("spells", con.sql(
+        f"WITH s AS (SELECT * FROM {nv}), seg AS (SELECT * FROM {sv}) "
+        f"{_spells_sql('s', 'seg', True, ('several',))}"))
+    out["spells"] = con.sql(f"WITH s AS (SELECT * FROM {nv}), seg AS (SELECT * FROM {sv}) "
+                            + _spells_sql("s", "seg", True, (_view(con, spells_several), "one")))
     pv = _view(con, participants)
     part = keep("participants", con.sql(f"SELECT LopNr, CAST(IndexDatum AS DATE) AS IndexDatum "
                                         f"FROM {pv}"))
     out["follow"] = keep("follow", follow_up(part, population, birth, extraction_date, months,
                                              con=con))
-    out["index"] = keep("index", index_spells(out["spells"], part, after_days, con=con))
-    out["prior"] = keep("prior", prior_sick_leave(segments, out["spells"], out["index"],
-                                                  con=con))
     drop("participants")
-    # Each table is dropped after its last reader, the largest first: less is held or spilled
-    # while the month rows, the largest output, are written.
-    out["groups"] = keep("groups", diagnosis_groups(out["index"], numbered, mapping, con=con))
-    drop("numbered")
+    out["index"] = keep("index", index_spells(out["spells"], out["follow"], after_days,
+                                              con=con))
+    mv = _view(con, _check_mapping(DEFAULT_MAPPING if mapping is None else mapping))
+    out["prior"] = keep("prior", con.sql(_prior_sql(con, sv, _view(con, out["spells"]),
+                                                    _view(con, out["index"]), nv, mv)))
+    out["groups"] = keep("groups", diagnosis_groups(out["index"], out["prior"], mapping,
+                                                    con=con))
     iv, fv = _view(con, out["index"]), _view(con, out["follow"])
-    at_risk = con.sql(f"SELECT i.LopNr, i.IndexDatum, f.FollowUpEnd FROM {iv} AS i "
-                      f"JOIN {fv} AS f USING (LopNr) WHERE f.AtRisk")
+    at_risk = con.sql(f"SELECT LopNr, IndexDatum, FollowUpEnd FROM {iv} WHERE AtRisk")
     out["months"] = keep("months", degree_by_month(segments, at_risk, months,
                                                      sparse=sparse_months, con=con))
-    drop("segments")
-    later = keep("later", con.sql(_later_sql(iv, _view(con, out["spells"]), fv)))
+    later = keep("later", con.sql(_later_sql(iv, _view(con, out["spells"]), fv, True)))
     lv = _view(con, later)
     out["returns"] = keep("returns", con.sql(_returns_sql(lv, full_return_days)))
     out["resick"] = keep("resick", con.sql(_resick_sql(lv)))
@@ -1012,7 +1155,8 @@ def _derive_all(con: duckdb.DuckDBPyConnection, periods: Source, participants: S
     result = flow(out["index"], out["follow"], out["spells"], con=con)
     if timings is not None:
         timings["flow"] = time.perf_counter() - clock  # type: ignore[index]
-    sorted_ = {name: con.sql(f"SELECT * FROM ({_text_key(con, _raw_view(con, rel))}) AS o "
+    sorted_ = {name: con.sql(f"SELECT * FROM ({_text_key(con, _raw_view(con, rel), name)}) "
+                             f"AS o "
                              f"ORDER BY {_KEYS.get(name, 'LopNr')}")
                for name, rel in out.items()}
     return Derived(con=con, flow=result, **sorted_)
