@@ -14,6 +14,20 @@ def rel(a: float, b: float) -> float:
     return abs(a - b) / max(abs(a), abs(b), 1e-300)
 
 
+
+def _r_data(t, tmp_path) -> str:
+    """R code reading the model's columns of `t` as `d`, with the analysis' factor levels."""
+    csv = tmp_path / "t.csv"
+    t[["ReturnDays", "Returned", "coordinator", "age", "sex", "Diagnosgrupp", "PriorCategory",
+       "Vardcentral"]].to_csv(csv, index=False)
+    return f"""
+suppressMessages(library(survival))
+d <- read.csv("{csv}", stringsAsFactors = FALSE)
+d$sex <- factor(d$sex, levels = c("kvinna", "man"))
+d$Diagnosgrupp <- factor(d$Diagnosgrupp, levels = c("mental", "pain", "both", "other"))
+d$PriorCategory <- factor(d$PriorCategory, levels = c("none", "1-90", ">90"))
+"""
+
 def test_main_estimates_equal_r(tmp_path, run_r, sthlm_derived, sthlm_estimates):
     table, _, _ = sthlm_derived
     csv = tmp_path / "t.csv"
@@ -125,15 +139,7 @@ def test_empty_levels_are_left_out_of_the_adjusted_models_as_r(tmp_path, run_r, 
     t = t.reset_index(drop=True)
     est = analysis.estimate(t, months[months["LopNr"].isin(t["LopNr"])],
                             {"conf_level": 0.95, "randomised": False, "cuminc_times": [90]})
-    csv = tmp_path / "t.csv"
-    t[["ReturnDays", "Returned", "coordinator", "age", "sex", "Diagnosgrupp", "PriorCategory",
-       "Vardcentral"]].to_csv(csv, index=False)
-    out = run_r(f"""
-suppressMessages(library(survival))
-d <- read.csv("{csv}", stringsAsFactors = FALSE)
-d$sex <- factor(d$sex, levels = c("kvinna", "man"))
-d$Diagnosgrupp <- factor(d$Diagnosgrupp, levels = c("mental", "pain", "both", "other"))
-d$PriorCategory <- factor(d$PriorCategory, levels = c("none", "1-90", ">90"))
+    out = run_r(_r_data(t, tmp_path) + """
 p <- function(name, v) cat(name, sprintf("%.17g", v), "\\n")
 ctl <- coxph.control(eps = 1e-13, iter.max = 100)
 a <- suppressWarnings(coxph(Surv(ReturnDays, Returned) ~ coordinator + age + sex +
@@ -180,21 +186,13 @@ def test_a_level_where_no_one_returned_is_noted_as_r_warns(tmp_path, run_r, sthl
                      FullReturn=table["FullReturn"].where(~both)).reset_index(drop=True)
     est = analysis.estimate(t, months, {"conf_level": 0.95, "randomised": True,
                                         "cuminc_times": [90]})
-    csv = tmp_path / "t.csv"
-    t[["ReturnDays", "Returned", "coordinator", "age", "sex", "Diagnosgrupp", "PriorCategory",
-       "Vardcentral"]].to_csv(csv, index=False)
-    out = run_r(f"""
-suppressMessages(library(survival))
-d <- read.csv("{csv}", stringsAsFactors = FALSE)
-d$sex <- factor(d$sex, levels = c("kvinna", "man"))
-d$Diagnosgrupp <- factor(d$Diagnosgrupp, levels = c("mental", "pain", "both", "other"))
-d$PriorCategory <- factor(d$PriorCategory, levels = c("none", "1-90", ">90"))
+    out = run_r(_r_data(t, tmp_path) + """
 f <- Surv(ReturnDays, Returned) ~ coordinator + age + sex + Diagnosgrupp + PriorCategory
 hit <- character(0)
-invisible(withCallingHandlers(coxph(f, data = d, cluster = Vardcentral), warning = function(w) {{
+invisible(withCallingHandlers(coxph(f, data = d, cluster = Vardcentral), warning = function(w) {
   m <- regmatches(conditionMessage(w), regexpr("variable +[0-9,]+", conditionMessage(w)))
   k <- as.integer(strsplit(sub("variable +", "", m), ",")[[1]])
-  hit <<- c(hit, colnames(model.matrix(f, d))[-1][k]); invokeRestart("muffleWarning") }}))
+  hit <<- c(hit, colnames(model.matrix(f, d))[-1][k]); invokeRestart("muffleWarning") }))
 cat("inf", hit, "\\n")
 ctl <- coxph.control(eps = 1e-13, toler.chol = 1e-15, iter.max = 200)
 a <- suppressWarnings(coxph(f, data = d, cluster = Vardcentral, control = ctl))
