@@ -172,7 +172,7 @@ def test_no_interaction_test_without_two_levels_with_events_in_both_arms():
     assert list(got["note"]) == ["", "no_events", "no_events"]
 
 
-def test_an_interaction_whose_coefficient_may_be_infinite_is_not_tested():
+def test_an_interaction_whose_coefficient_may_be_infinite_is_not_tested(run_r, tmp_path):
     """Treated persons at level B all return first, everyone else only after they have left
     the risk set: the treatment × B coefficient runs to infinity (monotone likelihood,
     coxph's warning) although each level has returns in both arms."""
@@ -186,6 +186,16 @@ def test_an_interaction_whose_coefficient_may_be_infinite_is_not_tested():
     d["centre"] = np.arange(len(d)) % 4
     with pytest.raises(NotTestable, match="may be infinite"):
         interaction_test(d, "level", ["A", "B"], time="t", event="e", treated="treated")
+    lr = interaction_test(d, "level", ["A", "B"], time="t", event="e", treated="treated",
+                          test="lr")
+    d.to_csv(tmp_path / "d.csv", index=False)
+    want = run_r(f"""suppressMessages(library(survival)); d <- read.csv("{tmp_path / 'd.csv'}")
+f <- suppressWarnings(coxph(Surv(t, e) ~ treated * level, data = d))
+a <- anova(coxph(Surv(t, e) ~ treated + level, data = d), f)
+cat(sprintf("%.17g", c(a$Chisq[2], a[["Pr(>|Chi|)"]][2])))""").split()
+    # the likelihoods at the limit, as R's anova (R stops at a relative change of 1e-9)
+    assert lr.df == 1
+    np.testing.assert_allclose([lr.statistic, lr.pvalue], np.array(want, float), rtol=1e-8)
     got = effect_by_level(d, "level", ["A", "B"], time="t", event="e", treated="treated",
                           cluster="centre")
     assert got["p_interaction"].isna().all() and (got["interaction_df"] == 0).all()
