@@ -273,6 +273,21 @@ def attack_printed(printed: dict[tuple, str], relations: list[tuple[tuple, tuple
     return out
 
 
+
+def assert_round_audit(pub, needs, title: str) -> None:
+    """A round-protected appendix (`pub`, a study's `Published`) against `attack_printed`:
+    no small count narrowed below "<base" when the reader knows exactly only the counts the
+    audit allows; and the attacker does find a leak when every count a statistic needs
+    (`needs`, one group of keys per statistic) is known exactly, the decision it guards."""
+    s = pub.structure
+    printed = {k: pub.text(k, "en") for k in s.shown}
+    exact = {k: s.values[k] for k in pub.withheld.exact}
+    findings = attack_printed(printed, s.relations, exact, pub.rules.rounding_base)
+    assert not [f for f in findings if f.too_narrow], summary(findings, title)
+    everything = {k: s.values[k] for group in needs for k in group}
+    leaks = attack_printed(printed, s.relations, everything, pub.rules.rounding_base)
+    assert [f for f in leaks if f.too_narrow]
+
 # --- quantiles ---------------------------------------------------------------------------------
 
 def type7_weights(probs, n: int) -> np.ndarray:

@@ -235,17 +235,10 @@ def test_round_attacker_narrows_no_small_count(built):
     and the counts published statistics of true counts give back exactly, and narrows no
     small count below "<base"; the same attacker finds a leak when every statistic is
     computed from true counts (the decision it guards against)."""
-    from attacker import attack_printed, summary
+    from attacker import assert_round_audit
 
     res, _, pub = _round_appendix(built)
-    s = pub.structure
-    printed = {k: pub.text(k, "en") for k in s.shown}
-    exact = {k: s.values[k] for k in pub.withheld.exact}
-    findings = attack_printed(printed, s.relations, exact, pub.rules.rounding_base)
-    assert not [f for f in findings if f.too_narrow], summary(findings, "risk, round")
-    everything = {k: s.values[k] for needs in report.statistic_needs(res) for k in needs}
-    leaks = attack_printed(printed, s.relations, everything, pub.rules.rounding_base)
-    assert [f for f in leaks if f.too_narrow]
+    assert_round_audit(pub, report.statistic_needs(res), "risk, round")
 
 
 @pytest.mark.slow
