@@ -83,3 +83,14 @@ def test_the_kernel_spec_gets_the_settings_and_keeps_its_own(tmp_path):
     spec = json.loads(determinism.write_kernel_env(tmp_path).read_text())
     assert spec["argv"] == ["python", "-m", "ipykernel_launcher"]
     assert spec["env"] == {"KEEP": "x", **determinism.settings()}
+
+
+def test_the_test_process_runs_with_the_stages_pins():
+    """A test's exact comparison means what it means in a stage: pytest loads rehabkoord
+    (pyproject's `-p rehabkoord.determinism`) before a test module imports numpy. Without it
+    an AVX-512 machine scored a row alone and in a batch one bit apart."""
+    from numpy._core._multiarray_umath import __cpu_features__
+
+    assert not [name for name in determinism.NUMPY_DISABLED.split() if __cpu_features__.get(name)]
+    for name, value in determinism.settings().items():
+        assert os.environ.get(name) == value, name
