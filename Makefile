@@ -154,10 +154,13 @@ reports/%.html:
 export: report
 	$(RUN) $(BIN)/python -m rehabkoord.export $(STUDY)
 
-# OFFLINE=1 has no Spark wheels: the parity test then skips and says why.
+# OFFLINE=1 has no Spark wheels: the parity test then skips and says why. The tests run in
+# TEST_WORKERS processes (pytest-xdist), each test file in one of them (its module fixtures
+# built once); the executed pipelines they share are built once (tests/conftest.py).
+TEST_WORKERS ?= 2
 test: $(STAMP) $(if $(OFFLINE),,$(SPARK_STAMP))
 	$(RUN) $(BIN)/ruff check src tests benchmarks
-	$(RUN) $(BIN)/python -m pytest -q
+	$(RUN) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 verify: $(STAMP)
 	$(RUN) $(BIN)/python -m rehabkoord.verify

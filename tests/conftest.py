@@ -11,12 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from filelock import FileLock
 from pipeline_helpers import copy_project, dvc
 
 from rehabkoord.studies.uppsala import analysis, synth
-
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "test-artifacts"
 
 
 @pytest.fixture(scope="module")
@@ -95,9 +93,19 @@ def run_r():
 def built_run(tmp_path_factory) -> tuple[Path, str]:
     """Every study's pipeline run once (`dvc repro`) in a temporary copy of the working tree,
     and what DVC printed. Tests only read it; one that changes something works in its own
-    copy (`pipeline_helpers.copy_built`)."""
-    project = copy_project(tmp_path_factory.mktemp("run_a"))
-    return project, dvc("repro", cwd=project).stdout
+    copy (`pipeline_helpers.copy_built`). Under pytest-xdist (`make test` runs two workers)
+    the first worker to ask builds it in their shared temporary folder and the others wait
+    for it: one pipeline run per test session, not one per worker."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    project, printed = shared / "run_a", shared / "run_a.out"
+    with FileLock(shared / "run_a.lock"):
+        if not printed.exists():
+            shutil.rmtree(project, ignore_errors=True)  # a run stopped half-way
+            copy_project(project)
+            printed.write_text(dvc("repro", cwd=project).stdout, encoding="utf-8")
+    return project, printed.read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="session")

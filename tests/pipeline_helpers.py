@@ -31,8 +31,12 @@ def copy_project(dest: Path) -> Path:
 
 def copy_built(built: Path, dest: Path) -> Path:
     """A copy of an executed project, outputs, DVC cache and lock included: a test that changes
-    something gets its own copy and re-runs only what the change invalidates."""
-    shutil.copytree(built, dest, symlinks=True, ignore=shutil.ignore_patterns("lock", "rwlock"))
+    something gets its own copy and re-runs only what the change invalidates. DVC's own
+    `.dvc/tmp` (its locks, held by a command another test may be running in `built`) is left
+    behind: DVC makes a new one."""
+    tmp = built / ".dvc" / "tmp"
+    shutil.copytree(built, dest, symlinks=True,
+                    ignore=lambda folder, names: names if Path(folder) == tmp else [])
     return dest
 
 
