@@ -128,6 +128,18 @@ def test_every_stage_lists_the_modules_its_notebook_imports():
     assert checked >= 10
 
 
+
+def test_every_stage_lists_the_pinned_environment():
+    """Honest caching: every output's stamp holds the hash of requirements.lock
+    (`provenance.lock_sha256`) and the pins decide its numbers, so a change of the lock
+    re-runs every stage; without the dep `dvc status` said up to date while a re-run on a
+    fresh clone rewrote every dvc.lock."""
+    stages = list(_stages())
+    missing = [f"{wdir.relative_to(ROOT)}:{name}" for wdir, name, stage in stages
+               if ROOT / "requirements.lock" not in {(wdir / d).resolve() for d in stage["deps"]
+                                                     if isinstance(d, str)}]
+    assert len(stages) >= 10 and missing == []
+
 def test_notebooks_on_disk_are_exactly_as_the_git_filter_commits_them(tmp_path):
     """DVC hashes the working tree: a notebook with outputs or volatile metadata on disk
     would make dvc.lock describe a file that is not in git."""

@@ -29,10 +29,14 @@ def summary(tmp_path_factory):
     return caseload.all_counts(contacts), record, params
 
 
-def test_withheld_cells_are_one_sentence_per_table_naming_rows_never_values(summary):
-    """As params.yaml publishes (small counts not marked, so no reasons given)."""
-    table, _, _ = summary
-    pub = caseload.publish(table, Rules(3, mark_small=False))
+@pytest.fixture(scope="module")
+def pub(summary):
+    """The summary as params.yaml publishes it (small counts not marked, so no reasons given);
+    the audit takes seconds, so the tests share it."""
+    return caseload.publish(summary[0], Rules(3, mark_small=False))
+
+
+def test_withheld_cells_are_one_sentence_per_table_naming_rows_never_values(pub):
     assert pub.withheld
     for language in ("sv", "en"):
         sentences = caseload.withheld_list(pub, language)
@@ -50,9 +54,7 @@ def test_withheld_cells_are_one_sentence_per_table_naming_rows_never_values(summ
     assert "Employment: " in " ".join(caseload.withheld_list(pub, "en"))
 
 
-def test_tables_indent_categories_under_their_dimension_in_either_language(summary):
-    table, _, _ = summary
-    pub = caseload.publish(table, Rules(3, mark_small=False))
+def test_tables_indent_categories_under_their_dimension_in_either_language(pub):
     period = next(iter(pub.tables))
     sv = caseload.display_table(pub, period, "sv")
     en = caseload.display_table(pub, period, "en")
@@ -68,9 +70,8 @@ def test_tables_indent_categories_under_their_dimension_in_either_language(summa
     assert not english & {"Arbetslös", "Sjukpenning", "Förstämningssyndrom (F30–F39)"}
 
 
-def test_summary_text_in_both_languages(summary):
-    table, record, params = summary
-    pub = caseload.publish(table, Rules(3, mark_small=False))
+def test_summary_text_in_both_languages(summary, pub):
+    _, record, params = summary
     sv = caseload.summary_text(params, record, pub, "sv")
     en = caseload.summary_text(params, record, pub, "en")
     read = record["contacts_read"]
