@@ -105,11 +105,20 @@ def _stages():
             yield dvc_file.parent / stage.get("wdir", "."), name, stage
 
 
+#: The glossaries every study shares (`rehabkoord.texts.shared`).
+SHARED_TEXT = ROOT / "src" / "rehabkoord" / "text"
+
+
+def _reads_shared_text(module: Path) -> bool:
+    return re.search(r"\bshared\(", module.read_text(encoding="utf-8")) is not None
+
+
 def test_every_stage_lists_the_modules_its_notebook_imports():
     """Honest caching: every module of the package a stage's notebook imports, directly or
     through other modules (the package's own `__init__` always), is a dep of its stage (in
-    every study's dvc.yaml), and every listed module is one it imports."""
-    checked = 0
+    every study's dvc.yaml), and every listed module is one it imports; the shared words
+    (`src/rehabkoord/text`) are a dep exactly where one of those modules reads them."""
+    checked = shared = 0
     for wdir, name, stage in _stages():
         deps = {(wdir / (d if isinstance(d, str) else next(iter(d))))
                 .resolve()
@@ -124,8 +133,13 @@ def test_every_stage_lists_the_modules_its_notebook_imports():
         rel = wdir.relative_to(ROOT) / name
         assert needed <= listed, f"stage {rel} misses {sorted(str(p) for p in needed - listed)}"
         assert listed <= needed, f"stage {rel} lists unused {sorted(str(p) for p in listed - needed)}"
+        reads = any(_reads_shared_text(p) for p in needed)
+        assert reads == (SHARED_TEXT in deps), (
+            f"stage {rel} {'misses' if reads else 'lists unused'} {SHARED_TEXT.relative_to(ROOT)}")
         checked += 1
+        shared += reads
     assert checked >= 10
+    assert shared >= 4
 
 
 

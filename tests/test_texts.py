@@ -262,3 +262,135 @@ def test_every_word_a_report_module_looks_up_is_in_its_glossaries_in_both_langua
     missing = [(name, key, lang) for name, key in sorted(lookups) for lang in texts.LANGUAGES
                if key not in texts.glossary(study, name, lang)]
     assert not missing
+
+
+SHARED = texts.shared_names()["sv"]
+
+
+def test_the_shared_glossaries_exist_in_both_languages():
+    assert set(SHARED) >= {"upplysningar", "tecken", "varden", "sidor", "tabell1"}
+    assert texts.shared_names()["en"] == SHARED
+
+
+@pytest.mark.parametrize("name", SHARED)
+def test_every_shared_glossary_has_the_same_keys_and_fields_in_both_languages(name):
+    """The words every study prints (`src/rehabkoord/text`): what Swedish has, English has, in
+    the same order and with the same fields; each text renders with its fields and fails
+    without one."""
+    sv, en = (texts.shared(name, lang) for lang in texts.LANGUAGES)
+    assert _key_tree(sv) == _key_tree(en)
+
+    def leaves(words: dict, path: tuple = ()):
+        for key, value in words.items():
+            if isinstance(value, dict):
+                yield from leaves(value, (*path, key))
+            else:
+                yield (*path, key), value
+
+    english = dict(leaves(en))
+    for key, text in leaves(sv):
+        assert isinstance(text, str) and isinstance(english[key], str), (name, key)
+        fields = texts.phrase_fields(text)
+        assert fields == texts.phrase_fields(english[key]), (name, key)
+        for part in (text, english[key]):
+            given = {f: f"«{f}»" for f in fields}
+            assert all(g in texts.fill(part, **given) for g in given.values())
+            for f in fields:
+                with pytest.raises(jinja2.UndefinedError):
+                    texts.fill(part, **{k: v for k, v in given.items() if k != f})
+
+
+def _shared_name(node) -> str | None:
+    """The glossary a `shared("name", …)` call reads, else None."""
+    import ast
+
+    if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        return node.args[0].value if name == "shared" else None
+    return None
+
+
+def _shared_keys(node, bound: dict[str, str], literals: dict[str, set[str]]
+                 ) -> list[tuple[str, str]]:
+    """(glossary, key) a subscript of a shared glossary looks up: a literal key, or each
+    literal a local key name is bound to."""
+    import ast
+
+    if not isinstance(node, ast.Subscript):
+        return []
+    name = (bound.get(node.value.id) if isinstance(node.value, ast.Name)
+            else _shared_name(node.value))
+    if not name:
+        return []
+    if isinstance(node.slice, ast.Constant):
+        return [(name, node.slice.value)]
+    if isinstance(node.slice, ast.Name):
+        return [(name, k) for k in sorted(literals.get(node.slice.id, ()))]
+    return []
+
+
+def _shared_uses() -> tuple[set[tuple[str, str]], list[tuple[str, str, str, set[str]]]]:
+    """What the shared modules (not the studies) ask of the shared glossaries: every
+    (glossary, key) they look up (`_shared_keys`, on `texts.shared("name", …)` directly or a
+    local name bound to it), and every `fill` of such a text as (module, glossary, key, the
+    fields the call gives)."""
+    import ast
+
+    from rehabkoord.params import project_root
+
+    lookups: set[tuple[str, str]] = set()
+    fills: list[tuple[str, str, str, set[str]]] = []
+    for path in sorted((project_root() / "src" / "rehabkoord").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for function in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):
+            assigns = [n for n in ast.walk(function) if isinstance(n, ast.Assign)]
+            bound = {t.id: _shared_name(n.value) for n in assigns if _shared_name(n.value)
+                     for t in n.targets if isinstance(t, ast.Name)}
+            literals: dict[str, set[str]] = {}
+            for n in assigns:
+                values = ([n.value.body, n.value.orelse] if isinstance(n.value, ast.IfExp)
+                          else [n.value])
+                for t in n.targets:
+                    if isinstance(t, ast.Name):
+                        literals.setdefault(t.id, set()).update(
+                            v.value for v in values if isinstance(v, ast.Constant))
+            for node in ast.walk(function):
+                lookups.update(_shared_keys(node, bound, literals))
+                if (isinstance(node, ast.Call) and node.args
+                        and (getattr(node.func, "id", None) == "fill"
+                             or getattr(node.func, "attr", None) == "fill")):
+                    given = {k.arg for k in node.keywords}
+                    fills.extend((path.name, g, k, given)
+                                 for g, k in _shared_keys(node.args[0], bound, literals))
+    return lookups, fills
+
+
+def test_every_shared_word_a_module_asks_for_is_there_and_its_fields_are_filled():
+    """A shared module asks only for keys the shared glossaries have (in both languages), and
+    every field a text it fills names is one the call gives: an author who adds a field to a
+    text finds out here, not from a failed report."""
+    lookups, fills = _shared_uses()
+    assert {name for name, _ in lookups} >= {"upplysningar", "tecken", "varden", "sidor",
+                                              "tabell1"}
+    assert len(fills) >= 11  # the scan still finds the callers
+    missing = [(name, key, lang) for name, key in sorted(lookups) for lang in texts.LANGUAGES
+               if key not in texts.shared(name, lang)]
+    assert not missing
+    unfilled = [(module, name, key, lang, sorted(fields - given))
+                for module, name, key, given in fills for lang in texts.LANGUAGES
+                if (fields := texts.phrase_fields(texts.shared(name, lang)[key])) - given]
+    assert not unfilled
+
+
+def test_every_symbol_has_its_meaning_in_the_legend_words():
+    from rehabkoord import fmt
+
+    for lang in texts.LANGUAGES:
+        words = texts.shared("tecken", lang)
+        assert all(key in words for key in fmt.SYMBOLS.values())
+
+
+def test_shared_words_refuse_an_unknown_language():
+    with pytest.raises(ValueError):
+        texts.shared("sidor", "de")

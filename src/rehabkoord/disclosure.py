@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from . import texts
 from .fmt import PROTECTED, number
 
 #: The mark of a withheld value (`fmt.PROTECTED`, "×"): never "–", which in Swedish official
-#: statistics means zero (`fmt.SYMBOLS` has every symbol and its legend).
+#: statistics means zero (`fmt.SYMBOLS` has every symbol, the shared `tecken.yaml` its legend).
 SUPPRESSED = PROTECTED
 SUPPRESS, ROUND = "suppress", "round"
 SMALL = "small count"
@@ -129,26 +130,13 @@ class Rules:
         return ""
 
     def describe(self, language: str = "sv") -> str:
-        """The rules for statistics other than counts, as each appendix states them."""
-        q, n = self.min_quantile_n, self.dominance_n
-        k, p = number(100 * self.dominance_k, 0, language), number(100 * self.p_percent, 0, language)
-        if language == "sv":
-            return (f"Medianer, kvartiler och andra kvantiler redovisas bara för grupper med minst "
-                    f"{q} personer, och minsta och största värden redovisas aldrig (de är en "
-                    f"persons värde). Summor och medelvärden av dagar eller belopp redovisas inte "
-                    f"för grupper under {self.min_cell} personer eller när de domineras av få "
-                    f"personer: när de {n} största bidragen utgör mer än {k} % av summan "
-                    f"(({n}, {k} %)-regeln), eller när summan utan de två största är mindre än "
-                    f"{p} % av det största (p %-regeln). Modellskattningar redovisas bara med "
-                    f"minst {self.min_df} residuala frihetsgrader.")
-        return (f"Medians, quartiles and other quantiles are published only for groups of at least "
-                f"{q} persons, and minima and maxima never (each is one person's value). Sums "
-                f"and means of days or amounts are not published for groups below "
-                f"{self.min_cell} persons or when a few persons dominate them: when the {n} "
-                f"largest contributions make up more than {k} % of the sum (the ({n}, {k} %) "
-                f"rule), or when the sum less the two largest is below {p} % of the largest (the "
-                f"p % rule). Model estimates are published only with at least {self.min_df} "
-                "residual degrees of freedom.")
+        """The rules for statistics other than counts, as each appendix states them (the
+        shared glossary `upplysningar`, one wording for every study)."""
+        return texts.fill(texts.shared("upplysningar", language)["statistik"],
+                          min_quantile_n=self.min_quantile_n, min_cell=self.min_cell,
+                          dominance_n=self.dominance_n, min_df=self.min_df,
+                          dominance_k=number(100 * self.dominance_k, 0, language),
+                          p_percent=number(100 * self.p_percent, 0, language))
 
     @property
     def threshold(self) -> int:
@@ -745,13 +733,9 @@ class Counts:
         statistics not computed from rounded counts (`rounding_statement`)."""
         if self.rules.method == ROUND:
             return rounding_statement(self.rules, language, from_rounded=False)
-        m, n = self.rules.min_cell, self.n_withheld()
-        if language == "sv":
-            head = (f"Antal under {m} visas som ”{self.rules.mark}” och antal som skulle avslöja "
-                    f"dem som ”{SUPPRESSED}”; {n} antal är undertryckta.")
-        else:
-            head = (f"Counts below {m} are shown as “{self.rules.mark}” and counts that would "
-                    f"reveal them as “{SUPPRESSED}”; {n} counts are withheld.")
+        head = texts.fill(texts.shared("upplysningar", language)["undertryckning"],
+                          min_cell=self.rules.min_cell, small_mark=self.rules.mark,
+                          suppressed=SUPPRESSED, withheld=self.n_withheld())
         return f"{head} {cost_statement(self.structure, self.withheld, language)}"
 
 
@@ -1324,23 +1308,11 @@ def cost_statement(structure: Structure, withheld: dict[Key, str], language: str
     were withheld, small and complementary (never the persons in them, see
     `protection_cost`)."""
     c = protection_cost(structure, withheld)
-    if language == "sv":
-        how = ("valdes till minsta kostnad (heltalsoptimering med HiGHS, som tau-ARGUS "
-               "optimala metod; varje antal kostar efter sin roll, så att totaler, analyserade "
-               "antal och utfallsantal undertrycks sist)"
-               if c["method"] == OPTIMAL else
-               "valdes stegvis (optimeringen nådde sin gräns)" if c["method"] == GREEDY else
-               "valdes stegvis")
-        return (f"De kompletterande undertryckningarna {how}: {c['cells']} antal undertrycks, "
-                f"{c['small']} små och {c['complementary']} för att skydda dem.")
-    how = ("were chosen at least cost (integer optimisation with HiGHS, as tau-ARGUS's optimal "
-           "method; each count costs by its role, so that totals, analysed numbers and outcome "
-           "counts are withheld last)"
-           if c["method"] == OPTIMAL else
-           "were chosen one at a time (the optimisation reached its limit)"
-           if c["method"] == GREEDY else "were chosen one at a time")
-    return (f"The complementary suppressions {how}: {c['cells']} counts are withheld, "
-            f"{c['small']} small and {c['complementary']} to protect them.")
+    words = texts.shared("upplysningar", language)
+    how = words[{OPTIMAL: "komplement_optimalt", GREEDY: "komplement_grans"}.get(
+        c["method"], "komplement_stegvis")]
+    return texts.fill(words["komplement"], how=how, cells=c["cells"], small=c["small"],
+                      complementary=c["complementary"])
 
 
 def rounding_statement(rules: Rules, language: str = "sv", statistics: bool = True,
@@ -1349,47 +1321,12 @@ def rounding_statement(rules: Rules, language: str = "sv", statistics: bool = Tr
     `statistics` only the counts' rule (a summary of counts only); without `from_rounded`
     statistics the audit does not allow are withheld, never computed from rounded counts
     (`Counts.exact`)."""
-    b = rules.rounding_base
     if statistics and not from_rounded:
-        if language == "sv":
-            return (f"Alla antal avrundas var för sig (även summor) till närmaste multipel av "
-                    f"{b}; antal 1–{b - 1} visas som ”<{b}” och noll som 0, och antal som ändå "
-                    f"skulle kunna ringas in snävare visas som ”{SUPPRESSED}”. Andelar, "
-                    "skillnader, kvoter och test som beräknas ur antal redovisas bara när de "
-                    "antal de bygger på, tagna som exakt kända, ändå lämnar varje litet antal "
-                    f"hela intervallet 1–{b - 1} (granskat med linjärprogrammering); annars "
-                    f"visas de som ”{SUPPRESSED}”. Modellskattningar följer reglerna nedan.")
-        return (f"Every count is rounded on its own (totals too) to the nearest multiple of {b}; "
-                f"counts 1–{b - 1} are shown as “<{b}” and zero as 0, and counts that could "
-                f"still be narrowed further as “{SUPPRESSED}”. Shares, differences, ratios and "
-                "tests computed from counts are published only when the counts they "
-                "rest on, taken as known exactly, still leave every small count its whole range "
-                f"1–{b - 1} (checked by linear programming); otherwise they are shown as "
-                f"“{SUPPRESSED}”. Model estimates follow the rules below.")
-    if not statistics:
-        if language == "sv":
-            return (f"Alla antal avrundas var för sig (även summor) till närmaste multipel av "
-                    f"{b}; antal 1–{b - 1} visas som ”<{b}” och noll som 0. Antal som ändå kan "
-                    f"ringas in snävare än så (granskat med linjärprogrammering) visas som "
-                    f"”{SUPPRESSED}”.")
-        return (f"Every count is rounded on its own (totals too) to the nearest multiple of {b}; "
-                f"counts 1–{b - 1} are shown as “<{b}” and zero as 0. Counts that could still be "
-                f"narrowed further (checked by linear programming) are shown as "
-                f"“{SUPPRESSED}”.")
-    if language == "sv":
-        return (f"Alla antal avrundas var för sig (även summor) till närmaste multipel av {b}; "
-                f"antal 1–{b - 1} visas som ”<{b}” och noll som 0. Andelar, skillnader, "
-                "konfidensintervall och p-värden beräknas på de verkliga antalen när de antal de "
-                "bygger på, tagna som exakt kända, ändå lämnar varje litet antal hela intervallet "
-                f"1–{b - 1} (samma granskning med linjärprogrammering); annars beräknas andelar "
-                "och skillnader med intervall på de avrundade antalen, och p-värdet visas inte.")
-    return (f"Every count is rounded on its own (totals too) to the nearest multiple of {b}; "
-            f"counts 1–{b - 1} are shown as “<{b}” and zero as 0. Shares, differences, "
-            "confidence intervals and p-values are computed from the true counts when the "
-            "counts they rest on, taken as known exactly, still leave every small count its "
-            f"whole range 1–{b - 1} (the same linear-programming audit); otherwise shares and "
-            "differences with their intervals are computed from the rounded counts, and the "
-            "p-value is not shown.")
+        key = "avrundning_granskad"
+    else:
+        key = "avrundning" if statistics else "avrundning_antal"
+    return texts.fill(texts.shared("upplysningar", language)[key], base=rules.rounding_base,
+                      largest_small=rules.rounding_base - 1, suppressed=SUPPRESSED)
 
 
 def rules_from_record(rec: dict) -> Rules:

@@ -6,13 +6,16 @@ statistics authorities, e.g. Trafikanalys): "–" means zero (nothing to report)
 available, "." cannot occur. "–" is therefore never printed for anything but a zero, and this
 compendium prints zeros as "0"; a value withheld by disclosure control has its own mark, "×",
 and a small count "<min_cell". Every table or figure holding a mark gets a legend line
-(`legend`), in the appendix language.
+(`legend`), in the appendix language; its words are the shared glossary `tecken`
+(`src/rehabkoord/text/<language>/tecken.yaml`).
 """
 
 from __future__ import annotations
 
 import math
 import re
+
+from . import texts
 
 NBSP = "\u00a0"
 #: A value withheld by disclosure control (primary or complementary suppression).
@@ -21,12 +24,11 @@ PROTECTED = "\u00d7"
 NOT_AVAILABLE = ".."
 #: A value that cannot occur for the cell (no test for the row, no median of an empty group).
 NOT_APPLICABLE = "."
-#: What each symbol means, in the legend's order: symbol -> (Swedish, English).
+#: Each symbol and the key of its meaning in `tecken.yaml`, in the legend's order.
 SYMBOLS = {
-    PROTECTED: ("uppgift skyddad av sekretesskäl (röjandekontroll)",
-                "withheld to protect confidentiality (disclosure control)"),
-    NOT_AVAILABLE: ("uppgift inte tillgänglig", "not available"),
-    NOT_APPLICABLE: ("uppgift kan inte förekomma", "not applicable"),
+    PROTECTED: "skyddad",
+    NOT_AVAILABLE: "saknas",
+    NOT_APPLICABLE: "kan_inte_forekomma",
 }
 #: A small count's mark, "<3": the count is below the publication threshold.
 SMALL_MARK = re.compile(r"<(\d+)")
@@ -50,19 +52,16 @@ def legend(marks: list[str], language: str = "sv") -> str:
     def order(mark: str) -> int:
         return 1 if SMALL_MARK.fullmatch(mark) else 2 * list(SYMBOLS).index(mark)
 
+    if not marks:
+        return ""
+    words = texts.shared("tecken", language)
     parts = []
     for mark in sorted(dict.fromkeys(marks), key=order):
         m = SMALL_MARK.fullmatch(mark)
-        if m:
-            meaning = (f"färre än {m.group(1)} personer" if language == "sv"
-                       else f"fewer than {m.group(1)} persons")
-        else:
-            sv, en = SYMBOLS[mark]
-            meaning = sv if language == "sv" else en
+        meaning = (texts.fill(words["litet_antal"], threshold=m.group(1)) if m
+                   else words[SYMBOLS[mark]])
         parts.append(f"{mark} {meaning}")
-    if not parts:
-        return ""
-    return ("Teckenförklaring: " if language == "sv" else "Symbols: ") + "; ".join(parts) + "."
+    return f"{words['rubrik']}: " + "; ".join(parts) + "."
 
 
 def number(value: float | None, decimals: int = 1, language: str = "sv") -> str:
@@ -97,5 +96,6 @@ def pvalue(p: float | None, language: str = "sv") -> str:
 
 
 def interval(low: float, high: float, decimals: int = 1, language: str = "sv") -> str:
-    sep = " till " if language == "sv" else " to "
-    return f"{number(low, decimals, language)}{sep}{number(high, decimals, language)}"
+    """'1,2 till 3,4': the words between the bounds are the shared glossary's."""
+    return texts.fill(texts.shared("tecken", language)["intervall"],
+                      low=number(low, decimals, language), high=number(high, decimals, language))

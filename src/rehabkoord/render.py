@@ -36,7 +36,7 @@ import nbformat  # noqa: E402
 from jinja2 import BytecodeCache, FileSystemBytecodeCache  # noqa: E402
 from nbconvert import HTMLExporter  # noqa: E402
 
-from . import provenance, stage  # noqa: E402
+from . import provenance, stage, texts  # noqa: E402
 from .fmt import legend, marks_in  # noqa: E402
 from .io import atomic_outputs  # noqa: E402
 from .params import load_params  # noqa: E402
@@ -101,20 +101,16 @@ CSS = """
 </style>
 """
 
-#: Words of the printed page in each report language.
-PAGE_WORDS = {"sv": {"page": "Sida", "of": "av", "toc": "Innehåll", "figure": "Figur"},
-              "en": {"page": "Page", "of": "of", "toc": "Contents", "figure": "Figure"}}
-
 
 def print_css(study: str, title: str, language: str) -> str:
     """The stylesheet with the running header (study, appendix title) and "Sida N av M"."""
-    words = PAGE_WORDS[language]
+    words = texts.shared("sidor", language)
 
     def quoted(text: str) -> str:
         return text.replace("\\", "\\\\").replace('"', '\\"')
 
     return (CSS.replace("__STUDY__", quoted(study)).replace("__TITLE__", quoted(title))
-            .replace("__PAGE__", words["page"]).replace("__OF__", words["of"]))
+            .replace("__PAGE__", words["sida"]).replace("__OF__", words["av"]))
 
 
 def appendix_title(report: dict, language: str) -> str:
@@ -123,8 +119,8 @@ def appendix_title(report: dict, language: str) -> str:
     (never a header that starts with a dash)."""
     if report.get("title"):
         return report["title"]
-    note = report.get("title_note") or ("Bilaga" if language == "sv" else "Appendix")
-    return f"{note} – " + ("statistisk analys" if language == "sv" else "statistical analysis")
+    words = texts.shared("sidor", language)
+    return texts.fill(words["titel"], note=report.get("title_note") or words["bilaga"])
 
 
 def running_header(params: dict, language: str) -> tuple[str, str]:
@@ -141,7 +137,7 @@ def table_of_contents(body: str, language: str) -> str:
     if not headings:
         return body
     items = "".join(f'<li><a href="#{hid}">{text.strip()}</a></li>' for hid, text in headings)
-    nav = (f'<nav class="toc"><p><strong>{PAGE_WORDS[language]["toc"]}</strong></p>'
+    nav = (f'<nav class="toc"><p><strong>{texts.shared("sidor", language)["innehall"]}</strong></p>'
            f"<ol>{items}</ol></nav>")
     first = body.index(f'<h2 id="{headings[0][0]}"')
     # before the notebook cell that holds the heading, not inside it: a heading that ends its
@@ -213,7 +209,7 @@ def html(notebook: str | Path, out: str | Path, language: str | None = None, *,
     body = add_legends(body, language)
     body = re.sub(r'<html lang="[a-z]+">', f'<html lang="{language}">', body, count=1)
     body = body.replace('alt="No description has been provided for this image"',
-                        'alt="Figur"' if language == "sv" else 'alt="Figure"')
+                        f'alt="{texts.shared("sidor", language)["figur"]}"')
     body = re.sub(r"<title>.*?</title>", f"<title>{html_escape(title)}</title>", body, count=1,
                   flags=re.S)
     with atomic_outputs(out) as (tmp,):

@@ -12,21 +12,10 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from . import texts
 from .fmt import NOT_APPLICABLE, number, pvalue
 from .table1 import Table1
 
-WORDS = {
-    "sv": {"variable": "Variabel", "p": "p-värde", "missing": "Saknas",
-           "median_q": "median [Q1–Q3]", "n_pct": "n (%)", "wilcoxon": "Wilcoxons rangsummetest",
-           "kruskal": "Kruskal–Wallis test", "chisq": "Pearsons chi2-test",
-           "chisq_yates": "Pearsons chi2-test med Yates korrektion",
-           "fisher": "Fishers exakta test"},
-    "en": {"variable": "Variable", "p": "p-value", "missing": "Unknown",
-           "median_q": "median [Q1–Q3]", "n_pct": "n (%)", "wilcoxon": "Wilcoxon rank-sum test",
-           "kruskal": "Kruskal–Wallis test", "chisq": "Pearson's chi-square test",
-           "chisq_yates": "Pearson's chi-square test with Yates' continuity correction",
-           "fisher": "Fisher's exact test"},
-}
 MARKS = "¹²³⁴⁵⁶"
 
 
@@ -54,7 +43,8 @@ def display_table(result: Table1, labels: Mapping[str, str] | None = None,
     where values are missing. Continuous variables show median [Q1–Q3] (the quartiles of
     `result.quantile_type`), "." (`fmt.NOT_APPLICABLE`) for a group with no values. The
     frame's attrs are ready for `tables.styled`."""
-    words, labels = WORDS[language], dict(labels or {})
+    words = texts.shared("tabell1", language)
+    labels = dict(labels or {})
     marks = footnote_marks(result)
     heads = {g: f"{labels.get(g, g)} (N = {result.n[g]})" for g in result.groups}
     rows: list[dict] = []
@@ -64,8 +54,8 @@ def display_table(result: Table1, labels: Mapping[str, str] | None = None,
         kind = result.types[var]
         mark = marks.get(_test_key(first), "")
         p_text = "" if first["test"] == "none" else pvalue(float(first["pvalue"]), language) + mark
-        summary = words["median_q"] if kind == "continuous" else words["n_pct"]
-        head = {words["variable"]: f"{labels.get(var, var)}, {summary}", words["p"]: p_text}
+        summary = words["median_kvartiler"] if kind == "continuous" else words["antal_procent"]
+        head = {words["variabel"]: f"{labels.get(var, var)}, {summary}", words["p_varde"]: p_text}
         if kind == "categorical":
             rows.append(head | {heads[g]: "" for g in result.groups})
             levels.append(0)
@@ -83,18 +73,18 @@ def display_table(result: Table1, labels: Mapping[str, str] | None = None,
                                        f"({number(float(r[f'pct_{sfx}']), 1, language)})")
             if kind == "categorical":
                 level = labels.get(r["level"], r["level"])
-                rows.append({words["variable"]: level, words["p"]: ""} | cells)
+                rows.append({words["variabel"]: level, words["p_varde"]: ""} | cells)
                 levels.append(1)
             else:
                 rows.append(head | cells)
                 levels.append(0)
         if any(first[f"missing_{result.suffixes[g]}"] for g in result.groups):
-            rows.append({words["variable"]: words["missing"], words["p"]: ""}
+            rows.append({words["variabel"]: words["saknas"], words["p_varde"]: ""}
                         | {heads[g]: str(int(first[f"missing_{result.suffixes[g]}"]))
                            for g in result.groups})
             levels.append(1)
-    columns = [words["variable"], *heads.values(), words["p"]]
-    notes = [f"{mark} {words[test]}" for test, mark in marks.items()]
+    columns = [words["variabel"], *heads.values(), words["p_varde"]]
+    notes = [f"{mark} {words['test'][test]}" for test, mark in marks.items()]
     frame = pd.DataFrame(rows, columns=columns)
-    frame.attrs.update(numeric=[*heads.values(), words["p"]], levels=levels, notes=list(notes))
+    frame.attrs.update(numeric=[*heads.values(), words["p_varde"]], levels=levels, notes=list(notes))
     return frame, notes

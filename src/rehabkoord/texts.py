@@ -1,7 +1,9 @@
 """The appendices' prose as templates an author edits without touching Python.
 
 Each study keeps its texts beside its notebooks, one Markdown template per passage and
-language: ``notebooks/<study>/text/<language>/<name>.md.j2`` (Jinja2). Python decides the
+language: ``notebooks/<study>/text/<language>/<name>.md.j2`` (Jinja2); the words every study
+prints (disclosure statements, the symbol legend, the printed page's words) are glossaries
+of the package, ``src/rehabkoord/text/<language>/<name>.yaml`` (`shared`). Python decides the
 numbers and formats them (`rehabkoord.fmt`); a template receives them as named fields and only
 words surround them. A field the template names but the caller does not give is an error
 (StrictUndefined), never an empty gap in the appendix.
@@ -18,12 +20,13 @@ import jinja2
 import yaml
 from jinja2 import meta
 
-from . import provenance
-from .fmt import NBSP, number
+from . import fmt, provenance
 from .params import project_root
 
 LANGUAGES = ("sv", "en")
 SUFFIX = ".md.j2"
+#: The glossaries every study shares, inside the package so that an installed copy has them.
+SHARED_DIR = Path(__file__).parent / "text"
 
 
 def text_dir(study: str, root: Path | None = None) -> Path:
@@ -68,6 +71,20 @@ def glossary(study: str, name: str, language: str, root: Path | None = None) -> 
     return _parsed_yaml(path, path.stat().st_mtime_ns)
 
 
+def shared(name: str, language: str) -> dict:
+    """A glossary every study prints (`SHARED_DIR/<language>/<name>.yaml`), read as a study's
+    own (`glossary`) so an author edits the shared words in one place."""
+    if language not in LANGUAGES:
+        raise ValueError(f"report.language must be one of {list(LANGUAGES)}, not {language!r}")
+    path = SHARED_DIR / language / f"{name}.yaml"
+    return _parsed_yaml(path, path.stat().st_mtime_ns)
+
+
+def shared_names() -> dict[str, list[str]]:
+    """Language -> the shared glossaries' names in it (sorted)."""
+    return {lang: sorted(p.stem for p in (SHARED_DIR / lang).glob("*.yaml")) for lang in LANGUAGES}
+
+
 @cache
 def _parsed_yaml(path: Path, mtime_ns: int) -> dict:
     """A glossary parsed once per version of the file (labels are looked up per cell);
@@ -78,7 +95,13 @@ def _parsed_yaml(path: Path, mtime_ns: int) -> dict:
 def fill(text: str, **fields) -> str:
     """A short text from a glossary (a caption, a heading) with its `{{ field }}`s filled; a
     field it names but `fields` lacks is an error, as in the templates."""
-    return _PHRASES.from_string(text).render(**fields)
+    return _compiled(text).render(**fields)
+
+
+@cache
+def _compiled(text: str) -> jinja2.Template:
+    """A glossary text compiled once (an interval's words are filled per table cell)."""
+    return _PHRASES.from_string(text)
 
 
 def phrase_fields(text: str) -> set[str]:
@@ -93,15 +116,16 @@ def value_text(value: object, language: str) -> str:
     """A parameter's value as a reader reads it: numbers in the language's format, yes/no,
     lists joined, mappings as 'key: value'; None or empty as the word 'ingen'/'none' (a dash
     means zero in a Swedish table)."""
+    words = shared("varden", language)
     if value is None:
-        return "ingen" if language == "sv" else "none"
+        return words["ingen"]
     if isinstance(value, bool):
-        return ("ja" if value else "nej") if language == "sv" else ("yes" if value else "no")
+        return words["ja"] if value else words["nej"]
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
         decimals = len(repr(value).split(".")[1]) if "." in repr(value) else 0
-        return number(value, decimals, language)
+        return fmt.number(value, decimals, language)
     if isinstance(value, dict):
         return ("; ".join(f"{k}: {value_text(v, language)}" for k, v in value.items())
                 or value_text(None, language))
@@ -113,14 +137,18 @@ def value_text(value: object, language: str) -> str:
 def conf_label(conf_level: float, language: str) -> str:
     """'95 % KI' / '95% CI' for a confidence level (0–1), spaces non-breaking so a header
     never breaks inside it."""
-    pct = 100 * float(conf_level)
-    shown = number(pct, 0 if abs(pct - round(pct)) < 1e-9 else 1, language)
-    return f"{shown}{NBSP}%{NBSP}KI" if language == "sv" else f"{shown}%{NBSP}CI"
+    return fill(shared("varden", language)["konfidens"], percent=_level(conf_level, language))
 
 
 def conf_percent(conf_level: float, language: str) -> str:
     """'95 %' / '95%' (non-breaking), for 'med 95 % konfidensintervall'."""
-    return conf_label(conf_level, language).rsplit(NBSP, 1)[0]
+    return fill(shared("varden", language)["procent"], percent=_level(conf_level, language))
+
+
+def _level(conf_level: float, language: str) -> str:
+    """The confidence level in percent, a decimal only where it has one ('97,5')."""
+    pct = 100 * float(conf_level)
+    return fmt.number(pct, 0 if abs(pct - round(pct)) < 1e-9 else 1, language)
 
 
 _PARENS = re.compile(r"\(([^()]*)\)")
@@ -129,7 +157,7 @@ _PARENS = re.compile(r"\(([^()]*)\)")
 def keep_together(text: str) -> str:
     """Spaces inside parentheses made non-breaking: a header breaks before '(N = 62)' or
     '(95 % KI)', never inside it."""
-    return _PARENS.sub(lambda m: "(" + m.group(1).replace(" ", NBSP) + ")", text)
+    return _PARENS.sub(lambda m: "(" + m.group(1).replace(" ", fmt.NBSP) + ")", text)
 
 
 def data_statement(study: str, data_path: str, language: str, root: Path | None = None) -> str:
@@ -155,8 +183,8 @@ def notes_text(study: str, notes: list[dict], language: str, rules) -> str:
         fields = {k: v for k, v in note.items() if k != "kind"}
         if "n" in fields and note["kind"] != "bootstrap_failed":
             n = int(fields["n"])
-            fields["n"] = f"<{rules.threshold}" if rules.small(n) else number(rules.printed(n), 0,
-                                                                               language)
+            fields["n"] = (f"<{rules.threshold}" if rules.small(n)
+                           else fmt.number(rules.printed(n), 0, language))
         if "note" in fields:
             fields["reason"] = words["skal"][fields.pop("note")]
         if "estimate" in fields:

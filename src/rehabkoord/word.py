@@ -30,8 +30,8 @@ from docx.shared import Emu, Mm, Pt, RGBColor
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
+from . import texts
 from .io import atomic_outputs
-from .render import PAGE_WORDS
 
 #: Page and margins of the printed appendix (render.CSS's @page).
 PAGE = {"width": Mm(210), "height": Mm(297), "top": Mm(22), "right": Mm(18), "bottom": Mm(20),
@@ -449,11 +449,11 @@ def _page_setup(doc, left: str, right: str, language: str) -> None:
     last.paragraph_format.line_spacing = Pt(2)
     footer = section.footer.paragraphs[0]
     footer.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    words = PAGE_WORDS[language]
+    words = texts.shared("sidor", language)
     size = Pt(8.5)
-    footer.add_run(f"{words['page']} ").font.size = size
+    footer.add_run(f"{words['sida']} ").font.size = size
     _field(footer, "PAGE", size)
-    footer.add_run(f" {words['of']} ").font.size = size
+    footer.add_run(f" {words['av']} ").font.size = size
     _field(footer, "NUMPAGES", size)
 
 
@@ -486,9 +486,9 @@ def docx(html_file: str | Path, out: str | Path) -> Path:
     html_file = Path(html_file)
     page = lxml.html.fromstring(html_file.read_bytes())
     language = page.get("lang") or "sv"
-    if language not in PAGE_WORDS:
+    if language not in texts.LANGUAGES:
         raise ValueError(f"{html_file}: page language {language!r}, expected one of "
-                         f"{sorted(PAGE_WORDS)}")
+                         f"{sorted(texts.LANGUAGES)}")
     doc = Document()
     for name in ("Normal", "Title", "Heading 1", "Heading 2", "Heading 3", "Caption"):
         style = doc.styles[name]
