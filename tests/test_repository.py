@@ -142,6 +142,36 @@ def test_every_stage_lists_the_modules_its_notebook_imports():
     assert shared >= 4
 
 
+#: A call that reads a study's own words (`notebooks/<study>/text`, `rehabkoord.texts`).
+_STUDY_WORDS = re.compile(r"\b(glossary|render|data_statement|notes_text|appendix_words)\(")
+
+
+def test_every_stage_lists_its_studys_words_where_it_reads_them():
+    """Honest caching, as for the shared words: a study's own glossaries and templates
+    (`text` beside its dvc.yaml) are a dep exactly where the stage's notebook or a study module
+    it imports reads them, so an author's edit of a label re-runs the stage that prints it."""
+    checked = reading = 0
+    for wdir, name, stage in _stages():
+        deps = {(wdir / (d if isinstance(d, str) else next(iter(d)))).resolve()
+                for d in stage["deps"]}
+        notebook = next(d for d in deps if d.suffix == ".ipynb")
+        nb = json.loads(notebook.read_text(encoding="utf-8"))
+        code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+        used = _imports(code, "")
+        used.update(f"rehabkoord.{m}" for m in re.findall(r"-m rehabkoord\.(\w+)", stage["cmd"]))
+        modules = [p for p in _closure(used | {"rehabkoord"}) if "studies" in p.parts]
+        reads = bool(_STUDY_WORDS.search(code)) or any(
+            _STUDY_WORDS.search(p.read_text(encoding="utf-8")) for p in modules)
+        words = notebook.parent / "text"
+        rel = wdir.relative_to(ROOT) / name
+        assert reads == (words in deps), (
+            f"stage {rel} {'misses' if reads else 'lists unused'} {words.relative_to(ROOT)}")
+        checked += 1
+        reading += reads
+    assert checked >= 10
+    assert reading >= 6
+
+
 
 def test_every_stage_lists_the_pinned_environment():
     """Honest caching: every output's stamp holds the hash of requirements.lock

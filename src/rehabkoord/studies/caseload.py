@@ -632,27 +632,20 @@ def publish(table: pd.DataFrame, rules: Rules) -> Publication:
                        withheld.method)
 
 
-#: Row groups and fixed labels of the summary by report language; categories are the
-#: list's own words (Swedish), given in English by `text/en/kategorier.yaml`.
-DIMENSION_LABELS = {
-    "sv": {"total": "Totalt", "diagnosgrupp": "Diagnosgrupp", "diagnos": "Diagnos",
-           "sysselsattning": "Sysselsättning", "ersattning": "Ersättning",
-           "sgi_noll": "Sjukpenninggrundande inkomst", ALL_SITES: ALL_SITES, TOTAL: TOTAL},
-    "en": {"total": "Total", "diagnosgrupp": "Diagnosis group", "diagnos": "Diagnosis",
-           "sysselsattning": "Employment", "ersattning": "Benefit",
-           "sgi_noll": "Sickness-benefit qualifying income", ALL_SITES: "All sites",
-           TOTAL: "Contacts"},
-}
 STUDY = "caseload"
 
 
 def _labels(language: str) -> dict[str, str]:
-    """Every fixed label and category in the report language (`text/<language>/
-    kategorier.yaml` for the categories; a category it lacks keeps the list's word)."""
-    if language not in DIMENSION_LABELS:
-        raise ValueError(f"report.language must be one of {sorted(DIMENSION_LABELS)}, "
+    """Every fixed label and category in the report language, so authors edit them in
+    `text/<language>/`: the row groups and the all-sites and all-contacts labels in
+    `rubriker.yaml`, categories in `kategorier.yaml` (the list's own Swedish words; a category
+    it lacks keeps the list's word)."""
+    if language not in texts.LANGUAGES:
+        raise ValueError(f"report.language must be one of {list(texts.LANGUAGES)}, "
                          f"not {language!r}")
-    return {**texts.glossary(STUDY, "kategorier", language), **DIMENSION_LABELS[language]}
+    headings = texts.glossary(STUDY, "rubriker", language)
+    return {**texts.glossary(STUDY, "kategorier", language), **headings["dimensions"],
+            ALL_SITES: headings["all_sites"], TOTAL: headings["contacts"]}
 
 
 def words(key: str, language: str, **fields) -> str:
@@ -666,7 +659,7 @@ def display_table(pub: Publication, period: str, language: str = "sv") -> pd.Dat
     and all sites, right-aligned (`attrs["numeric"]`)."""
     words = _labels(language)
     wide = pub.tables[period]
-    stub = "Kategori" if language == "sv" else "Category"
+    stub = texts.glossary(STUDY, "rubriker", language)["stub"]
     columns = [words.get(c, c) for c in wide.columns]
     rows, levels = [], []
     for dim in wide.index.get_level_values(0).unique():

@@ -17,6 +17,7 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from pipeline_helpers import copy_project, dvc, set_params
 
+from rehabkoord import texts
 from rehabkoord.io import DeliveryError
 from rehabkoord.studies import caseload
 
@@ -69,8 +70,9 @@ def _published(path: Path, period: str) -> dict:
     if len(rows[0]) == 1:
         assert period in rows[0][0], (path.name, rows[0][0])
         rows = rows[1:]
-    labels = caseload.DIMENSION_LABELS
-    dimensions = {label: dim for dim, label in labels.get("sv", labels).items()}
+    headings = texts.glossary(caseload.STUDY, "rubriker", "sv")
+    dimensions = {label: dim for dim, label in headings["dimensions"].items()}
+    dimensions.update({caseload.ALL_SITES: caseload.ALL_SITES, caseload.TOTAL: caseload.TOTAL})
     sites = [*sorted(region.SITES), caseload.ALL_SITES]
     stub = rows[0].index(sites[0])
     assert rows[0][stub:] == sites

@@ -54,7 +54,7 @@ sns = _import_seaborn()
 from ...contract import GROUP_CONTROL, GROUP_INTERVENTION, GROUPS  # noqa: E402
 from ...disclosure import DECILE_KEYS, TOLERANCE, Publication, SafeCell  # noqa: E402
 from ...style import ARM_COLOURS, mark_withheld, save_all, set_style, withheld_label  # noqa: E402
-from ...texts import conf_label  # noqa: E402
+from ...texts import conf_label, fill  # noqa: E402
 from .cohort import EXCLUSION_REASONS  # noqa: E402
 from .report import label  # noqa: E402
 
@@ -84,7 +84,8 @@ def _prefix(group: str) -> str:
 
 
 def _window_label(months: int, language: str) -> str:
-    return f"≥ {months} mån" if language == "sv" else f"≥ {months} mo"
+    """A window on an axis or in a title (`etiketter.yaml`), so authors edit it with the rest."""
+    return fill(label("window_at_least", language), m=months)
 
 
 def _alla_rows(pub: Publication, outcomes: tuple[str, ...]) -> list[dict]:
@@ -185,8 +186,7 @@ def share_with_days(table: pd.DataFrame, language: str) -> plt.Figure:
     """Share with at least one day by group and window, one panel per outcome (from
     `any_days_table`); suppressed groups are marked, not drawn."""
     return _share_panels(table, "outcome", list(dict.fromkeys(table["outcome"])),
-                         "Andel med minst en dag (%)" if language == "sv"
-                         else "Share with at least one day (%)", language, 3.8)
+                         label("axis_share_with_days", language), language, 3.8)
 
 
 def days_among_with_days(table: pd.DataFrame, language: str) -> plt.Figure:
@@ -217,10 +217,8 @@ def days_among_with_days(table: pd.DataFrame, language: str) -> plt.Figure:
             ax.set_ylim(0, 100)
             ax.set_title(f"{label(outcome, language)}, {_window_label(w, language)}",
                          fontsize=8.5, wrap=True)
-            ax.set_xlabel("Dagar (bland dem med minst en dag)" if language == "sv"
-                          else "Days (among those with at least one)", fontsize=8.5)
-            ax.set_ylabel("Kumulativ andel (%)" if language == "sv"
-                          else "Cumulative share (%)", fontsize=8.5)
+            ax.set_xlabel(label("axis_days_among_with_days", language), fontsize=8.5)
+            ax.set_ylabel(label("axis_cumulative_share", language), fontsize=8.5)
             ax.legend(title="", fontsize=7.5, loc="lower right")
     fig.tight_layout()
     return fig
@@ -259,7 +257,7 @@ def share_by_group(pub: Publication, language: str, by_sex: bool = False,
     (from `share_table`); a withheld share is marked, not drawn."""
     strata = ["kvinna", "man"] if by_sex else ["alla"]
     return _share_panels(share_table(pub, by_sex, conf_level), "stratum", strata,
-                         "Andel (%)" if language == "sv" else "Share (%)", language, 4)
+                         label("axis_share", language), language, 4)
 
 def forest_risk_difference(pub: Publication, language: str,
                            conf_level: float = 0.95) -> plt.Figure:
@@ -277,16 +275,13 @@ def forest_risk_difference(pub: Publication, language: str,
             ax.errorbar(e["estimate"], i, xerr=[[e["estimate"] - e["low"]],
                                                 [e["high"] - e["estimate"]]],
                         fmt="o", color=PALETTE[GROUP_INTERVENTION], capsize=3)
-        win = f"≥ {r['window']} mån" if language == "sv" else f"≥ {r['window']} mo"
-        ylabels.append(f"{label(r['stratum'], language)}, {win}")
+        ylabels.append(f"{label(r['stratum'], language)}, {_window_label(r['window'], language)}")
     ax.axvline(0, color="grey", lw=1, ls="--")
     ax.set_ylim(-0.6, len(ylabels) - 0.4)
     ax.set_yticks(range(len(ylabels)))
     ax.set_yticklabels(ylabels)
     ci = conf_label(conf_level, language)
-    ax.set_xlabel(f"Skillnad i andel i arbete eller studier, procentenheter ({ci})"
-                  if language == "sv" else
-                  f"Difference in share employed or studying, percentage points ({ci})")
+    ax.set_xlabel(fill(label("axis_risk_difference", language), ci=ci))
     fig.tight_layout()
     return fig
 
