@@ -105,6 +105,19 @@ def _stages():
             yield dvc_file.parent / stage.get("wdir", "."), name, stage
 
 
+def _stage_code(wdir: Path, stage: dict) -> tuple[set[Path], Path, str, set[Path]]:
+    """A stage's deps (resolved), its notebook, the notebook's code and the package modules
+    the stage runs: those the notebook and the command import, with what they import, and
+    the package's own `__init__` (it runs first: determinism.pin)."""
+    deps = {(wdir / (d if isinstance(d, str) else next(iter(d)))).resolve() for d in stage["deps"]}
+    notebook = next(d for d in deps if d.suffix == ".ipynb")
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    used = _imports(code, "")
+    used.update(f"rehabkoord.{m}" for m in re.findall(r"-m rehabkoord\.(\w+)", stage["cmd"]))
+    return deps, notebook, code, _closure(used | {"rehabkoord"})
+
+
 #: The glossaries every study shares (`rehabkoord.texts.shared`).
 SHARED_TEXT = ROOT / "src" / "rehabkoord" / "text"
 
@@ -120,15 +133,7 @@ def test_every_stage_lists_the_modules_its_notebook_imports():
     (`src/rehabkoord/text`) are a dep exactly where one of those modules reads them."""
     checked = shared = 0
     for wdir, name, stage in _stages():
-        deps = {(wdir / (d if isinstance(d, str) else next(iter(d))))
-                .resolve()
-                for d in stage["deps"]}
-        notebook = next(d for d in deps if d.suffix == ".ipynb")
-        nb = json.loads(notebook.read_text(encoding="utf-8"))
-        code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
-        used = _imports(code, "")
-        used.update(f"rehabkoord.{m}" for m in re.findall(r"-m rehabkoord\.(\w+)", stage["cmd"]))
-        needed = _closure(used | {"rehabkoord"})  # the package runs first (determinism.pin)
+        deps, _, _, needed = _stage_code(wdir, stage)
         listed = {d for d in deps if d.suffix == ".py"}
         rel = wdir.relative_to(ROOT) / name
         assert needed <= listed, f"stage {rel} misses {sorted(str(p) for p in needed - listed)}"
@@ -152,14 +157,8 @@ def test_every_stage_lists_its_studys_words_where_it_reads_them():
     it imports reads them, so an author's edit of a label re-runs the stage that prints it."""
     checked = reading = 0
     for wdir, name, stage in _stages():
-        deps = {(wdir / (d if isinstance(d, str) else next(iter(d)))).resolve()
-                for d in stage["deps"]}
-        notebook = next(d for d in deps if d.suffix == ".ipynb")
-        nb = json.loads(notebook.read_text(encoding="utf-8"))
-        code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
-        used = _imports(code, "")
-        used.update(f"rehabkoord.{m}" for m in re.findall(r"-m rehabkoord\.(\w+)", stage["cmd"]))
-        modules = [p for p in _closure(used | {"rehabkoord"}) if "studies" in p.parts]
+        deps, notebook, code, needed = _stage_code(wdir, stage)
+        modules = [p for p in needed if "studies" in p.parts]
         reads = bool(_STUDY_WORDS.search(code)) or any(
             _STUDY_WORDS.search(p.read_text(encoding="utf-8")) for p in modules)
         words = notebook.parent / "text"
@@ -172,7 +171,6 @@ def test_every_stage_lists_its_studys_words_where_it_reads_them():
     assert reading >= 6
 
 
-
 def test_every_stage_lists_the_pinned_environment():
     """Honest caching: every output's stamp holds the hash of requirements.lock
     (`provenance.lock_sha256`) and the pins decide its numbers, so a change of the lock
@@ -183,6 +181,7 @@ def test_every_stage_lists_the_pinned_environment():
                if ROOT / "requirements.lock" not in {(wdir / d).resolve() for d in stage["deps"]
                                                      if isinstance(d, str)}]
     assert len(stages) >= 10 and missing == []
+
 
 def test_notebooks_on_disk_are_exactly_as_the_git_filter_commits_them(tmp_path):
     """DVC hashes the working tree: a notebook with outputs or volatile metadata on disk
