@@ -156,11 +156,12 @@ export: report
 
 # OFFLINE=1 has no Spark wheels: the parity test then skips and says why. The tests run in
 # TEST_WORKERS processes (pytest-xdist), each test file in one of them (its module fixtures
-# built once); the executed pipelines they share are built once (tests/conftest.py).
+# built once), the longest files first (tests/conftest.py, LONGEST_FIRST); the executed
+# pipelines they share are built once.
 TEST_WORKERS ?= 2
 test: $(STAMP) $(if $(OFFLINE),,$(SPARK_STAMP))
 	$(RUN) $(BIN)/ruff check src tests benchmarks
-	$(RUN) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(RUN) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 verify: $(STAMP)
 	$(RUN) $(BIN)/python -m rehabkoord.verify

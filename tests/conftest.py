@@ -16,6 +16,24 @@ from pipeline_helpers import copy_project, dvc
 
 from rehabkoord.studies.uppsala import analysis, synth
 
+TESTS = Path(__file__).resolve().parent
+#: The files that take longest (seconds in one process, 7 December: the offline bundle 73 plus
+#: 90 to build it on a fresh clone, the pipeline 79, Spark 62, the fresh clone 61, the fuzzers
+#: 31, the worker 31), run first: `make test`'s processes (pytest-xdist, `--dist loadfile
+#: --no-loadscope-reorder`) take files in this order as they free up, so the short files fill
+#: in at the end instead of one long file running alone.
+LONGEST_FIRST = ("test_bundle.py", "test_pipeline.py", "test_engines.py", "test_repository.py",
+                 "test_clean_fuzz.py", "test_worker.py",
+                 "studies/caseload/test_caseload_delivery.py", "test_disclosure.py",
+                 "test_clean.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    missing = [name for name in LONGEST_FIRST if not (TESTS / name).is_file()]
+    assert not missing, f"tests/conftest.py LONGEST_FIRST names no such file: {missing}"
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.relative_to(TESTS).as_posix(), len(rank)))
+
 
 @pytest.fixture(scope="module")
 def male_subgroup_results():
