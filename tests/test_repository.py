@@ -126,6 +126,12 @@ def _reads_shared_text(module: Path) -> bool:
     return re.search(r"\bshared\(", module.read_text(encoding="utf-8")) is not None
 
 
+def _listed_exactly_when(reads: bool, folder: Path, deps: set[Path], stage: Path) -> None:
+    """A words folder is a stage's dep exactly when the stage reads it."""
+    assert reads == (folder in deps), (
+        f"stage {stage} {'misses' if reads else 'lists unused'} {folder.relative_to(ROOT)}")
+
+
 def test_every_stage_lists_the_modules_its_notebook_imports():
     """Honest caching: every module of the package a stage's notebook imports, directly or
     through other modules (the package's own `__init__` always), is a dep of its stage (in
@@ -139,8 +145,7 @@ def test_every_stage_lists_the_modules_its_notebook_imports():
         assert needed <= listed, f"stage {rel} misses {sorted(str(p) for p in needed - listed)}"
         assert listed <= needed, f"stage {rel} lists unused {sorted(str(p) for p in listed - needed)}"
         reads = any(_reads_shared_text(p) for p in needed)
-        assert reads == (SHARED_TEXT in deps), (
-            f"stage {rel} {'misses' if reads else 'lists unused'} {SHARED_TEXT.relative_to(ROOT)}")
+        _listed_exactly_when(reads, SHARED_TEXT, deps, rel)
         checked += 1
         shared += reads
     assert checked >= 10
@@ -163,8 +168,7 @@ def test_every_stage_lists_its_studys_words_where_it_reads_them():
             _STUDY_WORDS.search(p.read_text(encoding="utf-8")) for p in modules)
         words = notebook.parent / "text"
         rel = wdir.relative_to(ROOT) / name
-        assert reads == (words in deps), (
-            f"stage {rel} {'misses' if reads else 'lists unused'} {words.relative_to(ROOT)}")
+        _listed_exactly_when(reads, words, deps, rel)
         checked += 1
         reading += reads
     assert checked >= 10
