@@ -29,6 +29,13 @@ SUFFIX = ".md.j2"
 SHARED_DIR = Path(__file__).parent / "text"
 
 
+def check_language(language: str) -> str:
+    """`language` if the appendices are written in it, else the parameter's error."""
+    if language not in LANGUAGES:
+        raise ValueError(f"report.language must be one of {list(LANGUAGES)}, not {language!r}")
+    return language
+
+
 def text_dir(study: str, root: Path | None = None) -> Path:
     """The folder of a study's templates (`notebooks/<study>/text`)."""
     return (root or project_root()) / "notebooks" / study / "text"
@@ -43,8 +50,7 @@ def _environment(folder: Path) -> jinja2.Environment:
 
 def render(study: str, name: str, language: str, root: Path | None = None, **fields) -> str:
     """The passage `name` of `study` in `language` with `fields` filled in (Markdown)."""
-    if language not in LANGUAGES:
-        raise ValueError(f"report.language must be one of {list(LANGUAGES)}, not {language!r}")
+    check_language(language)
     template = _environment(text_dir(study, root)).get_template(f"{language}/{name}{SUFFIX}")
     return template.render(**fields).strip()
 
@@ -74,8 +80,7 @@ def glossary(study: str, name: str, language: str, root: Path | None = None) -> 
 def shared(name: str, language: str) -> dict:
     """A glossary every study prints (`SHARED_DIR/<language>/<name>.yaml`), read as a study's
     own (`glossary`) so an author edits the shared words in one place."""
-    if language not in LANGUAGES:
-        raise ValueError(f"report.language must be one of {list(LANGUAGES)}, not {language!r}")
+    check_language(language)
     path = SHARED_DIR / language / f"{name}.yaml"
     return _parsed_yaml(path, path.stat().st_mtime_ns)
 

@@ -640,10 +640,7 @@ def _labels(language: str) -> dict[str, str]:
     `text/<language>/`: the row groups and the all-sites and all-contacts labels in
     `rubriker.yaml`, categories in `kategorier.yaml` (the list's own Swedish words; a category
     it lacks keeps the list's word)."""
-    if language not in texts.LANGUAGES:
-        raise ValueError(f"report.language must be one of {list(texts.LANGUAGES)}, "
-                         f"not {language!r}")
-    headings = texts.glossary(STUDY, "rubriker", language)
+    headings = texts.glossary(STUDY, "rubriker", texts.check_language(language))
     return {**texts.glossary(STUDY, "kategorier", language), **headings["dimensions"],
             ALL_SITES: headings["all_sites"], TOTAL: headings["contacts"]}
 

@@ -402,11 +402,8 @@ class ReportText:
     """The appendix's fixed texts in the report language, filled from the parameters."""
 
     def __init__(self, params: dict, language: str):
-        if language not in texts.LANGUAGES:
-            raise ValueError(f"report.language must be one of {list(texts.LANGUAGES)}, "
-                             f"not {language!r}")
         self.params = params
-        self.language = language
+        self.language = texts.check_language(language)
 
     def heading(self, key: str) -> str:
         return f"## {texts.glossary(STUDY, 'rubriker', self.language)[key]}"
